@@ -1,0 +1,252 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * psoffload_abi.h - the one contract between the eBPF data plane and the host.
+ *
+ * Everything both sides must agree on lives here and only here: MQTT-SN wire
+ * constants, the layout of every map key and value, the counter indexes and
+ * the capacity defaults.  BPF programs and host code both include this file.
+ *
+ * Table layout (see bpf/psoffload_maps.h for the map definitions):
+ *
+ *   pso_port_cfg   which address/port is "the broker" on an interface
+ *   pso_topics     ARRAY, index = topic id        -> struct pso_topic
+ *   pso_subs       ARRAY, index = topic id * PSO_MAX_SUBS + slot
+ *                                                 -> struct pso_sub
+ *   pso_clients    HASH,  key = struct pso_endpoint (connected clients)
+ *   pso_devmap     DEVMAP_HASH, ifindex -> ifindex (driver build only)
+ *   pso_counters   one u64 per enum pso_counter
+ *   pso_topic_stats  ARRAY, index = topic id      -> struct pso_topic_stats
+ *
+ * Write order that keeps the data plane consistent (host side): a subscriber
+ * slot is written before the topic's sub_count covers it, and sub_count is
+ * lowered before a slot is cleared.  The single-subscriber copy in
+ * struct pso_topic is rewritten together with sub_count in one map update.
+ */
+#ifndef PSOFFLOAD_ABI_H
+#define PSOFFLOAD_ABI_H
+
+#include <linux/types.h>
+
+/* ---- Capacity defaults (override with -D at build time) ---------------- */
+
+/* Topic ids index pso_topics directly; ids >= PSO_MAX_TOPICS are unknown.
+ * Set to 65536 for the full 16-bit topic-id space. */
+#ifndef PSO_MAX_TOPICS
+#define PSO_MAX_TOPICS 4096
+#endif
+
+/* Subscriber slots per topic; the TC fan-out loop is bounded by this. */
+#ifndef PSO_MAX_SUBS
+#define PSO_MAX_SUBS 64
+#endif
+
+/* Connected clients the data plane admits QoS 0 publishes from. */
+#ifndef PSO_MAX_CLIENTS
+#define PSO_MAX_CLIENTS 16384
+#endif
+
+/* Interfaces (ports) one broker serves. */
+#ifndef PSO_MAX_PORTS
+#define PSO_MAX_PORTS 64
+#endif
+
+#define PSO_DEFAULT_UDP_PORT 1883
+#define PSO_DEFAULT_TTL 64
+
+/* ---- MQTT-SN v1.2 wire constants --------------------------------------- */
+
+/* Message types (MsgType field). */
+enum mqttsn_msg_type {
+	MQTTSN_ADVERTISE     = 0x00,
+	MQTTSN_SEARCHGW      = 0x01,
+	MQTTSN_GWINFO        = 0x02,
+	MQTTSN_CONNECT       = 0x04,
+	MQTTSN_CONNACK       = 0x05,
+	MQTTSN_WILLTOPICREQ  = 0x06,
+	MQTTSN_WILLTOPIC     = 0x07,
+	MQTTSN_WILLMSGREQ    = 0x08,
+	MQTTSN_WILLMSG       = 0x09,
+	MQTTSN_REGISTER      = 0x0A,
+	MQTTSN_REGACK        = 0x0B,
+	MQTTSN_PUBLISH       = 0x0C,
+	MQTTSN_PUBACK        = 0x0D,
+	MQTTSN_PUBCOMP       = 0x0E,
+	MQTTSN_PUBREC        = 0x0F,
+	MQTTSN_PUBREL        = 0x10,
+	MQTTSN_SUBSCRIBE     = 0x12,
+	MQTTSN_SUBACK        = 0x13,
+	MQTTSN_UNSUBSCRIBE   = 0x14,
+	MQTTSN_UNSUBACK      = 0x15,
+	MQTTSN_PINGREQ       = 0x16,
+	MQTTSN_PINGRESP      = 0x17,
+	MQTTSN_DISCONNECT    = 0x18,
+	MQTTSN_WILLTOPICUPD  = 0x1A,
+	MQTTSN_WILLTOPICRESP = 0x1B,
+	MQTTSN_WILLMSGUPD    = 0x1C,
+	MQTTSN_WILLMSGRESP   = 0x1D,
+	MQTTSN_ENCAPSULATED  = 0xFE,
+};
+
+/* Flags field bits. */
+#define MQTTSN_FLAG_DUP           0x80
+#define MQTTSN_FLAG_QOS_MASK      0x60
+#define MQTTSN_FLAG_QOS_0         0x00
+#define MQTTSN_FLAG_QOS_1         0x20
+#define MQTTSN_FLAG_QOS_2         0x40
+#define MQTTSN_FLAG_QOS_M1        0x60	/* QoS -1: publish without connection */
+#define MQTTSN_FLAG_RETAIN        0x10
+#define MQTTSN_FLAG_WILL          0x08
+#define MQTTSN_FLAG_CLEAN_SESSION 0x04
+#define MQTTSN_FLAG_TOPIC_MASK    0x03
+#define MQTTSN_TOPIC_NORMAL       0x00
+#define MQTTSN_TOPIC_PREDEFINED   0x01
+#define MQTTSN_TOPIC_SHORT        0x02
+
+/* Return codes. */
+#define MQTTSN_RC_ACCEPTED        0x00
+#define MQTTSN_RC_CONGESTION      0x01
+#define MQTTSN_RC_INVALID_TOPIC   0x02
+#define MQTTSN_RC_NOT_SUPPORTED   0x03
+
+/* Length field: one byte, or 0x01 followed by a 2-byte big-endian length. */
+#define MQTTSN_LEN_3BYTE_MARK     0x01
+/* PUBLISH body after the fixed header: flags, topic id, msg id. */
+#define MQTTSN_PUBLISH_BODY_LEN   5
+
+/* ---- Map keys and values ------------------------------------------------ */
+
+/* The broker's own identity on one interface. */
+struct pso_port_cfg {
+	__u32 ifindex;
+	__be16 udp_port;	/* broker UDP port, network order */
+	__u8 mac[6];		/* this interface's MAC */
+	__be32 ip4;		/* broker IPv4 address, 0 = none */
+	__u8 ip6[16];		/* broker IPv6 address, all-zero = none */
+};
+
+#define PSO_AF_INET  4
+#define PSO_AF_INET6 6
+
+/* An (address, UDP port) pair: client key and subscriber address. */
+struct pso_endpoint {
+	__u8 addr[16];		/* IPv4 in the first 4 bytes, rest zero */
+	__be16 port;
+	__u8 family;		/* PSO_AF_INET or PSO_AF_INET6 */
+	__u8 pad;
+};
+
+/* Subscriber slot flags. */
+#define PSO_SUB_F_RESOLVED 0x01	/* next-hop MAC known: data plane may deliver */
+
+/*
+ * One subscriber as the data plane needs it: every header field the rewrite
+ * writes, so delivery needs no further lookup.  A slot is "servable" by the
+ * data plane when it is resolved and of the publish's address family; the
+ * daemon delivers a publish to every other slot itself (host path).
+ */
+struct pso_sub {
+	__u8 dst_mac[6];	/* next hop towards the subscriber */
+	__u8 src_mac[6];	/* egress interface MAC */
+	__u32 ifindex;		/* egress interface */
+	__be16 src_port;	/* broker UDP port on the egress interface */
+	__be16 dst_port;	/* subscriber UDP port */
+	__u8 family;		/* PSO_AF_INET or PSO_AF_INET6 */
+	__u8 flags;		/* PSO_SUB_F_* */
+	__u16 pad;
+	__u8 src_addr[16];	/* broker address on the egress interface */
+	__u8 dst_addr[16];	/* subscriber address */
+};
+
+/* Fields are in wire order (MACs, ports, addresses) so each group is one copy. */
+
+/* The one rule for who delivers: the data plane serves a slot exactly when
+ * this holds; the daemon delivers to every other slot (host path). */
+static inline int pso_sub_servable(const struct pso_sub *s, __u8 family)
+{
+	return (s->flags & PSO_SUB_F_RESOLVED) && s->family == family;
+}
+
+/* Topic flags. */
+#define PSO_TOPIC_F_VALID      0x01	/* entry is authoritative in this table */
+#define PSO_TOPIC_F_ALLOW_QOSM1 0x02	/* QoS -1 publishes admitted */
+
+/*
+ * One topic.  sub_count says how many pso_subs slots are live; `first` is a
+ * copy of slot 0 so the single-subscriber fast path needs one lookup.
+ * Kept at 64 bytes: the NFP's largest map value.
+ */
+struct pso_topic {
+	__u16 sub_count;
+	__u8 flags;		/* PSO_TOPIC_F_* */
+	__u8 pad[5];
+	struct pso_sub first;
+};
+
+struct pso_topic_stats {
+	__u64 msgs;
+	__u64 bytes;		/* MQTT-SN message bytes */
+};
+
+/*
+ * Counters: one outcome per packet seen by a program (XDP_* and TC_* blocks
+ * each account for every packet their program saw), plus per-copy TC counts.
+ */
+enum pso_counter {
+	/* XDP: forwarded */
+	PSO_CNT_XDP_TX = 0,		/* one subscriber, same port */
+	PSO_CNT_XDP_REDIRECT,		/* one subscriber, other port */
+	/* XDP: passed up */
+	PSO_CNT_XDP_PASS_NOT_BROKER,	/* not addressed to the broker */
+	PSO_CNT_XDP_PASS_FRAGMENT,	/* IP fragment: stack reassembles */
+	PSO_CNT_XDP_PASS_CONTROL,	/* control message for the daemon */
+	PSO_CNT_XDP_PASS_SLOW_QOS,	/* QoS 1/2 publish */
+	PSO_CNT_XDP_PASS_RETAIN,	/* RETAIN publish: TC fans out, daemon keeps */
+	PSO_CNT_XDP_PASS_FANOUT,	/* two or more subscribers: TC */
+	PSO_CNT_XDP_PASS_HOST,		/* this program cannot finish it here */
+	/* XDP: dropped */
+	PSO_CNT_XDP_DROP_TRUNCATED,	/* shorter than its headers say */
+	PSO_CNT_XDP_DROP_LENGTH,	/* MQTT-SN length != UDP payload length */
+	PSO_CNT_XDP_DROP_MALFORMED,	/* bad MQTT-SN header or message type */
+	PSO_CNT_XDP_DROP_NOT_CONNECTED,	/* QoS 0 from an unknown client */
+	PSO_CNT_XDP_DROP_QOSM1_DENIED,	/* QoS -1 to a topic that forbids it */
+	PSO_CNT_XDP_DROP_UNKNOWN_TOPIC,	/* topic id outside or absent from table */
+	PSO_CNT_XDP_DROP_NO_SUBSCRIBER,	/* topic has no subscriber */
+	/* TC ingress: per packet */
+	PSO_CNT_TC_FANOUT,		/* fanned out, original consumed */
+	PSO_CNT_TC_FANOUT_UP,		/* fanned out, original continues up */
+	PSO_CNT_TC_PASS,		/* not a fast-path publish: untouched */
+	PSO_CNT_TC_DROP,		/* malformed or not admitted */
+	/* TC ingress: per copy */
+	PSO_CNT_TC_COPIES,		/* copies sent */
+	PSO_CNT_TC_COPY_FAILED,		/* bpf_clone_redirect failed */
+	PSO_CNT_TC_COPY_HOST,		/* slot left to the daemon (host path) */
+	PSO_CNT__MAX
+};
+
+#define PSO_COUNTER_NAMES {					\
+	[PSO_CNT_XDP_TX]		= "xdp_tx",			\
+	[PSO_CNT_XDP_REDIRECT]		= "xdp_redirect",		\
+	[PSO_CNT_XDP_PASS_NOT_BROKER]	= "xdp_pass_not_broker",	\
+	[PSO_CNT_XDP_PASS_FRAGMENT]	= "xdp_pass_fragment",		\
+	[PSO_CNT_XDP_PASS_CONTROL]	= "xdp_pass_control",		\
+	[PSO_CNT_XDP_PASS_SLOW_QOS]	= "xdp_pass_slow_qos",		\
+	[PSO_CNT_XDP_PASS_RETAIN]	= "xdp_pass_retain",		\
+	[PSO_CNT_XDP_PASS_FANOUT]	= "xdp_pass_fanout",		\
+	[PSO_CNT_XDP_PASS_HOST]		= "xdp_pass_host",		\
+	[PSO_CNT_XDP_DROP_TRUNCATED]	= "xdp_drop_truncated",		\
+	[PSO_CNT_XDP_DROP_LENGTH]	= "xdp_drop_length",		\
+	[PSO_CNT_XDP_DROP_MALFORMED]	= "xdp_drop_malformed",		\
+	[PSO_CNT_XDP_DROP_NOT_CONNECTED] = "xdp_drop_not_connected",	\
+	[PSO_CNT_XDP_DROP_QOSM1_DENIED]	= "xdp_drop_qosm1_denied",	\
+	[PSO_CNT_XDP_DROP_UNKNOWN_TOPIC] = "xdp_drop_unknown_topic",	\
+	[PSO_CNT_XDP_DROP_NO_SUBSCRIBER] = "xdp_drop_no_subscriber",	\
+	[PSO_CNT_TC_FANOUT]		= "tc_fanout",			\
+	[PSO_CNT_TC_FANOUT_UP]		= "tc_fanout_up",		\
+	[PSO_CNT_TC_PASS]		= "tc_pass",			\
+	[PSO_CNT_TC_DROP]		= "tc_drop",			\
+	[PSO_CNT_TC_COPIES]		= "tc_copies",			\
+	[PSO_CNT_TC_COPY_FAILED]	= "tc_copy_failed",		\
+	[PSO_CNT_TC_COPY_HOST]		= "tc_copy_host",		\
+}
+
+#endif /* PSOFFLOAD_ABI_H */

@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * psoffload_maps.h - the data-plane tables (BPF side).
+ *
+ * Keys and values are the structs of psoffload_abi.h.  The offload build
+ * (PSO_OFFLOAD) keeps to what the NFP accepts: ARRAY and HASH maps, no map
+ * flags, one port config per device (key 0), shared counters with atomic add.
+ * The driver build may use per-CPU counters and a devmap.
+ */
+#ifndef PSOFFLOAD_MAPS_H
+#define PSOFFLOAD_MAPS_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "psoffload_abi.h"
+
+#ifdef PSO_OFFLOAD
+/* A device-bound program serves exactly one port: its config sits at key 0. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pso_port_cfg);
+} pso_port_cfg SEC(".maps");
+#define PSO_COUNTER_MAP_TYPE BPF_MAP_TYPE_ARRAY
+#else
+/* Keyed by ifindex: one program instance serves every port of the broker. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PSO_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, struct pso_port_cfg);
+} pso_port_cfg SEC(".maps");
+#define PSO_COUNTER_MAP_TYPE BPF_MAP_TYPE_PERCPU_ARRAY
+
+/* Egress ports for the one-subscriber-behind-another-port case. */
+struct {
+	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);
+	__uint(max_entries, PSO_MAX_PORTS);
+	__type(key, __u32);
+	__type(value, __u32);
+} pso_devmap SEC(".maps");
+#endif
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PSO_MAX_TOPICS);
+	__type(key, __u32);
+	__type(value, struct pso_topic);
+} pso_topics SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PSO_MAX_TOPICS * PSO_MAX_SUBS);
+	__type(key, __u32);
+	__type(value, struct pso_sub);
+} pso_subs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, PSO_MAX_CLIENTS);
+	__type(key, struct pso_endpoint);
+	__type(value, __u32);	/* reserved for the daemon: client index */
+} pso_clients SEC(".maps");
+
+struct {
+	__uint(type, PSO_COUNTER_MAP_TYPE);
+	__uint(max_entries, PSO_CNT__MAX);
+	__type(key, __u32);
+	__type(value, __u64);
+} pso_counters SEC(".maps");
+
+struct {
+	__uint(type, PSO_COUNTER_MAP_TYPE);
+	__uint(max_entries, PSO_MAX_TOPICS);
+	__type(key, __u32);
+	__type(value, struct pso_topic_stats);
+} pso_topic_stats SEC(".maps");
+
+/*
+ * Counter adds.  Per-CPU values need no atomics; shared ARRAY values (offload)
+ * use an atomic add whose result is unused, which compiles to the non-fetch
+ * BPF_ATOMIC|BPF_ADD (XADD) the NFP supports.
+ */
+#ifdef PSO_OFFLOAD
+#define pso_add(ptr, v) __sync_fetch_and_add((ptr), (v))
+#else
+#define pso_add(ptr, v) (*(ptr) += (v))
+#endif
+
+static __always_inline void pso_count(__u32 counter)
+{
+	__u64 *val = bpf_map_lookup_elem(&pso_counters, &counter);
+
+	if (val)
+		pso_add(val, 1);
+}
+
+static __always_inline void pso_count_n(__u32 counter, __u64 n)
+{
+	__u64 *val = bpf_map_lookup_elem(&pso_counters, &counter);
+
+	if (val)
+		pso_add(val, n);
+}
+
+static __always_inline void pso_count_topic(__u32 topic_id, __u32 msg_len)
+{
+	struct pso_topic_stats *st = bpf_map_lookup_elem(&pso_topic_stats, &topic_id);
+
+	if (st) {
+		pso_add(&st->msgs, 1);
+		pso_add(&st->bytes, msg_len);
+	}
+}
+
+#endif /* PSOFFLOAD_MAPS_H */

@@ -1,0 +1,248 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * psoffload_tc.bpf.c - the fan-out path (clsact ingress, host only).
+ *
+ * XDP cannot clone, so a publish with several subscribers, or with one the
+ * XDP program could not serve, is passed up and lands here.  For every live
+ * subscriber slot the headers are rewritten for that subscriber and a copy
+ * is sent with bpf_clone_redirect; the headers of each copy are derived from
+ * the previous one's, so one rewrite per copy suffices.  The slot count per
+ * topic is the build-time constant PSO_MAX_SUBS.  The original is
+ * consumed, unless the daemon needs it: a RETAIN publish (the daemon keeps
+ * it) or a slot the data plane may not serve (the daemon delivers to it).
+ * Before going up, the original's headers are restored.
+ */
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include <bpf/bpf_helpers.h>
+#include <bpf/bpf_endian.h>
+#include "psoffload_abi.h"
+#include "psoffload_maps.h"
+#include "psoffload_parse.h"
+
+/* Header fields as they stand in the packet right now. */
+struct pso_hdrs {
+	struct pso_sub sub;	/* MACs, ports, addresses in wire order */
+	__u8 ttl;
+};
+
+/* Byte offsets of the fields the rewrite touches. */
+struct pso_offsets {
+	__u32 ip_check;		/* IPv4 only */
+	__u32 ttl;
+	__u32 addrs;		/* saddr, daddr back to back */
+	__u32 ports;		/* source, dest back to back */
+	__u32 udp_check;
+};
+
+static __always_inline void pso_read_hdrs(const struct pso_pkt *p, struct pso_hdrs *h,
+					  struct pso_offsets *off)
+{
+	__builtin_memcpy(h->sub.dst_mac, p->eth->h_dest, ETH_ALEN);
+	__builtin_memcpy(h->sub.src_mac, p->eth->h_source, ETH_ALEN);
+	h->sub.src_port = p->udp->source;
+	h->sub.dst_port = p->udp->dest;
+	h->sub.family = p->family;
+	if (p->family == PSO_AF_INET) {
+		struct iphdr *ip = p->l3;
+
+		*(__u32 *)h->sub.src_addr = ip->saddr;
+		*(__u32 *)h->sub.dst_addr = ip->daddr;
+		h->ttl = ip->ttl;
+		off->ip_check = p->l3_off + offsetof(struct iphdr, check);
+		off->ttl = p->l3_off + offsetof(struct iphdr, ttl);
+		off->addrs = p->l3_off + offsetof(struct iphdr, saddr);
+	} else {
+		struct ipv6hdr *ip6 = p->l3;
+
+		__builtin_memcpy(h->sub.src_addr, &ip6->saddr, 16);
+		__builtin_memcpy(h->sub.dst_addr, &ip6->daddr, 16);
+		h->ttl = ip6->hop_limit;
+		off->ttl = p->l3_off + offsetof(struct ipv6hdr, hop_limit);
+		off->addrs = p->l3_off + offsetof(struct ipv6hdr, saddr);
+	}
+	off->ports = p->l4_off;
+	off->udp_check = p->l4_off + offsetof(struct udphdr, check);
+}
+
+/*
+ * Move the packet's headers from `cur` to `to` (a subscriber, or the
+ * original on the way back).  Checksums are updated by the csum helpers,
+ * which keep the skb's checksum state right: address changes go into the
+ * UDP checksum as pseudo-header changes, ports as data changes, and
+ * BPF_F_MARK_MANGLED_0 leaves an IPv4 "no checksum" 0 as it is.
+ */
+static __noinline int pso_tc_rewrite(struct __sk_buff *skb, const struct pso_offsets *off,
+				     struct pso_hdrs *cur, const struct pso_sub *to, __u8 ttl)
+{
+	const __u64 udp_flags = BPF_F_MARK_MANGLED_0;
+	__s64 addr_diff;
+
+	if (bpf_skb_store_bytes(skb, 0, to->dst_mac, 2 * ETH_ALEN, 0))
+		return -1;
+
+	if (cur->sub.family == PSO_AF_INET) {
+		__u32 old_addrs[2] = { *(__u32 *)cur->sub.src_addr, *(__u32 *)cur->sub.dst_addr };
+		__u32 new_addrs[2] = { *(const __u32 *)to->src_addr, *(const __u32 *)to->dst_addr };
+		/* TTL shares its checksum word with the protocol byte, which stays. */
+		__u16 old_ttl_word = 0, new_ttl_word = 0;
+
+		((__u8 *)&old_ttl_word)[0] = cur->ttl;
+		((__u8 *)&new_ttl_word)[0] = ttl;
+		addr_diff = bpf_csum_diff(old_addrs, sizeof(old_addrs), new_addrs, sizeof(new_addrs), 0);
+		if (addr_diff < 0 ||
+		    bpf_l3_csum_replace(skb, off->ip_check, 0, addr_diff, 0) ||
+		    bpf_l3_csum_replace(skb, off->ip_check, old_ttl_word, new_ttl_word, 2) ||
+		    bpf_skb_store_bytes(skb, off->addrs, new_addrs, sizeof(new_addrs), 0))
+			return -1;
+	} else {
+		/* src_addr and dst_addr stand back to back, as in the IPv6 header. */
+		addr_diff = bpf_csum_diff((__be32 *)cur->sub.src_addr, 32,
+					  (__be32 *)to->src_addr, 32, 0);
+		if (addr_diff < 0 ||
+		    bpf_skb_store_bytes(skb, off->addrs, to->src_addr, 32, 0))
+			return -1;
+	}
+	if (bpf_skb_store_bytes(skb, off->ttl, &ttl, 1, 0))
+		return -1;
+
+	if (bpf_l4_csum_replace(skb, off->udp_check, 0, addr_diff, udp_flags | BPF_F_PSEUDO_HDR) ||
+	    bpf_l4_csum_replace(skb, off->udp_check, *(__u32 *)&cur->sub.src_port,
+				*(const __u32 *)&to->src_port, udp_flags | 4) ||
+	    bpf_skb_store_bytes(skb, off->ports, &to->src_port, 4, 0))
+		return -1;
+
+	__builtin_memcpy(&cur->sub, to, sizeof(*to));
+	cur->ttl = ttl;
+	return 0;
+}
+
+static __always_inline int pso_tc_exit(__u32 counter, int action)
+{
+	pso_count(counter);
+	return action;
+}
+
+static __always_inline int pso_tc_connected(const struct pso_pkt *p, const struct pso_hdrs *h)
+{
+	struct pso_endpoint key = {};
+
+	__builtin_memcpy(key.addr, h->sub.src_addr, 16);
+	if (p->family == PSO_AF_INET)
+		__builtin_memset(key.addr + 4, 0, 12);
+	key.port = h->sub.src_port;
+	key.family = p->family;
+	return bpf_map_lookup_elem(&pso_clients, &key) != NULL;
+}
+
+/* State of one fan-out, shared with the per-slot callback of bpf_loop. */
+struct pso_fanout {
+	struct __sk_buff *skb;
+	struct pso_offsets off;
+	struct pso_hdrs cur;	/* headers now in the packet */
+	__u32 slot_base;	/* topic id * PSO_MAX_SUBS */
+	__u32 copies;
+	__u32 failed;
+	__u8 family;
+	__u8 to_daemon;		/* the original must go up afterwards */
+	__u8 broken;		/* a rewrite failed: headers undefined */
+};
+
+/*
+ * One subscriber slot.  bpf_loop lets the verifier check this body once
+ * instead of once per slot and per path through the earlier slots.
+ */
+static long pso_fanout_slot(__u64 i, void *data)
+{
+	struct pso_fanout *f = data;
+	__u32 slot = f->slot_base + (__u32)i;
+	struct pso_sub *s;
+
+	s = bpf_map_lookup_elem(&pso_subs, &slot);
+	if (!s)
+		return 1;
+	if (!pso_sub_servable(s, f->family)) {
+		f->to_daemon = 1;
+		pso_count(PSO_CNT_TC_COPY_HOST);
+		return 0;
+	}
+	/* A rewrite fails only when the skb cannot be made writable. */
+	if (pso_tc_rewrite(f->skb, &f->off, &f->cur, s, PSO_DEFAULT_TTL)) {
+		f->broken = 1;
+		return 1;
+	}
+	if (bpf_clone_redirect(f->skb, s->ifindex, 0))
+		f->failed++;
+	else
+		f->copies++;
+	return 0;
+}
+
+SEC("tc")
+int psoffload_tc(struct __sk_buff *skb)
+{
+	struct pso_fanout f = { .skb = skb };
+	struct pso_pkt p = {};
+	struct pso_hdrs orig = {};
+	struct pso_port_cfg *cfg;
+	struct pso_topic *t;
+	__u32 key = skb->ifindex, topic_id, n;
+	__u8 qos;
+
+	cfg = bpf_map_lookup_elem(&pso_port_cfg, &key);
+	if (!cfg)
+		return pso_tc_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+
+	/* The whole datagram must be in the linear area for the length checks. */
+	if (bpf_skb_pull_data(skb, skb->len))
+		return pso_tc_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+
+	switch (pso_parse((void *)(long)skb->data, (void *)(long)skb->data_end, cfg, &p)) {
+	case PSO_V_PUBLISH:
+		break;
+	case PSO_V_TRUNCATED:
+	case PSO_V_BAD_LENGTH:
+	case PSO_V_MALFORMED:
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	default:
+		return pso_tc_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+	}
+	pso_read_hdrs(&p, &orig, &f.off);
+
+	/* Admission as in XDP: the TC path is also reached without it. */
+	qos = p.pub_flags & MQTTSN_FLAG_QOS_MASK;
+	if (qos == MQTTSN_FLAG_QOS_0 && !pso_tc_connected(&p, &orig))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	topic_id = p.topic_id;
+	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
+	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+
+	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) != 0;
+	n = t->sub_count;
+	if (n == 0 && !f.to_daemon)
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	if (n > PSO_MAX_SUBS)
+		n = PSO_MAX_SUBS;
+	f.cur = orig;
+	f.family = p.family;
+	f.slot_base = topic_id * PSO_MAX_SUBS;
+	bpf_loop(n, pso_fanout_slot, &f, 0);
+
+	if (f.copies)
+		pso_count_n(PSO_CNT_TC_COPIES, f.copies);
+	if (f.failed)
+		pso_count_n(PSO_CNT_TC_COPY_FAILED, f.failed);
+	if (f.broken)
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	if (!f.to_daemon)
+		return pso_tc_exit(PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
+	/* Going up: give the daemon the publish as it arrived. */
+	if ((f.copies || f.failed) && pso_tc_rewrite(skb, &f.off, &f.cur, &orig.sub, orig.ttl))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	return pso_tc_exit(PSO_CNT_TC_FANOUT_UP, TC_ACT_OK);
+}
+
+char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Run every test program under BUILD/tests, print each runner's summary and
+# one closing line "N passed, N failed" over all cmocka tests.
+# Usage: tests/run_all.sh [BUILD] [NAME-FILTER]
+set -u
+build=${1:-build}
+filter=${2:-}
+passed=0 failed=0 bad_suites=()
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "tests: must run as root (BPF_PROG_TEST_RUN, netns, XDP); got uid $(id -u)" >&2
+	exit 1
+fi
+
+for t in "$build"/tests/unit/* "$build"/tests/net/*; do
+	[ -x "$t" ] || continue
+	case "$t" in *"$filter"*) ;; *) continue ;; esac
+	echo "=== ${t#"$build"/tests/}"
+	out=$(mktemp)
+	"$t" 2>&1 | tee "$out"
+	rc=${PIPESTATUS[0]}
+	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
+	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
+	passed=$((passed + ${p:-0}))
+	failed=$((failed + ${f:-0}))
+	if [ "$rc" -ne 0 ]; then
+		bad_suites+=("${t#"$build"/tests/}")
+		# A runner that died before its summary still counts as a failure.
+		[ -n "$f" ] || failed=$((failed + 1))
+	fi
+	rm -f "$out"
+done
+
+if [ ${#bad_suites[@]} -gt 0 ]; then
+	echo "failing suites: ${bad_suites[*]}"
+fi
+echo "$passed passed, $failed failed"
+[ ${#bad_suites[@]} -eq 0 ] && [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
