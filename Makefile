@@ -13,7 +13,10 @@ CC         ?= gcc
 # Capacity overrides, e.g. make PSO_DEFINES='-DPSO_MAX_TOPICS=65536'
 PSO_DEFINES ?=
 
-BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(MULTIARCH) -Ibpf $(PSO_DEFINES)
+# Block placement off: clang would otherwise move shared exit blocks up and
+# jump back to them; the XDP objects must have no backward jump at all.
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(MULTIARCH) -Ibpf $(PSO_DEFINES) \
+              -mllvm -disable-block-placement
 # The offload build keeps to the older ISA the NFP JIT implements.
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
 BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD
@@ -33,16 +36,30 @@ SKELS      := $(BPF_OBJS:.bpf.o=.skel.h)
 
 # Test programs: tests/unit/*.c and tests/net/*.c, each linked with tests/lib
 # and the project libraries it needs.
-LIB_SRCS   := offload/pso_check.c
+# Everything but the CLI's main() is a library the tests link too.
+LIB_SRCS   := $(wildcard offload/*.c) $(filter-out host/main.c,$(wildcard host/*.c))
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
+# An archive: each program links only the modules it uses.
+LIB        := $(BUILD)/libpsoffload.a
 TESTLIB_SRCS := $(wildcard tests/lib/*.c)
 TESTLIB_OBJS := $(patsubst %.c,$(BUILD)/obj/%.o,$(TESTLIB_SRCS))
 TEST_SRCS  := $(wildcard tests/unit/*.c tests/net/*.c)
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
+# Small BPF objects the tests load or inspect (tests/bpf/*.bpf.c).
+TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,$(BUILD)/tests/bpf/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
 
-.PHONY: all bpf test clean
-all: bpf $(TEST_BINS)
+.PHONY: all bpf test demo deps clean
+# Keep intermediate objects between runs.
+.SECONDARY:
+all: bpf $(BUILD)/psoffload $(TEST_BINS)
 bpf: $(BPF_OBJS) $(SKELS)
+
+$(BUILD)/psoffload: $(BUILD)/obj/host/main.o $(LIB)
+	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+
+$(LIB): $(LIB_OBJS)
+	rm -f $@
+	ar rcs $@ $^
 
 $(BUILD)/bpf/psoffload_xdp.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
 	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
@@ -57,9 +74,20 @@ $(BUILD)/obj/%.o: %.c $(BPF_HDRS) $(SKELS) $(wildcard offload/*.h host/*.h tests
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(LIB_OBJS) $(TESTLIB_OBJS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB) | $(TEST_BPF_OBJS)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) $^ -o $@ $(TEST_LDLIBS)
+
+$(TEST_BPF_OBJS): $(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
+
+# Small C test tools for the end-to-end scripts (tests/tools/*.c).
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
+all: $(TOOL_BINS)
+$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
 
 $(BUILD)/bpf:
 	mkdir -p $@
@@ -67,5 +95,28 @@ $(BUILD)/bpf:
 test: all
 	tests/run_all.sh $(BUILD)
 
+# The README's first command: set-up included.
+deps:
+	bash tests/install-deps.sh
+
+demo:
+	bash tests/install-deps.sh
+	$(MAKE) all
+	bash tests/e2e/demo.sh $(BUILD)
+
 clean:
 	rm -rf $(BUILD)
+
+# Microbenchmark: per-packet cost of each data-plane path (BPF_PROG_TEST_RUN).
+.PHONY: bench-micro
+bench-micro: $(BUILD)/bench/microbench
+	$(BUILD)/bench/microbench
+
+$(BUILD)/bench/floor_xdp.bpf.o: bench/floor_xdp.bpf.c
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
+$(BUILD)/bench/floor_xdp.skel.h: $(BUILD)/bench/floor_xdp.bpf.o
+	$(BPFTOOL) gen skeleton $< name floor_xdp > $@.tmp && mv $@.tmp $@
+$(BUILD)/bench/microbench: bench/microbench.c tests/lib/netns.c tests/lib/netns.h $(BPF_HDRS) \
+                           $(SKELS) $(BUILD)/bench/floor_xdp.skel.h
+	$(CC) $(CFLAGS) -I$(BUILD)/bench bench/microbench.c tests/lib/netns.c -o $@ $(LDLIBS)

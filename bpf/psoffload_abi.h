@@ -17,10 +17,12 @@
  *   pso_counters   one u64 per enum pso_counter
  *   pso_topic_stats  ARRAY, index = topic id      -> struct pso_topic_stats
  *
- * Write order that keeps the data plane consistent (host side): a subscriber
- * slot is written before the topic's sub_count covers it, and sub_count is
- * lowered before a slot is cleared.  The single-subscriber copy in
- * struct pso_topic is rewritten together with sub_count in one map update.
+ * Write order that keeps the data plane consistent (host side, see
+ * host/tables.c for the whole protocol): a subscriber slot is written before
+ * the topic's sub_count covers it, sub_count is lowered before a slot is
+ * cleared, and a slot (or the copy of slot 0 in struct pso_topic) changes
+ * its content only while its PSO_SUB_F_RESOLVED flag is clear, so a torn
+ * read is never servable.
  */
 #ifndef PSOFFLOAD_ABI_H
 #define PSOFFLOAD_ABI_H
@@ -135,6 +137,15 @@ struct pso_endpoint {
 	__u8 pad;
 };
 
+/*
+ * Value of pso_clients.  The data plane counts each admitted publish, so the
+ * daemon can see that a client which only publishes on the fast path is
+ * alive (keep-alive) without any packet reaching user space.
+ */
+struct pso_client_val {
+	__u64 rx_msgs;
+};
+
 /* Subscriber slot flags. */
 #define PSO_SUB_F_RESOLVED 0x01	/* next-hop MAC known: data plane may deliver */
 
@@ -148,16 +159,17 @@ struct pso_sub {
 	__u8 dst_mac[6];	/* next hop towards the subscriber */
 	__u8 src_mac[6];	/* egress interface MAC */
 	__u32 ifindex;		/* egress interface */
-	__be16 src_port;	/* broker UDP port on the egress interface */
-	__be16 dst_port;	/* subscriber UDP port */
+	__be16 dst_port;	/* subscriber UDP port (the source port is the
+				 * broker's, pso_port_cfg.udp_port) */
 	__u8 family;		/* PSO_AF_INET or PSO_AF_INET6 */
 	__u8 flags;		/* PSO_SUB_F_* */
-	__u16 pad;
 	__u8 src_addr[16];	/* broker address on the egress interface */
 	__u8 dst_addr[16];	/* subscriber address */
 };
 
-/* Fields are in wire order (MACs, ports, addresses) so each group is one copy. */
+/* MACs and addresses stand in wire order, so each pair is one copy.  52
+ * bytes: with its 4-byte key, one pso_subs entry fits the NFP's 64 bytes
+ * per entry (key rounded to 8, plus value). */
 
 /* The one rule for who delivers: the data plane serves a slot exactly when
  * this holds; the daemon delivers to every other slot (host path). */
@@ -173,12 +185,13 @@ static inline int pso_sub_servable(const struct pso_sub *s, __u8 family)
 /*
  * One topic.  sub_count says how many pso_subs slots are live; `first` is a
  * copy of slot 0 so the single-subscriber fast path needs one lookup.
- * Kept at 64 bytes: the NFP's largest map value.
+ * 56 bytes: key (rounded to 8) plus value within the NFP's 64 bytes per
+ * map entry.
  */
 struct pso_topic {
 	__u16 sub_count;
 	__u8 flags;		/* PSO_TOPIC_F_* */
-	__u8 pad[5];
+	__u8 pad;
 	struct pso_sub first;
 };
 

@@ -27,7 +27,7 @@
 static __always_inline __u32 pso_csum_words(__u32 acc, const __u16 *old_w,
 					    const __u16 *new_w, const int n)
 {
-#pragma unroll
+#pragma clang loop unroll(full)
 	for (int i = 0; i < n; i++)
 		acc += (__u16)~old_w[i] + (__u32)new_w[i];
 	return acc;

@@ -49,18 +49,22 @@ struct {
 	__type(value, struct pso_topic);
 } pso_topics SEC(".maps");
 
+#ifndef PSO_OFFLOAD
+/* Read by the TC fan-out only; the NIC serves one subscriber per topic, from
+ * pso_topic.first, so the offload build has no slot table. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
 	__uint(max_entries, PSO_MAX_TOPICS * PSO_MAX_SUBS);
 	__type(key, __u32);
 	__type(value, struct pso_sub);
 } pso_subs SEC(".maps");
+#endif
 
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
 	__uint(max_entries, PSO_MAX_CLIENTS);
 	__type(key, struct pso_endpoint);
-	__type(value, __u32);	/* reserved for the daemon: client index */
+	__type(value, struct pso_client_val);
 } pso_clients SEC(".maps");
 
 struct {

@@ -277,6 +277,10 @@ pso_parse(void *data, void *data_end, const struct pso_port_cfg *cfg,
 
 	/* Ours from here on: judge lengths. */
 	udp_len = bpf_ntohs(udp->len);
+	/* IPv6 has no "no checksum" (RFC 8200 8.1): a 0 would be forwarded
+	 * as an incrementally updated zero and dropped by every receiver. */
+	if (p->family == PSO_AF_INET6 && !udp->check)
+		return PSO_V_MALFORMED;
 	if (udp_len < sizeof(*udp) || udp_len > l3_payload)
 		return PSO_V_BAD_LENGTH;
 	if ((void *)udp + l3_payload > c.end)

@@ -22,7 +22,8 @@
 
 /* Header fields as they stand in the packet right now. */
 struct pso_hdrs {
-	struct pso_sub sub;	/* MACs, ports, addresses in wire order */
+	struct pso_sub sub;	/* MACs, destination port, addresses */
+	__be16 src_port;
 	__u8 ttl;
 };
 
@@ -40,7 +41,7 @@ static __always_inline void pso_read_hdrs(const struct pso_pkt *p, struct pso_hd
 {
 	__builtin_memcpy(h->sub.dst_mac, p->eth->h_dest, ETH_ALEN);
 	__builtin_memcpy(h->sub.src_mac, p->eth->h_source, ETH_ALEN);
-	h->sub.src_port = p->udp->source;
+	h->src_port = p->udp->source;
 	h->sub.dst_port = p->udp->dest;
 	h->sub.family = p->family;
 	if (p->family == PSO_AF_INET) {
@@ -65,6 +66,20 @@ static __always_inline void pso_read_hdrs(const struct pso_pkt *p, struct pso_hd
 	off->udp_check = p->l4_off + offsetof(struct udphdr, check);
 }
 
+/* State of one fan-out, shared with the per-slot callback of bpf_loop. */
+struct pso_fanout {
+	struct __sk_buff *skb;
+	struct pso_offsets off;
+	struct pso_hdrs cur;	/* headers now in the packet */
+	__u32 slot_base;	/* topic id * PSO_MAX_SUBS */
+	__be16 broker_port;	/* source port of every copy */
+	__u32 copies;
+	__u32 failed;
+	__u8 family;
+	__u8 to_daemon;		/* the original must go up afterwards */
+	__u8 broken;		/* a rewrite failed: headers undefined */
+};
+
 /*
  * Move the packet's headers from `cur` to `to` (a subscriber, or the
  * original on the way back).  Checksums are updated by the csum helpers,
@@ -72,9 +87,13 @@ static __always_inline void pso_read_hdrs(const struct pso_pkt *p, struct pso_hd
  * UDP checksum as pseudo-header changes, ports as data changes, and
  * BPF_F_MARK_MANGLED_0 leaves an IPv4 "no checksum" 0 as it is.
  */
-static __noinline int pso_tc_rewrite(struct __sk_buff *skb, const struct pso_offsets *off,
-				     struct pso_hdrs *cur, const struct pso_sub *to, __u8 ttl)
+static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub *to,
+				     __be16 src_port, __u8 ttl)
 {
+	struct __sk_buff *skb = f->skb;
+	const struct pso_offsets *off = &f->off;
+	struct pso_hdrs *cur = &f->cur;
+	__be16 ports[2] = { src_port, to->dst_port };
 	const __u64 udp_flags = BPF_F_MARK_MANGLED_0;
 	__s64 addr_diff;
 
@@ -107,12 +126,13 @@ static __noinline int pso_tc_rewrite(struct __sk_buff *skb, const struct pso_off
 		return -1;
 
 	if (bpf_l4_csum_replace(skb, off->udp_check, 0, addr_diff, udp_flags | BPF_F_PSEUDO_HDR) ||
-	    bpf_l4_csum_replace(skb, off->udp_check, *(__u32 *)&cur->sub.src_port,
-				*(const __u32 *)&to->src_port, udp_flags | 4) ||
-	    bpf_skb_store_bytes(skb, off->ports, &to->src_port, 4, 0))
+	    bpf_l4_csum_replace(skb, off->udp_check, cur->src_port, src_port, udp_flags | 2) ||
+	    bpf_l4_csum_replace(skb, off->udp_check, cur->sub.dst_port, to->dst_port, udp_flags | 2) ||
+	    bpf_skb_store_bytes(skb, off->ports, ports, sizeof(ports), 0))
 		return -1;
 
 	__builtin_memcpy(&cur->sub, to, sizeof(*to));
+	cur->src_port = src_port;
 	cur->ttl = ttl;
 	return 0;
 }
@@ -130,23 +150,10 @@ static __always_inline int pso_tc_connected(const struct pso_pkt *p, const struc
 	__builtin_memcpy(key.addr, h->sub.src_addr, 16);
 	if (p->family == PSO_AF_INET)
 		__builtin_memset(key.addr + 4, 0, 12);
-	key.port = h->sub.src_port;
+	key.port = h->src_port;
 	key.family = p->family;
 	return bpf_map_lookup_elem(&pso_clients, &key) != NULL;
 }
-
-/* State of one fan-out, shared with the per-slot callback of bpf_loop. */
-struct pso_fanout {
-	struct __sk_buff *skb;
-	struct pso_offsets off;
-	struct pso_hdrs cur;	/* headers now in the packet */
-	__u32 slot_base;	/* topic id * PSO_MAX_SUBS */
-	__u32 copies;
-	__u32 failed;
-	__u8 family;
-	__u8 to_daemon;		/* the original must go up afterwards */
-	__u8 broken;		/* a rewrite failed: headers undefined */
-};
 
 /*
  * One subscriber slot.  bpf_loop lets the verifier check this body once
@@ -167,7 +174,7 @@ static long pso_fanout_slot(__u64 i, void *data)
 		return 0;
 	}
 	/* A rewrite fails only when the skb cannot be made writable. */
-	if (pso_tc_rewrite(f->skb, &f->off, &f->cur, s, PSO_DEFAULT_TTL)) {
+	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL)) {
 		f->broken = 1;
 		return 1;
 	}
@@ -186,7 +193,9 @@ int psoffload_tc(struct __sk_buff *skb)
 	struct pso_hdrs orig = {};
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
-	__u32 key = skb->ifindex, topic_id, n;
+	__u32 key = skb->ifindex, topic_id, n, vlan_present;
+	__be16 vlan_proto;
+	__u16 vlan_tci;
 	__u8 qos;
 
 	cfg = bpf_map_lookup_elem(&pso_port_cfg, &key);
@@ -229,6 +238,16 @@ int psoffload_tc(struct __sk_buff *skb)
 	f.cur = orig;
 	f.family = p.family;
 	f.slot_base = topic_id * PSO_MAX_SUBS;
+	f.broker_port = cfg->udp_port;
+	/* The stack moved the publisher's 802.1Q tag from the frame into
+	 * skb->vlan_tci before this hook, and a clone would carry it to every
+	 * subscriber, whose slot knows no VLAN: copies leave untagged (a VLAN
+	 * device as egress adds its own tag) and the original gets it back. */
+	vlan_present = skb->vlan_present;
+	vlan_proto = skb->vlan_proto;
+	vlan_tci = skb->vlan_tci;
+	if (vlan_present && bpf_skb_vlan_pop(skb))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	bpf_loop(n, pso_fanout_slot, &f, 0);
 
 	if (f.copies)
@@ -240,7 +259,9 @@ int psoffload_tc(struct __sk_buff *skb)
 	if (!f.to_daemon)
 		return pso_tc_exit(PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
 	/* Going up: give the daemon the publish as it arrived. */
-	if ((f.copies || f.failed) && pso_tc_rewrite(skb, &f.off, &f.cur, &orig.sub, orig.ttl))
+	if ((f.copies || f.failed) && pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))
 		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	return pso_tc_exit(PSO_CNT_TC_FANOUT_UP, TC_ACT_OK);
 }

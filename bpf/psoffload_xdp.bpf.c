@@ -50,6 +50,7 @@ static __always_inline struct pso_port_cfg *pso_ingress_port(struct xdp_md *ctx)
 static __always_inline int pso_client_connected(const struct pso_pkt *p)
 {
 	struct pso_endpoint key = {};
+	struct pso_client_val *val;
 
 	if (p->family == PSO_AF_INET) {
 		*(__u32 *)key.addr = ((struct iphdr *)p->l3)->saddr;
@@ -64,7 +65,12 @@ static __always_inline int pso_client_connected(const struct pso_pkt *p)
 	}
 	key.port = p->udp->source;
 	key.family = p->family;
-	return bpf_map_lookup_elem(&pso_clients, &key) != NULL;
+	val = bpf_map_lookup_elem(&pso_clients, &key);
+	if (!val)
+		return 0;
+	/* Shared by all CPUs: non-fetch atomic add, as in the offload build. */
+	__sync_fetch_and_add(&val->rx_msgs, 1);
+	return 1;
 }
 
 /*
@@ -74,7 +80,8 @@ static __always_inline int pso_client_connected(const struct pso_pkt *p)
  * terms count twice, once in the IP header and once in the UDP pseudo header.
  * The MQTT-SN bytes are never touched.
  */
-static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub *s)
+static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub *s,
+					const struct pso_port_cfg *cfg)
 {
 	struct udphdr *udp = p->udp;
 	__u32 addr_terms, udp_terms;
@@ -103,9 +110,10 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 		ip6->hop_limit = PSO_DEFAULT_TTL;
 	}
 
-	udp_terms = pso_csum_word(addr_terms, udp->source, s->src_port);
+	/* One broker port number on every interface: the ingress port's. */
+	udp_terms = pso_csum_word(addr_terms, udp->source, cfg->udp_port);
 	udp_terms = pso_csum_word(udp_terms, udp->dest, s->dst_port);
-	udp->source = s->src_port;
+	udp->source = cfg->udp_port;
 	udp->dest = s->dst_port;
 	/* IPv4 "no checksum" (0) stays 0: never an incrementally updated zero. */
 	if (p->family == PSO_AF_INET6 || udp->check)
@@ -143,7 +151,7 @@ static __always_inline int pso_publish(const struct pso_port_cfg *cfg, struct ps
 	if (!pso_sub_servable(s, p->family))
 		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 	if (s->ifindex == cfg->ifindex) {
-		pso_rewrite(p, s);
+		pso_rewrite(p, s, cfg);
 		return pso_exit(PSO_CNT_XDP_TX, XDP_TX);
 	}
 #ifdef PSO_OFFLOAD
@@ -153,7 +161,7 @@ static __always_inline int pso_publish(const struct pso_port_cfg *cfg, struct ps
 	 * unmodified and the TC path serves it. */
 	if (bpf_redirect_map(&pso_devmap, s->ifindex, 0) != XDP_REDIRECT)
 		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
-	pso_rewrite(p, s);
+	pso_rewrite(p, s, cfg);
 	return pso_exit(PSO_CNT_XDP_REDIRECT, XDP_REDIRECT);
 #endif
 }

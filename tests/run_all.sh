@@ -12,19 +12,24 @@ if [ "$(id -u)" -ne 0 ]; then
 	exit 1
 fi
 
-for t in "$build"/tests/unit/* "$build"/tests/net/*; do
-	[ -x "$t" ] || continue
+here=$(cd "$(dirname "$0")" && pwd)
+for t in "$build"/tests/unit/* "$build"/tests/net/* "$here"/e2e/test_*.sh; do
+	[ -f "$t" ] || continue
+	case "$t" in *.sh) runner=(bash "$t" "$build") ;; *) [ -x "$t" ] || continue; runner=("$t") ;; esac
 	case "$t" in *"$filter"*) ;; *) continue ;; esac
-	echo "=== ${t#"$build"/tests/}"
+	echo "=== ${t##*/tests/}"
 	out=$(mktemp)
-	"$t" 2>&1 | tee "$out"
+	"${runner[@]}" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
-	p=$(sed -n 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
-	f=$(sed -n 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' "$out" | tail -1)
+	# cmocka's summary, or a script's plain "N passed, N failed" line
+	p=$(sed -n -e 's/^\[  PASSED  \] \([0-9]*\) test.*/\1/p' \
+		   -e 's/^\([0-9]*\) passed, [0-9]* failed.*/\1/p' "$out" | tail -1)
+	f=$(sed -n -e 's/^\[  FAILED  \] \([0-9]*\) test.*/\1/p' \
+		   -e 's/^[0-9]* passed, \([0-9]*\) failed.*/\1/p' "$out" | tail -1)
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
 	if [ "$rc" -ne 0 ]; then
-		bad_suites+=("${t#"$build"/tests/}")
+		bad_suites+=("${t##*/tests/}")
 		# A runner that died before its summary still counts as a failure.
 		[ -n "$f" ] || failed=$((failed + 1))
 	fi

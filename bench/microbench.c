@@ -1,0 +1,644 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * microbench.c - per-packet cost of each data-plane path, by
+ * BPF_PROG_TEST_RUN with a large repeat count.
+ *
+ *   (a) XDP fast path, one subscriber on the ingress port (XDP_TX), IPv4,
+ *       64-byte MQTT-SN payload, driver build
+ *   (b) the same through the offload build (run on the host CPU)
+ *   (c) the XDP_PASS decision for a topic with two subscribers
+ *   (d) floor: swap Ethernet/IP/UDP source and destination, XDP_TX
+ *       (bench/floor_xdp.bpf.c)
+ *   (e) a program that only returns XDP_TX
+ *   (f) TC fan-out to 2, 8 and 64 subscribers (sched_cls test run)
+ *
+ * A test run executes the program `repeat` times on one buffer, which the
+ * program's rewrite changes in place.  So that every iteration takes the
+ * path being measured, subscriber slots here are "identity" slots: their
+ * headers are the packet's own (publisher:1883 -> broker:1883; copies leave
+ * from the broker port, so the publisher sends from that port too), so the
+ * rewrite does all its work and leaves a packet that is again a publish to
+ * the broker from a connected client.  The checksum arithmetic and stores
+ * cost the same whatever the values.
+ *
+ * TC copies go to a sink device in a private namespace: a dummy interface,
+ * or where the kernel has none (CONFIG_DUMMY unset), an ifb device without a
+ * qdisc; both free every frame handed to their transmit function.
+ *
+ * Every measurement is verified: its return code, the data-plane counter of
+ * the path (xdp_tx, xdp_pass_fanout, tc_copies, ...) moving by exactly
+ * repeat x copies, and for TC the sink taking exactly that many frames.
+ * Measurements are interleaved round by round (the start rotates) so that
+ * noise hits all alike; the table shows the median.
+ *
+ * Usage: microbench [-r ROUNDS] [-t TARGET_MS]
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <getopt.h>
+#include <linux/if_ether.h>
+#include <linux/ip.h>
+#include <linux/pkt_cls.h>
+#include <linux/udp.h>
+#include <sched.h>
+#include <stdarg.h>
+#include <stdbool.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/utsname.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+
+#include "psoffload_abi.h"
+#include "psoffload_xdp.skel.h"
+#include "psoffload_xdp_offload.skel.h"
+#include "psoffload_tc.skel.h"
+#include "floor_xdp.skel.h"
+#include "netns.h"
+
+#define MAX_ROUNDS 31
+#define FIXED_SAMPLES 5
+#define MAX_BENCH 16
+#define BROKER_PORT 1883
+/* The publisher sends from the broker's port too: copies leave from the
+ * broker port, so an identity slot (see above) needs the publish to. */
+#define PUB_PORT BROKER_PORT
+#define PAYLOAD 64
+#define TOPIC_ONE 5		/* one subscriber: XDP_TX */
+#define TOPIC_TWO 6		/* two subscribers: XDP_PASS to TC */
+#define TOPIC_FAN 7		/* TC fan-out topics: 7, 8, 9 */
+#define SINK "psob0"
+
+static const uint8_t broker_mac[6] = { 0x02, 0, 0, 0, 0x01, 0x01 };
+static const uint8_t pub_mac[6] = { 0x02, 0, 0, 0, 0x01, 0x02 };
+static const char *broker_ip = "10.72.0.1", *pub_ip = "10.72.0.2";
+
+struct frame {
+	uint8_t b[256];
+	uint32_t len;
+};
+
+/* A counter to check after each run: it moves by repeat * per_pkt. */
+struct check {
+	int map_fd;
+	bool percpu;
+	uint32_t idx;
+	uint64_t per_pkt;
+};
+
+struct bench {
+	const char *label;
+	int prog_fd;
+	bool skb;		/* sched_cls test run, else XDP */
+	struct frame f;
+	int expect_ret;
+	struct check chk[2];
+	int n_chk;
+	uint32_t repeat;
+	double wall[MAX_ROUNDS];	/* wall time of each round's run */
+	double ns[MAX_ROUNDS];	/* per packet, fixed cost taken off */
+	double kns[MAX_ROUNDS];	/* kernel's own figure (whole ns) */
+};
+
+static struct bench benches[MAX_BENCH];
+static const char *const counter_names[] = PSO_COUNTER_NAMES;
+static int n_bench, ncpus, sink_idx;
+static const char *sink_kind;
+
+static int die(const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	fprintf(stderr, "microbench: ");
+	vfprintf(stderr, fmt, ap);
+	fprintf(stderr, "\n");
+	va_end(ap);
+	exit(1);
+}
+
+static double now_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return ts.tv_sec * 1e9 + ts.tv_nsec;
+}
+
+/* ---- the packet ---------------------------------------------------------- */
+
+static uint16_t csum16(uint32_t acc, const uint8_t *p, size_t len)
+{
+	for (size_t i = 0; i + 1 < len; i += 2)
+		acc += (uint32_t)p[i] << 8 | p[i + 1];
+	if (len & 1)
+		acc += (uint32_t)p[len - 1] << 8;
+	while (acc >> 16)
+		acc = (acc & 0xffff) + (acc >> 16);
+	return ~acc;
+}
+
+/* Ethernet + IPv4 + UDP + MQTT-SN PUBLISH (QoS 0, normal topic id). */
+static void publish_frame(struct frame *f, uint16_t topic)
+{
+	struct ethhdr *eth = (void *)f->b;
+	struct iphdr *ip = (void *)(eth + 1);
+	struct udphdr *udp = (void *)(ip + 1);
+	uint8_t *m = (uint8_t *)(udp + 1);
+	int mlen = 7 + PAYLOAD;
+	uint32_t ph;
+
+	memset(f, 0, sizeof(*f));
+	memcpy(eth->h_dest, broker_mac, 6);
+	memcpy(eth->h_source, pub_mac, 6);
+	eth->h_proto = htons(ETH_P_IP);
+	m[0] = mlen;
+	m[1] = MQTTSN_PUBLISH;
+	m[2] = MQTTSN_FLAG_QOS_0 | MQTTSN_TOPIC_NORMAL;
+	m[3] = topic >> 8;
+	m[4] = topic & 0xff;
+	m[5] = 0;
+	m[6] = 1;
+	for (int i = 0; i < PAYLOAD; i++)
+		m[7 + i] = i;
+	udp->source = htons(PUB_PORT);
+	udp->dest = htons(BROKER_PORT);
+	udp->len = htons(sizeof(*udp) + mlen);
+	ip->version = 4;
+	ip->ihl = 5;
+	ip->tot_len = htons(sizeof(*ip) + sizeof(*udp) + mlen);
+	ip->ttl = PSO_DEFAULT_TTL;
+	ip->protocol = IPPROTO_UDP;
+	inet_pton(AF_INET, pub_ip, &ip->saddr);
+	inet_pton(AF_INET, broker_ip, &ip->daddr);
+	ip->check = htons(csum16(0, (uint8_t *)ip, sizeof(*ip)));
+	ph = 0;
+	{
+		uint8_t pseudo[12];
+
+		memcpy(pseudo, &ip->saddr, 8);
+		pseudo[8] = 0;
+		pseudo[9] = IPPROTO_UDP;
+		memcpy(pseudo + 10, &udp->len, 2);
+		for (int i = 0; i < 12; i += 2)
+			ph += (uint32_t)pseudo[i] << 8 | pseudo[i + 1];
+	}
+	udp->check = htons(csum16(ph, (uint8_t *)udp, sizeof(*udp) + mlen));
+	if (!udp->check)
+		udp->check = 0xffff;
+	f->len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + mlen;
+}
+
+/* ---- tables -------------------------------------------------------------- */
+
+static void map_set(int fd, const void *key, const void *val, const char *what)
+{
+	if (bpf_map_update_elem(fd, key, val, BPF_ANY))
+		die("writing %s: %s", what, strerror(errno));
+}
+
+/* A slot whose headers are the publish's own: see the file comment. */
+static void identity_sub(struct pso_sub *s)
+{
+	memset(s, 0, sizeof(*s));
+	memcpy(s->dst_mac, broker_mac, 6);
+	memcpy(s->src_mac, pub_mac, 6);
+	s->ifindex = sink_idx;
+	s->dst_port = htons(BROKER_PORT);
+	s->family = PSO_AF_INET;
+	s->flags = PSO_SUB_F_RESOLVED;
+	inet_pton(AF_INET, pub_ip, s->src_addr);
+	inet_pton(AF_INET, broker_ip, s->dst_addr);
+}
+
+/* Port config, the publisher as a connected client, and topic with n
+ * identity subscribers (slots first, then the count). */
+static void tables(struct bpf_map *port_cfg, uint32_t port_key, struct bpf_map *clients,
+		   struct bpf_map *topics, struct bpf_map *subs, uint16_t topic, int n)
+{
+	struct pso_port_cfg cfg = { .ifindex = sink_idx, .udp_port = htons(BROKER_PORT) };
+	struct pso_endpoint client = { .port = htons(PUB_PORT), .family = PSO_AF_INET };
+	struct pso_topic t = { .sub_count = n, .flags = PSO_TOPIC_F_VALID };
+	uint8_t zeros[64] = {};
+	struct pso_sub s;
+
+	memcpy(cfg.mac, broker_mac, 6);
+	inet_pton(AF_INET, broker_ip, &cfg.ip4);
+	map_set(bpf_map__fd(port_cfg), &port_key, &cfg, "pso_port_cfg");
+	inet_pton(AF_INET, pub_ip, client.addr);
+	if (bpf_map__value_size(clients) > sizeof(zeros))
+		die("pso_clients value larger than expected");
+	map_set(bpf_map__fd(clients), &client, zeros, "pso_clients");
+	identity_sub(&s);
+	for (int i = 0; i < n; i++) {
+		uint32_t k = (uint32_t)topic * PSO_MAX_SUBS + i;
+
+		map_set(bpf_map__fd(subs), &k, &s, "pso_subs");
+	}
+	t.first = s;
+	{
+		uint32_t k = topic;
+
+		map_set(bpf_map__fd(topics), &k, &t, "pso_topics");
+	}
+}
+
+static uint64_t counter(const struct check *c)
+{
+	uint64_t vals[ncpus], sum = 0;
+	int n = c->percpu ? ncpus : 1;
+
+	if (bpf_map_lookup_elem(c->map_fd, &c->idx, vals))
+		die("reading counter %u: %s", c->idx, strerror(errno));
+	for (int i = 0; i < n; i++)
+		sum += vals[i];
+	return sum;
+}
+
+/* Frames handed to the sink's transmit function, from /proc/net/dev of the
+ * namespace this thread is in.  dummy counts them as tx, ifb (whose
+ * transmit is the receive side of a redirect) as rx: the sum serves both. */
+static uint64_t sink_packets(void)
+{
+	char line[512];
+	FILE *f = fopen("/proc/thread-self/net/dev", "r");
+	unsigned long long v[10];
+	uint64_t tx = UINT64_MAX;
+
+	while (f && fgets(line, sizeof(line), f)) {
+		char *p = strchr(line, ':');
+
+		if (!p)
+			continue;
+		*p = '\0';
+		if (strcmp(line + strspn(line, " "), SINK))
+			continue;
+		/* rx: bytes packets errs drop fifo frame compressed multicast; tx: bytes packets */
+		if (sscanf(p + 1, "%llu %llu %llu %llu %llu %llu %llu %llu %llu %llu", &v[0], &v[1],
+			   &v[2], &v[3], &v[4], &v[5], &v[6], &v[7], &v[8], &v[9]) == 10)
+			tx = v[1] + v[9];
+	}
+	if (f)
+		fclose(f);
+	if (tx == UINT64_MAX)
+		die("no %s in /proc/net/dev", SINK);
+	return tx;
+}
+
+/* ---- running ------------------------------------------------------------- */
+
+/* One test run of `repeat` iterations; returns its wall time in ns. */
+static double run(struct bench *b, uint32_t repeat, double *kern_ns)
+{
+	struct xdp_md xctx = { .data_end = b->f.len, .ingress_ifindex = sink_idx };
+	struct __sk_buff sctx = { .ifindex = sink_idx };
+	LIBBPF_OPTS(bpf_test_run_opts, o,
+		.data_in = b->f.b,
+		.data_size_in = b->f.len,
+		.repeat = repeat,
+	);
+	uint64_t before[2], sink_before = 0;
+	double t0, t1;
+
+	if (b->skb) {
+		o.ctx_in = &sctx;
+		o.ctx_size_in = sizeof(sctx);
+	} else {
+		o.ctx_in = &xctx;
+		o.ctx_size_in = sizeof(xctx);
+	}
+	for (int i = 0; i < b->n_chk; i++)
+		before[i] = counter(&b->chk[i]);
+	if (b->skb)
+		sink_before = sink_packets();
+	t0 = now_ns();
+	if (bpf_prog_test_run_opts(b->prog_fd, &o))
+		die("%s: test run failed: %s", b->label, strerror(errno));
+	t1 = now_ns();
+	if ((int)o.retval != b->expect_ret)
+		die("%s: returned %u, expected %d", b->label, o.retval, b->expect_ret);
+	for (int i = 0; i < b->n_chk; i++) {
+		uint64_t d = counter(&b->chk[i]) - before[i];
+
+		if (d != (uint64_t)repeat * b->chk[i].per_pkt)
+			die("%s: counter %s moved by %llu, expected %llu: not the path measured",
+			    b->label, counter_names[b->chk[i].idx], (unsigned long long)d,
+			    (unsigned long long)repeat * b->chk[i].per_pkt);
+	}
+	/* Copies really left through the sink. */
+	if (b->skb && sink_packets() - sink_before != (uint64_t)repeat * b->chk[0].per_pkt)
+		die("%s: sink sent %llu frames, expected %llu", b->label,
+		    (unsigned long long)(sink_packets() - sink_before),
+		    (unsigned long long)repeat * b->chk[0].per_pkt);
+	*kern_ns = o.duration;
+	return t1 - t0;
+}
+
+/*
+ * What a test run costs besides its iterations.  An XDP run with repeat > 1
+ * switches the kernel's XDP dispatcher to the program and back, which waits
+ * for RCU grace periods: tens of ms, varying.  Taken from runs of 2
+ * iterations and subtracted, so the per-packet figure keeps its fraction of a
+ * ns that the kernel's own (whole-ns) figure truncates.
+ */
+static double fixed_cost(struct bench *b)
+{
+	double k;
+
+	return run(b, 2, &k);
+}
+
+/* Pick the repeat count so that the iterations of one run take target_ms. */
+static void calibrate(struct bench *b, double target_ms, double fixed_ns)
+{
+	double k, t, r = 1000;
+
+	/* Grow until the iterations clearly outweigh the fixed cost. */
+	for (;;) {
+		t = run(b, r, &k) - fixed_ns;
+		if (t > 50e6 || r >= 100e6)
+			break;
+		r *= 10;
+	}
+	r *= target_ms * 1e6 / (t > 1e5 ? t : 1e5);
+	if (r < 1000)
+		r = 1000;
+	if (r > 1e9)
+		r = 1e9;
+	/* Two significant digits read better in the table. */
+	{
+		double mag = 1;
+
+		while (r / mag >= 100)
+			mag *= 10;
+		b->repeat = (uint32_t)((long)(r / mag) * mag);
+	}
+}
+
+static struct bench *bench_add(const char *label, int prog_fd, bool skb, int expect_ret)
+{
+	struct bench *b = &benches[n_bench++];
+
+	b->label = label;
+	b->prog_fd = prog_fd;
+	b->skb = skb;
+	b->expect_ret = expect_ret;
+	return b;
+}
+
+static void bench_check(struct bench *b, struct bpf_map *counters, bool percpu, uint32_t idx,
+			uint64_t per_pkt)
+{
+	b->chk[b->n_chk++] = (struct check){ bpf_map__fd(counters), percpu, idx, per_pkt };
+}
+
+static int cmp_double(const void *a, const void *b)
+{
+	double x = *(const double *)a, y = *(const double *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+static double median(const double *v, int n, double *lo, double *hi)
+{
+	double s[MAX_ROUNDS];
+
+	memcpy(s, v, n * sizeof(*v));
+	qsort(s, n, sizeof(*s), cmp_double);
+	*lo = s[0];
+	*hi = s[n - 1];
+	return n & 1 ? s[n / 2] : (s[n / 2 - 1] + s[n / 2]) / 2;
+}
+
+/* ---- set-up -------------------------------------------------------------- */
+
+static int libbpf_quiet(enum libbpf_print_level level, const char *fmt, va_list ap)
+{
+	if (level == LIBBPF_DEBUG)
+		return 0;
+	return vfprintf(stderr, fmt, ap);
+}
+
+/*
+ * The sink for TC copies, in namespace ns: a dummy interface, or where the
+ * kernel has no dummy driver, an ifb device without a qdisc (noqueue).  ifb
+ * frees at once whatever reaches its transmit function without having been
+ * redirected from a real ingress, which is every copy here; a veth with its
+ * peer down would do as cheaply but makes each copy report NET_XMIT_DROP.
+ */
+static void make_sink(const char *ns)
+{
+	const char *dummy[] = { "ip", "link", "add", SINK, "type", "dummy", NULL };
+	const char *ifb[] = { "ip", "link", "add", SINK, "type", "ifb", NULL };
+	const char *noqueue[] = { "tc", "qdisc", "replace", "dev", SINK, "root", "noqueue", NULL };
+	/* No IPv6 address, so the kernel sends nothing of its own (router
+	 * solicitations, MLD reports) that the sink would count. */
+	const char *quiet[] = { "ip", "link", "set", SINK, "addrgenmode", "none", NULL };
+	const char *up[] = { "ip", "link", "set", SINK, "up", NULL };
+
+	if (netns_exec(ns, dummy) == 0) {
+		sink_kind = "dummy";
+	} else {
+		if (netns_exec(ns, ifb) || netns_exec(ns, quiet) || netns_exec(ns, up) ||
+		    netns_exec(ns, noqueue))
+			die("cannot create a sink device (dummy or ifb): %s", netns_error());
+		sink_kind = "ifb, noqueue (kernel has no dummy driver)";
+	}
+	if (netns_exec(ns, quiet) || netns_exec(ns, up) || netns_ifinfo(ns, SINK, &sink_idx, NULL))
+		die("sink device: %s", netns_error());
+}
+
+static const char *cpu_model(void)
+{
+	static char model[128] = "unknown CPU";
+	char line[256];
+	FILE *f = fopen("/proc/cpuinfo", "r");
+
+	while (f && fgets(line, sizeof(line), f)) {
+		if (strncmp(line, "model name", 10) == 0) {
+			char *p = strchr(line, ':');
+
+			if (p) {
+				snprintf(model, sizeof(model), "%s", p + 2);
+				model[strcspn(model, "\n")] = '\0';
+			}
+			break;
+		}
+	}
+	if (f)
+		fclose(f);
+	return model;
+}
+
+int main(int argc, char **argv)
+{
+	struct psoffload_xdp *xdp;
+	struct psoffload_xdp_offload *off;
+	struct psoffload_tc *tc;
+	struct floor_xdp *fl;
+	int rounds = 5, saved, opt, floor_i = -1, n_fixed = 0, fixed_bench[2] = { -1, -1 };
+	double fixed[2][FIXED_SAMPLES + MAX_ROUNDS], lo, hi;
+	double target_ms = 700;
+	char ns[NETNS_NAME_MAX];
+	struct utsname un;
+	cpu_set_t one;
+	struct bench *b;
+	static const int fan[] = { 2, 8, 64 };
+	static char fan_label[3][64];
+
+	while ((opt = getopt(argc, argv, "r:t:h")) != -1) {
+		switch (opt) {
+		case 'r':
+			rounds = atoi(optarg);
+			break;
+		case 't':
+			target_ms = atof(optarg);
+			break;
+		default:
+			fprintf(stderr, "usage: %s [-r ROUNDS (1-%d)] [-t TARGET_MS per run]\n",
+				argv[0], MAX_ROUNDS);
+			return opt == 'h' ? 0 : 2;
+		}
+	}
+	if (rounds < 1 || rounds > MAX_ROUNDS || target_ms <= 0)
+		die("bad -r or -t");
+	if (geteuid() != 0)
+		die("needs root (BPF_PROG_TEST_RUN, network namespaces)");
+	libbpf_set_print(libbpf_quiet);
+	ncpus = libbpf_num_possible_cpus();
+	if (ncpus <= 0)
+		die("cannot count CPUs");
+
+	/* One CPU: all runs see the same caches and frequency domain. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu() >= 0 ? sched_getcpu() : 0, &one);
+	sched_setaffinity(0, sizeof(one), &one);
+
+	snprintf(ns, sizeof(ns), "psob-%d", getpid());
+	if (netns_add(ns))
+		die("network namespace: %s", netns_error());
+	make_sink(ns);
+	/* Test runs resolve ifindexes in the caller's namespace. */
+	if (netns_enter(ns, &saved))
+		die("%s", netns_error());
+
+	xdp = psoffload_xdp__open_and_load();
+	off = psoffload_xdp_offload__open_and_load();
+	tc = psoffload_tc__open_and_load();
+	fl = floor_xdp__open_and_load();
+	if (!xdp || !off || !tc || !fl)
+		die("loading the BPF programs failed");
+
+	/* (a) driver build, one subscriber on the ingress port. */
+	tables(xdp->maps.pso_port_cfg, sink_idx, xdp->maps.pso_clients, xdp->maps.pso_topics,
+	       xdp->maps.pso_subs, TOPIC_ONE, 1);
+	tables(xdp->maps.pso_port_cfg, sink_idx, xdp->maps.pso_clients, xdp->maps.pso_topics,
+	       xdp->maps.pso_subs, TOPIC_TWO, 2);
+	b = bench_add("(a) XDP fast path, driver build, XDP_TX", bpf_program__fd(xdp->progs.psoffload_xdp),
+		      false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
+
+	/* (b) offload build: its one port config sits at key 0. */
+	tables(off->maps.pso_port_cfg, 0, off->maps.pso_clients, off->maps.pso_topics,
+	       off->maps.pso_subs, TOPIC_ONE, 1);
+	b = bench_add("(b) XDP fast path, offload build, XDP_TX",
+		      bpf_program__fd(off->progs.psoffload_xdp), false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+	bench_check(b, off->maps.pso_counters, false, PSO_CNT_XDP_TX, 1);
+
+	/* (c) two subscribers: the XDP program's part is the decision to pass. */
+	b = bench_add("(c) XDP_PASS decision, 2-subscriber topic",
+		      bpf_program__fd(xdp->progs.psoffload_xdp), false, XDP_PASS);
+	publish_frame(&b->f, TOPIC_TWO);
+	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_PASS_FANOUT, 1);
+
+	/* (d) floor and (e) bare XDP_TX. */
+	floor_i = n_bench;
+	b = bench_add("(d) floor: swap Eth/IP/UDP, XDP_TX", bpf_program__fd(fl->progs.floor_xdp),
+		      false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+	fixed_bench[0] = n_bench;
+	b = bench_add("(e) return XDP_TX only", bpf_program__fd(fl->progs.tx_only), false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+
+	/* (f) TC fan-out, copies to the sink. */
+	for (int i = 0; i < 3; i++) {
+		if (fan[i] > PSO_MAX_SUBS) {
+			printf("(f) fan-out %d skipped: PSO_MAX_SUBS is %d\n", fan[i], PSO_MAX_SUBS);
+			continue;
+		}
+		tables(tc->maps.pso_port_cfg, sink_idx, tc->maps.pso_clients, tc->maps.pso_topics,
+		       tc->maps.pso_subs, TOPIC_FAN + i, fan[i]);
+		snprintf(fan_label[i], sizeof(fan_label[i]), "(f) TC fan-out, %d subscribers", fan[i]);
+		if (fixed_bench[1] < 0)
+			fixed_bench[1] = n_bench;
+		b = bench_add(fan_label[i], bpf_program__fd(tc->progs.psoffload_tc), true,
+			      TC_ACT_STOLEN);
+		publish_frame(&b->f, TOPIC_FAN + i);
+		bench_check(b, tc->maps.pso_counters, true, PSO_CNT_TC_COPIES, fan[i]);
+		bench_check(b, tc->maps.pso_counters, true, PSO_CNT_TC_FANOUT, 1);
+	}
+
+	/* Fixed costs per kind of run, sampled before and in every round. */
+	for (int i = 0; i < FIXED_SAMPLES; i++) {
+		fixed[0][n_fixed] = fixed_cost(&benches[fixed_bench[0]]);
+		fixed[1][n_fixed++] = fixed_cost(&benches[fixed_bench[1]]);
+	}
+	for (int i = 0; i < n_bench; i++)
+		calibrate(&benches[i], target_ms, median(fixed[benches[i].skb], n_fixed, &lo, &hi));
+	for (int r = 0; r < rounds; r++) {
+		fixed[0][n_fixed] = fixed_cost(&benches[fixed_bench[0]]);
+		fixed[1][n_fixed++] = fixed_cost(&benches[fixed_bench[1]]);
+		for (int j = 0; j < n_bench; j++) {
+			struct bench *x = &benches[(j + r) % n_bench];
+
+			x->wall[r] = run(x, x->repeat, &x->kns[r]);
+		}
+	}
+	for (int i = 0; i < n_bench; i++) {
+		struct bench *x = &benches[i];
+		double f = median(fixed[x->skb], n_fixed, &lo, &hi);
+
+		for (int r = 0; r < rounds; r++)
+			x->ns[r] = (x->wall[r] - f) / x->repeat;
+	}
+
+	uname(&un);
+	printf("psoffload microbenchmark: BPF_PROG_TEST_RUN, IPv4, %d-byte MQTT-SN payload "
+	       "(%u-byte frame)\n", PAYLOAD, benches[0].f.len);
+	printf("kernel %s, %s, pinned to one CPU; %d interleaved rounds, median shown; "
+	       "TC sink: %s\n\n", un.release, cpu_model(), rounds, sink_kind);
+	printf("%-44s %10s %9s %9s %9s %8s %8s %9s\n", "path", "repeat", "ns/pkt", "min", "max",
+	       "kern ns", "Mpps", "x floor");
+	{
+		double floor_ns = median(benches[floor_i].ns, rounds, &lo, &hi);
+
+		for (int i = 0; i < n_bench; i++) {
+			struct bench *x = &benches[i];
+			double m = median(x->ns, rounds, &lo, &hi), klo, khi;
+			double km = median(x->kns, rounds, &klo, &khi);
+
+			printf("%-44s %10u %9.2f %9.2f %9.2f %8.0f %8.2f %9.2f\n", x->label, x->repeat,
+			       m, lo, hi, km, 1e3 / m, m / floor_ns);
+		}
+	}
+	printf("\nns/pkt: (wall time of the run - fixed cost of a run) / repeat, median over rounds\n"
+	       "(min, max); fixed cost per run, median of %d samples: XDP %.1f ms (dispatcher\n"
+	       "switch), skb %.3f ms.  kern ns: the kernel's own figure (whole ns, median).\n"
+	       "Every run verified by return code and counters (xdp_tx, xdp_pass_fanout,\n"
+	       "tc_copies = N x repeat, tc_fanout = repeat).\n", n_fixed,
+	       median(fixed[0], n_fixed, &lo, &hi) / 1e6, median(fixed[1], n_fixed, &lo, &hi) / 1e6);
+
+	floor_xdp__destroy(fl);
+	psoffload_tc__destroy(tc);
+	psoffload_xdp_offload__destroy(off);
+	psoffload_xdp__destroy(xdp);
+	netns_leave(saved);
+	netns_cleanup_all();
+	return 0;
+}

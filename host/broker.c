@@ -1,0 +1,1341 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * broker.c - the MQTT-SN control plane and the daemon's event loop.
+ *
+ * Who delivers a publish:
+ *   - the data plane, for QoS 0/-1 publishes with a normal or predefined
+ *     topic id, to every slot pso_sub_servable() accepts;
+ *   - the daemon, for every other slot of such a publish when the data
+ *     plane passes it up (host path), and for everything the data plane
+ *     does not forward at all: QoS 1/2, short topic names, publishes that
+ *     arrive on an interface without the data plane (e.g. loopback).
+ * Deliveries are QoS 0: SUBACK grants QoS 0 whatever was asked.
+ */
+#include <errno.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <net/if.h>
+#include <netinet/in.h>
+#include <sys/signalfd.h>
+#include <sys/socket.h>
+#include <bpf/bpf.h>
+#include "broker.h"
+#include "log.h"
+#include "mqttsn.h"
+#include "nexthop.h"
+#include "tables.h"
+#include "topics.h"
+
+#define CLIENT_HASH_SIZE 4096
+#define QOS2_PENDING_MAX 16
+#define TICK_MS 500
+
+enum sub_kind { SUB_NAME, SUB_FILTER, SUB_PREDEFINED, SUB_SHORT };
+
+struct subscription {
+	enum sub_kind kind;
+	char *filter;		/* name, filter or short name; NULL for predefined */
+	uint16_t topic_id;	/* the topic of a non-filter subscription */
+};
+
+/* A topic whose slot this client holds, and how many subscriptions want it. */
+struct held_topic {
+	uint16_t id;
+	uint16_t refs;
+};
+
+struct client {
+	struct pso_endpoint ep;
+	struct in6_pktinfo local;	/* broker address the client talks to */
+	char id[MQTTSN_CLIENT_ID_MAX + 1];
+	uint16_t keepalive_s;
+	uint64_t last_seen_ms;
+	uint64_t fast_rx;		/* last pso_client_val.rx_msgs seen */
+	struct pso_sub slot;		/* delivery template: where it is reached */
+	struct subscription *subs;
+	int nsubs;
+	struct held_topic *held;
+	int nheld;
+	uint16_t qos2_pending[QOS2_PENDING_MAX];
+	int nqos2;
+	uint16_t next_msg_id;
+	struct client *next;		/* hash chain */
+};
+
+struct retained {
+	uint8_t flags;
+	size_t len;
+	uint8_t data[];
+};
+
+struct pso_broker {
+	struct pso_broker_cfg cfg;
+	struct pso_dataplane dp;
+	struct pso_tables tables;
+	struct pso_registry *reg;
+	struct pso_nh *nh;
+	int sock;
+	int sigfd;
+	struct client *clients[CLIENT_HASH_SIZE];
+	uint32_t nclients;
+	struct retained **retained;	/* by topic id */
+	uint64_t now_ms;
+	uint64_t next_advertise_ms;
+	bool nh_changed;
+	struct pso_broker_stats stats;
+	uint8_t txbuf[MQTTSN_MAX_MSG];
+};
+
+static uint64_t now_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* ---- endpoints ---------------------------------------------------------- */
+
+static void endpoint_from_sa(const struct sockaddr_in6 *sa, struct pso_endpoint *ep)
+{
+	memset(ep, 0, sizeof(*ep));
+	if (IN6_IS_ADDR_V4MAPPED(&sa->sin6_addr)) {
+		ep->family = PSO_AF_INET;
+		memcpy(ep->addr, &sa->sin6_addr.s6_addr[12], 4);
+	} else {
+		ep->family = PSO_AF_INET6;
+		memcpy(ep->addr, &sa->sin6_addr, 16);
+	}
+	ep->port = sa->sin6_port;
+}
+
+static void sa_from_endpoint(const struct pso_endpoint *ep, struct sockaddr_in6 *sa)
+{
+	memset(sa, 0, sizeof(*sa));
+	sa->sin6_family = AF_INET6;
+	sa->sin6_port = ep->port;
+	if (ep->family == PSO_AF_INET) {
+		sa->sin6_addr.s6_addr[10] = 0xff;
+		sa->sin6_addr.s6_addr[11] = 0xff;
+		memcpy(&sa->sin6_addr.s6_addr[12], ep->addr, 4);
+	} else {
+		memcpy(&sa->sin6_addr, ep->addr, 16);
+	}
+}
+
+static const char *endpoint_str(const struct pso_endpoint *ep, char *buf, size_t len)
+{
+	char a[INET6_ADDRSTRLEN];
+
+	if (ep->family == PSO_AF_INET) {
+		inet_ntop(AF_INET, ep->addr, a, sizeof(a));
+		snprintf(buf, len, "%s:%u", a, ntohs(ep->port));
+	} else {
+		inet_ntop(AF_INET6, ep->addr, a, sizeof(a));
+		snprintf(buf, len, "[%s]:%u", a, ntohs(ep->port));
+	}
+	return buf;
+}
+
+static unsigned int endpoint_hash(const struct pso_endpoint *ep)
+{
+	const uint8_t *p = (const uint8_t *)ep;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < sizeof(*ep); i++)
+		h = (h ^ p[i]) * 16777619u;
+	return h % CLIENT_HASH_SIZE;
+}
+
+/* ---- sending ------------------------------------------------------------ */
+
+static int send_raw(struct pso_broker *b, const struct pso_endpoint *ep,
+		    const struct in6_pktinfo *local, const uint8_t *buf, size_t len)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_in6 sa;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_name = &sa, .msg_namelen = sizeof(sa),
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+
+	sa_from_endpoint(ep, &sa);
+	if (local) {
+		struct cmsghdr *cm;
+
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(*local));
+		/* Source address only: let routing pick the interface. */
+		struct in6_pktinfo pi = { .ipi6_addr = local->ipi6_addr };
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	}
+	if (sendmsg(b->sock, &msg, 0) < 0) {
+		char s[64];
+
+		pso_debug("send to %s failed: %s", endpoint_str(ep, s, sizeof(s)), strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int send_msg(struct pso_broker *b, const struct pso_endpoint *ep,
+		    const struct in6_pktinfo *local, const struct mqttsn_msg *m)
+{
+	ssize_t n = mqttsn_encode(m, b->txbuf, sizeof(b->txbuf));
+
+	if (n < 0) {
+		pso_warn("cannot encode %s: %s", mqttsn_type_name(m->type), strerror((int)-n));
+		return (int)n;
+	}
+	return send_raw(b, ep, local, b->txbuf, (size_t)n);
+}
+
+static int send_simple(struct pso_broker *b, const struct pso_endpoint *ep,
+		       const struct in6_pktinfo *local, uint8_t type)
+{
+	struct mqttsn_msg m = { .type = type };
+
+	return send_msg(b, ep, local, &m);
+}
+
+/* ---- clients ------------------------------------------------------------ */
+
+static struct client *client_find(struct pso_broker *b, const struct pso_endpoint *ep)
+{
+	struct client *c;
+
+	for (c = b->clients[endpoint_hash(ep)]; c; c = c->next)
+		if (!memcmp(&c->ep, ep, sizeof(*ep)))
+			return c;
+	return NULL;
+}
+
+static struct client *client_find_id(struct pso_broker *b, const char *id)
+{
+	for (int i = 0; i < CLIENT_HASH_SIZE; i++)
+		for (struct client *c = b->clients[i]; c; c = c->next)
+			if (!strcmp(c->id, id))
+				return c;
+	return NULL;
+}
+
+static int held_index(const struct client *c, uint16_t id)
+{
+	for (int i = 0; i < c->nheld; i++)
+		if (c->held[i].id == id)
+			return i;
+	return -1;
+}
+
+/* Where is this client reached?  Fills the client's slot template. */
+static void client_resolve(struct pso_broker *b, struct client *c)
+{
+	struct pso_sub *s = &c->slot;
+	struct pso_nexthop nh;
+	struct pso_port *port;
+
+	memset(s, 0, sizeof(*s));
+	s->family = c->ep.family;
+	s->dst_port = c->ep.port;
+	memcpy(s->dst_addr, c->ep.addr, sizeof(s->dst_addr));
+	if (pso_nh_lookup(b->nh, c->ep.family == PSO_AF_INET ? AF_INET : AF_INET6,
+			  c->ep.addr, &nh))
+		return;
+	port = pso_dp_port_by_ifindex(&b->dp, nh.ifindex);
+	if (!port)
+		return;	/* not behind a broker port: the daemon delivers */
+	s->ifindex = port->ifindex;
+	memcpy(s->src_mac, port->cfg.mac, sizeof(s->src_mac));
+	if (c->ep.family == PSO_AF_INET) {
+		if (!port->cfg.ip4)
+			return;
+		memcpy(s->src_addr, &port->cfg.ip4, 4);
+	} else {
+		static const uint8_t zero[16];
+
+		if (!memcmp(port->cfg.ip6, zero, 16))
+			return;
+		memcpy(s->src_addr, port->cfg.ip6, 16);
+	}
+	if (nh.resolved) {
+		memcpy(s->dst_mac, nh.mac, sizeof(s->dst_mac));
+		s->flags = PSO_SUB_F_RESOLVED;
+	}
+}
+
+static void log_next_hop(struct pso_broker *b, const struct client *c)
+{
+	const struct pso_port *port = pso_dp_port_by_ifindex(&b->dp, c->slot.ifindex);
+
+	if (c->slot.flags & PSO_SUB_F_RESOLVED)
+		pso_info("client %s: next hop resolved via %s (%02x:%02x:%02x:%02x:%02x:%02x)",
+			 c->id, port ? port->name : "?", c->slot.dst_mac[0], c->slot.dst_mac[1],
+			 c->slot.dst_mac[2], c->slot.dst_mac[3], c->slot.dst_mac[4], c->slot.dst_mac[5]);
+	else
+		pso_info("client %s: next hop unresolved: the daemon delivers to it", c->id);
+}
+
+/* Take a slot in topic id for this client (once per client and topic). */
+static int client_hold(struct pso_broker *b, struct client *c, uint16_t id)
+{
+	struct held_topic *h;
+	int i = held_index(c, id), ret;
+
+	if (i >= 0) {
+		c->held[i].refs++;
+		return 0;
+	}
+	h = realloc(c->held, (c->nheld + 1) * sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	c->held = h;
+	ret = pso_tables_sub_add(&b->tables, id, &c->slot);
+	if (ret == -EEXIST)
+		ret = 0;
+	if (ret)
+		return ret;
+	c->held[c->nheld++] = (struct held_topic){ .id = id, .refs = 1 };
+	return 0;
+}
+
+static void client_release(struct pso_broker *b, struct client *c, uint16_t id)
+{
+	int i = held_index(c, id);
+
+	if (i < 0 || --c->held[i].refs > 0)
+		return;
+	pso_tables_sub_remove(&b->tables, id, &c->ep);
+	c->held[i] = c->held[--c->nheld];
+}
+
+static void subscription_free(struct subscription *s)
+{
+	free(s->filter);
+	s->filter = NULL;
+}
+
+static void client_remove(struct pso_broker *b, struct client *c, const char *why)
+{
+	struct client **pp = &b->clients[endpoint_hash(&c->ep)];
+	char s[64];
+
+	while (c->nheld > 0) {
+		c->held[0].refs = 1;
+		client_release(b, c, c->held[0].id);
+	}
+	pso_tables_client_remove(&b->tables, &c->ep);
+	for (int i = 0; i < c->nsubs; i++)
+		subscription_free(&c->subs[i]);
+	while (*pp && *pp != c)
+		pp = &(*pp)->next;
+	if (*pp)
+		*pp = c->next;
+	b->nclients--;
+	pso_info("client %s (%s) %s", c->id, endpoint_str(&c->ep, s, sizeof(s)), why);
+	free(c->subs);
+	free(c->held);
+	free(c);
+}
+
+/* ---- delivery ----------------------------------------------------------- */
+
+static uint8_t topic_type_of(const struct pso_broker *b, uint16_t id)
+{
+	return pso_registry_is_predefined(b->reg, id) ? MQTTSN_TOPIC_PREDEFINED
+						      : MQTTSN_TOPIC_NORMAL;
+}
+
+static int send_publish(struct pso_broker *b, const struct pso_endpoint *ep,
+			uint16_t id, bool retain, const uint8_t *data, size_t len)
+{
+	struct client *c = client_find(b, ep);
+	struct mqttsn_msg m = {
+		.type = MQTTSN_PUBLISH,
+		.flags = MQTTSN_FLAG_QOS_0 | (retain ? MQTTSN_FLAG_RETAIN : 0) | topic_type_of(b, id),
+		.topic_id = id,
+		.data = data,
+		.data_len = len,
+	};
+
+	b->stats.host_deliveries++;
+	return send_msg(b, ep, c ? &c->local : NULL, &m);
+}
+
+/*
+ * Deliver a publish on topic id.  only_unservable: the data plane has
+ * served every servable slot already (the publish came up through it).
+ */
+static void deliver(struct pso_broker *b, uint16_t id, uint8_t family, bool only_unservable,
+		    const uint8_t *data, size_t len)
+{
+	const struct pso_topic *t = pso_tables_topic(&b->tables, id);
+	struct pso_endpoint ep;
+
+	if (!t)
+		return;
+	for (uint32_t i = 0; i < t->sub_count; i++) {
+		const struct pso_sub *s = pso_tables_slot(&b->tables, id, i);
+
+		if (!s || (only_unservable && pso_sub_servable(s, family)))
+			continue;
+		pso_sub_endpoint(s, &ep);
+		send_publish(b, &ep, id, false, data, len);
+	}
+}
+
+static void retain_store(struct pso_broker *b, uint16_t id, uint8_t flags,
+			 const uint8_t *data, size_t len)
+{
+	struct retained *r = NULL;
+
+	if (len) {
+		r = malloc(sizeof(*r) + len);
+		if (!r) {
+			pso_warn("topic %u: out of memory for the retained message", id);
+			return;
+		}
+		r->flags = flags;
+		r->len = len;
+		memcpy(r->data, data, len);
+	}
+	free(b->retained[id]);
+	/* An empty retained publish clears the topic's retained message (MQTT). */
+	b->retained[id] = r;
+}
+
+static void retain_send(struct pso_broker *b, struct client *c, uint16_t id)
+{
+	struct retained *r = b->retained[id];
+
+	if (r)
+		send_publish(b, &c->ep, id, true, r->data, r->len);
+}
+
+/* ---- topics ------------------------------------------------------------- */
+
+static uint8_t topic_policy(const struct pso_broker *b, uint16_t id)
+{
+	switch (b->cfg.qosm1) {
+	case PSO_QOSM1_ALL:
+		return PSO_TOPIC_F_ALLOW_QOSM1;
+	case PSO_QOSM1_PREDEFINED:
+		return pso_registry_is_predefined(b->reg, id) ? PSO_TOPIC_F_ALLOW_QOSM1 : 0;
+	default:
+		return 0;
+	}
+}
+
+static int send_register(struct pso_broker *b, struct client *c, uint16_t id, const char *name)
+{
+	struct mqttsn_msg m = {
+		.type = MQTTSN_REGISTER,
+		.topic_id = id,
+		.msg_id = ++c->next_msg_id ? c->next_msg_id : ++c->next_msg_id,
+		.data = (const uint8_t *)name,
+		.data_len = strlen(name),
+	};
+
+	return send_msg(b, &c->ep, &c->local, &m);
+}
+
+/* A topic seen for the first time: offer it to the wildcard subscriptions. */
+static void topic_created(struct pso_broker *b, uint16_t id, const char *name)
+{
+	pso_tables_topic_set(&b->tables, id, topic_policy(b, id));
+	pso_info("topic %u registered: %s", id, name);
+	for (int h = 0; h < CLIENT_HASH_SIZE; h++) {
+		for (struct client *c = b->clients[h]; c; c = c->next) {
+			for (int i = 0; i < c->nsubs; i++) {
+				struct subscription *s = &c->subs[i];
+
+				if (s->kind != SUB_FILTER || !pso_topic_match(s->filter, name))
+					continue;
+				send_register(b, c, id, name);
+				if (client_hold(b, c, id)) {
+					b->stats.congestion++;
+					pso_warn("topic %u: no slot left for client %s (filter %s)",
+						 id, c->id, s->filter);
+				}
+			}
+		}
+	}
+}
+
+static int topic_register(struct pso_broker *b, const char *name, size_t len, uint16_t *id)
+{
+	bool created = false;
+	int ret = pso_registry_register(b->reg, name, len, id, &created);
+
+	if (!ret && created)
+		topic_created(b, *id, pso_registry_name(b->reg, *id));
+	return ret;
+}
+
+static int load_predefined_topic(uint16_t id, const char *name, void *ctx)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_topic_set(&b->tables, id, topic_policy(b, id));
+}
+
+/* ---- message handlers --------------------------------------------------- */
+
+struct rx {
+	struct pso_endpoint ep;
+	struct in6_pktinfo local;	/* our address and ingress ifindex */
+	struct client *c;		/* NULL: not connected */
+	struct mqttsn_msg m;
+};
+
+static void handle_connect(struct pso_broker *b, struct rx *rx)
+{
+	struct mqttsn_msg ack = { .type = MQTTSN_CONNACK, .return_code = MQTTSN_RC_ACCEPTED };
+	struct client *c = rx->c, *old;
+	char id[MQTTSN_CLIENT_ID_MAX + 1];
+	size_t n = rx->m.data_len < MQTTSN_CLIENT_ID_MAX ? rx->m.data_len : MQTTSN_CLIENT_ID_MAX;
+	char s[64];
+
+	memcpy(id, rx->m.data, n);
+	id[n] = '\0';
+	if (rx->m.flags & MQTTSN_FLAG_WILL) {
+		/* Will topics and messages are not kept by this broker. */
+		ack.return_code = MQTTSN_RC_NOT_SUPPORTED;
+		b->stats.rx_unsupported++;
+		send_msg(b, &rx->ep, &rx->local, &ack);
+		return;
+	}
+	/* A client id lives at one endpoint: a reconnect from elsewhere
+	 * replaces the old session; clean or not, it starts afresh. */
+	old = client_find_id(b, id);
+	if (old && old != c)
+		client_remove(b, old, "replaced by a new connection");
+	if (c) {
+		/* CONNECT again on a live session: start clean. */
+		client_remove(b, c, "reconnected");
+		c = NULL;
+	}
+	if (b->nclients >= b->tables.max_clients ||
+	    pso_tables_client_add(&b->tables, &rx->ep)) {
+		b->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("client %s (%s) refused: client table full", id,
+			 endpoint_str(&rx->ep, s, sizeof(s)));
+		send_msg(b, &rx->ep, &rx->local, &ack);
+		return;
+	}
+	c = calloc(1, sizeof(*c));
+	if (!c) {
+		pso_tables_client_remove(&b->tables, &rx->ep);
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		send_msg(b, &rx->ep, &rx->local, &ack);
+		return;
+	}
+	c->ep = rx->ep;
+	c->local = rx->local;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	c->keepalive_s = rx->m.duration;
+	c->last_seen_ms = b->now_ms;
+	client_resolve(b, c);
+	c->next = b->clients[endpoint_hash(&c->ep)];
+	b->clients[endpoint_hash(&c->ep)] = c;
+	b->nclients++;
+	pso_info("client %s connected from %s, keep-alive %us", c->id,
+		 endpoint_str(&c->ep, s, sizeof(s)), c->keepalive_s);
+	if (c->slot.flags & PSO_SUB_F_RESOLVED)
+		log_next_hop(b, c);
+	send_msg(b, &rx->ep, &rx->local, &ack);
+}
+
+static void handle_register(struct pso_broker *b, struct rx *rx)
+{
+	struct mqttsn_msg ack = {
+		.type = MQTTSN_REGACK, .msg_id = rx->m.msg_id, .return_code = MQTTSN_RC_ACCEPTED,
+	};
+	uint16_t id = 0;
+	int ret = topic_register(b, (const char *)rx->m.data, rx->m.data_len, &id);
+
+	if (ret == -ENOSPC) {
+		b->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("REGISTER from %s refused: topic table full", rx->c->id);
+	} else if (ret) {
+		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+	}
+	ack.topic_id = id;
+	send_msg(b, &rx->ep, &rx->local, &ack);
+}
+
+/* The topic id a PUBLISH names, or 0 when unknown. */
+static uint16_t publish_topic(struct pso_broker *b, const struct mqttsn_msg *m)
+{
+	uint16_t id = 0;
+
+	switch (m->flags & MQTTSN_FLAG_TOPIC_MASK) {
+	case MQTTSN_TOPIC_SHORT: {
+		char name[3] = { m->topic_id >> 8, m->topic_id & 0xff, 0 };
+
+		if (topic_register(b, name, 2, &id))
+			return 0;
+		return id;
+	}
+	case MQTTSN_TOPIC_PREDEFINED:
+	case MQTTSN_TOPIC_NORMAL:
+		return pso_registry_name(b->reg, m->topic_id) ? m->topic_id : 0;
+	default:
+		return 0;
+	}
+}
+
+static bool qos2_seen(struct client *c, uint16_t msg_id, bool add)
+{
+	for (int i = 0; i < c->nqos2; i++)
+		if (c->qos2_pending[i] == msg_id)
+			return true;
+	if (add) {
+		if (c->nqos2 == QOS2_PENDING_MAX)
+			memmove(c->qos2_pending, c->qos2_pending + 1,
+				(QOS2_PENDING_MAX - 1) * sizeof(c->qos2_pending[0]));
+		else
+			c->nqos2++;
+		c->qos2_pending[c->nqos2 - 1] = msg_id;
+	}
+	return false;
+}
+
+static void qos2_release(struct client *c, uint16_t msg_id)
+{
+	for (int i = 0; i < c->nqos2; i++) {
+		if (c->qos2_pending[i] == msg_id) {
+			c->qos2_pending[i] = c->qos2_pending[--c->nqos2];
+			return;
+		}
+	}
+}
+
+static void handle_publish(struct pso_broker *b, struct rx *rx)
+{
+	const struct mqttsn_msg *m = &rx->m;
+	int qos = mqttsn_flags_qos(m->flags);
+	uint8_t topic_type = m->flags & MQTTSN_FLAG_TOPIC_MASK;
+	bool retain = m->flags & MQTTSN_FLAG_RETAIN, duplicate = false;
+	uint16_t id;
+	bool via_dataplane;
+	const struct pso_topic *t;
+
+	if (qos != -1 && !rx->c) {
+		send_simple(b, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+		return;
+	}
+	id = publish_topic(b, m);
+	if (qos == 1 || qos == 2) {
+		struct mqttsn_msg ack = {
+			.type = qos == 1 ? MQTTSN_PUBACK : MQTTSN_PUBREC,
+			.topic_id = m->topic_id, .msg_id = m->msg_id,
+		};
+
+		if (!id) {
+			/* PUBACK carries the refusal for both QoS 1 and 2. */
+			ack.type = MQTTSN_PUBACK;
+			ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+			send_msg(b, &rx->ep, &rx->local, &ack);
+			return;
+		}
+		if (qos == 2)
+			duplicate = qos2_seen(rx->c, m->msg_id, true);
+		send_msg(b, &rx->ep, &rx->local, &ack);
+		if (duplicate)
+			return;
+	}
+	if (!id)
+		return;	/* QoS 0/-1 to an unknown topic: nothing to answer */
+	t = pso_tables_topic(&b->tables, id);
+	if (qos == -1 && (!t || !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)))
+		return;
+
+	/* Did this publish pass through the data plane, which then served
+	 * every servable slot? */
+	via_dataplane = (qos == 0 || qos == -1) && topic_type != MQTTSN_TOPIC_SHORT &&
+			pso_dp_port_by_ifindex(&b->dp, rx->local.ipi6_ifindex);
+	if (retain)
+		retain_store(b, id, m->flags, m->data, m->data_len);
+	deliver(b, id, rx->ep.family, via_dataplane, m->data, m->data_len);
+}
+
+static int subscribe_topic(struct pso_broker *b, struct client *c, struct subscription *s,
+			   uint16_t id)
+{
+	int ret = client_hold(b, c, id);
+
+	if (!ret)
+		s->topic_id = id;
+	return ret;
+}
+
+struct wildcard_ctx {
+	struct pso_broker *b;
+	struct client *c;
+	const char *filter;
+	uint16_t *held;
+	int nheld;
+	int err;
+};
+
+static int hold_matching(uint16_t id, const char *name, void *arg)
+{
+	struct wildcard_ctx *w = arg;
+
+	if (!pso_topic_match(w->filter, name))
+		return 0;
+	w->err = client_hold(w->b, w->c, id);
+	if (w->err)
+		return 1;
+	w->held[w->nheld++] = id;
+	return 0;
+}
+
+static int send_register_matching(uint16_t id, const char *name, void *arg)
+{
+	struct wildcard_ctx *w = arg;
+
+	if (pso_topic_match(w->filter, name)) {
+		send_register(w->b, w->c, id, name);
+		retain_send(w->b, w->c, id);
+	}
+	return 0;
+}
+
+static struct subscription *find_subscription(struct client *c, enum sub_kind kind,
+					      const char *filter, uint16_t id)
+{
+	for (int i = 0; i < c->nsubs; i++) {
+		struct subscription *s = &c->subs[i];
+
+		if (s->kind != kind)
+			continue;
+		if (kind == SUB_PREDEFINED ? s->topic_id == id : !strcmp(s->filter, filter))
+			return s;
+	}
+	return NULL;
+}
+
+/* Parse a SUBSCRIBE/UNSUBSCRIBE target into kind, name/filter and id. */
+static int subscription_target(const struct mqttsn_msg *m, enum sub_kind *kind,
+			       char *name, size_t cap, uint16_t *id)
+{
+	switch (m->flags & MQTTSN_FLAG_TOPIC_MASK) {
+	case MQTTSN_TOPIC_NORMAL:
+		if (m->data_len == 0 || m->data_len >= cap)
+			return -EINVAL;
+		memcpy(name, m->data, m->data_len);
+		name[m->data_len] = '\0';
+		if (pso_topic_filter_is_wildcard(name, m->data_len)) {
+			*kind = SUB_FILTER;
+			return pso_topic_filter_valid(name, m->data_len) ? 0 : -EINVAL;
+		}
+		*kind = SUB_NAME;
+		return pso_topic_name_valid(name, m->data_len) ? 0 : -EINVAL;
+	case MQTTSN_TOPIC_PREDEFINED:
+		*kind = SUB_PREDEFINED;
+		*id = m->topic_id;
+		name[0] = '\0';
+		return 0;
+	case MQTTSN_TOPIC_SHORT:
+		*kind = SUB_SHORT;
+		name[0] = m->topic_id >> 8;
+		name[1] = m->topic_id & 0xff;
+		name[2] = '\0';
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static void handle_subscribe(struct pso_broker *b, struct rx *rx)
+{
+	struct client *c = rx->c;
+	struct mqttsn_msg ack = {
+		.type = MQTTSN_SUBACK, .flags = MQTTSN_FLAG_QOS_0, .msg_id = rx->m.msg_id,
+		.return_code = MQTTSN_RC_ACCEPTED,
+	};
+	char name[PSO_TOPIC_NAME_MAX + 1];
+	struct subscription sub = { 0 }, *grown, *existing;
+	enum sub_kind kind;
+	uint16_t id = 0;
+	int ret;
+
+	if (subscription_target(&rx->m, &kind, name, sizeof(name), &id)) {
+		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+		goto reply;
+	}
+	existing = find_subscription(c, kind, name, id);
+	if (existing) {
+		/* Already subscribed: MQTT replaces the subscription; here that
+		 * changes nothing, the granted QoS is always 0. */
+		if (kind == SUB_NAME || kind == SUB_PREDEFINED)
+			ack.topic_id = existing->topic_id;
+		goto reply;
+	}
+	grown = realloc(c->subs, (c->nsubs + 1) * sizeof(*c->subs));
+	if (!grown) {
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		goto reply;
+	}
+	c->subs = grown;
+	sub.kind = kind;
+
+	switch (kind) {
+	case SUB_PREDEFINED:
+		if (!pso_registry_is_predefined(b->reg, id)) {
+			ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+			goto reply;
+		}
+		ret = subscribe_topic(b, c, &sub, id);
+		break;
+	case SUB_NAME:
+	case SUB_SHORT:
+		ret = topic_register(b, name, strlen(name), &id);
+		if (!ret)
+			ret = subscribe_topic(b, c, &sub, id);
+		break;
+	case SUB_FILTER: {
+		uint16_t *held = calloc(b->tables.max_topics, sizeof(*held));
+		struct wildcard_ctx w = { .b = b, .c = c, .filter = name, .held = held };
+
+		if (!held) {
+			ret = -ENOMEM;
+			break;
+		}
+		pso_registry_foreach(b->reg, hold_matching, &w);
+		ret = w.err;
+		if (ret)	/* all or nothing: give back what this filter took */
+			while (w.nheld > 0)
+				client_release(b, c, held[--w.nheld]);
+		free(held);
+		break;
+	}
+	default:
+		ret = -EINVAL;
+	}
+	if (ret == -ENOSPC || ret == -ENOMEM) {
+		b->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("SUBSCRIBE %s from %s refused: %s", name[0] ? name : "(predefined)", c->id,
+			 ret == -ENOSPC ? "table full" : "out of memory");
+		goto reply;
+	}
+	if (ret) {
+		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+		goto reply;
+	}
+	if (kind != SUB_PREDEFINED) {
+		sub.filter = strdup(name);
+		if (!sub.filter) {
+			if (kind != SUB_FILTER)
+				client_release(b, c, id);
+			ack.return_code = MQTTSN_RC_CONGESTION;
+			goto reply;
+		}
+	}
+	c->subs[c->nsubs++] = sub;
+	/* SUBACK's topic id is meaningful for a name or a predefined id only. */
+	if (kind == SUB_NAME || kind == SUB_PREDEFINED)
+		ack.topic_id = id;
+	pso_info("client %s subscribed to %s%s", c->id,
+		 kind == SUB_PREDEFINED ? pso_registry_name(b->reg, id) : name,
+		 kind == SUB_FILTER ? " (filter)" : "");
+	send_msg(b, &rx->ep, &rx->local, &ack);
+
+	/* After SUBACK: names the client cannot know, then retained messages. */
+	if (kind == SUB_FILTER) {
+		struct wildcard_ctx w = { .b = b, .c = c, .filter = name };
+
+		pso_registry_foreach(b->reg, send_register_matching, &w);
+	} else {
+		if (kind == SUB_SHORT)
+			send_register(b, c, id, name);
+		retain_send(b, c, id);
+	}
+	return;
+reply:
+	send_msg(b, &rx->ep, &rx->local, &ack);
+}
+
+static void unsubscribe(struct pso_broker *b, struct client *c, struct subscription *s)
+{
+	if (s->kind == SUB_FILTER) {
+		for (int i = c->nheld - 1; i >= 0; i--) {
+			const char *name = pso_registry_name(b->reg, c->held[i].id);
+
+			if (name && pso_topic_match(s->filter, name))
+				client_release(b, c, c->held[i].id);
+		}
+	} else {
+		client_release(b, c, s->topic_id);
+	}
+	subscription_free(s);
+	*s = c->subs[--c->nsubs];
+}
+
+static void handle_unsubscribe(struct pso_broker *b, struct rx *rx)
+{
+	struct mqttsn_msg ack = { .type = MQTTSN_UNSUBACK, .msg_id = rx->m.msg_id };
+	char name[PSO_TOPIC_NAME_MAX + 1];
+	struct subscription *s;
+	enum sub_kind kind;
+	uint16_t id = 0;
+
+	if (!subscription_target(&rx->m, &kind, name, sizeof(name), &id)) {
+		s = find_subscription(rx->c, kind, name, id);
+		if (s) {
+			pso_info("client %s unsubscribed from %s", rx->c->id,
+				 s->filter ? s->filter : pso_registry_name(b->reg, id));
+			unsubscribe(b, rx->c, s);
+		}
+	}
+	/* UNSUBACK has no return code: it is sent whatever was there. */
+	send_msg(b, &rx->ep, &rx->local, &ack);
+}
+
+static void handle_pubrel(struct pso_broker *b, struct rx *rx)
+{
+	struct mqttsn_msg comp = { .type = MQTTSN_PUBCOMP, .msg_id = rx->m.msg_id };
+
+	qos2_release(rx->c, rx->m.msg_id);
+	send_msg(b, &rx->ep, &rx->local, &comp);
+}
+
+static void handle_disconnect(struct pso_broker *b, struct rx *rx)
+{
+	/* Sleeping clients (DISCONNECT with a duration) are not supported:
+	 * the session ends either way, and the reply says so plainly. */
+	send_simple(b, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+	client_remove(b, rx->c, rx->m.has_duration ? "disconnected (sleep not supported)"
+						   : "disconnected");
+	rx->c = NULL;
+}
+
+static void reply_not_supported(struct pso_broker *b, struct rx *rx, uint8_t type)
+{
+	struct mqttsn_msg m = { .type = type, .return_code = MQTTSN_RC_NOT_SUPPORTED };
+
+	b->stats.rx_unsupported++;
+	send_msg(b, &rx->ep, &rx->local, &m);
+}
+
+static void handle_message(struct pso_broker *b, struct rx *rx)
+{
+	struct mqttsn_msg *m = &rx->m;
+	bool needs_session;
+
+	if (rx->c)
+		rx->c->last_seen_ms = b->now_ms;
+	switch (m->type) {
+	case MQTTSN_REGISTER:
+	case MQTTSN_SUBSCRIBE:
+	case MQTTSN_UNSUBSCRIBE:
+	case MQTTSN_PUBREL:
+	case MQTTSN_PINGREQ:
+	case MQTTSN_DISCONNECT:
+		needs_session = true;
+		break;
+	default:
+		needs_session = false;
+	}
+	if (needs_session && !rx->c) {
+		/* MQTT-SN: a gateway answers a client it does not know with
+		 * DISCONNECT, so the client reconnects. */
+		send_simple(b, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+		return;
+	}
+
+	switch (m->type) {
+	case MQTTSN_SEARCHGW: {
+		struct mqttsn_msg gw = { .type = MQTTSN_GWINFO, .gw_id = b->cfg.gw_id };
+
+		send_msg(b, &rx->ep, &rx->local, &gw);
+		break;
+	}
+	case MQTTSN_CONNECT:
+		handle_connect(b, rx);
+		break;
+	case MQTTSN_REGISTER:
+		handle_register(b, rx);
+		break;
+	case MQTTSN_PUBLISH:
+		handle_publish(b, rx);
+		break;
+	case MQTTSN_PUBREL:
+		handle_pubrel(b, rx);
+		break;
+	case MQTTSN_SUBSCRIBE:
+		handle_subscribe(b, rx);
+		break;
+	case MQTTSN_UNSUBSCRIBE:
+		handle_unsubscribe(b, rx);
+		break;
+	case MQTTSN_PINGREQ:
+		send_simple(b, &rx->ep, &rx->local, MQTTSN_PINGRESP);
+		break;
+	case MQTTSN_DISCONNECT:
+		handle_disconnect(b, rx);
+		break;
+	case MQTTSN_WILLTOPIC:
+	case MQTTSN_WILLTOPICUPD:
+		reply_not_supported(b, rx, MQTTSN_WILLTOPICRESP);
+		break;
+	case MQTTSN_WILLMSG:
+	case MQTTSN_WILLMSGUPD:
+		reply_not_supported(b, rx, MQTTSN_WILLMSGRESP);
+		break;
+	case MQTTSN_REGACK:	/* answers to our REGISTER */
+	case MQTTSN_PUBACK:	/* deliveries are QoS 0; nothing waits */
+	case MQTTSN_PUBREC:
+	case MQTTSN_PUBCOMP:
+	case MQTTSN_PINGRESP:
+	case MQTTSN_ADVERTISE:	/* other gateways */
+	case MQTTSN_GWINFO:
+		break;
+	default:
+		/* Gateway-to-client messages and forwarder encapsulation: no
+		 * message of MQTT-SN can carry a refusal for these. */
+		b->stats.rx_unsupported++;
+		pso_debug("ignoring %s from a client", mqttsn_type_name(m->type));
+		break;
+	}
+}
+
+static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_in6 sa;
+	struct iovec iov = { .iov_base = buf, .iov_len = cap };
+	struct msghdr msg = {
+		.msg_name = &sa, .msg_namelen = sizeof(sa),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	struct rx rx = { 0 };
+	ssize_t n = recvmsg(b->sock, &msg, MSG_DONTWAIT);
+
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO)
+			memcpy(&rx.local, CMSG_DATA(cm), sizeof(rx.local));
+	b->stats.rx_msgs++;
+	endpoint_from_sa(&sa, &rx.ep);
+	if (mqttsn_decode(buf, (size_t)n, &rx.m)) {
+		b->stats.rx_malformed++;
+		return 0;
+	}
+	rx.c = client_find(b, &rx.ep);
+	handle_message(b, &rx);
+	return 0;
+}
+
+/* ---- periodic work ------------------------------------------------------ */
+
+static void keepalive_check(struct pso_broker *b)
+{
+	for (int h = 0; h < CLIENT_HASH_SIZE; h++) {
+		struct client *c = b->clients[h], *next;
+
+		for (; c; c = next) {
+			struct pso_client_val val;
+
+			next = c->next;
+			if (!c->keepalive_s)
+				continue;
+			/* Publishes the data plane forwarded count as activity. */
+			if (!pso_tables_client_get(&b->tables, &c->ep, &val) &&
+			    val.rx_msgs != c->fast_rx) {
+				c->fast_rx = val.rx_msgs;
+				c->last_seen_ms = b->now_ms;
+			}
+			if (b->now_ms - c->last_seen_ms > (uint64_t)c->keepalive_s * 1500) {
+				b->stats.expired++;
+				client_remove(b, c, "expired (keep-alive)");
+			}
+		}
+	}
+}
+
+/* Routes or neighbours changed: move every slot to its new next hop. */
+static void resolve_all(struct pso_broker *b)
+{
+	for (int h = 0; h < CLIENT_HASH_SIZE; h++) {
+		for (struct client *c = b->clients[h]; c; c = c->next) {
+			struct pso_sub old = c->slot;
+
+			client_resolve(b, c);
+			if (!memcmp(&old, &c->slot, sizeof(old)))
+				continue;
+			for (int i = 0; i < c->nheld; i++)
+				pso_tables_sub_update(&b->tables, c->held[i].id, &c->slot);
+			log_next_hop(b, c);
+		}
+	}
+}
+
+static void nh_changed(void *ctx)
+{
+	struct pso_broker *b = ctx;
+
+	b->nh_changed = true;
+}
+
+static void advertise(struct pso_broker *b)
+{
+	struct mqttsn_msg m = {
+		.type = MQTTSN_ADVERTISE, .gw_id = b->cfg.gw_id, .duration = b->cfg.advertise_s,
+	};
+	struct pso_endpoint ep = { .family = PSO_AF_INET, .port = htons(b->cfg.udp_port) };
+
+	/* Limited broadcast on every broker port's network. */
+	memset(ep.addr, 0xff, 4);
+	send_msg(b, &ep, NULL, &m);
+}
+
+/* ---- start, run, stop --------------------------------------------------- */
+
+static int open_socket(struct pso_broker *b, char *err, size_t errlen)
+{
+	struct sockaddr_in6 sa = {
+		.sin6_family = AF_INET6, .sin6_port = htons(b->cfg.udp_port), .sin6_addr = in6addr_any,
+	};
+	int off = 0, on = 1, rcvbuf = 4 << 20;
+
+	b->sock = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+	if (b->sock < 0 ||
+	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) ||
+	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) ||
+	    setsockopt(b->sock, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on))) {
+		snprintf(err, errlen, "cannot open the broker socket: %s", strerror(errno));
+		return -errno;
+	}
+	setsockopt(b->sock, SOL_SOCKET, SO_RCVBUF, &rcvbuf, sizeof(rcvbuf));
+	if (bind(b->sock, (struct sockaddr *)&sa, sizeof(sa))) {
+		snprintf(err, errlen, "cannot bind UDP port %u: %s", b->cfg.udp_port, strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+static int port_config(struct pso_broker *b, const char *ifname, struct pso_port_cfg *cfg,
+		       char *err, size_t errlen)
+{
+	struct pso_link_info li;
+	int ifindex = if_nametoindex(ifname);
+
+	if (!ifindex) {
+		snprintf(err, errlen, "%s: no such interface", ifname);
+		return -ENODEV;
+	}
+	if (pso_nh_link(b->nh, ifindex, &li)) {
+		snprintf(err, errlen, "%s: cannot read the link's addresses", ifname);
+		return -ENODEV;
+	}
+	if (!li.has_ip4 && !li.has_ip6) {
+		snprintf(err, errlen, "%s: no IPv4 or global IPv6 address to serve on", ifname);
+		return -EADDRNOTAVAIL;
+	}
+	memset(cfg, 0, sizeof(*cfg));
+	cfg->ifindex = ifindex;
+	cfg->udp_port = htons(b->cfg.udp_port);
+	memcpy(cfg->mac, li.mac, sizeof(cfg->mac));
+	if (li.has_ip4)
+		memcpy(&cfg->ip4, li.ip4, 4);
+	if (li.has_ip6)
+		memcpy(cfg->ip6, li.ip6, 16);
+	return 0;
+}
+
+int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
+		     char *err, size_t errlen)
+{
+	struct pso_broker *b = calloc(1, sizeof(*b));
+	enum pso_mode mode = cfg->mode == PSO_MODE_AUTO ? PSO_MODE_DRV : cfg->mode;
+	sigset_t mask;
+	int ret;
+
+	if (!b) {
+		snprintf(err, errlen, "out of memory");
+		return -ENOMEM;
+	}
+	b->cfg = *cfg;
+	b->sock = b->sigfd = -1;
+	b->now_ms = now_ms();
+	b->reg = pso_registry_new(PSO_MAX_TOPICS);
+	b->retained = calloc(PSO_MAX_TOPICS, sizeof(*b->retained));
+	if (!b->reg || !b->retained) {
+		snprintf(err, errlen, "out of memory");
+		ret = -ENOMEM;
+		goto fail;
+	}
+	if (cfg->predefined_path) {
+		ret = pso_registry_load_predefined(b->reg, cfg->predefined_path, err, errlen);
+		if (ret)
+			goto fail;
+	}
+	ret = pso_nh_open(&b->nh, nh_changed, b);
+	if (ret) {
+		snprintf(err, errlen, "cannot read routes and neighbours (netlink): %s", strerror(-ret));
+		goto fail;
+	}
+	ret = pso_dp_load(&b->dp, cfg->pin_dir, err, errlen);
+	if (ret)
+		goto fail;
+	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.clients_fd,
+			      PSO_MAX_TOPICS, PSO_MAX_SUBS, PSO_MAX_CLIENTS);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up the tables: %s", strerror(-ret));
+		goto fail;
+	}
+	pso_registry_foreach(b->reg, load_predefined_topic, b);
+	if (mode == PSO_MODE_HW) {
+		snprintf(err, errlen, "%s: hardware offload is not available in this build; try --mode=drv",
+			 cfg->nifnames ? cfg->ifnames[0] : "?");
+		ret = -EOPNOTSUPP;
+		goto fail;
+	}
+	for (int i = 0; i < cfg->nifnames; i++) {
+		struct pso_port_cfg pc;
+
+		ret = port_config(b, cfg->ifnames[i], &pc, err, errlen);
+		if (!ret)
+			ret = pso_dp_attach(&b->dp, cfg->ifnames[i], mode, mode, NULL, &pc, err, errlen);
+		if (ret)
+			goto fail;
+		pso_info("%s: XDP attached in %s mode, TC fan-out on clsact ingress", cfg->ifnames[i],
+			 pso_mode_name(mode));
+	}
+	ret = open_socket(b, err, errlen);
+	if (ret)
+		goto fail;
+
+	sigemptyset(&mask);
+	sigaddset(&mask, SIGINT);
+	sigaddset(&mask, SIGTERM);
+	sigprocmask(SIG_BLOCK, &mask, NULL);
+	b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
+	if (b->sigfd < 0) {
+		snprintf(err, errlen, "signalfd: %s", strerror(errno));
+		ret = -errno;
+		goto fail;
+	}
+	*out = b;
+	return 0;
+fail:
+	pso_broker_stop(b);
+	return ret ? ret : -EIO;
+}
+
+int pso_broker_run(struct pso_broker *b)
+{
+	static uint8_t rxbuf[MQTTSN_MAX_MSG];
+	uint64_t next_tick = now_ms() + TICK_MS;
+
+	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
+	if (b->cfg.advertise_s)
+		b->next_advertise_ms = now_ms();
+	for (;;) {
+		struct pollfd pfd[3] = {
+			{ .fd = b->sock, .events = POLLIN },
+			{ .fd = pso_nh_fd(b->nh), .events = POLLIN },
+			{ .fd = b->sigfd, .events = POLLIN },
+		};
+		int timeout;
+
+		b->now_ms = now_ms();
+		timeout = next_tick > b->now_ms ? (int)(next_tick - b->now_ms) : 0;
+		if (poll(pfd, 3, timeout) < 0 && errno != EINTR) {
+			pso_err("poll: %s", strerror(errno));
+			return -errno;
+		}
+		b->now_ms = now_ms();
+		if (pfd[2].revents & POLLIN) {
+			struct signalfd_siginfo si;
+
+			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si))
+				pso_info("signal %u: stopping", si.ssi_signo);
+			return 0;
+		}
+		if (pfd[1].revents & POLLIN)
+			pso_nh_process(b->nh);
+		if (pfd[0].revents & POLLIN) {
+			/* Bounded batch, so timers and signals keep their turn. */
+			for (int i = 0; i < 256; i++)
+				if (receive_one(b, rxbuf, sizeof(rxbuf)) == -EAGAIN)
+					break;
+		}
+		if (b->nh_changed) {
+			b->nh_changed = false;
+			resolve_all(b);
+		}
+		if (b->now_ms >= next_tick) {
+			next_tick = b->now_ms + TICK_MS;
+			keepalive_check(b);
+			if (b->cfg.advertise_s && b->now_ms >= b->next_advertise_ms) {
+				advertise(b);
+				b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
+			}
+		}
+	}
+}
+
+void pso_broker_stop(struct pso_broker *b)
+{
+	if (!b)
+		return;
+	for (int h = 0; h < CLIENT_HASH_SIZE; h++) {
+		struct client *c, *next;
+
+		for (c = b->clients[h]; c; c = next) {
+			next = c->next;
+			for (int i = 0; i < c->nsubs; i++)
+				subscription_free(&c->subs[i]);
+			free(c->subs);
+			free(c->held);
+			free(c);
+		}
+	}
+	if (b->sock >= 0)
+		close(b->sock);
+	if (b->sigfd >= 0)
+		close(b->sigfd);
+	pso_dp_close(&b->dp);
+	if (b->tables.topics)
+		pso_tables_free(&b->tables);
+	if (b->nh)
+		pso_nh_close(b->nh);
+	if (b->retained)
+		for (uint32_t i = 0; i < PSO_MAX_TOPICS; i++)
+			free(b->retained[i]);
+	free(b->retained);
+	if (b->reg)
+		pso_registry_free(b->reg);
+	free(b);
+}
+
+const struct pso_broker_stats *pso_broker_stats(const struct pso_broker *b)
+{
+	return &b->stats;
+}

@@ -1,0 +1,101 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * dataplane.h - loading, attaching and detaching the eBPF data plane.
+ *
+ * One driver-build XDP object and one TC object serve every port; the TC
+ * object reuses the XDP object's maps, so both read the same tables.  The
+ * maps are pinned (default /sys/fs/bpf/psoffload) so that `psoffload status`
+ * and `psoffload stats` can read them from another process.
+ */
+#ifndef PSO_DATAPLANE_H
+#define PSO_DATAPLANE_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include <net/if.h>
+#include "psoffload_abi.h"
+
+#define PSO_PIN_DIR_DEFAULT "/sys/fs/bpf/psoffload"
+
+/* How the XDP program runs on a port (mode choice: see the controller). */
+enum pso_mode {
+	PSO_MODE_AUTO,
+	PSO_MODE_HW,	/* offload build in the NIC */
+	PSO_MODE_DRV,	/* native XDP in the driver */
+	PSO_MODE_SKB,	/* generic XDP */
+};
+
+const char *pso_mode_name(enum pso_mode mode);
+int pso_mode_parse(const char *s, enum pso_mode *mode);
+
+struct psoffload_xdp;
+struct psoffload_xdp_offload;
+struct psoffload_tc;
+
+struct pso_port {
+	char name[IF_NAMESIZE];
+	int ifindex;
+	enum pso_mode mode;	/* in force */
+	/* In hw mode the NIC passes up what it cannot finish; the host's
+	 * own XDP program (this mode: drv or skb) and TC take it from there. */
+	enum pso_mode host_mode;
+	struct pso_port_cfg cfg;
+	bool xdp_attached;	/* host XDP program (driver build) */
+	bool tc_attached;
+	bool clsact_created;	/* we made the clsact qdisc: remove it too */
+	unsigned int xdp_prog_id;
+	unsigned int tc_prog_id;
+	/* hw mode: the offload build, bound to this device with its maps */
+	struct psoffload_xdp_offload *hw;
+	bool hw_attached;
+	unsigned int hw_prog_id;
+	uint32_t hw_topics;	/* entries of the NIC's topic table */
+};
+
+/* What hw mode needs from the caller. */
+struct pso_hw_opts {
+	uint32_t topics;	/* NIC topic table entries (0: build default) */
+	uint32_t clients;	/* NIC client table entries (0: build default) */
+	/* Fill the NIC's tables before its program is attached. */
+	int (*fill)(void *ctx, int topics_fd, int clients_fd, uint32_t topics);
+	void *ctx;
+};
+
+struct pso_dataplane {
+	struct psoffload_xdp *xdp;
+	struct psoffload_tc *tc;
+	struct pso_port ports[PSO_MAX_PORTS];
+	int nports;
+	char pin_dir[256];	/* empty: not pinned */
+	/* map fds, owned by the XDP skeleton */
+	int port_cfg_fd, devmap_fd, topics_fd, subs_fd, clients_fd;
+	int counters_fd, topic_stats_fd;
+};
+
+/* Open and load both programs with shared maps; pin the maps under pin_dir
+ * (NULL: no pinning).  Returns 0 or -errno; err gets one line. */
+int pso_dp_load(struct pso_dataplane *dp, const char *pin_dir, char *err, size_t errlen);
+
+/* Attach XDP and the TC fan-out program to a port and register its config.
+ * mode DRV or SKB: the driver build in that mode.  mode HW: the offload
+ * build bound to the device (hw must be given), plus the driver build on
+ * the host in host_mode (DRV or SKB) for what the NIC passes up.  On
+ * failure nothing stays attached to that port and err says why. */
+int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mode,
+		  enum pso_mode host_mode, const struct pso_hw_opts *hw,
+		  const struct pso_port_cfg *cfg, char *err, size_t errlen);
+
+/* Detach one port (e.g. it went away); its slot is reused. */
+void pso_dp_detach(struct pso_dataplane *dp, int ifindex);
+
+/* Rewrite a port's config (e.g. its addresses changed). */
+int pso_dp_port_update(struct pso_dataplane *dp, int idx, const struct pso_port_cfg *cfg);
+struct pso_port *pso_dp_port_by_ifindex(struct pso_dataplane *dp, int ifindex);
+
+/* Detach from every port, unpin, free. */
+void pso_dp_close(struct pso_dataplane *dp);
+
+/* Sum a counter map (per-CPU or not) into out[PSO_CNT__MAX]. */
+int pso_dp_read_counters(int counters_fd, __u64 *out);
+
+#endif /* PSO_DATAPLANE_H */

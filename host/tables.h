@@ -1,0 +1,117 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * tables.h - the host's side of the data-plane tables.
+ *
+ * The daemon keeps a shadow of pso_topics and pso_subs and writes every
+ * change to the BPF maps in an order that never lets the data plane see a
+ * half-written subscriber (see tables.c for the protocol).  Full tables
+ * refuse with -ENOSPC and are left exactly as they were.
+ */
+#ifndef PSO_TABLES_H
+#define PSO_TABLES_H
+
+#include <stdbool.h>
+#include <stdint.h>
+#include "psoffload_abi.h"
+
+/*
+ * A NIC's copy of the tables (hardware offload): its topic and client maps
+ * receive every write the host maps receive, in the same order.  Topic ids
+ * at or above max_topics are not in the NIC; its program passes those up.
+ */
+struct pso_tables_mirror {
+	int topics_fd;
+	int clients_fd;
+	uint32_t max_topics;
+};
+
+#define PSO_TABLES_MAX_MIRRORS 8
+
+struct pso_tables {
+	int topics_fd;		/* pso_topics */
+	int subs_fd;		/* pso_subs */
+	int clients_fd;		/* pso_clients */
+	uint32_t max_topics;
+	uint32_t max_subs;	/* slots per topic: must be the PSO_MAX_SUBS the
+				 * TC program was built with (slot index layout) */
+	uint32_t max_clients;
+	uint32_t nclients;
+	uint32_t nsubs;		/* live slots over all topics */
+	struct pso_topic *topics;	/* shadow, max_topics entries */
+	struct pso_sub *subs;		/* shadow, max_topics * max_subs */
+	struct pso_sub *want, *undo;	/* scratch, max_subs each */
+
+	/*
+	 * Wait until every data-plane program run that began before the call
+	 * has ended (an RCU grace period), so that no reader combines what it
+	 * read before a "disable" write with what it reads after the next
+	 * content write.  pso_tables_init() sets pso_tables_sync_rcu; NULL
+	 * skips the wait (faster, but only readers that overlap a single map
+	 * write are then covered; see tables.c).
+	 */
+	void (*sync_readers)(void *ctx);
+	/* Called after every map write attempt (val NULL for a delete, err 0
+	 * or the negative errno); for tests, NULL in production. */
+	void (*on_write)(void *ctx, int fd, const void *key, const void *val, int err);
+	void *hook_ctx;		/* ctx of both hooks */
+
+	struct pso_tables_mirror mirrors[PSO_TABLES_MAX_MIRRORS];
+	int nmirrors;
+	uint64_t mirror_errors;	/* writes a NIC refused */
+};
+
+/* Copy the current tables into a NIC's maps and keep them in step from now
+ * on.  -ENOSPC when there are too many mirrors; the first write error. */
+int pso_tables_mirror_add(struct pso_tables *t, int topics_fd, int clients_fd,
+			  uint32_t max_topics);
+void pso_tables_mirror_remove(struct pso_tables *t, int topics_fd);
+
+/* The maps must be new (all-zero ARRAYs, empty HASH): the shadow starts
+ * zeroed.  Map types and value sizes are checked: -EINVAL on mismatch. */
+int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd,
+		    int clients_fd, uint32_t max_topics, uint32_t max_subs,
+		    uint32_t max_clients);
+void pso_tables_free(struct pso_tables *t);
+
+/* The default sync_readers: an RCU grace period (membarrier(2)
+ * MEMBARRIER_CMD_GLOBAL), typically 5-30 ms. */
+void pso_tables_sync_rcu(void *ctx);
+
+/* Make a topic known to the data plane (VALID plus PSO_TOPIC_F_* flags);
+ * its subscribers are kept.  One map write. */
+int pso_tables_topic_set(struct pso_tables *t, uint16_t id, uint8_t flags);
+const struct pso_topic *pso_tables_topic(const struct pso_tables *t, uint16_t id);
+const struct pso_sub *pso_tables_slot(const struct pso_tables *t, uint16_t id,
+				      uint32_t slot);
+
+/* Subscriber slots of a topic, identified by the subscriber's endpoint
+ * (dst_addr, dst_port, family).  Slots 0..sub_count-1 are live, in order;
+ * removing one moves the last slot into its place.
+ * add: -ENOSPC when the topic's slots are full, -EEXIST when already there;
+ * update: rewrite the slot of the same endpoint (e.g. next hop learned);
+ * remove: -ENOENT when absent; find: the slot index, or -ENOENT.
+ * All: -EINVAL for id 0 or >= max_topics, or a family other than
+ * PSO_AF_INET/PSO_AF_INET6.  A map write error is returned after the
+ * topic has been put back as it was (see tables.c); the shadow always
+ * equals what the maps hold. */
+int pso_tables_sub_add(struct pso_tables *t, uint16_t id, const struct pso_sub *s);
+int pso_tables_sub_update(struct pso_tables *t, uint16_t id, const struct pso_sub *s);
+int pso_tables_sub_remove(struct pso_tables *t, uint16_t id,
+			  const struct pso_endpoint *ep);
+int pso_tables_sub_find(const struct pso_tables *t, uint16_t id,
+			const struct pso_endpoint *ep);
+
+/* Connected clients (QoS 0 admission).  add: 0 also when already there,
+ * -ENOSPC when full; remove: -ENOENT when absent. */
+int pso_tables_client_add(struct pso_tables *t, const struct pso_endpoint *ep);
+int pso_tables_client_remove(struct pso_tables *t, const struct pso_endpoint *ep);
+/* The data plane's counters for a client (rx_msgs: publishes admitted on the
+ * fast path, for keep-alive).  -ENOENT when absent. */
+/* rx_msgs is summed over the host map and every mirror. */
+int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint *ep,
+			  struct pso_client_val *val);
+
+/* The endpoint a slot delivers to. */
+void pso_sub_endpoint(const struct pso_sub *s, struct pso_endpoint *ep);
+
+#endif /* PSO_TABLES_H */

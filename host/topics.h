@@ -1,0 +1,59 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * topics.h - the topic registry: one global id per topic name.
+ *
+ * Ids are global (every client sees the same id for a name), so the data
+ * plane forwards a publish without rewriting its topic id.  Id 0 and 0xffff
+ * are reserved by MQTT-SN; usable ids are 1 .. max_topics-1, where
+ * max_topics is the data-plane table size (PSO_MAX_TOPICS).  Predefined ids
+ * come from a file and never change; registered names get the lowest free id.
+ */
+#ifndef PSO_TOPICS_H
+#define PSO_TOPICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+/* MQTT-SN has no limit of its own below the message size; keep names sane. */
+#define PSO_TOPIC_NAME_MAX 1024
+
+struct pso_registry;
+
+struct pso_registry *pso_registry_new(uint32_t max_topics);
+void pso_registry_free(struct pso_registry *reg);
+
+/* Load "id name" lines ('#' starts a comment, blank lines ignored).
+ * On error returns -EINVAL (or -errno for I/O) and writes one line such as
+ * "predefined.txt:7: topic id 70000 out of range 1..4095" into err. */
+int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
+				 char *err, size_t errlen);
+int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id,
+				const char *name);
+
+/* Find or assign the id of a topic name (no wildcards).  0, -EINVAL for a
+ * bad name, -ENOSPC when the table is full.  *created tells whether the
+ * name is new (the caller then offers it to wildcard subscriptions). */
+int pso_registry_register(struct pso_registry *reg, const char *name,
+			  size_t len, uint16_t *id, bool *created);
+int pso_registry_lookup(const struct pso_registry *reg, const char *name,
+			size_t len, uint16_t *id);
+/* NULL when id is unused. */
+const char *pso_registry_name(const struct pso_registry *reg, uint16_t id);
+bool pso_registry_is_predefined(const struct pso_registry *reg, uint16_t id);
+uint32_t pso_registry_count(const struct pso_registry *reg);
+
+/* Call fn for every id in use, in id order; stops early when fn returns
+ * non-zero and returns that value. */
+int pso_registry_foreach(const struct pso_registry *reg,
+			 int (*fn)(uint16_t id, const char *name, void *ctx),
+			 void *ctx);
+
+/* Topic names and filters (MQTT rules: '+' one level, '#' last, whole
+ * levels only). */
+bool pso_topic_name_valid(const char *name, size_t len);
+bool pso_topic_filter_valid(const char *filter, size_t len);
+bool pso_topic_filter_is_wildcard(const char *filter, size_t len);
+bool pso_topic_match(const char *filter, const char *name);
+
+#endif /* PSO_TOPICS_H */

@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Install the Debian 12 packages psoffload builds, tests and demos with.
+# Does nothing when they are all there already.
+set -euo pipefail
+
+PACKAGES=(
+	make gcc clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config
+	libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libcmocka-dev
+	libinih-dev libjson-c-dev bpftool iproute2 ethtool tshark
+)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "installing: ${missing[*]}"
+	export DEBIAN_FRONTEND=noninteractive
+	apt-get update
+	apt-get install -y --no-install-recommends "${missing[@]}"
+fi
+mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf

@@ -1,0 +1,1048 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * test_tables.c - the host's writer of the data-plane tables, against real
+ * BPF maps (16 topics x 4 slots, 4 clients).
+ *
+ * After every operation the maps must equal the shadow and the expected
+ * layout.  Every map write is also recorded (the on_write hook) and the
+ * recorded sequence is replayed against the rules the data plane depends
+ * on (check_writes): a covered slot is always written, no servable `first`
+ * or slot mixes two subscribers, no subscriber is servable twice, content
+ * changes only while disabled, and a disabled servable entry is rewritten
+ * only after a grace period.  A few sequences are also checked write by
+ * write.
+ */
+#include <errno.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+#include <arpa/inet.h>
+#include <cmocka.h>
+#include <bpf/bpf.h>
+#include "tables.h"
+
+#define N_TOPICS  16
+#define N_SLOTS   4
+#define N_CLIENTS 4
+#define MAX_EVENTS 512
+
+enum ev_kind { EV_TOPIC, EV_SLOT, EV_CLIENT, EV_SYNC };
+
+struct ev {
+	enum ev_kind kind;
+	uint32_t key;		/* topic id or slot index (EV_TOPIC, EV_SLOT) */
+	int err;
+	bool del;
+	struct pso_topic topic;
+	struct pso_sub sub;
+};
+
+struct fx {
+	struct pso_tables t;
+	int topics_fd, subs_fd, clients_fd;
+	int frozen_topics_fd, frozen_subs_fd;	/* writes to these fail */
+	struct ev log[MAX_EVENTS];
+	int nlog;
+	int writes;		/* successful writes since reset_log */
+	int fail_after;		/* >= 0: fail the writes after this many */
+};
+
+/* ---- fixture ------------------------------------------------------------- */
+
+static int make_maps(int *topics, int *subs)
+{
+	*topics = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_topics", sizeof(uint32_t),
+				 sizeof(struct pso_topic), N_TOPICS, NULL);
+	*subs = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_subs", sizeof(uint32_t),
+			       sizeof(struct pso_sub), N_TOPICS * N_SLOTS, NULL);
+	return *topics < 0 || *subs < 0 ? -1 : 0;
+}
+
+static void on_write(void *ctx, int fd, const void *key, const void *val, int err)
+{
+	struct fx *f = ctx;
+	struct ev *e;
+
+	assert_true(f->nlog < MAX_EVENTS);
+	e = &f->log[f->nlog++];
+	memset(e, 0, sizeof(*e));
+	e->err = err;
+	e->del = val == NULL;
+	if (fd == f->topics_fd || fd == f->frozen_topics_fd) {
+		e->kind = EV_TOPIC;
+		e->key = *(const uint32_t *)key;
+		if (val)
+			e->topic = *(const struct pso_topic *)val;
+	} else if (fd == f->subs_fd || fd == f->frozen_subs_fd) {
+		e->kind = EV_SLOT;
+		e->key = *(const uint32_t *)key;
+		if (val)
+			e->sub = *(const struct pso_sub *)val;
+	} else {
+		assert_int_equal(fd, f->clients_fd);
+		e->kind = EV_CLIENT;
+	}
+
+	/* Fault injection: after fail_after good writes, point the tables at
+	 * frozen maps; after the first failure, back at the real ones. */
+	if (f->fail_after < 0)
+		return;
+	if (err) {
+		f->t.topics_fd = f->topics_fd;
+		f->t.subs_fd = f->subs_fd;
+		f->fail_after = -1;
+	} else if (++f->writes == f->fail_after) {
+		f->t.topics_fd = f->frozen_topics_fd;
+		f->t.subs_fd = f->frozen_subs_fd;
+	}
+}
+
+static void on_sync(void *ctx)
+{
+	struct fx *f = ctx;
+
+	assert_true(f->nlog < MAX_EVENTS);
+	memset(&f->log[f->nlog], 0, sizeof(f->log[0]));
+	f->log[f->nlog++].kind = EV_SYNC;
+}
+
+static int setup(void **state)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	int err;
+
+	if (!f)
+		return -1;
+	if (make_maps(&f->topics_fd, &f->subs_fd) ||
+	    make_maps(&f->frozen_topics_fd, &f->frozen_subs_fd)) {
+		print_message("skip: cannot create BPF maps (%s); run as root\n", strerror(errno));
+		free(f);
+		*state = NULL;
+		return 0;
+	}
+	f->clients_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "t_clients", sizeof(struct pso_endpoint),
+				       sizeof(struct pso_client_val), N_CLIENTS, NULL);
+	assert_true(f->clients_fd >= 0);
+	assert_int_equal(bpf_map_freeze(f->frozen_topics_fd), 0);
+	assert_int_equal(bpf_map_freeze(f->frozen_subs_fd), 0);
+
+	err = pso_tables_init(&f->t, f->topics_fd, f->subs_fd, f->clients_fd,
+			      N_TOPICS, N_SLOTS, N_CLIENTS);
+	assert_int_equal(err, 0);
+	assert_ptr_equal(f->t.sync_readers, pso_tables_sync_rcu);
+	f->t.on_write = on_write;
+	f->t.sync_readers = on_sync;
+	f->t.hook_ctx = f;
+	f->fail_after = -1;
+	*state = f;
+	return 0;
+}
+
+static int teardown(void **state)
+{
+	struct fx *f = *state;
+
+	if (!f)
+		return 0;
+	pso_tables_free(&f->t);
+	close(f->topics_fd);
+	close(f->subs_fd);
+	close(f->clients_fd);
+	close(f->frozen_topics_fd);
+	close(f->frozen_subs_fd);
+	free(f);
+	return 0;
+}
+
+#define FX() ({ struct fx *_f = *state; if (!_f) skip(); _f; })
+
+static void reset_log(struct fx *f)
+{
+	f->nlog = 0;
+	f->writes = 0;
+}
+
+/* ---- subscribers and expectations ------------------------------------------ */
+
+/* Subscriber n: 10.0.0.n:(1000+n) behind MAC 02::n, egress ifindex n. */
+static struct pso_sub sub4(int n, bool resolved)
+{
+	struct pso_sub s = {};
+
+	s.dst_mac[0] = 0x02;
+	s.dst_mac[5] = n;
+	s.src_mac[0] = 0x02;
+	s.src_mac[5] = 0xfe;
+	s.ifindex = n;
+	s.dst_port = htons(1000 + n);
+	s.family = PSO_AF_INET;
+	s.flags = resolved ? PSO_SUB_F_RESOLVED : 0;
+	s.src_addr[0] = 10;
+	s.src_addr[3] = 254;
+	s.dst_addr[0] = 10;
+	s.dst_addr[3] = n;
+	return s;
+}
+
+static struct pso_endpoint ep_of(const struct pso_sub *s)
+{
+	struct pso_endpoint ep;
+
+	pso_sub_endpoint(s, &ep);
+	return ep;
+}
+
+struct dump {
+	struct pso_topic topics[N_TOPICS];
+	struct pso_sub subs[N_TOPICS * N_SLOTS];
+};
+
+static void dump_maps(const struct fx *f, struct dump *d)
+{
+	for (uint32_t k = 0; k < N_TOPICS; k++)
+		assert_int_equal(bpf_map_lookup_elem(f->topics_fd, &k, &d->topics[k]), 0);
+	for (uint32_t k = 0; k < N_TOPICS * N_SLOTS; k++)
+		assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &k, &d->subs[k]), 0);
+}
+
+/* The maps hold exactly the shadow, and every topic is at rest: `first`
+ * is slot 0, slots past sub_count are zero. */
+static void check_maps(const struct fx *f)
+{
+	static const struct pso_sub zero;
+	struct dump d;
+
+	dump_maps(f, &d);
+	assert_memory_equal(d.topics, f->t.topics, sizeof(d.topics));
+	assert_memory_equal(d.subs, f->t.subs, sizeof(d.subs));
+	for (int id = 0; id < N_TOPICS; id++) {
+		const struct pso_topic *t = &d.topics[id];
+		const struct pso_sub *slots = &d.subs[id * N_SLOTS];
+
+		assert_true(t->sub_count <= N_SLOTS);
+		assert_memory_equal(&t->first, t->sub_count ? &slots[0] : &zero, sizeof(zero));
+		for (int i = t->sub_count; i < N_SLOTS; i++)
+			assert_memory_equal(&slots[i], &zero, sizeof(zero));
+	}
+}
+
+/* Topic id holds exactly these subscribers, in this slot order. */
+static void expect_layout(const struct fx *f, uint16_t id, int n, const struct pso_sub *want)
+{
+	const struct pso_topic *t = pso_tables_topic(&f->t, id);
+
+	check_maps(f);
+	assert_int_equal(t->sub_count, n);
+	for (int i = 0; i < n; i++) {
+		assert_memory_equal(pso_tables_slot(&f->t, id, i), &want[i], sizeof(want[i]));
+		struct pso_endpoint ep = ep_of(&want[i]);
+		assert_int_equal(pso_tables_sub_find(&f->t, id, &ep), i);
+	}
+	if (n)
+		assert_memory_equal(&t->first, &want[0], sizeof(want[0]));
+}
+
+/* ---- replaying the write log ------------------------------------------------ */
+
+struct topic_state {
+	struct pso_topic topic;
+	struct pso_sub slots[N_SLOTS];
+};
+
+static void snapshot(const struct fx *f, uint16_t id, struct topic_state *s)
+{
+	s->topic = f->t.topics[id];
+	memcpy(s->slots, &f->t.subs[id * N_SLOTS], sizeof(s->slots));
+}
+
+static bool same_content(const struct pso_sub *a, const struct pso_sub *b)
+{
+	struct pso_sub x = *a, y = *b;
+
+	x.flags = y.flags = 0;
+	return !memcmp(&x, &y, sizeof(x));
+}
+
+static bool is_zero(const struct pso_sub *s)
+{
+	static const struct pso_sub zero;
+
+	return !memcmp(s, &zero, sizeof(zero));
+}
+
+/*
+ * The one-write rule: each write changes an entry's flags byte over unchanged
+ * content, or its content while the flags are 0 before and after.
+ */
+static void check_one_write(int n, const char *what, const struct pso_sub *before,
+			    const struct pso_sub *after)
+{
+	if (!same_content(before, after) && (before->flags || after->flags))
+		fail_msg("write %d: %s content changed with flags %#x -> %#x", n, what,
+			 before->flags, after->flags);
+}
+
+/*
+ * Replay the log of one operation on topic id, from `before` to the shadow
+ * as it is now, and check every intermediate state.  alt: one more `first`
+ * that may be servable (an operation undone after a write error had got
+ * that far).
+ */
+static void check_writes_alt(const struct fx *f, uint16_t id, const struct topic_state *before,
+			     const struct pso_sub *alt)
+{
+	struct topic_state now = *before, after;
+	bool undrained[N_SLOTS + 1] = {};	/* [N_SLOTS] is `first` */
+	uint16_t max_count = before->topic.sub_count;
+
+	snapshot(f, id, &after);
+	for (int n = 0; n < f->nlog; n++) {
+		const struct ev *e = &f->log[n];
+		const struct pso_sub *old_first = &before->topic.first, *new_first = &after.topic.first;
+
+		if (e->kind == EV_SYNC) {
+			memset(undrained, 0, sizeof(undrained));
+			continue;
+		}
+		if (e->err || e->kind == EV_CLIENT)
+			continue;
+		if (e->kind == EV_TOPIC) {
+			assert_int_equal(e->key, id);
+			check_one_write(n, "first", &now.topic.first, &e->topic.first);
+			if (undrained[N_SLOTS] && !same_content(&now.topic.first, &e->topic.first))
+				fail_msg("write %d: first rewritten without a grace period", n);
+			if ((now.topic.first.flags & PSO_SUB_F_RESOLVED) &&
+			    !(e->topic.first.flags & PSO_SUB_F_RESOLVED))
+				undrained[N_SLOTS] = true;
+			now.topic = e->topic;
+			/* A servable `first` is the old or the new slot 0, never a third. */
+			if ((now.topic.first.flags & PSO_SUB_F_RESOLVED) &&
+			    memcmp(&now.topic.first, old_first, sizeof(*old_first)) &&
+			    memcmp(&now.topic.first, new_first, sizeof(*new_first)) &&
+			    (!alt || memcmp(&now.topic.first, alt, sizeof(*alt))))
+				fail_msg("write %d: first is servable and neither old nor new", n);
+		} else {
+			uint32_t slot = e->key - id * N_SLOTS;
+
+			assert_true(e->key >= (uint32_t)id * N_SLOTS && slot < N_SLOTS);
+			/* A slot covered by sub_count is being rewritten: the one-write
+			 * rule applies (uncovered slots are read by nobody). */
+			if (slot < max_count)
+				check_one_write(n, "slot", &now.slots[slot], &e->sub);
+			if (undrained[slot] && !same_content(&now.slots[slot], &e->sub))
+				fail_msg("write %d: slot %u rewritten without a grace period", n, slot);
+			if ((now.slots[slot].flags & PSO_SUB_F_RESOLVED) &&
+			    !(e->sub.flags & PSO_SUB_F_RESOLVED))
+				undrained[slot] = true;
+			now.slots[slot] = e->sub;
+		}
+		if (now.topic.sub_count > max_count)
+			max_count = now.topic.sub_count;
+
+		/* sub_count never covers an unwritten slot. */
+		for (int i = 0; i < now.topic.sub_count; i++)
+			if (is_zero(&now.slots[i]))
+				fail_msg("write %d: sub_count %u covers empty slot %d", n,
+					 now.topic.sub_count, i);
+		/* No subscriber is servable in two slots at once (a TC run that
+		 * read an older, higher sub_count walks them all). */
+		for (int i = 0; i < N_SLOTS; i++)
+			for (int j = i + 1; j < N_SLOTS; j++)
+				if ((now.slots[i].flags & PSO_SUB_F_RESOLVED) &&
+				    (now.slots[j].flags & PSO_SUB_F_RESOLVED)) {
+					struct pso_endpoint a = ep_of(&now.slots[i]);
+					struct pso_endpoint b = ep_of(&now.slots[j]);
+
+					if (!memcmp(&a, &b, sizeof(a)))
+						fail_msg("write %d: subscriber servable in slots %d and %d",
+							 n, i, j);
+				}
+	}
+	/* The replay ends where the tables are. */
+	assert_memory_equal(&now, &after, sizeof(now));
+}
+
+static void check_writes(const struct fx *f, uint16_t id, const struct topic_state *before)
+{
+	check_writes_alt(f, id, before, NULL);
+}
+
+/* ---- expected write sequences ------------------------------------------------ */
+
+struct want_ev {
+	enum ev_kind kind;
+	uint32_t key;
+	const void *val;	/* struct pso_topic or struct pso_sub */
+};
+
+static struct pso_topic topic_v(uint16_t count, uint8_t flags, struct pso_sub first)
+{
+	struct pso_topic t = { .sub_count = count, .flags = flags, .first = first };
+
+	return t;
+}
+
+static struct pso_sub off(struct pso_sub s)
+{
+	s.flags = 0;
+	return s;
+}
+
+static void expect_log(const struct fx *f, int n, const struct want_ev *want)
+{
+	static const char *kinds[] = { "topic", "slot", "client", "sync" };
+
+	for (int i = 0; i < n && i < f->nlog; i++) {
+		const struct ev *e = &f->log[i];
+
+		if (e->kind != want[i].kind || (e->kind != EV_SYNC && e->key != want[i].key))
+			fail_msg("write %d: got %s %u, want %s %u", i, kinds[e->kind], e->key,
+				 kinds[want[i].kind], want[i].key);
+		assert_int_equal(e->err, 0);
+		if (e->kind == EV_TOPIC)
+			assert_memory_equal(&e->topic, want[i].val, sizeof(e->topic));
+		else if (e->kind == EV_SLOT)
+			assert_memory_equal(&e->sub, want[i].val, sizeof(e->sub));
+	}
+	if (f->nlog != n)
+		fail_msg("%d writes, want %d", f->nlog, n);
+}
+
+/* ---- tests ------------------------------------------------------------------- */
+
+static void test_init_checks(void **state)
+{
+	struct fx *f = FX();
+	struct pso_tables t;
+	int small;
+
+	/* A subs map too small for max_topics * max_subs. */
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->clients_fd,
+					 N_TOPICS, N_SLOTS + 1, N_CLIENTS), -EINVAL);
+	/* Maps swapped: value sizes differ. */
+	assert_int_equal(pso_tables_init(&t, f->subs_fd, f->topics_fd, f->clients_fd,
+					 N_TOPICS, 1, N_CLIENTS), -EINVAL);
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->topics_fd,
+					 N_TOPICS, N_SLOTS, N_CLIENTS), -EINVAL);
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->clients_fd,
+					 1, N_SLOTS, N_CLIENTS), -EINVAL);
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->clients_fd,
+					 N_TOPICS, 0, N_CLIENTS), -EINVAL);
+	small = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_small", sizeof(uint32_t),
+			       sizeof(struct pso_topic), N_TOPICS - 1, NULL);
+	assert_true(small >= 0);
+	assert_int_equal(pso_tables_init(&t, small, f->subs_fd, f->clients_fd,
+					 N_TOPICS, N_SLOTS, N_CLIENTS), -EINVAL);
+	close(small);
+	assert_true(pso_tables_init(&t, -1, f->subs_fd, f->clients_fd,
+				    N_TOPICS, N_SLOTS, N_CLIENTS) < 0);
+}
+
+static void test_bad_arguments(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s = sub4(1, true), bad = s;
+	struct pso_endpoint ep = ep_of(&s);
+
+	bad.family = 5;
+	assert_int_equal(pso_tables_sub_add(&f->t, 0, &s), -EINVAL);
+	assert_int_equal(pso_tables_sub_add(&f->t, N_TOPICS, &s), -EINVAL);
+	assert_int_equal(pso_tables_sub_add(&f->t, 1, &bad), -EINVAL);
+	assert_int_equal(pso_tables_topic_set(&f->t, 0, 0), -EINVAL);
+	assert_int_equal(pso_tables_topic_set(&f->t, N_TOPICS, 0), -EINVAL);
+	assert_int_equal(pso_tables_sub_remove(&f->t, 1, &ep), -ENOENT);
+	assert_int_equal(pso_tables_sub_update(&f->t, 1, &s), -ENOENT);
+	assert_int_equal(pso_tables_sub_find(&f->t, 1, &ep), -ENOENT);
+	assert_null(pso_tables_topic(&f->t, N_TOPICS));
+	assert_null(pso_tables_slot(&f->t, 1, N_SLOTS));
+	assert_int_equal(f->nlog, 0);
+}
+
+static void test_topic_set(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s = sub4(1, true);
+	struct pso_topic want;
+
+	assert_int_equal(pso_tables_sub_add(&f->t, 5, &s), 0);
+	reset_log(f);
+	assert_int_equal(pso_tables_topic_set(&f->t, 5, PSO_TOPIC_F_ALLOW_QOSM1), 0);
+	want = topic_v(1, PSO_TOPIC_F_VALID | PSO_TOPIC_F_ALLOW_QOSM1, s);
+	expect_log(f, 1, (struct want_ev[]){ { EV_TOPIC, 5, &want } });
+	expect_layout(f, 5, 1, &s);
+
+	/* Flags are replaced, subscribers kept; the same flags write nothing. */
+	reset_log(f);
+	assert_int_equal(pso_tables_topic_set(&f->t, 5, 0), 0);
+	assert_int_equal(pso_tables_topic_set(&f->t, 5, 0), 0);
+	assert_int_equal(f->nlog, 1);
+	assert_int_equal(pso_tables_topic(&f->t, 5)->flags, PSO_TOPIC_F_VALID);
+	expect_layout(f, 5, 1, &s);
+}
+
+static void test_add_subscribers(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s[N_SLOTS];
+
+	assert_int_equal(pso_tables_topic_set(&f->t, 3, 0), 0);
+	for (int i = 0; i < N_SLOTS; i++) {
+		struct topic_state before;
+
+		s[i] = sub4(i + 1, i != 2);	/* one not yet resolved */
+		snapshot(f, 3, &before);
+		reset_log(f);
+		assert_int_equal(pso_tables_sub_add(&f->t, 3, &s[i]), 0);
+		check_writes(f, 3, &before);
+		expect_layout(f, 3, i + 1, s);
+		assert_int_equal(f->t.nsubs, i + 1);
+		assert_int_equal(pso_tables_topic(&f->t, 3)->flags, PSO_TOPIC_F_VALID);
+	}
+	/* Already there. */
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 3, &s[1]), -EEXIST);
+	assert_int_equal(f->nlog, 0);
+	/* Other topics untouched. */
+	assert_int_equal(pso_tables_topic(&f->t, 4)->sub_count, 0);
+}
+
+static void test_congestion(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub extra = sub4(9, true);
+	struct dump before, after;
+
+	for (int i = 0; i < N_SLOTS; i++) {
+		struct pso_sub s = sub4(i + 1, true);
+
+		assert_int_equal(pso_tables_sub_add(&f->t, 7, &s), 0);
+	}
+	dump_maps(f, &before);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 7, &extra), -ENOSPC);
+	assert_int_equal(f->nlog, 0);
+	dump_maps(f, &after);
+	assert_memory_equal(&before, &after, sizeof(before));
+	check_maps(f);
+	assert_int_equal(f->t.nsubs, N_SLOTS);
+	/* Another topic still takes subscribers. */
+	assert_int_equal(pso_tables_sub_add(&f->t, 8, &extra), 0);
+}
+
+/* Topic id with subscribers 1..n, all resolved. */
+static void fill(struct fx *f, uint16_t id, int n, struct pso_sub *s)
+{
+	for (int i = 0; i < n; i++) {
+		s[i] = sub4(i + 1, true);
+		assert_int_equal(pso_tables_sub_add(&f->t, id, &s[i]), 0);
+	}
+}
+
+static void remove_checked(struct fx *f, uint16_t id, const struct pso_sub *s)
+{
+	struct pso_endpoint ep = ep_of(s);
+	struct topic_state before;
+
+	snapshot(f, id, &before);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_remove(&f->t, id, &ep), 0);
+	check_writes(f, id, &before);
+	assert_int_equal(pso_tables_sub_find(&f->t, id, &ep), -ENOENT);
+}
+
+static void test_remove(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s[N_SLOTS];
+	struct pso_endpoint ep;
+
+	fill(f, 2, 4, s);
+	/* middle: the last slot fills the hole */
+	remove_checked(f, 2, &s[1]);
+	expect_layout(f, 2, 3, (struct pso_sub[]){ s[0], s[3], s[2] });
+	/* first: `first` follows slot 0 */
+	remove_checked(f, 2, &s[0]);
+	expect_layout(f, 2, 2, (struct pso_sub[]){ s[2], s[3] });
+	/* last: nothing moves */
+	remove_checked(f, 2, &s[3]);
+	expect_layout(f, 2, 1, (struct pso_sub[]){ s[2] });
+	/* the only one: `first` is cleared */
+	remove_checked(f, 2, &s[2]);
+	expect_layout(f, 2, 0, NULL);
+	assert_int_equal(f->t.nsubs, 0);
+	ep = ep_of(&s[2]);
+	assert_int_equal(pso_tables_sub_remove(&f->t, 2, &ep), -ENOENT);
+
+	/* The slots are reused. */
+	fill(f, 2, 4, s);
+	expect_layout(f, 2, 4, s);
+}
+
+static void test_update_in_place(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s[3], moved, unres, learned;
+	struct topic_state before;
+
+	fill(f, 4, 3, s);
+
+	/* Next hop of slot 0 changes: slot and `first` go through the protocol. */
+	moved = s[0];
+	moved.dst_mac[4] = 0x77;
+	moved.ifindex = 42;
+	snapshot(f, 4, &before);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_update(&f->t, 4, &moved), 0);
+	check_writes(f, 4, &before);
+	struct pso_topic t_off = topic_v(3, 0, off(s[0]));
+	struct pso_topic t_new_off = topic_v(3, 0, off(moved));
+	struct pso_topic t_new = topic_v(3, 0, moved);
+	struct pso_sub s0_off = off(s[0]), moved_off = off(moved);
+	expect_log(f, 7, (struct want_ev[]){
+		{ EV_TOPIC, 4, &t_off },
+		{ EV_SLOT, 16, &s0_off },
+		{ EV_SYNC, 0, NULL },
+		{ EV_SLOT, 16, &moved_off },
+		{ EV_SLOT, 16, &moved },
+		{ EV_TOPIC, 4, &t_new_off },
+		{ EV_TOPIC, 4, &t_new },
+	});
+	expect_layout(f, 4, 3, (struct pso_sub[]){ moved, s[1], s[2] });
+
+	/* Slot 2 loses its neighbour: only its flags byte changes. */
+	unres = s[2];
+	unres.flags = 0;
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_update(&f->t, 4, &unres), 0);
+	expect_log(f, 1, (struct want_ev[]){ { EV_SLOT, 18, &unres } });
+
+	/* Then learns a new one: content while disabled, then flags; no wait. */
+	learned = s[2];
+	learned.dst_mac[4] = 0x99;
+	snapshot(f, 4, &before);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_update(&f->t, 4, &learned), 0);
+	check_writes(f, 4, &before);
+	struct pso_sub learned_off = off(learned);
+	expect_log(f, 2, (struct want_ev[]){
+		{ EV_SLOT, 18, &learned_off },
+		{ EV_SLOT, 18, &learned },
+	});
+	expect_layout(f, 4, 3, (struct pso_sub[]){ moved, s[1], learned });
+
+	/* The same content again writes nothing. */
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_update(&f->t, 4, &learned), 0);
+	assert_int_equal(f->nlog, 0);
+	assert_int_equal(f->t.nsubs, 3);
+}
+
+/* The exact writes of the three operations the protocol is built around. */
+static void test_write_order(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub a = sub4(1, true), b = sub4(2, true);
+	struct pso_sub a_off = off(a), b_off = off(b);
+	static const struct pso_sub zero;
+	struct pso_endpoint ep_a = ep_of(&a);
+	struct topic_state before;
+
+	/* add the first subscriber: slot, then `first` disabled with the count
+	 * still 0, then the count and the flags together */
+	struct pso_topic t1 = topic_v(0, 0, a_off), t2 = topic_v(1, 0, a);
+	snapshot(f, 6, &before);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 6, &a), 0);
+	check_writes(f, 6, &before);
+	expect_log(f, 3, (struct want_ev[]){
+		{ EV_SLOT, 24, &a },
+		{ EV_TOPIC, 6, &t1 },
+		{ EV_TOPIC, 6, &t2 },
+	});
+
+	/* add a second: slot 1, then the count */
+	struct pso_topic t3 = topic_v(2, 0, a);
+	snapshot(f, 6, &before);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 6, &b), 0);
+	check_writes(f, 6, &before);
+	expect_log(f, 2, (struct want_ev[]){
+		{ EV_SLOT, 25, &b },
+		{ EV_TOPIC, 6, &t3 },
+	});
+
+	/* remove slot 0 of two: count down with `first` disabled, disable slot 0
+	 * and the last slot, wait, move b into slot 0, `first` follows, clear
+	 * the old last slot */
+	struct pso_topic r1 = topic_v(1, 0, a_off), r2 = topic_v(1, 0, b_off), r3 = topic_v(1, 0, b);
+	snapshot(f, 6, &before);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_remove(&f->t, 6, &ep_a), 0);
+	check_writes(f, 6, &before);
+	expect_log(f, 9, (struct want_ev[]){
+		{ EV_TOPIC, 6, &r1 },
+		{ EV_SLOT, 24, &a_off },
+		{ EV_SLOT, 25, &b_off },
+		{ EV_SYNC, 0, NULL },
+		{ EV_SLOT, 24, &b_off },
+		{ EV_SLOT, 24, &b },
+		{ EV_TOPIC, 6, &r2 },
+		{ EV_TOPIC, 6, &r3 },
+		{ EV_SLOT, 25, &zero },
+	});
+	expect_layout(f, 6, 1, &b);
+
+	/* remove the only one (never resolved: nothing to wait for) */
+	struct pso_sub c = sub4(3, false);
+	struct pso_endpoint ep_b = ep_of(&b), ep_c = ep_of(&c);
+	assert_int_equal(pso_tables_sub_remove(&f->t, 6, &ep_b), 0);
+	assert_int_equal(pso_tables_sub_add(&f->t, 6, &c), 0);
+	struct pso_topic z1 = topic_v(0, 0, c), z2 = topic_v(0, 0, zero);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_remove(&f->t, 6, &ep_c), 0);
+	expect_log(f, 3, (struct want_ev[]){
+		{ EV_TOPIC, 6, &z1 },
+		{ EV_TOPIC, 6, &z2 },
+		{ EV_SLOT, 24, &zero },
+	});
+	expect_layout(f, 6, 0, NULL);
+}
+
+/*
+ * A map write fails at every position of an operation in turn: the error
+ * comes back, the topic is as it was, and the shadow equals the maps.
+ */
+static void run_with_faults(struct fx *f, uint16_t id, int (*op)(struct fx *f, uint16_t id),
+			    struct pso_sub new_first)
+{
+	struct topic_state before, now;
+	int total = 0, err;
+
+	/* Fault after 0, 1, 2... writes; each undone run leaves the state the
+	 * next starts from; the first run that gets through ends the loop. */
+	snapshot(f, id, &before);
+	for (int k = 0;; k++) {
+		struct dump d0, d1;
+
+		dump_maps(f, &d0);
+		reset_log(f);
+		f->fail_after = k;
+		if (k == 0) {
+			f->t.topics_fd = f->frozen_topics_fd;
+			f->t.subs_fd = f->frozen_subs_fd;
+		}
+		err = op(f, id);
+		if (f->fail_after >= 0) {	/* finished before write k + 1 */
+			f->fail_after = -1;
+			f->t.topics_fd = f->topics_fd;
+			f->t.subs_fd = f->subs_fd;
+			assert_int_equal(err, 0);
+			total = k;
+			break;
+		}
+		if (err != -EPERM)
+			fail_msg("fault after %d writes: got %d, want -EPERM", k, err);
+		snapshot(f, id, &now);
+		assert_memory_equal(&now, &before, sizeof(now));
+		dump_maps(f, &d1);
+		assert_memory_equal(&d0, &d1, sizeof(d0));
+		check_maps(f);
+		/* The undo followed the rules as well. */
+		check_writes_alt(f, id, &before, &new_first);
+	}
+	assert_true(total > 0);
+}
+
+static int op_add_first(struct fx *f, uint16_t id)
+{
+	struct pso_sub s = sub4(9, true);
+
+	return pso_tables_sub_add(&f->t, id, &s);
+}
+
+static int op_remove_slot0(struct fx *f, uint16_t id)
+{
+	struct pso_sub s = sub4(1, true);
+	struct pso_endpoint ep = ep_of(&s);
+
+	return pso_tables_sub_remove(&f->t, id, &ep);
+}
+
+static int op_remove_middle(struct fx *f, uint16_t id)
+{
+	struct pso_sub s = sub4(2, true);
+	struct pso_endpoint ep = ep_of(&s);
+
+	return pso_tables_sub_remove(&f->t, id, &ep);
+}
+
+static int op_update_slot0(struct fx *f, uint16_t id)
+{
+	struct pso_sub s = sub4(1, true);
+
+	s.dst_mac[3] = 0x55;
+	return pso_tables_sub_update(&f->t, id, &s);
+}
+
+static void test_write_errors(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s[4];
+	int nsubs;
+
+	struct pso_sub upd = sub4(1, true);
+
+	run_with_faults(f, 9, op_add_first, sub4(9, true));
+	assert_int_equal(f->t.nsubs, 1);
+	fill(f, 10, 3, s);
+	run_with_faults(f, 10, op_remove_slot0, s[2]);
+	expect_layout(f, 10, 2, (struct pso_sub[]){ s[2], s[1] });
+	fill(f, 11, 3, s);
+	run_with_faults(f, 11, op_remove_middle, s[0]);
+	expect_layout(f, 11, 2, (struct pso_sub[]){ s[0], s[2] });
+	fill(f, 12, 3, s);
+	upd.dst_mac[3] = 0x55;
+	run_with_faults(f, 12, op_update_slot0, upd);
+	expect_layout(f, 12, 3, (struct pso_sub[]){ upd, s[1], s[2] });
+	/* Only the successful runs counted. */
+	nsubs = 1 + 2 + 2 + 3;
+	assert_int_equal(f->t.nsubs, nsubs);
+}
+
+/* Random operations against a model of each topic's slot list. */
+static void test_random_ops(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub model[N_TOPICS][N_SLOTS];
+	int count[N_TOPICS] = {};
+	unsigned int seed = 12345;
+
+	for (int step = 0; step < 3000; step++) {
+		uint16_t id = 1 + rand_r(&seed) % 3;
+		int who = 1 + rand_r(&seed) % 6;
+		struct pso_sub s = sub4(who, rand_r(&seed) % 4 != 0);
+		struct pso_endpoint ep = ep_of(&s);
+		struct topic_state before;
+		int at = -1, op = rand_r(&seed) % 3, err;
+
+		for (int i = 0; i < count[id]; i++)
+			if (!memcmp(&model[id][i].dst_addr, &s.dst_addr, sizeof(s.dst_addr)))
+				at = i;
+		if (op == 2)	/* a next-hop change */
+			s.dst_mac[4] = rand_r(&seed) % 3;
+		snapshot(f, id, &before);
+		reset_log(f);
+		if (op == 0) {
+			err = pso_tables_sub_add(&f->t, id, &s);
+			if (at >= 0)
+				assert_int_equal(err, -EEXIST);
+			else if (count[id] == N_SLOTS)
+				assert_int_equal(err, -ENOSPC);
+			else {
+				assert_int_equal(err, 0);
+				model[id][count[id]++] = s;
+			}
+		} else if (op == 1) {
+			err = pso_tables_sub_remove(&f->t, id, &ep);
+			if (at < 0)
+				assert_int_equal(err, -ENOENT);
+			else {
+				assert_int_equal(err, 0);
+				model[id][at] = model[id][--count[id]];
+			}
+		} else {
+			err = pso_tables_sub_update(&f->t, id, &s);
+			if (at < 0)
+				assert_int_equal(err, -ENOENT);
+			else {
+				assert_int_equal(err, 0);
+				model[id][at] = s;
+			}
+		}
+		check_writes(f, id, &before);
+		expect_layout(f, id, count[id], model[id]);
+	}
+}
+
+static void test_ipv4_normalized(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s = sub4(1, true), clean = s;
+	struct pso_endpoint ep;
+
+	/* Bytes past an IPv4 address are not part of it. */
+	memset(s.dst_addr + 4, 0xaa, 12);
+	memset(s.src_addr + 4, 0xbb, 12);
+	assert_int_equal(pso_tables_sub_add(&f->t, 1, &s), 0);
+	expect_layout(f, 1, 1, &clean);
+	ep = ep_of(&clean);
+	memset(ep.addr + 4, 0xcc, 12);
+	ep.pad = 7;
+	assert_int_equal(pso_tables_sub_find(&f->t, 1, &ep), 0);
+	assert_int_equal(pso_tables_sub_add(&f->t, 1, &clean), -EEXIST);
+
+	/* An IPv6 subscriber with the same first 4 bytes is another one. */
+	struct pso_sub v6 = s;
+	v6.family = PSO_AF_INET6;
+	assert_int_equal(pso_tables_sub_add(&f->t, 1, &v6), 0);
+	assert_int_equal(pso_tables_topic(&f->t, 1)->sub_count, 2);
+	check_maps(f);
+}
+
+static struct pso_endpoint client(int n)
+{
+	struct pso_endpoint ep = { .family = PSO_AF_INET };
+
+	ep.addr[0] = 192;
+	ep.addr[1] = 168;
+	ep.addr[3] = n;
+	ep.port = htons(5000 + n);
+	return ep;
+}
+
+static void test_clients(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint ep = client(1), next, messy;
+	struct pso_client_val val = {};
+
+	for (int i = 1; i <= N_CLIENTS; i++) {
+		ep = client(i);
+		assert_int_equal(pso_tables_client_add(&f->t, &ep), 0);
+		assert_int_equal(bpf_map_lookup_elem(f->clients_fd, &ep, &val), 0);
+		assert_int_equal(f->t.nclients, i);
+	}
+	/* Adding one already there changes nothing, its counter included. */
+	ep = client(2);
+	val.rx_msgs = 17;
+	assert_int_equal(bpf_map_update_elem(f->clients_fd, &ep, &val, BPF_EXIST), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &ep), 0);
+	memset(&val, 0, sizeof(val));
+	assert_int_equal(pso_tables_client_get(&f->t, &ep, &val), 0);
+	assert_int_equal(val.rx_msgs, 17);
+	assert_int_equal(f->t.nclients, N_CLIENTS);
+
+	/* Full. */
+	next = client(9);
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &next), -ENOSPC);
+	assert_int_equal(f->nlog, 0);
+	assert_int_equal(bpf_map_lookup_elem(f->clients_fd, &next, &val), -ENOENT);
+
+	/* Remove one, and there is room again. */
+	ep = client(3);
+	assert_int_equal(pso_tables_client_remove(&f->t, &ep), 0);
+	assert_int_equal(pso_tables_client_remove(&f->t, &ep), -ENOENT);
+	assert_int_equal(pso_tables_client_get(&f->t, &ep, &val), -ENOENT);
+	assert_int_equal(f->t.nclients, N_CLIENTS - 1);
+	/* Keys are normalised as the data plane builds them. */
+	messy = next;
+	memset(messy.addr + 4, 0xee, 12);
+	messy.pad = 1;
+	assert_int_equal(pso_tables_client_add(&f->t, &messy), 0);
+	assert_int_equal(bpf_map_lookup_elem(f->clients_fd, &next, &val), 0);
+	assert_int_equal(f->t.nclients, N_CLIENTS);
+
+	ep.family = 0;
+	assert_int_equal(pso_tables_client_add(&f->t, &ep), -EINVAL);
+}
+
+/* A NIC copy (hardware offload): filled with what exists, then kept in step;
+ * topic ids beyond its size stay out, and its counters add to the host's. */
+static void test_mirror(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub a = sub4(1, true), b = sub4(2, true);
+	struct pso_endpoint c1 = client(1), c2 = client(2);
+	struct pso_client_val val = {};
+	struct pso_topic got;
+	uint32_t key;
+	int nic_topics, nic_clients;
+
+	f->t.on_write = NULL;	/* the hook knows only the host maps */
+	nic_topics = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_nic_topics", sizeof(uint32_t),
+				    sizeof(struct pso_topic), 4, NULL);
+	nic_clients = bpf_map_create(BPF_MAP_TYPE_HASH, "t_nic_clients",
+				     sizeof(struct pso_endpoint), sizeof(struct pso_client_val),
+				     N_CLIENTS, NULL);
+	assert_true(nic_topics >= 0 && nic_clients >= 0);
+
+	assert_int_equal(pso_tables_sub_add(&f->t, 2, &a), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &c1), 0);
+	assert_int_equal(pso_tables_mirror_add(&f->t, nic_topics, nic_clients, 4), 0);
+	key = 2;
+	assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
+	assert_memory_equal(&got, pso_tables_topic(&f->t, 2), sizeof(got));
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c1, &val), 0);
+
+	/* Later writes reach both; topic 9 does not fit the NIC's 4 entries. */
+	assert_int_equal(pso_tables_sub_add(&f->t, 2, &b), 0);
+	assert_int_equal(pso_tables_sub_add(&f->t, 9, &b), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &c2), 0);
+	assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
+	assert_int_equal(got.sub_count, 2);
+	assert_memory_equal(&got, pso_tables_topic(&f->t, 2), sizeof(got));
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
+	assert_int_equal(f->t.mirror_errors, 0);
+
+	/* Activity the NIC counted shows in the client's counter. */
+	val.rx_msgs = 5;
+	assert_int_equal(bpf_map_update_elem(nic_clients, &c2, &val, BPF_EXIST), 0);
+	memset(&val, 0, sizeof(val));
+	assert_int_equal(pso_tables_client_get(&f->t, &c2, &val), 0);
+	assert_int_equal(val.rx_msgs, 5);
+
+	assert_int_equal(pso_tables_client_remove(&f->t, &c2), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
+	{
+		struct pso_endpoint ep;
+
+		pso_sub_endpoint(&a, &ep);
+		assert_int_equal(pso_tables_sub_remove(&f->t, 2, &ep), 0);
+		assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
+		assert_int_equal(got.sub_count, 1);
+		assert_memory_equal(&got, pso_tables_topic(&f->t, 2), sizeof(got));
+	}
+
+	/* Removed: no more writes to it. */
+	pso_tables_mirror_remove(&f->t, nic_topics);
+	assert_int_equal(f->t.nmirrors, 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &c2), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
+	close(nic_topics);
+	close(nic_clients);
+}
+
+/* The production wait really is an RCU grace period and returns. */
+static void test_sync_rcu(void **state)
+{
+	(void)state;
+	pso_tables_sync_rcu(NULL);
+}
+
+int main(void)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test_setup_teardown(test_init_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_topic_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_add_subscribers, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_congestion, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_update_in_place, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_order, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_write_errors, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_random_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_ipv4_normalized, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
+		cmocka_unit_test(test_sync_rcu),
+	};
+
+	return cmocka_run_group_tests_name("tables", tests, NULL, NULL);
+}
