@@ -22,11 +22,20 @@
 #include <arpa/inet.h>
 #include <net/if.h>
 #include <netinet/in.h>
+#include <sys/mman.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <bpf/bpf.h>
+#include <bpf/libbpf.h>
+#include <json-c/json.h>
 #include "broker.h"
 #include "log.h"
+#include "mode.h"
+#include "nicinfo.h"
+#include "profile.h"
+#include "psoffload_xdp_offload.skel.h"
+#include "status.h"
 #include "mqttsn.h"
 #include "nexthop.h"
 #include "tables.h"
@@ -74,8 +83,30 @@ struct retained {
 	uint8_t data[];
 };
 
+/* What the controller knows and decided about one interface named on the
+ * command line; it outlives the interface (link events). */
+struct iface {
+	char name[IF_NAMESIZE];
+	int ifindex;			/* 0 while the interface is gone */
+	struct pso_nic_info nic;
+	struct pso_nic_profile profile;
+	enum pso_mode mode;		/* in force, when attached */
+	bool attached;
+	int tried_ifindex;		/* last incarnation we tried to attach */
+	bool up;
+	unsigned int mtu;
+	char reason[512];		/* why this mode, every step down */
+};
+
 struct pso_broker {
 	struct pso_broker_cfg cfg;
+	struct iface ifaces[PSO_MAX_PORTS];
+	int nifaces;
+	char status_path[512];
+	bool status_dirty;
+	uint32_t status_nsubs, status_nclients, status_ntopics;
+	uint64_t status_written_ms;
+	int filled_nic_fd;		/* NIC topic map the last hw attempt filled */
 	struct pso_dataplane dp;
 	struct pso_tables tables;
 	struct pso_registry *reg;
@@ -1114,6 +1145,342 @@ static void advertise(struct pso_broker *b)
 	send_msg(b, &ep, NULL, &m);
 }
 
+/* ---- controller: one interface's mode, attach, detach ---------------------- */
+
+static int port_config(struct pso_broker *b, const char *ifname, struct pso_port_cfg *cfg,
+		       char *err, size_t errlen);
+
+/*
+ * Does the offload build fit this profile?  The object is the one embedded
+ * in the binary, checked from a memory file: 0 fits, 1 does not (why gets
+ * the first violation), negative when the check could not run.
+ */
+static int offload_check(const struct pso_nic_profile *p, char *why, size_t len)
+{
+	struct pso_violations v = { 0 };
+	size_t sz;
+	const void *elf = psoffload_xdp_offload__elf_bytes(&sz);
+	int fd = memfd_create("psoffload_xdp_offload.bpf.o", MFD_CLOEXEC), ret;
+	char path[64];
+
+	if (fd < 0 || write(fd, elf, sz) != (ssize_t)sz) {
+		snprintf(why, len, "cannot stage the offload build: %s", strerror(errno));
+		if (fd >= 0)
+			close(fd);
+		return -EIO;
+	}
+	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
+	ret = pso_check_object(path, &p->offload, &v);
+	if (ret == 1 && v.cnt)
+		pso_violation_format(&v.v[0], why, len);
+	else if (ret < 0)
+		snprintf(why, len, "%s", v.error);
+	pso_violations_free(&v);
+	close(fd);
+	return ret;
+}
+
+/* hw mode: the NIC's tables are filled, and then kept, by the table writer. */
+static int nic_fill(void *ctx, int topics_fd, int clients_fd, uint32_t topics)
+{
+	struct pso_broker *b = ctx;
+	int ret = pso_tables_mirror_add(&b->tables, topics_fd, clients_fd, topics);
+
+	if (!ret)
+		b->filled_nic_fd = topics_fd;
+	return ret;
+}
+
+static bool nic_native(const struct iface *f)
+{
+	return f->nic.features_known ? (f->nic.xdp_features & PSO_XDP_F_BASIC) != 0
+				     : f->profile.xdp_native;
+}
+
+static void iface_detach(struct pso_broker *b, struct iface *f)
+{
+	struct pso_port *port = pso_dp_port_by_ifindex(&b->dp, f->ifindex);
+
+	if (port && port->hw)
+		pso_tables_mirror_remove(&b->tables, bpf_map__fd(port->hw->maps.pso_topics));
+	pso_dp_detach(&b->dp, f->ifindex);
+	f->attached = false;
+	b->status_dirty = true;
+}
+
+/*
+ * Discover the NIC, pick its mode (mode.c) and attach, stepping down the
+ * plan when the kernel refuses a mode at run time (auto only).  On failure
+ * nothing stays attached to the interface and err has one line.
+ */
+static int iface_attach(struct pso_broker *b, struct iface *f, char *err, size_t errlen)
+{
+	struct pso_mode_input in = { .requested = b->cfg.mode, .offload_check = -1 };
+	struct pso_hw_opts hw = { .fill = nic_fill, .ctx = b };
+	struct pso_mode_plan plan;
+	struct pso_port_cfg pc;
+	char why[256] = "", feats[128];
+	int ret = -EINVAL;
+
+	ret = pso_nic_query(f->name, &f->nic, err, errlen);
+	if (ret)
+		return ret;
+	f->ifindex = f->nic.ifindex;
+	ret = pso_profile_for_driver(b->cfg.profiles_dir, f->nic.driver, &f->profile, err, errlen);
+	if (ret)
+		return ret;
+	in.features_known = f->nic.features_known;
+	in.xdp_features = f->nic.xdp_features;
+	in.profile = &f->profile;
+	if (f->profile.hw_offload ||
+	    (f->nic.features_known && (f->nic.xdp_features & PSO_XDP_F_HW_OFFLOAD)))
+		in.offload_check = offload_check(&f->profile, why, sizeof(why));
+	in.offload_check_why = why;
+	pso_mode_choose(f->name, &in, &plan);
+	if (!plan.ok) {
+		snprintf(err, errlen, "%s", plan.error);
+		return -EOPNOTSUPP;
+	}
+	ret = port_config(b, f->name, &pc, err, errlen);
+	if (ret)
+		return ret;
+
+	snprintf(f->reason, sizeof(f->reason), "%s", plan.reason);
+	hw.topics = f->profile.offload_topics;
+	hw.clients = f->profile.offload_clients;
+	for (int i = 0; i < plan.nsteps; i++) {
+		enum pso_mode mode = plan.steps[i];
+		enum pso_mode host = nic_native(f) ? PSO_MODE_DRV : PSO_MODE_SKB;
+		size_t n = strlen(f->reason);
+
+		b->filled_nic_fd = -1;
+		ret = pso_dp_attach(&b->dp, f->name, mode, host, &hw, &pc, err, errlen);
+		if (!ret) {
+			f->mode = mode;
+			break;
+		}
+		/* The NIC's maps were filled before the attach failed, and are
+		 * gone with the failed load: stop writing to them. */
+		if (b->filled_nic_fd >= 0)
+			pso_tables_mirror_remove(&b->tables, b->filled_nic_fd);
+		if (i + 1 == plan.nsteps)
+			break;
+		pso_warn("%s; falling back to %s mode", err, pso_mode_name(plan.steps[i + 1]));
+		snprintf(f->reason + n, sizeof(f->reason) - n, "; %s failed at attach (%s), so %s",
+			 pso_mode_name(mode), err, pso_mode_name(plan.steps[i + 1]));
+	}
+	if (ret) {
+		if (b->cfg.mode != PSO_MODE_AUTO && b->cfg.mode != PSO_MODE_SKB) {
+			size_t n = strlen(err);
+
+			snprintf(err + n, errlen - n, "; try --mode=%s",
+				 b->cfg.mode == PSO_MODE_HW && nic_native(f) ? "drv" : "skb");
+		}
+		return ret;
+	}
+	f->attached = true;
+	b->status_dirty = true;
+	{
+		struct pso_link_info li;
+
+		if (!pso_nh_link(b->nh, f->ifindex, &li)) {
+			f->up = li.up;
+			f->mtu = li.mtu;
+		}
+	}
+	pso_info("%s: driver %s, XDP features %s, profile %s: %s mode (%s)", f->name,
+		 f->nic.driver[0] ? f->nic.driver : "?",
+		 f->nic.features_known ? pso_xdp_features_str(f->nic.xdp_features, feats, sizeof(feats))
+				       : "unknown",
+		 f->profile.name, pso_mode_name(f->mode), f->reason);
+	return 0;
+}
+
+/*
+ * A native-mode XDP_REDIRECT reaches a port only if its driver can transmit
+ * XDP frames (ndo-xmit; a veth only while its peer runs XDP).  Ports that
+ * cannot stay out of the devmap: one-subscriber publishes to them take the
+ * TC path instead of being lost.  Generic-mode redirects go through the
+ * stack and reach any device.
+ */
+static void redirect_targets_update(struct pso_broker *b)
+{
+	bool any_native = false;
+
+	for (int i = 0; i < b->nifaces; i++)
+		if (b->ifaces[i].attached && b->ifaces[i].mode != PSO_MODE_SKB)
+			any_native = true;
+	for (int i = 0; i < b->nifaces; i++) {
+		struct iface *f = &b->ifaces[i];
+		__u32 key = f->ifindex;
+		bool ok;
+
+		if (!f->attached)
+			continue;
+		pso_nic_query(f->name, &f->nic, NULL, 0);
+		ok = !any_native || (f->nic.features_known ? (f->nic.xdp_features & PSO_XDP_F_NDO_XMIT)
+							   : f->profile.xdp_redirect);
+		if (ok)
+			bpf_map_update_elem(b->dp.devmap_fd, &key, &key, BPF_ANY);
+		else
+			bpf_map_delete_elem(b->dp.devmap_fd, &key);
+	}
+}
+
+/* Interfaces that went away, came back, went down or changed MTU. */
+static void ifaces_check(struct pso_broker *b)
+{
+	char err[400];
+	bool changed = false;
+
+	for (int i = 0; i < b->nifaces; i++) {
+		struct iface *f = &b->ifaces[i];
+		int ifindex = if_nametoindex(f->name);
+		struct pso_link_info li;
+
+		if (f->attached && ifindex != f->ifindex) {
+			pso_warn("%s: interface gone; serving the other interfaces", f->name);
+			iface_detach(b, f);
+			snprintf(f->reason, sizeof(f->reason), "interface gone");
+			f->ifindex = 0;
+			changed = true;
+		}
+		if (!f->attached && ifindex && ifindex != f->tried_ifindex) {
+			f->tried_ifindex = ifindex;	/* once per incarnation */
+			if (iface_attach(b, f, err, sizeof(err))) {
+				pso_warn("%s: back, but cannot attach: %s", f->name, err);
+				snprintf(f->reason, sizeof(f->reason), "cannot attach: %s", err);
+				continue;
+			}
+			pso_info("%s: interface back: serving it again", f->name);
+			changed = true;
+		}
+		if (!f->attached || pso_nh_link(b->nh, f->ifindex, &li))
+			continue;
+		if (li.up != f->up)
+			pso_info("%s: link %s", f->name, li.up ? "up" : "down");
+		if (f->mtu && li.mtu != f->mtu)
+			pso_info("%s: MTU %u -> %u", f->name, f->mtu, li.mtu);
+		if (li.up != f->up || li.mtu != f->mtu)
+			b->status_dirty = true;
+		f->up = li.up;
+		f->mtu = li.mtu;
+	}
+	if (changed)
+		redirect_targets_update(b);
+}
+
+/* ---- status file ---------------------------------------------------------- */
+
+static struct json_object *usage_obj(uint64_t used, uint64_t cap)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "used", json_object_new_uint64(used));
+	json_object_object_add(o, "capacity", json_object_new_uint64(cap));
+	return o;
+}
+
+static void status_write(struct pso_broker *b);
+
+#define STATUS_MIN_INTERVAL_MS 100
+
+/* Rewrite the status file when something moved, at most every 100 ms. */
+static void status_refresh(struct pso_broker *b)
+{
+	uint32_t ntopics = pso_registry_count(b->reg);
+
+	if (b->now_ms - b->status_written_ms < STATUS_MIN_INTERVAL_MS)
+		return;
+
+	if (b->tables.nsubs != b->status_nsubs || b->tables.nclients != b->status_nclients ||
+	    ntopics != b->status_ntopics) {
+		b->status_nsubs = b->tables.nsubs;
+		b->status_nclients = b->tables.nclients;
+		b->status_ntopics = ntopics;
+		b->status_dirty = true;
+	}
+	status_write(b);
+}
+
+static void status_write(struct pso_broker *b)
+{
+	struct json_object *root, *broker, *ifs, *tables, *daemon;
+	uint32_t topics = 0;
+	char tmp[600], feats[128];
+
+	if (!b->status_path[0] || !b->status_dirty)
+		return;
+	b->status_dirty = false;
+	b->status_written_ms = b->now_ms;
+	root = json_object_new_object();
+	broker = json_object_new_object();
+	json_object_object_add(broker, "pid", json_object_new_int(getpid()));
+	json_object_object_add(broker, "udp_port", json_object_new_int(b->cfg.udp_port));
+	json_object_object_add(broker, "pin_dir", json_object_new_string(b->cfg.pin_dir));
+	json_object_object_add(broker, "requested_mode",
+			       json_object_new_string(pso_mode_name(b->cfg.mode)));
+	json_object_object_add(root, "broker", broker);
+
+	ifs = json_object_new_array();
+	for (int i = 0; i < b->nifaces; i++) {
+		struct iface *f = &b->ifaces[i];
+		struct pso_port *port = f->attached ? pso_dp_port_by_ifindex(&b->dp, f->ifindex) : NULL;
+		struct json_object *o = json_object_new_object(), *progs = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(f->name));
+		json_object_object_add(o, "ifindex", json_object_new_int(f->ifindex));
+		json_object_object_add(o, "driver", json_object_new_string(f->nic.driver));
+		json_object_object_add(o, "profile", json_object_new_string(f->profile.name));
+		json_object_object_add(o, "xdp_features", json_object_new_string(
+			f->nic.features_known ? pso_xdp_features_str(f->nic.xdp_features, feats,
+								     sizeof(feats)) : "unknown"));
+		json_object_object_add(o, "state", json_object_new_string(
+			!f->attached ? (f->ifindex ? "failed" : "gone") : f->up ? "up" : "down"));
+		json_object_object_add(o, "mode", json_object_new_string(
+			port ? pso_mode_name(port->mode) : "none"));
+		json_object_object_add(o, "host_mode", json_object_new_string(
+			port ? pso_mode_name(port->host_mode) : "none"));
+		json_object_object_add(o, "reason", json_object_new_string(f->reason));
+		json_object_object_add(progs, "xdp", json_object_new_int(port ? port->xdp_prog_id : 0));
+		json_object_object_add(progs, "xdp_hw", json_object_new_int(port ? port->hw_prog_id : 0));
+		json_object_object_add(progs, "tc", json_object_new_int(port ? port->tc_prog_id : 0));
+		json_object_object_add(o, "programs", progs);
+		json_object_object_add(o, "mtu", json_object_new_int(f->mtu));
+		if (port && port->hw)
+			json_object_object_add(o, "nic_topics", json_object_new_int(port->hw_topics));
+		json_object_array_add(ifs, o);
+	}
+	json_object_object_add(root, "interfaces", ifs);
+
+	for (uint32_t id = 0; id < b->tables.max_topics; id++)
+		if (b->tables.topics[id].flags & PSO_TOPIC_F_VALID)
+			topics++;
+	tables = json_object_new_object();
+	json_object_object_add(tables, "topics", usage_obj(topics, b->tables.max_topics));
+	json_object_object_add(tables, "subscribers",
+			       usage_obj(b->tables.nsubs, (uint64_t)b->tables.max_topics * b->tables.max_subs));
+	json_object_object_add(tables, "clients", usage_obj(b->tables.nclients, b->tables.max_clients));
+	json_object_object_add(tables, "subscribers_per_topic", json_object_new_int(b->tables.max_subs));
+	json_object_object_add(root, "tables", tables);
+
+	daemon = json_object_new_object();
+	json_object_object_add(daemon, "rx_msgs", json_object_new_uint64(b->stats.rx_msgs));
+	json_object_object_add(daemon, "rx_malformed", json_object_new_uint64(b->stats.rx_malformed));
+	json_object_object_add(daemon, "rx_unsupported", json_object_new_uint64(b->stats.rx_unsupported));
+	json_object_object_add(daemon, "host_deliveries", json_object_new_uint64(b->stats.host_deliveries));
+	json_object_object_add(daemon, "congestion", json_object_new_uint64(b->stats.congestion));
+	json_object_object_add(daemon, "expired", json_object_new_uint64(b->stats.expired));
+	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(b->tables.mirror_errors));
+	json_object_object_add(root, "daemon", daemon);
+
+	mkdir(PSO_STATUS_DIR, 0755);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", b->status_path);
+	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) || rename(tmp, b->status_path))
+		pso_warn("cannot write status file %s: %s", b->status_path, strerror(errno));
+	json_object_put(root);
+}
+
 /* ---- start, run, stop --------------------------------------------------- */
 
 static int open_socket(struct pso_broker *b, char *err, size_t errlen)
@@ -1172,7 +1539,6 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		     char *err, size_t errlen)
 {
 	struct pso_broker *b = calloc(1, sizeof(*b));
-	enum pso_mode mode = cfg->mode == PSO_MODE_AUTO ? PSO_MODE_DRV : cfg->mode;
 	sigset_t mask;
 	int ret;
 
@@ -1183,6 +1549,11 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	b->cfg = *cfg;
 	b->sock = b->sigfd = -1;
 	b->now_ms = now_ms();
+	if (cfg->nifnames > PSO_MAX_PORTS) {
+		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
+		ret = -E2BIG;
+		goto fail;
+	}
 	b->reg = pso_registry_new(PSO_MAX_TOPICS);
 	b->retained = calloc(PSO_MAX_TOPICS, sizeof(*b->retained));
 	if (!b->reg || !b->retained) {
@@ -1210,23 +1581,16 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	pso_registry_foreach(b->reg, load_predefined_topic, b);
-	if (mode == PSO_MODE_HW) {
-		snprintf(err, errlen, "%s: hardware offload is not available in this build; try --mode=drv",
-			 cfg->nifnames ? cfg->ifnames[0] : "?");
-		ret = -EOPNOTSUPP;
-		goto fail;
-	}
-	for (int i = 0; i < cfg->nifnames; i++) {
-		struct pso_port_cfg pc;
 
-		ret = port_config(b, cfg->ifnames[i], &pc, err, errlen);
-		if (!ret)
-			ret = pso_dp_attach(&b->dp, cfg->ifnames[i], mode, mode, NULL, &pc, err, errlen);
+	for (int i = 0; i < cfg->nifnames; i++) {
+		struct iface *f = &b->ifaces[b->nifaces++];
+
+		snprintf(f->name, sizeof(f->name), "%s", cfg->ifnames[i]);
+		ret = iface_attach(b, f, err, errlen);
 		if (ret)
 			goto fail;
-		pso_info("%s: XDP attached in %s mode, TC fan-out on clsact ingress", cfg->ifnames[i],
-			 pso_mode_name(mode));
 	}
+	redirect_targets_update(b);
 	ret = open_socket(b, err, errlen);
 	if (ret)
 		goto fail;
@@ -1240,6 +1604,11 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		snprintf(err, errlen, "signalfd: %s", strerror(errno));
 		ret = -errno;
 		goto fail;
+	}
+	if (cfg->pin_dir) {
+		pso_status_path(cfg->pin_dir, b->status_path, sizeof(b->status_path));
+		b->status_dirty = true;
+		status_write(b);
 	}
 	*out = b;
 	return 0;
@@ -1265,7 +1634,11 @@ int pso_broker_run(struct pso_broker *b)
 		int timeout;
 
 		b->now_ms = now_ms();
+		status_refresh(b);
 		timeout = next_tick > b->now_ms ? (int)(next_tick - b->now_ms) : 0;
+		/* A change the rate limit held back is written soon. */
+		if (b->status_dirty && timeout > STATUS_MIN_INTERVAL_MS)
+			timeout = STATUS_MIN_INTERVAL_MS;
 		if (poll(pfd, 3, timeout) < 0 && errno != EINTR) {
 			pso_err("poll: %s", strerror(errno));
 			return -errno;
@@ -1288,6 +1661,7 @@ int pso_broker_run(struct pso_broker *b)
 		}
 		if (b->nh_changed) {
 			b->nh_changed = false;
+			ifaces_check(b);
 			resolve_all(b);
 		}
 		if (b->now_ms >= next_tick) {
@@ -1317,6 +1691,8 @@ void pso_broker_stop(struct pso_broker *b)
 			free(c);
 		}
 	}
+	if (b->status_path[0])
+		unlink(b->status_path);
 	if (b->sock >= 0)
 		close(b->sock);
 	if (b->sigfd >= 0)

@@ -27,6 +27,7 @@ struct pso_broker_cfg {
 	enum pso_qosm1_policy qosm1;
 	const char *predefined_path;
 	const char *pin_dir;		/* NULL: do not pin */
+	const char *profiles_dir;	/* nic-profiles/ */
 	uint8_t gw_id;
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */
 	const char *const *ifnames;

@@ -8,20 +8,27 @@
 #include <stdlib.h>
 #include <string.h>
 #include "broker.h"
+#include "profile.h"
+#include "check_cmd.h"
 #include "client.h"
 #include "log.h"
 #include "stats.h"
+#include "status.h"
 
 static void usage(FILE *f)
 {
 	fprintf(f,
 		"usage: psoffload [OPTIONS] IFACE...     run the broker on these interfaces\n"
+		"       psoffload status [--json]         per interface: mode in force and why, programs, tables\n"
 		"       psoffload stats [--json]          data-plane counters of the running broker\n"
 		"       psoffload pub [OPTIONS]           publish (see psoffload pub --help)\n"
 		"       psoffload sub [OPTIONS]           subscribe (see psoffload sub --help)\n"
+		"       psoffload check [OPTIONS] OBJECT  does a BPF object fit a NIC's offload limits\n"
 		"\n"
 		"Broker options:\n"
-		"  -m, --mode=MODE        auto|hw|drv|skb: where XDP runs (default auto = drv)\n"
+		"  -m, --mode=MODE        auto|hw|drv|skb: where XDP runs (default auto: hw where\n"
+		"                         the NIC offloads, else drv where the driver has native\n"
+		"                         XDP, else skb; each step down is logged with its reason)\n"
 		"  -p, --port=N           MQTT-SN UDP port (default %d)\n"
 		"  -P, --predefined=FILE  predefined topics, one \"id name\" per line\n"
 		"      --qos-m1=POLICY    predefined|all|none: topics QoS -1 may publish to\n"
@@ -29,6 +36,7 @@ static void usage(FILE *f)
 		"      --gw-id=N          gateway id in GWINFO/ADVERTISE (default 1)\n"
 		"      --advertise=SEC    send ADVERTISE every SEC seconds (default off)\n"
 		"      --pin-dir=DIR      where the maps are pinned (default %s)\n"
+		"      --profiles-dir=DIR NIC profiles (default: nic-profiles/ beside the build)\n"
 		"  -v, --verbose          more log lines; twice: libbpf debug output\n"
 		"  -h, --help             this text\n"
 		"\n"
@@ -55,6 +63,7 @@ static int run_broker(int argc, char **argv)
 		{ "gw-id", required_argument, NULL, 'G' },
 		{ "advertise", required_argument, NULL, 'A' },
 		{ "pin-dir", required_argument, NULL, 'D' },
+		{ "profiles-dir", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
@@ -120,6 +129,9 @@ static int run_broker(int argc, char **argv)
 		case 'D':
 			cfg.pin_dir = optarg;
 			break;
+		case 'R':
+			cfg.profiles_dir = optarg;
+			break;
 		case 'v':
 			verbosity++;
 			break;
@@ -135,6 +147,15 @@ static int run_broker(int argc, char **argv)
 		fprintf(stderr, "psoffload: no interface given\n");
 		usage(stderr);
 		return 2;
+	}
+	if (!cfg.profiles_dir) {
+		static char dir[512];
+
+		if (pso_profile_dir_default(dir, sizeof(dir))) {
+			fprintf(stderr, "psoffload: cannot find nic-profiles/; use --profiles-dir\n");
+			return 2;
+		}
+		cfg.profiles_dir = dir;
 	}
 	cfg.ifnames = (const char *const *)&argv[optind];
 	cfg.nifnames = argc - optind;
@@ -155,9 +176,13 @@ int main(int argc, char **argv)
 {
 	if (argc > 1 && !strcmp(argv[1], "stats"))
 		return pso_cmd_stats(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "status"))
+		return pso_cmd_status(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "pub"))
 		return pso_cmd_pub(argc - 1, argv + 1);
 	if (argc > 1 && !strcmp(argv[1], "sub"))
 		return pso_cmd_sub(argc - 1, argv + 1);
+	if (argc > 1 && !strcmp(argv[1], "check"))
+		return pso_cmd_check(argc - 1, argv + 1);
 	return run_broker(argc, argv);
 }

@@ -31,12 +31,12 @@ say() { printf '\n== %s\n' "$*"; }
 say "lab: namespaces and veth pairs (suffix $LAB_ID)"
 lab_up "$build/tests/bpf/xdp_pass.bpf.o" || { echo "demo: cannot build the lab" >&2; exit 1; }
 
-say "broker: psoffload --mode=drv b0 b1 (in namespace $NS_B)"
-nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode=drv --pin-dir="$pin_dir" b0 b1 >"$work/broker.log" 2>&1 &
+say "broker: psoffload --mode=auto b0 b1 (in namespace $NS_B)"
+nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode=auto --pin-dir="$pin_dir" b0 b1 >"$work/broker.log" 2>&1 &
 broker_pid=$!
-wait_for 10 grep -q "serving MQTT-SN" "$work/broker.log" || {
+wait_for 10 grep -qs "serving MQTT-SN" "$work/broker.log" || {
 	cat "$work/broker.log"; echo "demo: broker did not start" >&2; exit 1; }
-cat "$work/broker.log"
+tail -n 2 "$work/broker.log"
 
 # Topics: demo/all has three subscribers (TC clone fan-out), demo/near one
 # subscriber on the publisher's port (XDP_TX), demo/far one subscriber behind
@@ -54,12 +54,16 @@ start_sub "$NS_S1" s1 $BROKER4 $((2 * N)) -t demo/all -t demo/near
 start_sub "$NS_S2" s2 $BROKER4 $N -t demo/all
 start_sub "$NS_S3" s3 $BROKER4_P2 $((2 * N)) -t demo/all -t demo/far
 for s in s1 s2 s3; do
-	wait_for 10 grep -q "subscribed to demo/all" "$work/broker.log" || true
+	wait_for 10 grep -qs "subscribed to demo/all" "$work/broker.log" || true
 done
 # Deliveries go through the data plane once the broker knows each
 # subscriber's MAC: wait for the three next hops.
 wait_for 10 bash -c "[ \$(grep -c 'next hop resolved' '$work/broker.log') -ge 3 ]" ||
 	echo "(some next hops still unresolved: the daemon delivers those itself)"
+
+say "psoffload status"
+wait_for 5 bash -c "'$psoffload' status --pin-dir='$pin_dir' --json | grep -q '\"used\":5'" || true
+lab_run "$NS_B" "$psoffload" status --pin-dir="$pin_dir"
 
 say "publisher: $N messages on each of demo/all, demo/near, demo/far"
 for topic in demo/all demo/near demo/far; do

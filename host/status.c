@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * status.c - `psoffload status [--json] [--pin-dir=DIR]`.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <libgen.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <json-c/json.h>
+#include "dataplane.h"
+#include "status.h"
+
+void pso_status_path(const char *pin_dir, char *buf, size_t len)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s", pin_dir);
+	snprintf(buf, len, "%s/%s.json", PSO_STATUS_DIR, basename(tmp));
+}
+
+static const char *str(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_string(v) : "";
+}
+
+static int64_t num(struct json_object *o, const char *key)
+{
+	struct json_object *v;
+
+	return json_object_object_get_ex(o, key, &v) ? json_object_get_int64(v) : 0;
+}
+
+static void print_usage_row(struct json_object *tables, const char *name)
+{
+	struct json_object *t;
+
+	if (!json_object_object_get_ex(tables, name, &t))
+		return;
+	printf("  %-12s %8lld / %-8lld\n", name, (long long)num(t, "used"),
+	       (long long)num(t, "capacity"));
+}
+
+static void print_table(struct json_object *root)
+{
+	struct json_object *ifs, *tables, *broker;
+	char ids[64];
+
+	json_object_object_get_ex(root, "broker", &broker);
+	printf("psoffload broker pid %lld, MQTT-SN on UDP port %lld\n\n",
+	       (long long)num(broker, "pid"), (long long)num(broker, "udp_port"));
+	printf("%-12s %-10s %-5s %-6s %-18s %s\n", "Interface", "Driver", "Mode", "State",
+	       "Prog IDs (xdp/hw/tc)", "Why");
+	if (json_object_object_get_ex(root, "interfaces", &ifs)) {
+		for (size_t i = 0; i < json_object_array_length(ifs); i++) {
+			struct json_object *p = json_object_array_get_idx(ifs, i), *progs = NULL;
+
+			json_object_object_get_ex(p, "programs", &progs);
+			snprintf(ids, sizeof(ids), "%lld/%lld/%lld", (long long)num(progs, "xdp"),
+				 (long long)num(progs, "xdp_hw"), (long long)num(progs, "tc"));
+			printf("%-12s %-10s %-5s %-6s %-18s %s\n", str(p, "name"), str(p, "driver"),
+			       str(p, "mode"), str(p, "state"), ids, str(p, "reason"));
+		}
+	}
+	if (json_object_object_get_ex(root, "tables", &tables)) {
+		printf("\nTables (used / capacity):\n");
+		print_usage_row(tables, "topics");
+		print_usage_row(tables, "subscribers");
+		print_usage_row(tables, "clients");
+	}
+}
+
+static void usage(FILE *f)
+{
+	fprintf(f, "usage: psoffload status [--json] [--pin-dir=DIR]\n"
+		   "  per interface: driver, XDP features, mode in force and why, program ids;\n"
+		   "  table occupancy against capacity\n");
+}
+
+int pso_cmd_status(int argc, char **argv)
+{
+	static const struct option opts[] = {
+		{ "json", no_argument, NULL, 'j' },
+		{ "pin-dir", required_argument, NULL, 'P' },
+		{ "help", no_argument, NULL, 'h' },
+		{ 0 },
+	};
+	const char *pin_dir = PSO_PIN_DIR_DEFAULT;
+	struct json_object *root;
+	int json = 0, opt;
+	char path[512];
+
+	optind = 1;
+	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+		switch (opt) {
+		case 'j':
+			json = 1;
+			break;
+		case 'P':
+			pin_dir = optarg;
+			break;
+		case 'h':
+			usage(stdout);
+			return 0;
+		default:
+			usage(stderr);
+			return 2;
+		}
+	}
+	pso_status_path(pin_dir, path, sizeof(path));
+	root = json_object_from_file(path);
+	if (!root) {
+		fprintf(stderr, "psoffload status: no running broker for %s (%s: %s)\n", pin_dir, path,
+			strerror(errno));
+		return 1;
+	}
+	/* A file left by a broker that died is no status. */
+	if (kill((pid_t)num(json_object_object_get(root, "broker"), "pid"), 0) && errno == ESRCH) {
+		fprintf(stderr, "psoffload status: the broker that wrote %s is gone\n", path);
+		json_object_put(root);
+		return 1;
+	}
+	if (json)
+		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+	else
+		print_table(root);
+	json_object_put(root);
+	return 0;
+}
