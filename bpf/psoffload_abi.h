@@ -10,6 +10,7 @@
  *
  *   pso_port_cfg   which address/port is "the broker" on an interface
  *   pso_topics     ARRAY, index = topic id        -> struct pso_topic
+ *                  (offload build: HASH of the topics placed in the NIC)
  *   pso_subs       ARRAY, index = topic id * PSO_MAX_SUBS + slot
  *                                                 -> struct pso_sub
  *   pso_clients    HASH,  key = struct pso_endpoint (connected clients)

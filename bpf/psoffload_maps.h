@@ -15,6 +15,8 @@
 #include "psoffload_abi.h"
 
 #ifdef PSO_OFFLOAD
+/* Per-topic counters of the topics placed in the NIC. */
+#define PSO_TOPIC_STATS_MAP_TYPE BPF_MAP_TYPE_HASH
 /* A device-bound program serves exactly one port: its config sits at key 0. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
@@ -32,6 +34,7 @@ struct {
 	__type(value, struct pso_port_cfg);
 } pso_port_cfg SEC(".maps");
 #define PSO_COUNTER_MAP_TYPE BPF_MAP_TYPE_PERCPU_ARRAY
+#define PSO_TOPIC_STATS_MAP_TYPE BPF_MAP_TYPE_PERCPU_ARRAY
 
 /* Egress ports for the one-subscriber-behind-another-port case. */
 struct {
@@ -42,8 +45,20 @@ struct {
 } pso_devmap SEC(".maps");
 #endif
 
+/*
+ * Topic id -> topic.  The host's table is an ARRAY indexed by the id.  A
+ * NIC's table is far smaller than the id space: a HASH holding just the
+ * topics the controller placed there (the busiest); the rest miss and pass
+ * to the host.
+ */
+#ifdef PSO_OFFLOAD
+#define PSO_TOPIC_MAP_TYPE BPF_MAP_TYPE_HASH
+#else
+#define PSO_TOPIC_MAP_TYPE BPF_MAP_TYPE_ARRAY
+#endif
+
 struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(type, PSO_TOPIC_MAP_TYPE);
 	__uint(max_entries, PSO_MAX_TOPICS);
 	__type(key, __u32);
 	__type(value, struct pso_topic);
@@ -75,7 +90,7 @@ struct {
 } pso_counters SEC(".maps");
 
 struct {
-	__uint(type, PSO_COUNTER_MAP_TYPE);
+	__uint(type, PSO_TOPIC_STATS_MAP_TYPE);
 	__uint(max_entries, PSO_MAX_TOPICS);
 	__type(key, __u32);
 	__type(value, struct pso_topic_stats);

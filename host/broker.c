@@ -33,6 +33,7 @@
 #include "log.h"
 #include "mode.h"
 #include "nicinfo.h"
+#include "placement.h"
 #include "profile.h"
 #include "psoffload_xdp_offload.skel.h"
 #include "status.h"
@@ -107,6 +108,10 @@ struct pso_broker {
 	uint32_t status_nsubs, status_nclients, status_ntopics;
 	uint64_t status_written_ms;
 	int filled_nic_fd;		/* NIC topic map the last hw attempt filled */
+	/* hw mode: per-topic message totals, for the NIC's topic placement */
+	uint64_t *topic_last;		/* total at the last placement round */
+	uint64_t *topic_retired;	/* NIC counts of topics taken out of it */
+	uint64_t next_placement_ms;
 	struct pso_dataplane dp;
 	struct pso_tables tables;
 	struct pso_registry *reg;
@@ -1150,45 +1155,57 @@ static void advertise(struct pso_broker *b)
 static int port_config(struct pso_broker *b, const char *ifname, struct pso_port_cfg *cfg,
 		       char *err, size_t errlen);
 
-/*
- * Does the offload build fit this profile?  The object is the one embedded
- * in the binary, checked from a memory file: 0 fits, 1 does not (why gets
- * the first violation), negative when the check could not run.
- */
-static int offload_check(const struct pso_nic_profile *p, char *why, size_t len)
-{
-	struct pso_violations v = { 0 };
-	size_t sz;
-	const void *elf = psoffload_xdp_offload__elf_bytes(&sz);
-	int fd = memfd_create("psoffload_xdp_offload.bpf.o", MFD_CLOEXEC), ret;
-	char path[64];
+/* The NIC's table sizes, from its profile. */
+static struct pso_hw_opts hw_opts_for(struct pso_broker *b, const struct pso_nic_profile *p);
 
-	if (fd < 0 || write(fd, elf, sz) != (ssize_t)sz) {
-		snprintf(why, len, "cannot stage the offload build: %s", strerror(errno));
-		if (fd >= 0)
-			close(fd);
+/*
+ * Does the offload build fit this profile?  Checked as it would be loaded:
+ * the embedded object, its maps sized for the NIC.  0 fits, 1 does not (why
+ * gets the first violation), negative when the check could not run.
+ */
+static int offload_check(struct pso_broker *b, const struct pso_nic_profile *p,
+			 char *why, size_t len)
+{
+	struct psoffload_xdp_offload *skel = psoffload_xdp_offload__open();
+	struct pso_hw_opts hw = hw_opts_for(b, p);
+	struct pso_violations v = { 0 };
+	int ret;
+
+	if (!skel) {
+		snprintf(why, len, "cannot open the offload build: %s", strerror(errno));
 		return -EIO;
 	}
-	snprintf(path, sizeof(path), "/proc/self/fd/%d", fd);
-	ret = pso_check_object(path, &p->offload, &v);
+	pso_dp_hw_size(skel, &hw);
+	ret = pso_check_bpf_object(skel->obj, &p->offload, &v);
 	if (ret == 1 && v.cnt)
 		pso_violation_format(&v.v[0], why, len);
 	else if (ret < 0)
 		snprintf(why, len, "%s", v.error);
 	pso_violations_free(&v);
-	close(fd);
+	psoffload_xdp_offload__destroy(skel);
 	return ret;
 }
 
 /* hw mode: the NIC's tables are filled, and then kept, by the table writer. */
-static int nic_fill(void *ctx, int topics_fd, int clients_fd, uint32_t topics)
+static int nic_fill(void *ctx, int topics_fd, int clients_fd, int stats_fd, uint32_t topics)
 {
 	struct pso_broker *b = ctx;
-	int ret = pso_tables_mirror_add(&b->tables, topics_fd, clients_fd, topics);
+	int ret = pso_tables_mirror_add(&b->tables, topics_fd, clients_fd, stats_fd, topics);
 
 	if (!ret)
 		b->filled_nic_fd = topics_fd;
 	return ret;
+}
+
+static struct pso_hw_opts hw_opts_for(struct pso_broker *b, const struct pso_nic_profile *p)
+{
+	return (struct pso_hw_opts){
+		.topics = p->offload_topics,
+		.clients = p->offload_clients,
+		.per_map = p->offload.max_entries_per_map,
+		.fill = nic_fill,
+		.ctx = b,
+	};
 }
 
 static bool nic_native(const struct iface *f)
@@ -1216,7 +1233,7 @@ static void iface_detach(struct pso_broker *b, struct iface *f)
 static int iface_attach(struct pso_broker *b, struct iface *f, char *err, size_t errlen)
 {
 	struct pso_mode_input in = { .requested = b->cfg.mode, .offload_check = -1 };
-	struct pso_hw_opts hw = { .fill = nic_fill, .ctx = b };
+	struct pso_hw_opts hw;
 	struct pso_mode_plan plan;
 	struct pso_port_cfg pc;
 	char why[256] = "", feats[128];
@@ -1234,7 +1251,7 @@ static int iface_attach(struct pso_broker *b, struct iface *f, char *err, size_t
 	in.profile = &f->profile;
 	if (f->profile.hw_offload ||
 	    (f->nic.features_known && (f->nic.xdp_features & PSO_XDP_F_HW_OFFLOAD)))
-		in.offload_check = offload_check(&f->profile, why, sizeof(why));
+		in.offload_check = offload_check(b, &f->profile, why, sizeof(why));
 	in.offload_check_why = why;
 	pso_mode_choose(f->name, &in, &plan);
 	if (!plan.ok) {
@@ -1246,8 +1263,7 @@ static int iface_attach(struct pso_broker *b, struct iface *f, char *err, size_t
 		return ret;
 
 	snprintf(f->reason, sizeof(f->reason), "%s", plan.reason);
-	hw.topics = f->profile.offload_topics;
-	hw.clients = f->profile.offload_clients;
+	hw = hw_opts_for(b, &f->profile);
 	for (int i = 0; i < plan.nsteps; i++) {
 		enum pso_mode mode = plan.steps[i];
 		enum pso_mode host = nic_native(f) ? PSO_MODE_DRV : PSO_MODE_SKB;
@@ -1370,6 +1386,121 @@ static void ifaces_check(struct pso_broker *b)
 		redirect_targets_update(b);
 }
 
+/* ---- hw mode: the busiest topics in the NIC -------------------------------- */
+
+#define PLACEMENT_HYSTERESIS_PCT 25
+
+static uint64_t host_topic_msgs(struct pso_broker *b, uint32_t id)
+{
+	int ncpu = libbpf_num_possible_cpus();
+	struct pso_topic_stats vals[ncpu > 0 ? ncpu : 1];
+	uint64_t sum = 0;
+
+	if (ncpu < 1 || bpf_map_lookup_elem(b->dp.topic_stats_fd, &id, vals))
+		return 0;
+	for (int c = 0; c < ncpu; c++)
+		sum += vals[c].msgs;
+	return sum;
+}
+
+static uint64_t nic_topic_msgs(const struct pso_tables *t, uint32_t id)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < t->nmirrors; i++) {
+		struct pso_topic_stats st;
+
+		if (pso_tables_mirror_is_placed(&t->mirrors[i], id) &&
+		    !bpf_map_lookup_elem(t->mirrors[i].stats_fd, &id, &st))
+			sum += st.msgs;
+	}
+	return sum;
+}
+
+static void log_placement(struct pso_port *port, const struct pso_place_plan *plan)
+{
+	char buf[256];
+	size_t off = 0;
+
+	for (int i = 0; i < plan->nplace && off < sizeof(buf); i++)
+		off += snprintf(buf + off, sizeof(buf) - off, "%s+%u", off ? " " : "", plan->place[i]);
+	for (int i = 0; i < plan->nunplace && off < sizeof(buf); i++)
+		off += snprintf(buf + off, sizeof(buf) - off, "%s-%u", off ? " " : "", plan->unplace[i]);
+	pso_info("%s: NIC topic table: %s", port->name, buf);
+}
+
+/*
+ * Every interval: message rates of all topics (host counters plus the
+ * NICs'), then per hw port the plan of placement.c, applied.  Placing
+ * writes the NIC's entry whole and taking out deletes it, so each publish
+ * is served by exactly one of the NIC and the host: none lost, none twice.
+ */
+static void placement_round(struct pso_broker *b)
+{
+	struct pso_place_topic *topics;
+	uint16_t *place, *unplace;
+	int n = 0;
+	bool any = false;
+
+	for (int i = 0; i < b->dp.nports; i++)
+		any |= b->dp.ports[i].hw_attached;
+	if (!any)
+		return;
+	topics = calloc(b->tables.max_topics, sizeof(*topics));
+	place = calloc(b->tables.max_topics, sizeof(*place));
+	unplace = calloc(b->tables.max_topics, sizeof(*unplace));
+	if (!topics || !place || !unplace)
+		goto out;
+	for (uint32_t id = 1; id < b->tables.max_topics; id++) {
+		uint64_t total;
+
+		if (!(b->tables.topics[id].flags & PSO_TOPIC_F_VALID))
+			continue;
+		total = host_topic_msgs(b, id) + nic_topic_msgs(&b->tables, id) + b->topic_retired[id];
+		topics[n].id = id;
+		topics[n].rate = total - b->topic_last[id];
+		b->topic_last[id] = total;
+		n++;
+	}
+	for (int p = 0; p < b->dp.nports; p++) {
+		struct pso_port *port = &b->dp.ports[p];
+		struct pso_place_plan plan = { .place = place, .unplace = unplace };
+		struct pso_tables_mirror *m;
+
+		if (!port->hw_attached)
+			continue;
+		m = pso_tables_mirror_find(&b->tables, bpf_map__fd(port->hw->maps.pso_topics));
+		if (!m)
+			continue;
+		for (int i = 0; i < n; i++) {
+			const struct pso_topic *t = &b->tables.topics[topics[i].id];
+
+			/* The NIC finishes only one subscriber behind its own port. */
+			topics[i].candidate = t->sub_count == 1 && t->first.ifindex == (__u32)port->ifindex &&
+					      (t->first.flags & PSO_SUB_F_RESOLVED);
+			topics[i].placed = pso_tables_mirror_is_placed(m, topics[i].id);
+		}
+		pso_placement_plan(topics, n, m->capacity, PLACEMENT_HYSTERESIS_PCT, &plan);
+		for (int i = 0; i < plan.nunplace; i++) {
+			struct pso_topic_stats last = { 0 };
+
+			if (!pso_tables_mirror_unplace(&b->tables, m, plan.unplace[i], &last))
+				b->topic_retired[plan.unplace[i]] += last.msgs;
+		}
+		for (int i = 0; i < plan.nplace; i++)
+			if (pso_tables_mirror_place(&b->tables, m, plan.place[i]))
+				pso_warn("%s: cannot place topic %u in the NIC", port->name, plan.place[i]);
+		if (plan.nplace || plan.nunplace) {
+			log_placement(port, &plan);
+			b->status_dirty = true;
+		}
+	}
+out:
+	free(topics);
+	free(place);
+	free(unplace);
+}
+
 /* ---- status file ---------------------------------------------------------- */
 
 static struct json_object *usage_obj(uint64_t used, uint64_t cap)
@@ -1447,8 +1578,17 @@ static void status_write(struct pso_broker *b)
 		json_object_object_add(progs, "tc", json_object_new_int(port ? port->tc_prog_id : 0));
 		json_object_object_add(o, "programs", progs);
 		json_object_object_add(o, "mtu", json_object_new_int(f->mtu));
-		if (port && port->hw)
-			json_object_object_add(o, "nic_topics", json_object_new_int(port->hw_topics));
+		if (port && port->hw) {
+			struct pso_tables_mirror *m =
+				pso_tables_mirror_find(&b->tables, bpf_map__fd(port->hw->maps.pso_topics));
+			struct json_object *placed = json_object_new_array();
+
+			for (uint32_t id = 0; m && id < b->tables.max_topics; id++)
+				if (pso_tables_mirror_is_placed(m, id))
+					json_object_array_add(placed, json_object_new_int(id));
+			json_object_object_add(o, "nic_topics_capacity", json_object_new_int(port->hw_topics));
+			json_object_object_add(o, "nic_topics", placed);
+		}
 		json_object_array_add(ifs, o);
 	}
 	json_object_object_add(root, "interfaces", ifs);
@@ -1556,7 +1696,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	}
 	b->reg = pso_registry_new(PSO_MAX_TOPICS);
 	b->retained = calloc(PSO_MAX_TOPICS, sizeof(*b->retained));
-	if (!b->reg || !b->retained) {
+	b->topic_last = calloc(PSO_MAX_TOPICS, sizeof(*b->topic_last));
+	b->topic_retired = calloc(PSO_MAX_TOPICS, sizeof(*b->topic_retired));
+	if (!b->reg || !b->retained || !b->topic_last || !b->topic_retired) {
 		snprintf(err, errlen, "out of memory");
 		ret = -ENOMEM;
 		goto fail;
@@ -1667,6 +1809,10 @@ int pso_broker_run(struct pso_broker *b)
 		if (b->now_ms >= next_tick) {
 			next_tick = b->now_ms + TICK_MS;
 			keepalive_check(b);
+			if (b->now_ms >= b->next_placement_ms) {
+				placement_round(b);
+				b->next_placement_ms = b->now_ms + b->cfg.placement_ms;
+			}
 			if (b->cfg.advertise_s && b->now_ms >= b->next_advertise_ms) {
 				advertise(b);
 				b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
@@ -1706,6 +1852,8 @@ void pso_broker_stop(struct pso_broker *b)
 		for (uint32_t i = 0; i < PSO_MAX_TOPICS; i++)
 			free(b->retained[i]);
 	free(b->retained);
+	free(b->topic_last);
+	free(b->topic_retired);
 	if (b->reg)
 		pso_registry_free(b->reg);
 	free(b);

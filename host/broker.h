@@ -30,6 +30,7 @@ struct pso_broker_cfg {
 	const char *profiles_dir;	/* nic-profiles/ */
 	uint8_t gw_id;
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */
+	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	const char *const *ifnames;
 	int nifnames;
 };

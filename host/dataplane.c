@@ -206,6 +206,23 @@ static const char *hw_refusal(int err)
 	}
 }
 
+void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts *hw)
+{
+	struct bpf_map *map;
+
+	if (hw->topics) {
+		bpf_map__set_max_entries(skel->maps.pso_topics, hw->topics);
+		bpf_map__set_max_entries(skel->maps.pso_topic_stats, hw->topics);
+	}
+	if (hw->clients)
+		bpf_map__set_max_entries(skel->maps.pso_clients, hw->clients);
+	/* A NIC with a per-map limit gets every map cut to it; a cut counter
+	 * map counts only its first counters in the NIC. */
+	bpf_object__for_each_map(map, skel->obj)
+		if (hw->per_map && bpf_map__max_entries(map) > hw->per_map)
+			bpf_map__set_max_entries(map, hw->per_map);
+}
+
 /*
  * hw mode: load the offload build bound to the device, its maps on the
  * NIC sized from the profile, fill the NIC's tables, then attach.
@@ -226,13 +243,7 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 	bpf_program__set_ifindex(port->hw->progs.psoffload_xdp, port->ifindex);
 	bpf_object__for_each_map(map, port->hw->obj)
 		bpf_map__set_ifindex(map, port->ifindex);
-	/* The NIC's tables are sized from its profile, not from the build. */
-	if (hw->topics) {
-		bpf_map__set_max_entries(port->hw->maps.pso_topics, hw->topics);
-		bpf_map__set_max_entries(port->hw->maps.pso_topic_stats, hw->topics);
-	}
-	if (hw->clients)
-		bpf_map__set_max_entries(port->hw->maps.pso_clients, hw->clients);
+	pso_dp_hw_size(port->hw, hw);
 	port->hw_topics = bpf_map__max_entries(port->hw->maps.pso_topics);
 
 	ret = psoffload_xdp_offload__load(port->hw);
@@ -249,7 +260,8 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 	}
 	if (hw->fill) {
 		ret = hw->fill(hw->ctx, bpf_map__fd(port->hw->maps.pso_topics),
-			       bpf_map__fd(port->hw->maps.pso_clients), port->hw_topics);
+			       bpf_map__fd(port->hw->maps.pso_clients),
+			       bpf_map__fd(port->hw->maps.pso_topic_stats), port->hw_topics);
 		if (ret) {
 			snprintf(err, errlen, "%s: cannot fill the NIC's tables: %s", port->name,
 				 strerror(-ret));

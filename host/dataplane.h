@@ -56,10 +56,15 @@ struct pso_port {
 struct pso_hw_opts {
 	uint32_t topics;	/* NIC topic table entries (0: build default) */
 	uint32_t clients;	/* NIC client table entries (0: build default) */
+	uint32_t per_map;	/* entries any one NIC map may have (0: no limit) */
 	/* Fill the NIC's tables before its program is attached. */
-	int (*fill)(void *ctx, int topics_fd, int clients_fd, uint32_t topics);
+	int (*fill)(void *ctx, int topics_fd, int clients_fd, int stats_fd, uint32_t topics);
 	void *ctx;
 };
+
+/* Size the offload build's maps for a NIC, from its profile and never from
+ * the build's constants; done before the offload check and the load. */
+void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts *hw);
 
 struct pso_dataplane {
 	struct psoffload_xdp *xdp;

@@ -35,6 +35,9 @@ static void usage(FILE *f)
 		"                         (default predefined)\n"
 		"      --gw-id=N          gateway id in GWINFO/ADVERTISE (default 1)\n"
 		"      --advertise=SEC    send ADVERTISE every SEC seconds (default off)\n"
+		"      --placement-interval=MS\n"
+		"                         hw mode: how often the busiest topics are re-placed\n"
+		"                         in the NIC's small topic table (default 1000)\n"
 		"      --pin-dir=DIR      where the maps are pinned (default %s)\n"
 		"      --profiles-dir=DIR NIC profiles (default: nic-profiles/ beside the build)\n"
 		"  -v, --verbose          more log lines; twice: libbpf debug output\n"
@@ -62,6 +65,7 @@ static int run_broker(int argc, char **argv)
 		{ "qos-m1", required_argument, NULL, 'Q' },
 		{ "gw-id", required_argument, NULL, 'G' },
 		{ "advertise", required_argument, NULL, 'A' },
+		{ "placement-interval", required_argument, NULL, 'I' },
 		{ "pin-dir", required_argument, NULL, 'D' },
 		{ "profiles-dir", required_argument, NULL, 'R' },
 		{ "verbose", no_argument, NULL, 'v' },
@@ -74,6 +78,7 @@ static int run_broker(int argc, char **argv)
 		.qosm1 = PSO_QOSM1_PREDEFINED,
 		.pin_dir = PSO_PIN_DIR_DEFAULT,
 		.gw_id = 1,
+		.placement_ms = 1000,
 	};
 	struct pso_broker *b;
 	unsigned long v;
@@ -125,6 +130,14 @@ static int run_broker(int argc, char **argv)
 				return 2;
 			}
 			cfg.advertise_s = v;
+			break;
+		case 'I':
+			if (parse_uint(optarg, 3600000, &v) || v < 10) {
+				fprintf(stderr, "psoffload: bad --placement-interval '%s': use 10..3600000 ms\n",
+					optarg);
+				return 2;
+			}
+			cfg.placement_ms = v;
 			break;
 		case 'D':
 			cfg.pin_dir = optarg;

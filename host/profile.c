@@ -43,6 +43,7 @@ static const struct key_desc keys[] = {
 	PKEY("driver",	"max_clients",		KEY_U32,  max_clients),
 	PKEY("offload",	"max_maps",		KEY_U32,  offload.max_maps),
 	PKEY("offload",	"max_map_entries",	KEY_U64,  offload.max_map_entries_total),
+	PKEY("offload",	"max_entries_per_map",	KEY_U32,  offload.max_entries_per_map),
 	PKEY("offload",	"max_key_size",		KEY_U32,  offload.max_key_size),
 	PKEY("offload",	"max_value_size",	KEY_U32,  offload.max_value_size),
 	PKEY("offload",	"max_elem_size",	KEY_U32,  offload.max_elem_size),

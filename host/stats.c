@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
@@ -60,7 +61,39 @@ static int read_topic_stats(int fd, struct topic_row **rows, int *nrows)
 
 static void usage(FILE *f)
 {
-	fprintf(f, "usage: psoffload stats [--json] [--pin-dir=DIR]\n");
+	fprintf(f, "usage: psoffload stats [--json] [--watch=SECONDS] [--pin-dir=DIR]\n"
+		   "  every data-plane counter (per path, per drop reason) and per-topic\n"
+		   "  messages and bytes; --watch prints the rate of each moving counter\n"
+		   "  every SECONDS until interrupted\n");
+}
+
+/* The live rate view: counters that moved, per second, every interval. */
+static int watch(int cfd, unsigned int seconds)
+{
+	__u64 prev[PSO_CNT__MAX], cur[PSO_CNT__MAX];
+	int ret = pso_dp_read_counters(cfd, prev);
+
+	while (!ret) {
+		struct timespec ts = { .tv_sec = seconds };
+		time_t now;
+		char stamp[16];
+
+		if (nanosleep(&ts, NULL))
+			break;
+		ret = pso_dp_read_counters(cfd, cur);
+		if (ret)
+			break;
+		now = time(NULL);
+		strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
+		printf("%s", stamp);
+		for (int i = 0; i < PSO_CNT__MAX; i++)
+			if (cur[i] != prev[i])
+				printf("  %s=%.0f/s", counter_names[i], (double)(cur[i] - prev[i]) / seconds);
+		printf("\n");
+		fflush(stdout);
+		memcpy(prev, cur, sizeof(prev));
+	}
+	return ret ? 1 : 0;
 }
 
 int pso_cmd_stats(int argc, char **argv)
@@ -68,6 +101,7 @@ int pso_cmd_stats(int argc, char **argv)
 	static const struct option opts[] = {
 		{ "json", no_argument, NULL, 'j' },
 		{ "pin-dir", required_argument, NULL, 'P' },
+		{ "watch", required_argument, NULL, 'w' },
 		{ "help", no_argument, NULL, 'h' },
 		{ 0 },
 	};
@@ -75,13 +109,22 @@ int pso_cmd_stats(int argc, char **argv)
 	__u64 counters[PSO_CNT__MAX];
 	struct topic_row *rows = NULL;
 	int json = 0, opt, cfd, tfd, nrows = 0, ret;
+	long watch_s = 0;
+	char *end;
 	char path[512];
 
 	optind = 1;
-	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
+	while ((opt = getopt_long(argc, argv, "jw:h", opts, NULL)) != -1) {
 		switch (opt) {
 		case 'j':
 			json = 1;
+			break;
+		case 'w':
+			watch_s = strtol(optarg, &end, 10);
+			if (*end || watch_s < 1 || watch_s > 3600) {
+				fprintf(stderr, "psoffload stats: bad --watch '%s': use 1..3600 seconds\n", optarg);
+				return 2;
+			}
 			break;
 		case 'P':
 			pin_dir = optarg;
@@ -102,6 +145,12 @@ int pso_cmd_stats(int argc, char **argv)
 		fprintf(stderr, "psoffload stats: no running broker: cannot open %s (%s)\n",
 			path, strerror(errno));
 		return 1;
+	}
+	if (watch_s) {
+		ret = watch(cfd, watch_s);
+		close(cfd);
+		close(tfd);
+		return ret;
 	}
 	ret = pso_dp_read_counters(cfd, counters);
 	if (!ret)

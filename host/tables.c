@@ -178,6 +178,8 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int client
 
 void pso_tables_free(struct pso_tables *t)
 {
+	for (int i = 0; i < t->nmirrors; i++)
+		free(t->mirrors[i].placed);
 	free(t->topics);
 	free(t->subs);
 	free(t->want);
@@ -199,6 +201,13 @@ static int fd_write(struct pso_tables *t, int fd, const void *key, const void *v
 	return err;
 }
 
+static bool id_ok(const struct pso_tables *t, uint16_t id);
+
+bool pso_tables_mirror_is_placed(const struct pso_tables_mirror *m, uint16_t id)
+{
+	return m->placed && (m->placed[id / 8] >> (id % 8)) & 1;
+}
+
 /*
  * One write to a host map, then the same write to every NIC copy of it.
  * The host map decides success: a NIC that refuses a write (full, gone)
@@ -215,8 +224,8 @@ static int map_write(struct pso_tables *t, int fd, const void *key, const void *
 		const struct pso_tables_mirror *m = &t->mirrors[i];
 		int merr = 0;
 
-		if (fd == t->topics_fd && *(const uint32_t *)key < m->max_topics)
-			merr = fd_write(t, m->topics_fd, key, val, flags);
+		if (fd == t->topics_fd && pso_tables_mirror_is_placed(m, *(const uint32_t *)key))
+			merr = fd_write(t, m->topics_fd, key, val, BPF_ANY);
 		else if (fd == t->clients_fd)
 			merr = fd_write(t, m->clients_fd, key, val, flags);
 		if (merr && merr != -EEXIST && !(merr == -ENOENT && !val))
@@ -226,7 +235,7 @@ static int map_write(struct pso_tables *t, int fd, const void *key, const void *
 }
 
 int pso_tables_mirror_add(struct pso_tables *t, int topics_fd, int clients_fd,
-			  uint32_t max_topics)
+			  int stats_fd, uint32_t capacity)
 {
 	struct pso_tables_mirror *m;
 	struct pso_endpoint key, next;
@@ -237,27 +246,80 @@ int pso_tables_mirror_add(struct pso_tables *t, int topics_fd, int clients_fd,
 	if (t->nmirrors >= PSO_TABLES_MAX_MIRRORS)
 		return -ENOSPC;
 	m = &t->mirrors[t->nmirrors];
-	*m = (struct pso_tables_mirror){ topics_fd, clients_fd,
-					 max_topics < t->max_topics ? max_topics : t->max_topics };
-	/* Whole entries only: the NIC runs nothing from these maps until
-	 * its program is attached, after this copy. */
-	for (uint32_t id = 0; id < m->max_topics; id++) {
-		static const struct pso_topic empty;
-
-		if (!memcmp(&t->topics[id], &empty, sizeof(empty)))
-			continue;
-		err = fd_write(t, topics_fd, &id, &t->topics[id], BPF_ANY);
-		if (err)
-			return err;
-	}
+	*m = (struct pso_tables_mirror){ .topics_fd = topics_fd, .clients_fd = clients_fd,
+					 .stats_fd = stats_fd, .capacity = capacity };
+	m->placed = calloc((t->max_topics + 7) / 8, 1);
+	if (!m->placed)
+		return -ENOMEM;
+	/* Whole entries only: the NIC runs nothing from these maps until its
+	 * program is attached, after this copy. */
 	while (!bpf_map_get_next_key(t->clients_fd, prev, &next)) {
 		key = next;
 		prev = &key;
 		err = fd_write(t, clients_fd, &key, &val, BPF_NOEXIST);
-		if (err && err != -EEXIST)
+		if (err && err != -EEXIST) {
+			free(m->placed);
 			return err;
+		}
 	}
 	t->nmirrors++;
+	return 0;
+}
+
+struct pso_tables_mirror *pso_tables_mirror_find(struct pso_tables *t, int topics_fd)
+{
+	for (int i = 0; i < t->nmirrors; i++)
+		if (t->mirrors[i].topics_fd == topics_fd)
+			return &t->mirrors[i];
+	return NULL;
+}
+
+int pso_tables_mirror_place(struct pso_tables *t, struct pso_tables_mirror *m, uint16_t id)
+{
+	struct pso_topic_stats zero = { 0 };
+	uint32_t key = id;
+	int err;
+
+	if (!id_ok(t, id))
+		return -EINVAL;
+	if (pso_tables_mirror_is_placed(m, id))
+		return 0;
+	if (m->nplaced >= m->capacity)
+		return -ENOSPC;
+	/* Counters first, so the NIC counts from its first publish. */
+	err = fd_write(t, m->stats_fd, &key, &zero, BPF_ANY);
+	if (!err)
+		err = fd_write(t, m->topics_fd, &key, &t->topics[id], BPF_ANY);
+	if (err) {
+		fd_write(t, m->stats_fd, &key, NULL, 0);
+		return err == -E2BIG ? -ENOSPC : err;
+	}
+	m->placed[id / 8] |= 1u << (id % 8);
+	m->nplaced++;
+	return 0;
+}
+
+int pso_tables_mirror_unplace(struct pso_tables *t, struct pso_tables_mirror *m, uint16_t id,
+			      struct pso_topic_stats *last)
+{
+	struct pso_topic_stats st;
+	uint32_t key = id;
+	int err;
+
+	if (!pso_tables_mirror_is_placed(m, id))
+		return -ENOENT;
+	/* Entry first: from now on the NIC passes the topic up, and each
+	 * publish is served by exactly one of the NIC and the host. */
+	err = fd_write(t, m->topics_fd, &key, NULL, 0);
+	if (err && err != -ENOENT)
+		return err;
+	if (last && !bpf_map_lookup_elem(m->stats_fd, &key, &st)) {
+		last->msgs += st.msgs;
+		last->bytes += st.bytes;
+	}
+	fd_write(t, m->stats_fd, &key, NULL, 0);
+	m->placed[id / 8] &= ~(1u << (id % 8));
+	m->nplaced--;
 	return 0;
 }
 
@@ -265,6 +327,7 @@ void pso_tables_mirror_remove(struct pso_tables *t, int topics_fd)
 {
 	for (int i = 0; i < t->nmirrors; i++) {
 		if (t->mirrors[i].topics_fd == topics_fd) {
+			free(t->mirrors[i].placed);
 			t->mirrors[i] = t->mirrors[--t->nmirrors];
 			return;
 		}

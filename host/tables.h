@@ -15,14 +15,19 @@
 #include "psoffload_abi.h"
 
 /*
- * A NIC's copy of the tables (hardware offload): its topic and client maps
- * receive every write the host maps receive, in the same order.  Topic ids
- * at or above max_topics are not in the NIC; its program passes those up.
+ * A NIC's copy of the tables (hardware offload).  Its client map receives
+ * every client write.  Its topic map is a HASH holding only the topics
+ * placed in the NIC (at most `capacity`), and a placed topic receives every
+ * write the host's entry receives, in the same order; every other topic
+ * misses in the NIC, whose program then passes the publish to the host.
  */
 struct pso_tables_mirror {
 	int topics_fd;
 	int clients_fd;
-	uint32_t max_topics;
+	int stats_fd;		/* the NIC's per-topic counters (HASH) */
+	uint32_t capacity;	/* topics the NIC holds */
+	uint32_t nplaced;
+	uint8_t *placed;	/* bitmap over topic ids */
 };
 
 #define PSO_TABLES_MAX_MIRRORS 8
@@ -60,10 +65,19 @@ struct pso_tables {
 	uint64_t mirror_errors;	/* writes a NIC refused */
 };
 
-/* Copy the current tables into a NIC's maps and keep them in step from now
- * on.  -ENOSPC when there are too many mirrors; the first write error. */
+/* Start keeping a NIC's maps: its clients now, its topics as they are
+ * placed.  -ENOSPC when there are too many mirrors; the first write error. */
 int pso_tables_mirror_add(struct pso_tables *t, int topics_fd, int clients_fd,
-			  uint32_t max_topics);
+			  int stats_fd, uint32_t capacity);
+struct pso_tables_mirror *pso_tables_mirror_find(struct pso_tables *t, int topics_fd);
+/* Place a topic in the NIC (its counters zeroed, then its entry, whole), or
+ * take it out (entry first: the NIC passes the topic up from then on).
+ * place: -ENOSPC when the NIC is full, 0 if already placed.  unplace adds
+ * the NIC's final counters of the topic into *last when given. */
+int pso_tables_mirror_place(struct pso_tables *t, struct pso_tables_mirror *m, uint16_t id);
+int pso_tables_mirror_unplace(struct pso_tables *t, struct pso_tables_mirror *m, uint16_t id,
+			      struct pso_topic_stats *last);
+bool pso_tables_mirror_is_placed(const struct pso_tables_mirror *m, uint16_t id);
 void pso_tables_mirror_remove(struct pso_tables *t, int topics_fd);
 
 /* The maps must be new (all-zero ARRAYs, empty HASH): the shadow starts

@@ -107,6 +107,7 @@ static const char *const rule_names[PSO_RULE__MAX] = {
 	[PSO_RULE_GLOBAL_DATA]	 = "global-data",
 	[PSO_RULE_MAP_COUNT]	 = "map-count",
 	[PSO_RULE_MAP_ENTRIES]	 = "map-entries",
+	[PSO_RULE_MAP_ENTRIES_PER_MAP] = "map-entries-per-map",
 };
 
 const char *pso_rule_name(enum pso_rule rule)
@@ -701,6 +702,13 @@ static int check_maps(struct bpf_object *obj, const struct pso_offload_limits *l
 		}
 		count++;
 		total += bpf_map__max_entries(map);
+		if (lim->max_entries_per_map && bpf_map__max_entries(map) > lim->max_entries_per_map) {
+			err = add(out, PSO_RULE_MAP_ENTRIES_PER_MAP, PSO_WHERE_MAP, name, -1,
+				  "%u entries > limit %u per map", bpf_map__max_entries(map),
+				  lim->max_entries_per_map);
+			if (err)
+				return err;
+		}
 
 		if (type != BPF_MAP_TYPE_ARRAY && type != BPF_MAP_TYPE_HASH) {
 			const char *tn = libbpf_bpf_map_type_str(type);
@@ -750,12 +758,61 @@ static int check_maps(struct bpf_object *obj, const struct pso_offload_limits *l
 
 /* ---- entry point -------------------------------------------------------- */
 
+/* The rules over an object opened (not loaded) with libbpf.  Map sizes are
+ * read as they stand: a caller that resizes maps before loading (NIC tables
+ * sized from a profile) checks what it will really load. */
+static int check_opened(struct bpf_object *obj, const char *path,
+			const struct pso_offload_limits *lim, struct pso_violations *out)
+{
+	struct bpf_program *prog;
+	int err = 0, nprogs = 0;
+
+	bpf_object__for_each_program(prog, obj) {
+		nprogs++;
+		err = check_program(prog, lim, out);
+		if (err)
+			return err;
+	}
+	if (!nprogs) {
+		snprintf(out->error, sizeof(out->error), "%s: no BPF programs in object", path);
+		return -EINVAL;
+	}
+	return check_maps(obj, lim, out);
+}
+
+static int bad_input(struct pso_violations *out, const char *path, int err)
+{
+	/* A bad-input result carries no list, only the message. */
+	free(out->v);
+	out->v = NULL;
+	out->cnt = out->cap = 0;
+	if (!out->error[0])
+		snprintf(out->error, sizeof(out->error), "%s: %s", path, strerror(-err));
+	return err;
+}
+
+int pso_check_bpf_object(struct bpf_object *obj, const struct pso_offload_limits *lim,
+			 struct pso_violations *out)
+{
+	const char *name = obj ? bpf_object__name(obj) : "?";
+	int err;
+
+	memset(out, 0, sizeof(*out));
+	if (!obj || !lim) {
+		snprintf(out->error, sizeof(out->error), "no object or limits given");
+		return -EINVAL;
+	}
+	err = check_opened(obj, name, lim, out);
+	if (err)
+		return bad_input(out, name, err);
+	return out->cnt ? 1 : 0;
+}
+
 int pso_check_object(const char *path, const struct pso_offload_limits *lim,
 		     struct pso_violations *out)
 {
-	struct bpf_program *prog;
 	struct bpf_object *obj;
-	int err = 0, nprogs = 0;
+	int err = 0;
 
 	memset(out, 0, sizeof(*out));
 	if (!path || !lim) {
@@ -778,30 +835,9 @@ int pso_check_object(const char *path, const struct pso_offload_limits *lim,
 		return err == -ENOMEM ? err : -EINVAL;
 	}
 
-	bpf_object__for_each_program(prog, obj) {
-		nprogs++;
-		err = check_program(prog, lim, out);
-		if (err)
-			goto fail;
-	}
-	if (!nprogs) {
-		snprintf(out->error, sizeof(out->error), "%s: no BPF programs in object", path);
-		err = -EINVAL;
-		goto fail;
-	}
-	err = check_maps(obj, lim, out);
+	err = check_opened(obj, path, lim, out);
+	bpf_object__close(obj);
 	if (err)
-		goto fail;
-
-	bpf_object__close(obj);
+		return bad_input(out, path, err);
 	return out->cnt ? 1 : 0;
-fail:
-	bpf_object__close(obj);
-	/* A bad-input result carries no list, only the message. */
-	free(out->v);
-	out->v = NULL;
-	out->cnt = out->cap = 0;
-	if (!out->error[0])
-		snprintf(out->error, sizeof(out->error), "%s: %s", path, strerror(-err));
-	return err;
 }

@@ -24,6 +24,7 @@
 struct pso_offload_limits {
 	uint32_t max_maps;		/* maps in the object (global data excluded) */
 	uint64_t max_map_entries_total;	/* sum of max_entries over those maps */
+	uint32_t max_entries_per_map;	/* max_entries of any one map */
 	uint32_t max_key_size;		/* bytes */
 	uint32_t max_value_size;	/* bytes */
 	uint32_t max_elem_size;		/* round_up(key, 8) + round_up(value, 8) */
@@ -52,6 +53,7 @@ enum pso_rule {
 	PSO_RULE_GLOBAL_DATA,	/* .data, .bss, .rodata*, .kconfig */
 	PSO_RULE_MAP_COUNT,
 	PSO_RULE_MAP_ENTRIES,	/* total entries over all maps */
+	PSO_RULE_MAP_ENTRIES_PER_MAP,	/* entries of one map */
 	PSO_RULE__MAX
 };
 
@@ -78,6 +80,12 @@ struct pso_violations {
 
 int pso_check_object(const char *path, const struct pso_offload_limits *lim,
 		     struct pso_violations *out);
+
+/* The same over an object the caller opened (not loaded) and may have
+ * resized, e.g. a skeleton whose NIC tables were sized from a profile. */
+struct bpf_object;
+int pso_check_bpf_object(struct bpf_object *obj, const struct pso_offload_limits *lim,
+			 struct pso_violations *out);
 
 /* Free the list; `out` may be reused afterwards. */
 void pso_violations_free(struct pso_violations *out);

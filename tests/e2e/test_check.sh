@@ -94,7 +94,7 @@ expect "--profile=PATH" 0 "fits the nfp offload limits"
 
 run --profile=netdevsim --profiles-dir="$profiles" "$offload_obj"
 expect "netdevsim rejects the offload build (2 map entries)" 1 \
-	"^object: [0-9]+ map entries in all > limit 2$" \
+	"^map pso_topics: [0-9]+ entries > limit 2 per map$" \
 	"violations? of the netdevsim offload limits$"
 
 run --profile=veth --profiles-dir="$profiles" "$offload_obj"

@@ -208,7 +208,7 @@ static void test_netdevsim_two_entries(void **state)
 
 	if (pso_profile_by_name(shipped, "netdevsim", &p, err, sizeof(err)))
 		fail_msg("%s", err);
-	assert_int_equal(p.offload.max_map_entries_total, 2);
+	assert_int_equal(p.offload.max_entries_per_map, 2);
 	assert_int_equal(p.offload_topics, 2);
 	assert_int_equal(p.offload_clients, 2);
 }

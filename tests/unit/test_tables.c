@@ -952,42 +952,71 @@ static void test_clients(void **state)
 	assert_int_equal(pso_tables_client_add(&f->t, &ep), -EINVAL);
 }
 
-/* A NIC copy (hardware offload): filled with what exists, then kept in step;
- * topic ids beyond its size stay out, and its counters add to the host's. */
+/* A NIC copy (hardware offload): clients copied and kept in step; topics
+ * only once placed, up to the NIC's capacity; counters add to the host's. */
 static void test_mirror(void **state)
 {
 	struct fx *f = FX();
 	struct pso_sub a = sub4(1, true), b = sub4(2, true);
-	struct pso_endpoint c1 = client(1), c2 = client(2);
+	struct pso_endpoint c1 = client(1), c2 = client(2), ep;
 	struct pso_client_val val = {};
+	struct pso_topic_stats st = { 0 }, last = { 0 };
+	struct pso_tables_mirror *m;
 	struct pso_topic got;
-	uint32_t key;
-	int nic_topics, nic_clients;
+	uint32_t key = 2, key9 = 9, key5 = 5;
+	int nic_topics, nic_clients, nic_stats;
 
 	f->t.on_write = NULL;	/* the hook knows only the host maps */
-	nic_topics = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_nic_topics", sizeof(uint32_t),
-				    sizeof(struct pso_topic), 4, NULL);
+	nic_topics = bpf_map_create(BPF_MAP_TYPE_HASH, "t_nic_topics", sizeof(uint32_t),
+				    sizeof(struct pso_topic), 2, NULL);
+	nic_stats = bpf_map_create(BPF_MAP_TYPE_HASH, "t_nic_stats", sizeof(uint32_t),
+				   sizeof(struct pso_topic_stats), 2, NULL);
 	nic_clients = bpf_map_create(BPF_MAP_TYPE_HASH, "t_nic_clients",
 				     sizeof(struct pso_endpoint), sizeof(struct pso_client_val),
 				     N_CLIENTS, NULL);
-	assert_true(nic_topics >= 0 && nic_clients >= 0);
+	assert_true(nic_topics >= 0 && nic_clients >= 0 && nic_stats >= 0);
 
 	assert_int_equal(pso_tables_sub_add(&f->t, 2, &a), 0);
 	assert_int_equal(pso_tables_client_add(&f->t, &c1), 0);
-	assert_int_equal(pso_tables_mirror_add(&f->t, nic_topics, nic_clients, 4), 0);
-	key = 2;
+	assert_int_equal(pso_tables_mirror_add(&f->t, nic_topics, nic_clients, nic_stats, 2), 0);
+	m = pso_tables_mirror_find(&f->t, nic_topics);
+	assert_non_null(m);
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c1, &val), 0);
+	/* Nothing is placed yet: the NIC misses every topic. */
+	assert_int_not_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
+
+	assert_int_equal(pso_tables_mirror_place(&f->t, m, 2), 0);
 	assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
 	assert_memory_equal(&got, pso_tables_topic(&f->t, 2), sizeof(got));
-	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c1, &val), 0);
+	assert_int_equal(bpf_map_lookup_elem(nic_stats, &key, &st), 0);
+	assert_int_equal(st.msgs, 0);
 
-	/* Later writes reach both; topic 9 does not fit the NIC's 4 entries. */
+	/* Later writes reach a placed topic; an unplaced one stays out. */
 	assert_int_equal(pso_tables_sub_add(&f->t, 2, &b), 0);
 	assert_int_equal(pso_tables_sub_add(&f->t, 9, &b), 0);
 	assert_int_equal(pso_tables_client_add(&f->t, &c2), 0);
 	assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
 	assert_int_equal(got.sub_count, 2);
 	assert_memory_equal(&got, pso_tables_topic(&f->t, 2), sizeof(got));
+	assert_int_not_equal(bpf_map_lookup_elem(nic_topics, &key9, &got), 0);
 	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
+
+	/* Capacity 2: a third topic is refused and nothing changes. */
+	assert_int_equal(pso_tables_mirror_place(&f->t, m, 9), 0);
+	assert_int_equal(pso_tables_mirror_place(&f->t, m, 5), -ENOSPC);
+	assert_int_not_equal(bpf_map_lookup_elem(nic_topics, &key5, &got), 0);
+	assert_int_equal(m->nplaced, 2);
+
+	/* Unplace hands back the NIC's counters and frees the room. */
+	st = (struct pso_topic_stats){ .msgs = 7, .bytes = 70 };
+	assert_int_equal(bpf_map_update_elem(nic_stats, &key9, &st, BPF_EXIST), 0);
+	assert_int_equal(pso_tables_mirror_unplace(&f->t, m, 9, &last), 0);
+	assert_int_equal(last.msgs, 7);
+	assert_int_equal(last.bytes, 70);
+	assert_int_not_equal(bpf_map_lookup_elem(nic_topics, &key9, &got), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(nic_stats, &key9, &st), 0);
+	assert_int_equal(pso_tables_mirror_unplace(&f->t, m, 9, NULL), -ENOENT);
+	assert_int_equal(pso_tables_mirror_place(&f->t, m, 5), 0);
 	assert_int_equal(f->t.mirror_errors, 0);
 
 	/* Activity the NIC counted shows in the client's counter. */
@@ -999,15 +1028,11 @@ static void test_mirror(void **state)
 
 	assert_int_equal(pso_tables_client_remove(&f->t, &c2), 0);
 	assert_int_not_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
-	{
-		struct pso_endpoint ep;
-
-		pso_sub_endpoint(&a, &ep);
-		assert_int_equal(pso_tables_sub_remove(&f->t, 2, &ep), 0);
-		assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
-		assert_int_equal(got.sub_count, 1);
-		assert_memory_equal(&got, pso_tables_topic(&f->t, 2), sizeof(got));
-	}
+	pso_sub_endpoint(&a, &ep);
+	assert_int_equal(pso_tables_sub_remove(&f->t, 2, &ep), 0);
+	assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
+	assert_int_equal(got.sub_count, 1);
+	assert_memory_equal(&got, pso_tables_topic(&f->t, 2), sizeof(got));
 
 	/* Removed: no more writes to it. */
 	pso_tables_mirror_remove(&f->t, nic_topics);
@@ -1016,6 +1041,7 @@ static void test_mirror(void **state)
 	assert_int_not_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
 	close(nic_topics);
 	close(nic_clients);
+	close(nic_stats);
 }
 
 /* The production wait really is an RCU grace period and returns. */
