@@ -113,6 +113,8 @@ enum mqttsn_msg_type {
 
 /* Length field: one byte, or 0x01 followed by a 2-byte big-endian length. */
 #define MQTTSN_LEN_3BYTE_MARK     0x01
+/* CONNECT's ProtocolId. */
+#define MQTTSN_PROTOCOL_ID        0x01
 /* PUBLISH body after the fixed header: flags, topic id, msg id. */
 #define MQTTSN_PUBLISH_BODY_LEN   5
 

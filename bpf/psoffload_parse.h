@@ -180,6 +180,72 @@ static __always_inline int mqttsn_type_defined(__u8 type)
 }
 
 /*
+ * Is a control message of this type, with body_len bytes after its header,
+ * well formed (MQTT-SN v1.2 section 5.4)?  Fixed-size bodies exactly, the
+ * others at least their fixed fields; SUBSCRIBE/UNSUBSCRIBE with the
+ * reserved TopicIdType 0b11 and CONNECT with a protocol id other than 0x01
+ * are malformed too.  What is not well formed is dropped and counted here,
+ * not passed up for the daemon to discard unseen.
+ */
+static __always_inline int mqttsn_control_ok(__u8 type, __u32 body_len, const __u8 *body,
+					     const void *end)
+{
+	switch (type) {
+	case MQTTSN_WILLTOPICREQ:
+	case MQTTSN_WILLMSGREQ:
+	case MQTTSN_PINGRESP:
+		return body_len == 0;
+	case MQTTSN_SEARCHGW:
+	case MQTTSN_CONNACK:
+	case MQTTSN_WILLTOPICRESP:
+	case MQTTSN_WILLMSGRESP:
+		return body_len == 1;
+	case MQTTSN_PUBCOMP:
+	case MQTTSN_PUBREC:
+	case MQTTSN_PUBREL:
+	case MQTTSN_UNSUBACK:
+		return body_len == 2;
+	case MQTTSN_ADVERTISE:
+		return body_len == 3;
+	case MQTTSN_REGACK:
+	case MQTTSN_PUBACK:
+		return body_len == 5;
+	case MQTTSN_SUBACK:
+		return body_len == 6;
+	case MQTTSN_GWINFO:
+		return body_len >= 1;
+	case MQTTSN_REGISTER:
+		return body_len >= 5;
+	case MQTTSN_DISCONNECT:
+		return body_len == 0 || body_len == 2;
+	case MQTTSN_WILLTOPIC:
+	case MQTTSN_WILLTOPICUPD:
+		return body_len == 0 || body_len >= 2;
+	case MQTTSN_CONNECT:
+		/* flags, protocol id, duration, client id */
+		if (body_len < 4 || (void *)(body + 2) > end)
+			return 0;
+		return body[1] == MQTTSN_PROTOCOL_ID;
+	case MQTTSN_SUBSCRIBE:
+	case MQTTSN_UNSUBSCRIBE:
+		/* flags, msg id, topic name or 2-byte topic id */
+		if (body_len < 4 || (void *)(body + 1) > end)
+			return 0;
+		switch (body[0] & MQTTSN_FLAG_TOPIC_MASK) {
+		case MQTTSN_TOPIC_NORMAL:
+			return 1;
+		case MQTTSN_TOPIC_PREDEFINED:
+		case MQTTSN_TOPIC_SHORT:
+			return body_len == 5;
+		default:
+			return 0;
+		}
+	default:	/* WILLMSG, WILLMSGUPD, PINGREQ: any tail; 0xFE: the daemon's */
+		return 1;
+	}
+}
+
+/*
  * MQTT-SN fixed header (1- or 3-byte length form) and, for PUBLISH, its
  * flags and topic id.  udp_payload is the UDP length minus its header.
  */
@@ -220,7 +286,8 @@ pso_parse_mqttsn(struct pso_cursor *c, struct pso_pkt *p, __u32 udp_payload)
 	if (!mqttsn_type_defined(p->msg_type))
 		return PSO_V_MALFORMED;
 	if (p->msg_type != MQTTSN_PUBLISH)
-		return PSO_V_CONTROL;
+		return mqttsn_control_ok(p->msg_type, len - (__u32)(body - m), body, c->end) ?
+		       PSO_V_CONTROL : PSO_V_MALFORMED;
 
 	if ((__u32)(body - m) + MQTTSN_PUBLISH_BODY_LEN > len)
 		return PSO_V_MALFORMED;

@@ -16,7 +16,6 @@
 #include "psoffload_abi.h"
 
 #define MQTTSN_MAX_MSG 65535
-#define MQTTSN_PROTOCOL_ID 0x01
 #define MQTTSN_CLIENT_ID_MAX 23
 
 struct mqttsn_msg {

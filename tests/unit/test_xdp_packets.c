@@ -168,6 +168,18 @@ static const uint8_t connect_body[] = {
 static const uint8_t subscribe_body[] = {
 	MQTTSN_TOPIC_NORMAL, 0x00, 0x01, 'a', '/', 'b', '/', '#',
 };
+/* Control messages that are not well formed: the data plane drops them. */
+static const uint8_t connect_bad_protocol[] = {
+	MQTTSN_FLAG_CLEAN_SESSION, 0x02, 0x00, 0x3c, 'x',
+};
+static const uint8_t subscribe_reserved_type[] = {
+	0x03, 0x00, 0x01, 0x00, 0x07,
+};
+static const uint8_t subscribe_predef_long[] = {
+	MQTTSN_TOPIC_PREDEFINED, 0x00, 0x01, 0x00, 0x07, 0x00,
+};
+static const uint8_t puback_short[] = { 0x00, 0x01, 0x00, 0x02 };
+static const uint8_t pingresp_tail[] = { 0x00 };
 static const uint8_t register_body[] = {
 	0x00, 0x00, 0x00, 0x02, 's', '/', 't', 'e', 'm', 'p',
 };
@@ -409,6 +421,21 @@ static const struct xdp_case xdp_cases[] = {
 	{ "ipv6 PINGREQ over 802.1Q: PASS_CONTROL",
 	  .pkt = PKT6(MSG_EMPTY(MQTTSN_PINGREQ), .vlan = true, .vlan_tci = 5),
 	  .tbl = TBL(), CONTROL },
+	{ "ipv4 CONNECT with protocol id 2: DROP malformed",
+	  .pkt = PKT4(MSG(MQTTSN_CONNECT, connect_bad_protocol)), .tbl = TBL(),
+	  BOTH(DROP(PSO_CNT_XDP_DROP_MALFORMED)) },
+	{ "ipv4 SUBSCRIBE with reserved topic id type: DROP malformed",
+	  .pkt = PKT4(MSG(MQTTSN_SUBSCRIBE, subscribe_reserved_type)), .tbl = TBL(),
+	  BOTH(DROP(PSO_CNT_XDP_DROP_MALFORMED)) },
+	{ "ipv6 SUBSCRIBE predefined id with a trailing byte: DROP malformed",
+	  .pkt = PKT6(MSG(MQTTSN_SUBSCRIBE, subscribe_predef_long)), .tbl = TBL(),
+	  BOTH(DROP(PSO_CNT_XDP_DROP_MALFORMED)) },
+	{ "ipv4 PUBACK one byte short: DROP malformed",
+	  .pkt = PKT4(MSG(MQTTSN_PUBACK, puback_short)), .tbl = TBL(),
+	  BOTH(DROP(PSO_CNT_XDP_DROP_MALFORMED)) },
+	{ "ipv4 PINGRESP with a body: DROP malformed",
+	  .pkt = PKT4(MSG(MQTTSN_PINGRESP, pingresp_tail)), .tbl = TBL(),
+	  BOTH(DROP(PSO_CNT_XDP_DROP_MALFORMED)) },
 	{ "ipv4 DISCONNECT: PASS_CONTROL",
 	  .pkt = PKT4(MSG_EMPTY(MQTTSN_DISCONNECT)), .tbl = TBL(), CONTROL },
 	{ "ipv4 SEARCHGW: PASS_CONTROL",

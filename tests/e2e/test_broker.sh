@@ -1,0 +1,828 @@
+#!/usr/bin/env bash
+# test_broker.sh BUILD - end-to-end tests of the broker daemon with the real
+# MQTT-SN clients (`psoffload pub`, `psoffload sub`) in the veth lab of
+# lab.sh, once with XDP in skb (generic) mode and once in drv (native) mode.
+#
+# Every test checks what each subscriber printed, byte for byte, and the
+# data-plane counters (`psoffload stats --json`, deltas around the test)
+# that prove which path carried the traffic: XDP_TX (one subscriber on the
+# publisher's port), XDP_REDIRECT (one subscriber behind the other port),
+# TC clone fan-out (two or more), the daemon (QoS 1/2), or a drop.
+#
+# One result line per test, "ok N - NAME" or "not ok N - NAME" followed by
+# "#"-prefixed diagnostics (expected and got, the broker log tail); the last
+# line is "N passed, N failed".  Exits non-zero if any test failed.
+#
+# One lab per mode; the daemon is restarted only where a test needs other
+# options (--qos-m1=none).  Needs root; helper tools from tests/tools/
+# (pso_unsub, pso_fuzz) are built by `make`.
+#
+# Environment: PSO_TEST_MODES="skb drv" (the modes to run, in order),
+# PSO_TEST_ONLY=ERE (only the tests whose name matches, e.g. "tshark|SIGTERM").
+set -uo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lab.sh
+. "$here/lab.sh"
+
+work=$(mktemp -d /tmp/pso-test-broker.XXXXXX)
+# Private copies of the build outputs: a concurrent rebuild of BUILD cannot
+# swap a binary in the middle of the run.
+mkdir -p "$work/bin"
+for f in psoffload tests/tools/pso_fuzz tests/tools/pso_unsub tests/bpf/xdp_pass.bpf.o; do
+	cp "$build/$f" "$work/bin/" 2>/dev/null
+done
+# The daemon finds nic-profiles/ beside the build: beside the copy, here.
+[ -d "$here/../../nic-profiles" ] && cp -r "$here/../../nic-profiles" "$work/"
+psoffload=$work/bin/psoffload
+fuzz=$work/bin/pso_fuzz
+unsub=$work/bin/pso_unsub
+pass_obj=$work/bin/xdp_pass.bpf.o
+MODES=${PSO_TEST_MODES:-"skb drv"}
+
+passed=0 failed=0 tnum=0
+broker_pid='' broker_log='' pin_dir='' daemon_n=0
+test_pids=()		# clients started by the running test
+diag=$work/diag		# the running test's diagnostics
+tmp=$work		# this mode's files: $work/MODE
+
+# ---- set-up and clean-up -----------------------------------------------------
+
+# wait_gone PID SECONDS: the process has ended.
+gone() { ! kill -0 "$1" 2>/dev/null; }
+wait_gone() { wait_for "$2" gone "$1"; }
+
+# stop_pid PID: stop a process this script started, even a frozen one.  Only
+# while it is still our child: a PID already reaped may belong to anyone.
+stop_pid() {
+	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ] || return 0
+	kill -CONT "$1" 2>/dev/null
+	kill -TERM "$1" 2>/dev/null
+	wait_gone "$1" 5 || kill -KILL "$1" 2>/dev/null
+	wait "$1" 2>/dev/null
+}
+
+# forget_pid PID: the test has waited for it; nothing left to stop.
+forget_pid() {
+	local p keep=()
+	for p in "${test_pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
+	test_pids=("${keep[@]}")
+}
+
+stop_test_pids() {
+	local p
+	for p in "${test_pids[@]}"; do stop_pid "$p"; done
+	test_pids=()
+}
+
+stop_broker() {	# sets broker_rc
+	broker_rc=
+	[ -n "$broker_pid" ] || return 0
+	kill -TERM "$broker_pid" 2>/dev/null
+	if ! wait_gone "$broker_pid" 10; then
+		echo "# the daemon ignored SIGTERM for 10 s: SIGKILL"
+		kill -KILL "$broker_pid" 2>/dev/null
+	fi
+	wait "$broker_pid"
+	broker_rc=$?
+	broker_pid=
+}
+
+cleanup() {
+	stop_test_pids
+	stop_broker
+	lab_down
+	# Pins of a daemon that could not remove them itself.
+	rm -rf "/sys/fs/bpf/psoffload-test-$LAB_ID"-* 2>/dev/null
+	rm -rf "$work"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test_broker: must run as root (namespaces, XDP, bpffs); got uid $(id -u)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+for f in "$psoffload" "$fuzz" "$unsub" "$pass_obj"; do
+	if [ ! -e "$f" ]; then
+		echo "test_broker: $build/$(basename "$f") (or its tests/ counterpart) missing: run make first" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+if ! command -v jq >/dev/null; then
+	echo "test_broker: jq is needed to read psoffload stats --json" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+for tool in tshark bpftool; do
+	command -v $tool >/dev/null || echo "# $tool not installed: the checks that need it skip"
+done
+
+# ---- reporting ---------------------------------------------------------------
+
+note() { printf '%s\n' "$*" >>"$diag"; }
+# info TEXT: a comment printed under the result line, pass or fail.
+info() { printf '%s\n' "$*" >>"$diag.info"; }
+
+# expect WHAT EXPECTED GOT: one comparison, noted when it fails.
+expect() {
+	[ "$2" = "$3" ] && return 0
+	note "$1: expected $2, got $3"
+	return 1
+}
+
+size_of() { wc -lc <"$1" | awk '{ print $1 " lines, " $2 " bytes" }'; }
+
+# expect_file WHAT EXPECTED_FILE GOT_FILE: byte-exact comparison.
+expect_file() {
+	cmp -s "$2" "$3" && return 0
+	note "$1: output differs: expected $(size_of "$2"), got $(size_of "$3")"
+	diff <(cut -c1-100 "$2") <(cut -c1-100 "$3") | head -n 8 | sed 's/^/  /' >>"$diag"
+	return 1
+}
+
+# fail_with TEXT: a test that fails with TEXT as its diagnostics.
+fail_with() { note "$*"; return 1; }
+
+# run_test NAME FUNCTION [ARGS...]: one result line.  PSO_TEST_ONLY=ERE
+# runs only the tests whose name matches (the daemon restarts regardless).
+run_test() {
+	local name=$1 rc
+	shift
+	[[ -z ${PSO_TEST_ONLY:-} || $name =~ $PSO_TEST_ONLY ]] || return 0
+	tnum=$((tnum + 1))
+	: >"$diag"
+	: >"$diag.info"
+	"$@"
+	rc=$?
+	stop_test_pids
+	if [ $rc -eq 0 ]; then
+		echo "ok $tnum - $name"
+		sed 's/^/#   /' "$diag.info"
+		passed=$((passed + 1))
+	elif [ $rc -eq 77 ]; then
+		echo "ok $tnum - $name # SKIP $(head -n 1 "$diag")"
+	else
+		echo "not ok $tnum - $name"
+		sed 's/^/#   /' "$diag.info" "$diag"
+		if [ -n "$broker_log" ] && [ -f "$broker_log" ]; then
+			echo "#   broker log (last lines):"
+			tail -n 8 "$broker_log" | cut -c1-160 | sed 's/^/#     /'
+		fi
+		failed=$((failed + 1))
+	fi
+}
+
+# ---- the daemon ------------------------------------------------------------
+
+# start_broker ARGS...: a fresh daemon on b0 and b1 with its own pin dir.
+start_broker() {
+	daemon_n=$((daemon_n + 1))
+	pin_dir=/sys/fs/bpf/psoffload-test-$LAB_ID-$daemon_n
+	broker_log=$tmp/broker-$daemon_n.log
+	: >"$broker_log"
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode="$mode" --pin-dir="$pin_dir" \
+		"$@" b0 b1 >"$broker_log" 2>&1 &
+	broker_pid=$!
+	if ! wait_for 10 grep -q "serving MQTT-SN" "$broker_log"; then
+		echo "# the daemon did not start (psoffload --mode=$mode $*):"
+		sed 's/^/#   /' "$broker_log"
+		kill -0 "$broker_pid" 2>/dev/null && stop_broker
+		broker_pid=
+		return 1
+	fi
+}
+
+broker_alive() { [ -n "$broker_pid" ] && kill -0 "$broker_pid" 2>/dev/null; }
+
+# Topic id the daemon gave NAME (from its log).
+topic_id() {
+	sed -n "s/.* topic \([0-9]*\) registered: $(printf '%s' "$1" | sed 's/[/.]/\\&/g')\$/\1/p" \
+		"$broker_log" | tail -n 1
+}
+
+# ---- counters ----------------------------------------------------------------
+
+stats_json() { lab_run "$NS_B" "$psoffload" stats --json --pin-dir="$pin_dir"; }
+snap() { stats_json >"$tmp/snap.json"; }
+# delta NAME: counter now minus at the last snap.
+delta() {
+	local now
+	now=$(stats_json | jq -r ".counters.$1") || return 1
+	echo $((now - $(jq -r ".counters.$1" "$tmp/snap.json")))
+}
+# delta_sum PREFIX: summed delta of every counter whose name starts with PREFIX.
+delta_sum() {
+	local sel=".counters | to_entries | map(select(.key | startswith(\"$1\")) | .value) | add"
+	echo $(($(stats_json | jq "$sel") - $(jq "$sel" "$tmp/snap.json")))
+}
+drops_at_least() { [ "$(delta_sum xdp_drop_)" -ge "$1" ]; }
+# topic_delta ID msgs|bytes: per-topic data-plane count since the last snap.
+topic_delta() {
+	local sel="[.topics[] | select(.topic_id == $1) | .$2] | add // 0"
+	echo $(($(stats_json | jq "$sel") - $(jq "$sel" "$tmp/snap.json")))
+}
+# expect_delta NAME N: the counter moves by exactly N (waits up to 5 s for
+# it to get there: a drop has no receiver to wait on).
+delta_at_least() { [ "$(delta "$1")" -ge "$2" ]; }
+expect_delta() {
+	wait_for 5 delta_at_least "$1" "$2"
+	expect "counter $1 delta" "$2" "$(delta "$1")"
+}
+
+# ---- clients -----------------------------------------------------------------
+
+# start_sub NAME NS HOST ARGS...: `psoffload sub -I NAME`, stdout in NAME.out.
+declare -A sub_pid
+start_sub() {
+	local name=$1 ns=$2 host=$3
+	shift 3
+	: >"$tmp/$name.out"
+	nsenter --net="$(lab_ns "$ns")" "$psoffload" sub -h "$host" -I "$name" "$@" \
+		>"$tmp/$name.out" 2>"$tmp/$name.err" &
+	sub_pid[$name]=$!
+	test_pids+=("$!")
+}
+
+# log_count PATTERN: distinct texts matching PATTERN (grep -E) in the
+# broker log, so a line logged twice for one client counts once.
+log_count() { grep -oE "$1" "$broker_log" | sort -u | wc -l; }
+log_at_least() { [ "$(log_count "$1")" -ge "$2" ]; }
+
+# wait_clients PREFIX N SUBS: N clients whose id matches PREFIX (an ERE)
+# have SUBS subscriptions each and a resolved next hop, so the data plane
+# serves them.
+wait_clients() {
+	local pfx=$1 n=$2 subs=${3:-1}
+	if ! wait_for 15 log_at_least "client $pfx subscribed to [^ ]+" $((n * subs)); then
+		note "only $(log_count "client $pfx subscribed to [^ ]+") of $((n * subs)) subscriptions of $pfx"
+		return 1
+	fi
+	if ! wait_for 10 log_at_least "client $pfx: next hop resolved" "$n"; then
+		note "only $(log_count "client $pfx: next hop resolved") of $n next hops of $pfx resolved"
+		return 1
+	fi
+}
+
+# check_sub NAME EXPECTED_FILE: the subscriber ended by itself (-C), exit 0,
+# and printed exactly EXPECTED_FILE.
+check_sub() {
+	local name=$1 pid=${sub_pid[$1]} rc=0 ec
+	if ! wait_gone "$pid" 10; then
+		note "subscriber $name still waiting after 10 s ($(wc -l <"$tmp/$name.out") lines so far)"
+		rc=1
+		stop_pid "$pid"
+	else
+		wait "$pid"
+		ec=$?
+		forget_pid "$pid"
+		expect "subscriber $name exit status" 0 "$ec" || {
+			rc=1
+			sed 's/^/  stderr: /' "$tmp/$name.err" | head -n 3 >>"$diag"
+		}
+	fi
+	expect_file "subscriber $name" "$2" "$tmp/$name.out" || rc=1
+	return $rc
+}
+
+# pub NS HOST ARGS...: one `psoffload pub`, must exit 0.
+pub() {
+	local ns=$1 host=$2 out rc
+	shift 2
+	out=$(lab_run "$ns" "$psoffload" pub -h "$host" "$@" 2>&1 </dev/null)
+	rc=$?
+	[ $rc -eq 0 ] && return 0
+	note "psoffload pub -h $host $* exited $rc: $out"
+	return 1
+}
+
+# pub_lines NS HOST FILE ARGS...: one message per line of FILE (-l).
+pub_lines() {
+	local ns=$1 host=$2 file=$3 out rc
+	shift 3
+	out=$(lab_run "$ns" "$psoffload" pub -h "$host" -l "$@" 2>&1 <"$file")
+	rc=$?
+	[ $rc -eq 0 ] && return 0
+	note "psoffload pub -h $host -l $* <$(basename "$file") exited $rc: $out"
+	return 1
+}
+
+# lines FILE PREFIX N: N distinct messages "PREFIX 1" ... in FILE.
+lines() {
+	local i
+	for i in $(seq 1 "$3"); do printf '%s %d\n' "$2" "$i"; done >"$1"
+}
+
+# sub_ns_of I, sub_host_of I: namespace and broker address of the I-th of many subscribers:
+# round robin over S1, S2 (port 1) and S3 (port 2).
+sub_ns_of() { case $(($1 % 3)) in 0) echo "$NS_S1" ;; 1) echo "$NS_S2" ;; 2) echo "$NS_S3" ;; esac; }
+sub_host_of() { [ $(($1 % 3)) -eq 2 ] && echo $BROKER4_P2 || echo $BROKER4; }
+
+# ---- the tests ---------------------------------------------------------------
+
+# 1. One subscriber on the publisher's port: XDP_TX, payload bytes exact,
+# both MQTT-SN length forms (1-byte up to 255, 3-byte above).
+t_xdp_tx() {
+	local rc=0 id exp=$tmp/t1.exp msgs=$tmp/t1.msgs len
+	printf '%s\n' "plain text 1" "  leading and trailing blanks  " "tab	inside" \
+		"utf-8: grüße, ünïcödé, 日本" 'symbols !"$%&/()=?*+~#'"'"'<>|;,:._-' \
+		"$(printf 'x%.0s' $(seq 1 240))" >"$msgs"
+	start_sub t1-sub "$NS_S1" $BROKER4 -t t1/near -C 7 -W 20
+	wait_clients t1-sub 1 || return 1
+	id=$(topic_id t1/near)
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$msgs" -I t1-pub -t t1/near || rc=1
+	pub "$NS_PUB" $BROKER4 -I t1-pub -t t1/near --size 1300 || rc=1
+	{ cat "$msgs"; printf 'abcdefghijklmnopqrstuvwxyz%.0s' $(seq 1 50) | head -c 1300; echo; } >"$exp"
+	check_sub t1-sub "$exp" || rc=1
+	expect_delta xdp_tx 7 || rc=1
+	expect "xdp_pass_fanout delta" 0 "$(delta xdp_pass_fanout)" || rc=1
+	expect "tc_copies delta" 0 "$(delta tc_copies)" || rc=1
+	# MQTT-SN bytes the data plane counted: header 7 (or 9 above 255) + payload.
+	len=$(LC_ALL=C awk '{ s += length($0) + 7 } END { print s }' "$msgs")
+	expect "topic $id messages" 7 "$(topic_delta "$id" msgs)" || rc=1
+	expect "topic $id MQTT-SN bytes" $((len + 1300 + 9)) "$(topic_delta "$id" bytes)" || rc=1
+	return $rc
+}
+
+# 2. One subscriber behind the other broker port: XDP_REDIRECT.
+t_xdp_redirect() {
+	local rc=0 msgs=$tmp/t2.msgs
+	lines "$msgs" "far message" 5
+	start_sub t2-sub "$NS_S3" $BROKER4_P2 -t t2/far -C 5 -W 20
+	wait_clients t2-sub 1 || return 1
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$msgs" -I t2-pub -t t2/far || rc=1
+	check_sub t2-sub "$msgs" || rc=1
+	expect_delta xdp_redirect 5 || rc=1
+	expect "xdp_tx delta" 0 "$(delta xdp_tx)" || rc=1
+	expect "xdp_pass_host delta" 0 "$(delta xdp_pass_host)" || rc=1
+	return $rc
+}
+
+# 3. Fan-out to N subscribers (both ports): TC clones, one copy each.
+t_fanout() {
+	local n=$1 m=4 rc=0 i msgs=$tmp/t3-$1.msgs
+	lines "$msgs" "fan-out $n message" $m
+	for i in $(seq 1 "$n"); do
+		start_sub "t3-$n-$i" "$(sub_ns_of "$i")" "$(sub_host_of "$i")" -t "t3/f$n" -C $m -W 30
+	done
+	wait_clients "t3-$n-[0-9]+" "$n" || return 1
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$msgs" -I "t3-pub-$n" -t "t3/f$n" || rc=1
+	for i in $(seq 1 "$n"); do
+		check_sub "t3-$n-$i" "$msgs" || rc=1
+	done
+	expect_delta tc_copies $((n * m)) || rc=1
+	expect "xdp_pass_fanout delta" $m "$(delta xdp_pass_fanout)" || rc=1
+	expect "tc_fanout delta" $m "$(delta tc_fanout)" || rc=1
+	expect "tc_copy_failed delta" 0 "$(delta tc_copy_failed)" || rc=1
+	expect "tc_copy_host delta" 0 "$(delta tc_copy_host)" || rc=1
+	return $rc
+}
+
+# 4. IPv6: the same three paths with everyone talking to fd77:1::1 (and the
+# subscriber behind port 2 to fd77:2::1).
+t_ipv6() {
+	local rc=0 m=3 s
+	lines "$tmp/t4-one" "v6 single" $m
+	lines "$tmp/t4-far" "v6 far" $m
+	lines "$tmp/t4-many" "v6 fan-out" $m
+	start_sub t4-one "$NS_S1" $BROKER6 -t t4/one -C $m -W 20
+	start_sub t4-far "$NS_S3" $BROKER6_P2 -t t4/far -C $m -W 20
+	start_sub t4-many1 "$NS_S1" $BROKER6 -t t4/many -C $m -W 20
+	start_sub t4-many2 "$NS_S2" $BROKER6 -t t4/many -C $m -W 20
+	start_sub t4-many3 "$NS_S3" $BROKER6_P2 -t t4/many -C $m -W 20
+	wait_clients "t4-[a-z0-9]+" 5 || return 1
+	if ! grep -qE "client t4-one connected from \[fd77:1::11\]" "$broker_log"; then
+		note "t4-one did not connect over IPv6: $(grep 'client t4-one connected' "$broker_log")"
+		rc=1
+	fi
+	snap
+	for s in one far many; do
+		pub_lines "$NS_PUB" $BROKER6 "$tmp/t4-$s" -I "t4-pub-$s" -t "t4/$s" || rc=1
+	done
+	check_sub t4-one "$tmp/t4-one" || rc=1
+	check_sub t4-far "$tmp/t4-far" || rc=1
+	for s in 1 2 3; do check_sub "t4-many$s" "$tmp/t4-many" || rc=1; done
+	expect_delta tc_copies $((3 * m)) || rc=1
+	expect "xdp_tx delta" $m "$(delta xdp_tx)" || rc=1
+	expect "xdp_redirect delta" $m "$(delta xdp_redirect)" || rc=1
+	expect "xdp_pass_fanout delta" $m "$(delta xdp_pass_fanout)" || rc=1
+	return $rc
+}
+
+# 5. Wildcards: t5/+/temp and t5/#, with topics registered before and after
+# the subscriptions; non-matching topics never arrive.
+t_wildcards() {
+	local rc=0
+	pub "$NS_PUB" $BROKER4 -I t5-pub0 -t t5/a/temp -m "before any subscriber" || rc=1
+	start_sub t5-plus "$NS_S1" $BROKER4 -t "t5/+/temp" -v -C 3 -W 20
+	start_sub t5-hash "$NS_S2" $BROKER4 -t "t5/#" -v -C 5 -W 20
+	wait_clients "t5-(plus|hash)" 2 || return 1
+	snap
+	pub "$NS_PUB" $BROKER4 -I t5-pub1 -t t5/a/temp -m "m1 a/temp" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t5-pub2 -t t5/b/temp -m "m2 b/temp, new topic" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t5-pub3 -t t5/a/hum -m "m3 a/hum" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t5-pub4 -t t6/a/temp -m "m4 matches nothing" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t5-pub5 -t t5/a/b/temp -m "m5 a/b/temp" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t5-pub6 -t t5/a/temp -m "m6 last" || rc=1
+	printf '%s\n' "t5/a/temp m1 a/temp" "t5/b/temp m2 b/temp, new topic" \
+		"t5/a/temp m6 last" >"$tmp/t5-plus.exp"
+	printf '%s\n' "t5/a/temp m1 a/temp" "t5/b/temp m2 b/temp, new topic" "t5/a/hum m3 a/hum" \
+		"t5/a/b/temp m5 a/b/temp" "t5/a/temp m6 last" >"$tmp/t5-hash.exp"
+	check_sub t5-plus "$tmp/t5-plus.exp" || rc=1
+	check_sub t5-hash "$tmp/t5-hash.exp" || rc=1
+	# t6/a/temp had no subscriber: the data plane dropped it.
+	expect "xdp_drop_no_subscriber delta" 1 "$(delta xdp_drop_no_subscriber)" || rc=1
+	return $rc
+}
+
+# 6. Retained: the last retained publish reaches later subscribers (by name
+# and by filter); a retained publish while subscribed arrives once (a TC
+# copy each; the original goes up for the daemon to keep, not to deliver).
+t_retained() {
+	local rc=0 s
+	snap
+	pub "$NS_PUB" $BROKER4 -I t6-pub1 -t t6/ret -r -m "retained one (replaced)" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t6-pub2 -t t6/ret -r -m "retained two" || rc=1
+	expect_delta xdp_pass_retain 2 || rc=1
+	start_sub t6-name "$NS_S1" $BROKER4 -t t6/ret -C 3 -W 20
+	start_sub t6-filter "$NS_S3" $BROKER4_P2 -t "t6/#" -C 3 -W 20
+	wait_clients "t6-(name|filter)" 2 || return 1
+	snap
+	pub "$NS_PUB" $BROKER4 -I t6-pub3 -t t6/ret -r -m "retained while subscribed" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t6-pub4 -t t6/ret -m "live after subscribe" || rc=1
+	printf '%s\n' "retained two" "retained while subscribed" "live after subscribe" >"$tmp/t6.exp"
+	for s in name filter; do check_sub "t6-$s" "$tmp/t6.exp" || rc=1; done
+	expect "xdp_pass_retain delta" 1 "$(delta xdp_pass_retain)" || rc=1
+	expect "tc_fanout_up delta (retained: copies, then up to the daemon)" 1 \
+		"$(delta tc_fanout_up)" || rc=1
+	expect "xdp_pass_fanout delta" 1 "$(delta xdp_pass_fanout)" || rc=1
+	expect "tc_copies delta" 4 "$(delta tc_copies)" || rc=1
+	return $rc
+}
+
+# 7. QoS 1 and QoS 2 publishes: acknowledged (pub exits 0) and delivered
+# by the daemon (slow path).
+t_qos12() {
+	local rc=0
+	printf '%s\n' "qos1 first" "qos1 second" >"$tmp/t7-q1"
+	printf '%s\n' "qos2 first" "qos2 second" >"$tmp/t7-q2"
+	start_sub t7-sub "$NS_S2" $BROKER4 -t t7/q -C 4 -W 20
+	wait_clients t7-sub 1 || return 1
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t7-q1" -I t7-pub1 -t t7/q -q 1 || rc=1
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t7-q2" -I t7-pub2 -t t7/q -q 2 || rc=1
+	cat "$tmp/t7-q1" "$tmp/t7-q2" >"$tmp/t7.exp"
+	check_sub t7-sub "$tmp/t7.exp" || rc=1
+	expect_delta xdp_pass_slow_qos 4 || rc=1
+	expect "xdp_tx delta" 0 "$(delta xdp_tx)" || rc=1
+	return $rc
+}
+
+# 8a. QoS -1 to a predefined topic (default policy: predefined ids allowed).
+t_qosm1_allowed() {
+	local rc=0 m=3
+	lines "$tmp/t8a" "qos -1 message" $m
+	start_sub t8a-sub "$NS_S1" $BROKER4 -i 10 -C $m -W 20
+	wait_clients t8a-sub 1 || return 1
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t8a" -q -1 -i 10 || rc=1
+	check_sub t8a-sub "$tmp/t8a" || rc=1
+	expect_delta xdp_tx $m || rc=1
+	expect "topic 10 messages" $m "$(topic_delta 10 msgs)" || rc=1
+	return $rc
+}
+
+# 8b. The same with --qos-m1=none: dropped by the data plane, not delivered.
+# A QoS 0 publish afterwards fences the subscriber's output.
+t_qosm1_denied() {
+	local rc=0 m=3
+	start_sub t8b-sub "$NS_S1" $BROKER4 -i 10 -C 1 -W 20
+	wait_clients t8b-sub 1 || return 1
+	snap
+	lines "$tmp/t8b" "denied qos -1" $m
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t8b" -q -1 -i 10 || rc=1
+	expect_delta xdp_drop_qosm1_denied $m || rc=1
+	pub "$NS_PUB" $BROKER4 -I t8b-pub -i 10 -q 0 -m "qos 0 fence" || rc=1
+	echo "qos 0 fence" >"$tmp/t8b.exp"
+	check_sub t8b-sub "$tmp/t8b.exp" || rc=1
+	expect "xdp_tx delta" 1 "$(delta xdp_tx)" || rc=1
+	return $rc
+}
+
+# Subscriber count of topic ID in the data plane's table, read from the
+# pinned pso_topics with bpftool (BTF-formatted), "?" without bpftool.
+topic_subs() {
+	command -v bpftool >/dev/null || { echo "?"; return; }
+	bpftool -j map lookup pinned "$pin_dir/pso_topics" key $(($1 & 255)) $(($1 >> 8)) 0 0 |
+		jq -r '.formatted.value.sub_count // "none"'
+}
+
+# 9. UNSUBSCRIBE: after UNSUBACK the client gets nothing more from the
+# topic, whose subscriber count drops from 2 to 1 (fan-out path -> XDP_TX).
+t_unsubscribe() {
+	local rc=0 id n
+	: >"$tmp/t9-unsub.out"
+	nsenter --net="$(lab_ns "$NS_S1")" "$unsub" -h $BROKER4 -I t9-unsub -t t9/u -c t9/fence \
+		-n 3 -W 30 >"$tmp/t9-unsub.out" 2>"$tmp/t9-unsub.err" &
+	local upid=$!
+	test_pids+=("$upid")
+	start_sub t9-stay "$NS_S2" $BROKER4 -t t9/u -C 6 -W 30
+	wait_clients "t9-unsub" 1 2 || return 1
+	wait_clients "t9-stay" 1 || return 1
+	id=$(topic_id t9/u)
+	n=$(topic_subs "$id")
+	[ "$n" = "?" ] || expect "pso_topics[$id].sub_count before UNSUBSCRIBE" 2 "$n" || rc=1
+	lines "$tmp/t9-a" "before unsubscribe" 3
+	lines "$tmp/t9-b" "after unsubscribe" 3
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t9-a" -I t9-pub1 -t t9/u || rc=1
+	if ! wait_for 10 grep -q "^unsubscribed" "$tmp/t9-unsub.out"; then
+		note "no UNSUBACK: $(tr '\n' '|' <"$tmp/t9-unsub.out") $(cat "$tmp/t9-unsub.err")"
+		return 1
+	fi
+	expect "tc_copies delta (2 subscribers)" 6 "$(delta tc_copies)" || rc=1
+	expect "xdp_pass_fanout delta (2 subscribers)" 3 "$(delta xdp_pass_fanout)" || rc=1
+	[ "$(log_count "client t9-unsub unsubscribed from t9/u")" -ge 1 ] ||
+		{ note "no 'unsubscribed' line in the broker log"; rc=1; }
+	n=$(topic_subs "$id")
+	[ "$n" = "?" ] || expect "pso_topics[$id].sub_count after UNSUBACK" 1 "$n" || rc=1
+	info "pso_topics[$id].sub_count after UNSUBACK: $n"
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t9-b" -I t9-pub2 -t t9/u || rc=1
+	pub "$NS_PUB" $BROKER4 -I t9-pub3 -t t9/fence -m "fence" || rc=1
+	if wait_gone "$upid" 10; then
+		wait "$upid"
+		expect "pso_unsub exit status" 0 $? || rc=1
+		forget_pid "$upid"
+	else
+		note "pso_unsub did not see the fence publish"
+		rc=1
+	fi
+	{
+		echo "subscribed t9/u $id"
+		echo "subscribed t9/fence $(topic_id t9/fence)"
+		sed 's/^/msg /' "$tmp/t9-a"
+		echo "unsubscribed t9/u"
+		echo "fence fence"
+	} >"$tmp/t9-unsub.exp"
+	expect_file "pso_unsub (UNSUBSCRIBE)" "$tmp/t9-unsub.exp" "$tmp/t9-unsub.out" || rc=1
+	cat "$tmp/t9-a" "$tmp/t9-b" >"$tmp/t9-stay.exp"
+	check_sub t9-stay "$tmp/t9-stay.exp" || rc=1
+	# One subscriber left: the single-subscriber fast path, no fan-out.
+	expect "xdp_tx delta (1 subscriber)" 4 "$(delta xdp_tx)" || rc=1
+	expect "xdp_pass_fanout delta (1 subscriber)" 0 "$(delta xdp_pass_fanout)" || rc=1
+	return $rc
+}
+
+# 10. Keep-alive: a frozen subscriber (-k 2) expires after 1.5 x 2 s; its
+# topic then has no subscriber and the data plane drops its publishes.
+t_keepalive() {
+	local rc=0 pid t0 t1 ms
+	start_sub t10-sub "$NS_S1" $BROKER4 -t t10/ka -k 2
+	pid=${sub_pid[t10-sub]}
+	wait_clients t10-sub 1 || return 1
+	kill -STOP "$pid"
+	t0=$(date +%s%N)
+	if ! wait_for 10 grep -qE "client t10-sub \(.*\) expired \(keep-alive\)" "$broker_log"; then
+		note "no 'expired (keep-alive)' for t10-sub within 10 s"
+		return 1
+	fi
+	t1=$(date +%s%N)
+	ms=$(((t1 - t0) / 1000000))
+	info "expired ${ms} ms after the subscriber was frozen (keep-alive 2 s)"
+	if [ $ms -lt 2000 ] || [ $ms -gt 5000 ]; then
+		note "expired after ${ms} ms frozen, expected about 3000 (1.5 x keep-alive 2 s)"
+		rc=1
+	fi
+	snap
+	pub "$NS_PUB" $BROKER4 -I t10-pub -t t10/ka -m "nobody listens" -C 3 || rc=1
+	expect_delta xdp_drop_no_subscriber 3 || rc=1
+	expect "xdp_tx delta" 0 "$(delta xdp_tx)" || rc=1
+	return $rc
+}
+
+# 11. Congestion: 64 slots per topic; a 65th subscriber is refused with
+# "rejected: congestion" and the 64 keep receiving everything.
+t_congestion() {
+	local rc=0 m=3 i out ec
+	lines "$tmp/t11" "after congestion" $m
+	for i in $(seq 1 64); do
+		start_sub "t11-$i" "$(sub_ns_of "$i")" "$(sub_host_of "$i")" -t t11/full -C $m -W 30
+	done
+	wait_clients "t11-[0-9]+" 64 || return 1
+	out=$(lab_run "$NS_S1" "$psoffload" sub -h $BROKER4 -I t11-extra -t t11/full -W 10 2>&1)
+	ec=$?
+	expect "65th subscriber exit status" 1 "$ec" || rc=1
+	if ! grep -q "congestion" <<<"$out"; then
+		note "65th subscriber: no 'congestion' in: $out"
+		rc=1
+	fi
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t11" -I t11-pub -t t11/full || rc=1
+	for i in $(seq 1 64); do check_sub "t11-$i" "$tmp/t11" || rc=1; done
+	expect_delta tc_copies $((64 * m)) || rc=1
+	expect "tc_copy_failed delta" 0 "$(delta tc_copy_failed)" || rc=1
+	return $rc
+}
+
+# 12. 10,000 random and malformed datagrams: the data plane drops exactly
+# those the generator predicts, passes the rest, and the broker still works.
+fuzz_field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$pred"; }
+# Datagrams the XDP program has judged so far (drops and passes up).
+xdp_judged_at_least() {
+	[ $(($(delta_sum xdp_drop_) + $(delta xdp_pass_control) + $(delta xdp_pass_slow_qos))) -ge "$1" ]
+}
+t_fuzz() {
+	local rc=0 out pred v drops=0 total=0
+	snap
+	out=$(lab_run "$NS_PUB" "$fuzz" -h $BROKER4 -n 10000 -s 1883 2>&1)
+	if [ $? -ne 0 ]; then
+		note "pso_fuzz failed: $out"
+		return 1
+	fi
+	pred=$(tail -n 1 <<<"$out")
+	info "generator's prediction: $pred"
+	for v in drop_length drop_malformed drop_not_connected drop_unknown_topic; do
+		drops=$((drops + $(fuzz_field $v)))
+	done
+	# Every datagram and every flow-control SEARCHGW, judged once.
+	total=$((drops + $(fuzz_field pass_control) + $(fuzz_field pass_slow_qos)))
+	wait_for 5 xdp_judged_at_least $total
+	expect "sum of xdp_drop_* deltas" $drops "$(delta_sum xdp_drop_)" || rc=1
+	for v in drop_length drop_malformed drop_not_connected drop_unknown_topic pass_control \
+		 pass_slow_qos; do
+		expect "xdp_$v delta" "$(fuzz_field $v)" "$(delta xdp_$v)" || rc=1
+	done
+	expect "xdp_drop_truncated delta" 0 "$(delta xdp_drop_truncated)" || rc=1
+	if [ $rc -ne 0 ] && [ "$(fuzz_field malformed_control)" -gt 0 ]; then
+		note "(predicted drops include $(fuzz_field malformed_control) control messages with a" \
+			"good header that break their MQTT-SN 5.4 layout: not valid control messages)"
+	fi
+	# The daemon decodes what is passed up with host/mqttsn.c: it must agree
+	# with the layouts about what is well-formed.
+	expect "datagrams on which mqttsn_decode disagrees with the layouts" 0 \
+		"$(fuzz_field codec_disagrees)" || { rc=1; grep '^pso_fuzz:' <<<"$out" |
+		head -n 5 | sed 's/^/  /' >>"$diag"; }
+	broker_alive || { note "the daemon died"; return 1; }
+	# Still serving: a round trip.
+	start_sub t12-sub "$NS_S2" $BROKER4 -t t12/after -C 1 -W 20
+	wait_clients t12-sub 1 || return 1
+	pub "$NS_PUB" $BROKER4 -I t12-pub -t t12/after -m "still serving" || rc=1
+	echo "still serving" >"$tmp/t12.exp"
+	check_sub t12-sub "$tmp/t12.exp" || rc=1
+	return $rc
+}
+
+# 13. tshark, independently: everything the broker sends one subscriber
+# (control, XDP_TX, TC clone, daemon delivery) is well-formed MQTT-SN with
+# good IPv4 and UDP checksums.
+t_tshark() {
+	local rc=0 cap=$tmp/t13.pcapng tpid fields n bad
+	command -v tshark >/dev/null || { note "tshark not installed"; return 77; }
+	# -P -l: a summary line per packet as soon as tshark has it, so the end
+	# of the exchange can be waited for (packets in a capture ring block
+	# not yet handed over when tshark stops would be lost).
+	: >"$tmp/t13-tshark.out"
+	: >"$tmp/t13-tshark.log"
+	nsenter --net="$(lab_ns "$NS_S1")" tshark -i s1 -f "udp port 1883" -w "$cap" -P -l \
+		-d udp.port==1883,mqttsn >"$tmp/t13-tshark.out" 2>"$tmp/t13-tshark.log" &
+	tpid=$!
+	test_pids+=("$tpid")
+	# "Capturing on" comes before the capture runs; "Capture started" after.
+	if ! wait_for 15 grep -qs "Capture started" "$tmp/t13-tshark.log"; then
+		note "tshark did not start: $(cat "$tmp/t13-tshark.log")"
+		return 1
+	fi
+	start_sub t13-sub "$NS_S1" $BROKER4 -t t13/one -t t13/two -C 3 -W 20
+	start_sub t13-other "$NS_S2" $BROKER4 -t t13/two -C 1 -W 20
+	wait_clients "t13-sub" 1 2 || return 1
+	wait_clients "t13-other" 1 || return 1
+	snap
+	pub "$NS_PUB" $BROKER4 -I t13-pub1 -t t13/one -m "via XDP_TX" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t13-pub2 -t t13/two -m "via TC clone" || rc=1
+	pub "$NS_PUB" $BROKER4 -I t13-pub3 -t t13/one -q 1 -m "via the daemon, QoS 1" || rc=1
+	printf '%s\n' "via XDP_TX" "via TC clone" "via the daemon, QoS 1" >"$tmp/t13.exp"
+	check_sub t13-sub "$tmp/t13.exp" || rc=1
+	expect "xdp_tx delta" 1 "$(delta xdp_tx)" || rc=1
+	expect "tc_copies delta" 2 "$(delta tc_copies)" || rc=1
+	# The last packet: the broker's answer to t13-sub's DISCONNECT.
+	if ! wait_for 10 grep -qiE "$BROKER4 .* 10\.77\.1\.11 .*disconnect" "$tmp/t13-tshark.out"; then
+		note "tshark did not see the broker's DISCONNECT to t13-sub; it saw:"
+		tail -n 4 "$tmp/t13-tshark.out" | sed 's/^/  /' >>"$diag"
+		rc=1
+	fi
+	kill -INT "$tpid"
+	wait "$tpid"
+	forget_pid "$tpid"
+	fields=$(tshark -r "$cap" -d udp.port==1883,mqttsn -o udp.check_checksum:TRUE \
+		-o ip.check_checksum:TRUE -Y "ip.src == $BROKER4" -T fields -E separator='|' \
+		-e frame.number -e _ws.col.Protocol -e mqttsn.msg.type -e udp.checksum.status \
+		-e ip.checksum.status -e _ws.malformed -e mqttsn.pub.msg 2>"$tmp/t13-decode.err")
+	n=$(grep -c . <<<"$fields")
+	# CONNACK, 2 SUBACK, 3 PUBLISH, DISCONNECT at least.
+	if [ "$n" -lt 7 ]; then
+		note "only $n packets from the broker captured; tshark said:"
+		grep -v "Running as user" "$tmp/t13-tshark.log" "$tmp/t13-decode.err" | head -n 6 |
+			sed 's/^/  /' >>"$diag"
+		rc=1
+	fi
+	# Every one: protocol MQTT-SN, a message type, checksums good (1), not malformed.
+	bad=$(awk -F'|' '$2 != "MQTT-SN" || $3 == "" || $4 != 1 || $5 != 1 || $6 != ""' <<<"$fields")
+	if [ -n "$bad" ]; then
+		note "packets from the broker that are not clean MQTT-SN (frame|proto|type|udp csum|ip csum|malformed|payload):"
+		head -n 5 <<<"$bad" | sed 's/^/  /' >>"$diag"
+		rc=1
+	fi
+	expect "PUBLISH payloads decoded by tshark" "via XDP_TX|via TC clone|via the daemon, QoS 1" \
+		"$(awk -F'|' '$3 == "0x0c" { print $7 }' <<<"$fields" | paste -sd'|')" || rc=1
+	# Nothing in the whole capture (both directions) is malformed or an
+	# expert error (a bad checksum is one).
+	if ! bad=$(tshark -r "$cap" -d udp.port==1883,mqttsn -o udp.check_checksum:TRUE \
+		-o ip.check_checksum:TRUE -Y "_ws.malformed || _ws.expert.severity >= error" \
+		2>"$tmp/t13-decode.err"); then
+		note "tshark -Y failed: $(grep -v 'Running as user' "$tmp/t13-decode.err")"
+		rc=1
+	elif [ -n "$bad" ]; then
+		note "tshark flags malformed packets or errors:"
+		head -n 5 <<<"$bad" | sed 's/^/  /' >>"$diag"
+		rc=1
+	fi
+	return $rc
+}
+
+# 14. SIGTERM: exit status 0, nothing left attached, pins removed.
+t_sigterm() {
+	local rc=0 dev
+	stop_broker
+	expect "daemon exit status after SIGTERM" 0 "$broker_rc" || rc=1
+	for dev in b0 b1; do
+		if lab_run "$NS_B" ip link show "$dev" | grep -q "xdp"; then
+			note "$dev still has an XDP program: $(lab_run "$NS_B" ip link show "$dev" | grep xdp)"
+			rc=1
+		fi
+		if [ -n "$(lab_run "$NS_B" tc filter show dev "$dev" ingress)" ]; then
+			note "$dev still has an ingress filter: $(lab_run "$NS_B" tc filter show dev "$dev" ingress)"
+			rc=1
+		fi
+	done
+	[ ! -e "$pin_dir" ] || { note "pin directory $pin_dir left behind: $(ls "$pin_dir")"; rc=1; }
+	return $rc
+}
+
+# ---- one mode ------------------------------------------------------------------
+
+run_mode() {
+	mode=$1
+	tmp=$work/$mode
+	mkdir -p "$tmp"
+	echo "# mode $mode: lab $LAB_ID"
+	if ! lab_up "$pass_obj"; then
+		lab_down
+		run_test "$mode: the veth lab comes up" fail_with \
+			"lab_up failed: namespaces, veth pairs or the peers' XDP program"
+		return 1
+	fi
+	printf '10 sensors/temp\n11 sensors/hum\n' >"$tmp/predefined"
+	if ! start_broker --predefined="$tmp/predefined"; then
+		run_test "$mode: the daemon starts" fail_with "see the daemon's output above"
+		lab_down
+		return 1
+	fi
+	run_test "$mode: 1 subscriber, same port: XDP_TX, payload bytes exact" t_xdp_tx
+	run_test "$mode: 1 subscriber, other port: XDP_REDIRECT" t_xdp_redirect
+	run_test "$mode: fan-out 2: TC clones" t_fanout 2
+	run_test "$mode: fan-out 8: TC clones" t_fanout 8
+	run_test "$mode: fan-out 64: TC clones" t_fanout 64
+	run_test "$mode: IPv6: XDP_TX, XDP_REDIRECT, TC fan-out" t_ipv6
+	run_test "$mode: wildcards + and #, topics registered before and after" t_wildcards
+	run_test "$mode: retained message delivered on subscribe" t_retained
+	run_test "$mode: QoS 1 and QoS 2 publishes acknowledged and delivered" t_qos12
+	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
+	stop_broker
+	if start_broker --predefined="$tmp/predefined" --qos-m1=none; then
+		run_test "$mode: QoS -1 with --qos-m1=none dropped (xdp_drop_qosm1_denied)" t_qosm1_denied
+		run_test "$mode: UNSUBSCRIBE stops delivery, subscriber count 2 -> 1" t_unsubscribe
+		run_test "$mode: keep-alive expiry of a frozen subscriber" t_keepalive
+		run_test "$mode: congestion: 65th subscriber refused, 64 still served" t_congestion
+		run_test "$mode: 10000 random/malformed datagrams: drops as predicted, still serving" t_fuzz
+		run_test "$mode: tshark: broker traffic is well-formed MQTT-SN, checksums good" t_tshark
+		run_test "$mode: SIGTERM: exit 0, nothing attached" t_sigterm
+	else
+		run_test "$mode: the daemon restarts with --qos-m1=none" fail_with \
+			"see the daemon's output above"
+	fi
+	stop_broker
+	lab_down
+}
+
+start=$SECONDS
+for m in $MODES; do
+	run_mode "$m"
+done
+echo "# runtime $((SECONDS - start)) s"
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
