@@ -1362,6 +1362,12 @@ static void ifaces_check(struct pso_broker *b)
 			changed = true;
 		}
 		if (!f->attached && ifindex && ifindex != f->tried_ifindex) {
+			/* Not before the link is in the caches and has an
+			 * address: a re-created link gets its addresses after
+			 * it appears, and its notifications may still be
+			 * queued.  Their arrival calls us again. */
+			if (pso_nh_link(b->nh, ifindex, &li) || (!li.has_ip4 && !li.has_ip6))
+				continue;
 			f->tried_ifindex = ifindex;	/* once per incarnation */
 			if (iface_attach(b, f, err, sizeof(err))) {
 				pso_warn("%s: back, but cannot attach: %s", f->name, err);
@@ -1810,6 +1816,9 @@ int pso_broker_run(struct pso_broker *b)
 			next_tick = b->now_ms + TICK_MS;
 			keepalive_check(b);
 			if (b->now_ms >= b->next_placement_ms) {
+				/* A veth becomes a redirect target only when its
+				 * peer gets XDP, and no link event says so. */
+				redirect_targets_update(b);
 				placement_round(b);
 				b->next_placement_ms = b->now_ms + b->cfg.placement_ms;
 			}

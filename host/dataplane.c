@@ -290,7 +290,14 @@ static void detach_port(struct pso_dataplane *dp, struct pso_port *port)
 	DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, xdp_opts,
 			    .old_prog_fd = bpf_program__fd(dp->xdp->progs.psoffload_xdp));
 	__u32 key = port->ifindex;
+	char name[IF_NAMESIZE];
 
+	/* The interface is gone: the kernel took its programs with it. */
+	if (!if_indextoname(port->ifindex, name)) {
+		port->xdp_attached = port->tc_attached = port->clsact_created = false;
+		if (port->hw)
+			port->hw_attached = false;
+	}
 	if (port->hw)
 		hw_unload(port);
 	if (port->xdp_attached) {

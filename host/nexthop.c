@@ -34,10 +34,6 @@
 #include <netlink/route/nexthop.h>
 #include <netlink/route/route.h>
 
-#ifndef IFF_LOWER_UP	/* linux/if.h has it, but clashes with net/if.h */
-#define IFF_LOWER_UP 0x10000
-#endif
-
 /* Bursts of notifications (a link going down takes its routes and
  * neighbours with it) must not overrun the manager's socket; when they do
  * anyway, pso_nh_process() refills the caches. */
@@ -378,6 +374,26 @@ static int neigh_trigger(struct pso_nh *nh, int ifindex, struct nl_addr *dst)
 	return err;
 }
 
+/*
+ * The link itself: its AF_UNSPEC object.  The kernel also sends per-family
+ * RTM_NEWLINK (IPv6's, when the link comes up) that libnl caches as objects
+ * of their own under the same ifindex, and rtnl_link_get() may return one of
+ * those, frozen at the time it was sent.
+ */
+static struct rtnl_link *link_get(struct nl_cache *links, int ifindex)
+{
+	for (struct nl_object *obj = nl_cache_get_first(links); obj; obj = nl_cache_get_next(obj)) {
+		struct rtnl_link *link = (struct rtnl_link *)obj;
+
+		if (rtnl_link_get_ifindex(link) == ifindex &&
+		    rtnl_link_get_family(link) == AF_UNSPEC) {
+			nl_object_get(obj);
+			return link;
+		}
+	}
+	return NULL;
+}
+
 static int neigh_lookup(struct pso_nh *nh, struct pso_nexthop *out)
 {
 	struct rtnl_neigh *neigh;
@@ -392,6 +408,7 @@ static int neigh_lookup(struct pso_nh *nh, struct pso_nexthop *out)
 		memcpy(out->mac, nl_addr_get_binary_addr(rtnl_neigh_get_lladdr(neigh)), 6);
 		out->resolved = true;
 	}
+	out->failed = neigh_failed(neigh);
 	if (!(neigh_state(neigh) & NUD_NO_TRIGGER))
 		err = neigh_trigger(nh, out->ifindex, dst);
 	if (neigh)
@@ -461,7 +478,7 @@ int pso_nh_lookup_dev(struct pso_nh *nh, int family, const uint8_t addr[16], int
 
 	/* Nothing to resolve on links without Ethernet addresses (tun,
 	 * wireguard, ppp): the data plane cannot forward there. */
-	link = rtnl_link_get(nh->links, out->ifindex);
+	link = link_get(nh->links, out->ifindex);
 	if (link) {
 		struct nl_addr *mac = rtnl_link_get_addr(link);
 		bool eth = mac && nl_addr_get_len(mac) == 6;
@@ -505,13 +522,15 @@ int pso_nh_link(struct pso_nh *nh, int ifindex, struct pso_link_info *out)
 	unsigned int flags;
 
 	memset(out, 0, sizeof(*out));
-	link = rtnl_link_get(nh->links, ifindex);
+	link = link_get(nh->links, ifindex);
 	if (!link)
 		return -ENODEV;
 	out->ifindex = ifindex;
 	snprintf(out->name, sizeof(out->name), "%s", rtnl_link_get_name(link) ?: "");
 	flags = rtnl_link_get_flags(link);
-	out->up = (flags & IFF_UP) && (flags & IFF_LOWER_UP);
+	/* IFF_RUNNING follows the operational state, which the kernel settles
+	 * (and notifies) a little after the carrier flag itself. */
+	out->up = (flags & IFF_UP) && (flags & IFF_RUNNING);
 	out->mtu = rtnl_link_get_mtu(link);
 	mac = rtnl_link_get_addr(link);
 	if (mac && nl_addr_get_len(mac) == 6)

@@ -20,6 +20,8 @@ struct pso_nh;
 struct pso_nexthop {
 	int ifindex;		/* egress interface */
 	bool resolved;		/* mac is valid */
+	bool failed;		/* unresolved: the last attempt got no answer
+				 * (NUD_FAILED); this lookup started another */
 	uint8_t mac[6];		/* next-hop (gateway or the host itself) MAC */
 	int nh_family;		/* AF_INET/AF_INET6 of nh_addr (a route may
 				 * reach an IPv4 host via an IPv6 gateway) */
@@ -29,7 +31,8 @@ struct pso_nexthop {
 struct pso_link_info {
 	int ifindex;
 	char name[16];
-	bool up;		/* IFF_UP and carrier (IFF_LOWER_UP) */
+	bool up;		/* IFF_UP and operationally up (IFF_RUNNING:
+				 * carrier, not dormant) */
 	unsigned int mtu;
 	uint8_t mac[6];
 	bool has_ip4, has_ip6;
@@ -57,6 +60,8 @@ int pso_nh_process(struct pso_nh *nh);
  * kernel would (RTM_GETROUTE: policy routing included) and find its next
  * hop.  When the neighbour is not known, resolution is triggered (as `ip
  * neigh ... use`) and resolved is false; fn fires once it resolves or fails.
+ * A neighbour that failed again after a retry is no news: fn does not fire,
+ * so re-resolving on every callback cannot loop.
  * A STALE neighbour is returned as resolved and re-confirmed in the
  * background, since traffic forwarded in XDP never confirms it.
  * Returns 0, or
