@@ -127,16 +127,24 @@ int netns_add(const char *ns)
 	const char *argv[] = { "ip", "netns", "add", ns, NULL };
 	int err;
 
+	int slot = -1;
+
 	if (strlen(ns) >= NETNS_NAME_MAX)
 		return fail(-ENAMETOOLONG, "namespace name too long: %s", ns);
-	if (n_owned == NETNS_MAX_OWNED)
-		return fail(-ENOSPC, "more than %d namespaces", NETNS_MAX_OWNED);
+	/* A slot netns_del() cleared is used again. */
+	for (int i = 0; i < n_owned && slot < 0; i++)
+		if (!owned[i][0])
+			slot = i;
+	if (slot < 0 && n_owned == NETNS_MAX_OWNED)
+		return fail(-ENOSPC, "more than %d namespaces at once", NETNS_MAX_OWNED);
+	if (slot < 0)
+		slot = n_owned++;
 	if (!atexit_done) {
 		atexit(netns_atexit);
 		atexit_done = true;
 	}
 	/* Remembered before it exists: a half-made namespace is removed too. */
-	snprintf(owned[n_owned++], NETNS_NAME_MAX, "%s", ns);
+	snprintf(owned[slot], NETNS_NAME_MAX, "%s", ns);
 	err = netns_exec(NULL, argv);
 	if (err)
 		return err;
