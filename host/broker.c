@@ -206,6 +206,9 @@ static int send_raw(struct pso_broker *b, const struct pso_endpoint *ep,
 	};
 
 	sa_from_endpoint(ep, &sa);
+	/* A link-local client is reached through the interface it came in on. */
+	if (local && IN6_IS_ADDR_LINKLOCAL(&sa.sin6_addr))
+		sa.sin6_scope_id = local->ipi6_ifindex;
 	if (local) {
 		struct cmsghdr *cm;
 
@@ -289,9 +292,14 @@ static void client_resolve(struct pso_broker *b, struct client *c)
 	s->family = c->ep.family;
 	s->dst_port = c->ep.port;
 	memcpy(s->dst_addr, c->ep.addr, sizeof(s->dst_addr));
-	if (pso_nh_lookup(b->nh, c->ep.family == PSO_AF_INET ? AF_INET : AF_INET6,
-			  c->ep.addr, &nh))
+	/* Link-local addresses mean nothing without the link they came on. */
+	if (c->ep.family == PSO_AF_INET6 && c->ep.addr[0] == 0xfe && (c->ep.addr[1] & 0xc0) == 0x80) {
+		if (pso_nh_lookup_dev(b->nh, AF_INET6, c->ep.addr, c->local.ipi6_ifindex, &nh))
+			return;
+	} else if (pso_nh_lookup(b->nh, c->ep.family == PSO_AF_INET ? AF_INET : AF_INET6,
+				 c->ep.addr, &nh)) {
 		return;
+	}
 	port = pso_dp_port_by_ifindex(&b->dp, nh.ifindex);
 	if (!port)
 		return;	/* not behind a broker port: the daemon delivers */
