@@ -95,6 +95,12 @@ $(BUILD)/bpf:
 test: all
 	tests/run_all.sh $(BUILD)
 
+# Hardware offload on netdevsim in a TCG VM (also part of `make test`):
+# downloads and builds cached in $(BUILD)/offload-vm/.
+.PHONY: test-offload
+test-offload: bpf $(BUILD)/psoffload
+	bash tests/offload-vm/run.sh $(BUILD)
+
 # The README's first command: set-up included.
 deps:
 	bash tests/install-deps.sh
@@ -120,3 +126,4 @@ $(BUILD)/bench/floor_xdp.skel.h: $(BUILD)/bench/floor_xdp.bpf.o
 $(BUILD)/bench/microbench: bench/microbench.c tests/lib/netns.c tests/lib/netns.h $(BPF_HDRS) \
                            $(SKELS) $(BUILD)/bench/floor_xdp.skel.h
 	$(CC) $(CFLAGS) -I$(BUILD)/bench bench/microbench.c tests/lib/netns.c -o $@ $(LDLIBS)
+
