@@ -1290,7 +1290,7 @@ static int iface_attach(struct pso_broker *b, struct iface *f, char *err, size_t
 		if (i + 1 == plan.nsteps)
 			break;
 		pso_warn("%s; falling back to %s mode", err, pso_mode_name(plan.steps[i + 1]));
-		snprintf(f->reason + n, sizeof(f->reason) - n, "; %s failed at attach (%s), so %s",
+		snprintf(f->reason + n, sizeof(f->reason) - n, "; %s failed (%s), so %s",
 			 pso_mode_name(mode), err, pso_mode_name(plan.steps[i + 1]));
 	}
 	if (ret) {
@@ -1403,6 +1403,7 @@ static void ifaces_check(struct pso_broker *b)
 /* ---- hw mode: the busiest topics in the NIC -------------------------------- */
 
 #define PLACEMENT_HYSTERESIS_PCT 25
+#define PLACEMENT_MIN_MARGIN 4		/* messages per interval */
 
 static uint64_t host_topic_msgs(struct pso_broker *b, uint32_t id)
 {
@@ -1494,7 +1495,8 @@ static void placement_round(struct pso_broker *b)
 					      (t->first.flags & PSO_SUB_F_RESOLVED);
 			topics[i].placed = pso_tables_mirror_is_placed(m, topics[i].id);
 		}
-		pso_placement_plan(topics, n, m->capacity, PLACEMENT_HYSTERESIS_PCT, &plan);
+		pso_placement_plan(topics, n, m->capacity, PLACEMENT_HYSTERESIS_PCT,
+				   PLACEMENT_MIN_MARGIN, &plan);
 		for (int i = 0; i < plan.nunplace; i++) {
 			struct pso_topic_stats last = { 0 };
 
@@ -1626,6 +1628,7 @@ static void status_write(struct pso_broker *b)
 	json_object_object_add(daemon, "congestion", json_object_new_uint64(b->stats.congestion));
 	json_object_object_add(daemon, "expired", json_object_new_uint64(b->stats.expired));
 	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(b->tables.mirror_errors));
+	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(b->tables.mirror_full));
 	json_object_object_add(root, "daemon", daemon);
 
 	mkdir(PSO_STATUS_DIR, 0755);

@@ -193,7 +193,7 @@ static const char *hw_refusal(int err)
 	case EINVAL:
 	case EOPNOTSUPP:
 	case ENODEV:
-		return "the driver has no BPF hardware offload";
+		return "the NIC or its driver refused it";
 	case E2BIG:
 	case ENOSPC:
 	case ENOMEM:
@@ -246,10 +246,13 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 	pso_dp_hw_size(port->hw, hw);
 	port->hw_topics = bpf_map__max_entries(port->hw->maps.pso_topics);
 
+	pso_log_libbpf_reset();
 	ret = psoffload_xdp_offload__load(port->hw);
 	if (ret) {
-		snprintf(err, errlen, "%s: the kernel refused the device-bound offload build: %s (%s)",
-			 port->name, hw_refusal(ret), strerror(-ret));
+		const char *why = pso_log_libbpf_first();
+
+		snprintf(err, errlen, "%s: the kernel refused the device-bound offload build: %s (%s%s%s)",
+			 port->name, hw_refusal(ret), strerror(-ret), why[0] ? "; " : "", why);
 		return ret;
 	}
 	if (bpf_map_update_elem(bpf_map__fd(port->hw->maps.pso_port_cfg), &key, cfg, BPF_ANY)) {
@@ -268,12 +271,16 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 			return ret;
 		}
 	}
+	pso_log_libbpf_reset();
 	ret = bpf_xdp_attach(port->ifindex, bpf_program__fd(port->hw->progs.psoffload_xdp),
 			     XDP_FLAGS_HW_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
 	if (ret) {
-		snprintf(err, errlen, "%s: cannot attach XDP in hw mode: %s", port->name,
+		const char *why = pso_log_libbpf_first();
+
+		snprintf(err, errlen, "%s: cannot attach XDP in hw mode: %s%s%s", port->name,
 			 ret == -EBUSY || ret == -EEXIST ? "another program is offloaded already"
-							  : strerror(-ret));
+							  : strerror(-ret),
+			 why[0] ? "; " : "", why);
 		return ret;
 	}
 	port->hw_attached = true;

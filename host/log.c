@@ -1,14 +1,29 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <time.h>
 #include <bpf/libbpf.h>
 #include "log.h"
 
 static int log_verbosity;
+/* libbpf's first warning since pso_log_libbpf_reset(): a failed load or
+ * attach quotes it in its one error line, whatever the verbosity. */
+static char libbpf_first[200];
 
 static int libbpf_print(enum libbpf_print_level level, const char *fmt, va_list ap)
 {
+	if (level == LIBBPF_WARN && !libbpf_first[0]) {
+		va_list aq;
+
+		va_copy(aq, ap);
+		vsnprintf(libbpf_first, sizeof(libbpf_first), fmt, aq);
+		va_end(aq);
+		/* Offloaded maps refuse BTF and libbpf retries without: expected. */
+		if (strstr(libbpf_first, "Retrying without BTF"))
+			libbpf_first[0] = '\0';
+		libbpf_first[strcspn(libbpf_first, "\n")] = '\0';
+	}
 	if (log_verbosity < (level == LIBBPF_DEBUG ? 2 : 1))
 		return 0;
 	return vfprintf(stderr, fmt, ap);
@@ -38,4 +53,14 @@ void pso_log(enum pso_log_level lvl, const char *fmt, ...)
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
 	fputc('\n', stderr);
+}
+
+void pso_log_libbpf_reset(void)
+{
+	libbpf_first[0] = '\0';
+}
+
+const char *pso_log_libbpf_first(void)
+{
+	return libbpf_first;
 }

@@ -12,6 +12,10 @@ void pso_log_set_level(int verbosity);	/* 0 = info, 1+ = debug + libbpf */
 void pso_log(enum pso_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* libbpf's first warning since the reset ("" if none), for error lines. */
+void pso_log_libbpf_reset(void);
+const char *pso_log_libbpf_first(void);
+
 #define pso_err(...)   pso_log(PSO_LOG_ERR, __VA_ARGS__)
 #define pso_warn(...)  pso_log(PSO_LOG_WARN, __VA_ARGS__)
 #define pso_info(...)  pso_log(PSO_LOG_INFO, __VA_ARGS__)

@@ -17,7 +17,8 @@ static int busier_first(const void *a, const void *b)
 }
 
 void pso_placement_plan(const struct pso_place_topic *topics, int n, uint32_t capacity,
-			unsigned int hysteresis_pct, struct pso_place_plan *plan)
+			unsigned int hysteresis_pct, uint64_t min_margin,
+			struct pso_place_plan *plan)
 {
 	const struct pso_place_topic **in = calloc(n ? n : 1, sizeof(*in));
 	const struct pso_place_topic **out = calloc(n ? n : 1, sizeof(*out));
@@ -47,7 +48,8 @@ void pso_placement_plan(const struct pso_place_topic *topics, int n, uint32_t ca
 		plan->place[plan->nplace++] = out[i]->id;
 	/* Full: swap the quietest placed topic for a clearly busier one. */
 	for (j = nin - 1; i < nout && j >= 0; i++, j--) {
-		uint64_t bar = in[j]->rate + in[j]->rate * hysteresis_pct / 100;
+		uint64_t margin = in[j]->rate * hysteresis_pct / 100;
+		uint64_t bar = in[j]->rate + (margin > min_margin ? margin : min_margin);
 
 		if (out[i]->rate <= bar)
 			break;

@@ -27,8 +27,11 @@ struct pso_place_plan {
 	uint16_t *unplace;
 };
 
-/* hysteresis_pct: a swap needs rate(new) > rate(old) * (100 + pct) / 100. */
+/* A swap needs rate(new) > rate(old) + max(rate(old) * pct / 100, min_margin):
+ * the percentage keeps busy topics from flapping, the absolute margin keeps
+ * quiet ones (a few messages an interval, all alike) from flapping. */
 void pso_placement_plan(const struct pso_place_topic *topics, int n, uint32_t capacity,
-			unsigned int hysteresis_pct, struct pso_place_plan *plan);
+			unsigned int hysteresis_pct, uint64_t min_margin,
+			struct pso_place_plan *plan);
 
 #endif /* PSO_PLACEMENT_H */

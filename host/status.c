@@ -45,6 +45,20 @@ static void print_usage_row(struct json_object *tables, const char *name)
 	       (long long)num(t, "capacity"));
 }
 
+/* hw mode: which topics the NIC's small table holds. */
+static void print_placement(struct json_object *port)
+{
+	struct json_object *nt;
+
+	if (!json_object_object_get_ex(port, "nic_topics", &nt))
+		return;
+	printf("%-12s NIC topic table %zu/%lld:", "", json_object_array_length(nt),
+	       (long long)num(port, "nic_topics_capacity"));
+	for (size_t k = 0; k < json_object_array_length(nt); k++)
+		printf(" %d", json_object_get_int(json_object_array_get_idx(nt, k)));
+	printf("\n");
+}
+
 static void print_table(struct json_object *root)
 {
 	struct json_object *ifs, *tables, *broker;
@@ -64,6 +78,7 @@ static void print_table(struct json_object *root)
 				 (long long)num(progs, "xdp_hw"), (long long)num(progs, "tc"));
 			printf("%-12s %-10s %-5s %-6s %-18s %s\n", str(p, "name"), str(p, "driver"),
 			       str(p, "mode"), str(p, "state"), ids, str(p, "reason"));
+			print_placement(p);
 		}
 	}
 	if (json_object_object_get_ex(root, "tables", &tables)) {

@@ -228,7 +228,10 @@ static int map_write(struct pso_tables *t, int fd, const void *key, const void *
 			merr = fd_write(t, m->topics_fd, key, val, BPF_ANY);
 		else if (fd == t->clients_fd)
 			merr = fd_write(t, m->clients_fd, key, val, flags);
-		if (merr && merr != -EEXIST && !(merr == -ENOENT && !val))
+		/* A full NIC table is no error: what misses there passes up. */
+		if (merr == -E2BIG || merr == -ENOSPC)
+			t->mirror_full++;
+		else if (merr && merr != -EEXIST && !(merr == -ENOENT && !val))
 			t->mirror_errors++;
 	}
 	return 0;

@@ -62,7 +62,8 @@ struct pso_tables {
 
 	struct pso_tables_mirror mirrors[PSO_TABLES_MAX_MIRRORS];
 	int nmirrors;
-	uint64_t mirror_errors;	/* writes a NIC refused */
+	uint64_t mirror_errors;	/* writes a NIC refused for another reason */
+	uint64_t mirror_full;	/* writes a full NIC table refused (normal) */
 };
 
 /* Start keeping a NIC's maps: its clients now, its topics as they are
