@@ -53,6 +53,7 @@ struct pso_pkt {
 	__u32 l3_off;
 	__u32 l4_off;
 	__u16 msg_len;		/* MQTT-SN length == UDP payload length */
+	__u8 hdr_len;		/* MQTT-SN header: 2 (1-byte length) or 4 bytes */
 	__u8 family;		/* PSO_AF_INET or PSO_AF_INET6 */
 	__u8 msg_type;
 	__u8 pub_flags;		/* PUBLISH flags byte */
@@ -283,6 +284,7 @@ pso_parse_mqttsn(struct pso_cursor *c, struct pso_pkt *p, __u32 udp_payload)
 	if (len != udp_payload)
 		return PSO_V_BAD_LENGTH;
 	p->msg_len = len;
+	p->hdr_len = body - m;
 	if (!mqttsn_type_defined(p->msg_type))
 		return PSO_V_MALFORMED;
 	if (p->msg_type != MQTTSN_PUBLISH)

@@ -137,6 +137,26 @@ static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub 
 	return 0;
 }
 
+/*
+ * Rewrite the PUBLISH flags byte (from -> to).  It is the high byte of a
+ * 16-bit word of the UDP checksum (it stands 10 or 12 bytes into the UDP
+ * datagram), which carries the topic id's high byte beside it.
+ */
+static __always_inline int pso_tc_set_flags(struct __sk_buff *skb, const struct pso_offsets *off,
+					    __u32 flags_off, __u8 to)
+{
+	__u8 old_w[2], new_w[2];
+
+	if (bpf_skb_load_bytes(skb, flags_off, old_w, 2))
+		return -1;
+	new_w[0] = to;
+	new_w[1] = old_w[1];
+	if (bpf_l4_csum_replace(skb, off->udp_check, *(__u16 *)old_w, *(__u16 *)new_w,
+				BPF_F_MARK_MANGLED_0 | 2))
+		return -1;
+	return bpf_skb_store_bytes(skb, flags_off, &to, 1, 0);
+}
+
 static __always_inline int pso_tc_exit(__u32 counter, int action)
 {
 	pso_count(counter);
@@ -193,7 +213,8 @@ int psoffload_tc(struct __sk_buff *skb)
 	struct pso_hdrs orig = {};
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
-	__u32 key = skb->ifindex, topic_id, n, vlan_present;
+	__u32 key = skb->ifindex, topic_id, n, vlan_present, flags_off;
+	__u8 retain;
 	__be16 vlan_proto;
 	__u16 vlan_tci;
 	__u8 qos;
@@ -229,7 +250,8 @@ int psoffload_tc(struct __sk_buff *skb)
 	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1))
 		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 
-	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) != 0;
+	retain = (p.pub_flags & MQTTSN_FLAG_RETAIN) != 0;
+	f.to_daemon = retain;
 	n = t->sub_count;
 	if (n == 0 && !f.to_daemon)
 		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
@@ -248,6 +270,11 @@ int psoffload_tc(struct __sk_buff *skb)
 	vlan_tci = skb->vlan_tci;
 	if (vlan_present && bpf_skb_vlan_pop(skb))
 		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	/* MQTT: a publish reaches the subscribers that exist already with
+	 * RETAIN clear; the original keeps it, for the daemon to store. */
+	flags_off = p.l4_off + sizeof(struct udphdr) + p.hdr_len;
+	if (retain && pso_tc_set_flags(skb, &f.off, flags_off, p.pub_flags & ~MQTTSN_FLAG_RETAIN))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	bpf_loop(n, pso_fanout_slot, &f, 0);
 
 	if (f.copies)
@@ -260,6 +287,8 @@ int psoffload_tc(struct __sk_buff *skb)
 		return pso_tc_exit(PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
 	/* Going up: give the daemon the publish as it arrived. */
 	if ((f.copies || f.failed) && pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	if (retain && pso_tc_set_flags(skb, &f.off, flags_off, p.pub_flags))
 		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))
 		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);

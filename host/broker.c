@@ -52,6 +52,8 @@ struct subscription {
 	enum sub_kind kind;
 	char *filter;		/* name, filter or short name; NULL for predefined */
 	uint16_t topic_id;	/* the topic of a non-filter subscription */
+	uint16_t *ids;		/* a filter's topics, each holding a slot ref */
+	int nids;
 };
 
 /* A topic whose slot this client holds, and how many subscriptions want it. */
@@ -334,9 +336,15 @@ static void log_next_hop(struct pso_broker *b, const struct client *c)
 		pso_info("client %s: next hop unresolved: the daemon delivers to it", c->id);
 }
 
-/* Take a slot in topic id for this client (once per client and topic). */
-static int client_hold(struct pso_broker *b, struct client *c, uint16_t id)
+/*
+ * Take a slot in topic id for this client (once per client and topic).
+ * enable false: the slot is written not servable, so the data plane leaves
+ * this subscriber to the daemon until client_enable() - the daemon first
+ * tells the client (SUBACK, REGISTER) what it will receive.
+ */
+static int client_hold(struct pso_broker *b, struct client *c, uint16_t id, bool enable)
 {
+	struct pso_sub slot = c->slot;
 	struct held_topic *h;
 	int i = held_index(c, id), ret;
 
@@ -348,7 +356,9 @@ static int client_hold(struct pso_broker *b, struct client *c, uint16_t id)
 	if (!h)
 		return -ENOMEM;
 	c->held = h;
-	ret = pso_tables_sub_add(&b->tables, id, &c->slot);
+	if (!enable)
+		slot.flags &= ~PSO_SUB_F_RESOLVED;
+	ret = pso_tables_sub_add(&b->tables, id, &slot);
 	if (ret == -EEXIST)
 		ret = 0;
 	if (ret)
@@ -357,20 +367,47 @@ static int client_hold(struct pso_broker *b, struct client *c, uint16_t id)
 	return 0;
 }
 
+/* Every slot of this client as its template says (flags included). */
+static void client_sync_slots(struct pso_broker *b, struct client *c)
+{
+	uint16_t ids[c->nheld ? c->nheld : 1];
+
+	for (int i = 0; i < c->nheld; i++)
+		ids[i] = c->held[i].id;
+	pso_tables_sub_update_many(&b->tables, &c->slot, ids, c->nheld);
+}
+
+/* Drop one ref on each topic; the slots no subscription wants any more
+ * leave the tables together (one wait for readers). */
+static void client_release_many(struct pso_broker *b, struct client *c, const uint16_t *ids, int n)
+{
+	uint16_t gone[n ? n : 1];
+	int ngone = 0;
+
+	for (int k = 0; k < n; k++) {
+		int i = held_index(c, ids[k]);
+
+		if (i < 0 || --c->held[i].refs > 0)
+			continue;
+		gone[ngone++] = ids[k];
+		c->held[i] = c->held[--c->nheld];
+	}
+	if (ngone)
+		pso_tables_sub_remove_many(&b->tables, &c->ep, gone, ngone);
+}
+
 static void client_release(struct pso_broker *b, struct client *c, uint16_t id)
 {
-	int i = held_index(c, id);
-
-	if (i < 0 || --c->held[i].refs > 0)
-		return;
-	pso_tables_sub_remove(&b->tables, id, &c->ep);
-	c->held[i] = c->held[--c->nheld];
+	client_release_many(b, c, &id, 1);
 }
 
 static void subscription_free(struct subscription *s)
 {
 	free(s->filter);
+	free(s->ids);
 	s->filter = NULL;
+	s->ids = NULL;
+	s->nids = 0;
 }
 
 static void client_remove(struct pso_broker *b, struct client *c, const char *why)
@@ -378,9 +415,15 @@ static void client_remove(struct pso_broker *b, struct client *c, const char *wh
 	struct client **pp = &b->clients[endpoint_hash(&c->ep)];
 	char s[64];
 
-	while (c->nheld > 0) {
-		c->held[0].refs = 1;
-		client_release(b, c, c->held[0].id);
+	if (c->nheld) {
+		uint16_t ids[c->nheld];
+		int n = c->nheld;
+
+		for (int i = 0; i < n; i++) {
+			ids[i] = c->held[i].id;
+			c->held[i].refs = 1;
+		}
+		client_release_many(b, c, ids, n);
 	}
 	pso_tables_client_remove(&b->tables, &c->ep);
 	for (int i = 0; i < c->nsubs; i++)
@@ -507,14 +550,23 @@ static void topic_created(struct pso_broker *b, uint16_t id, const char *name)
 			for (int i = 0; i < c->nsubs; i++) {
 				struct subscription *s = &c->subs[i];
 
+				uint16_t *ids;
+
 				if (s->kind != SUB_FILTER || !pso_topic_match(s->filter, name))
 					continue;
+				/* REGISTER goes out before the slot exists. */
 				send_register(b, c, id, name);
-				if (client_hold(b, c, id)) {
+				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
+				if (!ids || client_hold(b, c, id, true)) {
+					if (ids)
+						s->ids = ids;
 					b->stats.congestion++;
 					pso_warn("topic %u: no slot left for client %s (filter %s)",
 						 id, c->id, s->filter);
+					continue;
 				}
+				s->ids = ids;
+				s->ids[s->nids++] = id;
 			}
 		}
 	}
@@ -542,6 +594,7 @@ static int load_predefined_topic(uint16_t id, const char *name, void *ctx)
 struct rx {
 	struct pso_endpoint ep;
 	struct in6_pktinfo local;	/* our address and ingress ifindex */
+	bool reassembled;		/* arrived in IP fragments */
 	struct client *c;		/* NULL: not connected */
 	struct mqttsn_msg m;
 };
@@ -556,6 +609,10 @@ static void handle_connect(struct pso_broker *b, struct rx *rx)
 
 	memcpy(id, rx->m.data, n);
 	id[n] = '\0';
+	/* Client ids reach the log: no control or non-ASCII bytes there. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] >= 0x7f)
+			id[i] = '?';
 	if (rx->m.flags & MQTTSN_FLAG_WILL) {
 		/* Will topics and messages are not kept by this broker. */
 		ack.return_code = MQTTSN_RC_NOT_SUPPORTED;
@@ -613,10 +670,11 @@ static void handle_register(struct pso_broker *b, struct rx *rx)
 	uint16_t id = 0;
 	int ret = topic_register(b, (const char *)rx->m.data, rx->m.data_len, &id);
 
-	if (ret == -ENOSPC) {
+	if (ret == -ENOSPC || ret == -ENOMEM) {
 		b->stats.congestion++;
 		ack.return_code = MQTTSN_RC_CONGESTION;
-		pso_warn("REGISTER from %s refused: topic table full", rx->c->id);
+		pso_warn("REGISTER from %s refused: %s", rx->c->id,
+			 ret == -ENOSPC ? "topic table full" : "out of memory");
 	} else if (ret) {
 		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
 	}
@@ -624,18 +682,22 @@ static void handle_register(struct pso_broker *b, struct rx *rx)
 	send_msg(b, &rx->ep, &rx->local, &ack);
 }
 
-/* The topic id a PUBLISH names, or 0 when unknown. */
-static uint16_t publish_topic(struct pso_broker *b, const struct mqttsn_msg *m)
+/*
+ * The topic id a PUBLISH names, or 0 when unknown.  A short topic name is
+ * registered on first use, but only for a connected client: an unconnected
+ * QoS -1 sender must not be able to fill the registry for good.
+ */
+static uint16_t publish_topic(struct pso_broker *b, const struct mqttsn_msg *m, bool may_create)
 {
 	uint16_t id = 0;
 
 	switch (m->flags & MQTTSN_FLAG_TOPIC_MASK) {
 	case MQTTSN_TOPIC_SHORT: {
 		char name[3] = { m->topic_id >> 8, m->topic_id & 0xff, 0 };
+		int ret = may_create ? topic_register(b, name, 2, &id)
+				     : pso_registry_lookup(b->reg, name, 2, &id);
 
-		if (topic_register(b, name, 2, &id))
-			return 0;
-		return id;
+		return ret ? 0 : id;
 	}
 	case MQTTSN_TOPIC_PREDEFINED:
 	case MQTTSN_TOPIC_NORMAL:
@@ -671,6 +733,25 @@ static void qos2_release(struct client *c, uint16_t msg_id)
 	}
 }
 
+/*
+ * Did the data plane judge this datagram, and so serve every servable slot
+ * before passing it up?  Only if it came in on a broker port, addressed to
+ * that port's broker address, and whole: the data plane leaves fragments
+ * (reassembled by the stack) and other destinations (a second address, a
+ * link-local one) to the daemon untouched.
+ */
+static bool judged_by_dataplane(struct pso_broker *b, const struct rx *rx)
+{
+	const struct pso_port *port = pso_dp_port_by_ifindex(&b->dp, rx->local.ipi6_ifindex);
+	const struct in6_addr *dst = &rx->local.ipi6_addr;
+
+	if (!port || rx->reassembled)
+		return false;
+	if (IN6_IS_ADDR_V4MAPPED(dst))
+		return port->cfg.ip4 && !memcmp(&dst->s6_addr[12], &port->cfg.ip4, 4);
+	return !memcmp(dst, port->cfg.ip6, 16);
+}
+
 static void handle_publish(struct pso_broker *b, struct rx *rx)
 {
 	const struct mqttsn_msg *m = &rx->m;
@@ -685,7 +766,7 @@ static void handle_publish(struct pso_broker *b, struct rx *rx)
 		send_simple(b, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
 		return;
 	}
-	id = publish_topic(b, m);
+	id = publish_topic(b, m, rx->c != NULL);
 	if (qos == 1 || qos == 2) {
 		struct mqttsn_msg ack = {
 			.type = qos == 1 ? MQTTSN_PUBACK : MQTTSN_PUBREC,
@@ -711,10 +792,8 @@ static void handle_publish(struct pso_broker *b, struct rx *rx)
 	if (qos == -1 && (!t || !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)))
 		return;
 
-	/* Did this publish pass through the data plane, which then served
-	 * every servable slot? */
 	via_dataplane = (qos == 0 || qos == -1) && topic_type != MQTTSN_TOPIC_SHORT &&
-			pso_dp_port_by_ifindex(&b->dp, rx->local.ipi6_ifindex);
+			judged_by_dataplane(b, rx);
 	if (retain)
 		retain_store(b, id, m->flags, m->data, m->data_len);
 	deliver(b, id, rx->ep.family, via_dataplane, m->data, m->data_len);
@@ -723,7 +802,7 @@ static void handle_publish(struct pso_broker *b, struct rx *rx)
 static int subscribe_topic(struct pso_broker *b, struct client *c, struct subscription *s,
 			   uint16_t id)
 {
-	int ret = client_hold(b, c, id);
+	int ret = client_hold(b, c, id, false);
 
 	if (!ret)
 		s->topic_id = id;
@@ -745,7 +824,7 @@ static int hold_matching(uint16_t id, const char *name, void *arg)
 
 	if (!pso_topic_match(w->filter, name))
 		return 0;
-	w->err = client_hold(w->b, w->c, id);
+	w->err = client_hold(w->b, w->c, id, false);
 	if (w->err)
 		return 1;
 	w->held[w->nheld++] = id;
@@ -852,7 +931,9 @@ static void handle_subscribe(struct pso_broker *b, struct rx *rx)
 		break;
 	case SUB_NAME:
 	case SUB_SHORT:
-		ret = topic_register(b, name, strlen(name), &id);
+		/* A short name is exactly 2 bytes, NUL included: the registry
+		 * refuses a NUL, as it does for PUBLISH. */
+		ret = topic_register(b, name, kind == SUB_SHORT ? 2 : strlen(name), &id);
 		if (!ret)
 			ret = subscribe_topic(b, c, &sub, id);
 		break;
@@ -866,10 +947,15 @@ static void handle_subscribe(struct pso_broker *b, struct rx *rx)
 		}
 		pso_registry_foreach(b->reg, hold_matching, &w);
 		ret = w.err;
-		if (ret)	/* all or nothing: give back what this filter took */
-			while (w.nheld > 0)
-				client_release(b, c, held[--w.nheld]);
-		free(held);
+		if (ret) {	/* all or nothing: give back what this filter took */
+			client_release_many(b, c, held, w.nheld);
+			free(held);
+		} else {
+			uint16_t *fit = realloc(held, (w.nheld ? w.nheld : 1) * sizeof(*held));
+
+			sub.ids = fit ? fit : held;
+			sub.nids = w.nheld;
+		}
 		break;
 	}
 	default:
@@ -889,8 +975,11 @@ static void handle_subscribe(struct pso_broker *b, struct rx *rx)
 	if (kind != SUB_PREDEFINED) {
 		sub.filter = strdup(name);
 		if (!sub.filter) {
-			if (kind != SUB_FILTER)
+			if (kind == SUB_FILTER)
+				client_release_many(b, c, sub.ids, sub.nids);
+			else
 				client_release(b, c, id);
+			subscription_free(&sub);
 			ack.return_code = MQTTSN_RC_CONGESTION;
 			goto reply;
 		}
@@ -914,6 +1003,8 @@ static void handle_subscribe(struct pso_broker *b, struct rx *rx)
 			send_register(b, c, id, name);
 		retain_send(b, c, id);
 	}
+	/* Told: now the data plane may deliver to it. */
+	client_sync_slots(b, c);
 	return;
 reply:
 	send_msg(b, &rx->ep, &rx->local, &ack);
@@ -922,12 +1013,8 @@ reply:
 static void unsubscribe(struct pso_broker *b, struct client *c, struct subscription *s)
 {
 	if (s->kind == SUB_FILTER) {
-		for (int i = c->nheld - 1; i >= 0; i--) {
-			const char *name = pso_registry_name(b->reg, c->held[i].id);
-
-			if (name && pso_topic_match(s->filter, name))
-				client_release(b, c, c->held[i].id);
-		}
+		/* Exactly the refs this filter took, no more. */
+		client_release_many(b, c, s->ids, s->nids);
 	} else {
 		client_release(b, c, s->topic_id);
 	}
@@ -1066,7 +1153,7 @@ static void handle_message(struct pso_broker *b, struct rx *rx)
 static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 64];
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 2 * CMSG_SPACE(sizeof(int)) + 64];
 		struct cmsghdr align;
 	} ctl;
 	struct sockaddr_in6 sa;
@@ -1081,9 +1168,14 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 
 	if (n < 0)
 		return -errno;
-	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
 		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO)
 			memcpy(&rx.local, CMSG_DATA(cm), sizeof(rx.local));
+		/* The kernel adds the fragment size only to a reassembled datagram. */
+		if ((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVFRAGSIZE) ||
+		    (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVFRAGSIZE))
+			rx.reassembled = true;
+	}
 	b->stats.rx_msgs++;
 	endpoint_from_sa(&sa, &rx.ep);
 	if (mqttsn_decode(buf, (size_t)n, &rx.m)) {
@@ -1132,8 +1224,7 @@ static void resolve_all(struct pso_broker *b)
 			client_resolve(b, c);
 			if (!memcmp(&old, &c->slot, sizeof(old)))
 				continue;
-			for (int i = 0; i < c->nheld; i++)
-				pso_tables_sub_update(&b->tables, c->held[i].id, &c->slot);
+			client_sync_slots(b, c);
 			log_next_hop(b, c);
 		}
 	}
@@ -1651,6 +1742,8 @@ static int open_socket(struct pso_broker *b, char *err, size_t errlen)
 	if (b->sock < 0 ||
 	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) ||
 	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) ||
+	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVFRAGSIZE, &on, sizeof(on)) ||
+	    setsockopt(b->sock, IPPROTO_IP, IP_RECVFRAGSIZE, &on, sizeof(on)) ||
 	    setsockopt(b->sock, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on))) {
 		snprintf(err, errlen, "cannot open the broker socket: %s", strerror(errno));
 		return -errno;
@@ -1728,6 +1821,13 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	ret = pso_nh_open(&b->nh, nh_changed, b);
 	if (ret) {
 		snprintf(err, errlen, "cannot read routes and neighbours (netlink): %s", strerror(-ret));
+		goto fail;
+	}
+	/* Its pins and status file are another live broker's: hands off. */
+	if (cfg->pin_dir && pso_status_owner(cfg->pin_dir)) {
+		snprintf(err, errlen, "pin directory %s is in use by the broker with pid %d; use --pin-dir",
+			 cfg->pin_dir, pso_status_owner(cfg->pin_dir));
+		ret = -EBUSY;
 		goto fail;
 	}
 	ret = pso_dp_load(&b->dp, cfg->pin_dir, err, errlen);

@@ -139,8 +139,12 @@ int pso_cmd_stats(int argc, char **argv)
 	}
 	snprintf(path, sizeof(path), "%s/pso_counters", pin_dir);
 	cfd = bpf_obj_get(path);
-	snprintf(path, sizeof(path), "%s/pso_topic_stats", pin_dir);
-	tfd = cfd < 0 ? -1 : bpf_obj_get(path);
+	if (cfd >= 0) {
+		snprintf(path, sizeof(path), "%s/pso_topic_stats", pin_dir);
+		tfd = bpf_obj_get(path);
+	} else {
+		tfd = -1;
+	}
 	if (cfd < 0 || tfd < 0) {
 		fprintf(stderr, "psoffload stats: no running broker: cannot open %s (%s)\n",
 			path, strerror(errno));

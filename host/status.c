@@ -21,6 +21,26 @@ void pso_status_path(const char *pin_dir, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s.json", PSO_STATUS_DIR, basename(tmp));
 }
 
+static int64_t num(struct json_object *o, const char *key);
+
+int pso_status_owner(const char *pin_dir)
+{
+	struct json_object *root, *broker;
+	char path[512];
+	int pid = 0;
+
+	pso_status_path(pin_dir, path, sizeof(path));
+	root = json_object_from_file(path);
+	if (!root)
+		return 0;
+	if (json_object_object_get_ex(root, "broker", &broker))
+		pid = (int)num(broker, "pid");
+	json_object_put(root);
+	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
+		return 0;
+	return pid;
+}
+
 static const char *str(struct json_object *o, const char *key)
 {
 	struct json_object *v;

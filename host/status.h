@@ -16,6 +16,9 @@
 /* /run/psoffload/<basename of pin_dir>.json */
 void pso_status_path(const char *pin_dir, char *buf, size_t len);
 
+/* The pid of the live broker that owns pin_dir, or 0. */
+int pso_status_owner(const char *pin_dir);
+
 int pso_cmd_status(int argc, char **argv);
 
 #endif /* PSO_STATUS_H */

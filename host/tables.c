@@ -391,12 +391,13 @@ static struct pso_sub disabled(const struct pso_sub *s)
  * Bring topic id from what the maps hold to want[0..n-1], in the order the
  * comment at the top explains.
  */
-static int reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *want, uint32_t n)
+/* Step 1 of reconcile(): *drain is set when a RESOLVED flag went off. */
+static int reconcile_disable(struct pso_tables *t, uint16_t id, const struct pso_sub *want,
+			     uint32_t n, bool *drain)
 {
 	struct pso_sub *slots = slots_of(t, id);
 	const struct pso_topic *cur = &t->topics[id];
 	const struct pso_sub *first = n ? &want[0] : &zero_sub;
-	bool drain = false;
 	struct pso_topic v;
 	struct pso_sub s;
 	int err;
@@ -406,23 +407,30 @@ static int reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *wa
 	if (n < v.sub_count)
 		v.sub_count = n;
 	if (v.first.flags && !same_content(&v.first, first)) {
-		drain |= v.first.flags & PSO_SUB_F_RESOLVED;
+		*drain |= v.first.flags & PSO_SUB_F_RESOLVED;
 		v.first.flags = 0;
 	}
 	err = topic_write(t, id, &v);
 	for (uint32_t i = 0; !err && i < t->max_subs; i++) {
 		if (slots[i].flags && !same_content(&slots[i], i < n ? &want[i] : &zero_sub)) {
-			drain |= slots[i].flags & PSO_SUB_F_RESOLVED;
+			*drain |= slots[i].flags & PSO_SUB_F_RESOLVED;
 			s = disabled(&slots[i]);
 			err = slot_write(t, id, i, &s);
 		}
 	}
-	if (err)
-		return err;
+	return err;
+}
 
-	/* 2. wait for readers of what step 1 disabled */
-	if (drain && t->sync_readers)
-		t->sync_readers(t->hook_ctx);
+/* Steps 3 to 5 of reconcile(), once readers of step 1 are gone. */
+static int reconcile_enable(struct pso_tables *t, uint16_t id, const struct pso_sub *want,
+			    uint32_t n)
+{
+	struct pso_sub *slots = slots_of(t, id);
+	const struct pso_topic *cur = &t->topics[id];
+	const struct pso_sub *first = n ? &want[0] : &zero_sub;
+	struct pso_topic v;
+	struct pso_sub s;
+	int err = 0;
 
 	/* 3. slots below the new count */
 	for (uint32_t i = 0; !err && i < n; i++) {
@@ -456,6 +464,19 @@ static int reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *wa
 }
 
 /* Apply t->want[0..n-1] to topic id; on failure put the topic back. */
+static int reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *want, uint32_t n)
+{
+	bool drain = false;
+	int err = reconcile_disable(t, id, want, n, &drain);
+
+	if (err)
+		return err;
+	/* 2. wait for readers of what step 1 disabled */
+	if (drain && t->sync_readers)
+		t->sync_readers(t->hook_ctx);
+	return reconcile_enable(t, id, want, n);
+}
+
 static int apply(struct pso_tables *t, uint16_t id, uint32_t n)
 {
 	uint32_t old_n = t->topics[id].sub_count;
@@ -593,6 +614,116 @@ int pso_tables_sub_update(struct pso_tables *t, uint16_t id, const struct pso_su
 	memcpy(t->want, slots_of(t, id), n * sizeof(*t->want));
 	t->want[i] = s;
 	return apply(t, id, n);
+}
+
+/*
+ * One subscriber's change in many topics (a client leaving, a next hop
+ * moving): every topic's step 1, one wait for readers, then every topic's
+ * steps 3 to 5, so the cost is one grace period, not one per topic.  The
+ * shadow follows every write that succeeded; the first error is returned.
+ */
+static int apply_many(struct pso_tables *t, const uint16_t *ids, int n,
+		      struct pso_sub *wants, const uint32_t *counts)
+{
+	bool drain = false;
+	int err = 0, done = 0;
+
+	for (; done < n && !err; done++)
+		err = reconcile_disable(t, ids[done], wants + (size_t)done * t->max_subs,
+					counts[done], &drain);
+	if (drain && t->sync_readers)
+		t->sync_readers(t->hook_ctx);
+	for (int i = 0; i < done; i++) {
+		int e = reconcile_enable(t, ids[i], wants + (size_t)i * t->max_subs, counts[i]);
+
+		if (e && !err)
+			err = e;
+	}
+	return err;
+}
+
+/* remove (s NULL) or update (s given) the slot of ep in each topic of ids. */
+static int change_many(struct pso_tables *t, const struct pso_endpoint *ep,
+		       const struct pso_sub *s, const uint16_t *ids, int n)
+{
+	struct pso_sub *wants = calloc((size_t)(n ? n : 1) * t->max_subs, sizeof(*wants));
+	uint16_t *todo = calloc(n ? n : 1, sizeof(*todo));
+	uint32_t *counts = calloc(n ? n : 1, sizeof(*counts));
+	int m = 0, removed = 0, err;
+
+	if (!wants || !todo || !counts) {
+		err = -ENOMEM;
+		goto out;
+	}
+	for (int k = 0; k < n; k++) {
+		struct pso_sub *want = wants + (size_t)m * t->max_subs;
+		uint32_t cnt;
+		int i;
+
+		if (!id_ok(t, ids[k]))
+			continue;
+		i = find_slot(t, ids[k], ep);
+		if (i < 0)
+			continue;
+		cnt = t->topics[ids[k]].sub_count;
+		memcpy(want, slots_of(t, ids[k]), cnt * sizeof(*want));
+		if (s) {
+			want[i] = *s;
+		} else {
+			want[i] = want[cnt - 1];	/* the last slot fills the hole */
+			cnt--;
+			removed++;
+		}
+		todo[m] = ids[k];
+		counts[m++] = cnt;
+	}
+	err = apply_many(t, todo, m, wants, counts);
+	/* nsubs counts what the maps hold: recount the topics touched. */
+	if (!s) {
+		if (!err) {
+			t->nsubs -= removed;
+		} else {
+			uint32_t live = 0;
+
+			for (uint32_t id = 0; id < t->max_topics; id++)
+				live += t->topics[id].sub_count;
+			t->nsubs = live;
+		}
+	}
+out:
+	free(wants);
+	free(todo);
+	free(counts);
+	return err;
+}
+
+int pso_tables_sub_remove_many(struct pso_tables *t, const struct pso_endpoint *ep,
+			       const uint16_t *ids, int n)
+{
+	struct pso_sub probe = { 0 };
+	struct pso_endpoint key = *ep;
+
+	if (!family_ok(key.family))
+		return -EINVAL;
+	/* Normalise the endpoint as the slots hold it. */
+	probe.family = key.family;
+	probe.dst_port = key.port;
+	memcpy(probe.dst_addr, key.addr, sizeof(probe.dst_addr));
+	probe = normalize_sub(&probe);
+	pso_sub_endpoint(&probe, &key);
+	return change_many(t, &key, NULL, ids, n);
+}
+
+int pso_tables_sub_update_many(struct pso_tables *t, const struct pso_sub *sub,
+			       const uint16_t *ids, int n)
+{
+	struct pso_sub s = normalize_sub(sub);
+	struct pso_endpoint ep;
+
+	if (!family_ok(s.family))
+		return -EINVAL;
+	pso_sub_endpoint(&s, &ep);
+	return change_many(t, &ep, &s, ids, n);
 }
 
 int pso_tables_sub_remove(struct pso_tables *t, uint16_t id, const struct pso_endpoint *ep)

@@ -116,6 +116,13 @@ int pso_tables_sub_remove(struct pso_tables *t, uint16_t id,
 int pso_tables_sub_find(const struct pso_tables *t, uint16_t id,
 			const struct pso_endpoint *ep);
 
+/* The same for one subscriber in many topics (topics without it are
+ * skipped), with one wait for readers in all instead of one per topic. */
+int pso_tables_sub_remove_many(struct pso_tables *t, const struct pso_endpoint *ep,
+			       const uint16_t *ids, int n);
+int pso_tables_sub_update_many(struct pso_tables *t, const struct pso_sub *sub,
+			       const uint16_t *ids, int n);
+
 /* Connected clients (QoS 0 admission).  add: 0 also when already there,
  * -ENOSPC when full; remove: -ENOENT when absent. */
 int pso_tables_client_add(struct pso_tables *t, const struct pso_endpoint *ep);

@@ -374,9 +374,50 @@ out:
 
 /* ---- names and filters ---------------------------------------------------- */
 
+/*
+ * Well-formed UTF-8 without control characters, as MQTT requires of topic
+ * names and filters (MQTT 3.1.1 section 1.5.3: no U+0000, no surrogates or
+ * overlong forms; control characters refused here too, since names are
+ * logged).  NUL is caught as a control character.
+ */
+static bool utf8_text(const char *s, size_t len)
+{
+	const unsigned char *p = (const unsigned char *)s;
+
+	for (size_t i = 0; i < len;) {
+		unsigned int c = p[i], need, cp;
+
+		if (c < 0x20 || c == 0x7f)
+			return false;
+		if (c < 0x80) {
+			i++;
+			continue;
+		}
+		if (c >= 0xc2 && c <= 0xdf)
+			need = 1, cp = c & 0x1f;
+		else if (c >= 0xe0 && c <= 0xef)
+			need = 2, cp = c & 0x0f;
+		else if (c >= 0xf0 && c <= 0xf4)
+			need = 3, cp = c & 0x07;
+		else
+			return false;
+		for (unsigned int k = 1; k <= need; k++) {
+			if (i + k >= len || (p[i + k] & 0xc0) != 0x80)
+				return false;
+			cp = (cp << 6) | (p[i + k] & 0x3f);
+		}
+		/* overlong, surrogates, beyond U+10FFFF, C1 controls */
+		if ((need == 2 && cp < 0x800) || (need == 3 && (cp < 0x10000 || cp > 0x10ffff)) ||
+		    (cp >= 0xd800 && cp <= 0xdfff) || (cp >= 0x80 && cp <= 0x9f))
+			return false;
+		i += need + 1;
+	}
+	return true;
+}
+
 bool pso_topic_name_valid(const char *name, size_t len)
 {
-	if (len == 0 || len > PSO_TOPIC_NAME_MAX)
+	if (len == 0 || len > PSO_TOPIC_NAME_MAX || !utf8_text(name, len))
 		return false;
 	for (size_t i = 0; i < len; i++)
 		if (name[i] == '\0' || name[i] == '+' || name[i] == '#')
@@ -389,7 +430,7 @@ bool pso_topic_filter_valid(const char *filter, size_t len)
 {
 	size_t level = 0;	/* start of the current level */
 
-	if (len == 0 || len > PSO_TOPIC_NAME_MAX)
+	if (len == 0 || len > PSO_TOPIC_NAME_MAX || !utf8_text(filter, len))
 		return false;
 	for (size_t i = 0; i < len; i++) {
 		char c = filter[i];

@@ -919,8 +919,8 @@ static void run_fanout(const struct fan_case *fc)
 	bool served[MAX_SUBS];
 	struct expect_copy exp[MAX_SUBS];
 	int n_exp = 0, copies = 0, per_side[N_SIDES] = {};
-	uint8_t msg[MAX_MSG], sentinel[MAX_MSG];
-	int msg_len, sentinel_len, pub;
+	uint8_t msg[MAX_MSG], sentinel[MAX_MSG], copy[MAX_MSG];
+	int msg_len, sentinel_len, copy_len, pub;
 	uint64_t base[PSO_CNT__MAX], want[PSO_CNT__MAX] = {};
 	struct udp_stats st;
 	bool up;
@@ -971,6 +971,10 @@ static void run_fanout(const struct fan_case *fc)
 	}
 	msg_len = mqttsn_publish(msg, fc->qos | (fc->retain ? MQTTSN_FLAG_RETAIN : 0) |
 				 MQTTSN_TOPIC_NORMAL, fc->topic, 0x0101, fc->payload, 0x11);
+	/* Subscribers get a live publish with RETAIN clear (MQTT); the daemon
+	 * gets it as sent. */
+	copy_len = mqttsn_publish(copy, fc->qos | MQTTSN_TOPIC_NORMAL, fc->topic, 0x0101,
+				  fc->payload, 0x11);
 	sentinel_len = mqttsn_publish(sentinel, fc->qos | MQTTSN_TOPIC_NORMAL, fc->topic, 0x0202,
 				      fc->payload + 1, 0x5a);
 	if (fc->capture) {
@@ -987,7 +991,7 @@ static void run_fanout(const struct fan_case *fc)
 	 * wrong, the capture says why. */
 	for (int s = 0; s < N_SIDES; s++) {
 		if (cap[s] >= 0) {
-			capture_check(cap[s], s, af, msg, msg_len, exp, n_exp, fc->zero_csum);
+			capture_check(cap[s], s, af, copy, copy_len, exp, n_exp, fc->zero_csum);
 			res_close(cap[s]);
 		}
 	}
@@ -995,7 +999,7 @@ static void run_fanout(const struct fan_case *fc)
 		if (!served[i])
 			continue;
 		snprintf(who, sizeof(who), "subscriber %d (%s)", i, lab.side[sides[i]].peer_if);
-		expect_copy(fds[i], af, sides[i], msg, msg_len, who);
+		expect_copy(fds[i], af, sides[i], copy, copy_len, who);
 	}
 	if (up)
 		expect_daemon(af, pub, msg, msg_len);

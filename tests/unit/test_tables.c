@@ -1044,6 +1044,54 @@ static void test_mirror(void **state)
 	close(nic_stats);
 }
 
+/* One subscriber leaving (or moving) in many topics: one grace period in
+ * all, and every topic ends as a single removal (or update) would leave it. */
+static void test_many_topics(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub a = sub4(1, true), b = sub4(2, true), a2 = sub4(1, true);
+	struct pso_endpoint ep = ep_of(&a);
+	const uint16_t ids[] = { 3, 4, 5, 9 };	/* 9: a is not there */
+	int syncs = 0;
+
+	for (int k = 0; k < 3; k++) {
+		/* a first in 3 and 4 (slot 0 moves), second in 5 */
+		if (ids[k] == 5) {
+			assert_int_equal(pso_tables_sub_add(&f->t, ids[k], &b), 0);
+			assert_int_equal(pso_tables_sub_add(&f->t, ids[k], &a), 0);
+		} else {
+			assert_int_equal(pso_tables_sub_add(&f->t, ids[k], &a), 0);
+			assert_int_equal(pso_tables_sub_add(&f->t, ids[k], &b), 0);
+		}
+	}
+	assert_int_equal(pso_tables_sub_add(&f->t, 9, &b), 0);
+
+	/* A next hop change: a's MAC moves in every topic it is in. */
+	a2.dst_mac[5] ^= 0x55;
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_update_many(&f->t, &a2, ids, 4), 0);
+	for (int n = 0; n < f->nlog; n++)
+		syncs += f->log[n].kind == EV_SYNC;
+	assert_int_equal(syncs, 1);
+	expect_layout(f, 3, 2, (struct pso_sub[]){ a2, b });
+	expect_layout(f, 5, 2, (struct pso_sub[]){ b, a2 });
+	expect_layout(f, 9, 1, (struct pso_sub[]){ b });
+
+	reset_log(f);
+	syncs = 0;
+	assert_int_equal(pso_tables_sub_remove_many(&f->t, &ep, ids, 4), 0);
+	for (int n = 0; n < f->nlog; n++)
+		syncs += f->log[n].kind == EV_SYNC;
+	assert_int_equal(syncs, 1);
+	expect_layout(f, 3, 1, &b);
+	expect_layout(f, 4, 1, &b);
+	expect_layout(f, 5, 1, &b);
+	expect_layout(f, 9, 1, &b);
+	assert_int_equal(f->t.nsubs, 4);
+	for (int k = 0; k < 4; k++)
+		assert_int_equal(pso_tables_sub_find(&f->t, ids[k], &ep), -ENOENT);
+}
+
 /* The production wait really is an RCU grace period and returns. */
 static void test_sync_rcu(void **state)
 {
@@ -1067,6 +1115,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_ipv4_normalized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_many_topics, setup, teardown),
 		cmocka_unit_test(test_sync_rcu),
 	};
 

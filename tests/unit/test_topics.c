@@ -160,6 +160,31 @@ static int reg_register(struct pso_registry *reg, const char *name, uint16_t *id
 	return pso_registry_register(reg, name, strlen(name), id, created);
 }
 
+/* Names are UTF-8 text without control characters: they reach logs. */
+static void test_name_utf8(void **state)
+{
+	static const struct { const char *s; size_t len; bool ok; } rows[] = {
+		{ "caf\xc3\xa9/temp", 10, true },		/* U+00E9 */
+		{ "\xe2\x82\xac", 3, true },			/* U+20AC */
+		{ "\xf0\x9f\x98\x80/x", 6, true },		/* U+1F600 */
+		{ "a\nb", 3, false },				/* control */
+		{ "a\x7f", 2, false },				/* DEL */
+		{ "a\xff\xfe", 3, false },			/* not UTF-8 */
+		{ "\xc0\xaf", 2, false },			/* overlong '/' */
+		{ "\xe0\x80\xaf", 3, false },			/* overlong */
+		{ "\xed\xa0\x80", 3, false },			/* surrogate */
+		{ "\xc2\x85", 2, false },			/* C1 control */
+		{ "\xe2\x82", 2, false },			/* truncated */
+		{ "\xf4\x90\x80\x80", 4, false },		/* > U+10FFFF */
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (pso_topic_name_valid(rows[i].s, rows[i].len) != rows[i].ok ||
+		    pso_topic_filter_valid(rows[i].s, rows[i].len) != rows[i].ok)
+			fail_msg("row %zu: want %s", i, rows[i].ok ? "valid" : "invalid");
+	}
+}
+
 static void test_register_lowest_free(void **state)
 {
 	struct pso_registry *reg = pso_registry_new(16);
@@ -481,6 +506,7 @@ int main(void)
 		cmocka_unit_test(test_match_table),
 		cmocka_unit_test(test_filter_valid),
 		cmocka_unit_test(test_name_valid),
+		cmocka_unit_test(test_name_utf8),
 		cmocka_unit_test(test_register_lowest_free),
 		cmocka_unit_test(test_register_full),
 		cmocka_unit_test(test_register_full_id_space),
