@@ -1,7 +1,7 @@
 # psoffload - one Makefile builds everything into build/.
 #   make            BPF objects, skeletons, host tools, tests
 #   make test       every test suite (needs root)
-#   make bench      benchmarks
+#   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
 #   make clean
 
 BUILD      ?= build
@@ -127,3 +127,40 @@ $(BUILD)/bench/microbench: bench/microbench.c tests/lib/netns.c tests/lib/netns.
                            $(SKELS) $(BUILD)/bench/floor_xdp.skel.h
 	$(CC) $(CFLAGS) -I$(BUILD)/bench bench/microbench.c tests/lib/netns.c -o $@ $(LDLIBS)
 
+# ---- Benchmarks (bench/): `make bench`, `make bench-quick`; never in `make test`.
+BENCH_CFLAGS := $(CFLAGS) -I$(BUILD)/bench -Ibench
+BENCH_LIB    := bench/benchlib.c bench/benchlib.h bench/loadgen.h
+
+$(BUILD)/bench/loadgen.bpf.o: bench/loadgen.bpf.c bench/loadgen.h
+	@mkdir -p $(dir $@)
+	$(CLANG) $(BPF_DRV_CFLAGS) -Ibench -c $< -o $@
+$(BUILD)/bench/loadgen.skel.h: $(BUILD)/bench/loadgen.bpf.o
+	$(BPFTOOL) gen skeleton $< name loadgen > $@.tmp && mv $@.tmp $@
+$(BUILD)/bench/loadgen: bench/loadgen.c $(BENCH_LIB) $(BUILD)/bench/loadgen.skel.h $(LIB)
+	$(CC) $(BENCH_CFLAGS) bench/loadgen.c bench/benchlib.c $(LIB) -o $@ $(LDLIBS) -lm
+$(BUILD)/bench/pso-baseline: bench/baseline/baseline.c $(LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) $< $(LIB) -o $@ -lpthread
+# Clients of the servers users pick instead, one per C client library.
+BENCH_CLIENT_SRCS := bench/clients/tcpbench.c bench/benchlib.c
+BENCH_LIBS_mosquitto := -lmosquitto
+BENCH_LIBS_redis     := -lhiredis
+BENCH_LIBS_nats      := -lnats
+$(BUILD)/bench/bench-%: bench/clients/%.c $(BENCH_CLIENT_SRCS) bench/clients/tcpbench.h $(BENCH_LIB)
+	@mkdir -p $(dir $@)
+	$(CC) $(BENCH_CFLAGS) -Ibench/clients $< $(BENCH_CLIENT_SRCS) -o $@ $(BENCH_LIBS_$*) -lpthread -lm
+
+# `make bench-quick` (about a minute) and `make bench` (up to 30 minutes):
+# bench/run.sh, results under bench/results/<UTC timestamp>/.
+BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline \
+                 $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o
+BENCH_CLIENTS := $(BUILD)/bench/bench-mosquitto $(BUILD)/bench/bench-redis $(BUILD)/bench/bench-nats
+.PHONY: bench bench-quick
+bench-quick:
+	bash bench/install-deps.sh --quick
+	$(MAKE) $(BENCH_BINS)
+	bash bench/run.sh --quick $(BUILD)
+bench:
+	bash bench/install-deps.sh
+	$(MAKE) $(BENCH_BINS) $(BENCH_CLIENTS)
+	bash bench/run.sh $(BUILD)

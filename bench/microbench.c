@@ -216,7 +216,8 @@ static void identity_sub(struct pso_sub *s)
 }
 
 /* Port config, the publisher as a connected client, and topic with n
- * identity subscribers (slots first, then the count). */
+ * identity subscribers (slots first, then the count).  subs is NULL for the
+ * offload build, which serves one subscriber from the topic entry alone. */
 static void tables(struct bpf_map *port_cfg, uint32_t port_key, struct bpf_map *clients,
 		   struct bpf_map *topics, struct bpf_map *subs, uint16_t topic, int n)
 {
@@ -234,7 +235,7 @@ static void tables(struct bpf_map *port_cfg, uint32_t port_key, struct bpf_map *
 		die("pso_clients value larger than expected");
 	map_set(bpf_map__fd(clients), &client, zeros, "pso_clients");
 	identity_sub(&s);
-	for (int i = 0; i < n; i++) {
+	for (int i = 0; subs && i < n; i++) {
 		uint32_t k = (uint32_t)topic * PSO_MAX_SUBS + i;
 
 		map_set(bpf_map__fd(subs), &k, &s, "pso_subs");
@@ -544,8 +545,8 @@ int main(int argc, char **argv)
 	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
 
 	/* (b) offload build: its one port config sits at key 0. */
-	tables(off->maps.pso_port_cfg, 0, off->maps.pso_clients, off->maps.pso_topics,
-	       off->maps.pso_subs, TOPIC_ONE, 1);
+	tables(off->maps.pso_port_cfg, 0, off->maps.pso_clients, off->maps.pso_topics, NULL,
+	       TOPIC_ONE, 1);
 	b = bench_add("(b) XDP fast path, offload build, XDP_TX",
 		      bpf_program__fd(off->progs.psoffload_xdp), false, XDP_TX);
 	publish_frame(&b->f, TOPIC_ONE);
