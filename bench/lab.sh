@@ -91,12 +91,5 @@ napi_opts() {
 	echo "--napi $DEV_BRK:$BROKER_CPU:-20"
 }
 
-# wait_for SECONDS COMMAND...: run COMMAND until it succeeds or time is up.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.05
-	done
-}
+# shellcheck source=../tests/e2e/wait.sh
+. "$(dirname "${BASH_SOURCE[0]}")/../tests/e2e/wait.sh"

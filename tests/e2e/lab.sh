@@ -98,12 +98,5 @@ lab_down() {
 	return 0
 }
 
-# wait_for SECONDS COMMAND...: run COMMAND until it succeeds or time is up.
-wait_for() {
-	local deadline=$((SECONDS + $1))
-	shift
-	until "$@"; do
-		[ $SECONDS -lt $deadline ] || return 1
-		sleep 0.05
-	done
-}
+# shellcheck source=wait.sh
+. "$(dirname "${BASH_SOURCE[0]}")/wait.sh"
