@@ -217,11 +217,20 @@ static void identity_sub(struct pso_sub *s)
 
 /* Port config, the publisher as a connected client, and topic with n
  * identity subscribers (slots first, then the count).  subs is NULL for the
- * offload build, which serves one subscriber from the topic entry alone. */
-static void tables(struct bpf_map *port_cfg, uint32_t port_key, struct bpf_map *clients,
-		   struct bpf_map *topics, struct bpf_map *subs, uint16_t topic, int n)
+ * offload build, which serves one subscriber from the topic entry alone.
+ * Where the object has the direct-mapped pso_port_slots and
+ * pso_client_slots, port and client are in their slots too, as the daemon
+ * puts them when no other holds the slot: the path measured is the fast one. */
+static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, int n)
 {
-	struct pso_port_cfg cfg = { .ifindex = sink_idx, .udp_port = htons(BROKER_PORT) };
+	struct bpf_map *port_cfg = bpf_object__find_map_by_name(obj, "pso_port_cfg");
+	struct bpf_map *port_slots = bpf_object__find_map_by_name(obj, "pso_port_slots");
+	struct bpf_map *clients = bpf_object__find_map_by_name(obj, "pso_clients");
+	struct bpf_map *client_slots = bpf_object__find_map_by_name(obj, "pso_client_slots");
+	struct bpf_map *topics = bpf_object__find_map_by_name(obj, "pso_topics");
+	struct bpf_map *subs = bpf_object__find_map_by_name(obj, "pso_subs");
+	struct pso_port_cfg cfg = { .ifindex = sink_idx, .udp_port = htons(BROKER_PORT),
+				    .flags = PSO_PORT_F_VALID };
 	struct pso_endpoint client = { .port = htons(PUB_PORT), .family = PSO_AF_INET };
 	struct pso_topic t = { .sub_count = n, .flags = PSO_TOPIC_F_VALID };
 	uint8_t zeros[64] = {};
@@ -234,6 +243,19 @@ static void tables(struct bpf_map *port_cfg, uint32_t port_key, struct bpf_map *
 	if (bpf_map__value_size(clients) > sizeof(zeros))
 		die("pso_clients value larger than expected");
 	map_set(bpf_map__fd(clients), &client, zeros, "pso_clients");
+	if (port_slots) {
+		uint32_t k = pso_port_slot_of(sink_idx);
+
+		map_set(bpf_map__fd(port_slots), &k, &cfg, "pso_port_slots");
+	}
+	if (client_slots) {
+		struct pso_client_slot cs = { .ep = client };
+		uint32_t w[4], k;
+
+		memcpy(w, client.addr, sizeof(w));
+		k = pso_client_slot_of(w[0], w[1], w[2], w[3], client.port);
+		map_set(bpf_map__fd(client_slots), &k, &cs, "pso_client_slots");
+	}
 	identity_sub(&s);
 	for (int i = 0; subs && i < n; i++) {
 		uint32_t k = (uint32_t)topic * PSO_MAX_SUBS + i;
@@ -535,18 +557,15 @@ int main(int argc, char **argv)
 		die("loading the BPF programs failed");
 
 	/* (a) driver build, one subscriber on the ingress port. */
-	tables(xdp->maps.pso_port_cfg, sink_idx, xdp->maps.pso_clients, xdp->maps.pso_topics,
-	       xdp->maps.pso_subs, TOPIC_ONE, 1);
-	tables(xdp->maps.pso_port_cfg, sink_idx, xdp->maps.pso_clients, xdp->maps.pso_topics,
-	       xdp->maps.pso_subs, TOPIC_TWO, 2);
+	tables(xdp->obj, sink_idx, TOPIC_ONE, 1);
+	tables(xdp->obj, sink_idx, TOPIC_TWO, 2);
 	b = bench_add("(a) XDP fast path, driver build, XDP_TX", bpf_program__fd(xdp->progs.psoffload_xdp),
 		      false, XDP_TX);
 	publish_frame(&b->f, TOPIC_ONE);
 	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
 
 	/* (b) offload build: its one port config sits at key 0. */
-	tables(off->maps.pso_port_cfg, 0, off->maps.pso_clients, off->maps.pso_topics, NULL,
-	       TOPIC_ONE, 1);
+	tables(off->obj, 0, TOPIC_ONE, 1);
 	b = bench_add("(b) XDP fast path, offload build, XDP_TX",
 		      bpf_program__fd(off->progs.psoffload_xdp), false, XDP_TX);
 	publish_frame(&b->f, TOPIC_ONE);
@@ -573,8 +592,7 @@ int main(int argc, char **argv)
 			printf("(f) fan-out %d skipped: PSO_MAX_SUBS is %d\n", fan[i], PSO_MAX_SUBS);
 			continue;
 		}
-		tables(tc->maps.pso_port_cfg, sink_idx, tc->maps.pso_clients, tc->maps.pso_topics,
-		       tc->maps.pso_subs, TOPIC_FAN + i, fan[i]);
+		tables(tc->obj, sink_idx, TOPIC_FAN + i, fan[i]);
 		snprintf(fan_label[i], sizeof(fan_label[i]), "(f) TC fan-out, %d subscribers", fan[i]);
 		if (fixed_bench[1] < 0)
 			fixed_bench[1] = n_bench;

@@ -8,12 +8,20 @@
  *
  * Table layout (see bpf/psoffload_maps.h for the map definitions):
  *
- *   pso_port_cfg   which address/port is "the broker" on an interface
+ *   pso_port_cfg   HASH, key = ifindex: which address/port is "the broker"
+ *                  on an interface (offload build: ARRAY, key 0)
+ *   pso_port_slots ARRAY, index = ifindex % PSO_PORT_SLOTS: the same configs
+ *                  direct-mapped, so the fast path finds its port without a
+ *                  hash (driver build; a port whose slot is taken is in
+ *                  pso_port_cfg only)
  *   pso_topics     ARRAY, index = topic id        -> struct pso_topic
  *                  (offload build: HASH of the topics placed in the NIC)
  *   pso_subs       ARRAY, index = topic id * PSO_MAX_SUBS + slot
  *                                                 -> struct pso_sub
  *   pso_clients    HASH,  key = struct pso_endpoint (connected clients)
+ *   pso_client_slots ARRAY, index = pso_client_slot_of(endpoint): connected
+ *                  clients direct-mapped (driver build); a client whose slot
+ *                  is taken is found in pso_clients
  *   pso_devmap     DEVMAP_HASH, ifindex -> ifindex (driver build only)
  *   pso_counters   one u64 per enum pso_counter
  *   pso_topic_stats  ARRAY, index = topic id      -> struct pso_topic_stats
@@ -52,6 +60,18 @@
 #ifndef PSO_MAX_PORTS
 #define PSO_MAX_PORTS 64
 #endif
+
+/* Direct-mapped fast copies of pso_port_cfg and pso_clients (driver build).
+ * Powers of two.  A client or port whose slot another holds is still served,
+ * from the HASH behind, at the cost of one hash lookup. */
+#ifndef PSO_PORT_SLOT_BITS
+#define PSO_PORT_SLOT_BITS 8
+#endif
+#define PSO_PORT_SLOTS (1u << PSO_PORT_SLOT_BITS)
+#ifndef PSO_CLIENT_SLOT_BITS
+#define PSO_CLIENT_SLOT_BITS 15
+#endif
+#define PSO_CLIENT_SLOTS (1u << PSO_CLIENT_SLOT_BITS)
 
 #define PSO_DEFAULT_UDP_PORT 1883
 #define PSO_DEFAULT_TTL 64
@@ -120,6 +140,8 @@ enum mqttsn_msg_type {
 
 /* ---- Map keys and values ------------------------------------------------ */
 
+#define PSO_PORT_F_VALID 0x01	/* a pso_port_slots entry may be used */
+
 /* The broker's own identity on one interface. */
 struct pso_port_cfg {
 	__u32 ifindex;
@@ -127,7 +149,16 @@ struct pso_port_cfg {
 	__u8 mac[6];		/* this interface's MAC */
 	__be32 ip4;		/* broker IPv4 address, 0 = none */
 	__u8 ip6[16];		/* broker IPv6 address, all-zero = none */
+	__u8 flags;		/* PSO_PORT_F_*; read only in pso_port_slots,
+				 * where it changes alone (see host/porttab.c) */
+	__u8 pad[3];
 };
+
+/* The pso_port_slots index of an interface. */
+static inline __u32 pso_port_slot_of(__u32 ifindex)
+{
+	return ifindex & (PSO_PORT_SLOTS - 1);
+}
 
 #define PSO_AF_INET  4
 #define PSO_AF_INET6 6
@@ -148,6 +179,36 @@ struct pso_endpoint {
 struct pso_client_val {
 	__u64 rx_msgs;
 };
+
+/*
+ * One pso_client_slots entry.  ep.family is the valid byte: 0 = empty, and
+ * the host changes the other fields only while it is 0 (host/tables.c).
+ * rx_msgs as in pso_client_val, for publishes admitted from this slot.
+ */
+struct pso_client_slot {
+	struct pso_endpoint ep;
+	__u32 pad;
+	__u64 rx_msgs;
+};
+
+/*
+ * The pso_client_slots index of an endpoint: its address words (as loaded
+ * from wire order; an IPv4 address is word 0, the others 0) folded with the
+ * port, then mixed (MurmurHash3's 32-bit finalizer) so that every input bit
+ * moves the low bits.  Both sides compute it on the same CPU, so native
+ * loads agree.
+ */
+static inline __u32 pso_client_slot_of(__u32 a0, __u32 a1, __u32 a2, __u32 a3, __be16 port)
+{
+	__u32 h = a0 ^ a1 ^ a2 ^ a3 ^ port;
+
+	h ^= h >> 16;
+	h *= 0x85ebca6bu;
+	h ^= h >> 13;
+	h *= 0xc2b2ae35u;
+	h ^= h >> 16;
+	return h & (PSO_CLIENT_SLOTS - 1);
+}
 
 /* Subscriber slot flags. */
 #define PSO_SUB_F_RESOLVED 0x01	/* next-hop MAC known: data plane may deliver */

@@ -165,14 +165,12 @@ static __always_inline int pso_tc_exit(__u32 counter, int action)
 
 static __always_inline int pso_tc_connected(const struct pso_pkt *p, const struct pso_hdrs *h)
 {
-	struct pso_endpoint key = {};
+	__u32 addr[4] = {};
 
-	__builtin_memcpy(key.addr, h->sub.src_addr, 16);
-	if (p->family == PSO_AF_INET)
-		__builtin_memset(key.addr + 4, 0, 12);
-	key.port = h->src_port;
-	key.family = p->family;
-	return bpf_map_lookup_elem(&pso_clients, &key) != NULL;
+	__builtin_memcpy(addr, h->sub.src_addr, 4);
+	if (p->family != PSO_AF_INET)
+		__builtin_memcpy(addr, h->sub.src_addr, 16);
+	return pso_client_admit(addr, h->src_port, p->family);
 }
 
 /*
@@ -213,13 +211,13 @@ int psoffload_tc(struct __sk_buff *skb)
 	struct pso_hdrs orig = {};
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
-	__u32 key = skb->ifindex, topic_id, n, vlan_present, flags_off;
+	__u32 topic_id, n, vlan_present, flags_off;
 	__u8 retain;
 	__be16 vlan_proto;
 	__u16 vlan_tci;
 	__u8 qos;
 
-	cfg = bpf_map_lookup_elem(&pso_port_cfg, &key);
+	cfg = pso_port_lookup(skb->ifindex);
 	if (!cfg)
 		return pso_tc_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
 

@@ -37,87 +37,90 @@ static __always_inline int pso_exit(__u32 counter, int action)
 #define pso_miss(counter) pso_exit((counter), XDP_DROP)
 #endif
 
-static __always_inline struct pso_port_cfg *pso_ingress_port(struct xdp_md *ctx)
+static __always_inline int pso_client_connected4(__be32 saddr, __be16 sport)
 {
-#ifdef PSO_OFFLOAD
-	__u32 key = 0;	/* the device's own maps describe the device */
-#else
-	__u32 key = ctx->ingress_ifindex;
-#endif
-	return bpf_map_lookup_elem(&pso_port_cfg, &key);
+	__u32 addr[4] = { saddr };
+
+	return pso_client_admit(addr, sport, PSO_AF_INET);
 }
 
+/* The publisher: IPv4 source in word 0 and zeros after, or IPv6 source. */
 static __always_inline int pso_client_connected(const struct pso_pkt *p)
 {
-	struct pso_endpoint key = {};
-	struct pso_client_val *val;
+	__u32 addr[4] = {};
 
 	if (p->family == PSO_AF_INET) {
-		*(__u32 *)key.addr = ((struct iphdr *)p->l3)->saddr;
+		addr[0] = ((struct iphdr *)p->l3)->saddr;
 	} else {
-		__u32 *dst = (__u32 *)key.addr;
 		const __u32 *src = (const __u32 *)&((struct ipv6hdr *)p->l3)->saddr;
 
-		dst[0] = src[0];
-		dst[1] = src[1];
-		dst[2] = src[2];
-		dst[3] = src[3];
+		addr[0] = src[0];
+		addr[1] = src[1];
+		addr[2] = src[2];
+		addr[3] = src[3];
 	}
-	key.port = p->udp->source;
-	key.family = p->family;
-	val = bpf_map_lookup_elem(&pso_clients, &key);
-	if (!val)
-		return 0;
-	/* Shared by all CPUs: non-fetch atomic add, as in the offload build. */
-	__sync_fetch_and_add(&val->rx_msgs, 1);
-	return 1;
+	return pso_client_admit(addr, p->udp->source, p->family);
 }
 
 /*
  * Rewrite Ethernet, IP and UDP headers for subscriber s.  The checksum
- * terms are summed from the old packet words and the new slot words before
- * anything is written (RFC 1624 eqn. 3, see psoffload_csum.h); the address
- * terms count twice, once in the IP header and once in the UDP pseudo header.
- * The MQTT-SN bytes are never touched.
+ * terms are summed from the old packet words and the new slot words (RFC
+ * 1624 eqn. 3, see psoffload_csum.h); the address terms count twice, once
+ * in the IP header and once in the UDP pseudo header.  The MQTT-SN bytes
+ * are never touched.
+ *
+ * Every packet word the checksums need is read before the first store.  A
+ * frame's first cache line was last written by another CPU (the sender, a
+ * NIC's DMA); the stores can wait in the store buffer while that line comes
+ * over, but a load of a word just stored (the TTL's 16-bit checksum word
+ * after a one-byte TTL store, say) cannot, and stalls the program for the
+ * whole transfer.  Measured on veth: a third of the fast path's rate.
  */
 static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub *s,
 					const struct pso_port_cfg *cfg)
 {
 	struct udphdr *udp = p->udp;
+	__be16 old_sport = udp->source, old_dport = udp->dest, old_ucheck = udp->check;
 	__u32 addr_terms, udp_terms;
-
-	__builtin_memcpy(p->eth->h_dest, s->dst_mac, ETH_ALEN);
-	__builtin_memcpy(p->eth->h_source, s->src_mac, ETH_ALEN);
 
 	if (p->family == PSO_AF_INET) {
 		struct iphdr *ip = p->l3;
 		__u16 *ttl_word = (__u16 *)&ip->ttl;	/* ttl and protocol */
-		__u16 old_ttl_word = *ttl_word;
+		__u16 old_ttl_word = *ttl_word, new_ttl_word = old_ttl_word;
+		__u16 check;
 
+		((__u8 *)&new_ttl_word)[0] = PSO_DEFAULT_TTL;	/* wire order: ttl first */
 		addr_terms = pso_csum_words(0, (__u16 *)&ip->saddr, (const __u16 *)s->src_addr, 2);
 		addr_terms = pso_csum_words(addr_terms, (__u16 *)&ip->daddr, (const __u16 *)s->dst_addr, 2);
+		check = pso_csum_apply(ip->check, pso_csum_word(addr_terms, old_ttl_word, new_ttl_word));
+
+		__builtin_memcpy(p->eth->h_dest, s->dst_mac, ETH_ALEN);
+		__builtin_memcpy(p->eth->h_source, s->src_mac, ETH_ALEN);
 		ip->saddr = *(const __u32 *)s->src_addr;
 		ip->daddr = *(const __u32 *)s->dst_addr;
-		ip->ttl = PSO_DEFAULT_TTL;
-		ip->check = pso_csum_apply(ip->check, pso_csum_word(addr_terms, old_ttl_word, *ttl_word));
+		*ttl_word = new_ttl_word;
+		ip->check = check;
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
 
 		addr_terms = pso_csum_words(0, (__u16 *)&ip6->saddr, (const __u16 *)s->src_addr, 8);
 		addr_terms = pso_csum_words(addr_terms, (__u16 *)&ip6->daddr, (const __u16 *)s->dst_addr, 8);
+
+		__builtin_memcpy(p->eth->h_dest, s->dst_mac, ETH_ALEN);
+		__builtin_memcpy(p->eth->h_source, s->src_mac, ETH_ALEN);
 		__builtin_memcpy(&ip6->saddr, s->src_addr, 16);
 		__builtin_memcpy(&ip6->daddr, s->dst_addr, 16);
 		ip6->hop_limit = PSO_DEFAULT_TTL;
 	}
 
 	/* One broker port number on every interface: the ingress port's. */
-	udp_terms = pso_csum_word(addr_terms, udp->source, cfg->udp_port);
-	udp_terms = pso_csum_word(udp_terms, udp->dest, s->dst_port);
+	udp_terms = pso_csum_word(addr_terms, old_sport, cfg->udp_port);
+	udp_terms = pso_csum_word(udp_terms, old_dport, s->dst_port);
 	udp->source = cfg->udp_port;
 	udp->dest = s->dst_port;
 	/* IPv4 "no checksum" (0) stays 0: never an incrementally updated zero. */
-	if (p->family == PSO_AF_INET6 || udp->check)
-		udp->check = pso_csum_apply_udp(udp->check, udp_terms);
+	if (p->family == PSO_AF_INET6 || old_ucheck)
+		udp->check = pso_csum_apply_udp(old_ucheck, udp_terms);
 }
 
 /* A QoS 0 / -1 publish with a normal or predefined topic id. */
@@ -166,16 +169,92 @@ static __always_inline int pso_publish(const struct pso_port_cfg *cfg, struct ps
 #endif
 }
 
+/*
+ * The fast lane: the one shape nearly all of a broker's traffic has, in
+ * straight-line code with as few loads and branches as the checks allow.
+ * Untagged IPv4 without options or fragmentation, UDP to the broker's
+ * address and port with lengths that agree exactly, an MQTT-SN PUBLISH in
+ * the 1-byte length form, QoS 0 or -1, a normal or predefined topic id, no
+ * RETAIN, to a topic whose one subscriber is served on this port: XDP_TX.
+ *
+ * It decides nothing else.  Any other packet, and any publish it would not
+ * send back out (not admitted, unknown topic, no or many subscribers,
+ * another port), returns PSO_SLOW_LANE before anything is counted, and the
+ * general path (pso_parse, pso_publish) judges it from the start.  What it
+ * sends is exactly what the general path would: the same admission, the
+ * same counters, the same rewrite.
+ */
+#define PSO_SLOW_LANE (-1)
+
+static __always_inline int pso_fast_lane(void *data, void *data_end,
+					 const struct pso_port_cfg *cfg)
+{
+	struct iphdr *ip = data + sizeof(struct ethhdr);
+	struct udphdr *udp = (void *)(ip + 1);
+	__u8 *m = (__u8 *)(udp + 1);
+	struct pso_pkt p;
+	struct pso_topic *t;
+	__u32 udp_len, msg_len, topic_id;
+	__u8 flags, qos;
+
+	if ((void *)(m + 2 + MQTTSN_PUBLISH_BODY_LEN) > data_end)
+		return PSO_SLOW_LANE;
+	if (*(__u16 *)(data + 12) != bpf_htons(ETH_P_IP) || *(__u8 *)ip != 0x45 ||
+	    (ip->frag_off & bpf_htons(PSO_IP_MF | PSO_IP_OFFSET)) ||
+	    ip->protocol != PSO_IPPROTO_UDP)
+		return PSO_SLOW_LANE;
+	if (udp->dest != cfg->udp_port || ip->daddr != cfg->ip4 || !cfg->ip4)
+		return PSO_SLOW_LANE;
+	/* IP, UDP and MQTT-SN lengths agree, and the frame holds them all. */
+	udp_len = bpf_ntohs(udp->len);
+	msg_len = m[0];	/* 8 bits: a bound older verifiers follow */
+	if (bpf_ntohs(ip->tot_len) != sizeof(struct iphdr) + udp_len ||
+	    msg_len != udp_len - sizeof(struct udphdr) || msg_len < 2 + MQTTSN_PUBLISH_BODY_LEN ||
+	    (void *)m + msg_len > data_end)
+		return PSO_SLOW_LANE;
+	flags = m[2];
+	qos = flags & MQTTSN_FLAG_QOS_MASK;
+	if (m[1] != MQTTSN_PUBLISH || (flags & (MQTTSN_FLAG_RETAIN | MQTTSN_TOPIC_SHORT)) ||
+	    (qos != MQTTSN_FLAG_QOS_0 && qos != MQTTSN_FLAG_QOS_M1))
+		return PSO_SLOW_LANE;
+
+	topic_id = (__u32)m[3] << 8 | m[4];
+	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
+	if (!t || !(t->flags & PSO_TOPIC_F_VALID) || t->sub_count != 1 ||
+	    !pso_sub_servable(&t->first, PSO_AF_INET) || t->first.ifindex != cfg->ifindex)
+		return PSO_SLOW_LANE;
+	if (qos == MQTTSN_FLAG_QOS_M1 ? !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)
+				      : !pso_client_connected4(ip->saddr, udp->source))
+		return PSO_SLOW_LANE;
+
+	pso_count_topic(topic_id, msg_len);
+	p.eth = data;
+	p.l3 = ip;
+	p.udp = udp;
+	p.family = PSO_AF_INET;
+	pso_rewrite(&p, &t->first, cfg);
+	return pso_exit(PSO_CNT_XDP_TX, XDP_TX);
+}
+
 SEC("xdp")
 int psoffload_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-	struct pso_port_cfg *cfg = pso_ingress_port(ctx);
+#ifdef PSO_OFFLOAD
+	struct pso_port_cfg *cfg = pso_port_lookup(0);
+#else
+	struct pso_port_cfg *cfg = pso_port_lookup(ctx->ingress_ifindex);
+#endif
 	struct pso_pkt p = {};
+
+	int action;
 
 	if (!cfg)	/* not a broker port */
 		return pso_exit(PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
+	action = pso_fast_lane(data, data_end, cfg);
+	if (action != PSO_SLOW_LANE)
+		return action;
 	switch (pso_parse(data, data_end, cfg, &p)) {
 	case PSO_V_PUBLISH:
 		return pso_publish(cfg, &p);

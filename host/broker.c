@@ -1835,6 +1835,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.clients_fd,
 			      PSO_MAX_TOPICS, PSO_MAX_SUBS, PSO_MAX_CLIENTS);
+	if (!ret)
+		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (ret) {
 		snprintf(err, errlen, "cannot set up the tables: %s", strerror(-ret));
 		goto fail;

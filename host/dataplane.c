@@ -17,6 +17,8 @@
 #include "psoffload_xdp_offload.skel.h"
 #include "psoffload_tc.skel.h"
 #include "dataplane.h"
+#include "porttab.h"
+#include "tables.h"
 #include "log.h"
 
 #define PSO_TC_HANDLE   0x50f0
@@ -140,6 +142,8 @@ int pso_dp_load(struct pso_dataplane *dp, const char *pin_dir, char *err, size_t
 		goto fail;
 	}
 	dp->port_cfg_fd = bpf_map__fd(dp->xdp->maps.pso_port_cfg);
+	dp->port_slots_fd = bpf_map__fd(dp->xdp->maps.pso_port_slots);
+	dp->client_slots_fd = bpf_map__fd(dp->xdp->maps.pso_client_slots);
 	dp->devmap_fd = bpf_map__fd(dp->xdp->maps.pso_devmap);
 	dp->topics_fd = bpf_map__fd(dp->xdp->maps.pso_topics);
 	dp->subs_fd = bpf_map__fd(dp->xdp->maps.pso_subs);
@@ -230,6 +234,7 @@ void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts
 static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 		   const struct pso_port_cfg *cfg, char *err, size_t errlen)
 {
+	struct pso_port_cfg nic_cfg = *cfg;
 	struct bpf_map *map;
 	__u32 key = 0;
 	int ret;
@@ -255,7 +260,9 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 			 port->name, hw_refusal(ret), strerror(-ret), why[0] ? "; " : "", why);
 		return ret;
 	}
-	if (bpf_map_update_elem(bpf_map__fd(port->hw->maps.pso_port_cfg), &key, cfg, BPF_ANY)) {
+	/* The same entry as the host's pso_port_cfg holds (pso_port_table_set). */
+	nic_cfg.flags = PSO_PORT_F_VALID;
+	if (bpf_map_update_elem(bpf_map__fd(port->hw->maps.pso_port_cfg), &key, &nic_cfg, BPF_ANY)) {
 		ret = -errno;
 		snprintf(err, errlen, "%s: cannot write the NIC's port config: %s", port->name,
 			 strerror(errno));
@@ -325,7 +332,7 @@ static void detach_port(struct pso_dataplane *dp, struct pso_port *port)
 		port->clsact_created = false;
 	}
 	bpf_map_delete_elem(dp->devmap_fd, &key);
-	bpf_map_delete_elem(dp->port_cfg_fd, &key);
+	pso_port_table_remove(dp->port_cfg_fd, dp->port_slots_fd, key, pso_tables_sync_rcu, NULL);
 }
 
 int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mode,
@@ -365,12 +372,11 @@ int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mo
 	key = port->ifindex;
 
 	/* Tables first, so the first packet the program sees finds its port. */
-	ret = bpf_map_update_elem(dp->port_cfg_fd, &key, cfg, BPF_ANY);
-	if (!ret)
-		ret = bpf_map_update_elem(dp->devmap_fd, &key, &key, BPF_ANY);
-	if (ret) {
+	ret = pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd, cfg, pso_tables_sync_rcu, NULL);
+	if (!ret && bpf_map_update_elem(dp->devmap_fd, &key, &key, BPF_ANY))
 		ret = -errno;
-		snprintf(err, errlen, "%s: cannot write port tables: %s", ifname, strerror(errno));
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot write port tables: %s", ifname, strerror(-ret));
 		goto fail;
 	}
 
@@ -416,12 +422,13 @@ fail:
 
 int pso_dp_port_update(struct pso_dataplane *dp, int idx, const struct pso_port_cfg *cfg)
 {
-	__u32 key = cfg->ifindex;
+	int ret;
 
 	if (idx < 0 || idx >= dp->nports)
 		return -EINVAL;
-	if (bpf_map_update_elem(dp->port_cfg_fd, &key, cfg, BPF_ANY))
-		return -errno;
+	ret = pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd, cfg, pso_tables_sync_rcu, NULL);
+	if (ret)
+		return ret;
 	dp->ports[idx].cfg = *cfg;
 	return 0;
 }
@@ -433,6 +440,11 @@ void pso_dp_detach(struct pso_dataplane *dp, int ifindex)
 			continue;
 		detach_port(dp, &dp->ports[i]);
 		dp->ports[i] = dp->ports[--dp->nports];
+		/* A port that shared the freed slot moves into it. */
+		for (int j = 0; j < dp->nports; j++)
+			if (pso_port_slot_of(dp->ports[j].ifindex) == pso_port_slot_of(ifindex))
+				pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd,
+						   &dp->ports[j].cfg, pso_tables_sync_rcu, NULL);
 		return;
 	}
 }

@@ -73,7 +73,7 @@ struct pso_dataplane {
 	int nports;
 	char pin_dir[256];	/* empty: not pinned */
 	/* map fds, owned by the XDP skeleton */
-	int port_cfg_fd, devmap_fd, topics_fd, subs_fd, clients_fd;
+	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, clients_fd, client_slots_fd;
 	int counters_fd, topic_stats_fd;
 };
 

@@ -88,6 +88,15 @@
  * order, as on x86; on weakly ordered CPUs it relies on reordering windows
  * being far shorter than a map update system call.
  *
+ * Clients.  pso_clients is a HASH: an update replaces an element whole.
+ * pso_client_slots holds the same clients direct-mapped (the fast path's
+ * lookup); a client whose slot is taken lives in the HASH only.  Its slots
+ * follow the rule above with ep.family as the flags byte (0 = empty):
+ * a new client's slot gets its content with family 0, then the family
+ * (enable); a leaving client's slot gets family 0 (disable), and before the
+ * slot takes another client a grace period passes.  The HASH entry is
+ * written before the slot is enabled and deleted after it is disabled.
+ *
  * Errors.  A failed map write leaves the map as it was, so the shadow is
  * updated only after a successful write and always equals the maps.  The
  * operation is then undone by reconciling back to the topic's previous
@@ -173,7 +182,39 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int client
 	t->max_subs = max_subs;
 	t->max_clients = max_clients;
 	t->sync_readers = pso_tables_sync_rcu;
+	t->client_slots_fd = -1;
 	return 0;
+}
+
+int pso_tables_use_client_slots(struct pso_tables *t, int fd)
+{
+	int err = check_map(fd, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+			    sizeof(struct pso_client_slot), PSO_CLIENT_SLOTS);
+
+	if (err)
+		return err;
+	free(t->slot_owner);
+	free(t->slot_reuse_after);
+	t->slot_owner = calloc(PSO_CLIENT_SLOTS, sizeof(*t->slot_owner));
+	t->slot_reuse_after = calloc(PSO_CLIENT_SLOTS, sizeof(*t->slot_reuse_after));
+	if (!t->slot_owner || !t->slot_reuse_after) {
+		free(t->slot_owner);
+		free(t->slot_reuse_after);
+		t->slot_owner = NULL;
+		t->slot_reuse_after = NULL;
+		return -ENOMEM;
+	}
+	t->client_slots_fd = fd;
+	return 0;
+}
+
+/* The grace period of tables.c; counted, so freed client slots know when
+ * they may be reused. */
+static void wait_readers(struct pso_tables *t)
+{
+	if (t->sync_readers)
+		t->sync_readers(t->hook_ctx);
+	t->syncs++;
 }
 
 void pso_tables_free(struct pso_tables *t)
@@ -184,6 +225,8 @@ void pso_tables_free(struct pso_tables *t)
 	free(t->subs);
 	free(t->want);
 	free(t->undo);
+	free(t->slot_owner);
+	free(t->slot_reuse_after);
 	memset(t, 0, sizeof(*t));
 }
 
@@ -472,8 +515,8 @@ static int reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *wa
 	if (err)
 		return err;
 	/* 2. wait for readers of what step 1 disabled */
-	if (drain && t->sync_readers)
-		t->sync_readers(t->hook_ctx);
+	if (drain)
+		wait_readers(t);
 	return reconcile_enable(t, id, want, n);
 }
 
@@ -631,8 +674,8 @@ static int apply_many(struct pso_tables *t, const uint16_t *ids, int n,
 	for (; done < n && !err; done++)
 		err = reconcile_disable(t, ids[done], wants + (size_t)done * t->max_subs,
 					counts[done], &drain);
-	if (drain && t->sync_readers)
-		t->sync_readers(t->hook_ctx);
+	if (drain)
+		wait_readers(t);
 	for (int i = 0; i < done; i++) {
 		int e = reconcile_enable(t, ids[i], wants + (size_t)i * t->max_subs, counts[i]);
 
@@ -745,6 +788,66 @@ int pso_tables_sub_remove(struct pso_tables *t, uint16_t id, const struct pso_en
 
 /* ---- clients -------------------------------------------------------------- */
 
+static uint32_t endpoint_slot(const struct pso_endpoint *ep)
+{
+	uint32_t w[4];
+
+	memcpy(w, ep->addr, sizeof(w));
+	return pso_client_slot_of(w[0], w[1], w[2], w[3], ep->port);
+}
+
+static bool same_endpoint(const struct pso_endpoint *a, const struct pso_endpoint *b)
+{
+	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+/* Put a new client (normalized, in the HASH) in its slot if that is free:
+ * content with family 0, then enable.  A failure leaves it HASH-only. */
+static void client_slot_take(struct pso_tables *t, const struct pso_endpoint *key)
+{
+	struct pso_client_slot v = { .ep = *key };
+	uint32_t idx;
+
+	if (t->client_slots_fd < 0)
+		return;
+	idx = endpoint_slot(key);
+	if (t->slot_owner[idx].family)
+		return;
+	if (t->syncs < t->slot_reuse_after[idx])
+		wait_readers(t);
+	v.ep.family = 0;
+	if (fd_write(t, t->client_slots_fd, &idx, &v, BPF_ANY))
+		return;
+	v.ep.family = key->family;
+	if (fd_write(t, t->client_slots_fd, &idx, &v, BPF_ANY))
+		return;
+	t->slot_owner[idx] = *key;
+	t->slot_reuse_after[idx] = 0;
+	t->nclient_slots++;
+}
+
+/* Disable the slot of a leaving client; 0 also when it has none. */
+static int client_slot_leave(struct pso_tables *t, const struct pso_endpoint *key)
+{
+	struct pso_client_slot v = { .ep = *key };
+	uint32_t idx;
+	int err;
+
+	if (t->client_slots_fd < 0)
+		return 0;
+	idx = endpoint_slot(key);
+	if (!same_endpoint(&t->slot_owner[idx], key))
+		return 0;
+	v.ep.family = 0;
+	err = fd_write(t, t->client_slots_fd, &idx, &v, BPF_ANY);
+	if (err)
+		return err;
+	t->slot_owner[idx].family = 0;
+	t->slot_reuse_after[idx] = t->syncs + 1;
+	t->nclient_slots--;
+	return 0;
+}
+
 int pso_tables_client_add(struct pso_tables *t, const struct pso_endpoint *ep)
 {
 	struct pso_endpoint key = *ep;
@@ -763,9 +866,11 @@ int pso_tables_client_add(struct pso_tables *t, const struct pso_endpoint *ep)
 		return 0;
 	if (err == -E2BIG)	/* the map is smaller than max_clients */
 		return -ENOSPC;
-	if (!err)
-		t->nclients++;
-	return err;
+	if (err)
+		return err;
+	t->nclients++;
+	client_slot_take(t, &key);
+	return 0;
 }
 
 int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint *ep,
@@ -778,6 +883,14 @@ int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint 
 	normalize_endpoint(&key);
 	if (bpf_map_lookup_elem(t->clients_fd, &key, val))
 		return errno ? -errno : -EIO;
+	if (t->client_slots_fd >= 0) {
+		uint32_t idx = endpoint_slot(&key);
+		struct pso_client_slot cs;
+
+		if (same_endpoint(&t->slot_owner[idx], &key) &&
+		    !bpf_map_lookup_elem(t->client_slots_fd, &idx, &cs))
+			val->rx_msgs += cs.rx_msgs;
+	}
 	/* Publishes the NIC forwarded never reached the host's counter. */
 	for (int i = 0; i < t->nmirrors; i++) {
 		struct pso_client_val nic;
@@ -796,6 +909,9 @@ int pso_tables_client_remove(struct pso_tables *t, const struct pso_endpoint *ep
 	if (!family_ok(key.family))
 		return -EINVAL;
 	normalize_endpoint(&key);
+	err = client_slot_leave(t, &key);
+	if (err)
+		return err;
 	err = map_write(t, t->clients_fd, &key, NULL, 0);
 	if (!err)
 		t->nclients--;

@@ -41,6 +41,15 @@ struct pso_tables {
 				 * TC program was built with (slot index layout) */
 	uint32_t max_clients;
 	uint32_t nclients;
+	/* pso_client_slots (driver build), -1 until pso_tables_use_client_slots():
+	 * clients direct-mapped in front of pso_clients.  Shadow: the owner of
+	 * each slot (family 0: free), and for a slot freed while readers may
+	 * still use it, the grace period that must pass before its reuse. */
+	int client_slots_fd;
+	struct pso_endpoint *slot_owner;
+	uint64_t *slot_reuse_after;	/* value of syncs needed, 0: none */
+	uint64_t syncs;			/* reader waits done so far */
+	uint32_t nclient_slots;		/* clients in a slot, not only the HASH */
 	uint32_t nsubs;		/* live slots over all topics */
 	struct pso_topic *topics;	/* shadow, max_topics entries */
 	struct pso_sub *subs;		/* shadow, max_topics * max_subs */
@@ -123,13 +132,18 @@ int pso_tables_sub_remove_many(struct pso_tables *t, const struct pso_endpoint *
 int pso_tables_sub_update_many(struct pso_tables *t, const struct pso_sub *sub,
 			       const uint16_t *ids, int n);
 
+/* Keep pso_client_slots too (an ARRAY of PSO_CLIENT_SLOTS struct
+ * pso_client_slot): every client added after this goes in its slot when the
+ * slot is free.  -EINVAL when fd is no such map, -ENOMEM. */
+int pso_tables_use_client_slots(struct pso_tables *t, int fd);
+
 /* Connected clients (QoS 0 admission).  add: 0 also when already there,
  * -ENOSPC when full; remove: -ENOENT when absent. */
 int pso_tables_client_add(struct pso_tables *t, const struct pso_endpoint *ep);
 int pso_tables_client_remove(struct pso_tables *t, const struct pso_endpoint *ep);
 /* The data plane's counters for a client (rx_msgs: publishes admitted on the
  * fast path, for keep-alive).  -ENOENT when absent. */
-/* rx_msgs is summed over the host map and every mirror. */
+/* rx_msgs is summed over the host map, the client's slot and every mirror. */
 int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint *ep,
 			  struct pso_client_val *val);
 

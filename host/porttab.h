@@ -1,0 +1,29 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * porttab.h - the host's writer of pso_port_cfg and pso_port_slots.
+ */
+#ifndef PSOFFLOAD_PORTTAB_H
+#define PSOFFLOAD_PORTTAB_H
+
+#include "psoffload_abi.h"
+
+/* Wait for data-plane readers (an RCU grace period), as pso_tables_sync_rcu. */
+typedef void (*pso_sync_fn)(void *ctx);
+
+/*
+ * Publish cfg (cfg->ifindex) to the data plane: the HASH always, the port's
+ * direct-mapped slot when it is free or already this port's.  0 or the
+ * negative errno of the HASH write; a slot write that fails leaves the port
+ * served from the HASH.  slots_fd < 0: no slot table.
+ */
+int pso_port_table_set(int hash_fd, int slots_fd, const struct pso_port_cfg *cfg,
+		       pso_sync_fn sync, void *sync_ctx);
+
+/* Withdraw the port: its slot (if it holds one) and its HASH entry. */
+int pso_port_table_remove(int hash_fd, int slots_fd, __u32 ifindex,
+			  pso_sync_fn sync, void *sync_ctx);
+
+/* Does ifindex hold its slot now?  For tests and `status`. */
+int pso_port_table_in_slot(int slots_fd, __u32 ifindex);
+
+#endif /* PSOFFLOAD_PORTTAB_H */
