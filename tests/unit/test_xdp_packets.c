@@ -588,9 +588,22 @@ static const struct xdp_case xdp_cases[] = {
 
 /* ---- The two builds ------------------------------------------------------ */
 
+/*
+ * How the driver build's direct-mapped slots stand beside the HASHes (the
+ * answers must not depend on it):
+ *   HASH      slots empty: port and client found in pso_port_cfg/pso_clients;
+ *   SLOTS     port and client in their slots too, as the daemon puts them;
+ *   TAKEN     their slots hold another port and another client: HASH;
+ *   DISABLED  their slots hold this port and client, disabled (flags and
+ *             family 0) over wrong content: HASH.
+ */
+enum layout { LAYOUT_HASH, LAYOUT_SLOTS, LAYOUT_TAKEN, LAYOUT_DISABLED };
+
 struct build {
 	const char *name;
 	bool offload;
+	enum layout layout;
+	int port_slots_fd, client_slots_fd;	/* driver build, else -1 */
 	int prog_fd;
 	int port_cfg_fd, topics_fd, subs_fd, clients_fd;
 	int counters_fd, stats_fd;
@@ -600,10 +613,14 @@ struct build {
 
 static struct psoffload_xdp *drv_skel;
 static struct psoffload_xdp_offload *off_skel;
-static struct build builds[2] = {
-	{ .name = "drv" },
+static struct build builds[] = {
+	{ .name = "drv", .layout = LAYOUT_HASH },
 	{ .name = "off", .offload = true },
+	{ .name = "drv/slots", .layout = LAYOUT_SLOTS },
+	{ .name = "drv/taken", .layout = LAYOUT_TAKEN },
+	{ .name = "drv/disabled", .layout = LAYOUT_DISABLED },
 };
+#define N_BUILDS (sizeof(builds) / sizeof(builds[0]))
 static int other_ifindex;	/* VETH_PORT, 0 when it could not be made */
 static struct nl_sock *rtnl;
 
@@ -617,6 +634,8 @@ static void build_init_drv(struct build *b)
 	b->counters_fd = bpf_map__fd(drv_skel->maps.pso_counters);
 	b->stats_fd = bpf_map__fd(drv_skel->maps.pso_topic_stats);
 	b->devmap_fd = bpf_map__fd(drv_skel->maps.pso_devmap);
+	b->port_slots_fd = bpf_map__fd(drv_skel->maps.pso_port_slots);
+	b->client_slots_fd = bpf_map__fd(drv_skel->maps.pso_client_slots);
 	b->ncpus = libbpf_num_possible_cpus();
 }
 
@@ -630,6 +649,7 @@ static void build_init_off(struct build *b)
 	b->counters_fd = bpf_map__fd(off_skel->maps.pso_counters);
 	b->stats_fd = bpf_map__fd(off_skel->maps.pso_topic_stats);
 	b->devmap_fd = -1;
+	b->port_slots_fd = b->client_slots_fd = -1;
 	b->ncpus = 1;		/* plain ARRAY counters */
 }
 
@@ -686,24 +706,93 @@ static void write_port_cfg(const struct build *b)
 	};
 	__u32 key = b->offload ? 0 : LO_IFINDEX;
 
+	__u32 slot = pso_port_slot_of(LO_IFINDEX);
+	struct pso_port_cfg other;
+
 	memcpy(cfg.mac, mac, 6);
 	set_addr((uint8_t *)&cfg.ip4, "10.0.0.1", PSO_AF_INET);
 	set_addr(cfg.ip6, "fd00::1", PSO_AF_INET6);
+	cfg.flags = PSO_PORT_F_VALID;
 	assert_int_equal(bpf_map_update_elem(b->port_cfg_fd, &key, &cfg, BPF_ANY), 0);
+	other = cfg;
+	switch (b->layout) {
+	case LAYOUT_HASH:
+		return;
+	case LAYOUT_SLOTS:
+		break;
+	case LAYOUT_TAKEN:	/* another port, same slot, another UDP port */
+		other.ifindex = LO_IFINDEX + PSO_PORT_SLOTS;
+		other.udp_port = htons(BROKER_PORT + 1);
+		break;
+	case LAYOUT_DISABLED:	/* being rewritten: wrong content, flags 0 */
+		other.udp_port = htons(BROKER_PORT + 1);
+		other.ip4 ^= htonl(1);
+		other.flags = 0;
+		break;
+	}
+	assert_int_equal(bpf_map_update_elem(b->port_slots_fd, &slot, &other, BPF_ANY), 0);
+}
+
+static uint32_t client_slot_index(const struct pso_endpoint *ep)
+{
+	uint32_t w[4];
+
+	memcpy(w, ep->addr, sizeof(w));
+	return pso_client_slot_of(w[0], w[1], w[2], w[3], ep->port);
+}
+
+/* Admitted publishes counted for the row's client, in its HASH value and
+ * its slot. */
+static uint64_t client_rx(const struct build *b, const struct pso_endpoint *ep)
+{
+	struct pso_client_val val = { 0 };
+	struct pso_client_slot cs = { 0 };
+	uint32_t idx = client_slot_index(ep);
+	uint64_t rx = 0;
+
+	if (!bpf_map_lookup_elem(b->clients_fd, ep, &val))
+		rx += val.rx_msgs;
+	if (b->client_slots_fd >= 0 && !bpf_map_lookup_elem(b->client_slots_fd, &idx, &cs) &&
+	    cs.ep.family == ep->family && cs.ep.port == ep->port &&
+	    !memcmp(cs.ep.addr, ep->addr, 16))
+		rx += cs.rx_msgs;
+	return rx;
 }
 
 /* The connected client is (publisher address, PUB_PORT): a publish from
  * another source port is a different client. */
-static void write_client(const struct build *b, const struct pkt_desc *d)
+static struct pso_endpoint row_client(const struct pkt_desc *d)
 {
 	struct pso_endpoint ep = {
 		.port = htons(PUB_PORT),
 		.family = d->l3 == PKT_L3_IP6 ? PSO_AF_INET6 : PSO_AF_INET,
 	};
-	struct pso_client_val val = { 0 };
 
 	memcpy(ep.addr, d->ip_src, ep.family == PSO_AF_INET6 ? 16 : 4);
+	return ep;
+}
+
+static void write_client(const struct build *b, const struct pkt_desc *d)
+{
+	struct pso_endpoint ep = row_client(d);
+	struct pso_client_val val = { 0 };
+	struct pso_client_slot cs = { .ep = ep };
+	uint32_t idx = client_slot_index(&ep);
+
 	assert_int_equal(bpf_map_update_elem(b->clients_fd, &ep, &val, BPF_ANY), 0);
+	switch (b->layout) {
+	case LAYOUT_HASH:
+		return;
+	case LAYOUT_SLOTS:
+		break;
+	case LAYOUT_TAKEN:	/* another client (address + 1) in the slot */
+		cs.ep.addr[ep.family == PSO_AF_INET6 ? 15 : 3] ^= 1;
+		break;
+	case LAYOUT_DISABLED:
+		cs.ep.family = 0;
+		break;
+	}
+	assert_int_equal(bpf_map_update_elem(b->client_slots_fd, &idx, &cs, BPF_ANY), 0);
 }
 
 /* ABI write order: the slots first, then the topic whose sub_count covers them. */
@@ -778,6 +867,13 @@ static void clear_tables(const struct build *b, const struct xdp_case *c)
 	else
 		delete_all(b->port_cfg_fd, sizeof(__u32));
 	delete_all(b->clients_fd, sizeof(struct pso_endpoint));
+	if (b->port_slots_fd >= 0)
+		zero_elem(b->port_slots_fd, pso_port_slot_of(LO_IFINDEX), sizeof(struct pso_port_cfg));
+	if (b->client_slots_fd >= 0) {
+		struct pso_endpoint ep = row_client(&c->pkt);
+
+		zero_elem(b->client_slots_fd, client_slot_index(&ep), sizeof(struct pso_client_slot));
+	}
 	if (b->devmap_fd >= 0)
 		delete_all(b->devmap_fd, sizeof(__u32));
 	if (c->tbl.topic && b->offload) {
@@ -1024,6 +1120,8 @@ static void test_xdp_case(void **state)
 	const struct xdp_case *c = r->c;
 	const struct build *b = r->b;
 	const struct expect *e = b->offload ? &c->off : &c->drv;
+	struct pso_endpoint ep;
+	uint64_t rx_before, rx;
 	struct outcome *o;
 	size_t n_errs;
 	int err;
@@ -1036,11 +1134,24 @@ static void test_xdp_case(void **state)
 
 	read_counters(b, o->before);
 	o->st_before = read_stats(b, stats_topic(c));
+	ep = row_client(&c->pkt);
+	rx_before = client_rx(b, &ep);
 	o->out_len = sizeof(o->out);
 	err = run_prog(b, o->in, o->in_len, o->out, &o->out_len, &o->retval);
 	assert_int_equal(err, 0);
 	read_counters(b, o->after);
 	o->st_after = read_stats(b, stats_topic(c));
+	rx = client_rx(b, &ep) - rx_before;
+
+	/* Admission counts a publish for its client once, whichever table
+	 * and lane found it; a forwarded QoS 0 publish was admitted. */
+	if (rx > 1)
+		complain(o, "  client rx_msgs moved by %llu\n", (unsigned long long)rx);
+	if (c->tbl.client && c->pkt.msg_type == MQTTSN_PUBLISH &&
+	    (c->pkt.pub_flags & MQTTSN_FLAG_QOS_MASK) == MQTTSN_FLAG_QOS_0 &&
+	    (e->counter == PSO_CNT_XDP_TX || e->counter == PSO_CNT_XDP_REDIRECT) && rx != 1)
+		complain(o, "  client rx_msgs moved by %llu for a forwarded QoS 0 publish\n",
+			 (unsigned long long)rx);
 
 	if (o->retval != e->verdict)
 		complain(o, "  wrong verdict\n");
@@ -1148,8 +1259,12 @@ static int group_setup(void **state)
 		fprintf(stderr, "cannot load the XDP objects (run as root)\n");
 		return -1;
 	}
-	build_init_drv(&builds[0]);
-	build_init_off(&builds[1]);
+	for (size_t i = 0; i < N_BUILDS; i++) {
+		if (builds[i].offload)
+			build_init_off(&builds[i]);
+		else
+			build_init_drv(&builds[i]);
+	}
 	make_other_port();
 	return 0;
 }
@@ -1164,19 +1279,19 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	size_t n = 1 + 2 * N_CASES;
+	size_t n = 1 + N_BUILDS * N_CASES;
 	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
-	struct run *runs = calloc(2 * N_CASES, sizeof(*runs));
+	struct run *runs = calloc(N_BUILDS * N_CASES, sizeof(*runs));
 	int failed;
 
 	if (!tests || !runs)
 		return 1;
 	tests[0] = (struct CMUnitTest)cmocka_unit_test(test_csum_known_answers);
-	for (size_t i = 0; i < 2 * N_CASES; i++) {
+	for (size_t i = 0; i < N_BUILDS * N_CASES; i++) {
 		struct run *r = &runs[i];
 
-		r->c = &xdp_cases[i / 2];
-		r->b = &builds[i % 2];
+		r->c = &xdp_cases[i / N_BUILDS];
+		r->b = &builds[i % N_BUILDS];
 		snprintf(r->name, sizeof(r->name), "%s: %s", r->b->name, r->c->name);
 		tests[i + 1] = (struct CMUnitTest){
 			.name = r->name,
