@@ -1,7 +1,8 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * test_tables.c - the host's writer of the data-plane tables, against real
- * BPF maps (16 topics x 4 slots, 4 clients).
+ * BPF maps (16 topics x 4 slots, 4 clients; the client slot tests add a
+ * pso_client_slots map).
  *
  * After every operation the maps must equal the shadow and the expected
  * layout.  Every map write is also recorded (the on_write hook) and the
@@ -31,21 +32,25 @@
 #define N_CLIENTS 4
 #define MAX_EVENTS 512
 
-enum ev_kind { EV_TOPIC, EV_SLOT, EV_CLIENT, EV_SYNC };
+enum ev_kind { EV_TOPIC, EV_SLOT, EV_CLIENT, EV_SYNC, EV_CSLOT };
 
 struct ev {
 	enum ev_kind kind;
-	uint32_t key;		/* topic id or slot index (EV_TOPIC, EV_SLOT) */
+	uint32_t key;		/* topic id or slot index (EV_TOPIC, EV_SLOT,
+				 * EV_CSLOT) */
 	int err;
 	bool del;
 	struct pso_topic topic;
 	struct pso_sub sub;
+	struct pso_endpoint ep;		/* EV_CLIENT: the key */
+	struct pso_client_slot cslot;	/* EV_CSLOT */
 };
 
 struct fx {
 	struct pso_tables t;
 	int topics_fd, subs_fd, clients_fd;
 	int frozen_topics_fd, frozen_subs_fd;	/* writes to these fail */
+	int cslots_fd, frozen_cslots_fd;	/* -1 until use_slots() */
 	struct ev log[MAX_EVENTS];
 	int nlog;
 	int writes;		/* successful writes since reset_log */
@@ -83,9 +88,15 @@ static void on_write(void *ctx, int fd, const void *key, const void *val, int er
 		e->key = *(const uint32_t *)key;
 		if (val)
 			e->sub = *(const struct pso_sub *)val;
+	} else if (fd == f->cslots_fd || fd == f->frozen_cslots_fd) {
+		e->kind = EV_CSLOT;
+		e->key = *(const uint32_t *)key;
+		if (val)
+			e->cslot = *(const struct pso_client_slot *)val;
 	} else {
 		assert_int_equal(fd, f->clients_fd);
 		e->kind = EV_CLIENT;
+		e->ep = *(const struct pso_endpoint *)key;
 	}
 
 	/* Fault injection: after fail_after good writes, point the tables at
@@ -95,10 +106,14 @@ static void on_write(void *ctx, int fd, const void *key, const void *val, int er
 	if (err) {
 		f->t.topics_fd = f->topics_fd;
 		f->t.subs_fd = f->subs_fd;
+		if (f->t.client_slots_fd >= 0)
+			f->t.client_slots_fd = f->cslots_fd;
 		f->fail_after = -1;
 	} else if (++f->writes == f->fail_after) {
 		f->t.topics_fd = f->frozen_topics_fd;
 		f->t.subs_fd = f->frozen_subs_fd;
+		if (f->t.client_slots_fd >= 0)
+			f->t.client_slots_fd = f->frozen_cslots_fd;
 	}
 }
 
@@ -118,6 +133,7 @@ static int setup(void **state)
 
 	if (!f)
 		return -1;
+	f->cslots_fd = f->frozen_cslots_fd = -1;
 	if (make_maps(&f->topics_fd, &f->subs_fd) ||
 	    make_maps(&f->frozen_topics_fd, &f->frozen_subs_fd)) {
 		print_message("skip: cannot create BPF maps (%s); run as root\n", strerror(errno));
@@ -155,6 +171,10 @@ static int teardown(void **state)
 	close(f->clients_fd);
 	close(f->frozen_topics_fd);
 	close(f->frozen_subs_fd);
+	if (f->cslots_fd >= 0)
+		close(f->cslots_fd);
+	if (f->frozen_cslots_fd >= 0)
+		close(f->frozen_cslots_fd);
 	free(f);
 	return 0;
 }
@@ -309,7 +329,7 @@ static void check_writes_alt(const struct fx *f, uint16_t id, const struct topic
 			memset(undrained, 0, sizeof(undrained));
 			continue;
 		}
-		if (e->err || e->kind == EV_CLIENT)
+		if (e->err || e->kind == EV_CLIENT || e->kind == EV_CSLOT)
 			continue;
 		if (e->kind == EV_TOPIC) {
 			assert_int_equal(e->key, id);
@@ -377,7 +397,8 @@ static void check_writes(const struct fx *f, uint16_t id, const struct topic_sta
 struct want_ev {
 	enum ev_kind kind;
 	uint32_t key;
-	const void *val;	/* struct pso_topic or struct pso_sub */
+	const void *val;	/* struct pso_topic, pso_sub or pso_client_slot;
+				 * EV_CLIENT: the key, or NULL for any */
 };
 
 static struct pso_topic topic_v(uint16_t count, uint8_t flags, struct pso_sub first)
@@ -395,7 +416,7 @@ static struct pso_sub off(struct pso_sub s)
 
 static void expect_log(const struct fx *f, int n, const struct want_ev *want)
 {
-	static const char *kinds[] = { "topic", "slot", "client", "sync" };
+	static const char *kinds[] = { "topic", "slot", "client", "sync", "client slot" };
 
 	for (int i = 0; i < n && i < f->nlog; i++) {
 		const struct ev *e = &f->log[i];
@@ -408,6 +429,10 @@ static void expect_log(const struct fx *f, int n, const struct want_ev *want)
 			assert_memory_equal(&e->topic, want[i].val, sizeof(e->topic));
 		else if (e->kind == EV_SLOT)
 			assert_memory_equal(&e->sub, want[i].val, sizeof(e->sub));
+		else if (e->kind == EV_CSLOT)
+			assert_memory_equal(&e->cslot, want[i].val, sizeof(e->cslot));
+		else if (e->kind == EV_CLIENT && want[i].val)
+			assert_memory_equal(&e->ep, want[i].val, sizeof(e->ep));
 	}
 	if (f->nlog != n)
 		fail_msg("%d writes, want %d", f->nlog, n);
@@ -952,6 +977,382 @@ static void test_clients(void **state)
 	assert_int_equal(pso_tables_client_add(&f->t, &ep), -EINVAL);
 }
 
+/* ---- client slots ------------------------------------------------------------ */
+
+/* A pso_client_slots map for the tables, and a frozen one (writes fail). */
+static void use_slots(struct fx *f)
+{
+	f->cslots_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_cslots", sizeof(uint32_t),
+				      sizeof(struct pso_client_slot), PSO_CLIENT_SLOTS, NULL);
+	f->frozen_cslots_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_frozen_cslots",
+					     sizeof(uint32_t), sizeof(struct pso_client_slot),
+					     PSO_CLIENT_SLOTS, NULL);
+	assert_true(f->cslots_fd >= 0 && f->frozen_cslots_fd >= 0);
+	assert_int_equal(bpf_map_freeze(f->frozen_cslots_fd), 0);
+	assert_int_equal(pso_tables_use_client_slots(&f->t, f->cslots_fd), 0);
+}
+
+/* The slot index of a client, from its address words and port. */
+static uint32_t slot_of(const struct pso_endpoint *ep)
+{
+	uint32_t w[4];
+
+	memcpy(w, ep->addr, sizeof(w));
+	return pso_client_slot_of(w[0], w[1], w[2], w[3], ep->port);
+}
+
+/* Another client in the same slot: another port of the same address, or
+ * failing that of a neighbouring address. */
+static struct pso_endpoint slot_mate(const struct pso_endpoint *ep)
+{
+	struct pso_endpoint m = *ep;
+	uint32_t idx = slot_of(ep);
+
+	for (int a = 0; a < 256; a++) {
+		m.addr[2] = ep->addr[2] + a;
+		for (uint32_t port = 1; port <= 0xffff; port++) {
+			m.port = htons(port);
+			if (slot_of(&m) == idx && memcmp(&m, ep, sizeof(m)))
+				return m;
+		}
+	}
+	fail_msg("no client shares slot %u", idx);
+	return m;
+}
+
+/* A slot as the tables write it: ep with this family, counter 0. */
+static struct pso_client_slot cslot_v(struct pso_endpoint ep, uint8_t family)
+{
+	struct pso_client_slot v = { .ep = ep };
+
+	v.ep.family = family;
+	return v;
+}
+
+static struct pso_client_slot read_cslot(int fd, uint32_t idx)
+{
+	struct pso_client_slot v;
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &idx, &v), 0);
+	return v;
+}
+
+static void expect_cslot(int fd, uint32_t idx, const struct pso_client_slot *want)
+{
+	struct pso_client_slot got = read_cslot(fd, idx);
+
+	assert_memory_equal(&got, want, sizeof(got));
+}
+
+static bool in_hash(const struct fx *f, const struct pso_endpoint *ep)
+{
+	struct pso_client_val val;
+
+	return !bpf_map_lookup_elem(f->clients_fd, ep, &val);
+}
+
+static int count_syncs(const struct fx *f)
+{
+	int n = 0;
+
+	for (int i = 0; i < f->nlog; i++)
+		n += f->log[i].kind == EV_SYNC;
+	return n;
+}
+
+static void test_client_slots_checks(void **state)
+{
+	struct fx *f = FX();
+	int hash, small, wrong_size, good;
+
+	hash = bpf_map_create(BPF_MAP_TYPE_HASH, "t_cslots_hash", sizeof(uint32_t),
+			      sizeof(struct pso_client_slot), PSO_CLIENT_SLOTS, NULL);
+	wrong_size = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_cslots_size", sizeof(uint32_t),
+				    sizeof(struct pso_client_val), PSO_CLIENT_SLOTS, NULL);
+	small = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_cslots_small", sizeof(uint32_t),
+			       sizeof(struct pso_client_slot), PSO_CLIENT_SLOTS - 1, NULL);
+	good = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_cslots", sizeof(uint32_t),
+			      sizeof(struct pso_client_slot), PSO_CLIENT_SLOTS, NULL);
+	assert_true(hash >= 0 && wrong_size >= 0 && small >= 0 && good >= 0);
+
+	assert_int_equal(pso_tables_use_client_slots(&f->t, hash), -EINVAL);
+	assert_int_equal(pso_tables_use_client_slots(&f->t, wrong_size), -EINVAL);
+	assert_int_equal(pso_tables_use_client_slots(&f->t, small), -EINVAL);
+	assert_int_equal(pso_tables_use_client_slots(&f->t, f->clients_fd), -EINVAL);
+	assert_true(pso_tables_use_client_slots(&f->t, -1) < 0);
+	/* Refused: the tables go on without slots. */
+	assert_int_equal(f->t.client_slots_fd, -1);
+	assert_null(f->t.slot_owner);
+
+	assert_int_equal(pso_tables_use_client_slots(&f->t, good), 0);
+	assert_int_equal(f->t.client_slots_fd, good);
+	assert_non_null(f->t.slot_owner);
+	assert_non_null(f->t.slot_reuse_after);
+	assert_int_equal(f->t.nclient_slots, 0);
+	close(hash);
+	close(wrong_size);
+	close(small);
+	close(good);
+}
+
+/* A new client: HASH entry, then its slot's content, then the enable. */
+static void test_client_slot_add(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint a = client(1);
+	uint32_t ia = slot_of(&a);
+	struct pso_client_slot a_off = cslot_v(a, 0), a_on = cslot_v(a, PSO_AF_INET);
+	struct pso_client_slot got;
+
+	use_slots(f);
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	expect_log(f, 3, (struct want_ev[]){
+		{ EV_CLIENT, 0, &a },
+		{ EV_CSLOT, ia, &a_off },
+		{ EV_CSLOT, ia, &a_on },
+	});
+	assert_false(f->log[0].del);
+
+	got = read_cslot(f->cslots_fd, ia);
+	assert_memory_equal(&got.ep, &a, sizeof(a));
+	assert_int_equal(got.ep.family, PSO_AF_INET);
+	assert_int_equal(got.rx_msgs, 0);
+	assert_true(in_hash(f, &a));
+	assert_int_equal(f->t.nclients, 1);
+	assert_int_equal(f->t.nclient_slots, 1);
+	assert_memory_equal(&f->t.slot_owner[ia], &a, sizeof(a));
+
+	/* Already there: the HASH refuses it, the slot is not written again. */
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	assert_int_equal(f->nlog, 1);
+	assert_int_equal(f->log[0].kind, EV_CLIENT);
+	assert_int_equal(f->log[0].err, -EEXIST);
+	assert_int_equal(f->t.nclient_slots, 1);
+}
+
+/* A client whose slot is taken lives in the HASH only. */
+static void test_client_slot_collision(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint a = client(1), b = slot_mate(&a);
+	uint32_t ia = slot_of(&a);
+	struct pso_client_slot a_on = cslot_v(a, PSO_AF_INET);
+
+	assert_int_equal(slot_of(&b), ia);
+	use_slots(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &b), 0);
+	expect_log(f, 1, (struct want_ev[]){ { EV_CLIENT, 0, &b } });
+	expect_cslot(f->cslots_fd, ia, &a_on);
+	assert_true(in_hash(f, &a));
+	assert_true(in_hash(f, &b));
+	assert_int_equal(f->t.nclients, 2);
+	assert_int_equal(f->t.nclient_slots, 1);
+
+	/* Its leaving does not touch the slot it never had. */
+	reset_log(f);
+	assert_int_equal(pso_tables_client_remove(&f->t, &b), 0);
+	expect_log(f, 1, (struct want_ev[]){ { EV_CLIENT, 0, &b } });
+	assert_true(f->log[0].del);
+	expect_cslot(f->cslots_fd, ia, &a_on);
+	assert_true(in_hash(f, &a));
+	assert_false(in_hash(f, &b));
+	assert_int_equal(f->t.nclient_slots, 1);
+}
+
+/*
+ * A leaving client: slot disabled, then the HASH entry deleted.  The next
+ * client in that slot waits for readers once before writing it; a wait
+ * done after the disable for any reason counts.
+ */
+static void test_client_slot_reuse(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint a = client(1), c = client(2);
+	struct pso_endpoint b = slot_mate(&a), d = slot_mate(&c);
+	uint32_t ia = slot_of(&a), ic = slot_of(&c);
+	struct pso_client_slot a_off = cslot_v(a, 0), c_off = cslot_v(c, 0);
+	struct pso_client_slot b_off = cslot_v(b, 0), b_on = cslot_v(b, PSO_AF_INET);
+	struct pso_client_slot d_off = cslot_v(d, 0), d_on = cslot_v(d, PSO_AF_INET);
+	struct pso_client_slot got;
+	uint64_t syncs;
+
+	assert_int_not_equal(ia, ic);
+	use_slots(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &c), 0);
+	assert_int_equal(f->t.nclient_slots, 2);
+
+	reset_log(f);
+	assert_int_equal(pso_tables_client_remove(&f->t, &a), 0);
+	expect_log(f, 2, (struct want_ev[]){
+		{ EV_CSLOT, ia, &a_off },
+		{ EV_CLIENT, 0, &a },
+	});
+	assert_true(f->log[1].del);
+	got = read_cslot(f->cslots_fd, ia);
+	assert_int_equal(got.ep.family, 0);
+	assert_memory_equal(got.ep.addr, a.addr, sizeof(a.addr));
+	assert_int_equal(got.ep.port, a.port);
+	assert_false(in_hash(f, &a));
+	assert_int_equal(f->t.nclients, 1);
+	assert_int_equal(f->t.nclient_slots, 1);
+
+	reset_log(f);
+	assert_int_equal(pso_tables_client_remove(&f->t, &c), 0);
+	expect_log(f, 2, (struct want_ev[]){
+		{ EV_CSLOT, ic, &c_off },
+		{ EV_CLIENT, 0, &c },
+	});
+	assert_int_equal(f->t.nclient_slots, 0);
+
+	/* b reuses a's slot: one wait, before the content. */
+	syncs = f->t.syncs;
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &b), 0);
+	expect_log(f, 4, (struct want_ev[]){
+		{ EV_CLIENT, 0, &b },
+		{ EV_SYNC, 0, NULL },
+		{ EV_CSLOT, ia, &b_off },
+		{ EV_CSLOT, ia, &b_on },
+	});
+	assert_int_equal(count_syncs(f), 1);
+	assert_int_equal(f->t.syncs, syncs + 1);
+
+	/* d reuses c's slot: that wait came after c's disable, none more. */
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &d), 0);
+	expect_log(f, 3, (struct want_ev[]){
+		{ EV_CLIENT, 0, &d },
+		{ EV_CSLOT, ic, &d_off },
+		{ EV_CSLOT, ic, &d_on },
+	});
+	assert_int_equal(f->t.syncs, syncs + 1);
+
+	expect_cslot(f->cslots_fd, ia, &b_on);
+	expect_cslot(f->cslots_fd, ic, &d_on);
+	assert_int_equal(f->t.nclient_slots, 2);
+	assert_int_equal(f->t.nclients, 2);
+}
+
+/* A client's counter is its HASH entry's plus its own slot's. */
+static void test_client_slot_counters(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint a = client(1), b = slot_mate(&a);
+	struct pso_client_val val = { .rx_msgs = 3 };
+	uint32_t ia = slot_of(&a);
+	struct pso_client_slot cs;
+
+	use_slots(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &b), 0);
+	assert_int_equal(bpf_map_update_elem(f->clients_fd, &a, &val, BPF_EXIST), 0);
+	cs = read_cslot(f->cslots_fd, ia);
+	cs.rx_msgs = 4;
+	assert_int_equal(bpf_map_update_elem(f->cslots_fd, &ia, &cs, BPF_EXIST), 0);
+
+	memset(&val, 0, sizeof(val));
+	assert_int_equal(pso_tables_client_get(&f->t, &a, &val), 0);
+	assert_int_equal(val.rx_msgs, 3 + 4);
+
+	/* b is in the HASH only: a's slot counter is not b's. */
+	val.rx_msgs = 10;
+	assert_int_equal(bpf_map_update_elem(f->clients_fd, &b, &val, BPF_EXIST), 0);
+	memset(&val, 0, sizeof(val));
+	assert_int_equal(pso_tables_client_get(&f->t, &b, &val), 0);
+	assert_int_equal(val.rx_msgs, 10);
+}
+
+/* Without pso_tables_use_client_slots(): the HASH only, as before. */
+static void test_client_slots_unused(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint a = client(1);
+	struct pso_client_val val = { .rx_msgs = 1 };
+
+	assert_int_equal(f->t.client_slots_fd, -1);
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	expect_log(f, 1, (struct want_ev[]){ { EV_CLIENT, 0, &a } });
+	assert_false(f->log[0].del);
+	assert_true(in_hash(f, &a));
+	assert_int_equal(f->t.nclients, 1);
+	assert_int_equal(f->t.nclient_slots, 0);
+	assert_int_equal(pso_tables_client_get(&f->t, &a, &val), 0);
+	assert_int_equal(val.rx_msgs, 0);
+
+	reset_log(f);
+	assert_int_equal(pso_tables_client_remove(&f->t, &a), 0);
+	expect_log(f, 1, (struct want_ev[]){ { EV_CLIENT, 0, &a } });
+	assert_true(f->log[0].del);
+	assert_false(in_hash(f, &a));
+	assert_int_equal(f->t.nclients, 0);
+	assert_int_equal(f->t.syncs, 0);
+}
+
+/* A slot write that fails leaves the client in the HASH only, added. */
+static void test_client_slot_write_errors(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint a = client(1);
+	uint32_t ia = slot_of(&a);
+	struct pso_client_slot zero = { 0 }, a_off = cslot_v(a, 0), a_on = cslot_v(a, PSO_AF_INET);
+
+	use_slots(f);
+
+	/* The content write fails. */
+	assert_int_equal(pso_tables_use_client_slots(&f->t, f->frozen_cslots_fd), 0);
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	assert_int_equal(f->nlog, 2);
+	assert_int_equal(f->log[0].kind, EV_CLIENT);
+	assert_int_equal(f->log[0].err, 0);
+	assert_int_equal(f->log[1].kind, EV_CSLOT);
+	assert_int_equal(f->log[1].key, ia);
+	assert_int_equal(f->log[1].err, -EPERM);
+	expect_cslot(f->frozen_cslots_fd, ia, &zero);
+	assert_true(in_hash(f, &a));
+	assert_int_equal(f->t.nclients, 1);
+	assert_int_equal(f->t.nclient_slots, 0);
+	assert_int_equal(f->t.slot_owner[ia].family, 0);
+	/* Its leaving writes no slot. */
+	reset_log(f);
+	assert_int_equal(pso_tables_client_remove(&f->t, &a), 0);
+	expect_log(f, 1, (struct want_ev[]){ { EV_CLIENT, 0, &a } });
+
+	/* The enable fails (after the HASH entry and the content). */
+	assert_int_equal(pso_tables_use_client_slots(&f->t, f->cslots_fd), 0);
+	reset_log(f);
+	f->fail_after = 2;
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	assert_int_equal(f->fail_after, -1);
+	assert_int_equal(f->t.client_slots_fd, f->cslots_fd);
+	assert_int_equal(f->nlog, 3);
+	assert_int_equal(f->log[1].err, 0);
+	assert_int_equal(f->log[2].kind, EV_CSLOT);
+	assert_int_equal(f->log[2].err, -EPERM);
+	expect_cslot(f->cslots_fd, ia, &a_off);	/* written, never enabled */
+	assert_true(in_hash(f, &a));
+	assert_int_equal(f->t.nclient_slots, 0);
+	reset_log(f);
+	assert_int_equal(pso_tables_client_remove(&f->t, &a), 0);
+	expect_log(f, 1, (struct want_ev[]){ { EV_CLIENT, 0, &a } });
+
+	/* A slot never enabled is taken without a wait. */
+	reset_log(f);
+	assert_int_equal(pso_tables_client_add(&f->t, &a), 0);
+	expect_log(f, 3, (struct want_ev[]){
+		{ EV_CLIENT, 0, &a },
+		{ EV_CSLOT, ia, &a_off },
+		{ EV_CSLOT, ia, &a_on },
+	});
+	assert_int_equal(f->t.nclient_slots, 1);
+}
+
 /* A NIC copy (hardware offload): clients copied and kept in step; topics
  * only once placed, up to the NIC's capacity; counters add to the host's. */
 static void test_mirror(void **state)
@@ -1114,6 +1515,13 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_random_ops, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv4_normalized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clients, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_slots_checks, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_slot_add, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_slot_collision, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_slot_reuse, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_slot_counters, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_slots_unused, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_client_slot_write_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_topics, setup, teardown),
 		cmocka_unit_test(test_sync_rcu),
