@@ -19,6 +19,7 @@
 #include "psoffload_abi.h"
 #include "psoffload_maps.h"
 #include "psoffload_parse.h"
+#include "psoffload_csum.h"
 
 /* Header fields as they stand in the packet right now. */
 struct pso_hdrs {
@@ -29,9 +30,6 @@ struct pso_hdrs {
 
 /* Byte offsets of the fields the rewrite touches. */
 struct pso_offsets {
-	__u32 ip_check;		/* IPv4 only */
-	__u32 ttl;
-	__u32 addrs;		/* saddr, daddr back to back */
 	__u32 ports;		/* source, dest back to back */
 	__u32 udp_check;
 };
@@ -50,17 +48,12 @@ static __always_inline void pso_read_hdrs(const struct pso_pkt *p, struct pso_hd
 		*(__u32 *)h->sub.src_addr = ip->saddr;
 		*(__u32 *)h->sub.dst_addr = ip->daddr;
 		h->ttl = ip->ttl;
-		off->ip_check = p->l3_off + offsetof(struct iphdr, check);
-		off->ttl = p->l3_off + offsetof(struct iphdr, ttl);
-		off->addrs = p->l3_off + offsetof(struct iphdr, saddr);
 	} else {
 		struct ipv6hdr *ip6 = p->l3;
 
 		__builtin_memcpy(h->sub.src_addr, &ip6->saddr, 16);
 		__builtin_memcpy(h->sub.dst_addr, &ip6->daddr, 16);
 		h->ttl = ip6->hop_limit;
-		off->ttl = p->l3_off + offsetof(struct ipv6hdr, hop_limit);
-		off->addrs = p->l3_off + offsetof(struct ipv6hdr, saddr);
 	}
 	off->ports = p->l4_off;
 	off->udp_check = p->l4_off + offsetof(struct udphdr, check);
@@ -71,6 +64,14 @@ struct pso_fanout {
 	struct __sk_buff *skb;
 	struct pso_offsets off;
 	struct pso_hdrs cur;	/* headers now in the packet */
+	/* The fixed IP header as it stands in the packet now (IPv4: 20 bytes,
+	 * options stay in the packet untouched; IPv6: 40), written back whole
+	 * for each copy: one store instead of one per field. */
+	union {
+		struct iphdr ip4;
+		struct ipv6hdr ip6;
+	} l3;
+	__u32 l3_off;
 	__u32 slot_base;	/* topic id * PSO_MAX_SUBS */
 	__be16 broker_port;	/* source port of every copy */
 	__u32 copies;
@@ -82,10 +83,15 @@ struct pso_fanout {
 
 /*
  * Move the packet's headers from `cur` to `to` (a subscriber, or the
- * original on the way back).  Checksums are updated by the csum helpers,
- * which keep the skb's checksum state right: address changes go into the
- * UDP checksum as pseudo-header changes, ports as data changes, and
- * BPF_F_MARK_MANGLED_0 leaves an IPv4 "no checksum" 0 as it is.
+ * original on the way back).  The IP header checksum is computed here
+ * (RFC 1624, as in XDP) and goes out with the rest of the IP header in one
+ * store.  The UDP checksum is left to the csum helpers, which keep the
+ * skb's checksum state right (CHECKSUM_PARTIAL holds only the pseudo
+ * header sum, CHECKSUM_COMPLETE has skb->csum to follow): address changes
+ * go in as one pseudo-header difference, both ports as one 4-byte data
+ * change, and BPF_F_MARK_MANGLED_0 leaves an IPv4 "no checksum" 0 as it is.
+ * Six helper calls per copy with the clone: three stores, two checksum
+ * updates.
  */
 static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub *to,
 				     __be16 src_port, __u8 ttl)
@@ -93,41 +99,54 @@ static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub 
 	struct __sk_buff *skb = f->skb;
 	const struct pso_offsets *off = &f->off;
 	struct pso_hdrs *cur = &f->cur;
+	__be16 old_ports[2] = { cur->src_port, cur->sub.dst_port };
 	__be16 ports[2] = { src_port, to->dst_port };
 	const __u64 udp_flags = BPF_F_MARK_MANGLED_0;
-	__s64 addr_diff;
+	__u32 addr_diff;
+	__s64 diff;
+	long err;
 
 	if (bpf_skb_store_bytes(skb, 0, to->dst_mac, 2 * ETH_ALEN, 0))
 		return -1;
 
 	if (cur->sub.family == PSO_AF_INET) {
-		__u32 old_addrs[2] = { *(__u32 *)cur->sub.src_addr, *(__u32 *)cur->sub.dst_addr };
-		__u32 new_addrs[2] = { *(const __u32 *)to->src_addr, *(const __u32 *)to->dst_addr };
-		/* TTL shares its checksum word with the protocol byte, which stays. */
-		__u16 old_ttl_word = 0, new_ttl_word = 0;
+		struct iphdr *ip = &f->l3.ip4;
+		__u16 *ttl_word = (__u16 *)&ip->ttl;	/* ttl and protocol */
+		__u16 old_ttl_word = *ttl_word, new_ttl_word = old_ttl_word;
 
-		((__u8 *)&old_ttl_word)[0] = cur->ttl;
-		((__u8 *)&new_ttl_word)[0] = ttl;
-		addr_diff = bpf_csum_diff(old_addrs, sizeof(old_addrs), new_addrs, sizeof(new_addrs), 0);
-		if (addr_diff < 0 ||
-		    bpf_l3_csum_replace(skb, off->ip_check, 0, addr_diff, 0) ||
-		    bpf_l3_csum_replace(skb, off->ip_check, old_ttl_word, new_ttl_word, 2) ||
-		    bpf_skb_store_bytes(skb, off->addrs, new_addrs, sizeof(new_addrs), 0))
-			return -1;
+		((__u8 *)&new_ttl_word)[0] = ttl;	/* wire order: ttl first */
+		addr_diff = pso_csum_words(0, (const __u16 *)cur->sub.src_addr,
+					   (const __u16 *)to->src_addr, 2);
+		addr_diff = pso_csum_words(addr_diff, (const __u16 *)cur->sub.dst_addr,
+					   (const __u16 *)to->dst_addr, 2);
+		ip->check = pso_csum_apply(ip->check,
+					   pso_csum_word(addr_diff, old_ttl_word, new_ttl_word));
+		*ttl_word = new_ttl_word;
+		ip->saddr = *(const __u32 *)to->src_addr;
+		ip->daddr = *(const __u32 *)to->dst_addr;
+		err = bpf_skb_store_bytes(skb, f->l3_off & 0xff, ip, sizeof(*ip), 0);
 	} else {
-		/* src_addr and dst_addr stand back to back, as in the IPv6 header. */
-		addr_diff = bpf_csum_diff((__be32 *)cur->sub.src_addr, 32,
-					  (__be32 *)to->src_addr, 32, 0);
-		if (addr_diff < 0 ||
-		    bpf_skb_store_bytes(skb, off->addrs, to->src_addr, 32, 0))
+		struct ipv6hdr *ip6 = &f->l3.ip6;
+
+		/* src_addr and dst_addr stand back to back, as in the header;
+		 * 32 words summed inline would spill past the stack limit. */
+		diff = bpf_csum_diff((__be32 *)cur->sub.src_addr, 32, (__be32 *)to->src_addr, 32, 0);
+		if (diff < 0)
 			return -1;
+		addr_diff = (__u32)diff;
+		ip6->hop_limit = ttl;
+		__builtin_memcpy(&ip6->saddr, to->src_addr, 16);
+		__builtin_memcpy(&ip6->daddr, to->dst_addr, 16);
+		err = bpf_skb_store_bytes(skb, f->l3_off & 0xff, ip6, sizeof(*ip6), 0);
 	}
-	if (bpf_skb_store_bytes(skb, off->ttl, &ttl, 1, 0))
+	if (err)
 		return -1;
 
+	/* A partial sum is enough: the helper adds it with end-around carry
+	 * and folds, as it would bpf_csum_diff()'s. */
 	if (bpf_l4_csum_replace(skb, off->udp_check, 0, addr_diff, udp_flags | BPF_F_PSEUDO_HDR) ||
-	    bpf_l4_csum_replace(skb, off->udp_check, cur->src_port, src_port, udp_flags | 2) ||
-	    bpf_l4_csum_replace(skb, off->udp_check, cur->sub.dst_port, to->dst_port, udp_flags | 2) ||
+	    bpf_l4_csum_replace(skb, off->udp_check, *(__u32 *)old_ports, *(__u32 *)ports,
+				udp_flags | 4) ||
 	    bpf_skb_store_bytes(skb, off->ports, ports, sizeof(ports), 0))
 		return -1;
 
@@ -203,6 +222,41 @@ static long pso_fanout_slot(__u64 i, void *data)
 	return 0;
 }
 
+/*
+ * The last slot.  When the original is not going up (no RETAIN, no slot
+ * left to the daemon), it becomes the last copy: rewritten and redirected
+ * (TC_ACT_REDIRECT), and the publish is counted here.  Returns that action,
+ * or 0 when the last slot was served like the others (or not at all) and the
+ * caller finishes.  A redirect to a device that vanished meanwhile is
+ * dropped by the stack after this program; it is counted as a copy.
+ */
+static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
+{
+	__u32 slot = f->slot_base + i;
+	struct pso_sub *s;
+
+	if (f->to_daemon) {
+		pso_fanout_slot(i, f);
+		return 0;
+	}
+	s = bpf_map_lookup_elem(&pso_subs, &slot);
+	if (!s)
+		return 0;
+	if (!pso_sub_servable(s, f->family)) {
+		pso_fanout_slot(i, f);	/* to the daemon */
+		return 0;
+	}
+	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL)) {
+		f->broken = 1;
+		return 0;
+	}
+	pso_count_n(PSO_CNT_TC_COPIES, f->copies + 1);
+	if (f->failed)
+		pso_count_n(PSO_CNT_TC_COPY_FAILED, f->failed);
+	pso_count(PSO_CNT_TC_FANOUT);
+	return bpf_redirect(s->ifindex, 0);
+}
+
 SEC("tc")
 int psoffload_tc(struct __sk_buff *skb)
 {
@@ -212,6 +266,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
 	__u32 topic_id, n, vlan_present, flags_off;
+	int last;
 	__u8 retain;
 	__be16 vlan_proto;
 	__u16 vlan_tci;
@@ -257,6 +312,10 @@ int psoffload_tc(struct __sk_buff *skb)
 		n = PSO_MAX_SUBS;
 	f.cur = orig;
 	f.family = p.family;
+	f.l3_off = p.l3_off;
+	if (bpf_skb_load_bytes(skb, p.l3_off & 0xff, &f.l3,
+			       p.family == PSO_AF_INET ? sizeof(f.l3.ip4) : sizeof(f.l3.ip6)))
+		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	f.slot_base = topic_id * PSO_MAX_SUBS;
 	f.broker_port = cfg->udp_port;
 	/* The stack moved the publisher's 802.1Q tag from the frame into
@@ -273,7 +332,16 @@ int psoffload_tc(struct __sk_buff *skb)
 	flags_off = p.l4_off + sizeof(struct udphdr) + p.hdr_len;
 	if (retain && pso_tc_set_flags(skb, &f.off, flags_off, p.pub_flags & ~MQTTSN_FLAG_RETAIN))
 		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
-	bpf_loop(n, pso_fanout_slot, &f, 0);
+	/* Every slot but the last gets a clone; the last gets the original
+	 * itself when nothing needs it upward any more (one skb_clone and one
+	 * free fewer per publish), else a clone like the rest. */
+	if (n > 1)
+		bpf_loop(n - 1, pso_fanout_slot, &f, 0);
+	if (n > 0 && !f.broken) {
+		last = pso_last_slot(&f, n - 1);
+		if (last)
+			return last;
+	}
 
 	if (f.copies)
 		pso_count_n(PSO_CNT_TC_COPIES, f.copies);
