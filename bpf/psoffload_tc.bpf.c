@@ -76,9 +76,11 @@ struct pso_fanout {
 	__be16 broker_port;	/* source port of every copy */
 	__u32 copies;
 	__u32 failed;
+	__u32 visited;		/* slots looked at so far */
 	__u8 family;
 	__u8 to_daemon;		/* the original must go up afterwards */
 	__u8 broken;		/* a rewrite failed: headers undefined */
+	__u8 congested;		/* a copy met a full queue: the rest are shed */
 };
 
 /*
@@ -192,6 +194,16 @@ static __always_inline int pso_tc_connected(const struct pso_pkt *p, const struc
 	return pso_client_admit(addr, h->src_port, p->family);
 }
 
+/* A copy could not be queued: tell XDP to shed fan-out publishes a while. */
+static __always_inline void pso_shed_start(void)
+{
+	__u32 key = 0;
+	struct pso_shed *sh = bpf_map_lookup_elem(&pso_shed, &key);
+
+	if (sh)
+		sh->until_ns = bpf_ktime_get_ns() + PSO_SHED_WINDOW_NS;
+}
+
 /*
  * One subscriber slot.  bpf_loop lets the verifier check this body once
  * instead of once per slot and per path through the earlier slots.
@@ -201,7 +213,9 @@ static long pso_fanout_slot(__u64 i, void *data)
 	struct pso_fanout *f = data;
 	__u32 slot = f->slot_base + (__u32)i;
 	struct pso_sub *s;
+	long err;
 
+	f->visited++;
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 1;
@@ -215,10 +229,20 @@ static long pso_fanout_slot(__u64 i, void *data)
 		f->broken = 1;
 		return 1;
 	}
-	if (bpf_clone_redirect(f->skb, s->ifindex, 0))
-		f->failed++;
-	else
+	err = bpf_clone_redirect(f->skb, s->ifindex, 0);
+	if (!err) {
 		f->copies++;
+		return 0;
+	}
+	f->failed++;
+	/* A full egress queue (NET_XMIT_DROP/CN, positive) will refuse the
+	 * next copies too: stop here and have XDP shed fan-out publishes a
+	 * while.  A missing or down device (negative) concerns this slot only. */
+	if (err > 0) {
+		f->congested = 1;
+		pso_shed_start();
+		return 1;
+	}
 	return 0;
 }
 
@@ -337,11 +361,13 @@ int psoffload_tc(struct __sk_buff *skb)
 	 * free fewer per publish), else a clone like the rest. */
 	if (n > 1)
 		bpf_loop(n - 1, pso_fanout_slot, &f, 0);
-	if (n > 0 && !f.broken) {
+	if (n > 0 && !f.broken && !f.congested) {
 		last = pso_last_slot(&f, n - 1);
 		if (last)
 			return last;
 	}
+	if (f.congested)	/* every slot after the failed copy */
+		pso_count_n(PSO_CNT_TC_COPY_SHED, n - f.visited);
 
 	if (f.copies)
 		pso_count_n(PSO_CNT_TC_COPIES, f.copies);
