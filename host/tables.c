@@ -93,8 +93,10 @@
  * lookup); a client whose slot is taken lives in the HASH only.  Its slots
  * follow the rule above with ep.family as the flags byte (0 = empty):
  * a new client's slot gets its content with family 0, then the family
- * (enable); a leaving client's slot gets family 0 (disable), and before the
- * slot takes another client a grace period passes.  The HASH entry is
+ * (enable); a leaving client's slot gets family 0 (disable).  A slot
+ * disabled since the last grace period takes no other client (that one
+ * stays in the HASH, so no client operation ever waits); the same client
+ * coming back gets its family byte back, an enable.  The HASH entry is
  * written before the slot is enabled and deleted after it is disabled.
  *
  * Errors.  A failed map write leaves the map as it was, so the shadow is
@@ -813,14 +815,26 @@ static void client_slot_take(struct pso_tables *t, const struct pso_endpoint *ke
 	idx = endpoint_slot(key);
 	if (t->slot_owner[idx].family)
 		return;
-	if (t->syncs < t->slot_reuse_after[idx])
-		wait_readers(t);
+	if (t->syncs < t->slot_reuse_after[idx]) {
+		/* Disabled since the last wait: readers may still hold its
+		 * fields.  The same client coming back (a reconnect) changes
+		 * only the family byte, so it is enabled at once; another
+		 * stays in the HASH.  The event loop never waits here. */
+		if (t->slot_owner[idx].port != key->port ||
+		    memcmp(t->slot_owner[idx].addr, key->addr, sizeof(key->addr)))
+			return;
+		v.ep.family = key->family;
+		if (fd_write(t, t->client_slots_fd, &idx, &v, BPF_ANY))
+			return;
+		goto taken;
+	}
 	v.ep.family = 0;
 	if (fd_write(t, t->client_slots_fd, &idx, &v, BPF_ANY))
 		return;
 	v.ep.family = key->family;
 	if (fd_write(t, t->client_slots_fd, &idx, &v, BPF_ANY))
 		return;
+taken:
 	t->slot_owner[idx] = *key;
 	t->slot_reuse_after[idx] = 0;
 	t->nclient_slots++;
