@@ -23,7 +23,6 @@
  *                  clients direct-mapped (driver build); a client whose slot
  *                  is taken is found in pso_clients
  *   pso_devmap     DEVMAP_HASH, ifindex -> ifindex (driver build only)
- *   pso_shed       ARRAY[1] -> struct pso_shed (driver build only)
  *   pso_counters   one u64 per enum pso_counter
  *   pso_topic_stats  ARRAY, index = topic id      -> struct pso_topic_stats
  *
@@ -260,23 +259,6 @@ struct pso_topic {
 	struct pso_sub first;
 };
 
-/*
- * Overload shedding (driver build).  When bpf_clone_redirect meets a full
- * egress queue, TC stops that publish's fan-out (the next copies would meet
- * it too) and sets until_ns to now + PSO_SHED_WINDOW_NS; until then XDP
- * drops publishes that would go to the TC fan-out, whole:
- * excess load then costs an XDP drop instead of clones that are thrown
- * away, and every subscriber of a topic loses the same publishes.  One
- * shared entry: TC may run on another CPU than the XDP program (RPS).
- */
-#ifndef PSO_SHED_WINDOW_NS
-#define PSO_SHED_WINDOW_NS 50000ull
-#endif
-
-struct pso_shed {
-	__u64 until_ns;		/* 0: not shedding */
-};
-
 struct pso_topic_stats {
 	__u64 msgs;
 	__u64 bytes;		/* MQTT-SN message bytes */
@@ -306,7 +288,6 @@ enum pso_counter {
 	PSO_CNT_XDP_DROP_QOSM1_DENIED,	/* QoS -1 to a topic that forbids it */
 	PSO_CNT_XDP_DROP_UNKNOWN_TOPIC,	/* topic id outside or absent from table */
 	PSO_CNT_XDP_DROP_NO_SUBSCRIBER,	/* topic has no subscriber */
-	PSO_CNT_XDP_DROP_SHED,		/* fan-out publish while copies fail */
 	/* TC ingress: per packet */
 	PSO_CNT_TC_FANOUT,		/* fanned out, original consumed */
 	PSO_CNT_TC_FANOUT_UP,		/* fanned out, original continues up */
@@ -316,7 +297,7 @@ enum pso_counter {
 	PSO_CNT_TC_COPIES,		/* copies sent */
 	PSO_CNT_TC_COPY_FAILED,		/* bpf_clone_redirect failed */
 	PSO_CNT_TC_COPY_HOST,		/* slot left to the daemon (host path) */
-	PSO_CNT_TC_COPY_SHED,		/* slot not tried: an earlier copy met a full queue */
+	PSO_CNT_TC_COPY_SHED,		/* slot not tried: its port's queue was full */
 	PSO_CNT__MAX
 };
 
@@ -337,7 +318,6 @@ enum pso_counter {
 	[PSO_CNT_XDP_DROP_QOSM1_DENIED]	= "xdp_drop_qosm1_denied",	\
 	[PSO_CNT_XDP_DROP_UNKNOWN_TOPIC] = "xdp_drop_unknown_topic",	\
 	[PSO_CNT_XDP_DROP_NO_SUBSCRIBER] = "xdp_drop_no_subscriber",	\
-	[PSO_CNT_XDP_DROP_SHED]		= "xdp_drop_shed",		\
 	[PSO_CNT_TC_FANOUT]		= "tc_fanout",			\
 	[PSO_CNT_TC_FANOUT_UP]		= "tc_fanout_up",		\
 	[PSO_CNT_TC_PASS]		= "tc_pass",			\

@@ -54,14 +54,6 @@ struct {
 	__type(value, struct pso_client_slot);
 } pso_client_slots SEC(".maps");
 
-/* Overload shedding: TC sets it, XDP reads it (struct pso_shed). */
-struct {
-	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, 1);
-	__type(key, __u32);
-	__type(value, struct pso_shed);
-} pso_shed SEC(".maps");
-
 /* Egress ports for the one-subscriber-behind-another-port case. */
 struct {
 	__uint(type, BPF_MAP_TYPE_DEVMAP_HASH);

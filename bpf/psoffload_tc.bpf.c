@@ -10,7 +10,10 @@
  * topic is the build-time constant PSO_MAX_SUBS.  The original is
  * consumed, unless the daemon needs it: a RETAIN publish (the daemon keeps
  * it) or a slot the data plane may not serve (the daemon delivers to it).
- * Before going up, the original's headers are restored.
+ * Before going up, the original's headers are restored; otherwise the
+ * original itself is the last copy.  Overload: once a port's queue refuses
+ * a copy, the publish's remaining slots on that port are skipped
+ * (tc_copy_shed) instead of cloned, rewritten and thrown away.
  */
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
@@ -20,6 +23,7 @@
 #include "psoffload_maps.h"
 #include "psoffload_parse.h"
 #include "psoffload_csum.h"
+
 
 /* Header fields as they stand in the packet right now. */
 struct pso_hdrs {
@@ -76,11 +80,11 @@ struct pso_fanout {
 	__be16 broker_port;	/* source port of every copy */
 	__u32 copies;
 	__u32 failed;
-	__u32 visited;		/* slots looked at so far */
+	__u32 shed;		/* slots skipped: their port's queue was full */
+	__u32 full_if;		/* the port whose queue was full, 0: none */
 	__u8 family;
 	__u8 to_daemon;		/* the original must go up afterwards */
 	__u8 broken;		/* a rewrite failed: headers undefined */
-	__u8 congested;		/* a copy met a full queue: the rest are shed */
 };
 
 /*
@@ -194,16 +198,6 @@ static __always_inline int pso_tc_connected(const struct pso_pkt *p, const struc
 	return pso_client_admit(addr, h->src_port, p->family);
 }
 
-/* A copy could not be queued: tell XDP to shed fan-out publishes a while. */
-static __always_inline void pso_shed_start(void)
-{
-	__u32 key = 0;
-	struct pso_shed *sh = bpf_map_lookup_elem(&pso_shed, &key);
-
-	if (sh)
-		sh->until_ns = bpf_ktime_get_ns() + PSO_SHED_WINDOW_NS;
-}
-
 /*
  * One subscriber slot.  bpf_loop lets the verifier check this body once
  * instead of once per slot and per path through the earlier slots.
@@ -215,13 +209,18 @@ static long pso_fanout_slot(__u64 i, void *data)
 	struct pso_sub *s;
 	long err;
 
-	f->visited++;
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 1;
 	if (!pso_sub_servable(s, f->family)) {
 		f->to_daemon = 1;
 		pso_count(PSO_CNT_TC_COPY_HOST);
+		return 0;
+	}
+	/* Overload: a port whose queue was full takes no more copies of
+	 * this publish; the clone and rewrite would be thrown away. */
+	if (f->full_if && s->ifindex == f->full_if) {
+		f->shed++;
 		return 0;
 	}
 	/* A rewrite fails only when the skb cannot be made writable. */
@@ -235,14 +234,12 @@ static long pso_fanout_slot(__u64 i, void *data)
 		return 0;
 	}
 	f->failed++;
-	/* A full egress queue (NET_XMIT_DROP/CN, positive) will refuse the
-	 * next copies too: stop here and have XDP shed fan-out publishes a
-	 * while.  A missing or down device (negative) concerns this slot only. */
-	if (err > 0) {
-		f->congested = 1;
-		pso_shed_start();
-		return 1;
-	}
+	/* Positive: the port's queue refused it (NET_XMIT_DROP, a full queue;
+	 * NET_XMIT_CN, a congested or carrier-less one), and would refuse the
+	 * next copies too.  Negative: a missing or down device, this slot's
+	 * own trouble. */
+	if (err > 0)
+		f->full_if = s->ifindex;
 	return 0;
 }
 
@@ -266,8 +263,8 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 0;
-	if (!pso_sub_servable(s, f->family)) {
-		pso_fanout_slot(i, f);	/* to the daemon */
+	if (!pso_sub_servable(s, f->family) || (f->full_if && s->ifindex == f->full_if)) {
+		pso_fanout_slot(i, f);	/* to the daemon, or shed */
 		return 0;
 	}
 	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL)) {
@@ -277,6 +274,8 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 	pso_count_n(PSO_CNT_TC_COPIES, f->copies + 1);
 	if (f->failed)
 		pso_count_n(PSO_CNT_TC_COPY_FAILED, f->failed);
+	if (f->shed)
+		pso_count_n(PSO_CNT_TC_COPY_SHED, f->shed);
 	pso_count(PSO_CNT_TC_FANOUT);
 	return bpf_redirect(s->ifindex, 0);
 }
@@ -361,13 +360,13 @@ int psoffload_tc(struct __sk_buff *skb)
 	 * free fewer per publish), else a clone like the rest. */
 	if (n > 1)
 		bpf_loop(n - 1, pso_fanout_slot, &f, 0);
-	if (n > 0 && !f.broken && !f.congested) {
+	if (n > 0 && !f.broken) {
 		last = pso_last_slot(&f, n - 1);
 		if (last)
 			return last;
 	}
-	if (f.congested)	/* every slot after the failed copy */
-		pso_count_n(PSO_CNT_TC_COPY_SHED, n - f.visited);
+	if (f.shed)
+		pso_count_n(PSO_CNT_TC_COPY_SHED, f.shed);
 
 	if (f.copies)
 		pso_count_n(PSO_CNT_TC_COPIES, f.copies);

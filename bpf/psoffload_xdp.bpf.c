@@ -123,27 +123,6 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 		udp->check = pso_csum_apply_udp(old_ucheck, udp_terms);
 }
 
-#ifndef PSO_OFFLOAD
-/* Is the TC fan-out failing its copies right now (struct pso_shed)?  The
- * clock is read only while a shed window is set; an expired one is cleared. */
-static __always_inline int pso_shedding(void)
-{
-	__u32 key = 0;
-	struct pso_shed *sh = bpf_map_lookup_elem(&pso_shed, &key);
-	__u64 until;
-
-	if (!sh)
-		return 0;
-	until = sh->until_ns;
-	if (!until)
-		return 0;
-	if (bpf_ktime_get_ns() < until)
-		return 1;
-	sh->until_ns = 0;
-	return 0;
-}
-#endif
-
 /* A QoS 0 / -1 publish with a normal or predefined topic id. */
 static __always_inline int pso_publish(const struct pso_port_cfg *cfg, struct pso_pkt *p)
 {
@@ -167,13 +146,8 @@ static __always_inline int pso_publish(const struct pso_port_cfg *cfg, struct ps
 		return pso_exit(PSO_CNT_XDP_PASS_RETAIN, XDP_PASS);
 	if (t->sub_count == 0)
 		return pso_exit(PSO_CNT_XDP_DROP_NO_SUBSCRIBER, XDP_DROP);
-	if (t->sub_count > 1) {
-#ifndef PSO_OFFLOAD
-		if (pso_shedding())
-			return pso_exit(PSO_CNT_XDP_DROP_SHED, XDP_DROP);
-#endif
+	if (t->sub_count > 1)
 		return pso_exit(PSO_CNT_XDP_PASS_FANOUT, XDP_PASS);
-	}
 
 	/* one subscriber: rewrite and act */
 	s = &t->first;

@@ -231,13 +231,10 @@ static void test_driver_build_rejected(void **state)
 	assert_true(says(m, "percpu_array"));
 	assert_int_equal(pso_violations_count(&v, PSO_RULE_MAP_TYPE), 3);
 
-	/* bpf_redirect_map and bpf_ktime_get_ns (overload shedding) are the
-	 * helpers outside 1-3 ... */
-	assert_int_equal(pso_violations_count(&v, PSO_RULE_HELPER), 2);
+	/* bpf_redirect_map is the one helper outside 1-3 ... */
+	assert_int_equal(pso_violations_count(&v, PSO_RULE_HELPER), 1);
 	h = helper_violation(&v, "helper 51 (bpf_redirect_map)");
 	assert_int_equal(insn_at(DRIVER_OBJ, h->name, h->insn).imm, BPF_FUNC_redirect_map);
-	h = helper_violation(&v, "helper 5 (bpf_ktime_get_ns)");
-	assert_int_equal(insn_at(DRIVER_OBJ, h->name, h->insn).imm, BPF_FUNC_ktime_get_ns);
 
 	/* ... and XDP_REDIRECT is returned as a constant. */
 	r = find(&v, PSO_RULE_RETURN_CODE, NULL);

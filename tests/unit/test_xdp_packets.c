@@ -30,7 +30,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
@@ -1167,80 +1166,6 @@ static void test_xdp_case(void **state)
 		fail_msg("%s: %zu check(s) failed, see above", r->name, n_errs);
 }
 
-static const struct xdp_case *find_case(const char *name)
-{
-	for (size_t i = 0; i < N_CASES; i++)
-		if (!strcmp(xdp_cases[i].name, name))
-			return &xdp_cases[i];
-	fail_msg("no row \"%s\"", name);
-	return NULL;
-}
-
-static uint64_t mono_ns(void)
-{
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return ts.tv_sec * 1000000000ull + ts.tv_nsec;
-}
-
-/* One run of row c's frame with pso_shed.until_ns set to until; the verdict,
- * the counter that moved (asserted to be the only one) and until after. */
-static void shed_run(const struct build *b, const struct xdp_case *c, uint64_t until,
-		     int want_verdict, enum pso_counter want_counter, uint64_t *until_after)
-{
-	int shed_fd = bpf_map__fd(drv_skel->maps.pso_shed);
-	struct pso_shed shed = { .until_ns = until };
-	uint64_t before[PSO_CNT__MAX], after[PSO_CNT__MAX];
-	uint8_t in[PKT_MAX_LEN], out[PKT_MAX_LEN * 2];
-	size_t out_len = sizeof(out);
-	struct pkt_info info;
-	__u32 key = 0;
-	int len, retval;
-
-	len = pkt_build(&c->pkt, in, sizeof(in), &info);
-	assert_true(len > 0);
-	assert_int_equal(bpf_map_update_elem(shed_fd, &key, &shed, BPF_ANY), 0);
-	read_counters(b, before);
-	assert_int_equal(run_prog(b, in, (size_t)len, out, &out_len, &retval), 0);
-	read_counters(b, after);
-	assert_int_equal(retval, want_verdict);
-	for (int k = 0; k < PSO_CNT__MAX; k++)
-		assert_int_equal(after[k] - before[k], k == (int)want_counter ? 1 : 0);
-	assert_int_equal(bpf_map_lookup_elem(shed_fd, &key, &shed), 0);
-	*until_after = shed.until_ns;
-}
-
-/*
- * Overload shedding in the driver build: while pso_shed.until_ns lies ahead,
- * a publish bound for the TC fan-out is dropped whole in XDP
- * (xdp_drop_shed); once it has passed, publishes go to TC again and the
- * window is cleared.  Publishes XDP serves itself are never shed.
- */
-static void test_shed_window(void **state)
-{
-	const struct build *b = &builds[0];
-	const struct xdp_case *fan = find_case("ipv4 two subscribers: PASS_FANOUT");
-	const struct xdp_case *one = find_case("ipv4 qos0 normal topic, subscriber on the ingress port: TX");
-	uint64_t until;
-
-	assert_false(b->offload);
-	write_tables(b, fan);
-	shed_run(b, fan, mono_ns() + 60ull * 1000000000ull, XDP_DROP, PSO_CNT_XDP_DROP_SHED, &until);
-	assert_true(until > mono_ns());		/* still set */
-	shed_run(b, fan, 1, XDP_PASS, PSO_CNT_XDP_PASS_FANOUT, &until);
-	assert_int_equal(until, 0);		/* expired: cleared */
-	shed_run(b, fan, 0, XDP_PASS, PSO_CNT_XDP_PASS_FANOUT, &until);
-	assert_int_equal(until, 0);
-	clear_tables(b, fan);
-
-	write_tables(b, one);
-	shed_run(b, one, mono_ns() + 60ull * 1000000000ull, XDP_TX, PSO_CNT_XDP_TX, &until);
-	assert_true(until > 0);			/* untouched */
-	shed_run(b, one, 0, XDP_TX, PSO_CNT_XDP_TX, &until);
-	clear_tables(b, one);
-}
-
 static int case_setup(void **state)
 {
 	const struct run *r = *state;
@@ -1354,7 +1279,7 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	size_t n = 2 + N_BUILDS * N_CASES;
+	size_t n = 1 + N_BUILDS * N_CASES;
 	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
 	struct run *runs = calloc(N_BUILDS * N_CASES, sizeof(*runs));
 	int failed;
@@ -1362,7 +1287,6 @@ int main(void)
 	if (!tests || !runs)
 		return 1;
 	tests[0] = (struct CMUnitTest)cmocka_unit_test(test_csum_known_answers);
-	tests[n - 1] = (struct CMUnitTest)cmocka_unit_test(test_shed_window);
 	for (size_t i = 0; i < N_BUILDS * N_CASES; i++) {
 		struct run *r = &runs[i];
 
