@@ -97,8 +97,11 @@ int pso_port_table_set(int hash_fd, int slots_fd, const struct pso_port_cfg *cfg
 	if (cur.ifindex == cfg->ifindex && (cur.flags & PSO_PORT_F_VALID) && same_cfg(&cur, cfg))
 		return 0;
 	if (cur.ifindex) {	/* this port's, changing: readers fall back meanwhile */
-		if (slot_free(slots_fd, slot, &cur, sync, sync_ctx))
-			return 0;
+		int err = slot_free(slots_fd, slot, &cur, sync, sync_ctx);
+
+		/* Not even disabled: readers would keep the old config. */
+		if (err)
+			return err;
 	}
 	slot_fill(slots_fd, slot, cfg);
 	return 0;
@@ -110,8 +113,12 @@ int pso_port_table_remove(int hash_fd, int slots_fd, __u32 ifindex,
 	struct pso_port_cfg cur;
 	__u32 slot = pso_port_slot_of(ifindex);
 
-	if (slots_fd >= 0 && !slot_read(slots_fd, slot, &cur) && cur.ifindex == ifindex)
-		slot_free(slots_fd, slot, &cur, sync, sync_ctx);
+	if (slots_fd >= 0 && !slot_read(slots_fd, slot, &cur) && cur.ifindex == ifindex) {
+		int err = slot_free(slots_fd, slot, &cur, sync, sync_ctx);
+
+		if (err)	/* still served from the slot: keep the HASH too */
+			return err;
+	}
 	if (bpf_map_delete_elem(hash_fd, &ifindex) && errno != ENOENT)
 		return -errno;
 	return 0;

@@ -12,14 +12,16 @@ typedef void (*pso_sync_fn)(void *ctx);
 
 /*
  * Publish cfg (cfg->ifindex) to the data plane: the HASH always, the port's
- * direct-mapped slot when it is free or already this port's.  0 or the
- * negative errno of the HASH write; a slot write that fails leaves the port
- * served from the HASH.  slots_fd < 0: no slot table.
+ * direct-mapped slot when it is free or already this port's.  0 or a
+ * negative errno: of the HASH write, or of disabling the port's slot to
+ * change it (the slot then still holds the old config).  A failed fill
+ * leaves the port served from the HASH.  slots_fd < 0: no slot table.
  */
 int pso_port_table_set(int hash_fd, int slots_fd, const struct pso_port_cfg *cfg,
 		       pso_sync_fn sync, void *sync_ctx);
 
-/* Withdraw the port: its slot (if it holds one) and its HASH entry. */
+/* Withdraw the port: its slot (if it holds one) and its HASH entry.  When
+ * the slot cannot be disabled, the error, and the HASH entry stays. */
 int pso_port_table_remove(int hash_fd, int slots_fd, __u32 ifindex,
 			  pso_sync_fn sync, void *sync_ctx);
 
