@@ -13,10 +13,11 @@ CC         ?= gcc
 # Capacity overrides, e.g. make PSO_DEFINES='-DPSO_MAX_TOPICS=65536'
 PSO_DEFINES ?=
 
-# Block placement off: clang would otherwise move shared exit blocks up and
-# jump back to them; the XDP objects must have no backward jump at all.
+# Block placement and tail merging off: clang would otherwise move shared
+# exit blocks up, or fold identical tails into one, and jump back to them;
+# the XDP objects must have no backward jump at all.
 BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(MULTIARCH) -Ibpf $(PSO_DEFINES) \
-              -mllvm -disable-block-placement
+              -mllvm -disable-block-placement -mllvm -enable-tail-merge=false
 # The offload build keeps to the older ISA the NFP JIT implements.
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
 BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD

@@ -123,24 +123,15 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 		udp->check = pso_csum_apply_udp(old_ucheck, udp_terms);
 }
 
-/* A QoS 0 / -1 publish with a normal or predefined topic id. */
-static __always_inline int pso_publish(const struct pso_port_cfg *cfg, struct pso_pkt *p)
+/*
+ * What becomes of an admitted publish to topic t, counted in its topic
+ * stats already: up for RETAIN or many subscribers, dropped for none, sent
+ * on to one.  Both lanes end here.
+ */
+static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct pso_pkt *p,
+				       struct pso_topic *t)
 {
-	__u8 qos = p->pub_flags & MQTTSN_FLAG_QOS_MASK;
-	__u32 topic_id = p->topic_id;
-	struct pso_topic *t;
 	struct pso_sub *s;
-
-	/* admit */
-	if (qos == MQTTSN_FLAG_QOS_0 && !pso_client_connected(p))
-		return pso_miss(PSO_CNT_XDP_DROP_NOT_CONNECTED);
-	/* look up: the topic id indexes the table directly */
-	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
-	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
-		return pso_miss(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC);
-	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1))
-		return pso_exit(PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);
-	pso_count_topic(topic_id, p->msg_len);
 
 	if (p->pub_flags & MQTTSN_FLAG_RETAIN)
 		return pso_exit(PSO_CNT_XDP_PASS_RETAIN, XDP_PASS);
@@ -170,29 +161,56 @@ static __always_inline int pso_publish(const struct pso_port_cfg *cfg, struct ps
 }
 
 /*
+ * Admission and topic of a QoS 0 / -1 publish with a normal or predefined
+ * topic id: the topic, counted, for pso_deliver(); or NULL and *action,
+ * the end of the packet here.
+ */
+static __always_inline struct pso_topic *pso_admit(struct pso_pkt *p, int *action)
+{
+	__u8 qos = p->pub_flags & MQTTSN_FLAG_QOS_MASK;
+	__u32 topic_id = p->topic_id;
+	struct pso_topic *t;
+
+	if (qos == MQTTSN_FLAG_QOS_0 && !pso_client_connected(p)) {
+		*action = pso_miss(PSO_CNT_XDP_DROP_NOT_CONNECTED);
+		return NULL;
+	}
+	/* look up: the topic id indexes the table directly */
+	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
+	if (!t || !(t->flags & PSO_TOPIC_F_VALID)) {
+		*action = pso_miss(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC);
+		return NULL;
+	}
+	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {
+		*action = pso_exit(PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);
+		return NULL;
+	}
+	pso_count_topic(topic_id, p->msg_len);
+	return t;
+}
+
+/*
  * The fast lane: the one shape nearly all of a broker's traffic has, in
  * straight-line code with as few loads and branches as the checks allow.
  * Untagged IPv4 without options or fragmentation, UDP to the broker's
  * address and port with lengths that agree exactly, an MQTT-SN PUBLISH in
  * the 1-byte length form, QoS 0 or -1, a normal or predefined topic id, no
- * RETAIN, to a topic whose one subscriber is served on this port: XDP_TX.
+ * RETAIN, to a valid topic, from an admitted publisher: its topic, counted,
+ * and *p filled for pso_deliver(), where the general path ends too.
  *
- * It decides nothing else.  Any other packet, and any publish it would not
- * send back out (not admitted, unknown topic, no or many subscribers,
- * another port), returns PSO_SLOW_LANE before anything is counted, and the
- * general path (pso_parse, pso_publish) judges it from the start.  What it
- * sends is exactly what the general path would: the same admission, the
- * same counters, the same rewrite.
+ * Any other packet, and a publish that would not be admitted or whose topic
+ * is unknown, gets NULL before anything is counted, and the general path
+ * (pso_parse, pso_admit) judges it from the start.
  */
-#define PSO_SLOW_LANE (-1)
+#define PSO_SLOW_LANE NULL
 
-static __always_inline int pso_fast_lane(void *data, void *data_end,
-					 const struct pso_port_cfg *cfg)
+static __always_inline struct pso_topic *pso_fast_lane(void *data, void *data_end,
+							const struct pso_port_cfg *cfg,
+							struct pso_pkt *p)
 {
 	struct iphdr *ip = data + sizeof(struct ethhdr);
 	struct udphdr *udp = (void *)(ip + 1);
 	__u8 *m = (__u8 *)(udp + 1);
-	struct pso_pkt p;
 	struct pso_topic *t;
 	__u32 udp_len, msg_len, topic_id;
 	__u8 flags, qos;
@@ -220,44 +238,25 @@ static __always_inline int pso_fast_lane(void *data, void *data_end,
 
 	topic_id = (__u32)m[3] << 8 | m[4];
 	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
-	if (!t || !(t->flags & PSO_TOPIC_F_VALID) || t->sub_count != 1 ||
-	    !pso_sub_servable(&t->first, PSO_AF_INET) || t->first.ifindex != cfg->ifindex)
+	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
 		return PSO_SLOW_LANE;
 	if (qos == MQTTSN_FLAG_QOS_M1 ? !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)
 				      : !pso_client_connected4(ip->saddr, udp->source))
 		return PSO_SLOW_LANE;
 
 	pso_count_topic(topic_id, msg_len);
-	p.eth = data;
-	p.l3 = ip;
-	p.udp = udp;
-	p.family = PSO_AF_INET;
-	pso_rewrite(&p, &t->first, cfg);
-	return pso_exit(PSO_CNT_XDP_TX, XDP_TX);
+	p->eth = data;
+	p->l3 = ip;
+	p->udp = udp;
+	p->family = PSO_AF_INET;
+	p->pub_flags = flags;
+	return t;
 }
 
-SEC("xdp")
-int psoffload_xdp(struct xdp_md *ctx)
+/* Every verdict of pso_parse() but PSO_V_PUBLISH: its counter and action. */
+static __always_inline int pso_not_publish(enum pso_verdict v)
 {
-	void *data = (void *)(long)ctx->data;
-	void *data_end = (void *)(long)ctx->data_end;
-#ifdef PSO_OFFLOAD
-	struct pso_port_cfg *cfg = pso_port_lookup(0);
-#else
-	struct pso_port_cfg *cfg = pso_port_lookup(ctx->ingress_ifindex);
-#endif
-	struct pso_pkt p = {};
-
-	int action;
-
-	if (!cfg)	/* not a broker port */
-		return pso_exit(PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
-	action = pso_fast_lane(data, data_end, cfg);
-	if (action != PSO_SLOW_LANE)
-		return action;
-	switch (pso_parse(data, data_end, cfg, &p)) {
-	case PSO_V_PUBLISH:
-		return pso_publish(cfg, &p);
+	switch (v) {
 	case PSO_V_SLOW_QOS:
 		return pso_exit(PSO_CNT_XDP_PASS_SLOW_QOS, XDP_PASS);
 	case PSO_V_CONTROL:
@@ -274,6 +273,39 @@ int psoffload_xdp(struct xdp_md *ctx)
 	default:
 		return pso_exit(PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
 	}
+}
+
+SEC("xdp")
+int psoffload_xdp(struct xdp_md *ctx)
+{
+	void *data = (void *)(long)ctx->data;
+	void *data_end = (void *)(long)ctx->data_end;
+#ifdef PSO_OFFLOAD
+	struct pso_port_cfg *cfg = pso_port_lookup(0);
+#else
+	struct pso_port_cfg *cfg = pso_port_lookup(ctx->ingress_ifindex);
+#endif
+	struct pso_pkt p = {};
+	struct pso_topic *t;
+	enum pso_verdict v;
+	int action;
+
+	if (!cfg)	/* not a broker port */
+		return pso_exit(PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
+	t = pso_fast_lane(data, data_end, cfg, &p);
+	if (t)
+		goto deliver;
+	v = pso_parse(data, data_end, cfg, &p);
+	if (v != PSO_V_PUBLISH)
+		return pso_not_publish(v);
+	t = pso_admit(&p, &action);
+	if (!t)
+		return action;
+deliver:
+	/* Both lanes meet here, laid out after both (no backward jump): one
+	 * delivery, one copy of its code. */
+	pso_merge(t);
+	return pso_deliver(cfg, &p, t);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";
