@@ -38,7 +38,7 @@ SKELS      := $(BPF_OBJS:.bpf.o=.skel.h)
 # Test programs: tests/unit/*.c and tests/net/*.c, each linked with tests/lib
 # and the project libraries it needs.
 # Everything but the CLI's main() is a library the tests link too.
-LIB_SRCS   := $(wildcard offload/*.c) $(filter-out host/main.c,$(wildcard host/*.c))
+LIB_SRCS   := $(wildcard offload/*.c) $(filter-out host/cmd/main.c,$(wildcard host/*/*.c))
 LIB_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,$(LIB_SRCS))
 # An archive: each program links only the modules it uses.
 LIB        := $(BUILD)/libpsoffload.a
@@ -55,7 +55,7 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,$(BUILD)/tests/bpf/%.bpf.o,$(wildc
 all: bpf $(BUILD)/psoffload $(TEST_BINS)
 bpf: $(BPF_OBJS) $(SKELS)
 
-$(BUILD)/psoffload: $(BUILD)/obj/host/main.o $(LIB)
+$(BUILD)/psoffload: $(BUILD)/obj/host/cmd/main.o $(LIB)
 	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
 
 $(LIB): $(LIB_OBJS)
@@ -71,7 +71,7 @@ $(BUILD)/bpf/psoffload_tc.bpf.o: bpf/psoffload_tc.bpf.c $(BPF_HDRS) | $(BUILD)/b
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/%.o: %.c $(BPF_HDRS) $(SKELS) $(wildcard offload/*.h host/*.h tests/lib/*.h)
+$(BUILD)/obj/%.o: %.c $(BPF_HDRS) $(SKELS) $(wildcard offload/*.h host/*/*.h tests/lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 

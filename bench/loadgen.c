@@ -41,7 +41,7 @@
 #include <bpf/libbpf.h>
 
 #include "benchlib.h"
-#include "mqttsn.h"
+#include "proto/mqttsn.h"
 #include "loadgen.skel.h"
 
 #define TOPIC_FMT "bench/f%d"

@@ -38,7 +38,7 @@
 #include <sys/socket.h>
 #include <unistd.h>
 
-#include "mqttsn.h"
+#include "proto/mqttsn.h"
 
 #define MAX_THREADS 64
 #define MAX_BATCH 256

@@ -662,7 +662,7 @@ t_fuzz() {
 		note "(predicted drops include $(fuzz_field malformed_control) control messages with a" \
 			"good header that break their MQTT-SN 5.4 layout: not valid control messages)"
 	fi
-	# The daemon decodes what is passed up with host/mqttsn.c: it must agree
+	# The daemon decodes what is passed up with host/proto/mqttsn.c: it must agree
 	# with the layouts about what is well-formed.
 	expect "datagrams on which mqttsn_decode disagrees with the layouts" 0 \
 		"$(fuzz_field codec_disagrees)" || { rc=1; grep '^pso_fuzz:' <<<"$out" |

@@ -31,7 +31,7 @@
 #include <unistd.h>
 
 #include "netns.h"
-#include "nexthop.h"
+#include "ctl/nexthop.h"
 
 #define WAIT_MS 5000
 

@@ -37,7 +37,7 @@
 #include <bpf/libbpf.h>
 
 #include "netns.h"
-#include "nicinfo.h"
+#include "ctl/nicinfo.h"
 
 struct lab {
 	char ns[NETNS_NAME_MAX];

@@ -56,7 +56,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include "mqttsn.h"
+#include "proto/mqttsn.h"
 
 enum verdict {
 	V_DROP_LENGTH, V_DROP_MALFORMED, V_DROP_NOT_CONNECTED, V_DROP_UNKNOWN_TOPIC,

@@ -29,7 +29,7 @@
 #include <time.h>
 #include <unistd.h>
 #include <sys/socket.h>
-#include "mqttsn.h"
+#include "proto/mqttsn.h"
 
 static int sock = -1;
 static int64_t deadline_ms;

@@ -28,8 +28,8 @@
 #include <sys/socket.h>
 #include <cmocka.h>
 
-#include "client.h"
-#include "mqttsn.h"
+#include "cmd/client.h"
+#include "proto/mqttsn.h"
 
 #define FAKE_DEADLINE_MS 8000
 

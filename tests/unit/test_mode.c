@@ -14,8 +14,8 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "mode.h"
-#include "nicinfo.h"
+#include "ctl/mode.h"
+#include "ctl/nicinfo.h"
 
 /* Feature sets as drivers report them. */
 #define F_NONE	0ull						/* macvlan, bridge, lo */

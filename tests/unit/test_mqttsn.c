@@ -13,7 +13,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "mqttsn.h"
+#include "proto/mqttsn.h"
 
 #define S(str) (const uint8_t *)(str), sizeof(str) - 1
 

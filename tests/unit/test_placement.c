@@ -8,7 +8,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <cmocka.h>
-#include "placement.h"
+#include "ctl/placement.h"
 
 #define MAXT 8
 

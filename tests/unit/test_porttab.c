@@ -22,7 +22,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
-#include "porttab.h"
+#include "tables/porttab.h"
 
 #define N_PORTS 64
 #define MAX_SNAPS 8

@@ -22,7 +22,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "profile.h"
+#include "ctl/profile.h"
 #include "pso_check.h"
 
 static char shipped[PATH_MAX];	/* the repository's nic-profiles/ */

@@ -25,7 +25,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
-#include "tables.h"
+#include "tables/tables.h"
 
 #define N_TOPICS  16
 #define N_SLOTS   4

@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 #include <cmocka.h>
-#include "topics.h"
+#include "proto/topics.h"
 
 /* ---- filter matching ------------------------------------------------------ */
 

@@ -21,7 +21,7 @@
 
 #include <ini.h>
 
-#include "profile.h"
+#include "ctl/profile.h"
 
 enum key_type { KEY_BOOL, KEY_U32, KEY_U64 };
 

@@ -114,7 +114,7 @@
 #include <sys/syscall.h>
 #include <linux/membarrier.h>
 #include <bpf/bpf.h>
-#include "tables.h"
+#include "tables/tables.h"
 
 static const struct pso_sub zero_sub;
 

@@ -29,18 +29,18 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
-#include "broker.h"
-#include "log.h"
-#include "mode.h"
-#include "nicinfo.h"
-#include "placement.h"
-#include "profile.h"
+#include "daemon/broker.h"
+#include "util/log.h"
+#include "ctl/mode.h"
+#include "ctl/nicinfo.h"
+#include "ctl/placement.h"
+#include "ctl/profile.h"
 #include "psoffload_xdp_offload.skel.h"
-#include "status.h"
-#include "mqttsn.h"
-#include "nexthop.h"
-#include "tables.h"
-#include "topics.h"
+#include "cmd/status.h"
+#include "proto/mqttsn.h"
+#include "ctl/nexthop.h"
+#include "tables/tables.h"
+#include "proto/topics.h"
 
 #define CLIENT_HASH_SIZE 4096
 #define QOS2_PENDING_MAX 16

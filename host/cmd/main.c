@@ -7,13 +7,13 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "broker.h"
-#include "profile.h"
-#include "check_cmd.h"
-#include "client.h"
-#include "log.h"
-#include "stats.h"
-#include "status.h"
+#include "daemon/broker.h"
+#include "ctl/profile.h"
+#include "cmd/check_cmd.h"
+#include "cmd/client.h"
+#include "util/log.h"
+#include "cmd/stats.h"
+#include "cmd/status.h"
 
 static void usage(FILE *f)
 {

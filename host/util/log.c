@@ -4,7 +4,7 @@
 #include <string.h>
 #include <time.h>
 #include <bpf/libbpf.h>
-#include "log.h"
+#include "util/log.h"
 
 static int log_verbosity;
 /* libbpf's first warning since pso_log_libbpf_reset(): a failed load or

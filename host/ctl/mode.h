@@ -9,8 +9,8 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "dataplane.h"
-#include "profile.h"
+#include "ctl/dataplane.h"
+#include "ctl/profile.h"
 
 struct pso_mode_input {
 	enum pso_mode requested;

@@ -16,10 +16,10 @@
 #include "psoffload_xdp.skel.h"
 #include "psoffload_xdp_offload.skel.h"
 #include "psoffload_tc.skel.h"
-#include "dataplane.h"
-#include "porttab.h"
-#include "tables.h"
-#include "log.h"
+#include "ctl/dataplane.h"
+#include "tables/porttab.h"
+#include "tables/tables.h"
+#include "util/log.h"
 
 #define PSO_TC_HANDLE   0x50f0
 #define PSO_TC_PRIORITY 1

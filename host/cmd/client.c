@@ -28,8 +28,8 @@
 #include <unistd.h>
 #include <sys/socket.h>
 
-#include "client.h"
-#include "mqttsn.h"
+#include "cmd/client.h"
+#include "proto/mqttsn.h"
 
 #define RETRY_MS	1000	/* wait for an answer before retransmitting */
 #define TRIES		5	/* sends of one request before giving up */

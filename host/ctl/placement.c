@@ -3,7 +3,7 @@
  * placement.c - choose the NIC's topics from their message rates.
  */
 #include <stdlib.h>
-#include "placement.h"
+#include "ctl/placement.h"
 
 /* Busiest first; equal rates: lower id first, so the order is stable. */
 static int busier_first(const void *a, const void *b)

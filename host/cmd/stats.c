@@ -12,8 +12,8 @@
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 #include <json-c/json.h>
-#include "dataplane.h"
-#include "stats.h"
+#include "ctl/dataplane.h"
+#include "cmd/stats.h"
 
 static const char *const counter_names[PSO_CNT__MAX] = PSO_COUNTER_NAMES;
 

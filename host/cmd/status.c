@@ -10,8 +10,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <json-c/json.h>
-#include "dataplane.h"
-#include "status.h"
+#include "ctl/dataplane.h"
+#include "cmd/status.h"
 
 void pso_status_path(const char *pin_dir, char *buf, size_t len)
 {

@@ -14,7 +14,7 @@
  * answer is the kernel's; the route and rule caches are kept only so that a
  * change in them is reported.
  */
-#include "nexthop.h"
+#include "ctl/nexthop.h"
 
 #include <errno.h>
 #include <stdlib.h>

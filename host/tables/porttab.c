@@ -23,7 +23,7 @@
 #include <errno.h>
 #include <string.h>
 #include <bpf/bpf.h>
-#include "porttab.h"
+#include "tables/porttab.h"
 
 static int slot_read(int fd, __u32 slot, struct pso_port_cfg *out)
 {

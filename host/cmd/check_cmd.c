@@ -12,9 +12,9 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "check_cmd.h"
-#include "log.h"
-#include "profile.h"
+#include "cmd/check_cmd.h"
+#include "util/log.h"
+#include "ctl/profile.h"
 #include "pso_check.h"
 
 #define CHECK_DEFAULT_PROFILE "nfp"

@@ -21,7 +21,7 @@
 #include <netlink/genl/genl.h>
 #include <netlink/genl/ctrl.h>
 
-#include "nicinfo.h"
+#include "ctl/nicinfo.h"
 
 /*
  * From include/uapi/linux/netdev.h (Linux 6.3+, generated from

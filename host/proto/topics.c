@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "topics.h"
+#include "proto/topics.h"
 
 /* MQTT-SN reserves topic id 0x0000 and 0xFFFF. */
 #define PSO_TOPIC_ID_RESERVED_HI 0xffff

@@ -13,7 +13,7 @@
 
 #include <stdbool.h>
 #include <stdint.h>
-#include "dataplane.h"
+#include "ctl/dataplane.h"
 
 enum pso_qosm1_policy {
 	PSO_QOSM1_PREDEFINED,	/* QoS -1 admitted to predefined topics (default) */

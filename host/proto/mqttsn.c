@@ -30,7 +30,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mqttsn.h"
+#include "proto/mqttsn.h"
 
 enum tail { TAIL_NONE, TAIL_DATA, TAIL_NAME, TAIL_TOPIC, TAIL_DURATION, TAIL_WILL };
 

@@ -13,8 +13,8 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "mode.h"
-#include "nicinfo.h"
+#include "ctl/mode.h"
+#include "ctl/nicinfo.h"
 
 struct verdict {
 	bool possible;
