@@ -420,16 +420,31 @@ fail:
 	return ret ? ret : -EIO;
 }
 
-int pso_dp_port_update(struct pso_dataplane *dp, int idx, const struct pso_port_cfg *cfg)
+int pso_dp_port_update(struct pso_dataplane *dp, int ifindex, const struct pso_port_cfg *cfg)
 {
+	struct pso_port *port = pso_dp_port_by_ifindex(dp, ifindex);
 	int ret;
 
-	if (idx < 0 || idx >= dp->nports)
-		return -EINVAL;
+	if (!port)
+		return -ENODEV;
 	ret = pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd, cfg, pso_tables_sync_rcu, NULL);
 	if (ret)
 		return ret;
-	dp->ports[idx].cfg = *cfg;
+	if (port->hw) {
+		/* The NIC's one entry: invalid first, so the NIC passes to the
+		 * host while the addresses change, then the new entry whole. */
+		struct pso_port_cfg nic_cfg = { 0 };
+		int fd = bpf_map__fd(port->hw->maps.pso_port_cfg);
+		__u32 key = 0;
+
+		if (bpf_map_update_elem(fd, &key, &nic_cfg, BPF_ANY))
+			return -errno;
+		nic_cfg = *cfg;
+		nic_cfg.flags = PSO_PORT_F_VALID;
+		if (bpf_map_update_elem(fd, &key, &nic_cfg, BPF_ANY))
+			return -errno;
+	}
+	port->cfg = *cfg;
 	return 0;
 }
 

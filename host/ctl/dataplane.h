@@ -93,8 +93,9 @@ int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mo
 /* Detach one port (e.g. it went away); its slot is reused. */
 void pso_dp_detach(struct pso_dataplane *dp, int ifindex);
 
-/* Rewrite a port's config (e.g. its addresses changed). */
-int pso_dp_port_update(struct pso_dataplane *dp, int idx, const struct pso_port_cfg *cfg);
+/* Rewrite a port's config (its addresses or MAC changed), in the host's
+ * tables and, in hw mode, the NIC's.  -ENODEV when ifindex is no port. */
+int pso_dp_port_update(struct pso_dataplane *dp, int ifindex, const struct pso_port_cfg *cfg);
 struct pso_port *pso_dp_port_by_ifindex(struct pso_dataplane *dp, int ifindex);
 
 /* Detach from every port, unpin, free. */

@@ -1,12 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * broker.h - the MQTT-SN control plane: clients, subscriptions, retained
- * messages, keep-alive, and the slow/host delivery path.
- *
- * The daemon owns the tables; the data plane forwards.  A publish reaches
- * the daemon only when the data plane passes it up: control messages, QoS
- * 1/2, short topic names, RETAIN, and publishes with a subscriber slot the
- * data plane may not serve (see pso_sub_servable()).
+ * broker.h - the broker daemon: the data plane loaded, the interfaces
+ * attached (ctl/), the protocol layer (proto/) fed from the broker socket,
+ * the tables written (tables/), timers, signals and the status file.
  */
 #ifndef PSO_BROKER_H
 #define PSO_BROKER_H
@@ -14,12 +10,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 #include "ctl/dataplane.h"
-
-enum pso_qosm1_policy {
-	PSO_QOSM1_PREDEFINED,	/* QoS -1 admitted to predefined topics (default) */
-	PSO_QOSM1_ALL,
-	PSO_QOSM1_NONE,
-};
+#include "proto/proto.h"
 
 struct pso_broker_cfg {
 	uint16_t udp_port;
@@ -35,16 +26,6 @@ struct pso_broker_cfg {
 	int nifnames;
 };
 
-/* Daemon-side counters (the data plane has its own). */
-struct pso_broker_stats {
-	uint64_t rx_msgs;		/* datagrams on the broker socket */
-	uint64_t rx_malformed;
-	uint64_t rx_unsupported;	/* answered "not supported" or undecodable */
-	uint64_t host_deliveries;	/* publishes sent by the daemon */
-	uint64_t congestion;		/* requests refused: tables full */
-	uint64_t expired;		/* clients expired by keep-alive */
-};
-
 struct pso_broker;
 
 /* Load and attach the data plane on every interface, open the socket.
@@ -55,7 +36,5 @@ int pso_broker_start(struct pso_broker **b, const struct pso_broker_cfg *cfg,
 int pso_broker_run(struct pso_broker *b);
 /* Detach everything, free. */
 void pso_broker_stop(struct pso_broker *b);
-
-const struct pso_broker_stats *pso_broker_stats(const struct pso_broker *b);
 
 #endif /* PSO_BROKER_H */

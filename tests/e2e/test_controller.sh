@@ -570,7 +570,33 @@ t_mtu() {
 	return $rc
 }
 
-# 12. SIGTERM: exit 0, nothing attached, no pins, no status file - for
+# 12. b0's IPv4 address changes while the broker runs: logged, the data
+# plane judges publishes by the new address (a subscriber on the same port
+# is served by XDP_TX, counted), and the old address is back afterwards.
+t_address_change() {
+	local rc=0 tx0 tx1 new4=10.77.1.5
+	cur_log=$A_LOG
+	a_running || return 1
+	# The second address becomes primary when the first goes.
+	lab_run "$NS_B" sysctl -qw net.ipv4.conf.b0.promote_secondaries=1 &&
+		lab_run "$NS_B" ip addr add $new4/24 dev b0 &&
+		lab_run "$NS_B" ip addr del $BROKER4/24 dev b0 || { note "cannot change b0's address"; return 1; }
+	wait_for 5 log_has "$A_LOG" "b0: addresses changed: IPv4 $BROKER4 -> $new4," ||
+		{ note "no 'b0: addresses changed: IPv4 $BROKER4 -> $new4' line"; rc=1; }
+	tx0=$(counter "$NS_B" "$A_PIN" xdp_tx)
+	round_trip "$A_LOG" addr "$NS_S1" $new4 "$NS_PUB" $new4 || rc=1
+	tx1=$(counter "$NS_B" "$A_PIN" xdp_tx)
+	[ "$((tx1 - tx0))" -ge 3 ] ||
+		{ note "xdp_tx $tx0 -> $tx1: the data plane did not forward to the new address"; rc=1; }
+	lab_run "$NS_B" ip addr add $BROKER4/24 dev b0 &&
+		lab_run "$NS_B" ip addr del $new4/24 dev b0 || { note "cannot restore b0's address"; return 1; }
+	wait_for 5 log_has "$A_LOG" "b0: addresses changed: IPv4 $new4 -> $BROKER4," ||
+		{ note "no 'b0: addresses changed: IPv4 $new4 -> $BROKER4' line"; rc=1; }
+	round_trip "$A_LOG" addrback "$NS_S1" $BROKER4 "$NS_PUB" $BROKER4 || rc=1
+	return $rc
+}
+
+# 13. SIGTERM: exit 0, nothing attached, no pins, no status file - for
 # daemon A now, and for the daemons the earlier tests stopped.
 t_sigterm() {
 	local rc=0 left line
@@ -607,6 +633,7 @@ run_test "link gone: b1 deleted, logged, status gone, b0 still serves pub/sub" t
 run_test "link back: b1 re-created, logged, drv again, pub/sub over it" t_link_back
 run_test "link down/up: logged, status follows" t_link_down_up
 run_test "MTU change: logged, status follows" t_mtu
+run_test "address change: logged, the data plane serves the new address" t_address_change
 run_test "SIGTERM: exit 0, nothing attached, no pins, no status file" t_sigterm
 
 echo "# runtime $((SECONDS - start_s)) s"

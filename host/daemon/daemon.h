@@ -1,0 +1,49 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * daemon.h - inside the daemon: what the event loop (daemon.c), the
+ * protocol layer's environment (proto_env.c) and the status file
+ * (statusfile.c) share.  The broker owns the parts; each part keeps its
+ * own state behind its own interface.
+ */
+#ifndef PSO_DAEMON_H
+#define PSO_DAEMON_H
+
+#include "ctl/controller.h"
+#include "ctl/dataplane.h"
+#include "daemon/broker.h"
+#include "proto/proto.h"
+#include "tables/tables.h"
+
+struct pso_nh;
+
+struct pso_broker {
+	struct pso_broker_cfg cfg;
+	struct pso_dataplane dp;	/* programs and maps */
+	struct pso_tables tables;	/* the only writer of the maps */
+	struct pso_ctl ctl;		/* interfaces, modes, placement */
+	struct pso_proto *proto;	/* sessions and the control protocol */
+	struct pso_nh *nh;		/* routes, neighbours, links */
+	int sock;			/* the MQTT-SN socket */
+	int sigfd;
+	bool nh_changed;
+	uint64_t now_ms;
+	uint64_t next_advertise_ms;
+	/* the status file */
+	char status_path[512];
+	bool status_dirty;
+	uint32_t status_nsubs, status_nclients, status_ntopics;
+	uint64_t status_written_ms;
+};
+
+/* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
+extern const struct pso_proto_ops pso_broker_proto_ops;
+/* Did the data plane judge this datagram (see struct pso_rx)? */
+bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bool reassembled);
+
+/* statusfile.c */
+#define PSO_STATUS_MIN_INTERVAL_MS 100
+/* Rewrite the status file when something moved, at most every 100 ms. */
+void pso_status_refresh(struct pso_broker *b);
+void pso_status_write(struct pso_broker *b);
+
+#endif /* PSO_DAEMON_H */

@@ -1,0 +1,201 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * proto_env.c - the protocol layer's environment in the daemon: datagrams
+ * go out through the broker socket, endpoints are resolved with the
+ * next-hop cache and the ports the data plane serves, and table calls go to
+ * the table writer.  This is the one place where the protocol layer's
+ * decisions meet the data plane.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <sys/socket.h>
+#include "ctl/nexthop.h"
+#include "daemon/daemon.h"
+#include "util/endpoint.h"
+#include "util/log.h"
+
+static int env_send(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
+		    const uint8_t *buf, size_t len)
+{
+	struct pso_broker *b = ctx;
+	union {
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
+		struct cmsghdr align;
+	} ctl;
+	struct sockaddr_in6 sa;
+	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
+	struct msghdr msg = {
+		.msg_name = &sa, .msg_namelen = sizeof(sa),
+		.msg_iov = &iov, .msg_iovlen = 1,
+	};
+
+	pso_endpoint_to_sa(ep, &sa);
+	/* A link-local client is reached through the interface it came in on. */
+	if (local && IN6_IS_ADDR_LINKLOCAL(&sa.sin6_addr))
+		sa.sin6_scope_id = local->ipi6_ifindex;
+	if (local) {
+		struct cmsghdr *cm;
+		/* Source address only: let routing pick the interface. */
+		struct in6_pktinfo pi = { .ipi6_addr = local->ipi6_addr };
+
+		memset(&ctl, 0, sizeof(ctl));
+		msg.msg_control = ctl.buf;
+		msg.msg_controllen = sizeof(ctl.buf);
+		cm = CMSG_FIRSTHDR(&msg);
+		cm->cmsg_level = IPPROTO_IPV6;
+		cm->cmsg_type = IPV6_PKTINFO;
+		cm->cmsg_len = CMSG_LEN(sizeof(pi));
+		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+	}
+	if (sendmsg(b->sock, &msg, 0) < 0) {
+		char s[64];
+
+		pso_debug("send to %s failed: %s", pso_endpoint_str(ep, s, sizeof(s)), strerror(errno));
+		return -errno;
+	}
+	return 0;
+}
+
+/* Where is ep reached?  Through a broker port with a known next hop, the
+ * data plane can deliver; anywhere else the daemon delivers. */
+static void env_resolve(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
+			struct pso_sub *s)
+{
+	static const uint8_t zero[16];
+	struct pso_broker *b = ctx;
+	struct pso_nexthop nh;
+	struct pso_port *port;
+
+	memset(s, 0, sizeof(*s));
+	s->family = ep->family;
+	s->dst_port = ep->port;
+	memcpy(s->dst_addr, ep->addr, sizeof(s->dst_addr));
+	/* Link-local addresses mean nothing without the link they came on. */
+	if (pso_endpoint_is_linklocal(ep)) {
+		if (pso_nh_lookup_dev(b->nh, AF_INET6, ep->addr, local->ipi6_ifindex, &nh))
+			return;
+	} else if (pso_nh_lookup(b->nh, ep->family == PSO_AF_INET ? AF_INET : AF_INET6,
+				 ep->addr, &nh)) {
+		return;
+	}
+	port = pso_dp_port_by_ifindex(&b->dp, nh.ifindex);
+	if (!port)
+		return;	/* not behind a broker port: the daemon delivers */
+	s->ifindex = port->ifindex;
+	memcpy(s->src_mac, port->cfg.mac, sizeof(s->src_mac));
+	if (ep->family == PSO_AF_INET) {
+		if (!port->cfg.ip4)
+			return;
+		memcpy(s->src_addr, &port->cfg.ip4, 4);
+	} else {
+		if (!memcmp(port->cfg.ip6, zero, 16))
+			return;
+		memcpy(s->src_addr, port->cfg.ip6, 16);
+	}
+	if (nh.resolved) {
+		memcpy(s->dst_mac, nh.mac, sizeof(s->dst_mac));
+		s->flags = PSO_SUB_F_RESOLVED;
+	}
+}
+
+static const char *env_ifname(void *ctx, int ifindex)
+{
+	struct pso_broker *b = ctx;
+	const struct pso_port *port = pso_dp_port_by_ifindex(&b->dp, ifindex);
+
+	return port ? port->name : "?";
+}
+
+static int env_client_add(void *ctx, const struct pso_endpoint *ep)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_client_add(&b->tables, ep);
+}
+
+static void env_client_remove(void *ctx, const struct pso_endpoint *ep)
+{
+	struct pso_broker *b = ctx;
+
+	pso_tables_client_remove(&b->tables, ep);
+}
+
+static int env_client_rx(void *ctx, const struct pso_endpoint *ep, uint64_t *rx_msgs)
+{
+	struct pso_broker *b = ctx;
+	struct pso_client_val val;
+	int ret = pso_tables_client_get(&b->tables, ep, &val);
+
+	if (!ret)
+		*rx_msgs = val.rx_msgs;
+	return ret;
+}
+
+static int env_topic_set(void *ctx, uint16_t id, uint8_t flags)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_topic_set(&b->tables, id, flags);
+}
+
+static int env_slot_add(void *ctx, uint16_t id, const struct pso_sub *slot)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_sub_add(&b->tables, id, slot);
+}
+
+static void env_slots_set(void *ctx, const struct pso_sub *slot, const uint16_t *ids, int n)
+{
+	struct pso_broker *b = ctx;
+
+	pso_tables_sub_update_many(&b->tables, slot, ids, n);
+}
+
+static void env_slots_remove(void *ctx, const struct pso_endpoint *ep, const uint16_t *ids, int n)
+{
+	struct pso_broker *b = ctx;
+
+	pso_tables_sub_remove_many(&b->tables, ep, ids, n);
+}
+
+static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_sub_served(&b->tables, id, ep, family);
+}
+
+const struct pso_proto_ops pso_broker_proto_ops = {
+	.send = env_send,
+	.resolve = env_resolve,
+	.ifname = env_ifname,
+	.client_add = env_client_add,
+	.client_remove = env_client_remove,
+	.client_rx = env_client_rx,
+	.topic_set = env_topic_set,
+	.slot_add = env_slot_add,
+	.slots_set = env_slots_set,
+	.slots_remove = env_slots_remove,
+	.slot_served = env_slot_served,
+};
+
+/*
+ * Did the data plane judge this datagram, and so serve every servable slot
+ * before passing it up?  Only if it came in on a broker port, addressed to
+ * that port's broker address, and whole: the data plane leaves fragments
+ * (reassembled by the stack) and other destinations (a second address, a
+ * link-local one) to the daemon untouched.
+ */
+bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bool reassembled)
+{
+	const struct pso_port *port = pso_dp_port_by_ifindex(&b->dp, local->ipi6_ifindex);
+	const struct in6_addr *dst = &local->ipi6_addr;
+
+	if (!port || reassembled)
+		return false;
+	if (IN6_IS_ADDR_V4MAPPED(dst))
+		return port->cfg.ip4 && !memcmp(&dst->s6_addr[12], &port->cfg.ip4, 4);
+	return !memcmp(dst, port->cfg.ip6, 16);
+}

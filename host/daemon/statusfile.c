@@ -1,0 +1,133 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * statusfile.c - the running broker's state as a JSON document for
+ * `psoffload status` (cmd/status.c reads it; both follow the schema in
+ * cmd/status.h): written atomically (temporary file, rename) when
+ * something moved, at most every PSO_STATUS_MIN_INTERVAL_MS.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+#include <sys/stat.h>
+#include <json-c/json.h>
+#include "cmd/status.h"
+#include "ctl/mode.h"
+#include "daemon/daemon.h"
+#include "util/log.h"
+
+static struct json_object *usage_obj(uint64_t used, uint64_t cap)
+{
+	struct json_object *o = json_object_new_object();
+
+	json_object_object_add(o, "used", json_object_new_uint64(used));
+	json_object_object_add(o, "capacity", json_object_new_uint64(cap));
+	return o;
+}
+
+void pso_status_refresh(struct pso_broker *b)
+{
+	uint32_t ntopics = pso_proto_ntopics(b->proto);
+
+	if (b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS)
+		return;
+
+	if (b->tables.nsubs != b->status_nsubs || b->tables.nclients != b->status_nclients ||
+	    ntopics != b->status_ntopics) {
+		b->status_nsubs = b->tables.nsubs;
+		b->status_nclients = b->tables.nclients;
+		b->status_ntopics = ntopics;
+		b->status_dirty = true;
+	}
+	pso_status_write(b);
+}
+
+void pso_status_write(struct pso_broker *b)
+{
+	struct json_object *root, *broker, *ifs, *tables, *daemon;
+	const struct pso_proto_stats *st;
+	uint32_t topics = 0;
+	char tmp[600], feats[128];
+
+	if (!b->status_path[0] || !b->status_dirty)
+		return;
+	b->status_dirty = false;
+	b->status_written_ms = b->now_ms;
+	root = json_object_new_object();
+	broker = json_object_new_object();
+	json_object_object_add(broker, "pid", json_object_new_int(getpid()));
+	json_object_object_add(broker, "udp_port", json_object_new_int(b->cfg.udp_port));
+	json_object_object_add(broker, "pin_dir", json_object_new_string(b->cfg.pin_dir));
+	json_object_object_add(broker, "requested_mode",
+			       json_object_new_string(pso_mode_name(b->cfg.mode)));
+	json_object_object_add(root, "broker", broker);
+
+	ifs = json_object_new_array();
+	for (int i = 0; i < b->ctl.nifaces; i++) {
+		struct pso_iface *f = &b->ctl.ifaces[i];
+		struct pso_port *port = f->attached ? pso_dp_port_by_ifindex(&b->dp, f->ifindex) : NULL;
+		struct json_object *o = json_object_new_object(), *progs = json_object_new_object();
+
+		json_object_object_add(o, "name", json_object_new_string(f->name));
+		json_object_object_add(o, "ifindex", json_object_new_int(f->ifindex));
+		json_object_object_add(o, "driver", json_object_new_string(f->nic.driver));
+		json_object_object_add(o, "profile", json_object_new_string(f->profile.name));
+		json_object_object_add(o, "xdp_features", json_object_new_string(
+			f->nic.features_known ? pso_xdp_features_str(f->nic.xdp_features, feats,
+								     sizeof(feats)) : "unknown"));
+		json_object_object_add(o, "state", json_object_new_string(
+			!f->attached ? (f->ifindex ? "failed" : "gone") : f->up ? "up" : "down"));
+		json_object_object_add(o, "mode", json_object_new_string(
+			port ? pso_mode_name(port->mode) : "none"));
+		json_object_object_add(o, "host_mode", json_object_new_string(
+			port ? pso_mode_name(port->host_mode) : "none"));
+		json_object_object_add(o, "reason", json_object_new_string(f->reason));
+		json_object_object_add(progs, "xdp", json_object_new_int(port ? port->xdp_prog_id : 0));
+		json_object_object_add(progs, "xdp_hw", json_object_new_int(port ? port->hw_prog_id : 0));
+		json_object_object_add(progs, "tc", json_object_new_int(port ? port->tc_prog_id : 0));
+		json_object_object_add(o, "programs", progs);
+		json_object_object_add(o, "mtu", json_object_new_int(f->mtu));
+		if (port && port->hw) {
+			const struct pso_tables_mirror *m = pso_ctl_nic_mirror(&b->ctl, port);
+			struct json_object *placed = json_object_new_array();
+
+			for (uint32_t id = 0; m && id < PSO_MAX_TOPICS; id++)
+				if (pso_tables_mirror_is_placed(m, id))
+					json_object_array_add(placed, json_object_new_int(id));
+			json_object_object_add(o, "nic_topics_capacity", json_object_new_int(port->hw_topics));
+			json_object_object_add(o, "nic_topics", placed);
+		}
+		json_object_array_add(ifs, o);
+	}
+	json_object_object_add(root, "interfaces", ifs);
+
+	for (uint32_t id = 0; id < b->tables.max_topics; id++)
+		if (b->tables.topics[id].flags & PSO_TOPIC_F_VALID)
+			topics++;
+	tables = json_object_new_object();
+	json_object_object_add(tables, "topics", usage_obj(topics, b->tables.max_topics));
+	json_object_object_add(tables, "subscribers",
+			       usage_obj(b->tables.nsubs, (uint64_t)b->tables.max_topics * b->tables.max_subs));
+	json_object_object_add(tables, "clients", usage_obj(b->tables.nclients, b->tables.max_clients));
+	json_object_object_add(tables, "subscribers_per_topic", json_object_new_int(b->tables.max_subs));
+	json_object_object_add(root, "tables", tables);
+
+	st = pso_proto_stats(b->proto);
+	daemon = json_object_new_object();
+	json_object_object_add(daemon, "rx_msgs", json_object_new_uint64(st->rx_msgs));
+	json_object_object_add(daemon, "rx_malformed", json_object_new_uint64(st->rx_malformed));
+	json_object_object_add(daemon, "rx_unsupported", json_object_new_uint64(st->rx_unsupported));
+	json_object_object_add(daemon, "host_deliveries", json_object_new_uint64(st->host_deliveries));
+	json_object_object_add(daemon, "congestion", json_object_new_uint64(st->congestion));
+	json_object_object_add(daemon, "expired", json_object_new_uint64(st->expired));
+	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(b->tables.mirror_errors));
+	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(b->tables.mirror_full));
+	json_object_object_add(root, "daemon", daemon);
+
+	mkdir(PSO_STATUS_DIR, 0755);
+	snprintf(tmp, sizeof(tmp), "%s.tmp", b->status_path);
+	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) || rename(tmp, b->status_path))
+		pso_warn("cannot write status file %s: %s", b->status_path, strerror(errno));
+	json_object_put(root);
+}
+

@@ -1,0 +1,111 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * deliver.c - what the daemon sends: replies, REGISTERs, and publishes on
+ * the host path.
+ *
+ * Who delivers a publish:
+ *   - the data plane, for QoS 0/-1 publishes with a normal or predefined
+ *     topic id, to every slot that is servable when the publish arrives;
+ *   - the daemon, for every other subscriber of such a publish when the
+ *     data plane passes it up (it judged the datagram: pso_rx.judged), and
+ *     to every subscriber of what the data plane does not forward at all:
+ *     QoS 1/2, short topic names, fragments, publishes that arrive on an
+ *     interface without the data plane (e.g. loopback).
+ * The daemon walks the topic's holds (its own subscription state) and asks
+ * the table writer only whether the data plane served a subscriber.
+ * Deliveries are QoS 0: SUBACK grants QoS 0 whatever was asked.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proto/session.h"
+#include "proto/topics.h"
+#include "util/log.h"
+
+int pso_send_msg(struct pso_proto *p, const struct pso_endpoint *ep,
+		 const struct in6_pktinfo *local, const struct mqttsn_msg *m)
+{
+	ssize_t n = mqttsn_encode(m, p->txbuf, sizeof(p->txbuf));
+
+	if (n < 0) {
+		pso_warn("cannot encode %s: %s", mqttsn_type_name(m->type), strerror((int)-n));
+		return (int)n;
+	}
+	return p->ops->send(p->ctx, ep, local, p->txbuf, (size_t)n);
+}
+
+int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
+		    const struct in6_pktinfo *local, uint8_t type)
+{
+	struct mqttsn_msg m = { .type = type };
+
+	return pso_send_msg(p, ep, local, &m);
+}
+
+int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, const char *name)
+{
+	struct mqttsn_msg m = {
+		.type = MQTTSN_REGISTER,
+		.topic_id = id,
+		.msg_id = ++c->next_msg_id ? c->next_msg_id : ++c->next_msg_id,
+		.data = (const uint8_t *)name,
+		.data_len = strlen(name),
+	};
+
+	return pso_send_msg(p, &c->ep, &c->local, &m);
+}
+
+static int send_publish(struct pso_proto *p, const struct pso_client *c, uint16_t id, bool retain,
+			const uint8_t *data, size_t len)
+{
+	struct mqttsn_msg m = {
+		.type = MQTTSN_PUBLISH,
+		.flags = MQTTSN_FLAG_QOS_0 | (retain ? MQTTSN_FLAG_RETAIN : 0) |
+			 (pso_registry_is_predefined(p->reg, id) ? MQTTSN_TOPIC_PREDEFINED
+								 : MQTTSN_TOPIC_NORMAL),
+		.topic_id = id,
+		.data = data,
+		.data_len = len,
+	};
+
+	p->stats.host_deliveries++;
+	return pso_send_msg(p, &c->ep, &c->local, &m);
+}
+
+void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
+		 const uint8_t *data, size_t len)
+{
+	for (struct pso_hold *h = p->topic_holds[id]; h; h = h->next) {
+		if (judged && p->ops->slot_served(p->ctx, id, &h->c->ep, family))
+			continue;
+		send_publish(p, h->c, id, false, data, len);
+	}
+}
+
+void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
+		      const uint8_t *data, size_t len)
+{
+	struct pso_retained *r = NULL;
+
+	if (len) {
+		r = malloc(sizeof(*r) + len);
+		if (!r) {
+			pso_warn("topic %u: out of memory for the retained message", id);
+			return;
+		}
+		r->flags = flags;
+		r->len = len;
+		memcpy(r->data, data, len);
+	}
+	free(p->retained[id]);
+	/* An empty retained publish clears the topic's retained message (MQTT). */
+	p->retained[id] = r;
+}
+
+void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id)
+{
+	struct pso_retained *r = p->retained[id];
+
+	if (r)
+		send_publish(p, c, id, true, r->data, r->len);
+}

@@ -1,0 +1,635 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * handlers.c - one handler per MQTT-SN control message, and the topics
+ * they create.
+ *
+ * A handler answers the client (CONNACK, REGACK, SUBACK, ...), changes the
+ * sessions (session.c) and, through them, the data-plane tables.  Order
+ * matters where the data plane is involved: a new subscriber's slots stay
+ * not servable until its SUBACK and every REGISTER it needs are sent, so no
+ * PUBLISH overtakes them.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proto/session.h"
+#include "proto/topics.h"
+#include "util/log.h"
+
+/* A topic seen for the first time: offer it to the wildcard subscriptions. */
+static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
+{
+	p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id));
+	pso_info("topic %u registered: %s", id, name);
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
+		for (struct pso_client *c = p->by_ep[h]; c; c = c->next_ep) {
+			for (int i = 0; i < c->nsubs; i++) {
+				struct pso_subscription *s = &c->subs[i];
+				uint16_t *ids;
+				bool added;
+
+				if (s->kind != PSO_SUB_FILTER || !pso_topic_match(s->filter, name))
+					continue;
+				/* REGISTER goes out before the slot is servable. */
+				pso_send_register(p, c, id, name);
+				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
+				if (ids)
+					s->ids = ids;
+				if (!ids || pso_client_hold(p, c, id, &added)) {
+					p->stats.congestion++;
+					pso_warn("topic %u: no slot left for client %s (filter %s)",
+						 id, c->id, s->filter);
+					continue;
+				}
+				s->ids[s->nids++] = id;
+				if (added)
+					pso_client_enable(p, c, &id, 1);
+			}
+		}
+	}
+}
+
+uint8_t pso_topic_policy(const struct pso_proto *p, uint16_t id)
+{
+	switch (p->cfg.qosm1) {
+	case PSO_QOSM1_ALL:
+		return PSO_TOPIC_F_ALLOW_QOSM1;
+	case PSO_QOSM1_PREDEFINED:
+		return pso_registry_is_predefined(p->reg, id) ? PSO_TOPIC_F_ALLOW_QOSM1 : 0;
+	default:
+		return 0;
+	}
+}
+
+int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id)
+{
+	bool created = false;
+	int ret = pso_registry_register(p->reg, name, len, id, &created);
+
+	if (!ret && created)
+		topic_created(p, *id, pso_registry_name(p->reg, *id));
+	return ret;
+}
+
+/* ---- message handlers --------------------------------------------------- */
+
+/* One decoded datagram and who sent it. */
+struct rx {
+	struct pso_endpoint ep;
+	struct in6_pktinfo local;	/* our address and ingress ifindex */
+	bool judged;			/* see struct pso_rx */
+	struct pso_client *c;		/* NULL: not connected */
+	struct mqttsn_msg m;
+};
+
+static void handle_connect(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg ack = { .type = MQTTSN_CONNACK, .return_code = MQTTSN_RC_ACCEPTED };
+	struct pso_client *c = rx->c, *old;
+	char id[MQTTSN_CLIENT_ID_MAX + 1];
+	size_t n = rx->m.data_len < MQTTSN_CLIENT_ID_MAX ? rx->m.data_len : MQTTSN_CLIENT_ID_MAX;
+	char s[64];
+
+	memcpy(id, rx->m.data, n);
+	id[n] = '\0';
+	/* Client ids reach the log: no control or non-ASCII bytes there. */
+	for (size_t i = 0; i < n; i++)
+		if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] >= 0x7f)
+			id[i] = '?';
+	if (rx->m.flags & MQTTSN_FLAG_WILL) {
+		/* Will topics and messages are not kept by this broker. */
+		ack.return_code = MQTTSN_RC_NOT_SUPPORTED;
+		p->stats.rx_unsupported++;
+		pso_send_msg(p, &rx->ep, &rx->local, &ack);
+		return;
+	}
+	/* A client id lives at one endpoint: a reconnect from elsewhere
+	 * replaces the old session; clean or not, it starts afresh. */
+	old = pso_client_find_id(p, id);
+	if (old && old != c)
+		pso_client_remove(p, old, "replaced by a new connection");
+	if (c) {
+		/* CONNECT again on a live session: start clean. */
+		pso_client_remove(p, c, "reconnected");
+		c = NULL;
+	}
+	if (p->nclients >= p->cfg.max_clients ||
+	    p->ops->client_add(p->ctx, &rx->ep)) {
+		p->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("client %s (%s) refused: client table full", id,
+			 pso_endpoint_str(&rx->ep, s, sizeof(s)));
+		pso_send_msg(p, &rx->ep, &rx->local, &ack);
+		return;
+	}
+	c = pso_client_new(p, &rx->ep, &rx->local, id);
+	if (!c) {
+		p->ops->client_remove(p->ctx, &rx->ep);
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_send_msg(p, &rx->ep, &rx->local, &ack);
+		return;
+	}
+	c->keepalive_s = rx->m.duration;
+	c->last_seen_ms = p->now_ms;
+	pso_client_resolve(p, c);
+	pso_info("client %s connected from %s, keep-alive %us", c->id,
+		 pso_endpoint_str(&c->ep, s, sizeof(s)), c->keepalive_s);
+	if (c->slot.flags & PSO_SUB_F_RESOLVED)
+		pso_client_log_next_hop(p, c);
+	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+}
+
+static void handle_register(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg ack = {
+		.type = MQTTSN_REGACK, .msg_id = rx->m.msg_id, .return_code = MQTTSN_RC_ACCEPTED,
+	};
+	uint16_t id = 0;
+	int ret = pso_topic_register(p, (const char *)rx->m.data, rx->m.data_len, &id);
+
+	if (ret == -ENOSPC || ret == -ENOMEM) {
+		p->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("REGISTER from %s refused: %s", rx->c->id,
+			 ret == -ENOSPC ? "topic table full" : "out of memory");
+	} else if (ret) {
+		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+	}
+	ack.topic_id = id;
+	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+}
+
+/*
+ * The topic id a PUBLISH names, or 0 when unknown.  A short topic name is
+ * registered on first use, but only for a connected client: an unconnected
+ * QoS -1 sender must not be able to fill the registry for good.
+ */
+static uint16_t publish_topic(struct pso_proto *p, const struct mqttsn_msg *m, bool may_create)
+{
+	uint16_t id = 0;
+
+	switch (m->flags & MQTTSN_FLAG_TOPIC_MASK) {
+	case MQTTSN_TOPIC_SHORT: {
+		char name[3] = { m->topic_id >> 8, m->topic_id & 0xff, 0 };
+		int ret = may_create ? pso_topic_register(p, name, 2, &id)
+				     : pso_registry_lookup(p->reg, name, 2, &id);
+
+		return ret ? 0 : id;
+	}
+	case MQTTSN_TOPIC_PREDEFINED:
+	case MQTTSN_TOPIC_NORMAL:
+		return pso_registry_name(p->reg, m->topic_id) ? m->topic_id : 0;
+	default:
+		return 0;
+	}
+}
+
+static bool qos2_seen(struct pso_client *c, uint16_t msg_id, bool add)
+{
+	for (int i = 0; i < c->nqos2; i++)
+		if (c->qos2_pending[i] == msg_id)
+			return true;
+	if (add) {
+		if (c->nqos2 == PSO_QOS2_PENDING_MAX)
+			memmove(c->qos2_pending, c->qos2_pending + 1,
+				(PSO_QOS2_PENDING_MAX - 1) * sizeof(c->qos2_pending[0]));
+		else
+			c->nqos2++;
+		c->qos2_pending[c->nqos2 - 1] = msg_id;
+	}
+	return false;
+}
+
+static void qos2_release(struct pso_client *c, uint16_t msg_id)
+{
+	for (int i = 0; i < c->nqos2; i++) {
+		if (c->qos2_pending[i] == msg_id) {
+			c->qos2_pending[i] = c->qos2_pending[--c->nqos2];
+			return;
+		}
+	}
+}
+
+static void handle_publish(struct pso_proto *p, struct rx *rx)
+{
+	const struct mqttsn_msg *m = &rx->m;
+	int qos = mqttsn_flags_qos(m->flags);
+	uint8_t topic_type = m->flags & MQTTSN_FLAG_TOPIC_MASK;
+	bool retain = m->flags & MQTTSN_FLAG_RETAIN, duplicate = false;
+	uint16_t id;
+	bool judged;
+
+	if (qos != -1 && !rx->c) {
+		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+		return;
+	}
+	id = publish_topic(p, m, rx->c != NULL);
+	if (qos == 1 || qos == 2) {
+		struct mqttsn_msg ack = {
+			.type = qos == 1 ? MQTTSN_PUBACK : MQTTSN_PUBREC,
+			.topic_id = m->topic_id, .msg_id = m->msg_id,
+		};
+
+		if (!id) {
+			/* PUBACK carries the refusal for both QoS 1 and 2. */
+			ack.type = MQTTSN_PUBACK;
+			ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+			pso_send_msg(p, &rx->ep, &rx->local, &ack);
+			return;
+		}
+		if (qos == 2)
+			duplicate = qos2_seen(rx->c, m->msg_id, true);
+		pso_send_msg(p, &rx->ep, &rx->local, &ack);
+		if (duplicate)
+			return;
+	}
+	if (!id)
+		return;	/* QoS 0/-1 to an unknown topic: nothing to answer */
+	if (qos == -1 && !(pso_topic_policy(p, id) & PSO_TOPIC_F_ALLOW_QOSM1))
+		return;
+
+	/* Only what the data plane forwards at all was served by it. */
+	judged = (qos == 0 || qos == -1) && topic_type != MQTTSN_TOPIC_SHORT && rx->judged;
+	if (retain)
+		pso_retain_store(p, id, m->flags, m->data, m->data_len);
+	pso_deliver(p, id, rx->ep.family, judged, m->data, m->data_len);
+}
+
+/* Hold topic id for a new subscription; *added: its slot is new. */
+static int subscribe_topic(struct pso_proto *p, struct pso_client *c, struct pso_subscription *s,
+			   uint16_t id, bool *added)
+{
+	int ret = pso_client_hold(p, c, id, added);
+
+	if (!ret)
+		s->topic_id = id;
+	return ret;
+}
+
+/* One walk of the registry for a new filter: hold every matching topic. */
+struct wildcard_ctx {
+	struct pso_proto *p;
+	struct pso_client *c;
+	const char *filter;
+	uint16_t *held, *added;
+	int nheld, nadded;
+	int err;
+};
+
+static int hold_matching(uint16_t id, const char *name, void *arg)
+{
+	struct wildcard_ctx *w = arg;
+	bool added;
+
+	if (!pso_topic_match(w->filter, name))
+		return 0;
+	w->err = pso_client_hold(w->p, w->c, id, &added);
+	if (w->err)
+		return 1;
+	w->held[w->nheld++] = id;
+	if (added)
+		w->added[w->nadded++] = id;
+	return 0;
+}
+
+static struct pso_subscription *find_subscription(struct pso_client *c, enum pso_sub_kind kind,
+					      const char *filter, uint16_t id)
+{
+	for (int i = 0; i < c->nsubs; i++) {
+		struct pso_subscription *s = &c->subs[i];
+
+		if (s->kind != kind)
+			continue;
+		if (kind == PSO_SUB_PREDEFINED ? s->topic_id == id : !strcmp(s->filter, filter))
+			return s;
+	}
+	return NULL;
+}
+
+/* Parse a SUBSCRIBE/UNSUBSCRIBE target into kind, name/filter and id. */
+static int subscription_target(const struct mqttsn_msg *m, enum pso_sub_kind *kind,
+			       char *name, size_t cap, uint16_t *id)
+{
+	switch (m->flags & MQTTSN_FLAG_TOPIC_MASK) {
+	case MQTTSN_TOPIC_NORMAL:
+		if (m->data_len == 0 || m->data_len >= cap)
+			return -EINVAL;
+		memcpy(name, m->data, m->data_len);
+		name[m->data_len] = '\0';
+		if (pso_topic_filter_is_wildcard(name, m->data_len)) {
+			*kind = PSO_SUB_FILTER;
+			return pso_topic_filter_valid(name, m->data_len) ? 0 : -EINVAL;
+		}
+		*kind = PSO_SUB_NAME;
+		return pso_topic_name_valid(name, m->data_len) ? 0 : -EINVAL;
+	case MQTTSN_TOPIC_PREDEFINED:
+		*kind = PSO_SUB_PREDEFINED;
+		*id = m->topic_id;
+		name[0] = '\0';
+		return 0;
+	case MQTTSN_TOPIC_SHORT:
+		*kind = PSO_SUB_SHORT;
+		name[0] = m->topic_id >> 8;
+		name[1] = m->topic_id & 0xff;
+		name[2] = '\0';
+		return 0;
+	default:
+		return -EINVAL;
+	}
+}
+
+static void handle_subscribe(struct pso_proto *p, struct rx *rx)
+{
+	struct pso_client *c = rx->c;
+	struct mqttsn_msg ack = {
+		.type = MQTTSN_SUBACK, .flags = MQTTSN_FLAG_QOS_0, .msg_id = rx->m.msg_id,
+		.return_code = MQTTSN_RC_ACCEPTED,
+	};
+	char name[PSO_TOPIC_NAME_MAX + 1];
+	struct pso_subscription sub = { 0 }, *grown, *existing;
+	enum pso_sub_kind kind;
+	uint16_t id = 0, *added = NULL;
+	int ret, nadded = 0;
+	bool one_added = false;
+
+	if (subscription_target(&rx->m, &kind, name, sizeof(name), &id)) {
+		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+		goto reply;
+	}
+	existing = find_subscription(c, kind, name, id);
+	if (existing) {
+		/* Already subscribed: MQTT replaces the subscription; here that
+		 * changes nothing, the granted QoS is always 0. */
+		if (kind == PSO_SUB_NAME || kind == PSO_SUB_PREDEFINED)
+			ack.topic_id = existing->topic_id;
+		goto reply;
+	}
+	grown = realloc(c->subs, (c->nsubs + 1) * sizeof(*c->subs));
+	if (!grown) {
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		goto reply;
+	}
+	c->subs = grown;
+	sub.kind = kind;
+
+	switch (kind) {
+	case PSO_SUB_PREDEFINED:
+		if (!pso_registry_is_predefined(p->reg, id)) {
+			ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+			goto reply;
+		}
+		ret = subscribe_topic(p, c, &sub, id, &one_added);
+		break;
+	case PSO_SUB_NAME:
+	case PSO_SUB_SHORT:
+		/* A short name is exactly 2 bytes, NUL included: the registry
+		 * refuses a NUL, as it does for PUBLISH. */
+		ret = pso_topic_register(p, name, kind == PSO_SUB_SHORT ? 2 : strlen(name), &id);
+		if (!ret)
+			ret = subscribe_topic(p, c, &sub, id, &one_added);
+		break;
+	case PSO_SUB_FILTER: {
+		struct wildcard_ctx w = { .p = p, .c = c, .filter = name };
+
+		w.held = calloc(p->cfg.max_topics, sizeof(*w.held));
+		w.added = calloc(p->cfg.max_topics, sizeof(*w.added));
+		if (!w.held || !w.added) {
+			free(w.held);
+			free(w.added);
+			ret = -ENOMEM;
+			break;
+		}
+		pso_registry_foreach(p->reg, hold_matching, &w);
+		ret = w.err;
+		if (ret) {	/* all or nothing: give back what this filter took */
+			pso_client_release(p, c, w.held, w.nheld);
+			free(w.held);
+			free(w.added);
+		} else {
+			uint16_t *fit = realloc(w.held, (w.nheld ? w.nheld : 1) * sizeof(*w.held));
+
+			sub.ids = fit ? fit : w.held;
+			sub.nids = w.nheld;
+			added = w.added;
+			nadded = w.nadded;
+		}
+		break;
+	}
+	default:
+		ret = -EINVAL;
+	}
+	if (ret == -ENOSPC || ret == -ENOMEM) {
+		p->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("SUBSCRIBE %s from %s refused: %s", name[0] ? name : "(predefined)", c->id,
+			 ret == -ENOSPC ? "table full" : "out of memory");
+		goto reply;
+	}
+	if (ret) {
+		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+		goto reply;
+	}
+	if (kind != PSO_SUB_PREDEFINED) {
+		sub.filter = strdup(name);
+		if (!sub.filter) {
+			if (kind == PSO_SUB_FILTER)
+				pso_client_release(p, c, sub.ids, sub.nids);
+			else
+				pso_client_release(p, c, &id, 1);
+			pso_subscription_free(&sub);
+			if (kind == PSO_SUB_FILTER)
+				free(added);
+			ack.return_code = MQTTSN_RC_CONGESTION;
+			goto reply;
+		}
+	}
+	c->subs[c->nsubs++] = sub;
+	/* SUBACK's topic id is meaningful for a name or a predefined id only. */
+	if (kind == PSO_SUB_NAME || kind == PSO_SUB_PREDEFINED)
+		ack.topic_id = id;
+	pso_info("client %s subscribed to %s%s", c->id,
+		 kind == PSO_SUB_PREDEFINED ? pso_registry_name(p->reg, id) : name,
+		 kind == PSO_SUB_FILTER ? " (filter)" : "");
+	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+
+	/* After SUBACK: names the client cannot know, then retained messages. */
+	if (kind == PSO_SUB_FILTER) {
+		for (int i = 0; i < sub.nids; i++) {
+			pso_send_register(p, c, sub.ids[i], pso_registry_name(p->reg, sub.ids[i]));
+			pso_retain_send(p, c, sub.ids[i]);
+		}
+	} else {
+		if (kind == PSO_SUB_SHORT)
+			pso_send_register(p, c, id, name);
+		pso_retain_send(p, c, id);
+		if (one_added) {
+			added = &id;
+			nadded = 1;
+		}
+	}
+	/* Told: now the data plane may deliver to it, in the slots this
+	 * subscription added (the others are served already). */
+	pso_client_enable(p, c, added, nadded);
+	if (kind == PSO_SUB_FILTER)
+		free(added);
+	return;
+reply:
+	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+}
+
+static void unsubscribe(struct pso_proto *p, struct pso_client *c, struct pso_subscription *s)
+{
+	if (s->kind == PSO_SUB_FILTER) {
+		/* Exactly the refs this filter took, no more. */
+		pso_client_release(p, c, s->ids, s->nids);
+	} else {
+		pso_client_release(p, c, &s->topic_id, 1);
+	}
+	pso_subscription_free(s);
+	*s = c->subs[--c->nsubs];
+}
+
+static void handle_unsubscribe(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg ack = { .type = MQTTSN_UNSUBACK, .msg_id = rx->m.msg_id };
+	char name[PSO_TOPIC_NAME_MAX + 1];
+	struct pso_subscription *s;
+	enum pso_sub_kind kind;
+	uint16_t id = 0;
+
+	if (!subscription_target(&rx->m, &kind, name, sizeof(name), &id)) {
+		s = find_subscription(rx->c, kind, name, id);
+		if (s) {
+			pso_info("client %s unsubscribed from %s", rx->c->id,
+				 s->filter ? s->filter : pso_registry_name(p->reg, id));
+			unsubscribe(p, rx->c, s);
+		}
+	}
+	/* UNSUBACK has no return code: it is sent whatever was there. */
+	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+}
+
+static void handle_pubrel(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg comp = { .type = MQTTSN_PUBCOMP, .msg_id = rx->m.msg_id };
+
+	qos2_release(rx->c, rx->m.msg_id);
+	pso_send_msg(p, &rx->ep, &rx->local, &comp);
+}
+
+static void handle_disconnect(struct pso_proto *p, struct rx *rx)
+{
+	/* Sleeping clients (DISCONNECT with a duration) are not supported:
+	 * the session ends either way, and the reply says so plainly. */
+	pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+	pso_client_remove(p, rx->c, rx->m.has_duration ? "disconnected (sleep not supported)"
+						   : "disconnected");
+	rx->c = NULL;
+}
+
+static void reply_not_supported(struct pso_proto *p, struct rx *rx, uint8_t type)
+{
+	struct mqttsn_msg m = { .type = type, .return_code = MQTTSN_RC_NOT_SUPPORTED };
+
+	p->stats.rx_unsupported++;
+	pso_send_msg(p, &rx->ep, &rx->local, &m);
+}
+
+static void handle_message(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg *m = &rx->m;
+	bool needs_session;
+
+	if (rx->c)
+		rx->c->last_seen_ms = p->now_ms;
+	switch (m->type) {
+	case MQTTSN_REGISTER:
+	case MQTTSN_SUBSCRIBE:
+	case MQTTSN_UNSUBSCRIBE:
+	case MQTTSN_PUBREL:
+	case MQTTSN_PINGREQ:
+	case MQTTSN_DISCONNECT:
+		needs_session = true;
+		break;
+	default:
+		needs_session = false;
+	}
+	if (needs_session && !rx->c) {
+		/* MQTT-SN: a gateway answers a client it does not know with
+		 * DISCONNECT, so the client reconnects. */
+		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+		return;
+	}
+
+	switch (m->type) {
+	case MQTTSN_SEARCHGW: {
+		struct mqttsn_msg gw = { .type = MQTTSN_GWINFO, .gw_id = p->cfg.gw_id };
+
+		pso_send_msg(p, &rx->ep, &rx->local, &gw);
+		break;
+	}
+	case MQTTSN_CONNECT:
+		handle_connect(p, rx);
+		break;
+	case MQTTSN_REGISTER:
+		handle_register(p, rx);
+		break;
+	case MQTTSN_PUBLISH:
+		handle_publish(p, rx);
+		break;
+	case MQTTSN_PUBREL:
+		handle_pubrel(p, rx);
+		break;
+	case MQTTSN_SUBSCRIBE:
+		handle_subscribe(p, rx);
+		break;
+	case MQTTSN_UNSUBSCRIBE:
+		handle_unsubscribe(p, rx);
+		break;
+	case MQTTSN_PINGREQ:
+		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_PINGRESP);
+		break;
+	case MQTTSN_DISCONNECT:
+		handle_disconnect(p, rx);
+		break;
+	case MQTTSN_WILLTOPIC:
+	case MQTTSN_WILLTOPICUPD:
+		reply_not_supported(p, rx, MQTTSN_WILLTOPICRESP);
+		break;
+	case MQTTSN_WILLMSG:
+	case MQTTSN_WILLMSGUPD:
+		reply_not_supported(p, rx, MQTTSN_WILLMSGRESP);
+		break;
+	case MQTTSN_REGACK:	/* answers to our REGISTER */
+	case MQTTSN_PUBACK:	/* deliveries are QoS 0; nothing waits */
+	case MQTTSN_PUBREC:
+	case MQTTSN_PUBCOMP:
+	case MQTTSN_PINGRESP:
+	case MQTTSN_ADVERTISE:	/* other gateways */
+	case MQTTSN_GWINFO:
+		break;
+	default:
+		/* Gateway-to-client messages and forwarder encapsulation: no
+		 * message of MQTT-SN can carry a refusal for these. */
+		p->stats.rx_unsupported++;
+		pso_debug("ignoring %s from a client", mqttsn_type_name(m->type));
+		break;
+	}
+}
+
+
+void pso_proto_input(struct pso_proto *p, const struct pso_rx *in, const uint8_t *buf, size_t len,
+		     uint64_t now_ms)
+{
+	struct rx rx = { .ep = in->ep, .local = in->local, .judged = in->judged };
+
+	p->now_ms = now_ms;
+	p->stats.rx_msgs++;
+	if (mqttsn_decode(buf, len, &rx.m)) {
+		p->stats.rx_malformed++;
+		return;
+	}
+	rx.c = pso_client_find(p, &rx.ep);
+	handle_message(p, &rx);
+}

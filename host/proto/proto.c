@@ -1,0 +1,147 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * proto.c - the protocol layer's life cycle and its periodic work:
+ * keep-alive, re-resolving next hops, ADVERTISE.
+ */
+#include <stdlib.h>
+#include <string.h>
+#include "proto/session.h"
+#include "proto/topics.h"
+#include "util/log.h"
+
+struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct pso_proto_ops *ops,
+				void *ctx)
+{
+	struct pso_proto *p = calloc(1, sizeof(*p));
+
+	if (!p)
+		return NULL;
+	p->cfg = *cfg;
+	p->ops = ops;
+	p->ctx = ctx;
+	p->reg = pso_registry_new(cfg->max_topics);
+	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
+	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
+	if (!p->reg || !p->topic_holds || !p->retained) {
+		pso_proto_free(p);
+		return NULL;
+	}
+	return p;
+}
+
+/* Memory only: the tables go with the data plane. */
+void pso_proto_free(struct pso_proto *p)
+{
+	if (!p)
+		return;
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
+		struct pso_client *c, *next;
+
+		for (c = p->by_ep[h]; c; c = next) {
+			next = c->next_ep;
+			for (int i = 0; i < c->nsubs; i++)
+				pso_subscription_free(&c->subs[i]);
+			for (int i = 0; i < c->nheld; i++)
+				free(c->held[i]);
+			free(c->subs);
+			free(c->held);
+			free(c);
+		}
+	}
+	if (p->retained)
+		for (uint32_t i = 0; i < p->cfg.max_topics; i++)
+			free(p->retained[i]);
+	free(p->retained);
+	free(p->topic_holds);
+	if (p->reg)
+		pso_registry_free(p->reg);
+	free(p);
+}
+
+struct pso_registry *pso_proto_registry(struct pso_proto *p)
+{
+	return p->reg;
+}
+
+static int publish_topic(uint16_t id, const char *name, void *ctx)
+{
+	struct pso_proto *p = ctx;
+
+	(void)name;
+	return p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id));
+}
+
+int pso_proto_topics_publish(struct pso_proto *p)
+{
+	return pso_registry_foreach(p->reg, publish_topic, p);
+}
+
+void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
+{
+	p->now_ms = now_ms;
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
+		struct pso_client *c = p->by_ep[h], *next;
+
+		for (; c; c = next) {
+			uint64_t rx;
+
+			next = c->next_ep;
+			if (!c->keepalive_s)
+				continue;
+			/* Publishes the data plane forwarded count as activity. */
+			if (!p->ops->client_rx(p->ctx, &c->ep, &rx) && rx != c->fast_rx) {
+				c->fast_rx = rx;
+				c->last_seen_ms = now_ms;
+			}
+			if (now_ms - c->last_seen_ms > (uint64_t)c->keepalive_s * 1500) {
+				p->stats.expired++;
+				pso_client_remove(p, c, "expired (keep-alive)");
+			}
+		}
+	}
+}
+
+void pso_proto_resolve_all(struct pso_proto *p)
+{
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
+		for (struct pso_client *c = p->by_ep[h]; c; c = c->next_ep) {
+			struct pso_sub old = c->slot;
+			uint16_t ids[c->nheld ? c->nheld : 1];
+
+			pso_client_resolve(p, c);
+			if (!memcmp(&old, &c->slot, sizeof(old)))
+				continue;
+			for (int i = 0; i < c->nheld; i++)
+				ids[i] = c->held[i]->id;
+			pso_client_enable(p, c, ids, c->nheld);
+			pso_client_log_next_hop(p, c);
+		}
+	}
+}
+
+void pso_proto_advertise(struct pso_proto *p)
+{
+	struct mqttsn_msg m = {
+		.type = MQTTSN_ADVERTISE, .gw_id = p->cfg.gw_id, .duration = p->cfg.advertise_s,
+	};
+	struct pso_endpoint ep = { .family = PSO_AF_INET, .port = htons(p->cfg.udp_port) };
+
+	/* Limited broadcast on every broker port's network. */
+	memset(ep.addr, 0xff, 4);
+	pso_send_msg(p, &ep, NULL, &m);
+}
+
+const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p)
+{
+	return &p->stats;
+}
+
+uint32_t pso_proto_nclients(const struct pso_proto *p)
+{
+	return p->nclients;
+}
+
+uint32_t pso_proto_ntopics(const struct pso_proto *p)
+{
+	return pso_registry_count(p->reg);
+}

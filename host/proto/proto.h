@@ -1,0 +1,119 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * proto.h - the MQTT-SN control protocol: sessions, subscriptions, topics,
+ * retained messages, keep-alive and host-path delivery.
+ *
+ * This layer owns no socket, no BPF map and no netlink handle.  It talks to
+ * the rest of the broker through struct pso_proto_ops: send a datagram,
+ * learn where an endpoint is reached, and write the data-plane tables.  The
+ * daemon implements the ops with the broker socket, the next-hop cache and
+ * the table writer (daemon/proto_env.c); the unit tests with a fake
+ * transport that records every datagram and table call (tests/unit/
+ * test_proto.c).  See docs/DESIGN.md, "Control protocol".
+ */
+#ifndef PSO_PROTO_H
+#define PSO_PROTO_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <netinet/in.h>
+#include "psoffload_abi.h"
+
+enum pso_qosm1_policy {
+	PSO_QOSM1_PREDEFINED,	/* QoS -1 admitted to predefined topics (default) */
+	PSO_QOSM1_ALL,
+	PSO_QOSM1_NONE,
+};
+
+struct pso_proto_cfg {
+	enum pso_qosm1_policy qosm1;
+	uint8_t gw_id;			/* GWINFO, ADVERTISE */
+	uint16_t udp_port;		/* host order: ADVERTISE's destination */
+	uint16_t advertise_s;		/* ADVERTISE's duration field */
+	uint32_t max_topics;		/* ids 1 .. max_topics-1 */
+	uint32_t max_clients;
+};
+
+/* Where a datagram came from, and how it reached the broker. */
+struct pso_rx {
+	struct pso_endpoint ep;
+	struct in6_pktinfo local;	/* our address and the ingress ifindex */
+	/* The data plane judged this datagram (whole, on a broker port, to
+	 * its broker address), so it served every servable slot already. */
+	bool judged;
+};
+
+/*
+ * What the protocol layer needs from the broker.  Table calls follow the
+ * table writer's rules (tables/tables.h): slots are added not servable and
+ * enabled once the client was told (SUBACK, REGISTER) what it will receive.
+ */
+struct pso_proto_ops {
+	/* One encoded datagram to ep, from local's address when local is given. */
+	int (*send)(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
+		    const uint8_t *buf, size_t len);
+	/* Where ep is reached: the delivery template of its slots (flags
+	 * PSO_SUB_F_RESOLVED when the data plane can deliver to it). */
+	void (*resolve)(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
+			struct pso_sub *slot);
+	/* Log line "next hop resolved via IFACE" needs the interface name. */
+	const char *(*ifname)(void *ctx, int ifindex);
+
+	int (*client_add)(void *ctx, const struct pso_endpoint *ep);	/* -ENOSPC: full */
+	void (*client_remove)(void *ctx, const struct pso_endpoint *ep);
+	/* Publishes the data plane admitted from ep so far (keep-alive);
+	 * 0, or a negative errno when it cannot tell. */
+	int (*client_rx)(void *ctx, const struct pso_endpoint *ep, uint64_t *rx_msgs);
+
+	int (*topic_set)(void *ctx, uint16_t id, uint8_t flags);
+	/* Add slot (written not servable) to topic id: -ENOSPC when full. */
+	int (*slot_add)(void *ctx, uint16_t id, const struct pso_sub *slot);
+	/* Rewrite ep's slot in each topic as *slot says (enable, new hop). */
+	void (*slots_set)(void *ctx, const struct pso_sub *slot, const uint16_t *ids, int n);
+	void (*slots_remove)(void *ctx, const struct pso_endpoint *ep, const uint16_t *ids, int n);
+	/* Would the data plane deliver to ep's slot of topic id, now? */
+	bool (*slot_served)(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family);
+};
+
+/* Daemon-side counters (the data plane has its own). */
+struct pso_proto_stats {
+	uint64_t rx_msgs;		/* datagrams handed to pso_proto_input */
+	uint64_t rx_malformed;
+	uint64_t rx_unsupported;	/* answered "not supported" or undecodable */
+	uint64_t host_deliveries;	/* publishes sent by the daemon */
+	uint64_t congestion;		/* requests refused: tables full */
+	uint64_t expired;		/* clients expired by keep-alive */
+};
+
+struct pso_proto;
+struct pso_registry;
+
+/* NULL when out of memory. */
+struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct pso_proto_ops *ops,
+				void *ctx);
+void pso_proto_free(struct pso_proto *p);
+
+/* The topic registry, for loading predefined topics before the first
+ * datagram; pso_proto_topics_publish() then makes them known to the data
+ * plane. */
+struct pso_registry *pso_proto_registry(struct pso_proto *p);
+int pso_proto_topics_publish(struct pso_proto *p);
+
+/* One datagram from rx->ep. */
+void pso_proto_input(struct pso_proto *p, const struct pso_rx *rx, const uint8_t *buf, size_t len,
+		     uint64_t now_ms);
+
+/* Keep-alive: expire the clients silent for 1.5 x their keep-alive. */
+void pso_proto_tick(struct pso_proto *p, uint64_t now_ms);
+/* Routes, neighbours or port addresses changed: re-resolve every client
+ * and rewrite the slots whose delivery template changed. */
+void pso_proto_resolve_all(struct pso_proto *p);
+/* ADVERTISE on the limited broadcast address. */
+void pso_proto_advertise(struct pso_proto *p);
+
+const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);
+uint32_t pso_proto_nclients(const struct pso_proto *p);
+uint32_t pso_proto_ntopics(const struct pso_proto *p);
+
+#endif /* PSO_PROTO_H */

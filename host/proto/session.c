@@ -1,0 +1,212 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * session.c - clients and the (client, topic) holds their subscriptions
+ * make (see session.h).
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proto/session.h"
+#include "util/log.h"
+
+static unsigned int fnv1a(const void *data, size_t len)
+{
+	const uint8_t *b = data;
+	uint32_t h = 2166136261u;
+
+	for (size_t i = 0; i < len; i++)
+		h = (h ^ b[i]) * 16777619u;
+	return h % PSO_CLIENT_HASH_SIZE;
+}
+
+static unsigned int ep_hash(const struct pso_endpoint *ep)
+{
+	return fnv1a(ep, sizeof(*ep));
+}
+
+static unsigned int id_hash(const char *id)
+{
+	return fnv1a(id, strlen(id));
+}
+
+struct pso_client *pso_client_find(struct pso_proto *p, const struct pso_endpoint *ep)
+{
+	for (struct pso_client *c = p->by_ep[ep_hash(ep)]; c; c = c->next_ep)
+		if (!memcmp(&c->ep, ep, sizeof(*ep)))
+			return c;
+	return NULL;
+}
+
+struct pso_client *pso_client_find_id(struct pso_proto *p, const char *id)
+{
+	for (struct pso_client *c = p->by_id[id_hash(id)]; c; c = c->next_id)
+		if (!strcmp(c->id, id))
+			return c;
+	return NULL;
+}
+
+struct pso_client *pso_client_new(struct pso_proto *p, const struct pso_endpoint *ep,
+				  const struct in6_pktinfo *local, const char *id)
+{
+	struct pso_client *c = calloc(1, sizeof(*c));
+	unsigned int he, hi;
+
+	if (!c)
+		return NULL;
+	c->ep = *ep;
+	c->local = *local;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	he = ep_hash(ep);
+	hi = id_hash(c->id);
+	c->next_ep = p->by_ep[he];
+	p->by_ep[he] = c;
+	c->next_id = p->by_id[hi];
+	p->by_id[hi] = c;
+	p->nclients++;
+	return c;
+}
+
+static void unlink_client(struct pso_proto *p, struct pso_client *c)
+{
+	struct pso_client **pp;
+
+	for (pp = &p->by_ep[ep_hash(&c->ep)]; *pp && *pp != c; pp = &(*pp)->next_ep)
+		;
+	if (*pp)
+		*pp = c->next_ep;
+	for (pp = &p->by_id[id_hash(c->id)]; *pp && *pp != c; pp = &(*pp)->next_id)
+		;
+	if (*pp)
+		*pp = c->next_id;
+	p->nclients--;
+}
+
+void pso_client_resolve(struct pso_proto *p, struct pso_client *c)
+{
+	memset(&c->slot, 0, sizeof(c->slot));
+	p->ops->resolve(p->ctx, &c->ep, &c->local, &c->slot);
+}
+
+void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c)
+{
+	const uint8_t *m = c->slot.dst_mac;
+
+	if (c->slot.flags & PSO_SUB_F_RESOLVED)
+		pso_info("client %s: next hop resolved via %s (%02x:%02x:%02x:%02x:%02x:%02x)",
+			 c->id, p->ops->ifname(p->ctx, c->slot.ifindex), m[0], m[1], m[2], m[3], m[4],
+			 m[5]);
+	else
+		pso_info("client %s: next hop unresolved: the daemon delivers to it", c->id);
+}
+
+static struct pso_hold *hold_of(const struct pso_client *c, uint16_t id, int *index)
+{
+	for (int i = 0; i < c->nheld; i++) {
+		if (c->held[i]->id == id) {
+			if (index)
+				*index = i;
+			return c->held[i];
+		}
+	}
+	return NULL;
+}
+
+int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, bool *added)
+{
+	struct pso_hold *h = hold_of(c, id, NULL), **grown;
+	struct pso_sub slot = c->slot;
+	int ret;
+
+	*added = false;
+	if (h) {
+		h->refs++;
+		return 0;
+	}
+	grown = realloc(c->held, (c->nheld + 1) * sizeof(*grown));
+	if (!grown)
+		return -ENOMEM;
+	c->held = grown;
+	h = calloc(1, sizeof(*h));
+	if (!h)
+		return -ENOMEM;
+	/* Not servable until the client knows what it will receive. */
+	slot.flags &= ~PSO_SUB_F_RESOLVED;
+	ret = p->ops->slot_add(p->ctx, id, &slot);
+	if (ret && ret != -EEXIST) {
+		free(h);
+		return ret;
+	}
+	*h = (struct pso_hold){ .c = c, .id = id, .refs = 1, .next = p->topic_holds[id] };
+	if (h->next)
+		h->next->prev = h;
+	p->topic_holds[id] = h;
+	c->held[c->nheld++] = h;
+	*added = true;
+	return 0;
+}
+
+void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n)
+{
+	uint16_t gone[n ? n : 1];
+	int ngone = 0;
+
+	for (int k = 0; k < n; k++) {
+		int i;
+		struct pso_hold *h = hold_of(c, ids[k], &i);
+
+		if (!h || --h->refs > 0)
+			continue;
+		gone[ngone++] = ids[k];
+		if (h->prev)
+			h->prev->next = h->next;
+		else
+			p->topic_holds[h->id] = h->next;
+		if (h->next)
+			h->next->prev = h->prev;
+		c->held[i] = c->held[--c->nheld];
+		free(h);
+	}
+	if (ngone)
+		p->ops->slots_remove(p->ctx, &c->ep, gone, ngone);
+}
+
+void pso_client_enable(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n)
+{
+	if (n)
+		p->ops->slots_set(p->ctx, &c->slot, ids, n);
+}
+
+void pso_subscription_free(struct pso_subscription *s)
+{
+	free(s->filter);
+	free(s->ids);
+	s->filter = NULL;
+	s->ids = NULL;
+	s->nids = 0;
+}
+
+void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *why)
+{
+	char s[64];
+
+	if (c->nheld) {
+		uint16_t ids[c->nheld];
+		int n = c->nheld;
+
+		/* Every hold at once: one table change for all its slots. */
+		for (int i = 0; i < n; i++) {
+			ids[i] = c->held[i]->id;
+			c->held[i]->refs = 1;
+		}
+		pso_client_release(p, c, ids, n);
+	}
+	p->ops->client_remove(p->ctx, &c->ep);
+	for (int i = 0; i < c->nsubs; i++)
+		pso_subscription_free(&c->subs[i]);
+	unlink_client(p, c);
+	pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
+	free(c->subs);
+	free(c->held);
+	free(c);
+}

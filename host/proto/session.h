@@ -1,0 +1,132 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * session.h - inside the protocol layer: clients, their subscriptions and
+ * the (client, topic) pairs that deliveries follow.
+ *
+ * Who subscribes to what is held once, in two linked forms:
+ *   - struct pso_subscription: what a client asked for (a name, a filter, a
+ *     predefined id or a short name); a filter lists the topics it took;
+ *   - struct pso_hold: one per (client, topic), counting the subscriptions
+ *     of that client that want the topic; it owns the client's slot in the
+ *     topic's data-plane table, and is linked into the topic's list, which
+ *     host-path delivery walks.
+ * The table writer keeps its own shadow of the maps; this layer never reads
+ * it except through ops->slot_served().
+ */
+#ifndef PSO_SESSION_H
+#define PSO_SESSION_H
+
+#include "proto/mqttsn.h"
+#include "proto/proto.h"
+#include "util/endpoint.h"
+
+enum pso_sub_kind { PSO_SUB_NAME, PSO_SUB_FILTER, PSO_SUB_PREDEFINED, PSO_SUB_SHORT };
+
+struct pso_subscription {
+	enum pso_sub_kind kind;
+	char *filter;		/* name, filter or short name; NULL for predefined */
+	uint16_t topic_id;	/* the topic of a non-filter subscription */
+	uint16_t *ids;		/* a filter's topics, each holding one ref */
+	int nids;
+};
+
+struct pso_client;
+
+struct pso_hold {
+	struct pso_client *c;
+	uint16_t id;
+	uint16_t refs;		/* subscriptions of c that want topic id */
+	struct pso_hold *next, *prev;	/* the topic's list */
+};
+
+#define PSO_QOS2_PENDING_MAX 16
+
+struct pso_client {
+	struct pso_endpoint ep;
+	struct in6_pktinfo local;	/* broker address the client talks to */
+	char id[MQTTSN_CLIENT_ID_MAX + 1];
+	uint16_t keepalive_s;
+	uint64_t last_seen_ms;
+	uint64_t fast_rx;		/* last ops->client_rx() seen */
+	struct pso_sub slot;		/* delivery template: where it is reached */
+	struct pso_subscription *subs;
+	int nsubs;
+	struct pso_hold **held;
+	int nheld;
+	uint16_t qos2_pending[PSO_QOS2_PENDING_MAX];
+	int nqos2;
+	uint16_t next_msg_id;
+	struct pso_client *next_ep, *next_id;	/* hash chains */
+};
+
+struct pso_retained {
+	uint8_t flags;
+	size_t len;
+	uint8_t data[];
+};
+
+#define PSO_CLIENT_HASH_SIZE 4096
+
+struct pso_proto {
+	struct pso_proto_cfg cfg;
+	const struct pso_proto_ops *ops;
+	void *ctx;
+	struct pso_registry *reg;
+	struct pso_client *by_ep[PSO_CLIENT_HASH_SIZE];
+	struct pso_client *by_id[PSO_CLIENT_HASH_SIZE];
+	uint32_t nclients;
+	struct pso_hold **topic_holds;		/* by topic id: list heads */
+	struct pso_retained **retained;		/* by topic id */
+	uint64_t now_ms;
+	struct pso_proto_stats stats;
+	uint8_t txbuf[MQTTSN_MAX_MSG];
+};
+
+/* ---- session.c: clients and holds ---- */
+struct pso_client *pso_client_find(struct pso_proto *p, const struct pso_endpoint *ep);
+struct pso_client *pso_client_find_id(struct pso_proto *p, const char *id);
+/* A new client at ep, in both hash tables; NULL when out of memory. */
+struct pso_client *pso_client_new(struct pso_proto *p, const struct pso_endpoint *ep,
+				  const struct in6_pktinfo *local, const char *id);
+/* Leave: every slot and the client's table entry go; logged with why. */
+void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *why);
+/* Fill c->slot from ops->resolve(). */
+void pso_client_resolve(struct pso_proto *p, struct pso_client *c);
+void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c);
+
+/*
+ * One more subscription of c wants topic id.  The first takes a slot in the
+ * topic's table, not servable until pso_client_enable(): the client first
+ * learns (SUBACK, REGISTER) what it will receive.  *added tells whether this
+ * call took the slot.  -ENOSPC when the topic's table is full.
+ */
+int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, bool *added);
+/* Drop one ref on each topic; the slots no subscription wants any more
+ * leave the tables together. */
+void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n);
+/* Write c's delivery template into its slots of these topics. */
+void pso_client_enable(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n);
+
+void pso_subscription_free(struct pso_subscription *s);
+
+/* ---- deliver.c: sending, host-path delivery, retained messages ---- */
+int pso_send_msg(struct pso_proto *p, const struct pso_endpoint *ep,
+		 const struct in6_pktinfo *local, const struct mqttsn_msg *m);
+int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
+		    const struct in6_pktinfo *local, uint8_t type);
+int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, const char *name);
+/* A publish on topic id to every subscriber the data plane did not serve
+ * (judged: it served the servable ones; else it served none). */
+void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
+		 const uint8_t *data, size_t len);
+void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
+		      const uint8_t *data, size_t len);
+void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id);
+
+/* ---- handlers.c ---- */
+/* Find or assign a topic id; a new topic is made known to the data plane
+ * and offered to the wildcard subscriptions that match it. */
+int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id);
+uint8_t pso_topic_policy(const struct pso_proto *p, uint16_t id);
+
+#endif /* PSO_SESSION_H */
