@@ -170,13 +170,14 @@ static uint64_t client_rx(const struct pso_endpoint *ep)
 /* ABI write order: the slots first, then the topic whose sub_count covers them. */
 static void write_topic(const struct tc_tables *t)
 {
+	int n = sub_count(t);
 	struct pso_topic topic = {
-		.sub_count = (uint16_t)sub_count(t),
+		.sub_count = t->sub_count ? t->sub_count : (uint16_t)n,
 		.flags = t->topic_flags,
 	};
 	__u32 key;
 
-	for (int i = 0; i < topic.sub_count; i++) {
+	for (int i = 0; i < n; i++) {
 		struct pso_sub s = make_sub(&t->subs[i], i);
 
 		key = (__u32)t->topic * PSO_MAX_SUBS + i;
@@ -343,12 +344,19 @@ complain(struct outcome *o, const char *fmt, ...)
 	fflush(stderr);
 }
 
+static uint16_t udp_csum_field(const uint8_t *frame, const struct pkt_info *info)
+{
+	return (uint16_t)(frame[info->l4_off + 6] << 8 | frame[info->l4_off + 7]);
+}
+
 static void build_frames(const struct tc_case *c, struct outcome *o)
 {
 	int len = pkt_build(&c->pkt, o->in.b, sizeof(o->in.b), &o->info);
 
 	assert_true(len > 0);
 	o->in.len = (size_t)len;
+	if (c->in_csum)
+		assert_int_equal(udp_csum_field(o->in.b, &o->info), c->in_csum);
 	o->n_subs = sub_count(&c->tbl);
 	/* Premises, so a row cannot silently stop testing what it says. */
 	assert_true((c->sent & ~SLOTS_BELOW(o->n_subs)) == 0);
@@ -364,6 +372,10 @@ static void build_frames(const struct tc_case *c, struct outcome *o)
 		len = pkt_build(&d, o->want[i].b, sizeof(o->want[i].b), NULL);
 		assert_int_equal(len, (int)o->in.len);
 		o->want[i].len = (size_t)len;
+	}
+	if (c->want_csum) {
+		assert_true(o->n_subs > 0);
+		assert_int_equal(udp_csum_field(o->want[0].b, &o->info), c->want_csum);
 	}
 }
 
