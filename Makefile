@@ -74,6 +74,8 @@ $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 $(BUILD)/obj/%.o: %.c $(BPF_HDRS) $(SKELS) $(wildcard offload/*.h host/*/*.h tests/lib/*.h)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+# Packet-test rows (tests/fixtures/*.h) are #included by their test drivers.
+$(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS)): $(wildcard tests/fixtures/*.h)
 
 $(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB) | $(TEST_BPF_OBJS)
 	@mkdir -p $(dir $@)
