@@ -507,3 +507,36 @@ struct pso_tables_mirror *pso_ctl_nic_mirror(struct pso_ctl *ctl, const struct p
 		return NULL;
 	return pso_tables_mirror_find(ctl->tables, bpf_map__fd(port->hw->maps.pso_topics));
 }
+
+int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifnames, int n,
+			struct pso_dp_sizes *sizes, char *err, size_t errlen)
+{
+	uint32_t topics = 0, clients = 0;
+
+	for (int i = 0; i < n; i++) {
+		struct pso_nic_profile prof;
+		struct pso_nic_info nic;
+		char why[256];
+
+		if (pso_nic_query(ifnames[i], &nic, why, sizeof(why)) ||
+		    pso_profile_for_driver(cfg->profiles_dir, nic.driver, &prof, why, sizeof(why)))
+			continue;	/* attaching it says why */
+		if (prof.max_topics > PSO_MAX_TOPICS || prof.max_topics == 1) {
+			snprintf(err, errlen, "%s: [driver] max_topics = %u: use 0 or 2..%u (this build)",
+				 prof.path, prof.max_topics, PSO_MAX_TOPICS);
+			return -ERANGE;
+		}
+		if (prof.max_clients > PSO_MAX_CLIENTS) {
+			snprintf(err, errlen, "%s: [driver] max_clients = %u: use 0..%u (this build)",
+				 prof.path, prof.max_clients, PSO_MAX_CLIENTS);
+			return -ERANGE;
+		}
+		if (prof.max_topics > topics)
+			topics = prof.max_topics;
+		if (prof.max_clients > clients)
+			clients = prof.max_clients;
+	}
+	sizes->topics = topics ? topics : PSO_MAX_TOPICS;
+	sizes->clients = clients ? clients : PSO_MAX_CLIENTS;
+	return 0;
+}

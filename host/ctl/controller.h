@@ -59,6 +59,16 @@ struct pso_ctl {
 	uint64_t next_placement_ms;
 };
 
+/*
+ * The host tables' sizes before the data plane is loaded, from the
+ * [driver] keys of the named interfaces' profiles: the tables serve every
+ * port, so the largest value any of them asks for applies; 0 (or an
+ * interface not there yet) means the build's default.  -ERANGE with one
+ * line in err when a profile asks for more than the build can index.
+ */
+int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifnames, int n,
+			struct pso_dp_sizes *sizes, char *err, size_t errlen);
+
 int pso_ctl_init(struct pso_ctl *ctl, const struct pso_ctl_cfg *cfg, struct pso_dataplane *dp,
 		 struct pso_tables *tables, struct pso_nh *nh, uint32_t max_topics);
 void pso_ctl_free(struct pso_ctl *ctl);

@@ -112,17 +112,35 @@ static int share_maps(struct pso_dataplane *dp)
 	return 0;
 }
 
-int pso_dp_load(struct pso_dataplane *dp, const char *pin_dir, char *err, size_t errlen)
+int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, const char *pin_dir,
+		char *err, size_t errlen)
 {
 	int ret;
 
 	memset(dp, 0, sizeof(*dp));
-	dp->xdp = psoffload_xdp__open_and_load();
+	if (sizes->topics < 2 || sizes->topics > PSO_MAX_TOPICS || !sizes->clients ||
+	    sizes->clients > PSO_MAX_CLIENTS) {
+		snprintf(err, errlen, "table sizes %u topics, %u clients: out of this build's range",
+			 sizes->topics, sizes->clients);
+		return -ERANGE;
+	}
+	dp->xdp = psoffload_xdp__open();
 	if (!dp->xdp) {
 		ret = -errno;
-		snprintf(err, errlen, "cannot load the XDP program: %s (run with -v for the verifier log)",
-			 strerror(errno));
+		snprintf(err, errlen, "cannot open the XDP program: %s", strerror(errno));
 		return ret;
+	}
+	/* Before load: the TC program reuses these maps as they are made. */
+	bpf_map__set_max_entries(dp->xdp->maps.pso_topics, sizes->topics);
+	bpf_map__set_max_entries(dp->xdp->maps.pso_topic_stats, sizes->topics);
+	bpf_map__set_max_entries(dp->xdp->maps.pso_subs, sizes->topics * PSO_MAX_SUBS);
+	bpf_map__set_max_entries(dp->xdp->maps.pso_clients, sizes->clients);
+	dp->sizes = *sizes;
+	ret = psoffload_xdp__load(dp->xdp);
+	if (ret) {
+		snprintf(err, errlen, "cannot load the XDP program: %s (run with -v for the verifier log)",
+			 strerror(-ret));
+		goto fail;
 	}
 	dp->tc = psoffload_tc__open();
 	if (!dp->tc) {

@@ -66,20 +66,31 @@ struct pso_hw_opts {
  * the build's constants; done before the offload check and the load. */
 void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts *hw);
 
+/* Host table sizes (drv/skb mode), at most the build's PSO_MAX_TOPICS and
+ * PSO_MAX_CLIENTS: topic ids index the tables, and the TC program finds a
+ * topic's subscriber slots at id * PSO_MAX_SUBS. */
+struct pso_dp_sizes {
+	uint32_t topics;	/* pso_topics, pso_topic_stats; pso_subs = topics * PSO_MAX_SUBS */
+	uint32_t clients;	/* pso_clients */
+};
+
 struct pso_dataplane {
 	struct psoffload_xdp *xdp;
 	struct psoffload_tc *tc;
 	struct pso_port ports[PSO_MAX_PORTS];
 	int nports;
 	char pin_dir[256];	/* empty: not pinned */
+	struct pso_dp_sizes sizes;
 	/* map fds, owned by the XDP skeleton */
 	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, clients_fd, client_slots_fd;
 	int counters_fd, topic_stats_fd;
 };
 
-/* Open and load both programs with shared maps; pin the maps under pin_dir
- * (NULL: no pinning).  Returns 0 or -errno; err gets one line. */
-int pso_dp_load(struct pso_dataplane *dp, const char *pin_dir, char *err, size_t errlen);
+/* Open and load both programs with shared maps sized as given; pin the
+ * maps under pin_dir (NULL: no pinning).  Returns 0 or -errno; err gets
+ * one line. */
+int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, const char *pin_dir,
+		char *err, size_t errlen);
 
 /* Attach XDP and the TC fan-out program to a port and register its config.
  * mode DRV or SKB: the driver build in that mode.  mode HW: the offload

@@ -104,13 +104,13 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_broker *b = calloc(1, sizeof(*b));
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .udp_port = cfg->udp_port,
-		.advertise_s = cfg->advertise_s, .max_topics = PSO_MAX_TOPICS,
-		.max_clients = PSO_MAX_CLIENTS,
+		.advertise_s = cfg->advertise_s,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
 		.placement_ms = cfg->placement_ms,
 	};
+	struct pso_dp_sizes sizes;
 	sigset_t mask;
 	int ret;
 
@@ -126,6 +126,11 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = -E2BIG;
 		goto fail;
 	}
+	ret = pso_ctl_table_sizes(&ccfg, cfg->ifnames, cfg->nifnames, &sizes, err, errlen);
+	if (ret)
+		goto fail;
+	pcfg.max_topics = sizes.topics;
+	pcfg.max_clients = sizes.clients;
 	b->proto = pso_proto_new(&pcfg, &pso_broker_proto_ops, b);
 	if (!b->proto) {
 		snprintf(err, errlen, "out of memory");
@@ -150,11 +155,11 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = -EBUSY;
 		goto fail;
 	}
-	ret = pso_dp_load(&b->dp, cfg->pin_dir, err, errlen);
+	ret = pso_dp_load(&b->dp, &sizes, cfg->pin_dir, err, errlen);
 	if (ret)
 		goto fail;
 	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.clients_fd,
-			      PSO_MAX_TOPICS, PSO_MAX_SUBS, PSO_MAX_CLIENTS);
+			      sizes.topics, PSO_MAX_SUBS, sizes.clients);
 	if (!ret)
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (ret) {
@@ -162,7 +167,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	pso_proto_topics_publish(b->proto);
-	ret = pso_ctl_init(&b->ctl, &ccfg, &b->dp, &b->tables, b->nh, PSO_MAX_TOPICS);
+	ret = pso_ctl_init(&b->ctl, &ccfg, &b->dp, &b->tables, b->nh, sizes.topics);
 	if (ret) {
 		snprintf(err, errlen, "out of memory");
 		goto fail;

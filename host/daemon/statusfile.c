@@ -91,7 +91,7 @@ void pso_status_write(struct pso_broker *b)
 			const struct pso_tables_mirror *m = pso_ctl_nic_mirror(&b->ctl, port);
 			struct json_object *placed = json_object_new_array();
 
-			for (uint32_t id = 0; m && id < PSO_MAX_TOPICS; id++)
+			for (uint32_t id = 0; m && id < b->dp.sizes.topics; id++)
 				if (pso_tables_mirror_is_placed(m, id))
 					json_object_array_add(placed, json_object_new_int(id));
 			json_object_object_add(o, "nic_topics_capacity", json_object_new_int(port->hw_topics));

@@ -82,7 +82,7 @@ cleanup() {
 	lab_down
 	for ns in "${MV_NAMESPACES[@]}"; do ip netns del "$ns" 2>/dev/null; done
 	# Pins and status files of a daemon that could not remove them itself.
-	for p in a hw c drv e; do
+	for p in a hw c drv e sz; do
 		rm -rf "$PIN_PREFIX-$p"
 		rm -f "/run/psoffload/${PIN_PREFIX##*/}-$p.json"
 	done
@@ -596,7 +596,43 @@ t_address_change() {
 	return $rc
 }
 
-# 13. SIGTERM: exit 0, nothing attached, no pins, no status file - for
+# 13. [driver] table sizes from the NIC profile: the host tables are made
+# that size (status and the pinned maps say so), and a client beyond
+# max_clients is refused with "congestion" while the others are served.
+t_profile_sizes() {
+	local rc=0 pin=$PIN_PREFIX-sz log=$work/daemon-sz.log prof=$work/profiles-sz pid i out ec
+	cur_log=$log
+	cp -r "$work/nic-profiles" "$prof" || { note "cannot copy the profiles"; return 1; }
+	sed -i 's/^max_topics = 0/max_topics = 16/; s/^max_clients = 0/max_clients = 2/' "$prof/veth.ini"
+	start_daemon "$NS_MB" "$pin" "$log" --profiles-dir="$prof" v0 || return 1
+	pid=$daemon_pid
+	expect "status: topics capacity" 16 "$(status_json "$NS_MB" "$pin" | jq -r .tables.topics.capacity)" || rc=1
+	expect "status: clients capacity" 2 "$(status_json "$NS_MB" "$pin" | jq -r .tables.clients.capacity)" || rc=1
+	expect "pinned pso_clients max_entries" 2 \
+		"$(bpftool -j map show pinned "$pin/pso_clients" | jq -r .max_entries)" || rc=1
+	expect "pinned pso_subs max_entries" $((16 * 64)) \
+		"$(bpftool -j map show pinned "$pin/pso_subs" | jq -r .max_entries)" || rc=1
+	for i in 1 2; do
+		nsenter --net="$(lab_ns "$NS_V")" "$psoffload" sub -h $BROKER4_V -I "sz$i" -t ctl/sz \
+			-W 20 >/dev/null 2>&1 </dev/null &
+		test_pids+=("$!")
+		wait_for 10 log_has "$log" "client sz$i subscribed to ctl/sz" ||
+			{ note "subscriber sz$i did not subscribe"; rc=1; }
+	done
+	out=$(lab_run "$NS_V" "$psoffload" pub -h $BROKER4_V -I sz3 -t ctl/sz -m x 2>&1)
+	ec=$?
+	expect "third client: pub exit status ($out)" 1 "$ec" || rc=1
+	expect_match "third client: refusal" "connect refused: rejected: congestion" "$out" || rc=1
+	log_has "$log" "client sz3 .* refused: client table full" ||
+		{ note "no 'client sz3 ... refused: client table full' line"; rc=1; }
+	for p in "${test_pids[@]}"; do kill_pid "$p"; done
+	test_pids=()
+	stop_daemon "$pid"
+	expect "exit status after SIGTERM" 0 "$stop_rc" || rc=1
+	return $rc
+}
+
+# 14. SIGTERM: exit 0, nothing attached, no pins, no status file - for
 # daemon A now, and for the daemons the earlier tests stopped.
 t_sigterm() {
 	local rc=0 left line
@@ -634,6 +670,7 @@ run_test "link back: b1 re-created, logged, drv again, pub/sub over it" t_link_b
 run_test "link down/up: logged, status follows" t_link_down_up
 run_test "MTU change: logged, status follows" t_mtu
 run_test "address change: logged, the data plane serves the new address" t_address_change
+run_test "profile [driver] sizes: tables made that size, a client beyond max_clients refused" t_profile_sizes
 run_test "SIGTERM: exit 0, nothing attached, no pins, no status file" t_sigterm
 
 echo "# runtime $((SECONDS - start_s)) s"
