@@ -273,12 +273,12 @@ void pso_opts_help(const struct pso_opt_spec *spec, FILE *f)
 
 		w = option_words(opt, words, sizeof(words));
 		if (w > col)
-			fprintf(f, "  %s\n%*s", words, col + 3, "");
+			fprintf(f, "  %s\n%*s", words, col + 4, "");
 		else
-			fprintf(f, "  %-*s ", col, words);
+			fprintf(f, "  %-*s  ", col, words);
 		/* Continuation lines start under the first. */
 		while ((nl = strchr(line, '\n'))) {
-			fprintf(f, "%.*s\n%*s", (int)(nl - line), line, col + 3, "");
+			fprintf(f, "%.*s\n%*s", (int)(nl - line), line, col + 4, "");
 			line = nl + 1;
 		}
 		fprintf(f, "%s\n", line);
