@@ -7,92 +7,72 @@
  * Exit codes scripts can rely on: 0 fits, 1 does not fit (or the NIC has no
  * hardware offload at all), 2 bad input, with one line on stderr.
  */
-#include <getopt.h>
 #include <limits.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "cmd/check_cmd.h"
 #include "util/log.h"
+#include "util/opts.h"
 #include "ctl/profile.h"
 #include "pso_check.h"
 
 #define CHECK_DEFAULT_PROFILE "nfp"
 
-static void usage(FILE *f)
-{
-	fprintf(f,
-		"usage: psoffload check [OPTIONS] OBJECT\n"
+struct check_args {
+	const char *profile, *profiles_dir;
+	int verbosity;
+};
+
+#define CHECK(f) PSO_OPT_FIELD(struct check_args, f)
+
+static const struct pso_opt check_opts[] = {
+	{ "profile", 'p', PSO_OPT_STRING, CHECK(profile), .arg = "NAME",
+	  .help = "NIC profile: nic-profiles/NAME.ini, or a path to a\n"
+		  "profile file (default " CHECK_DEFAULT_PROFILE ")" },
+	{ "profiles-dir", 'd', PSO_OPT_STRING, CHECK(profiles_dir), .arg = "DIR",
+	  .help = "where the profiles are (default: nic-profiles/ in\n"
+		  "the binary's parent directory)" },
+	{ "verbose", 'v', PSO_OPT_COUNTER, CHECK(verbosity),
+	  .help = "libbpf's own messages too (twice: its debug output)" },
+	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
+	{ 0 },
+};
+
+static const struct pso_opt_spec check_spec = {
+	.prog = "psoffload check",
+	.opts = check_opts,
+	.head = "usage: psoffload check [OPTIONS] OBJECT\n"
 		"\n"
 		"Check whether the BPF object OBJECT fits a NIC's hardware-offload limits and\n"
 		"list every violation, one per line.  Nothing is loaded into the kernel.\n"
 		"\n"
-		"Options:\n"
-		"  -p, --profile=NAME       NIC profile: nic-profiles/NAME.ini, or a path to a\n"
-		"                           profile file (default %s)\n"
-		"  -d, --profiles-dir=DIR   where the profiles are (default: nic-profiles/ in\n"
-		"                           the binary's parent directory)\n"
-		"  -v, --verbose            libbpf's own messages too (twice: its debug output)\n"
-		"  -h, --help               this text\n"
-		"\n"
+		"Options:\n",
+	.tail = "\n"
 		"Exit status: 0 the object fits; 1 it does not, or the NIC has no hardware\n"
 		"offload; 2 bad input (no such object, not a BPF object, unknown profile).\n",
-		CHECK_DEFAULT_PROFILE);
-}
+};
 
 int pso_cmd_check(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "profile", required_argument, NULL, 'p' },
-		{ "profiles-dir", required_argument, NULL, 'd' },
-		{ "verbose", no_argument, NULL, 'v' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *profile = CHECK_DEFAULT_PROFILE, *dir = NULL, *object;
+	struct check_args a = { .profile = CHECK_DEFAULT_PROFILE };
+	const char *profile, *dir, *object;
 	struct pso_violations v = { 0 };
 	struct pso_nic_profile prof;
 	char dirbuf[PATH_MAX], err[512];
-	int opt, rc, verbosity = 0;
+	int first, rc;
 
-	optind = 1;
-	opterr = 0;	/* one line of our own instead of getopt's */
-	while ((opt = getopt_long(argc, argv, ":p:d:vh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'p':
-			profile = optarg;
-			break;
-		case 'd':
-			dir = optarg;
-			break;
-		case 'v':
-			verbosity++;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		case ':':
-			fprintf(stderr, "psoffload check: option '%s' needs a value; see --help\n",
-				argv[optind - 1]);
-			return 2;
-		default:
-			if (optopt)
-				fprintf(stderr, "psoffload check: unknown option '-%c'; see --help\n",
-					optopt);
-			else
-				fprintf(stderr, "psoffload check: unknown option '%s'; see --help\n",
-					argv[optind - 1]);
-			return 2;
-		}
-	}
-	if (argc - optind != 1) {
-		fprintf(stderr, "psoffload check: %s; see --help\n",
-			optind >= argc ? "no OBJECT given" : "give exactly one OBJECT");
-		return 2;
-	}
-	object = argv[optind];
+	rc = pso_opts_parse(&check_spec, argc, argv, &a, &first);
+	if (rc != PSO_OPTS_RUN)
+		return rc;
+	if (argc - first != 1)
+		return pso_opts_error(&check_spec, "%s", first >= argc ? "no OBJECT given"
+								: "give exactly one OBJECT");
+	profile = a.profile;
+	dir = a.profiles_dir;
+	object = argv[first];
 	/* libbpf explains a bad object in lines of its own; ours is enough. */
-	pso_log_set_level(verbosity);
+	pso_log_set_level(a.verbosity);
 
 	if (!dir) {
 		if (pso_profile_dir_default(dirbuf, sizeof(dirbuf))) {

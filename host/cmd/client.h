@@ -5,8 +5,9 @@
  *
  * argv[0] is the subcommand name ("pub" or "sub"); the return value is the
  * process exit code: 0 done, 1 refused by the broker / timeout / network
- * error (one line on stderr), 2 bad command line (usage on stderr).
- * `--help` prints the options on stdout and returns 0.
+ * error (one line on stderr), 2 bad command line (one line on stderr,
+ * ending "(usage: psoffload pub --help)").  `--help` prints the options on
+ * stdout and returns 0.  They are pub.c and sub.c, both built on conn.h.
  *
  * Both may be called more than once in one process (getopt is reset).  sub
  * catches SIGINT/SIGTERM while it runs (disconnects, returns 0) and puts

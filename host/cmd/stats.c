@@ -1,9 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * stats.c - `psoffload stats [--json] [--pin-dir=DIR]`.
+ * stats.c - `psoffload stats [--json] [--watch=SECONDS] [--pin-dir=DIR]`.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include "ctl/dataplane.h"
 #include "cmd/stats.h"
+#include "util/opts.h"
 
 static const char *const counter_names[PSO_CNT__MAX] = PSO_COUNTER_NAMES;
 
@@ -59,14 +60,6 @@ static int read_topic_stats(int fd, struct topic_row **rows, int *nrows)
 	return 0;
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: psoffload stats [--json] [--watch=SECONDS] [--pin-dir=DIR]\n"
-		   "  every data-plane counter (per path, per drop reason) and per-topic\n"
-		   "  messages and bytes; --watch prints the rate of each moving counter\n"
-		   "  every SECONDS until interrupted\n");
-}
-
 /* The live rate view: counters that moved, per second, every interval. */
 static int watch(int cfd, unsigned int seconds)
 {
@@ -96,47 +89,48 @@ static int watch(int cfd, unsigned int seconds)
 	return ret ? 1 : 0;
 }
 
+struct stats_args {
+	bool json;
+	unsigned int watch_s;	/* 0: print once */
+	const char *pin_dir;
+};
+
+#define STATS(f) PSO_OPT_FIELD(struct stats_args, f)
+
+static const struct pso_opt stats_opts[] = {
+	{ "json", 'j', PSO_OPT_FLAG, STATS(json), .help = "print counters and topics as JSON" },
+	{ "watch", 'w', PSO_OPT_UINT, STATS(watch_s), .min = 1, .max = 3600, .unit = "seconds",
+	  .arg = "SECONDS", .help = "the rate of each moving counter every SECONDS" },
+	{ "pin-dir", 0, PSO_OPT_STRING, STATS(pin_dir), .arg = "DIR",
+	  .help = "the broker that pinned its maps there\n(default " PSO_PIN_DIR_DEFAULT ")" },
+	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
+	{ 0 },
+};
+
+static const struct pso_opt_spec stats_spec = {
+	.prog = "psoffload stats",
+	.opts = stats_opts,
+	.head = "usage: psoffload stats [--json] [--watch=SECONDS] [--pin-dir=DIR]\n"
+		"  every data-plane counter (per path, per drop reason) and per-topic\n"
+		"  messages and bytes; --watch prints the rate of each moving counter\n"
+		"  every SECONDS until interrupted\n"
+		"\n"
+		"Options:\n",
+};
+
 int pso_cmd_stats(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pin-dir", required_argument, NULL, 'P' },
-		{ "watch", required_argument, NULL, 'w' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *pin_dir = PSO_PIN_DIR_DEFAULT;
+	struct stats_args a = { .pin_dir = PSO_PIN_DIR_DEFAULT };
+	const char *pin_dir;
 	__u64 counters[PSO_CNT__MAX];
 	struct topic_row *rows = NULL;
-	int json = 0, opt, cfd, tfd, nrows = 0, ret;
-	long watch_s = 0;
-	char *end;
+	int cfd, tfd, nrows = 0, ret;
 	char path[512];
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "jw:h", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			json = 1;
-			break;
-		case 'w':
-			watch_s = strtol(optarg, &end, 10);
-			if (*end || watch_s < 1 || watch_s > 3600) {
-				fprintf(stderr, "psoffload stats: bad --watch '%s': use 1..3600 seconds\n", optarg);
-				return 2;
-			}
-			break;
-		case 'P':
-			pin_dir = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	ret = pso_opts_parse(&stats_spec, argc, argv, &a, NULL);
+	if (ret != PSO_OPTS_RUN)
+		return ret;
+	pin_dir = a.pin_dir;
 	snprintf(path, sizeof(path), "%s/pso_counters", pin_dir);
 	cfd = bpf_obj_get(path);
 	if (cfd >= 0) {
@@ -150,8 +144,8 @@ int pso_cmd_stats(int argc, char **argv)
 			path, strerror(errno));
 		return 1;
 	}
-	if (watch_s) {
-		ret = watch(cfd, watch_s);
+	if (a.watch_s) {
+		ret = watch(cfd, a.watch_s);
 		close(cfd);
 		close(tfd);
 		return ret;
@@ -164,7 +158,7 @@ int pso_cmd_stats(int argc, char **argv)
 		return 1;
 	}
 
-	if (json) {
+	if (a.json) {
 		struct json_object *root = json_object_new_object();
 		struct json_object *cnt = json_object_new_object();
 		struct json_object *topics = json_object_new_array();

@@ -3,8 +3,8 @@
  * status.c - `psoffload status [--json] [--pin-dir=DIR]`.
  */
 #include <errno.h>
-#include <getopt.h>
 #include <libgen.h>
+#include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -12,6 +12,7 @@
 #include <json-c/json.h>
 #include "ctl/dataplane.h"
 #include "cmd/status.h"
+#include "util/opts.h"
 
 void pso_status_path(const char *pin_dir, char *buf, size_t len)
 {
@@ -109,43 +110,42 @@ static void print_table(struct json_object *root)
 	}
 }
 
-static void usage(FILE *f)
-{
-	fprintf(f, "usage: psoffload status [--json] [--pin-dir=DIR]\n"
-		   "  per interface: driver, XDP features, mode in force and why, program ids;\n"
-		   "  table occupancy against capacity\n");
-}
+struct status_args {
+	bool json;
+	const char *pin_dir;
+};
+
+static const struct pso_opt status_opts[] = {
+	{ "json", 'j', PSO_OPT_FLAG, PSO_OPT_FIELD(struct status_args, json),
+	  .help = "print the status document as JSON" },
+	{ "pin-dir", 0, PSO_OPT_STRING, PSO_OPT_FIELD(struct status_args, pin_dir), .arg = "DIR",
+	  .help = "the broker that pinned its maps there\n(default " PSO_PIN_DIR_DEFAULT ")" },
+	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
+	{ 0 },
+};
+
+static const struct pso_opt_spec status_spec = {
+	.prog = "psoffload status",
+	.opts = status_opts,
+	.head = "usage: psoffload status [--json] [--pin-dir=DIR]\n"
+		"  per interface: driver, XDP features, mode in force and why, program ids;\n"
+		"  table occupancy against capacity\n"
+		"\n"
+		"Options:\n",
+};
 
 int pso_cmd_status(int argc, char **argv)
 {
-	static const struct option opts[] = {
-		{ "json", no_argument, NULL, 'j' },
-		{ "pin-dir", required_argument, NULL, 'P' },
-		{ "help", no_argument, NULL, 'h' },
-		{ 0 },
-	};
-	const char *pin_dir = PSO_PIN_DIR_DEFAULT;
+	struct status_args a = { .pin_dir = PSO_PIN_DIR_DEFAULT };
+	const char *pin_dir;
 	struct json_object *root;
-	int json = 0, opt;
 	char path[512];
+	int ret;
 
-	optind = 1;
-	while ((opt = getopt_long(argc, argv, "jh", opts, NULL)) != -1) {
-		switch (opt) {
-		case 'j':
-			json = 1;
-			break;
-		case 'P':
-			pin_dir = optarg;
-			break;
-		case 'h':
-			usage(stdout);
-			return 0;
-		default:
-			usage(stderr);
-			return 2;
-		}
-	}
+	ret = pso_opts_parse(&status_spec, argc, argv, &a, NULL);
+	if (ret != PSO_OPTS_RUN)
+		return ret;
+	pin_dir = a.pin_dir;
 	pso_status_path(pin_dir, path, sizeof(path));
 	root = json_object_from_file(path);
 	if (!root) {
@@ -159,7 +159,7 @@ int pso_cmd_status(int argc, char **argv)
 		json_object_put(root);
 		return 1;
 	}
-	if (json)
+	if (a.json)
 		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
 	else
 		print_table(root);
