@@ -7,7 +7,7 @@
  * and without the NIC.  What the NFP accepts is decided in the kernel by the
  * nfp driver (drivers/net/ethernet/netronome/nfp/bpf/{verifier,jit,offload}.c)
  * and by limits its firmware reports at run time.  The rules follow the driver
- * where the project contract (PRODUCT.md section 2) does not ask for more:
+ * where the offload build's contract (docs/DESIGN.md, "Offload build") asks for no more:
  *  - same as the driver: map types ARRAY/HASH, no map flags
  *    (nfp_bpf_map_alloc()), atomics only BPF_ADD without BPF_FETCH
  *    (nfp_bpf_check_atomic()), no BPF_MOD (no JIT handler), no tail calls,

@@ -1,6 +1,6 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * mode.c - which XDP mode to use on a NIC, and why (PRODUCT.md section 3).
+ * mode.c - which XDP mode to use on a NIC, and why (docs/DESIGN.md, "Mode choice").
  *
  * Each mode gets a verdict - possible or not, with the reason in words - from
  * what the kernel reports (the XDP feature flags, when it reports them) and

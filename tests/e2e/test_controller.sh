@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# test_controller.sh BUILD - the host controller (PRODUCT.md section 3): the
+# test_controller.sh BUILD - the host controller (docs/DESIGN.md): the
 # mode each interface gets and why, explicit modes that cannot be had, what
 # `psoffload status` reports, link events while the broker runs, and a clean
 # detach on SIGTERM.
