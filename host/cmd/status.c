@@ -12,35 +12,8 @@
 #include <json-c/json.h>
 #include "ctl/dataplane.h"
 #include "cmd/status.h"
+#include "daemon/statusfile.h"
 #include "util/opts.h"
-
-void pso_status_path(const char *pin_dir, char *buf, size_t len)
-{
-	char tmp[256];
-
-	snprintf(tmp, sizeof(tmp), "%s", pin_dir);
-	snprintf(buf, len, "%s/%s.json", PSO_STATUS_DIR, basename(tmp));
-}
-
-static int64_t num(struct json_object *o, const char *key);
-
-int pso_status_owner(const char *pin_dir)
-{
-	struct json_object *root, *broker;
-	char path[512];
-	int pid = 0;
-
-	pso_status_path(pin_dir, path, sizeof(path));
-	root = json_object_from_file(path);
-	if (!root)
-		return 0;
-	if (json_object_object_get_ex(root, "broker", &broker))
-		pid = (int)num(broker, "pid");
-	json_object_put(root);
-	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
-		return 0;
-	return pid;
-}
 
 static const char *str(struct json_object *o, const char *key)
 {
@@ -62,8 +35,8 @@ static void print_usage_row(struct json_object *tables, const char *name)
 
 	if (!json_object_object_get_ex(tables, name, &t))
 		return;
-	printf("  %-12s %8lld / %-8lld\n", name, (long long)num(t, "used"),
-	       (long long)num(t, "capacity"));
+	printf("  %-12s %8lld / %-8lld\n", name, (long long)num(t, PSO_ST_USED),
+	       (long long)num(t, PSO_ST_CAPACITY));
 }
 
 /* hw mode: which topics the NIC's small table holds. */
@@ -71,10 +44,10 @@ static void print_placement(struct json_object *port)
 {
 	struct json_object *nt;
 
-	if (!json_object_object_get_ex(port, "nic_topics", &nt))
+	if (!json_object_object_get_ex(port, PSO_ST_NIC_TOPICS, &nt))
 		return;
 	printf("%-12s NIC topic table %zu/%lld:", "", json_object_array_length(nt),
-	       (long long)num(port, "nic_topics_capacity"));
+	       (long long)num(port, PSO_ST_NIC_TOPICS_CAP));
 	for (size_t k = 0; k < json_object_array_length(nt); k++)
 		printf(" %d", json_object_get_int(json_object_array_get_idx(nt, k)));
 	printf("\n");
@@ -85,28 +58,28 @@ static void print_table(struct json_object *root)
 	struct json_object *ifs, *tables, *broker;
 	char ids[64];
 
-	json_object_object_get_ex(root, "broker", &broker);
+	json_object_object_get_ex(root, PSO_ST_BROKER, &broker);
 	printf("psoffload broker pid %lld, MQTT-SN on UDP port %lld\n\n",
-	       (long long)num(broker, "pid"), (long long)num(broker, "udp_port"));
+	       (long long)num(broker, PSO_ST_PID), (long long)num(broker, PSO_ST_UDP_PORT));
 	printf("%-12s %-10s %-5s %-6s %-18s %s\n", "Interface", "Driver", "Mode", "State",
 	       "Prog IDs (xdp/hw/tc)", "Why");
-	if (json_object_object_get_ex(root, "interfaces", &ifs)) {
+	if (json_object_object_get_ex(root, PSO_ST_INTERFACES, &ifs)) {
 		for (size_t i = 0; i < json_object_array_length(ifs); i++) {
 			struct json_object *p = json_object_array_get_idx(ifs, i), *progs = NULL;
 
-			json_object_object_get_ex(p, "programs", &progs);
-			snprintf(ids, sizeof(ids), "%lld/%lld/%lld", (long long)num(progs, "xdp"),
-				 (long long)num(progs, "xdp_hw"), (long long)num(progs, "tc"));
-			printf("%-12s %-10s %-5s %-6s %-18s %s\n", str(p, "name"), str(p, "driver"),
-			       str(p, "mode"), str(p, "state"), ids, str(p, "reason"));
+			json_object_object_get_ex(p, PSO_ST_PROGRAMS, &progs);
+			snprintf(ids, sizeof(ids), "%lld/%lld/%lld", (long long)num(progs, PSO_ST_PROG_XDP),
+				 (long long)num(progs, PSO_ST_PROG_XDP_HW), (long long)num(progs, PSO_ST_PROG_TC));
+			printf("%-12s %-10s %-5s %-6s %-18s %s\n", str(p, PSO_ST_NAME), str(p, PSO_ST_DRIVER),
+			       str(p, PSO_ST_MODE), str(p, PSO_ST_STATE), ids, str(p, PSO_ST_REASON));
 			print_placement(p);
 		}
 	}
-	if (json_object_object_get_ex(root, "tables", &tables)) {
+	if (json_object_object_get_ex(root, PSO_ST_TABLES, &tables)) {
 		printf("\nTables (used / capacity):\n");
-		print_usage_row(tables, "topics");
-		print_usage_row(tables, "subscribers");
-		print_usage_row(tables, "clients");
+		print_usage_row(tables, PSO_ST_TOPICS);
+		print_usage_row(tables, PSO_ST_SUBSCRIBERS);
+		print_usage_row(tables, PSO_ST_CLIENTS);
 	}
 }
 
@@ -154,7 +127,7 @@ int pso_cmd_status(int argc, char **argv)
 		return 1;
 	}
 	/* A file left by a broker that died is no status. */
-	if (kill((pid_t)num(json_object_object_get(root, "broker"), "pid"), 0) && errno == ESRCH) {
+	if (kill((pid_t)num(json_object_object_get(root, PSO_ST_BROKER), PSO_ST_PID), 0) && errno == ESRCH) {
 		fprintf(stderr, "psoffload status: the broker that wrote %s is gone\n", path);
 		json_object_put(root);
 		return 1;

@@ -15,7 +15,7 @@
 #include <netinet/in.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
-#include "cmd/status.h"
+#include "daemon/statusfile.h"
 #include "ctl/nexthop.h"
 #include "daemon/daemon.h"
 #include "proto/mqttsn.h"

@@ -1,27 +1,54 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * statusfile.c - the running broker's state as a JSON document for
- * `psoffload status` (cmd/status.c reads it; both follow the schema in
- * cmd/status.h): written atomically (temporary file, rename) when
- * something moved, at most every PSO_STATUS_MIN_INTERVAL_MS.
+ * statusfile.c - the running broker's status document (schema and keys:
+ * statusfile.h), rewritten atomically when something moved, at most every
+ * PSO_STATUS_MIN_INTERVAL_MS.
  */
 #include <errno.h>
+#include <libgen.h>
+#include <signal.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 #include <sys/stat.h>
 #include <json-c/json.h>
-#include "cmd/status.h"
 #include "ctl/mode.h"
 #include "daemon/daemon.h"
+#include "daemon/statusfile.h"
 #include "util/log.h"
+
+void pso_status_path(const char *pin_dir, char *buf, size_t len)
+{
+	char tmp[256];
+
+	snprintf(tmp, sizeof(tmp), "%s", pin_dir);
+	snprintf(buf, len, "%s/%s.json", PSO_STATUS_DIR, basename(tmp));
+}
+
+int pso_status_owner(const char *pin_dir)
+{
+	struct json_object *root, *broker;
+	char path[512];
+	int pid = 0;
+
+	pso_status_path(pin_dir, path, sizeof(path));
+	root = json_object_from_file(path);
+	if (!root)
+		return 0;
+	if (json_object_object_get_ex(root, PSO_ST_BROKER, &broker))
+		pid = (int)json_object_get_int64(json_object_object_get(broker, PSO_ST_PID));
+	json_object_put(root);
+	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
+		return 0;
+	return pid;
+}
 
 static struct json_object *usage_obj(uint64_t used, uint64_t cap)
 {
 	struct json_object *o = json_object_new_object();
 
-	json_object_object_add(o, "used", json_object_new_uint64(used));
-	json_object_object_add(o, "capacity", json_object_new_uint64(cap));
+	json_object_object_add(o, PSO_ST_USED, json_object_new_uint64(used));
+	json_object_object_add(o, PSO_ST_CAPACITY, json_object_new_uint64(cap));
 	return o;
 }
 
@@ -55,12 +82,12 @@ void pso_status_write(struct pso_broker *b)
 	b->status_written_ms = b->now_ms;
 	root = json_object_new_object();
 	broker = json_object_new_object();
-	json_object_object_add(broker, "pid", json_object_new_int(getpid()));
-	json_object_object_add(broker, "udp_port", json_object_new_int(b->cfg.udp_port));
+	json_object_object_add(broker, PSO_ST_PID, json_object_new_int(getpid()));
+	json_object_object_add(broker, PSO_ST_UDP_PORT, json_object_new_int(b->cfg.udp_port));
 	json_object_object_add(broker, "pin_dir", json_object_new_string(b->cfg.pin_dir));
 	json_object_object_add(broker, "requested_mode",
 			       json_object_new_string(pso_mode_name(b->cfg.mode)));
-	json_object_object_add(root, "broker", broker);
+	json_object_object_add(root, PSO_ST_BROKER, broker);
 
 	ifs = json_object_new_array();
 	for (int i = 0; i < b->ctl.nifaces; i++) {
@@ -68,24 +95,24 @@ void pso_status_write(struct pso_broker *b)
 		struct pso_port *port = f->attached ? pso_dp_port_by_ifindex(&b->dp, f->ifindex) : NULL;
 		struct json_object *o = json_object_new_object(), *progs = json_object_new_object();
 
-		json_object_object_add(o, "name", json_object_new_string(f->name));
+		json_object_object_add(o, PSO_ST_NAME, json_object_new_string(f->name));
 		json_object_object_add(o, "ifindex", json_object_new_int(f->ifindex));
-		json_object_object_add(o, "driver", json_object_new_string(f->nic.driver));
+		json_object_object_add(o, PSO_ST_DRIVER, json_object_new_string(f->nic.driver));
 		json_object_object_add(o, "profile", json_object_new_string(f->profile.name));
 		json_object_object_add(o, "xdp_features", json_object_new_string(
 			f->nic.features_known ? pso_xdp_features_str(f->nic.xdp_features, feats,
 								     sizeof(feats)) : "unknown"));
-		json_object_object_add(o, "state", json_object_new_string(
+		json_object_object_add(o, PSO_ST_STATE, json_object_new_string(
 			!f->attached ? (f->ifindex ? "failed" : "gone") : f->up ? "up" : "down"));
-		json_object_object_add(o, "mode", json_object_new_string(
+		json_object_object_add(o, PSO_ST_MODE, json_object_new_string(
 			port ? pso_mode_name(port->mode) : "none"));
 		json_object_object_add(o, "host_mode", json_object_new_string(
 			port ? pso_mode_name(port->host_mode) : "none"));
-		json_object_object_add(o, "reason", json_object_new_string(f->reason));
-		json_object_object_add(progs, "xdp", json_object_new_int(port ? port->xdp_prog_id : 0));
-		json_object_object_add(progs, "xdp_hw", json_object_new_int(port ? port->hw_prog_id : 0));
-		json_object_object_add(progs, "tc", json_object_new_int(port ? port->tc_prog_id : 0));
-		json_object_object_add(o, "programs", progs);
+		json_object_object_add(o, PSO_ST_REASON, json_object_new_string(f->reason));
+		json_object_object_add(progs, PSO_ST_PROG_XDP, json_object_new_int(port ? port->xdp_prog_id : 0));
+		json_object_object_add(progs, PSO_ST_PROG_XDP_HW, json_object_new_int(port ? port->hw_prog_id : 0));
+		json_object_object_add(progs, PSO_ST_PROG_TC, json_object_new_int(port ? port->tc_prog_id : 0));
+		json_object_object_add(o, PSO_ST_PROGRAMS, progs);
 		json_object_object_add(o, "mtu", json_object_new_int(f->mtu));
 		if (port && port->hw) {
 			const struct pso_tables_mirror *m = pso_ctl_nic_mirror(&b->ctl, port);
@@ -94,23 +121,23 @@ void pso_status_write(struct pso_broker *b)
 			for (uint32_t id = 0; m && id < b->dp.sizes.topics; id++)
 				if (pso_tables_mirror_is_placed(m, id))
 					json_object_array_add(placed, json_object_new_int(id));
-			json_object_object_add(o, "nic_topics_capacity", json_object_new_int(port->hw_topics));
-			json_object_object_add(o, "nic_topics", placed);
+			json_object_object_add(o, PSO_ST_NIC_TOPICS_CAP, json_object_new_int(port->hw_topics));
+			json_object_object_add(o, PSO_ST_NIC_TOPICS, placed);
 		}
 		json_object_array_add(ifs, o);
 	}
-	json_object_object_add(root, "interfaces", ifs);
+	json_object_object_add(root, PSO_ST_INTERFACES, ifs);
 
 	for (uint32_t id = 0; id < b->tables.max_topics; id++)
 		if (b->tables.topics[id].flags & PSO_TOPIC_F_VALID)
 			topics++;
 	tables = json_object_new_object();
-	json_object_object_add(tables, "topics", usage_obj(topics, b->tables.max_topics));
-	json_object_object_add(tables, "subscribers",
+	json_object_object_add(tables, PSO_ST_TOPICS, usage_obj(topics, b->tables.max_topics));
+	json_object_object_add(tables, PSO_ST_SUBSCRIBERS,
 			       usage_obj(b->tables.nsubs, (uint64_t)b->tables.max_topics * b->tables.max_subs));
-	json_object_object_add(tables, "clients", usage_obj(b->tables.nclients, b->tables.max_clients));
+	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(b->tables.nclients, b->tables.max_clients));
 	json_object_object_add(tables, "subscribers_per_topic", json_object_new_int(b->tables.max_subs));
-	json_object_object_add(root, "tables", tables);
+	json_object_object_add(root, PSO_ST_TABLES, tables);
 
 	st = pso_proto_stats(b->proto);
 	daemon = json_object_new_object();
