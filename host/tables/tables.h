@@ -150,10 +150,4 @@ int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint 
 /* The endpoint a slot delivers to. */
 void pso_sub_endpoint(const struct pso_sub *s, struct pso_endpoint *ep);
 
-/* Temporary (pending_api.c). */
-int pso_tables_grace_fd(const struct pso_tables *t);
-void pso_tables_grace_done(struct pso_tables *t);
-bool pso_tables_sub_served(const struct pso_tables *t, uint16_t id, const struct pso_endpoint *ep,
-			   uint8_t family);
-
 #endif /* PSO_TABLES_H */
