@@ -8,7 +8,7 @@
  * each port whose slot no other port had first, so that the fast path finds
  * its port with an inlined array lookup.  An ARRAY update is a memcpy that a
  * reader on another CPU can see half done, so slot writes follow the rule of
- * host/tables.c, with the flags byte (PSO_PORT_F_VALID) as the switch:
+ * host/tables/subs.c, with the flags byte (PSO_PORT_F_VALID) as the switch:
  *
  *   disable  clear flags, nothing else changes;
  *   content  other fields, flags 0 before and after;

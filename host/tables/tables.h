@@ -4,7 +4,7 @@
  *
  * The daemon keeps a shadow of pso_topics and pso_subs and writes every
  * change to the BPF maps in an order that never lets the data plane see a
- * half-written subscriber (see tables.c for the protocol).  Full tables
+ * half-written subscriber (see subs.c for the protocol).  Full tables
  * refuse with -ENOSPC and are left exactly as they were.
  */
 #ifndef PSO_TABLES_H
@@ -61,7 +61,7 @@ struct pso_tables {
 	 * read before a "disable" write with what it reads after the next
 	 * content write.  pso_tables_init() sets pso_tables_sync_rcu; NULL
 	 * skips the wait (faster, but only readers that overlap a single map
-	 * write are then covered; see tables.c).
+	 * write are then covered; see subs.c).
 	 */
 	void (*sync_readers)(void *ctx);
 	/* Called after every map write attempt (val NULL for a delete, err 0
@@ -116,7 +116,7 @@ const struct pso_sub *pso_tables_slot(const struct pso_tables *t, uint16_t id,
  * remove: -ENOENT when absent; find: the slot index, or -ENOENT.
  * All: -EINVAL for id 0 or >= max_topics, or a family other than
  * PSO_AF_INET/PSO_AF_INET6.  A map write error is returned after the
- * topic has been put back as it was (see tables.c); the shadow always
+ * topic has been put back as it was (see subs.c); the shadow always
  * equals what the maps hold. */
 int pso_tables_sub_add(struct pso_tables *t, uint16_t id, const struct pso_sub *s);
 int pso_tables_sub_update(struct pso_tables *t, uint16_t id, const struct pso_sub *s);

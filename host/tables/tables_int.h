@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * tables_int.h - what the files of host/tables/ share (not an API).
+ */
+#ifndef PSO_TABLES_INT_H
+#define PSO_TABLES_INT_H
+
+#include <bpf/bpf.h>
+#include "tables/tables.h"
+
+/* tables.c: one write to a map (on_write sees it); tbl_map_write() also
+ * copies it to every NIC mirror of that map.  0 or -errno. */
+int tbl_fd_write(struct pso_tables *t, int fd, const void *key, const void *val,
+		 uint64_t flags);
+int tbl_map_write(struct pso_tables *t, int fd, const void *key, const void *val,
+		  uint64_t flags);
+/* The map is of this type and sizes, with at least min_entries. */
+int tbl_check_map(int fd, enum bpf_map_type type, uint32_t key_size,
+		  uint32_t value_size, uint64_t min_entries);
+bool tbl_id_ok(const struct pso_tables *t, uint16_t id);
+bool tbl_family_ok(uint8_t family);
+void tbl_normalize_endpoint(struct pso_endpoint *ep);
+struct pso_sub tbl_normalize_sub(const struct pso_sub *in);
+
+/* grace.c: wait for readers now (synchronous mode). */
+void tbl_wait_readers(struct pso_tables *t);
+
+#endif /* PSO_TABLES_INT_H */
