@@ -19,6 +19,19 @@
 #include <bpf/bpf.h>
 #include "tables/tables_int.h"
 
+void tbl_clients_free(struct pso_tables *t)
+{
+	free(t->slot_owner);
+	free(t->slot_reuse_after);
+	free(t->slot_waiter);
+	free(t->cslot_waiting);
+	t->slot_owner = NULL;
+	t->slot_reuse_after = NULL;
+	t->slot_waiter = NULL;
+	t->cslot_waiting = NULL;
+	t->ncslot_waiting = 0;
+}
+
 int pso_tables_use_client_slots(struct pso_tables *t, int fd)
 {
 	int err = tbl_check_map(fd, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
@@ -26,15 +39,13 @@ int pso_tables_use_client_slots(struct pso_tables *t, int fd)
 
 	if (err)
 		return err;
-	free(t->slot_owner);
-	free(t->slot_reuse_after);
+	tbl_clients_free(t);
 	t->slot_owner = calloc(PSO_CLIENT_SLOTS, sizeof(*t->slot_owner));
 	t->slot_reuse_after = calloc(PSO_CLIENT_SLOTS, sizeof(*t->slot_reuse_after));
-	if (!t->slot_owner || !t->slot_reuse_after) {
-		free(t->slot_owner);
-		free(t->slot_reuse_after);
-		t->slot_owner = NULL;
-		t->slot_reuse_after = NULL;
+	t->slot_waiter = calloc(PSO_CLIENT_SLOTS, sizeof(*t->slot_waiter));
+	t->cslot_waiting = calloc(PSO_CLIENT_SLOTS, sizeof(*t->cslot_waiting));
+	if (!t->slot_owner || !t->slot_reuse_after || !t->slot_waiter || !t->cslot_waiting) {
+		tbl_clients_free(t);
 		return -ENOMEM;
 	}
 	t->client_slots_fd = fd;
@@ -52,6 +63,41 @@ static uint32_t endpoint_slot(const struct pso_endpoint *ep)
 static bool same_endpoint(const struct pso_endpoint *a, const struct pso_endpoint *b)
 {
 	return a->family == b->family && a->port == b->port && !memcmp(a->addr, b->addr, 16);
+}
+
+/* Deferred mode: key (in the HASH) takes slot idx once its grace period has
+ * completed, if it is still connected and the slot still free then.  One
+ * waiter per slot, the latest. */
+static void slot_wait(struct pso_tables *t, uint32_t idx, const struct pso_endpoint *key)
+{
+	if (!t->slot_waiter[idx].family)
+		t->cslot_waiting[t->ncslot_waiting++] = idx;
+	t->slot_waiter[idx] = *key;
+	tbl_grace_request(t, t->slot_reuse_after[idx]);
+}
+
+static void client_slot_take(struct pso_tables *t, const struct pso_endpoint *key);
+
+void tbl_clients_grace_done(struct pso_tables *t)
+{
+	for (uint32_t i = t->ncslot_waiting; i-- > 0;) {
+		uint32_t idx = t->cslot_waiting[i];
+		struct pso_endpoint w = t->slot_waiter[idx];
+		struct pso_client_val val;
+
+		if (t->slot_reuse_after[idx] > t->syncs)
+			continue;
+		t->cslot_waiting[i] = t->cslot_waiting[--t->ncslot_waiting];
+		t->slot_waiter[idx].family = 0;
+		if (!bpf_map_lookup_elem(t->clients_fd, &w, &val))
+			client_slot_take(t, &w);
+	}
+}
+
+void tbl_clients_forget_pending(struct pso_tables *t)
+{
+	while (t->ncslot_waiting)
+		t->slot_waiter[t->cslot_waiting[--t->ncslot_waiting]].family = 0;
 }
 
 /* Put a new client (normalized, in the HASH) in its slot if that is free:
@@ -72,8 +118,11 @@ static void client_slot_take(struct pso_tables *t, const struct pso_endpoint *ke
 		 * only the family byte, so it is enabled at once; another
 		 * stays in the HASH.  The event loop never waits here. */
 		if (t->slot_owner[idx].port != key->port ||
-		    memcmp(t->slot_owner[idx].addr, key->addr, sizeof(key->addr)))
+		    memcmp(t->slot_owner[idx].addr, key->addr, sizeof(key->addr))) {
+			if (t->grace)
+				slot_wait(t, idx, key);
 			return;
+		}
 		v.ep.family = key->family;
 		if (tbl_fd_write(t, t->client_slots_fd, &idx, &v, BPF_ANY))
 			return;
@@ -108,7 +157,7 @@ static int client_slot_leave(struct pso_tables *t, const struct pso_endpoint *ke
 	if (err)
 		return err;
 	t->slot_owner[idx].family = 0;
-	t->slot_reuse_after[idx] = t->syncs + 1;
+	t->slot_reuse_after[idx] = tbl_grace_need(t);
 	t->nclient_slots--;
 	return 0;
 }

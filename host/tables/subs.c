@@ -84,10 +84,54 @@
  * reader that saw a set flags byte has finished before the fields change.
  * The cost: one grace period (measured 4-30 ms) per removal of a resolved
  * subscriber and per change of a resolved slot's fields (a new next-hop
- * MAC); adds, first resolutions and flags-only changes never wait.  The
+ * MAC), spent inside the call unless the tables are deferred (below: then
+ * no call waits, and a burst of such changes shares at most two periods);
+ * adds, first resolutions and flags-only changes never wait.  The
  * argument also takes the reader's loads of one entry to be performed in
  * order, as on x86; on weakly ordered CPUs it relies on reordering windows
  * being far shorter than a map update system call.
+ *
+ * Deferred mode (pso_tables_defer_start(), grace.c).  Each topic has a
+ * target: what the callers have asked for.  At rest the target is what the
+ * maps hold; a topic whose target they do not hold yet is pending, with the
+ * target in its pending record and `need`, the grace period its disabled
+ * slots wait for.  Every operation answers from the target (-EEXIST,
+ * -ENOENT, -ENOSPC at once), sets the new target and advances the topic
+ * (topic_advance()): step 1 from whatever the maps hold now to the new
+ * target, then - if nothing disabled is waiting (need <= syncs) - steps 3
+ * to 5 at once; else the topic stays pending, and pso_tables_grace_done()
+ * runs step 1 again (a no-op unless something changed) and steps 3 to 5
+ * once need has completed.  So step 2 is the only step that moved: it is
+ * no longer a wait inside the call but the condition need <= syncs, where
+ * need is the period that started after the disable (grace.c), taken
+ * after every step 1 that cleared a RESOLVED flag and only ever raised.
+ * The invariants hold as before, for any sequence of targets:
+ *   - no torn read serves a mix: every write is still a disable, a content
+ *     write with flags 0 on both sides, or an enable; content is rewritten
+ *     only by steps 3 to 5, which run only after every disable of the
+ *     topic (this target's or an earlier one's) has had a period that
+ *     started after it;
+ *   - no subscriber twice: steps 3 to 5 enable a subscriber's new place
+ *     only after step 1 has disabled every place whose content is not the
+ *     target's, its old place included (and, for a resolved old place,
+ *     after that period);
+ *   - the shadow equals the maps: unchanged, the shadow still follows each
+ *     write that succeeded; the target is kept apart from it.
+ * One more rule in deferred mode: step 3 writes a slot at or beyond the
+ * current sub_count in two steps too (content with flags 0, then enable).
+ * Synchronously such a slot was always drained by the same operation; now
+ * an earlier operation may have lowered the count without any wait (the
+ * slot was not resolved), and a reader that read the higher count may
+ * still be reading the slot when a later add fills it.
+ * While a topic waits, its changes reach the data plane together: an add
+ * to a pending topic is not written before the topic's grace period (the
+ * daemon delivers to it meanwhile: pso_tables_sub_served() is false).
+ * A map write that fails in pso_tables_grace_done() (the caller has had its
+ * answer) leaves a state of the protocol, which is safe and in the shadow;
+ * the topic stays pending, deferred_errors counts it, and it is retried
+ * after the next grace period, which it asks for.  A write that fails in
+ * the caller's own steps is the caller's error: the target goes back to
+ * what it was and the topic is advanced towards it.
  *
  * Errors.  A failed map write leaves the map as it was, so the shadow is
  * updated only after a successful write and always equals the maps.  The
@@ -200,7 +244,10 @@ static int reconcile_enable(struct pso_tables *t, uint16_t id, const struct pso_
 
 	/* 3. slots below the new count */
 	for (uint32_t i = 0; !err && i < n; i++) {
-		if (i < cur->sub_count && !same_content(&slots[i], &want[i])) {
+		/* Deferred mode writes every slot in two steps, also one beyond
+		 * the count: a reader that read a higher count before an earlier
+		 * operation lowered it may still be reading (see above). */
+		if ((i < cur->sub_count || t->grace) && !same_content(&slots[i], &want[i])) {
 			s = disabled(&want[i]);
 			err = slot_write(t, id, i, &s);
 		}
@@ -243,11 +290,160 @@ static int reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *wa
 	return reconcile_enable(t, id, want, n);
 }
 
+/* ---- deferred mode: topics waiting for a grace period ---------------------- */
+
+/* The topic's target: what the callers asked for, pending or at rest. */
+static const struct pso_sub *target(const struct pso_tables *t, uint16_t id, uint32_t *n)
+{
+	const struct pso_pending *p = t->pending ? t->pending[id] : NULL;
+
+	if (p) {
+		*n = p->n;
+		return p->want;
+	}
+	*n = t->topics[id].sub_count;
+	return slots_of(t, id);
+}
+
+/* The topic's pending record, made (target: the maps) when it has none. */
+static struct pso_pending *pending_get(struct pso_tables *t, uint16_t id)
+{
+	struct pso_pending *p;
+
+	if (!t->pending) {
+		t->pending = calloc(t->max_topics, sizeof(*t->pending));
+		t->pending_ids = calloc(t->max_topics, sizeof(*t->pending_ids));
+		if (!t->pending || !t->pending_ids) {
+			free(t->pending);
+			free(t->pending_ids);
+			t->pending = NULL;
+			t->pending_ids = NULL;
+			return NULL;
+		}
+	}
+	if (t->pending[id])
+		return t->pending[id];
+	p = calloc(1, sizeof(*p) + t->max_subs * sizeof(p->want[0]));
+	if (!p)
+		return NULL;
+	p->n = t->topics[id].sub_count;
+	memcpy(p->want, slots_of(t, id), p->n * sizeof(p->want[0]));
+	p->pos = t->npending;
+	t->pending_ids[t->npending++] = id;
+	t->pending[id] = p;
+	return p;
+}
+
+static void pending_drop(struct pso_tables *t, uint16_t id)
+{
+	struct pso_pending *p = t->pending[id];
+	uint16_t last = t->pending_ids[--t->npending];
+
+	t->pending_ids[p->pos] = last;
+	t->pending[last]->pos = p->pos;
+	t->pending[id] = NULL;
+	free(p);
+}
+
+/*
+ * Take topic id as far towards its target as it can go without waiting:
+ * step 1 always (from whatever the maps hold now), steps 3 to 5 only when
+ * every slot it has disabled has had its grace period (need <= syncs).  A
+ * topic that arrives at its target is no longer pending.
+ */
+static int topic_advance(struct pso_tables *t, uint16_t id)
+{
+	struct pso_pending *p = t->pending[id];
+	bool drain = false;
+	int err = reconcile_disable(t, id, p->want, p->n, &drain);
+
+	if (err)
+		return err;
+	if (drain) {
+		/* Read after the disable writes returned: a period that had
+		 * already started does not count. */
+		uint64_t need = tbl_grace_need(t);
+
+		if (need > p->need)
+			p->need = need;
+	}
+	if (p->need > t->syncs) {
+		tbl_grace_request(t, p->need);
+		return 0;
+	}
+	err = reconcile_enable(t, id, p->want, p->n);
+	if (err)
+		return err;
+	pending_drop(t, id);
+	return 0;
+}
+
+/* A step failed after the caller had its answer: the maps hold a state of
+ * the protocol (safe, and equal to the shadow); try again after the next
+ * grace period. */
+static void topic_retry(struct pso_tables *t, uint16_t id)
+{
+	struct pso_pending *p = t->pending[id];
+
+	t->deferred_errors++;
+	p->need = tbl_grace_need(t);
+	tbl_grace_request(t, p->need);
+}
+
+/* Deferred apply(): want[0..n-1] becomes the target; the steps that need no
+ * wait are done now.  A write error here is the caller's: the target goes
+ * back to what it was, and the topic back towards it. */
+static int defer_apply(struct pso_tables *t, uint16_t id, const struct pso_sub *want, uint32_t n)
+{
+	struct pso_pending *p = pending_get(t, id);
+	uint32_t old_n;
+	int err;
+
+	if (!p)
+		return -ENOMEM;
+	old_n = p->n;
+	memcpy(t->undo, p->want, old_n * sizeof(*t->undo));
+	memcpy(p->want, want, n * sizeof(*want));
+	p->n = n;
+	err = topic_advance(t, id);
+	if (err) {
+		memcpy(p->want, t->undo, old_n * sizeof(*t->undo));
+		p->n = old_n;
+		if (topic_advance(t, id))
+			topic_retry(t, id);
+	}
+	return err;
+}
+
+void tbl_subs_grace_done(struct pso_tables *t)
+{
+	/* Backwards: pending_drop() moves the last entry, already seen, into
+	 * the place it frees. */
+	for (uint32_t i = t->npending; i-- > 0;) {
+		uint16_t id = t->pending_ids[i];
+
+		if (t->pending[id]->need <= t->syncs && topic_advance(t, id))
+			topic_retry(t, id);
+	}
+}
+
+void tbl_subs_forget_pending(struct pso_tables *t)
+{
+	while (t->npending)
+		pending_drop(t, t->pending_ids[t->npending - 1]);
+	free(t->pending);
+	free(t->pending_ids);
+	t->pending = NULL;
+	t->pending_ids = NULL;
+}
+
 static int apply(struct pso_tables *t, uint16_t id, uint32_t n)
 {
 	uint32_t old_n = t->topics[id].sub_count;
 	int err;
 
+	if (t->grace)
+		return defer_apply(t, id, t->want, n);
 	memcpy(t->undo, slots_of(t, id), old_n * sizeof(*t->undo));
 	err = reconcile(t, id, t->want, n);
 	if (err)
@@ -278,12 +474,14 @@ const struct pso_sub *pso_tables_slot(const struct pso_tables *t, uint16_t id, u
 	return id < t->max_topics && slot < t->max_subs ? &slots_of(t, id)[slot] : NULL;
 }
 
+/* The slot of ep in the topic's target (the maps, when it is at rest). */
 static int find_slot(const struct pso_tables *t, uint16_t id, const struct pso_endpoint *ep)
 {
-	const struct pso_sub *slots = slots_of(t, id);
 	struct pso_endpoint have;
+	uint32_t n;
+	const struct pso_sub *slots = target(t, id, &n);
 
-	for (uint32_t i = 0; i < t->topics[id].sub_count; i++) {
+	for (uint32_t i = 0; i < n; i++) {
 		pso_sub_endpoint(&slots[i], &have);
 		if (!memcmp(&have, ep, sizeof(have)))
 			return i;
@@ -304,6 +502,7 @@ int pso_tables_sub_find(const struct pso_tables *t, uint16_t id, const struct ps
 int pso_tables_sub_add(struct pso_tables *t, uint16_t id, const struct pso_sub *sub)
 {
 	struct pso_sub s = tbl_normalize_sub(sub);
+	const struct pso_sub *cur;
 	struct pso_endpoint ep;
 	uint32_t n;
 	int err;
@@ -313,10 +512,10 @@ int pso_tables_sub_add(struct pso_tables *t, uint16_t id, const struct pso_sub *
 	pso_sub_endpoint(&s, &ep);
 	if (find_slot(t, id, &ep) >= 0)
 		return -EEXIST;
-	n = t->topics[id].sub_count;
+	cur = target(t, id, &n);
 	if (n >= t->max_subs)
 		return -ENOSPC;
-	memcpy(t->want, slots_of(t, id), n * sizeof(*t->want));
+	memcpy(t->want, cur, n * sizeof(*t->want));
 	t->want[n] = s;
 	err = apply(t, id, n + 1);
 	if (!err)
@@ -337,8 +536,7 @@ int pso_tables_sub_update(struct pso_tables *t, uint16_t id, const struct pso_su
 	i = find_slot(t, id, &ep);
 	if (i < 0)
 		return i;
-	n = t->topics[id].sub_count;
-	memcpy(t->want, slots_of(t, id), n * sizeof(*t->want));
+	memcpy(t->want, target(t, id, &n), sizeof(*t->want) * t->max_subs);
 	t->want[i] = s;
 	return apply(t, id, n);
 }
@@ -392,8 +590,7 @@ static int change_many(struct pso_tables *t, const struct pso_endpoint *ep,
 		i = find_slot(t, ids[k], ep);
 		if (i < 0)
 			continue;
-		cnt = t->topics[ids[k]].sub_count;
-		memcpy(want, slots_of(t, ids[k]), cnt * sizeof(*want));
+		memcpy(want, target(t, ids[k], &cnt), t->max_subs * sizeof(*want));
 		if (s) {
 			want[i] = *s;
 		} else {
@@ -403,6 +600,26 @@ static int change_many(struct pso_tables *t, const struct pso_endpoint *ep,
 		}
 		todo[m] = ids[k];
 		counts[m++] = cnt;
+	}
+	if (t->grace) {
+		/* Each topic on its own: all disabled now, every one waiting
+		 * for the same next grace period. */
+		err = 0;
+		t->grace_hold = true;
+		for (int k = 0; k < m; k++) {
+			int e = defer_apply(t, todo[k], wants + (size_t)k * t->max_subs, counts[k]);
+
+			if (e && !err)
+				err = e;
+			if (!e && !s)
+				t->nsubs--;
+		}
+		/* One request, after every disable: the worker starts no
+		 * period in the middle that the later topics would miss. */
+		t->grace_hold = false;
+		tbl_grace_request(t, t->grace_held);
+		t->grace_held = 0;
+		goto out;
 	}
 	err = apply_many(t, todo, m, wants, counts);
 	/* nsubs counts what the maps hold: recount the topics touched. */
@@ -461,11 +678,50 @@ int pso_tables_sub_remove(struct pso_tables *t, uint16_t id, const struct pso_en
 	i = pso_tables_sub_find(t, id, ep);
 	if (i < 0)
 		return i;
-	n = t->topics[id].sub_count;
-	memcpy(t->want, slots_of(t, id), n * sizeof(*t->want));
+	memcpy(t->want, target(t, id, &n), sizeof(*t->want) * t->max_subs);
 	t->want[i] = t->want[n - 1];	/* the last slot fills the hole */
 	err = apply(t, id, n - 1);
 	if (!err)
 		t->nsubs--;
 	return err;
+}
+
+const struct pso_sub *pso_tables_target(const struct pso_tables *t, uint16_t id, uint32_t *n)
+{
+	if (!tbl_id_ok(t, id)) {
+		*n = 0;
+		return NULL;
+	}
+	return target(t, id, n);
+}
+
+/*
+ * The map state, as the data plane reads it: XDP serves a one-subscriber
+ * topic from `first`; TC walks the slots below sub_count (a publish XDP
+ * passed up with an unservable `first` included).
+ */
+bool pso_tables_sub_served(const struct pso_tables *t, uint16_t id,
+			   const struct pso_endpoint *ep, uint8_t family)
+{
+	const struct pso_topic *tp;
+	const struct pso_sub *slots;
+	struct pso_endpoint key = *ep, have;
+
+	if (!tbl_id_ok(t, id) || !tbl_family_ok(ep->family))
+		return false;
+	tbl_normalize_endpoint(&key);
+	tp = &t->topics[id];
+	if (!(tp->flags & PSO_TOPIC_F_VALID))
+		return false;
+	if (tp->sub_count == 1 && pso_sub_servable(&tp->first, family)) {
+		pso_sub_endpoint(&tp->first, &have);
+		return !memcmp(&have, &key, sizeof(key));
+	}
+	slots = slots_of(t, id);
+	for (uint32_t i = 0; i < tp->sub_count && i < t->max_subs; i++) {
+		pso_sub_endpoint(&slots[i], &have);
+		if (!memcmp(&have, &key, sizeof(key)) && pso_sub_servable(&slots[i], family))
+			return true;
+	}
+	return false;
 }

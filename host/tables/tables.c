@@ -67,14 +67,14 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int client
 
 void pso_tables_free(struct pso_tables *t)
 {
+	pso_tables_defer_stop(t);
 	for (int i = 0; i < t->nmirrors; i++)
 		free(t->mirrors[i].placed);
 	free(t->topics);
 	free(t->subs);
 	free(t->want);
 	free(t->undo);
-	free(t->slot_owner);
-	free(t->slot_reuse_after);
+	tbl_clients_free(t);
 	memset(t, 0, sizeof(*t));
 }
 
