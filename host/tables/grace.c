@@ -29,6 +29,7 @@
 #include <errno.h>
 #include <pthread.h>
 #include <stdlib.h>
+#include <string.h>
 #include <time.h>
 #include <unistd.h>
 #include <sys/eventfd.h>
@@ -173,11 +174,52 @@ int pso_tables_grace_fd(const struct pso_tables *t)
 	return t->grace ? t->grace->efd : -1;
 }
 
+int pso_tables_defer_call(struct pso_tables *t,
+			  void (*fn)(struct pso_tables *t, void *arg), void *arg)
+{
+	if (!t->grace) {
+		tbl_wait_readers(t);
+		fn(t, arg);
+		return 0;
+	}
+	if (t->ncalls == t->calls_cap) {
+		uint32_t cap = t->calls_cap ? 2 * t->calls_cap : 16;
+		struct pso_tables_call *c = realloc(t->calls, cap * sizeof(*c));
+
+		if (!c)
+			return -ENOMEM;
+		t->calls = c;
+		t->calls_cap = cap;
+	}
+	t->calls[t->ncalls] = (struct pso_tables_call){ .fn = fn, .arg = arg,
+							.need = tbl_grace_need(t) };
+	tbl_grace_request(t, t->calls[t->ncalls++].need);
+	return 0;
+}
+
+/* The calls whose period has completed, in the order they were made. */
+static void run_calls(struct pso_tables *t)
+{
+	uint32_t kept = 0, n = t->ncalls;
+
+	for (uint32_t i = 0; i < n; i++) {
+		struct pso_tables_call c = t->calls[i];
+
+		if (c.need <= t->syncs)
+			c.fn(t, c.arg);	/* may add calls, after n */
+		else
+			t->calls[kept++] = c;
+	}
+	memmove(&t->calls[kept], &t->calls[n], (t->ncalls - n) * sizeof(t->calls[0]));
+	t->ncalls -= n - kept;
+}
+
 /* Everything waiting whose period has completed (t->syncs). */
 static void run_pending(struct pso_tables *t)
 {
 	tbl_subs_grace_done(t);
 	tbl_clients_grace_done(t);
+	run_calls(t);
 }
 
 void pso_tables_grace_done(struct pso_tables *t)
@@ -226,9 +268,12 @@ void pso_tables_defer_stop(struct pso_tables *t)
 	}
 	tbl_subs_forget_pending(t);
 	tbl_clients_forget_pending(t);
+	free(t->calls);		/* run by now: no call fails but with -ENOMEM */
+	t->calls = NULL;
+	t->ncalls = t->calls_cap = 0;
 }
 
 uint32_t pso_tables_pending(const struct pso_tables *t)
 {
-	return t->npending + t->ncslot_waiting;
+	return t->npending + t->ncslot_waiting + t->ncalls;
 }

@@ -34,6 +34,12 @@ struct pso_tables_mirror {
 
 struct pso_grace;	/* grace.c: the worker of deferred mode */
 struct pso_pending;	/* subs.c: a topic's target while it waits */
+struct pso_tables;
+struct pso_tables_call {
+	void (*fn)(struct pso_tables *t, void *arg);
+	void *arg;
+	uint64_t need;
+};
 
 struct pso_tables {
 	int topics_fd;		/* pso_topics */
@@ -72,6 +78,8 @@ struct pso_tables {
 	struct pso_pending **pending;
 	uint16_t *pending_ids;
 	uint32_t npending;
+	struct pso_tables_call *calls;	/* pso_tables_defer_call(), waiting */
+	uint32_t ncalls, calls_cap;
 	bool grace_hold;		/* requests held back (a batch) ... */
 	uint64_t grace_held;		/* ... the highest one */
 	uint64_t deferred_errors;	/* deferred steps whose map write failed
@@ -156,7 +164,13 @@ void pso_tables_grace_done(struct pso_tables *t);
  * the target for which this is false. */
 bool pso_tables_sub_served(const struct pso_tables *t, uint16_t id,
 			   const struct pso_endpoint *ep, uint8_t family);
-/* Topics and client slots waiting for a grace period. */
+/* Run fn(t, arg) once a grace period that starts after this call has
+ * ended: from pso_tables_grace_done() when deferred (0, or -ENOMEM and fn
+ * is not called), else at once after waiting for readers.  For writers of
+ * other maps that follow the same protocol (porttab.c). */
+int  pso_tables_defer_call(struct pso_tables *t,
+			   void (*fn)(struct pso_tables *t, void *arg), void *arg);
+/* Topics, client slots and calls waiting for a grace period. */
 uint32_t pso_tables_pending(const struct pso_tables *t);
 /* The subscribers the topic is to have, in slot order (*n of them): its
  * pending target, or the maps when it is at rest.  NULL (and *n 0) for a

@@ -28,6 +28,7 @@
 #include <arpa/inet.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
+#include "tables/porttab.h"
 #include "tables/tables.h"
 
 #define NT 128
@@ -972,6 +973,85 @@ static void test_client_slots(void **state)
 	assert_int_equal(f->t.nclients, 1);
 }
 
+/* Port slots share the mechanism: a changed or removed port's slot is
+ * disabled at once and finished after the period; the port is served from
+ * the HASH meanwhile. */
+static struct pso_port_cfg port_cfg(__u32 ifindex, int n)
+{
+	struct pso_port_cfg c = { .ifindex = ifindex, .udp_port = htons(1883) };
+
+	c.mac[0] = 0x02;
+	c.mac[5] = n;
+	c.ip4 = htonl(0x0a000000 | n);
+	return c;
+}
+
+static struct pso_port_cfg read_pslot(int fd, __u32 ifindex)
+{
+	struct pso_port_cfg v;
+	__u32 slot = pso_port_slot_of(ifindex);
+
+	assert_int_equal(bpf_map_lookup_elem(fd, &slot, &v), 0);
+	return v;
+}
+
+static void test_port_slots(void **state)
+{
+	struct fx *f = FX();
+	int hash_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "g_ports", sizeof(__u32),
+				     sizeof(struct pso_port_cfg), 16, NULL);
+	int slots_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "g_pslots", sizeof(__u32),
+				      sizeof(struct pso_port_cfg), PSO_PORT_SLOTS, NULL);
+	struct pso_port_cfg a = port_cfg(5, 1), a2 = port_cfg(5, 2), b = port_cfg(5 + PSO_PORT_SLOTS, 3);
+	struct pso_port_cfg v, got;
+	__u32 key = 5;
+
+	assert_true(hash_fd >= 0 && slots_fd >= 0);
+	/* Synchronous tables: the wait is inline, through sync_readers. */
+	open_gate(f);
+	assert_int_equal(pso_port_table_set_deferred(&f->t, hash_fd, slots_fd, &a), 0);
+	assert_true(pso_port_table_in_slot(slots_fd, 5));
+	assert_int_equal(pso_port_table_set_deferred(&f->t, hash_fd, slots_fd, &a2), 0);
+	assert_int_equal(started(f), 1);
+	got = read_pslot(slots_fd, 5);
+	assert_int_equal(got.mac[5], 2);
+	assert_true(pso_port_table_in_slot(slots_fd, 5));
+
+	/* Deferred. */
+	f->open = false;
+	f->released = f->started;
+	defer(f);
+	assert_int_equal(pso_port_table_set_deferred(&f->t, hash_fd, slots_fd, &a), 0);
+	assert_false(pso_port_table_in_slot(slots_fd, 5));	/* disabled, HASH serves */
+	got = read_pslot(slots_fd, 5);
+	assert_int_equal(got.flags, 0);
+	assert_int_equal(got.mac[5], 2);
+	assert_int_equal(bpf_map_lookup_elem(hash_fd, &key, &v), 0);
+	assert_int_equal(v.mac[5], 1);
+	assert_int_equal(pso_tables_pending(&f->t), 1);
+	/* b shares the slot: HASH only while a's is disabled */
+	assert_int_equal(pso_port_table_set_deferred(&f->t, hash_fd, slots_fd, &b), 0);
+	assert_false(pso_port_table_in_slot(slots_fd, b.ifindex));
+	assert_int_equal(settle(f), 1);
+	got = read_pslot(slots_fd, 5);
+	assert_int_equal(got.mac[5], 1);
+	assert_true(pso_port_table_in_slot(slots_fd, 5));
+
+	/* Removal: disabled and out of the HASH at once, zeroed later. */
+	assert_int_equal(pso_port_table_remove_deferred(&f->t, hash_fd, slots_fd, 5), 0);
+	assert_false(pso_port_table_in_slot(slots_fd, 5));
+	assert_int_not_equal(bpf_map_lookup_elem(hash_fd, &key, &v), 0);
+	assert_int_equal(settle(f), 1);
+	got = read_pslot(slots_fd, 5);
+	assert_memory_equal(&got, &(struct pso_port_cfg){ 0 }, sizeof(got));
+	/* the slot is free: b takes it at its next set */
+	assert_int_equal(pso_port_table_set_deferred(&f->t, hash_fd, slots_fd, &b), 0);
+	assert_true(pso_port_table_in_slot(slots_fd, b.ifindex));
+	assert_int_equal(pso_tables_pending(&f->t), 0);
+	close(hash_fd);
+	close(slots_fd);
+}
+
 /* The costs, with the real grace period (membarrier): N removals of one
  * resolved subscriber each, synchronous and deferred. */
 static void test_cost(void **state)
@@ -1031,6 +1111,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_free_pending, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_stop, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_slots, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_port_slots, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_cost, setup, teardown),
 	};
 
