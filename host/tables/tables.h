@@ -66,7 +66,8 @@ struct pso_tables {
 	uint32_t *cslot_waiting;
 	uint32_t ncslot_waiting;
 	uint32_t nclient_slots;		/* clients in a slot, not only the HASH */
-	uint32_t nsubs;		/* live slots over all topics */
+	uint32_t nsubs;		/* live slots over all topics (deferred mode:
+				 * in the targets) */
 	struct pso_topic *topics;	/* shadow, max_topics entries */
 	struct pso_sub *subs;		/* shadow, max_topics * max_subs */
 	struct pso_sub *want, *undo;	/* scratch, max_subs each */
@@ -139,7 +140,10 @@ void pso_tables_sync_rcu(void *ctx);
  * Answers (-ENOSPC, -EEXIST, -ENOENT, -EINVAL) are given at once, on the
  * target: what the callers have asked for, pending changes included.
  * pso_tables_topic() and pso_tables_slot() keep returning the map state;
- * pso_tables_target() and pso_tables_sub_find() the target.
+ * pso_tables_target() and pso_tables_sub_find() the target.  A host path
+ * must walk the target and ask pso_tables_sub_served(): while a removal
+ * waits, the map state still holds the leaving subscriber (disabled) below
+ * sub_count and the moved one beyond it.
  *
  * sync_readers and hook_ctx are taken at pso_tables_defer_start() and
  * called from the worker; the hook must not call into the tables.
