@@ -407,6 +407,12 @@ static int defer_apply(struct pso_tables *t, uint16_t id, const struct pso_sub *
 	p->n = n;
 	err = topic_advance(t, id);
 	if (err) {
+		/* What the failed attempt disabled has no need recorded: count
+		 * it as disabled now (more than it needs; errors are rare). */
+		uint64_t need = tbl_grace_need(t);
+
+		if (need > p->need)
+			p->need = need;
 		memcpy(p->want, t->undo, old_n * sizeof(*t->undo));
 		p->n = old_n;
 		if (topic_advance(t, id))
