@@ -8,7 +8,7 @@
  * each port whose slot no other port had first, so that the fast path finds
  * its port with an inlined array lookup.  An ARRAY update is a memcpy that a
  * reader on another CPU can see half done, so slot writes follow the rule of
- * host/tables.c, with the flags byte (PSO_PORT_F_VALID) as the switch:
+ * host/tables/subs.c, with the flags byte (PSO_PORT_F_VALID) as the switch:
  *
  *   disable  clear flags, nothing else changes;
  *   content  other fields, flags 0 before and after;
@@ -19,11 +19,22 @@
  * Before a disabled slot's content changes, a grace period passes (sync), so
  * no reader that saw it valid is still reading its fields.  A slot freed by
  * a removal is zeroed after that wait: a free slot is always all zero.
+ *
+ * The _deferred variants wait with the tables' grace mechanism instead
+ * (host/tables/grace.c): the call disables the slot and returns; after a
+ * period that started after the disable, port_finish() (run from
+ * pso_tables_grace_done()) gives the slot, if it is still this port's and
+ * disabled, the port's config as the HASH holds it then - the latest set -
+ * or zeroes it when the port is gone.  Meanwhile the port is served from
+ * the HASH, as during the synchronous wait; a free slot is all zero, and a
+ * disabled one is still this port's, so no other port takes it.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 #include <bpf/bpf.h>
 #include "tables/porttab.h"
+#include "tables/tables.h"
 
 static int slot_read(int fd, __u32 slot, struct pso_port_cfg *out)
 {
@@ -130,4 +141,94 @@ int pso_port_table_in_slot(int slots_fd, __u32 ifindex)
 
 	return slots_fd >= 0 && !slot_read(slots_fd, pso_port_slot_of(ifindex), &cur) &&
 	       cur.ifindex == ifindex && (cur.flags & PSO_PORT_F_VALID);
+}
+
+/* ---- deferred ------------------------------------------------------------ */
+
+struct port_finish {
+	int hash_fd, slots_fd;
+	__u32 ifindex;
+};
+
+static void port_finish(struct pso_tables *t, void *arg)
+{
+	static const struct pso_port_cfg zero;
+	struct port_finish *pf = arg;
+	__u32 key = pf->ifindex, slot = pso_port_slot_of(pf->ifindex);
+	struct pso_port_cfg cur, cfg;
+
+	if (!slot_read(pf->slots_fd, slot, &cur) && cur.ifindex == key &&
+	    !(cur.flags & PSO_PORT_F_VALID)) {
+		if (!bpf_map_lookup_elem(pf->hash_fd, &key, &cfg))
+			slot_fill(pf->slots_fd, slot, &cfg);	/* a failure: HASH only */
+		else
+			slot_write(pf->slots_fd, slot, &zero);
+	}
+	free(pf);
+}
+
+/* Disable this port's slot (cur) now, finish after a grace period. */
+static int slot_release(struct pso_tables *t, int hash_fd, int slots_fd, __u32 slot,
+			const struct pso_port_cfg *cur)
+{
+	struct port_finish *pf = malloc(sizeof(*pf));
+	struct pso_port_cfg v = *cur;
+	int err;
+
+	if (!pf)
+		return -ENOMEM;
+	*pf = (struct port_finish){ .hash_fd = hash_fd, .slots_fd = slots_fd,
+				    .ifindex = cur->ifindex };
+	if (v.flags) {
+		v.flags = 0;
+		err = slot_write(slots_fd, slot, &v);
+		if (err) {
+			free(pf);
+			return err;
+		}
+	}
+	/* Out of memory here leaves the slot disabled for good: safe (the
+	 * port is served from the HASH), only the slot is lost. */
+	if (pso_tables_defer_call(t, port_finish, pf))
+		free(pf);
+	return 0;
+}
+
+int pso_port_table_set_deferred(struct pso_tables *t, int hash_fd, int slots_fd,
+				const struct pso_port_cfg *cfg)
+{
+	struct pso_port_cfg v = *cfg, cur;
+	__u32 key = cfg->ifindex, slot = pso_port_slot_of(cfg->ifindex);
+
+	v.flags = PSO_PORT_F_VALID;
+	memset(v.pad, 0, sizeof(v.pad));
+	if (bpf_map_update_elem(hash_fd, &key, &v, BPF_ANY))
+		return -errno;
+	if (slots_fd < 0 || slot_read(slots_fd, slot, &cur))
+		return 0;
+	if (cur.ifindex && cur.ifindex != cfg->ifindex)
+		return 0;
+	if (cur.ifindex == cfg->ifindex && (cur.flags & PSO_PORT_F_VALID) && same_cfg(&cur, cfg))
+		return 0;
+	if (cur.ifindex)	/* this port's: the HASH's config after the wait */
+		return slot_release(t, hash_fd, slots_fd, slot, &cur);
+	slot_fill(slots_fd, slot, cfg);
+	return 0;
+}
+
+int pso_port_table_remove_deferred(struct pso_tables *t, int hash_fd, int slots_fd,
+				   __u32 ifindex)
+{
+	struct pso_port_cfg cur;
+	__u32 slot = pso_port_slot_of(ifindex);
+
+	if (slots_fd >= 0 && !slot_read(slots_fd, slot, &cur) && cur.ifindex == ifindex) {
+		int err = slot_release(t, hash_fd, slots_fd, slot, &cur);
+
+		if (err)	/* still served from the slot: keep the HASH too */
+			return err;
+	}
+	if (bpf_map_delete_elem(hash_fd, &ifindex) && errno != ENOENT)
+		return -errno;
+	return 0;
 }

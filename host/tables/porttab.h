@@ -25,6 +25,19 @@ int pso_port_table_set(int hash_fd, int slots_fd, const struct pso_port_cfg *cfg
 int pso_port_table_remove(int hash_fd, int slots_fd, __u32 ifindex,
 			  pso_sync_fn sync, void *sync_ctx);
 
+/*
+ * The same, waiting for readers with the tables' grace mechanism: in
+ * deferred mode (pso_tables_defer_start()) neither call waits; a slot
+ * being changed or freed is disabled now and finished from
+ * pso_tables_grace_done() (see porttab.c).  Synchronous tables wait with
+ * their sync_readers, as the calls above.
+ */
+struct pso_tables;
+int pso_port_table_set_deferred(struct pso_tables *t, int hash_fd, int slots_fd,
+				const struct pso_port_cfg *cfg);
+int pso_port_table_remove_deferred(struct pso_tables *t, int hash_fd, int slots_fd,
+				   __u32 ifindex);
+
 /* Does ifindex hold its slot now?  For tests and `status`. */
 int pso_port_table_in_slot(int slots_fd, __u32 ifindex);
 

@@ -4,7 +4,7 @@
  *
  * The daemon keeps a shadow of pso_topics and pso_subs and writes every
  * change to the BPF maps in an order that never lets the data plane see a
- * half-written subscriber (see tables.c for the protocol).  Full tables
+ * half-written subscriber (see subs.c for the protocol).  Full tables
  * refuse with -ENOSPC and are left exactly as they were.
  */
 #ifndef PSO_TABLES_H
@@ -32,6 +32,15 @@ struct pso_tables_mirror {
 
 #define PSO_TABLES_MAX_MIRRORS 8
 
+struct pso_grace;	/* grace.c: the worker of deferred mode */
+struct pso_pending;	/* subs.c: a topic's target while it waits */
+struct pso_tables;
+struct pso_tables_call {
+	void (*fn)(struct pso_tables *t, void *arg);
+	void *arg;
+	uint64_t need;
+};
+
 struct pso_tables {
 	int topics_fd;		/* pso_topics */
 	int subs_fd;		/* pso_subs */
@@ -48,12 +57,34 @@ struct pso_tables {
 	int client_slots_fd;
 	struct pso_endpoint *slot_owner;
 	uint64_t *slot_reuse_after;	/* value of syncs needed, 0: none */
-	uint64_t syncs;			/* reader waits done so far */
+	uint64_t syncs;			/* reader waits done so far (deferred
+					 * mode: completed, as of the last
+					 * pso_tables_grace_done()) */
+	/* Deferred mode: a HASH-only client waiting for its slot to be
+	 * reusable (family 0: none), and the slots with a waiter. */
+	struct pso_endpoint *slot_waiter;
+	uint32_t *cslot_waiting;
+	uint32_t ncslot_waiting;
 	uint32_t nclient_slots;		/* clients in a slot, not only the HASH */
-	uint32_t nsubs;		/* live slots over all topics */
+	uint32_t nsubs;		/* live slots over all topics (deferred mode:
+				 * in the targets) */
 	struct pso_topic *topics;	/* shadow, max_topics entries */
 	struct pso_sub *subs;		/* shadow, max_topics * max_subs */
 	struct pso_sub *want, *undo;	/* scratch, max_subs each */
+
+	/* Deferred mode (pso_tables_defer_start()), NULL/0 otherwise: the
+	 * worker, and the topics whose target the maps do not hold yet
+	 * (pending[id], and their ids in pending_ids[0..npending-1]). */
+	struct pso_grace *grace;
+	struct pso_pending **pending;
+	uint16_t *pending_ids;
+	uint32_t npending;
+	struct pso_tables_call *calls;	/* pso_tables_defer_call(), waiting */
+	uint32_t ncalls, calls_cap;
+	bool grace_hold;		/* requests held back (a batch) ... */
+	uint64_t grace_held;		/* ... the highest one */
+	uint64_t deferred_errors;	/* deferred steps whose map write failed
+					 * (each retried at the next grace) */
 
 	/*
 	 * Wait until every data-plane program run that began before the call
@@ -61,7 +92,7 @@ struct pso_tables {
 	 * read before a "disable" write with what it reads after the next
 	 * content write.  pso_tables_init() sets pso_tables_sync_rcu; NULL
 	 * skips the wait (faster, but only readers that overlap a single map
-	 * write are then covered; see tables.c).
+	 * write are then covered; see subs.c).
 	 */
 	void (*sync_readers)(void *ctx);
 	/* Called after every map write attempt (val NULL for a delete, err 0
@@ -101,6 +132,55 @@ void pso_tables_free(struct pso_tables *t);
  * MEMBARRIER_CMD_GLOBAL), typically 5-30 ms. */
 void pso_tables_sync_rcu(void *ctx);
 
+/*
+ * Deferred mode: grace periods run in a worker thread, and no pso_tables_*
+ * call waits for data-plane readers any more.  An operation does the steps
+ * that need no wait and returns; a topic (or client slot) that must wait
+ * is pending, and its remaining steps run from pso_tables_grace_done().
+ * Answers (-ENOSPC, -EEXIST, -ENOENT, -EINVAL) are given at once, on the
+ * target: what the callers have asked for, pending changes included.
+ * pso_tables_topic() and pso_tables_slot() keep returning the map state;
+ * pso_tables_target() and pso_tables_sub_find() the target.  A host path
+ * must walk the target and ask pso_tables_sub_served(): while a removal
+ * waits, the map state still holds the leaving subscriber (disabled) below
+ * sub_count and the moved one beyond it.
+ *
+ * sync_readers and hook_ctx are taken at pso_tables_defer_start() and
+ * called from the worker; the hook must not call into the tables.
+ */
+/* Start the worker; from now on no pso_tables_* call blocks on readers.
+ * 0 (also when already started) or -errno. */
+int  pso_tables_defer_start(struct pso_tables *t);
+/* Join the worker and finish all pending work synchronously (waiting for
+ * readers inline), so the maps are at rest; then synchronous mode again.
+ * pso_tables_free() calls it. */
+void pso_tables_defer_stop(struct pso_tables *t);
+/* Readable when a grace period completed; -1 when not deferred. */
+int  pso_tables_grace_fd(const struct pso_tables *t);
+/* For the event loop when grace_fd is readable (harmless at any time):
+ * drains it, then runs every topic's and client slot's pending steps whose
+ * grace period has completed, possibly requesting the next period. */
+void pso_tables_grace_done(struct pso_tables *t);
+/* Would the data plane deliver to ep's slot in topic id for a publish of
+ * that family RIGHT NOW (the map state: the topic valid, the slot present
+ * below sub_count - or `first` of a one-subscriber topic - and
+ * pso_sub_servable)?  The daemon's host path sends to every subscriber of
+ * the target for which this is false. */
+bool pso_tables_sub_served(const struct pso_tables *t, uint16_t id,
+			   const struct pso_endpoint *ep, uint8_t family);
+/* Run fn(t, arg) once a grace period that starts after this call has
+ * ended: from pso_tables_grace_done() when deferred (0, or -ENOMEM and fn
+ * is not called), else at once after waiting for readers.  For writers of
+ * other maps that follow the same protocol (porttab.c). */
+int  pso_tables_defer_call(struct pso_tables *t,
+			   void (*fn)(struct pso_tables *t, void *arg), void *arg);
+/* Topics, client slots and calls waiting for a grace period. */
+uint32_t pso_tables_pending(const struct pso_tables *t);
+/* The subscribers the topic is to have, in slot order (*n of them): its
+ * pending target, or the maps when it is at rest.  NULL (and *n 0) for a
+ * bad id.  Valid until the next call that changes the topic. */
+const struct pso_sub *pso_tables_target(const struct pso_tables *t, uint16_t id, uint32_t *n);
+
 /* Make a topic known to the data plane (VALID plus PSO_TOPIC_F_* flags);
  * its subscribers are kept.  One map write. */
 int pso_tables_topic_set(struct pso_tables *t, uint16_t id, uint8_t flags);
@@ -113,10 +193,11 @@ const struct pso_sub *pso_tables_slot(const struct pso_tables *t, uint16_t id,
  * removing one moves the last slot into its place.
  * add: -ENOSPC when the topic's slots are full, -EEXIST when already there;
  * update: rewrite the slot of the same endpoint (e.g. next hop learned);
- * remove: -ENOENT when absent; find: the slot index, or -ENOENT.
+ * remove: -ENOENT when absent; find: the slot index (in the target,
+ * see deferred mode above), or -ENOENT.
  * All: -EINVAL for id 0 or >= max_topics, or a family other than
  * PSO_AF_INET/PSO_AF_INET6.  A map write error is returned after the
- * topic has been put back as it was (see tables.c); the shadow always
+ * topic has been put back as it was (see subs.c); the shadow always
  * equals what the maps hold. */
 int pso_tables_sub_add(struct pso_tables *t, uint16_t id, const struct pso_sub *s);
 int pso_tables_sub_update(struct pso_tables *t, uint16_t id, const struct pso_sub *s);
