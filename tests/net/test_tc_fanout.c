@@ -1264,7 +1264,7 @@ static void test_full_queue_sheds_its_port(void **state)
 	const char *const del[] = { "ip", "link", "del", "psocg0", NULL };
 	uint64_t base[PSO_CNT__MAX], want[PSO_CNT__MAX] = {};
 	uint8_t msg[MAX_MSG], mac[6];
-	int fds[4], len, ifindex;
+	int fds[4], len, ifindex = 0;
 
 	lab_ready();
 	if (netns_veth_add(lab.br, "psocg0", lab.br, "psocg1") || netns_exec(lab.br, down) ||
