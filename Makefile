@@ -97,20 +97,24 @@ HOST_LDLIBS  := $(PKG_LIBS) -lelf -lz
 DEPFLAGS      = -MMD -MP -MF $(@:.o=.d)
 
 # Flag stamps, written while the Makefile is read and only when their text
-# changes: every object depends on the stamp of its flags.  -Werror is left
+# changes: every object and program depends on the stamp of its flags
+# (compile, link, BPF; DATADIR for profile.o).  -Werror is left
 # out (it changes no output).  Not for `make clean` alone.
 HOST_STAMP := $(BUILD)/.flags-host
+LINK_STAMP := $(BUILD)/.flags-link
 BPF_STAMP  := $(BUILD)/.flags-bpf
 DIRS_STAMP := $(BUILD)/.install-dirs
 sq = $(subst ','\'',$(1))
 # $(call stamp,FILE,VARIABLE): FILE holds the text of VARIABLE.
 stamp = $(shell mkdir -p '$(BUILD)' && printf '%s\n' '$(call sq,$($(2)))' | cmp -s - '$(1)' 2>/dev/null || \
                 printf '%s\n' '$(call sq,$($(2)))' >'$(1)')
-HOST_STAMP_TEXT = $(CC) $(PSO_CPPFLAGS) $(CPPFLAGS) $(PSO_CFLAGS) $(CFLAGS) | $(LDFLAGS) $(HOST_LDLIBS) $(LDLIBS)
+HOST_STAMP_TEXT = $(CC) $(PSO_CPPFLAGS) $(CPPFLAGS) $(PSO_CFLAGS) $(CFLAGS)
+LINK_STAMP_TEXT = $(CC) $(PSO_CFLAGS) $(CFLAGS) $(LDFLAGS) | $(HOST_LDLIBS) $(LDLIBS)
 BPF_STAMP_TEXT  = $(CLANG) $(BPF_DRV_CFLAGS) | $(BPF_OFFLOAD_CFLAGS)
 DIRS_STAMP_TEXT = $(DATADIR) $(DATADIR_REL)
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 $(call stamp,$(HOST_STAMP),HOST_STAMP_TEXT)
+$(call stamp,$(LINK_STAMP),LINK_STAMP_TEXT)
 $(call stamp,$(BPF_STAMP),BPF_STAMP_TEXT)
 $(call stamp,$(DIRS_STAMP),DIRS_STAMP_TEXT)
 endif
@@ -199,16 +203,16 @@ $(LIB): $(LIB_OBJS)
 	$(Q)rm -f $@
 	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/psoffload: $(BUILD)/obj/host/cmd/main.o $(LIB) $(HOST_STAMP)
+$(BUILD)/psoffload: $(BUILD)/obj/host/cmd/main.o $(LIB) $(LINK_STAMP)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB) $(HOST_STAMP) | $(TEST_BPF_OBJS)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB) $(LINK_STAMP) | $(TEST_BPF_OBJS)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) -lcmocka $(LDLIBS)
 
-$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(HOST_STAMP)
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
@@ -262,15 +266,15 @@ $(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
 bench-micro: $(BUILD)/bench/microbench
 	$(BUILD)/bench/microbench
 
-$(BUILD)/bench/microbench: $(BUILD)/obj/bench/microbench.o $(BUILD)/obj/tests/lib/netns.o $(HOST_STAMP)
+$(BUILD)/bench/microbench: $(BUILD)/obj/bench/microbench.o $(BUILD)/obj/tests/lib/netns.o $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
-$(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o $(BUILD)/obj/bench/benchlib.o $(LIB) $(HOST_STAMP)
+$(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o $(BUILD)/obj/bench/benchlib.o $(LIB) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) -lm $(LDLIBS)
-$(BUILD)/bench/pso-baseline: $(BUILD)/obj/bench/baseline/baseline.o $(LIB) $(HOST_STAMP)
+$(BUILD)/bench/pso-baseline: $(BUILD)/obj/bench/baseline/baseline.o $(LIB) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ -lpthread $(LDLIBS)
@@ -279,7 +283,7 @@ BENCH_LIBS_mosquitto := -lmosquitto
 BENCH_LIBS_redis     := -lhiredis
 BENCH_LIBS_nats      := -lnats
 $(BUILD)/bench/bench-%: $(BUILD)/obj/bench/clients/%.o $(BUILD)/obj/bench/clients/tcpbench.o \
-                        $(BUILD)/obj/bench/benchlib.o $(HOST_STAMP)
+                        $(BUILD)/obj/bench/benchlib.o $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o,$^) -o $@ $(BENCH_LIBS_$*) -lpthread -lm $(LDLIBS)
