@@ -1,36 +1,126 @@
 # psoffload - one Makefile builds everything into build/.
 #   make            BPF objects, skeletons, host tools, tests
 #   make test       every test suite (needs root)
+#   make install    the daemon, the BPF objects and the NIC profiles
+#                   (PREFIX=/usr/local, DESTDIR, SBINDIR, DATADIR)
 #   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
 #   make clean
+#
+# Variables:
+#   CC, CLANG, BPFTOOL, PKG_CONFIG   the tools (gcc, clang, bpftool, pkg-config)
+#   CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS
+#                   the user's: added to what the build needs, never instead
+#                   of it (`make CFLAGS=-O0` still finds every header)
+#   BUILD=DIR       output directory (default build)
+#   V=1             print the full commands
+#   WERROR=1        -Werror for the host code too (the BPF code always has it)
+#   SANITIZE=1      host code and test programs with ASan and UBSan; BPF
+#                   objects are unaffected.  Best in a directory of its own:
+#                   make SANITIZE=1 BUILD=build-asan
+#   PSO_DEFINES     capacity overrides, e.g. PSO_DEFINES='-DPSO_MAX_TOPICS=65536'
+#
+# Every object records the headers it includes (-MMD -MP, BUILD/**/*.d), and
+# a change of compiler flags (or of DATADIR, for the one file that uses it)
+# rebuilds what was built with the old ones.
 
 BUILD      ?= build
-MULTIARCH  := $(shell gcc -print-multiarch)
+# GNU make's own default for CC is cc; the project's is gcc.
+ifeq ($(origin CC),default)
+CC         := gcc
+endif
+ifeq ($(origin AR),default)
+AR         := ar
+endif
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
-CC         ?= gcc
+PKG_CONFIG ?= pkg-config
+INSTALL    ?= install
+MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || $(CC) -print-multiarch)
+
+# The user's flags.
+CFLAGS     ?= -O2 -g
+CPPFLAGS   ?=
+LDFLAGS    ?=
+LDLIBS     ?=
 
 # Capacity overrides, e.g. make PSO_DEFINES='-DPSO_MAX_TOPICS=65536'
 PSO_DEFINES ?=
 
+# Installation.  The daemon finds its profiles relative to its own path
+# (host/ctl/profile.c, pso_profile_dir_default): the path from SBINDIR to
+# DATADIR is computed here, so that a DESTDIR copy works before it is moved.
+PREFIX     ?= /usr/local
+SBINDIR    ?= $(PREFIX)/sbin
+DATADIR    ?= $(PREFIX)/share/psoffload
+DATADIR_REL := $(shell realpath -m -s --relative-to='$(SBINDIR)' '$(DATADIR)')
+
+ifeq ($(V),1)
+Q   :=
+msg  =
+else
+Q   := @
+msg  = @printf '  %-7s %s\n' '$(1)' '$(2)'
+endif
+
+# ---- flags -------------------------------------------------------------------
+
 # Block placement and tail merging off: clang would otherwise move shared
 # exit blocks up, or fold identical tails into one, and jump back to them;
 # the XDP objects must have no backward jump at all.
-BPF_CFLAGS := -O2 -g -target bpf -Wall -Werror -I/usr/include/$(MULTIARCH) -Ibpf $(PSO_DEFINES) \
+BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -I/usr/include/$(MULTIARCH) -Ibpf $(PSO_DEFINES) \
               -mllvm -disable-block-placement -mllvm -enable-tail-merge=false
 # The offload build keeps to the older ISA the NFP JIT implements.
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
-BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD
+# -Wno-unused-parameter: pso_port_lookup() in bpf/psoffload_maps.h ignores its
+# ifindex in the offload build; drop this once it no longer does.
+BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD -Wno-unused-parameter
 
 PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih
-CFLAGS     ?= -O2 -g
-CFLAGS     += -Wall -Wextra -Wno-unused-parameter -std=gnu11 -D_GNU_SOURCE \
-              -Ibpf -Ioffload -Ihost -Itests/lib -I$(BUILD)/bpf $(PSO_DEFINES) \
-              $(shell pkg-config --cflags $(PKGS))
-LDLIBS     := $(shell pkg-config --libs $(PKGS)) -lelf -lz
-TEST_LDLIBS := $(LDLIBS) -lcmocka
+PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
+PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
-BPF_HDRS   := $(wildcard bpf/*.h)
+ifeq ($(SANITIZE),1)
+SAN_FLAGS  := -fsanitize=address,undefined -fno-omit-frame-pointer
+endif
+ifeq ($(WERROR),1)
+HOST_WERROR := -Werror
+endif
+
+# What the host build needs; OBJ_CPPFLAGS is set per object (bench/).
+# -Wno-unused-parameter: callbacks take parameters they do not use.
+PSO_CPPFLAGS := -D_GNU_SOURCE -Ibpf -Ioffload -Ihost -Itests/lib -I$(BUILD)/bpf $(PSO_DEFINES) $(PKG_CFLAGS)
+PSO_CFLAGS   := -std=gnu11 -Wall -Wextra -Wno-unused-parameter $(SAN_FLAGS)
+OBJ_CPPFLAGS :=
+HOST_CFLAGS   = $(PSO_CPPFLAGS) $(OBJ_CPPFLAGS) $(CPPFLAGS) $(PSO_CFLAGS) $(HOST_WERROR) $(CFLAGS)
+HOST_LINK     = $(CC) $(PSO_CFLAGS) $(CFLAGS) $(LDFLAGS)
+HOST_LDLIBS  := $(PKG_LIBS) -lelf -lz
+DEPFLAGS      = -MMD -MP -MF $(@:.o=.d)
+
+# Flag stamps, written while the Makefile is read and only when their text
+# changes: every object and program depends on the stamp of its flags
+# (compile, link, BPF; DATADIR for profile.o).  -Werror is left
+# out (it changes no output).  Not for `make clean` alone.
+HOST_STAMP := $(BUILD)/.flags-host
+LINK_STAMP := $(BUILD)/.flags-link
+BPF_STAMP  := $(BUILD)/.flags-bpf
+DIRS_STAMP := $(BUILD)/.install-dirs
+sq = $(subst ','\'',$(1))
+# $(call stamp,FILE,VARIABLE): FILE holds the text of VARIABLE.
+stamp = $(shell mkdir -p '$(BUILD)' && printf '%s\n' '$(call sq,$($(2)))' | cmp -s - '$(1)' 2>/dev/null || \
+                printf '%s\n' '$(call sq,$($(2)))' >'$(1)')
+HOST_STAMP_TEXT = $(CC) $(PSO_CPPFLAGS) $(CPPFLAGS) $(PSO_CFLAGS) $(CFLAGS)
+LINK_STAMP_TEXT = $(CC) $(PSO_CFLAGS) $(CFLAGS) $(LDFLAGS) | $(HOST_LDLIBS) $(LDLIBS)
+BPF_STAMP_TEXT  = $(CLANG) $(BPF_DRV_CFLAGS) | $(BPF_OFFLOAD_CFLAGS)
+DIRS_STAMP_TEXT = $(DATADIR) $(DATADIR_REL)
+ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
+$(call stamp,$(HOST_STAMP),HOST_STAMP_TEXT)
+$(call stamp,$(LINK_STAMP),LINK_STAMP_TEXT)
+$(call stamp,$(BPF_STAMP),BPF_STAMP_TEXT)
+$(call stamp,$(DIRS_STAMP),DIRS_STAMP_TEXT)
+endif
+
+# ---- what is built -------------------------------------------------------------
+
 BPF_OBJS   := $(BUILD)/bpf/psoffload_xdp.bpf.o $(BUILD)/bpf/psoffload_xdp_offload.bpf.o \
               $(BUILD)/bpf/psoffload_tc.bpf.o
 SKELS      := $(BPF_OBJS:.bpf.o=.skel.h)
@@ -48,52 +138,100 @@ TEST_SRCS  := $(wildcard tests/unit/*.c tests/net/*.c)
 TEST_BINS  := $(patsubst tests/%.c,$(BUILD)/tests/%,$(TEST_SRCS))
 # Small BPF objects the tests load or inspect (tests/bpf/*.bpf.c).
 TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,$(BUILD)/tests/bpf/%.bpf.o,$(wildcard tests/bpf/*.bpf.c))
+# Small C test tools for the end-to-end scripts (tests/tools/*.c).
+TOOL_SRCS  := $(wildcard tests/tools/*.c)
+TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
+# Benchmarks (bench/): built by `make bench*` only.
+BENCH_SRCS := $(wildcard bench/*.c bench/baseline/*.c bench/clients/*.c)
+BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o
 
-.PHONY: all bpf test demo deps clean
+ALL_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,host/cmd/main.c $(LIB_SRCS) $(TESTLIB_SRCS) \
+                                                $(TEST_SRCS) $(TOOL_SRCS) $(BENCH_SRCS))
+
+.DEFAULT_GOAL := all
+.PHONY: all bpf test demo deps clean install
 # Keep intermediate objects between runs.
 .SECONDARY:
-all: bpf $(BUILD)/psoffload $(TEST_BINS)
+# A recipe that fails leaves no half-written target behind.
+.DELETE_ON_ERROR:
+all: bpf $(BUILD)/psoffload $(TEST_BINS) $(TOOL_BINS)
 bpf: $(BPF_OBJS) $(SKELS)
 
-$(BUILD)/psoffload: $(BUILD)/obj/host/cmd/main.o $(LIB)
-	$(CC) $(CFLAGS) $^ -o $@ $(LDLIBS)
+# ---- BPF ---------------------------------------------------------------------
+
+$(BUILD)/bpf/psoffload_xdp.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_STAMP)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/bpf/psoffload_xdp_offload.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_STAMP)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_OFFLOAD_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/bpf/psoffload_tc.bpf.o: bpf/psoffload_tc.bpf.c $(BPF_STAMP)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(TEST_BPF_OBJS): $(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) $(DEPFLAGS) -c $< -o $@
+$(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) -Ibench $(DEPFLAGS) -c $< -o $@
+%.skel.h: %.bpf.o
+	$(call msg,GEN,$@)
+	$(Q)$(BPFTOOL) gen skeleton $< name $(subst -,_,$(notdir $*)) > $@.tmp && mv $@.tmp $@
+
+$(BPF_OBJS): | $(BUILD)/bpf
+$(BUILD)/bpf:
+	@mkdir -p $@
+
+# ---- host code ---------------------------------------------------------------
+
+# Every host object: the skeletons exist before the first compile; after
+# that the .d files say who includes them.
+$(BUILD)/obj/%.o: %.c $(HOST_STAMP) | $(SKELS)
+	@mkdir -p $(@D)
+	$(call msg,CC,$@)
+	$(Q)$(CC) $(HOST_CFLAGS) $(DEPFLAGS) -c $< -o $@
+
+# The installed layout, for the profiles lookup.
+$(BUILD)/obj/host/ctl/profile.o: $(DIRS_STAMP)
+$(BUILD)/obj/host/ctl/profile.o: OBJ_CPPFLAGS += -DPSO_DATADIR='"$(DATADIR)"' \
+                                                -DPSO_DATADIR_REL='"$(DATADIR_REL)"'
 
 $(LIB): $(LIB_OBJS)
-	rm -f $@
-	ar rcs $@ $^
+	$(call msg,AR,$@)
+	$(Q)rm -f $@
+	$(Q)$(AR) rcs $@ $^
 
-$(BUILD)/bpf/psoffload_xdp.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
-$(BUILD)/bpf/psoffload_xdp_offload.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_OFFLOAD_CFLAGS) -c $< -o $@
-$(BUILD)/bpf/psoffload_tc.bpf.o: bpf/psoffload_tc.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
-$(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
-	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
+$(BUILD)/psoffload: $(BUILD)/obj/host/cmd/main.o $(LIB) $(LINK_STAMP)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 
-$(BUILD)/obj/%.o: %.c $(BPF_HDRS) $(SKELS) $(wildcard offload/*.h host/*/*.h tests/lib/*.h)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -c $< -o $@
-# Packet-test rows (tests/fixtures/*.h) are #included by their test drivers.
-$(patsubst %.c,$(BUILD)/obj/%.o,$(TEST_SRCS)): $(wildcard tests/fixtures/*.h)
+$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB) $(LINK_STAMP) | $(TEST_BPF_OBJS)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) -lcmocka $(LDLIBS)
 
-$(BUILD)/tests/%: $(BUILD)/obj/tests/%.o $(TESTLIB_OBJS) $(LIB) | $(TEST_BPF_OBJS)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $^ -o $@ $(TEST_LDLIBS)
+$(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 
-$(TEST_BPF_OBJS): $(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c
-	@mkdir -p $(dir $@)
-	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
+# ---- install -----------------------------------------------------------------
 
-# Small C test tools for the end-to-end scripts (tests/tools/*.c).
-TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(wildcard tests/tools/*.c))
-all: $(TOOL_BINS)
-$(BUILD)/tests/tools/%: tests/tools/%.c $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) $< $(LIB) -o $@ $(LDLIBS)
+# The BPF programs are embedded in the binary (libbpf skeletons,
+# BUILD/bpf/*.skel.h): the daemon never reads DATADIR/bpf.  The objects are
+# installed for `psoffload check` and for inspection (bpftool, llvm-objdump).
+install: $(BUILD)/psoffload $(BPF_OBJS)
+	$(call msg,INSTALL,$(DESTDIR)$(SBINDIR)/psoffload)
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(SBINDIR)' '$(DESTDIR)$(DATADIR)/bpf' '$(DESTDIR)$(DATADIR)/nic-profiles'
+	$(Q)$(INSTALL) -m 755 $(BUILD)/psoffload '$(DESTDIR)$(SBINDIR)/'
+	$(call msg,INSTALL,$(DESTDIR)$(DATADIR)/bpf/)
+	$(Q)$(INSTALL) -m 644 $(BPF_OBJS) '$(DESTDIR)$(DATADIR)/bpf/'
+	$(call msg,INSTALL,$(DESTDIR)$(DATADIR)/nic-profiles/)
+	$(Q)$(INSTALL) -m 644 $(wildcard nic-profiles/*) '$(DESTDIR)$(DATADIR)/nic-profiles/'
 
-$(BUILD)/bpf:
-	mkdir -p $@
+# ---- tests, demo -------------------------------------------------------------
 
 test: all
 	tests/run_all.sh $(BUILD)
@@ -116,42 +254,39 @@ demo:
 clean:
 	rm -rf $(BUILD)
 
+# ---- Benchmarks (bench/): `make bench`, `make bench-quick`; never in `make test`.
+
+$(BUILD)/obj/bench/%.o: OBJ_CPPFLAGS += -I$(BUILD)/bench -Ibench
+$(BUILD)/obj/bench/clients/%.o: OBJ_CPPFLAGS += -Ibench/clients
+$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h
+$(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
+
 # Microbenchmark: per-packet cost of each data-plane path (BPF_PROG_TEST_RUN).
 .PHONY: bench-micro
 bench-micro: $(BUILD)/bench/microbench
 	$(BUILD)/bench/microbench
 
-$(BUILD)/bench/floor_xdp.bpf.o: bench/floor_xdp.bpf.c
-	@mkdir -p $(dir $@)
-	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
-$(BUILD)/bench/floor_xdp.skel.h: $(BUILD)/bench/floor_xdp.bpf.o
-	$(BPFTOOL) gen skeleton $< name floor_xdp > $@.tmp && mv $@.tmp $@
-$(BUILD)/bench/microbench: bench/microbench.c tests/lib/netns.c tests/lib/netns.h $(BPF_HDRS) \
-                           $(SKELS) $(BUILD)/bench/floor_xdp.skel.h
-	$(CC) $(CFLAGS) -I$(BUILD)/bench bench/microbench.c tests/lib/netns.c -o $@ $(LDLIBS)
-
-# ---- Benchmarks (bench/): `make bench`, `make bench-quick`; never in `make test`.
-BENCH_CFLAGS := $(CFLAGS) -I$(BUILD)/bench -Ibench
-BENCH_LIB    := bench/benchlib.c bench/benchlib.h bench/loadgen.h
-
-$(BUILD)/bench/loadgen.bpf.o: bench/loadgen.bpf.c bench/loadgen.h
-	@mkdir -p $(dir $@)
-	$(CLANG) $(BPF_DRV_CFLAGS) -Ibench -c $< -o $@
-$(BUILD)/bench/loadgen.skel.h: $(BUILD)/bench/loadgen.bpf.o
-	$(BPFTOOL) gen skeleton $< name loadgen > $@.tmp && mv $@.tmp $@
-$(BUILD)/bench/loadgen: bench/loadgen.c $(BENCH_LIB) $(BUILD)/bench/loadgen.skel.h $(LIB)
-	$(CC) $(BENCH_CFLAGS) bench/loadgen.c bench/benchlib.c $(LIB) -o $@ $(LDLIBS) -lm
-$(BUILD)/bench/pso-baseline: bench/baseline/baseline.c $(LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) $< $(LIB) -o $@ -lpthread
+$(BUILD)/bench/microbench: $(BUILD)/obj/bench/microbench.o $(BUILD)/obj/tests/lib/netns.o $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
+$(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o $(BUILD)/obj/bench/benchlib.o $(LIB) $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) -lm $(LDLIBS)
+$(BUILD)/bench/pso-baseline: $(BUILD)/obj/bench/baseline/baseline.o $(LIB) $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ -lpthread $(LDLIBS)
 # Clients of the servers users pick instead, one per C client library.
-BENCH_CLIENT_SRCS := bench/clients/tcpbench.c bench/benchlib.c
 BENCH_LIBS_mosquitto := -lmosquitto
 BENCH_LIBS_redis     := -lhiredis
 BENCH_LIBS_nats      := -lnats
-$(BUILD)/bench/bench-%: bench/clients/%.c $(BENCH_CLIENT_SRCS) bench/clients/tcpbench.h $(BENCH_LIB)
-	@mkdir -p $(dir $@)
-	$(CC) $(BENCH_CFLAGS) -Ibench/clients $< $(BENCH_CLIENT_SRCS) -o $@ $(BENCH_LIBS_$*) -lpthread -lm
+$(BUILD)/bench/bench-%: $(BUILD)/obj/bench/clients/%.o $(BUILD)/obj/bench/clients/tcpbench.o \
+                        $(BUILD)/obj/bench/benchlib.o $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o,$^) -o $@ $(BENCH_LIBS_$*) -lpthread -lm $(LDLIBS)
 
 # `make bench-quick` (about a minute) and `make bench` (up to 30 minutes):
 # bench/run.sh, results under bench/results/<UTC timestamp>/.
@@ -167,3 +302,6 @@ bench:
 	bash bench/install-deps.sh
 	$(MAKE) $(BENCH_BINS) $(BENCH_CLIENTS)
 	bash bench/run.sh $(BUILD)
+
+# The headers each object was built from (-MMD -MP).
+-include $(ALL_OBJS:.o=.d) $(BPF_OBJS:.o=.d) $(TEST_BPF_OBJS:.o=.d) $(BENCH_BPF_OBJS:.o=.d)

@@ -52,7 +52,7 @@ int floor_xdp(struct xdp_md *ctx)
 }
 
 SEC("xdp")
-int tx_only(struct xdp_md *ctx)
+int tx_only(struct xdp_md *ctx __attribute__((unused)))
 {
 	return XDP_TX;
 }

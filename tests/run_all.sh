@@ -2,6 +2,8 @@
 # Run every test program under BUILD/tests, print each runner's summary and
 # one closing line "N passed, N failed" over all cmocka tests.
 # Usage: tests/run_all.sh [BUILD] [NAME-FILTER]
+# NAME-FILTER picks the suites whose name below tests/ contains it:
+# "unit" runs BUILD/tests/unit/* alone, "e2e/test_check" one script.
 set -u
 build=${1:-build}
 filter=${2:-}
@@ -16,8 +18,9 @@ here=$(cd "$(dirname "$0")" && pwd)
 for t in "$build"/tests/unit/* "$build"/tests/net/* "$here"/e2e/test_*.sh; do
 	[ -f "$t" ] || continue
 	case "$t" in *.sh) runner=(bash "$t" "$build") ;; *) [ -x "$t" ] || continue; runner=("$t") ;; esac
-	case "$t" in *"$filter"*) ;; *) continue ;; esac
-	echo "=== ${t##*/tests/}"
+	name=${t##*/tests/}
+	case "$name" in *"$filter"*) ;; *) continue ;; esac
+	echo "=== $name"
 	out=$(mktemp)
 	"${runner[@]}" 2>&1 | tee "$out"
 	rc=${PIPESTATUS[0]}
@@ -29,7 +32,7 @@ for t in "$build"/tests/unit/* "$build"/tests/net/* "$here"/e2e/test_*.sh; do
 	passed=$((passed + ${p:-0}))
 	failed=$((failed + ${f:-0}))
 	if [ "$rc" -ne 0 ]; then
-		bad_suites+=("${t##*/tests/}")
+		bad_suites+=("$name")
 		# A runner that died before its summary still counts as a failure.
 		[ -n "$f" ] || failed=$((failed + 1))
 	fi

@@ -17,6 +17,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <ini.h>
@@ -387,23 +388,57 @@ int pso_profile_by_name(const char *dir, const char *name, struct pso_nic_profil
 	return pso_profile_load(path, p, err, errlen);
 }
 
+/*
+ * The installed layout (Makefile: DATADIR, and the path from SBINDIR to it).
+ * Defaults for a build without the Makefile's -D.
+ */
+#ifndef PSO_DATADIR
+#define PSO_DATADIR "/usr/local/share/psoffload"
+#endif
+#ifndef PSO_DATADIR_REL
+#define PSO_DATADIR_REL "../share/psoffload"
+#endif
+
+/* DIR/SUB resolved into buf if it is a directory: 0, else -errno. */
+static int dir_if_exists(char *buf, size_t len, const char *dir, const char *sub)
+{
+	char path[PATH_MAX * 2], real[PATH_MAX];
+	int w = snprintf(path, sizeof(path), "%s/%s", dir, sub);
+	struct stat st;
+
+	if (w < 0 || (size_t)w >= sizeof(path))
+		return -ENAMETOOLONG;
+	if (!realpath(path, real))
+		return -errno;
+	if (stat(real, &st))
+		return -errno;
+	if (!S_ISDIR(st.st_mode))
+		return -ENOTDIR;
+	w = snprintf(buf, len, "%s", real);
+	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
+}
+
 int pso_profile_dir_default(char *buf, size_t len)
 {
-	char exe[PATH_MAX], up[PATH_MAX + 4], top[PATH_MAX];
+	char exe[PATH_MAX];
 	ssize_t n = readlink("/proc/self/exe", exe, sizeof(exe) - 1);
 	char *slash;
 	int w;
 
-	if (n <= 0)
-		return -ENOENT;
-	exe[n] = '\0';
-	slash = strrchr(exe, '/');
-	if (!slash)
-		return -ENOENT;
-	*slash = '\0';
-	snprintf(up, sizeof(up), "%s/..", exe);
-	if (!realpath(up, top))
-		return -errno;
-	w = snprintf(buf, len, "%s/nic-profiles", strcmp(top, "/") ? top : "");
+	if (n > 0) {
+		exe[n] = '\0';
+		slash = strrchr(exe, '/');
+		if (slash) {
+			*slash = '\0';
+			/* The build tree: build/psoffload and nic-profiles/ of its source. */
+			if (!dir_if_exists(buf, len, exe, "../nic-profiles"))
+				return 0;
+			/* Installed, wherever the tree was put (DESTDIR included). */
+			if (!dir_if_exists(buf, len, exe, PSO_DATADIR_REL "/nic-profiles"))
+				return 0;
+		}
+	}
+	/* Installed where it was configured for; also what errors then name. */
+	w = snprintf(buf, len, "%s", PSO_DATADIR "/nic-profiles");
 	return w < 0 || (size_t)w >= len ? -ENAMETOOLONG : 0;
 }

@@ -44,8 +44,14 @@ int pso_profile_for_driver(const char *dir, const char *driver, struct pso_nic_p
 int pso_profile_by_name(const char *dir, const char *name, struct pso_nic_profile *p,
 			char *err, size_t errlen);
 
-/* Where the shipped profiles are: dirname(/proc/self/exe)/../nic-profiles,
- * resolved, so build/psoffload finds nic-profiles/ of its source tree.
+/* Where the shipped profiles are, the first of these that is a directory,
+ * relative to the directory of /proc/self/exe (EXEDIR) and resolved:
+ *   EXEDIR/../nic-profiles            the build tree: build/psoffload finds
+ *                                     nic-profiles/ of its source tree
+ *   EXEDIR/PSO_DATADIR_REL/nic-profiles  installed (SBINDIR -> DATADIR,
+ *                                     computed by the Makefile), also from a
+ *                                     DESTDIR that was not moved yet
+ * else PSO_DATADIR/nic-profiles (the configured DATADIR), existing or not.
  * 0 or -errno. */
 int pso_profile_dir_default(char *buf, size_t len);
 

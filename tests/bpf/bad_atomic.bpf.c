@@ -11,7 +11,7 @@ struct {
 } bad_counts SEC(".maps");
 
 SEC("xdp")
-int bad_atomic(struct xdp_md *ctx)
+int bad_atomic(struct xdp_md *ctx __attribute__((unused)))
 {
 	__u32 key = 0;
 	__u64 *cnt = bpf_map_lookup_elem(&bad_counts, &key);

@@ -13,7 +13,7 @@ struct {
 } bad_elem SEC(".maps");
 
 SEC("xdp")
-int bad_bigelem(struct xdp_md *ctx)
+int bad_bigelem(struct xdp_md *ctx __attribute__((unused)))
 {
 	__u32 key = 0;
 

@@ -13,7 +13,7 @@ struct {
 } bad_bigv SEC(".maps");
 
 SEC("xdp")
-int bad_bigvalue(struct xdp_md *ctx)
+int bad_bigvalue(struct xdp_md *ctx __attribute__((unused)))
 {
 	__u32 key = 0;
 

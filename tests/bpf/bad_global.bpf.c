@@ -7,7 +7,7 @@ __u32 bad_data_var = 1;
 __u32 bad_bss_var;
 
 SEC("xdp")
-int bad_global(struct xdp_md *ctx)
+int bad_global(struct xdp_md *ctx __attribute__((unused)))
 {
 	bad_data_var++;
 	bad_bss_var++;

@@ -4,7 +4,7 @@
 #include <bpf/bpf_helpers.h>
 
 SEC("xdp")
-int bad_helper(struct xdp_md *ctx)
+int bad_helper(struct xdp_md *ctx __attribute__((unused)))
 {
 	return bpf_ktime_get_ns() & 1 ? XDP_PASS : XDP_DROP;
 }

@@ -12,7 +12,7 @@ struct {
 } bad_flags SEC(".maps");
 
 SEC("xdp")
-int bad_noprealloc(struct xdp_md *ctx)
+int bad_noprealloc(struct xdp_md *ctx __attribute__((unused)))
 {
 	__u32 key = 0;
 

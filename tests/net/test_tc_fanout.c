@@ -538,10 +538,11 @@ static void capture_check(int fd, enum side s, int af, const uint8_t *msg, int m
 		want += exp[i].side == s;
 
 	while (got < want) {
-		uint8_t f[2048];
+		/* The frame 2 bytes in: its IP header 4-byte aligned (UBSan). */
+		uint8_t fbuf[2 + 2048] __attribute__((aligned(4))), *f = fbuf + 2;
 		char cbuf[CMSG_SPACE(sizeof(struct tpacket_auxdata))];
 		struct sockaddr_ll from;
-		struct iovec iov = { f, sizeof(f) };
+		struct iovec iov = { f, sizeof(fbuf) - 2 };
 		struct msghdr mh = {
 			.msg_name = &from, .msg_namelen = sizeof(from),
 			.msg_iov = &iov, .msg_iovlen = 1,
@@ -842,7 +843,8 @@ static void send_tagged(int af, int pub_fd, uint16_t vid, const uint8_t *msg, in
 		.sll_ifindex = c->peer_idx,
 		.sll_halen = ETH_ALEN,
 	};
-	uint8_t f[MAX_MSG + 128] = {}, *src, *dst;
+	/* The frame 2 bytes in: its IP header 4-byte aligned (UBSan). */
+	uint8_t fbuf[2 + MAX_MSG + 128] __attribute__((aligned(4))) = {}, *f = fbuf + 2, *src, *dst;
 	struct udphdr *udp;
 	int l3 = ETH_HLEN + 4, l4, fd;
 
@@ -1264,7 +1266,7 @@ static void test_full_queue_sheds_its_port(void **state)
 	const char *const del[] = { "ip", "link", "del", "psocg0", NULL };
 	uint64_t base[PSO_CNT__MAX], want[PSO_CNT__MAX] = {};
 	uint8_t msg[MAX_MSG], mac[6];
-	int fds[4], len, ifindex;
+	int fds[4], len, ifindex = 0;
 
 	lab_ready();
 	if (netns_veth_add(lab.br, "psocg0", lab.br, "psocg1") || netns_exec(lab.br, down) ||
