@@ -15,6 +15,7 @@
 #include "ctl/nexthop.h"
 #include "ctl/placement.h"
 #include "psoffload_xdp_offload.skel.h"
+#include "tables/porttab.h"
 #include "tables/tables.h"
 #include "util/log.h"
 
@@ -204,10 +205,7 @@ void pso_ctl_redirect_targets(struct pso_ctl *ctl)
 		pso_nic_query(f->name, &f->nic, NULL, 0);
 		ok = !any_native || (f->nic.features_known ? (f->nic.xdp_features & PSO_XDP_F_NDO_XMIT)
 							   : f->profile.xdp_redirect);
-		if (ok)
-			bpf_map_update_elem(ctl->dp->devmap_fd, &key, &key, BPF_ANY);
-		else
-			bpf_map_delete_elem(ctl->dp->devmap_fd, &key);
+		pso_devmap_set(ctl->dp->devmap_fd, key, ok);
 	}
 }
 

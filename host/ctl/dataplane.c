@@ -252,9 +252,7 @@ void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts
 static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 		   const struct pso_port_cfg *cfg, char *err, size_t errlen)
 {
-	struct pso_port_cfg nic_cfg = *cfg;
 	struct bpf_map *map;
-	__u32 key = 0;
 	int ret;
 
 	port->hw = psoffload_xdp_offload__open();
@@ -279,11 +277,10 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 		return ret;
 	}
 	/* The same entry as the host's pso_port_cfg holds (pso_port_table_set). */
-	nic_cfg.flags = PSO_PORT_F_VALID;
-	if (bpf_map_update_elem(bpf_map__fd(port->hw->maps.pso_port_cfg), &key, &nic_cfg, BPF_ANY)) {
-		ret = -errno;
+	ret = pso_port_table_set_nic(bpf_map__fd(port->hw->maps.pso_port_cfg), cfg);
+	if (ret) {
 		snprintf(err, errlen, "%s: cannot write the NIC's port config: %s", port->name,
-			 strerror(errno));
+			 strerror(-ret));
 		return ret;
 	}
 	if (hw->fill) {
@@ -311,6 +308,25 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 	port->hw_attached = true;
 	bpf_xdp_query_id(port->ifindex, XDP_FLAGS_HW_MODE, &port->hw_prog_id);
 	return 0;
+}
+
+/* Port tables go through the table writer, with its grace periods
+ * (deferred once the daemon started them); before the tables exist, the
+ * same protocol waits inline. */
+static int port_set(struct pso_dataplane *dp, const struct pso_port_cfg *cfg)
+{
+	if (dp->tables)
+		return pso_port_table_set_deferred(dp->tables, dp->port_cfg_fd, dp->port_slots_fd, cfg);
+	return pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd, cfg, pso_tables_sync_rcu, NULL);
+}
+
+static void port_remove(struct pso_dataplane *dp, __u32 ifindex)
+{
+	if (dp->tables)
+		pso_port_table_remove_deferred(dp->tables, dp->port_cfg_fd, dp->port_slots_fd, ifindex);
+	else
+		pso_port_table_remove(dp->port_cfg_fd, dp->port_slots_fd, ifindex, pso_tables_sync_rcu,
+				      NULL);
 }
 
 static void detach_port(struct pso_dataplane *dp, struct pso_port *port)
@@ -349,8 +365,8 @@ static void detach_port(struct pso_dataplane *dp, struct pso_port *port)
 		bpf_tc_hook_destroy(&hook);
 		port->clsact_created = false;
 	}
-	bpf_map_delete_elem(dp->devmap_fd, &key);
-	pso_port_table_remove(dp->port_cfg_fd, dp->port_slots_fd, key, pso_tables_sync_rcu, NULL);
+	pso_devmap_set(dp->devmap_fd, key, 0);
+	port_remove(dp, key);
 }
 
 int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mode,
@@ -390,9 +406,9 @@ int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mo
 	key = port->ifindex;
 
 	/* Tables first, so the first packet the program sees finds its port. */
-	ret = pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd, cfg, pso_tables_sync_rcu, NULL);
-	if (!ret && bpf_map_update_elem(dp->devmap_fd, &key, &key, BPF_ANY))
-		ret = -errno;
+	ret = port_set(dp, cfg);
+	if (!ret)
+		ret = pso_devmap_set(dp->devmap_fd, key, 1);
 	if (ret) {
 		snprintf(err, errlen, "%s: cannot write port tables: %s", ifname, strerror(-ret));
 		goto fail;
@@ -445,23 +461,11 @@ int pso_dp_port_update(struct pso_dataplane *dp, int ifindex, const struct pso_p
 
 	if (!port)
 		return -ENODEV;
-	ret = pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd, cfg, pso_tables_sync_rcu, NULL);
+	ret = port_set(dp, cfg);
+	if (!ret && port->hw)
+		ret = pso_port_table_set_nic(bpf_map__fd(port->hw->maps.pso_port_cfg), cfg);
 	if (ret)
 		return ret;
-	if (port->hw) {
-		/* The NIC's one entry: invalid first, so the NIC passes to the
-		 * host while the addresses change, then the new entry whole. */
-		struct pso_port_cfg nic_cfg = { 0 };
-		int fd = bpf_map__fd(port->hw->maps.pso_port_cfg);
-		__u32 key = 0;
-
-		if (bpf_map_update_elem(fd, &key, &nic_cfg, BPF_ANY))
-			return -errno;
-		nic_cfg = *cfg;
-		nic_cfg.flags = PSO_PORT_F_VALID;
-		if (bpf_map_update_elem(fd, &key, &nic_cfg, BPF_ANY))
-			return -errno;
-	}
 	port->cfg = *cfg;
 	return 0;
 }
@@ -476,8 +480,7 @@ void pso_dp_detach(struct pso_dataplane *dp, int ifindex)
 		/* A port that shared the freed slot moves into it. */
 		for (int j = 0; j < dp->nports; j++)
 			if (pso_port_slot_of(dp->ports[j].ifindex) == pso_port_slot_of(ifindex))
-				pso_port_table_set(dp->port_cfg_fd, dp->port_slots_fd,
-						   &dp->ports[j].cfg, pso_tables_sync_rcu, NULL);
+				port_set(dp, &dp->ports[j].cfg);
 		return;
 	}
 }
@@ -490,12 +493,18 @@ struct pso_port *pso_dp_port_by_ifindex(struct pso_dataplane *dp, int ifindex)
 	return NULL;
 }
 
-void pso_dp_close(struct pso_dataplane *dp)
+void pso_dp_detach_all(struct pso_dataplane *dp)
 {
 	if (dp->xdp)
 		for (int i = 0; i < dp->nports; i++)
 			detach_port(dp, &dp->ports[i]);
 	dp->nports = 0;
+}
+
+void pso_dp_close(struct pso_dataplane *dp)
+{
+	pso_dp_detach_all(dp);
+	dp->tables = NULL;
 	unpin_maps(dp);
 	psoffload_tc__destroy(dp->tc);
 	psoffload_xdp__destroy(dp->xdp);

@@ -80,6 +80,8 @@ struct pso_dataplane {
 	struct pso_port ports[PSO_MAX_PORTS];
 	int nports;
 	char pin_dir[256];	/* empty: not pinned */
+	/* The table writer for port tables, once the daemon made it. */
+	struct pso_tables *tables;
 	struct pso_dp_sizes sizes;
 	/* map fds, owned by the XDP skeleton */
 	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, clients_fd, client_slots_fd;
@@ -108,6 +110,9 @@ void pso_dp_detach(struct pso_dataplane *dp, int ifindex);
  * tables and, in hw mode, the NIC's.  -ENODEV when ifindex is no port. */
 int pso_dp_port_update(struct pso_dataplane *dp, int ifindex, const struct pso_port_cfg *cfg);
 struct pso_port *pso_dp_port_by_ifindex(struct pso_dataplane *dp, int ifindex);
+
+/* Detach from every port (their table entries go through dp->tables). */
+void pso_dp_detach_all(struct pso_dataplane *dp);
 
 /* Detach from every port, unpin, free. */
 void pso_dp_close(struct pso_dataplane *dp);

@@ -162,10 +162,14 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 			      sizes.topics, PSO_MAX_SUBS, sizes.clients);
 	if (!ret)
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
+	/* From here on no table write waits for readers in the event loop. */
+	if (!ret)
+		ret = pso_tables_defer_start(&b->tables);
 	if (ret) {
 		snprintf(err, errlen, "cannot set up the tables: %s", strerror(-ret));
 		goto fail;
 	}
+	b->dp.tables = &b->tables;
 	pso_proto_topics_publish(b->proto);
 	ret = pso_ctl_init(&b->ctl, &ccfg, &b->dp, &b->tables, b->nh, sizes.topics);
 	if (ret) {
@@ -292,7 +296,10 @@ void pso_broker_stop(struct pso_broker *b)
 		close(b->sock);
 	if (b->sigfd >= 0)
 		close(b->sigfd);
-	/* Pending table changes finish while the maps are still there. */
+	/* Ports leave the tables, pending table changes finish while the
+	 * maps are still there, then the programs and maps go. */
+	pso_dp_detach_all(&b->dp);
+	b->dp.tables = NULL;
 	if (b->tables.topics)
 		pso_tables_free(&b->tables);
 	pso_dp_close(&b->dp);

@@ -59,10 +59,13 @@ void pso_status_refresh(struct pso_broker *b)
 	if (b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS)
 		return;
 
-	if (b->tables.nsubs != b->status_nsubs || b->tables.nclients != b->status_nclients ||
+	struct pso_tables_usage u;
+
+	pso_tables_usage(&b->tables, &u);
+	if (u.subs != b->status_nsubs || u.clients != b->status_nclients ||
 	    ntopics != b->status_ntopics) {
-		b->status_nsubs = b->tables.nsubs;
-		b->status_nclients = b->tables.nclients;
+		b->status_nsubs = u.subs;
+		b->status_nclients = u.clients;
 		b->status_ntopics = ntopics;
 		b->status_dirty = true;
 	}
@@ -73,7 +76,7 @@ void pso_status_write(struct pso_broker *b)
 {
 	struct json_object *root, *broker, *ifs, *tables, *daemon;
 	const struct pso_proto_stats *st;
-	uint32_t topics = 0;
+	struct pso_tables_usage u;
 	char tmp[600], feats[128];
 
 	if (!b->status_path[0] || !b->status_dirty)
@@ -128,15 +131,13 @@ void pso_status_write(struct pso_broker *b)
 	}
 	json_object_object_add(root, PSO_ST_INTERFACES, ifs);
 
-	for (uint32_t id = 0; id < b->tables.max_topics; id++)
-		if (b->tables.topics[id].flags & PSO_TOPIC_F_VALID)
-			topics++;
+	pso_tables_usage(&b->tables, &u);
 	tables = json_object_new_object();
-	json_object_object_add(tables, PSO_ST_TOPICS, usage_obj(topics, b->tables.max_topics));
-	json_object_object_add(tables, PSO_ST_SUBSCRIBERS,
-			       usage_obj(b->tables.nsubs, (uint64_t)b->tables.max_topics * b->tables.max_subs));
-	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(b->tables.nclients, b->tables.max_clients));
-	json_object_object_add(tables, "subscribers_per_topic", json_object_new_int(b->tables.max_subs));
+	json_object_object_add(tables, PSO_ST_TOPICS, usage_obj(u.topics, u.max_topics));
+	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u.subs, u.max_subs));
+	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(u.clients, u.max_clients));
+	json_object_object_add(tables, "subscribers_per_topic", json_object_new_int(u.subs_per_topic));
+	json_object_object_add(tables, "pending_grace", json_object_new_int(u.pending));
 	json_object_object_add(root, PSO_ST_TABLES, tables);
 
 	st = pso_proto_stats(b->proto);
@@ -147,8 +148,8 @@ void pso_status_write(struct pso_broker *b)
 	json_object_object_add(daemon, "host_deliveries", json_object_new_uint64(st->host_deliveries));
 	json_object_object_add(daemon, "congestion", json_object_new_uint64(st->congestion));
 	json_object_object_add(daemon, "expired", json_object_new_uint64(st->expired));
-	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(b->tables.mirror_errors));
-	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(b->tables.mirror_full));
+	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
+	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
 	json_object_object_add(root, "daemon", daemon);
 
 	mkdir(PSO_STATUS_DIR, 0755);

@@ -14,7 +14,7 @@
  *                       "reason", "programs": { "xdp", "xdp_hw", "tc" }, "mtu",
  *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
- *                 "subscribers_per_topic" },
+ *                 "subscribers_per_topic", "pending_grace" },
  *     "daemon": { "rx_msgs", "rx_malformed", "rx_unsupported", "host_deliveries",
  *                 "congestion", "expired", "nic_write_errors", "nic_table_full" } }
  */

@@ -232,3 +232,26 @@ int pso_port_table_remove_deferred(struct pso_tables *t, int hash_fd, int slots_
 		return -errno;
 	return 0;
 }
+
+int pso_port_table_set_nic(int nic_cfg_fd, const struct pso_port_cfg *cfg)
+{
+	struct pso_port_cfg v = { 0 };
+	__u32 key = 0;
+
+	if (bpf_map_update_elem(nic_cfg_fd, &key, &v, BPF_ANY))
+		return -errno;
+	v = *cfg;
+	v.flags = PSO_PORT_F_VALID;
+	if (bpf_map_update_elem(nic_cfg_fd, &key, &v, BPF_ANY))
+		return -errno;
+	return 0;
+}
+
+int pso_devmap_set(int devmap_fd, __u32 ifindex, int target)
+{
+	if (target)
+		return bpf_map_update_elem(devmap_fd, &ifindex, &ifindex, BPF_ANY) ? -errno : 0;
+	if (bpf_map_delete_elem(devmap_fd, &ifindex) && errno != ENOENT)
+		return -errno;
+	return 0;
+}

@@ -38,6 +38,14 @@ int pso_port_table_set_deferred(struct pso_tables *t, int hash_fd, int slots_fd,
 int pso_port_table_remove_deferred(struct pso_tables *t, int hash_fd, int slots_fd,
 				   __u32 ifindex);
 
+/* hw mode: the NIC's one port entry (ARRAY key 0), written invalid first,
+ * so the NIC passes everything to the host while it changes, then whole. */
+int pso_port_table_set_nic(int nic_cfg_fd, const struct pso_port_cfg *cfg);
+
+/* pso_devmap: may a native-mode XDP_REDIRECT reach ifindex?  A HASH-free
+ * DEVMAP entry is one pointer: no order to keep. */
+int pso_devmap_set(int devmap_fd, __u32 ifindex, int target);
+
 /* Does ifindex hold its slot now?  For tests and `status`. */
 int pso_port_table_in_slot(int slots_fd, __u32 ifindex);
 

@@ -159,3 +159,20 @@ void pso_sub_endpoint(const struct pso_sub *s, struct pso_endpoint *ep)
 	ep->family = s->family;
 	tbl_normalize_endpoint(ep);
 }
+
+void pso_tables_usage(const struct pso_tables *t, struct pso_tables_usage *u)
+{
+	memset(u, 0, sizeof(*u));
+	for (uint32_t id = 0; id < t->max_topics; id++)
+		if (t->topics[id].flags & PSO_TOPIC_F_VALID)
+			u->topics++;
+	u->max_topics = t->max_topics;
+	u->subs = t->nsubs;
+	u->max_subs = (uint64_t)t->max_topics * t->max_subs;
+	u->subs_per_topic = t->max_subs;
+	u->clients = t->nclients;
+	u->max_clients = t->max_clients;
+	u->nic_write_errors = t->mirror_errors;
+	u->nic_table_full = t->mirror_full;
+	u->pending = pso_tables_pending(t);
+}

@@ -231,4 +231,16 @@ int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint 
 /* The endpoint a slot delivers to. */
 void pso_sub_endpoint(const struct pso_sub *s, struct pso_endpoint *ep);
 
+/* What the tables hold against what they can hold, for status and metrics. */
+struct pso_tables_usage {
+	uint32_t topics, max_topics;		/* valid topic entries */
+	uint64_t subs, max_subs;		/* subscriber slots, all topics */
+	uint32_t subs_per_topic;
+	uint32_t clients, max_clients;
+	uint64_t nic_write_errors;		/* mirror_errors */
+	uint64_t nic_table_full;		/* mirror_full */
+	uint32_t pending;			/* waiting for a grace period */
+};
+void pso_tables_usage(const struct pso_tables *t, struct pso_tables_usage *u);
+
 #endif /* PSO_TABLES_H */
