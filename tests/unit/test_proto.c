@@ -1938,6 +1938,304 @@ static void test_stats(void **state)
 	assert_int_equal(pso_proto_nclients(T->p), 1);
 }
 
+/* ---- more edges ---------------------------------------------------------- */
+
+/* 5.4.10 the gateway's REGISTER MsgId counts per client and never is 0:
+ * after 0xffff it wraps to 1. */
+static void test_register_msg_id_wraps(void **state)
+{
+	connect_client(1, "c1", 0);
+	connect_client(2, "c2", 0);
+	run(IN(1, SUB_NAME(1, "w/#")), OUT(1, SUBACK(0, 1, 0)));
+	client(1)->next_msg_id = 0xfffe;
+	run(IN(2, REGISTER(0, 1, "w/1")), TOPIC_SET(1, 0), OUT(1, REGISTER(1, 0xffff, "w/1")),
+	    SLOT_ADD(1, 1), SLOTS_SET(1, R, 1), OUT(2, REGACK(1, 1, 0)),
+	    IN(2, REGISTER(0, 2, "w/2")), TOPIC_SET(2, 0), OUT(1, REGISTER(2, 1, "w/2")),
+	    SLOT_ADD(1, 2), SLOTS_SET(1, R, 2), OUT(2, REGACK(2, 2, 0)));
+}
+
+/* 6.5/6.9 a topic registered by a client whose own filter matches it: the
+ * REGISTER (and the slot) come before that client's REGACK.  Two filters
+ * of one client matching the same new topic: one slot, but one REGISTER
+ * per filter. */
+static void test_subscribe_filter_later_topic_own_and_two_filters(void **state)
+{
+	connect_client(1, "c1", 0);
+	connect_client(2, "c2", 0);
+	run(IN(1, SUB_NAME(1, "a/+")), OUT(1, SUBACK(0, 1, 0)),
+	    IN(1, REGISTER(0, 9, "a/own")),
+	    TOPIC_SET(1, 0), OUT(1, REGISTER(1, 1, "a/own")), SLOT_ADD(1, 1), SLOTS_SET(1, R, 1),
+	    OUT(1, REGACK(1, 9, 0)));
+	/* Surprising: the second filter sends the same REGISTER again. */
+	run(IN(1, SUB_NAME(2, "#")), OUT(1, SUBACK(0, 2, 0)), OUT(1, REGISTER(1, 2, "a/own")),
+	    IN(2, REGISTER(0, 3, "a/two")),
+	    TOPIC_SET(2, 0),
+	    OUT(1, REGISTER(2, 3, "a/two")), SLOT_ADD(1, 2), SLOTS_SET(1, R, 2),
+	    OUT(1, REGISTER(2, 4, "a/two")),
+	    OUT(2, REGACK(2, 3, 0)));
+	assert_int_equal(client(1)->nheld, 2);
+	/* Both filters must go before the slot does. */
+	run(IN(1, UNSUB_NAME(5, "#")), OUT(1, UNSUBACK(5)),
+	    IN(1, UNSUB_NAME(6, "a/+")), SLOTS_REMOVE(1, 1, 2), OUT(1, UNSUBACK(6)));
+}
+
+/* 6.9 (MQTT 4.7 topic filters) which later topics a filter offers to its
+ * subscriber.  Rows: filter, topic name, REGISTER expected. */
+static void test_filter_matching_rows(void **state)
+{
+	static const struct {
+		const char *filter, *name;
+		bool match;
+	} rows[] = {
+		{ "a/+", "a/b", true },
+		{ "a/+", "a/b/c", false },
+		{ "a/+", "a/", true },		/* + matches an empty level */
+		{ "+/+", "/x", true },
+		{ "a/#", "a/b/c", true },
+		{ "a/#", "a", true },		/* MQTT 4.7.1.2: the parent too */
+		{ "#", "$SYS/x", false },	/* MQTT 4.7.2: $ topics */
+		{ "+/x", "$SYS/x", false },
+		{ "$SYS/#", "$SYS/x", true },
+		{ "a/+/c", "a/b/c", true },
+		{ "a/+/c", "a/b/d", false },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct mqttsn_msg sub = {
+			.type = MQTTSN_SUBSCRIBE, .msg_id = 1, .data = (const uint8_t *)rows[i].filter,
+			.data_len = strlen(rows[i].filter),
+		};
+		struct mqttsn_msg reg = {
+			.type = MQTTSN_REGISTER, .msg_id = 2, .data = (const uint8_t *)rows[i].name,
+			.data_len = strlen(rows[i].name),
+		};
+
+		print_message("row: %s vs %s\n", rows[i].filter, rows[i].name);
+		reinit(&default_cfg);
+		connect_client(1, "c1", 0);
+		connect_client(2, "c2", 0);
+		input(1, false, &sub);
+		run(OUT(1, SUBACK(0, 1, 0)));
+		input(2, false, &reg);
+		if (rows[i].match) {
+			struct step want[] = {
+				TOPIC_SET(1, 0),
+				{ .kind = S_OUT, .client = 1,
+				  .m = { .type = MQTTSN_REGISTER, .topic_id = 1, .msg_id = 1,
+					 .data = reg.data, .data_len = reg.data_len } },
+				SLOT_ADD(1, 1), SLOTS_SET(1, R, 1), OUT(2, REGACK(1, 2, 0)), END,
+			};
+
+			run_at(__LINE__, want);
+		} else {
+			run(TOPIC_SET(1, 0), OUT(2, REGACK(1, 2, 0)));
+		}
+	}
+}
+
+/* 6.9/6.7 a wildcard SUBSCRIBE that matches a predefined topic: the
+ * gateway sends a REGISTER for the predefined id as well (surprising: the
+ * client knows predefined ids beforehand), then delivers with the
+ * predefined TopicIdType. */
+static void test_subscribe_filter_predefined(void **state)
+{
+	predefined(100, "p/x");
+	connect_client(1, "c1", 0);
+	run(IN(1, SUB_NAME(1, "p/+")), SLOT_ADD(1, 100), OUT(1, SUBACK(0, 1, 0)),
+	    OUT(1, REGISTER(100, 1, "p/x")), SLOTS_SET(1, R, 100),
+	    IN(9, PUBLISH(QOSM1 | PRE, 100, 0, "v")), OUT(1, PUBLISH(QOS0 | PRE, 100, 0, "v")));
+}
+
+/* 6.6 QoS 2 exactly-once is remembered for the last 16 unreleased msg ids
+ * only. */
+static void test_publish_qos2_pending_window(void **state)
+{
+	connect_client(1, "sub", 0);
+	connect_client(2, "pub", 0);
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	for (uint16_t mid = 1; mid <= PSO_QOS2_PENDING_MAX + 1; mid++) {
+		struct mqttsn_msg m = { PUBLISH(QOS2, 1, mid, "q") };
+		struct step want[] = {
+			OUT(2, MSGID(MQTTSN_PUBREC, mid)), OUT(1, PUBLISH(QOS0, 1, 0, "q")), END,
+		};
+
+		input(2, false, &m);
+		run_at(__LINE__, want);
+	}
+	/* msg id 2 is still remembered: not delivered again. */
+	run(IN(2, PUBLISH(QOS2 | MQTTSN_FLAG_DUP, 1, 2, "q")), OUT(2, MSGID(MQTTSN_PUBREC, 2)));
+	/* BUG?: 6.6/MQTT QoS 2 is exactly once; the 17th unreleased msg id
+	 * pushed msg id 1 out, so its retransmission is delivered twice. */
+	run(IN(2, PUBLISH(QOS2 | MQTTSN_FLAG_DUP, 1, 1, "q")), OUT(2, MSGID(MQTTSN_PUBREC, 1)),
+	    OUT(1, PUBLISH(QOS0, 1, 0, "q")));
+}
+
+/* 6.2 CONNECT again on a live session when max_clients are connected: the
+ * old session goes first, so the new one fits.  When the data plane then
+ * refuses it, the client has no session at all. */
+static void test_connect_again_when_full(void **state)
+{
+	struct pso_proto_cfg cfg = default_cfg;
+
+	cfg.max_clients = 1;
+	reinit(&cfg);
+	connect_client(1, "c1", 0);
+	run(IN(1, CONNECT("c1", 5)), CLIENT_REMOVE(1), CLIENT_ADD(1), OUT(1, CONNACK(0)),
+	    IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	T->f.client_add_err = -ENOSPC;
+	run(IN(1, CONNECT("c1", 5)),
+	    SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1), CLIENT_ADD(1),
+	    OUT(1, CONNACK(MQTTSN_RC_CONGESTION)),
+	    IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_DISCONNECT)));
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+}
+
+/* 6.10 the subscribers of a topic stay intact whatever order they leave in
+ * (first, middle, last of the topic's list). */
+static void test_delivery_after_leaving(void **state)
+{
+	static const int leave[] = { 3, 1, 4, 2 };
+	bool gone[6] = { false };
+
+	connect_client(5, "pub", 0);
+	register_topic(5, "t", 1);
+	for (int n = 1; n <= 4; n++) {
+		struct mqttsn_msg sub = { SUB_NAME(1, "t") };
+		struct step want[] = {
+			SLOT_ADD(n, 1), OUT(n, SUBACK(1, 1, 0)), SLOTS_SET(n, R, 1), END,
+		};
+		char id[8];
+
+		snprintf(id, sizeof(id), "s%d", n);
+		connect_client(n, id, 0);
+		input(n, false, &sub);
+		run_at(__LINE__, want);
+	}
+	for (size_t k = 0; k < sizeof(leave) / sizeof(leave[0]); k++) {
+		struct mqttsn_msg unsub = { UNSUB_NAME(2, "t") };
+		struct mqttsn_msg pub = { PUBLISH(QOS0, 1, 0, "x") };
+		int got[6] = { 0 };
+
+		input(leave[k], false, &unsub);
+		run_at(__LINE__, (const struct step[]){
+			SLOTS_REMOVE(leave[k], 1), OUT(leave[k], UNSUBACK(2)), END });
+		gone[leave[k]] = true;
+		input(5, false, &pub);
+		for (; T->f.cursor < T->f.nev; T->f.cursor++) {
+			struct ev *e = &T->f.ev[T->f.cursor];
+			struct mqttsn_msg m;
+
+			assert_int_equal(e->kind, EV_SEND);
+			assert_int_equal(mqttsn_decode(e->buf, e->len, &m), 0);
+			assert_int_equal(m.type, MQTTSN_PUBLISH);
+			got[e->client]++;
+		}
+		for (int n = 1; n <= 4; n++)
+			assert_int_equal(got[n], gone[n] ? 0 : 1);
+	}
+}
+
+/* 6.11 several clients expire in one tick; each is removed with its slots. */
+static void test_keepalive_many_expire(void **state)
+{
+	T->now = 0;
+	for (int n = 1; n <= 6; n++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "k%d", n);
+		connect_client(n, id, n <= 3 ? 2 : 100);
+	}
+	run(IN(2, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(2, 1), OUT(2, SUBACK(1, 1, 0)),
+	    SLOTS_SET(2, R, 1));
+	pso_proto_tick(T->p, 3001);
+	{
+		int removed[7] = { 0 };
+
+		for (; T->f.cursor < T->f.nev; T->f.cursor++) {
+			struct ev *e = &T->f.ev[T->f.cursor];
+
+			if (e->kind == EV_SLOTS_REMOVE) {
+				assert_int_equal(e->client, 2);
+				assert_int_equal(e->n, 1);
+				assert_int_equal(e->ids[0], 1);
+				/* the slots go before the client entry */
+				assert_int_equal(e[1].kind, EV_CLIENT_REMOVE);
+				assert_int_equal(e[1].client, 2);
+				continue;
+			}
+			assert_int_equal(e->kind, EV_CLIENT_REMOVE);
+			removed[e->client]++;
+		}
+		for (int n = 1; n <= 6; n++)
+			assert_int_equal(removed[n], n <= 3);
+	}
+	assert_int_equal(stats()->expired, 3);
+	assert_int_equal(pso_proto_nclients(T->p), 3);
+	/* Surprising: a tick whose time lies before the last activity (now_ms
+	 * going backwards) expires the client at once (unsigned wrap). */
+	T->now = 50000;
+	run(IN(4, SIMPLE(MQTTSN_PINGREQ)), OUT(4, SIMPLE(MQTTSN_PINGRESP)));
+	pso_proto_tick(T->p, 49999);
+	run(CLIENT_REMOVE(4));
+}
+
+/* 5.2.1 a message longer than 255 bytes: the 3-byte length form, in and
+ * out, payload intact. */
+static void test_publish_long(void **state)
+{
+	static char big[1001];
+	struct mqttsn_msg pub = {
+		.type = MQTTSN_PUBLISH, .flags = QOS1, .topic_id = 1, .msg_id = 4,
+		.data = (const uint8_t *)big, .data_len = 1000,
+	};
+	struct mqttsn_msg m;
+	struct ev *e;
+
+	for (int i = 0; i < 1000; i++)
+		big[i] = (char)('a' + i % 26);
+	connect_client(1, "c1", 0);
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	input(1, false, &pub);
+	run(OUT(1, PUBACK(1, 4, 0)),
+	    { .kind = S_OUT, .client = 1,
+	      .m = { .type = MQTTSN_PUBLISH, .topic_id = 1, .data = (const uint8_t *)big,
+		     .data_len = 1000 } });
+	e = &T->f.ev[T->f.nev - 1];
+	assert_int_equal(e->buf[0], MQTTSN_LEN_3BYTE_MARK);
+	assert_int_equal(e->len, 4 + 5 + 1000);
+	assert_int_equal(mqttsn_decode(e->buf, e->len, &m), 0);
+}
+
+/* The table writer's -EEXIST from slot_add (slot already there) counts as
+ * success: SUBACK accepted and the slot enabled. */
+static void test_subscribe_slot_exists(void **state)
+{
+	connect_client(1, "c1", 0);
+	T->f.slot_add_err = -EEXIST;
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	assert_int_equal(stats()->congestion, 0);
+}
+
+/* 6.10 host-path delivery of an IPv6 publisher's datagram: slot_served()
+ * is asked about the IPv6 family. */
+static void test_host_delivery_ipv6(void **state)
+{
+	connect_client(12, "v6sub", 0);
+	connect_client(1, "v4sub", 0);
+	connect_client(13, "v6pub", 0);
+	run(IN(12, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(12, 1), OUT(12, SUBACK(1, 1, 0)),
+	    SLOTS_SET(12, R, 1),
+	    IN(1, SUB_NAME(1, "t")), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)), SLOTS_SET(1, R, 1));
+	T->f.served[12] = true;
+	run(IN_JUDGED(13, PUBLISH(QOS0, 1, 0, "six")), OUT(1, PUBLISH(QOS0, 1, 0, "six")));
+	assert_int_equal(T->f.slot_served_family, PSO_AF_INET6);
+	assert_int_equal(T->f.ev[T->f.nev - 1].ep.family, PSO_AF_INET);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -2009,6 +2307,18 @@ int main(void)
 		TEST(test_resolve_all),
 		TEST(test_topics_publish),
 		TEST(test_stats),
+		/* more edges */
+		TEST(test_register_msg_id_wraps),
+		TEST(test_subscribe_filter_later_topic_own_and_two_filters),
+		TEST(test_filter_matching_rows),
+		TEST(test_subscribe_filter_predefined),
+		TEST(test_publish_qos2_pending_window),
+		TEST(test_connect_again_when_full),
+		TEST(test_delivery_after_leaving),
+		TEST(test_keepalive_many_expire),
+		TEST(test_publish_long),
+		TEST(test_subscribe_slot_exists),
+		TEST(test_host_delivery_ipv6),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
