@@ -74,6 +74,7 @@ struct fake {
 	int slot_served_calls;
 	uint8_t slot_served_family;
 	int client_rx_calls;
+	int topic_set_err;		/* returned by topic_set() */
 };
 
 static struct pso_endpoint ep_of(int n)
@@ -185,7 +186,7 @@ static int fake_topic_set(void *ctx, uint16_t id, uint8_t flags)
 
 	e->id = id;
 	e->flags = flags;
-	return 0;
+	return ((struct fake *)ctx)->topic_set_err;
 }
 
 static void slot_endpoint(const struct pso_sub *slot, struct pso_endpoint *ep)
@@ -2106,7 +2107,7 @@ static void test_delivery_after_leaving(void **state)
 		struct step want[] = {
 			SLOT_ADD(n, 1), OUT(n, SUBACK(1, 1, 0)), SLOTS_SET(n, R, 1), END,
 		};
-		char id[8];
+		char id[16];
 
 		snprintf(id, sizeof(id), "s%d", n);
 		connect_client(n, id, 0);
@@ -2142,7 +2143,7 @@ static void test_keepalive_many_expire(void **state)
 {
 	T->now = 0;
 	for (int n = 1; n <= 6; n++) {
-		char id[8];
+		char id[16];
 
 		snprintf(id, sizeof(id), "k%d", n);
 		connect_client(n, id, n <= 3 ? 2 : 100);
@@ -2236,6 +2237,58 @@ static void test_host_delivery_ipv6(void **state)
 	assert_int_equal(T->f.ev[T->f.nev - 1].ep.family, PSO_AF_INET);
 }
 
+/* 6.2 CONNECT from an endpoint that holds another client id: that session
+ * is replaced (one session per endpoint); the old id is free again. */
+static void test_connect_same_endpoint_new_id(void **state)
+{
+	connect_client(1, "first", 0);
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1),
+	    IN(1, CONNECT("second", 0)),
+	    SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1), CLIENT_ADD(1), OUT(1, CONNACK(0)),
+	    IN(2, CONNECT("first", 0)),
+	    CLIENT_ADD(2), OUT(2, CONNACK(0)));
+	assert_string_equal(client(1)->id, "second");
+	assert_int_equal(pso_proto_nclients(T->p), 2);
+}
+
+/* Names and filters longer than PSO_TOPIC_NAME_MAX: REGACK and SUBACK
+ * "rejected: invalid topic id"; exactly the maximum is accepted. */
+static void test_topic_name_too_long(void **state)
+{
+	static char name[PSO_TOPIC_NAME_MAX + 2];
+	struct mqttsn_msg reg = { .type = MQTTSN_REGISTER, .msg_id = 1, .data = (uint8_t *)name };
+	struct mqttsn_msg sub = { .type = MQTTSN_SUBSCRIBE, .msg_id = 2, .data = (uint8_t *)name };
+
+	memset(name, 'n', sizeof(name) - 1);
+	connect_client(1, "c1", 0);
+	reg.data_len = PSO_TOPIC_NAME_MAX + 1;
+	input(1, false, &reg);
+	run(OUT(1, REGACK(0, 1, MQTTSN_RC_INVALID_TOPIC)));
+	sub.data_len = PSO_TOPIC_NAME_MAX + 1;
+	input(1, false, &sub);
+	run(OUT(1, SUBACK(0, 2, MQTTSN_RC_INVALID_TOPIC)));
+	name[PSO_TOPIC_NAME_MAX] = '#';		/* .../# one byte too long */
+	name[PSO_TOPIC_NAME_MAX - 1] = '/';
+	input(1, false, &sub);
+	run(OUT(1, SUBACK(0, 2, MQTTSN_RC_INVALID_TOPIC)));
+	reg.data_len = PSO_TOPIC_NAME_MAX;
+	memset(name, 'n', sizeof(name) - 1);
+	input(1, false, &reg);
+	run(TOPIC_SET(1, 0), OUT(1, REGACK(1, 1, 0)));
+}
+
+/* pso_proto_topics_publish stops at the first topic_set error and returns
+ * it. */
+static void test_topics_publish_error(void **state)
+{
+	predefined(3, "p/3");
+	predefined(4, "p/4");
+	T->f.topic_set_err = -EIO;
+	assert_int_equal(pso_proto_topics_publish(T->p), -EIO);
+	run(TOPIC_SET(3, Q1));
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -2319,6 +2372,9 @@ int main(void)
 		TEST(test_publish_long),
 		TEST(test_subscribe_slot_exists),
 		TEST(test_host_delivery_ipv6),
+		TEST(test_connect_same_endpoint_new_id),
+		TEST(test_topic_name_too_long),
+		TEST(test_topics_publish_error),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
