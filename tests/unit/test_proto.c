@@ -1638,6 +1638,9 @@ static void test_retained_qosm1(void **state)
  * gateway); no session needed. */
 static void test_searchgw(void **state)
 {
+	/* BUG?: 5.4.3 says GWINFO answers SEARCHGW "using the broadcast
+	 * service of the underlying layer, with the radius as indicated in the
+	 * SEARCHGW"; here it is unicast to the searching client. */
 	run(IN(4, .type = MQTTSN_SEARCHGW, .radius = 1),
 	    OUT(4, .type = MQTTSN_GWINFO, .gw_id = 7));
 	connect_client(1, "c1", 0);
@@ -1670,7 +1673,10 @@ static void test_advertise(void **state)
 /* ---- 6.4 will (5.4.7, 5.4.9, 5.4.22-5.4.25) ----------------------------- */
 
 /* 6.4 WILLTOPIC(UPD)/WILLMSG(UPD) -> WILLTOPICRESP/WILLMSGRESP "rejected:
- * not supported", connected or not; counted as unsupported. */
+ * not supported", connected or not; counted as unsupported.  (Surprising:
+ * 5.4.24/5.4.25 define the RESP messages as answers to the UPD forms only;
+ * a plain WILLTOPIC/WILLMSG, which follows a WILLTOPICREQ/WILLMSGREQ this
+ * gateway never sends, gets one too.) */
 static void test_will_messages(void **state)
 {
 	static const struct {
