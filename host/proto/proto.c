@@ -93,7 +93,8 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 				c->fast_rx = rx;
 				c->last_seen_ms = now_ms;
 			}
-			if (now_ms - c->last_seen_ms > (uint64_t)c->keepalive_s * 1500) {
+			if (now_ms > c->last_seen_ms &&
+			    now_ms - c->last_seen_ms > (uint64_t)c->keepalive_s * 1500) {
 				p->stats.expired++;
 				pso_client_remove(p, c, "expired (keep-alive)");
 			}

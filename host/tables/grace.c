@@ -27,6 +27,7 @@
  * the sync hook; the hook must not call into the tables.
  */
 #include <errno.h>
+#include <signal.h>
 #include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
@@ -136,6 +137,7 @@ void tbl_grace_request(struct pso_tables *t, uint64_t need)
 
 int pso_tables_defer_start(struct pso_tables *t)
 {
+	sigset_t all, old;
 	struct pso_grace *g;
 	int err;
 
@@ -157,7 +159,12 @@ int pso_tables_defer_start(struct pso_tables *t)
 	g->requested = g->started = g->completed = t->syncs;
 	g->sync = t->sync_readers;
 	g->ctx = t->hook_ctx;
+	/* The worker takes no signal: the daemon reads its signals from a
+	 * signalfd, which only works while every thread blocks them. */
+	sigfillset(&all);
+	pthread_sigmask(SIG_SETMASK, &all, &old);
 	err = -pthread_create(&g->thread, NULL, grace_worker, g);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
 	if (err) {
 		pthread_mutex_destroy(&g->lock);
 		pthread_cond_destroy(&g->cond);
