@@ -17,6 +17,7 @@
 #include <bpf/bpf_endian.h>
 #include "psoffload_abi.h"
 #include "psoffload_maps.h"
+#include "psoffload_lookup.h"
 #include "psoffload_parse.h"
 #include "psoffload_csum.h"
 
