@@ -62,12 +62,14 @@ $(LIB): $(LIB_OBJS)
 	rm -f $@
 	ar rcs $@ $^
 
+# The data plane is held to -Wextra as well; the fixtures in tests/bpf/ and
+# bench/, also built with BPF_DRV_CFLAGS, are not (their programs ignore ctx).
 $(BUILD)/bpf/psoffload_xdp.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_DRV_CFLAGS) -Wextra -c $< -o $@
 $(BUILD)/bpf/psoffload_xdp_offload.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_OFFLOAD_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_OFFLOAD_CFLAGS) -Wextra -c $< -o $@
 $(BUILD)/bpf/psoffload_tc.bpf.o: bpf/psoffload_tc.bpf.c $(BPF_HDRS) | $(BUILD)/bpf
-	$(CLANG) $(BPF_DRV_CFLAGS) -c $< -o $@
+	$(CLANG) $(BPF_DRV_CFLAGS) -Wextra -c $< -o $@
 $(BUILD)/bpf/%.skel.h: $(BUILD)/bpf/%.bpf.o
 	$(BPFTOOL) gen skeleton $< name $(subst -,_,$*) > $@.tmp && mv $@.tmp $@
 

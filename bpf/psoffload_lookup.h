@@ -69,6 +69,7 @@ static __always_inline struct pso_port_cfg *pso_port_lookup(__u32 ifindex)
 #ifdef PSO_OFFLOAD
 	__u32 key = 0;	/* the device's own maps describe the device */
 
+	(void)ifindex;	/* one port per device: its config is key 0 */
 	return bpf_map_lookup_elem(&pso_port_cfg, &key);
 #else
 	__u32 slot = pso_port_slot_of(ifindex);
