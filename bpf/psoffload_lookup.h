@@ -6,11 +6,15 @@
  * is here, shared by the XDP program (both builds) and the TC program:
  *
  *   pso_count, pso_count_n   outcome counters (pso_counters)
- *   pso_count_topic          per-topic messages and bytes (pso_topic_stats)
+ *   pso_exit                 count a packet's outcome and return its action
  *   pso_port_lookup          the broker's config on the ingress port: the
  *                            direct-mapped slot, then the HASH
  *   pso_client_admit         is the publisher connected: the direct-mapped
  *                            slot, then the HASH; counts its sign of life
+ *   pso_topic_lookup         the topic of an id, if this table serves it
+ *   pso_count_topic          per-topic messages and bytes (pso_topic_stats)
+ *
+ * Who calls them in which order (the admission rule) is psoffload_admit.h.
  *
  * Where the builds differ (per-CPU or shared counters, slots or none) the
  * difference is chosen here at compile time by PSO_OFFLOAD, so the programs
@@ -49,6 +53,17 @@ static __always_inline void pso_count_n(__u32 counter, __u64 n)
 
 	if (val)
 		pso_add(val, n);
+}
+
+/*
+ * The one way out of a program: count the packet's outcome, return its
+ * action.  Each program's counters account for every packet it saw, so
+ * every exit goes through here.
+ */
+static __always_inline int pso_exit(__u32 counter, int action)
+{
+	pso_count(counter);
+	return action;
 }
 
 /*
@@ -125,6 +140,20 @@ static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8
 	}
 	pso_merge(found);
 	return found;
+}
+
+/*
+ * The topic of a publish, or NULL when this table does not serve the id:
+ * an id outside the host's ARRAY, a slot the daemon has not filled or has
+ * retired, a topic the controller did not place in the NIC.
+ */
+static __always_inline struct pso_topic *pso_topic_lookup(__u32 topic_id)
+{
+	struct pso_topic *t = bpf_map_lookup_elem(&pso_topics, &topic_id);
+
+	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
+		return NULL;
+	return t;
 }
 
 static __always_inline void pso_count_topic(__u32 topic_id, __u32 msg_len)
