@@ -6,7 +6,8 @@
  * constants, the layout of every map key and value, the counter indexes and
  * the capacity defaults.  BPF programs and host code both include this file.
  *
- * Table layout (see bpf/psoffload_maps.h for the map definitions):
+ * Table layout (see bpf/psoffload_maps.h for the map definitions and
+ * bpf/psoffload_lookup.h for how the programs read them):
  *
  *   pso_port_cfg   HASH, key = ifindex: which address/port is "the broker"
  *                  on an interface (offload build: ARRAY, key 0)
