@@ -13,6 +13,8 @@
  *                            slot, then the HASH; counts its sign of life
  *   pso_topic_lookup         the topic of an id, if this table serves it
  *   pso_count_topic          per-topic messages and bytes (pso_topic_stats)
+ *   pso_merge                where two paths meet: keeps the compiler from
+ *                            threading one past the join (a backward jump)
  *
  * Who calls them in which order (the admission rule) is psoffload_admit.h.
  *
