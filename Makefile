@@ -71,9 +71,7 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -I/usr/include/$(MULTIARC
               -mllvm -disable-block-placement -mllvm -enable-tail-merge=false
 # The offload build keeps to the older ISA the NFP JIT implements.
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
-# -Wno-unused-parameter: pso_port_lookup() in bpf/psoffload_maps.h ignores its
-# ifindex in the offload build; drop this once it no longer does.
-BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD -Wno-unused-parameter
+BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD
 
 PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))

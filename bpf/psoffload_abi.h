@@ -6,7 +6,8 @@
  * constants, the layout of every map key and value, the counter indexes and
  * the capacity defaults.  BPF programs and host code both include this file.
  *
- * Table layout (see bpf/psoffload_maps.h for the map definitions):
+ * Table layout (see bpf/psoffload_maps.h for the map definitions and
+ * bpf/psoffload_lookup.h for how the programs read them):
  *
  *   pso_port_cfg   HASH, key = ifindex: which address/port is "the broker"
  *                  on an interface (offload build: ARRAY, key 0)
@@ -27,7 +28,7 @@
  *   pso_topic_stats  ARRAY, index = topic id      -> struct pso_topic_stats
  *
  * Write order that keeps the data plane consistent (host side, see
- * host/tables.c for the whole protocol): a subscriber slot is written before
+ * host/tables/subs.c for the whole protocol): a subscriber slot is written before
  * the topic's sub_count covers it, sub_count is lowered before a slot is
  * cleared, and a slot (or the copy of slot 0 in struct pso_topic) changes
  * its content only while its PSO_SUB_F_RESOLVED flag is clear, so a torn
@@ -150,7 +151,7 @@ struct pso_port_cfg {
 	__be32 ip4;		/* broker IPv4 address, 0 = none */
 	__u8 ip6[16];		/* broker IPv6 address, all-zero = none */
 	__u8 flags;		/* PSO_PORT_F_*; read only in pso_port_slots,
-				 * where it changes alone (see host/porttab.c) */
+				 * where it changes alone (see host/tables/porttab.c) */
 	__u8 pad[3];
 };
 
@@ -182,7 +183,7 @@ struct pso_client_val {
 
 /*
  * One pso_client_slots entry.  ep.family is the valid byte: 0 = empty, and
- * the host changes the other fields only while it is 0 (host/tables.c).
+ * the host changes the other fields only while it is 0 (host/tables/subs.c).
  * rx_msgs as in pso_client_val, for publishes admitted from this slot.
  */
 struct pso_client_slot {

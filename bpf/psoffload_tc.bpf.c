@@ -14,16 +14,25 @@
  * original itself is the last copy.  Overload: once a port's queue refuses
  * a copy, the publish's remaining slots on that port are skipped
  * (tc_copy_shed) instead of cloned, rewritten and thrown away.
+ *
+ * Per packet: parse, admit (XDP's rule, pso_admit in psoffload_admit.h,
+ * with TC's side from psoffload_ctx_skb.h), look up the slots, rewrite and
+ * send each copy, count.  Every exit goes through pso_exit()
+ * (psoffload_lookup.h), which counts the outcome.
  */
+/* This program's context, for psoffload_ctx.h. */
+#define PSO_CTX_SKB
+
 #include <linux/bpf.h>
 #include <linux/pkt_cls.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "psoffload_abi.h"
 #include "psoffload_maps.h"
+#include "psoffload_lookup.h"
 #include "psoffload_parse.h"
+#include "psoffload_admit.h"
 #include "psoffload_csum.h"
-
 
 /* Header fields as they stand in the packet right now. */
 struct pso_hdrs {
@@ -182,22 +191,6 @@ static __always_inline int pso_tc_set_flags(struct __sk_buff *skb, const struct 
 	return bpf_skb_store_bytes(skb, flags_off, &to, 1, 0);
 }
 
-static __always_inline int pso_tc_exit(__u32 counter, int action)
-{
-	pso_count(counter);
-	return action;
-}
-
-static __always_inline int pso_tc_connected(const struct pso_pkt *p, const struct pso_hdrs *h)
-{
-	__u32 addr[4] = {};
-
-	__builtin_memcpy(addr, h->sub.src_addr, 4);
-	if (p->family != PSO_AF_INET)
-		__builtin_memcpy(addr, h->sub.src_addr, 16);
-	return pso_client_admit(addr, h->src_port, p->family);
-}
-
 /*
  * One subscriber slot.  bpf_loop lets the verifier check this body once
  * instead of once per slot and per path through the earlier slots.
@@ -289,19 +282,18 @@ int psoffload_tc(struct __sk_buff *skb)
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
 	__u32 topic_id, n, vlan_present, flags_off;
-	int last;
+	int last, action;
 	__u8 retain;
 	__be16 vlan_proto;
 	__u16 vlan_tci;
-	__u8 qos;
 
-	cfg = pso_port_lookup(skb->ifindex);
+	cfg = pso_port_lookup(pso_ctx_ifindex(skb));
 	if (!cfg)
-		return pso_tc_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+		return pso_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
 
 	/* The whole datagram must be in the linear area for the length checks. */
 	if (bpf_skb_pull_data(skb, skb->len))
-		return pso_tc_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+		return pso_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
 
 	switch (pso_parse((void *)(long)skb->data, (void *)(long)skb->data_end, cfg, &p)) {
 	case PSO_V_PUBLISH:
@@ -309,28 +301,23 @@ int psoffload_tc(struct __sk_buff *skb)
 	case PSO_V_TRUNCATED:
 	case PSO_V_BAD_LENGTH:
 	case PSO_V_MALFORMED:
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	default:
-		return pso_tc_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+		return pso_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
 	}
-	pso_read_hdrs(&p, &orig, &f.off);
-
-	/* Admission as in XDP: the TC path is also reached without it. */
-	qos = p.pub_flags & MQTTSN_FLAG_QOS_MASK;
-	if (qos == MQTTSN_FLAG_QOS_0 && !pso_tc_connected(&p, &orig))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	/* Admission as in XDP, by the same rule: the TC path is also reached
+	 * without it. */
+	t = pso_admit(&p, &action);
+	if (!t)		/* refused, counted */
+		return action;
 	topic_id = p.topic_id;
-	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
-	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
-	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	pso_read_hdrs(&p, &orig, &f.off);
 
 	retain = (p.pub_flags & MQTTSN_FLAG_RETAIN) != 0;
 	f.to_daemon = retain;
 	n = t->sub_count;
 	if (n == 0 && !f.to_daemon)
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (n > PSO_MAX_SUBS)
 		n = PSO_MAX_SUBS;
 	f.cur = orig;
@@ -338,7 +325,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	f.l3_off = p.l3_off;
 	if (bpf_skb_load_bytes(skb, p.l3_off & 0xff, &f.l3,
 			       p.family == PSO_AF_INET ? sizeof(f.l3.ip4) : sizeof(f.l3.ip6)))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	f.slot_base = topic_id * PSO_MAX_SUBS;
 	f.broker_port = cfg->udp_port;
 	/* The stack moved the publisher's 802.1Q tag from the frame into
@@ -349,12 +336,12 @@ int psoffload_tc(struct __sk_buff *skb)
 	vlan_proto = skb->vlan_proto;
 	vlan_tci = skb->vlan_tci;
 	if (vlan_present && bpf_skb_vlan_pop(skb))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	/* MQTT: a publish reaches the subscribers that exist already with
 	 * RETAIN clear; the original keeps it, for the daemon to store. */
 	flags_off = p.l4_off + sizeof(struct udphdr) + p.hdr_len;
 	if (retain && pso_tc_set_flags(skb, &f.off, flags_off, p.pub_flags & ~MQTTSN_FLAG_RETAIN))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	/* Every slot but the last gets a clone; the last gets the original
 	 * itself when nothing needs it upward any more (one skb_clone and one
 	 * free fewer per publish), else a clone like the rest. */
@@ -373,17 +360,17 @@ int psoffload_tc(struct __sk_buff *skb)
 	if (f.failed)
 		pso_count_n(PSO_CNT_TC_COPY_FAILED, f.failed);
 	if (f.broken)
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (!f.to_daemon)
-		return pso_tc_exit(PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
+		return pso_exit(PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
 	/* Going up: give the daemon the publish as it arrived. */
 	if ((f.copies || f.failed) && pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (retain && pso_tc_set_flags(skb, &f.off, flags_off, p.pub_flags))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))
-		return pso_tc_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
-	return pso_tc_exit(PSO_CNT_TC_FANOUT_UP, TC_ACT_OK);
+		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	return pso_exit(PSO_CNT_TC_FANOUT_UP, TC_ACT_OK);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

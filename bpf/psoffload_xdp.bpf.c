@@ -9,58 +9,23 @@
  *                 DROP/PASS/TX, reads only data/data_end from the context,
  *                 and passes up whatever its small tables cannot finish.
  *
- * Per packet: parse, admit, look up, rewrite, act, count.  Every exit goes
- * through pso_exit(), which counts the outcome.
+ * Per packet: parse, admit, look up, rewrite, act, count.  Admission is
+ * the rule both programs share (pso_admit, psoffload_admit.h); what is
+ * XDP's own in it comes from psoffload_ctx_xdp.h.  Every exit goes through
+ * pso_exit() (psoffload_lookup.h), which counts the outcome.
  */
+/* This program's context, for psoffload_ctx.h. */
+#define PSO_CTX_XDP
+
 #include <linux/bpf.h>
 #include <bpf/bpf_helpers.h>
 #include <bpf/bpf_endian.h>
 #include "psoffload_abi.h"
 #include "psoffload_maps.h"
+#include "psoffload_lookup.h"
 #include "psoffload_parse.h"
+#include "psoffload_admit.h"
 #include "psoffload_csum.h"
-
-static __always_inline int pso_exit(__u32 counter, int action)
-{
-	pso_count(counter);
-	return action;
-}
-
-/*
- * A table miss.  The driver build's tables are complete, so a miss is a
- * drop; the NIC's are a subset of the host's, so the offload build passes
- * the packet to the host, whose XDP program decides.
- */
-#ifdef PSO_OFFLOAD
-#define pso_miss(counter) pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS)
-#else
-#define pso_miss(counter) pso_exit((counter), XDP_DROP)
-#endif
-
-static __always_inline int pso_client_connected4(__be32 saddr, __be16 sport)
-{
-	__u32 addr[4] = { saddr };
-
-	return pso_client_admit(addr, sport, PSO_AF_INET);
-}
-
-/* The publisher: IPv4 source in word 0 and zeros after, or IPv6 source. */
-static __always_inline int pso_client_connected(const struct pso_pkt *p)
-{
-	__u32 addr[4] = {};
-
-	if (p->family == PSO_AF_INET) {
-		addr[0] = ((struct iphdr *)p->l3)->saddr;
-	} else {
-		const __u32 *src = (const __u32 *)&((struct ipv6hdr *)p->l3)->saddr;
-
-		addr[0] = src[0];
-		addr[1] = src[1];
-		addr[2] = src[2];
-		addr[3] = src[3];
-	}
-	return pso_client_admit(addr, p->udp->source, p->family);
-}
 
 /*
  * Rewrite Ethernet, IP and UDP headers for subscriber s.  The checksum
@@ -161,96 +126,64 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 }
 
 /*
- * Admission and topic of a QoS 0 / -1 publish with a normal or predefined
- * topic id: the topic, counted, for pso_deliver(); or NULL and *action,
- * the end of the packet here.
- */
-static __always_inline struct pso_topic *pso_admit(struct pso_pkt *p, int *action)
-{
-	__u8 qos = p->pub_flags & MQTTSN_FLAG_QOS_MASK;
-	__u32 topic_id = p->topic_id;
-	struct pso_topic *t;
-
-	if (qos == MQTTSN_FLAG_QOS_0 && !pso_client_connected(p)) {
-		*action = pso_miss(PSO_CNT_XDP_DROP_NOT_CONNECTED);
-		return NULL;
-	}
-	/* look up: the topic id indexes the table directly */
-	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
-	if (!t || !(t->flags & PSO_TOPIC_F_VALID)) {
-		*action = pso_miss(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC);
-		return NULL;
-	}
-	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {
-		*action = pso_exit(PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);
-		return NULL;
-	}
-	pso_count_topic(topic_id, p->msg_len);
-	return t;
-}
-
-/*
- * The fast lane: the one shape nearly all of a broker's traffic has, in
- * straight-line code with as few loads and branches as the checks allow.
+ * The fast lane: the one shape nearly all of a broker's traffic has, parsed
+ * in straight-line code with as few loads and branches as the checks allow.
  * Untagged IPv4 without options or fragmentation, UDP to the broker's
  * address and port with lengths that agree exactly, an MQTT-SN PUBLISH in
  * the 1-byte length form, QoS 0 or -1, a normal or predefined topic id, no
- * RETAIN, to a valid topic, from an admitted publisher: its topic, counted,
- * and *p filled for pso_deliver(), where the general path ends too.
+ * RETAIN: *p filled as pso_parse() would fill it (pso_parse() would say
+ * PSO_V_PUBLISH), then judged by the one rule, pso_admit(): its topic, or
+ * NULL and *action, the end of the packet (counted).  A refusal here is the
+ * one the general path would give, counter and action alike.  The rule's
+ * copy inlined here knows the publisher is IPv4 (one address word, three
+ * zeros); the copy after pso_parse() branches on the family and carries
+ * four words through the client lookup.
  *
- * Any other packet, and a publish that would not be admitted or whose topic
- * is unknown, gets NULL before anything is counted, and the general path
- * (pso_parse, pso_admit) judges it from the start.
+ * Any other packet gets NULL and *action = PSO_SLOW_LANE before anything
+ * is counted, and pso_parse() judges it from the start.
  */
-#define PSO_SLOW_LANE NULL
+#define PSO_SLOW_LANE (-1)	/* no XDP action */
 
 static __always_inline struct pso_topic *pso_fast_lane(void *data, void *data_end,
 							const struct pso_port_cfg *cfg,
-							struct pso_pkt *p)
+							struct pso_pkt *p, int *action)
 {
 	struct iphdr *ip = data + sizeof(struct ethhdr);
 	struct udphdr *udp = (void *)(ip + 1);
 	__u8 *m = (__u8 *)(udp + 1);
-	struct pso_topic *t;
-	__u32 udp_len, msg_len, topic_id;
+	__u32 udp_len, msg_len;
 	__u8 flags, qos;
 
+	*action = PSO_SLOW_LANE;
 	if ((void *)(m + 2 + MQTTSN_PUBLISH_BODY_LEN) > data_end)
-		return PSO_SLOW_LANE;
+		return NULL;
 	if (*(__u16 *)(data + 12) != bpf_htons(ETH_P_IP) || *(__u8 *)ip != 0x45 ||
 	    (ip->frag_off & bpf_htons(PSO_IP_MF | PSO_IP_OFFSET)) ||
 	    ip->protocol != PSO_IPPROTO_UDP)
-		return PSO_SLOW_LANE;
+		return NULL;
 	if (udp->dest != cfg->udp_port || ip->daddr != cfg->ip4 || !cfg->ip4)
-		return PSO_SLOW_LANE;
+		return NULL;
 	/* IP, UDP and MQTT-SN lengths agree, and the frame holds them all. */
 	udp_len = bpf_ntohs(udp->len);
 	msg_len = m[0];	/* 8 bits: a bound older verifiers follow */
 	if (bpf_ntohs(ip->tot_len) != sizeof(struct iphdr) + udp_len ||
 	    msg_len != udp_len - sizeof(struct udphdr) || msg_len < 2 + MQTTSN_PUBLISH_BODY_LEN ||
 	    (void *)m + msg_len > data_end)
-		return PSO_SLOW_LANE;
+		return NULL;
 	flags = m[2];
 	qos = flags & MQTTSN_FLAG_QOS_MASK;
 	if (m[1] != MQTTSN_PUBLISH || (flags & (MQTTSN_FLAG_RETAIN | MQTTSN_TOPIC_SHORT)) ||
 	    (qos != MQTTSN_FLAG_QOS_0 && qos != MQTTSN_FLAG_QOS_M1))
-		return PSO_SLOW_LANE;
+		return NULL;
 
-	topic_id = (__u32)m[3] << 8 | m[4];
-	t = bpf_map_lookup_elem(&pso_topics, &topic_id);
-	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
-		return PSO_SLOW_LANE;
-	if (qos == MQTTSN_FLAG_QOS_M1 ? !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)
-				      : !pso_client_connected4(ip->saddr, udp->source))
-		return PSO_SLOW_LANE;
-
-	pso_count_topic(topic_id, msg_len);
 	p->eth = data;
 	p->l3 = ip;
 	p->udp = udp;
 	p->family = PSO_AF_INET;
+	p->msg_len = msg_len;
 	p->pub_flags = flags;
-	return t;
+	p->topic_id = (__u16)m[3] << 8 | m[4];
+	return pso_admit(p, action);
 }
 
 /* Every verdict of pso_parse() but PSO_V_PUBLISH: its counter and action. */
@@ -280,11 +213,7 @@ int psoffload_xdp(struct xdp_md *ctx)
 {
 	void *data = (void *)(long)ctx->data;
 	void *data_end = (void *)(long)ctx->data_end;
-#ifdef PSO_OFFLOAD
-	struct pso_port_cfg *cfg = pso_port_lookup(0);
-#else
-	struct pso_port_cfg *cfg = pso_port_lookup(ctx->ingress_ifindex);
-#endif
+	struct pso_port_cfg *cfg = pso_port_lookup(pso_ctx_ifindex(ctx));
 	struct pso_pkt p = {};
 	struct pso_topic *t;
 	enum pso_verdict v;
@@ -292,19 +221,20 @@ int psoffload_xdp(struct xdp_md *ctx)
 
 	if (!cfg)	/* not a broker port */
 		return pso_exit(PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
-	t = pso_fast_lane(data, data_end, cfg, &p);
-	if (t)
-		goto deliver;
-	v = pso_parse(data, data_end, cfg, &p);
-	if (v != PSO_V_PUBLISH)
-		return pso_not_publish(v);
-	t = pso_admit(&p, &action);
-	if (!t)
+	t = pso_fast_lane(data, data_end, cfg, &p, &action);
+	if (!t && action == PSO_SLOW_LANE) {
+		v = pso_parse(data, data_end, cfg, &p);
+		if (v != PSO_V_PUBLISH)
+			return pso_not_publish(v);
+		t = pso_admit(&p, &action);
+	}
+	if (!t)		/* refused, counted */
 		return action;
-deliver:
 	/* Both lanes meet here, laid out after both (no backward jump): one
-	 * delivery, one copy of its code. */
+	 * delivery, one copy of its code.  An admitted publish is counted in
+	 * its topic's stats here, once: TC, which sees it after, does not. */
 	pso_merge(t);
+	pso_count_topic(p.topic_id, p.msg_len);
 	return pso_deliver(cfg, &p, t);
 }
 

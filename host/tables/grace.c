@@ -217,7 +217,10 @@ static void run_calls(struct pso_tables *t)
 		else
 			t->calls[kept++] = c;
 	}
-	memmove(&t->calls[kept], &t->calls[n], (t->ncalls - n) * sizeof(t->calls[0]));
+	/* Calls added while running (after n) close the gap; with none
+	 * waiting there may be no array at all. */
+	if (t->ncalls > n)
+		memmove(&t->calls[kept], &t->calls[n], (t->ncalls - n) * sizeof(t->calls[0]));
 	t->ncalls -= n - kept;
 }
 

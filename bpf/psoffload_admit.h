@@ -1,0 +1,75 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * psoffload_admit.h - the admission rule, written once for both programs.
+ *
+ * The data plane forwards a parsed QoS 0 / -1 PUBLISH with a normal or
+ * predefined topic id (PSO_V_PUBLISH) only when, checked in this order:
+ *
+ *   1. QoS 0: its publisher is a connected client (pso_client_admit, which
+ *      also counts the publish as the client's sign of life);
+ *   2. its topic id is served by this topic table (pso_topic_lookup);
+ *   3. QoS -1: the topic's policy admits QoS -1 (PSO_TOPIC_F_ALLOW_QOSM1).
+ *
+ * The XDP program calls pso_admit() for both of its lanes and in both
+ * builds, the TC program for every publish it fans out: TC is also reached
+ * without XDP's judgement, and the tables may change between the two.
+ * What a refusal becomes, its counter and its action, is each program's
+ * own: pso_refused(), chosen by the program's context (psoffload_ctx.h).
+ */
+#ifndef PSOFFLOAD_ADMIT_H
+#define PSOFFLOAD_ADMIT_H
+
+#include <linux/bpf.h>
+#include <linux/ip.h>
+#include <linux/ipv6.h>
+#include "psoffload_abi.h"
+#include "psoffload_lookup.h"
+#include "psoffload_parse.h"
+#include "psoffload_ctx.h"
+
+/* The publisher, read from the packet: IPv4 source in word 0 and zeros
+ * after, or the IPv6 source; and its UDP port. */
+static __always_inline int pso_publisher_connected(const struct pso_pkt *p)
+{
+	__u32 addr[4] = {};
+
+	if (p->family == PSO_AF_INET) {
+		addr[0] = ((struct iphdr *)p->l3)->saddr;
+	} else {
+		const __u32 *src = (const __u32 *)&((struct ipv6hdr *)p->l3)->saddr;
+
+		addr[0] = src[0];
+		addr[1] = src[1];
+		addr[2] = src[2];
+		addr[3] = src[3];
+	}
+	return pso_client_admit(addr, p->udp->source, p->family);
+}
+
+/*
+ * Admit the publish p: its topic, or NULL with *action set to the end of
+ * the packet (pso_refused(), already counted).  Counts nothing else: the
+ * topic's stats are the XDP program's, which sees the publish first.
+ */
+static __always_inline struct pso_topic *pso_admit(const struct pso_pkt *p, int *action)
+{
+	__u8 qos = p->pub_flags & MQTTSN_FLAG_QOS_MASK;
+	struct pso_topic *t;
+
+	if (qos == MQTTSN_FLAG_QOS_0 && !pso_publisher_connected(p)) {
+		*action = pso_refused(PSO_R_NOT_CONNECTED);
+		return NULL;
+	}
+	t = pso_topic_lookup(p->topic_id);
+	if (!t) {
+		*action = pso_refused(PSO_R_UNKNOWN_TOPIC);
+		return NULL;
+	}
+	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {
+		*action = pso_refused(PSO_R_QOSM1_DENIED);
+		return NULL;
+	}
+	return t;
+}
+
+#endif /* PSOFFLOAD_ADMIT_H */

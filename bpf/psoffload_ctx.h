@@ -1,0 +1,40 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * psoffload_ctx.h - what differs between the XDP and the TC program, by
+ * one name each, as Cilium's overloadable_xdp.h / overloadable_skb.h do.
+ *
+ * Shared code (psoffload_admit.h) calls these names; each program context
+ * has its own implementation, chosen here at compile time by the macro the
+ * program defines before its first include:
+ *
+ *   PSO_CTX_XDP  psoffload_ctx_xdp.h   psoffload_xdp.bpf.c (both builds)
+ *   PSO_CTX_SKB  psoffload_ctx_skb.h   psoffload_tc.bpf.c
+ *
+ * Each implements:
+ *
+ *   __u32 pso_ctx_ifindex(ctx)          the ingress port, as the port table
+ *                                       is keyed in this build
+ *   int pso_refused(enum pso_refusal)   a publish refused admission: count
+ *                                       it and return the program's action
+ *
+ * Only what really differs is here; everything else is written once.
+ */
+#ifndef PSOFFLOAD_CTX_H
+#define PSOFFLOAD_CTX_H
+
+/* Why pso_admit() refused a publish, in the order it checks. */
+enum pso_refusal {
+	PSO_R_NOT_CONNECTED,	/* QoS 0 from a client that is not connected */
+	PSO_R_UNKNOWN_TOPIC,	/* topic id not served by this table */
+	PSO_R_QOSM1_DENIED,	/* QoS -1 to a topic whose policy forbids it */
+};
+
+#if defined(PSO_CTX_XDP) && !defined(PSO_CTX_SKB)
+#include "psoffload_ctx_xdp.h"
+#elif defined(PSO_CTX_SKB) && !defined(PSO_CTX_XDP)
+#include "psoffload_ctx_skb.h"
+#else
+#error "define PSO_CTX_XDP or PSO_CTX_SKB (the program's context) before including psoffload_ctx.h"
+#endif
+
+#endif /* PSOFFLOAD_CTX_H */

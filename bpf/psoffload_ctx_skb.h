@@ -1,0 +1,28 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * psoffload_ctx_skb.h - the TC program's side of psoffload_ctx.h.
+ * Included through psoffload_ctx.h only.
+ */
+#ifndef PSOFFLOAD_CTX_SKB_H
+#define PSOFFLOAD_CTX_SKB_H
+
+#include <linux/bpf.h>
+#include <linux/pkt_cls.h>
+#include "psoffload_abi.h"
+#include "psoffload_lookup.h"
+
+/* clsact ingress: the device the packet came in on. */
+static __always_inline __u32 pso_ctx_ifindex(const struct __sk_buff *skb)
+{
+	return skb->ifindex;
+}
+
+/* TC has one drop counter, tc_drop, for every packet it refuses; the
+ * reasons have counters of their own in XDP only. */
+static __always_inline int pso_refused(enum pso_refusal why)
+{
+	(void)why;
+	return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+}
+
+#endif /* PSOFFLOAD_CTX_SKB_H */

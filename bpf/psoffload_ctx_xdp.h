@@ -1,0 +1,51 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * psoffload_ctx_xdp.h - the XDP program's side of psoffload_ctx.h (both
+ * builds).  Included through psoffload_ctx.h only.
+ */
+#ifndef PSOFFLOAD_CTX_XDP_H
+#define PSOFFLOAD_CTX_XDP_H
+
+#include <linux/bpf.h>
+#include "psoffload_abi.h"
+#include "psoffload_lookup.h"
+
+static __always_inline __u32 pso_ctx_ifindex(const struct xdp_md *ctx)
+{
+#ifdef PSO_OFFLOAD
+	/* The NIC's program may read only data and data_end from its
+	 * context; its own maps describe its one port (pso_port_lookup). */
+	(void)ctx;
+	return 0;
+#else
+	return ctx->ingress_ifindex;
+#endif
+}
+
+/*
+ * A table miss.  The driver build's tables are complete, so a miss is a
+ * drop; the NIC's are a subset of the host's, so the offload build passes
+ * the packet to the host, whose XDP program decides.
+ */
+#ifdef PSO_OFFLOAD
+#define pso_miss(counter) pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS)
+#else
+#define pso_miss(counter) pso_exit((counter), XDP_DROP)
+#endif
+
+/* XDP counts each refusal by its reason.  The client and topic tables can
+ * miss; a topic's QoS -1 policy is the same in every table. */
+static __always_inline int pso_refused(enum pso_refusal why)
+{
+	switch (why) {
+	case PSO_R_NOT_CONNECTED:
+		return pso_miss(PSO_CNT_XDP_DROP_NOT_CONNECTED);
+	case PSO_R_UNKNOWN_TOPIC:
+		return pso_miss(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC);
+	case PSO_R_QOSM1_DENIED:
+	default:
+		return pso_exit(PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);
+	}
+}
+
+#endif /* PSOFFLOAD_CTX_XDP_H */

@@ -1,0 +1,171 @@
+/* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
+/*
+ * psoffload_lookup.h - how the programs read the tables, and count into them.
+ *
+ * The maps are defined in psoffload_maps.h; everything that touches them
+ * is here, shared by the XDP program (both builds) and the TC program:
+ *
+ *   pso_count, pso_count_n   outcome counters (pso_counters)
+ *   pso_exit                 count a packet's outcome and return its action
+ *   pso_port_lookup          the broker's config on the ingress port: the
+ *                            direct-mapped slot, then the HASH
+ *   pso_client_admit         is the publisher connected: the direct-mapped
+ *                            slot, then the HASH; counts its sign of life
+ *   pso_topic_lookup         the topic of an id, if this table serves it
+ *   pso_count_topic          per-topic messages and bytes (pso_topic_stats)
+ *   pso_merge                where two paths meet: keeps the compiler from
+ *                            threading one past the join (a backward jump)
+ *
+ * Who calls them in which order (the admission rule) is psoffload_admit.h.
+ *
+ * Where the builds differ (per-CPU or shared counters, slots or none) the
+ * difference is chosen here at compile time by PSO_OFFLOAD, so the programs
+ * read the same either way.
+ */
+#ifndef PSOFFLOAD_LOOKUP_H
+#define PSOFFLOAD_LOOKUP_H
+
+#include <linux/bpf.h>
+#include <bpf/bpf_helpers.h>
+#include "psoffload_abi.h"
+#include "psoffload_maps.h"
+
+/*
+ * Counter adds.  Per-CPU values need no atomics; shared ARRAY values (offload)
+ * use an atomic add whose result is unused, which compiles to the non-fetch
+ * BPF_ATOMIC|BPF_ADD (XADD) the NFP supports.
+ */
+#ifdef PSO_OFFLOAD
+#define pso_add(ptr, v) __sync_fetch_and_add((ptr), (v))
+#else
+#define pso_add(ptr, v) (*(ptr) += (v))
+#endif
+
+static __always_inline void pso_count(__u32 counter)
+{
+	__u64 *val = bpf_map_lookup_elem(&pso_counters, &counter);
+
+	if (val)
+		pso_add(val, 1);
+}
+
+static __always_inline void pso_count_n(__u32 counter, __u64 n)
+{
+	__u64 *val = bpf_map_lookup_elem(&pso_counters, &counter);
+
+	if (val)
+		pso_add(val, n);
+}
+
+/*
+ * The one way out of a program: count the packet's outcome, return its
+ * action.  Each program's counters account for every packet it saw, so
+ * every exit goes through here.
+ */
+static __always_inline int pso_exit(__u32 counter, int action)
+{
+	pso_count(counter);
+	return action;
+}
+
+/*
+ * Hide what the compiler knows of v where two paths meet, so it cannot
+ * jump-thread one path past the join to code laid out before the other:
+ * that is a backward jump, which the XDP objects must not have.
+ */
+#define pso_merge(v) asm volatile("" : "+r"(v))
+
+/*
+ * The broker's config on the ingress port, or NULL when it is not a broker
+ * port.  Driver build: the port's direct-mapped slot when it holds this
+ * port and is valid (its flags byte changes alone, host/tables/porttab.c), else
+ * the HASH, which holds every port.
+ */
+static __always_inline struct pso_port_cfg *pso_port_lookup(__u32 ifindex)
+{
+#ifdef PSO_OFFLOAD
+	__u32 key = 0;	/* the device's own maps describe the device */
+
+	(void)ifindex;	/* one port per device: its config is key 0 */
+	return bpf_map_lookup_elem(&pso_port_cfg, &key);
+#else
+	__u32 slot = pso_port_slot_of(ifindex);
+	struct pso_port_cfg *cfg = bpf_map_lookup_elem(&pso_port_slots, &slot);
+
+	if (!cfg || !(cfg->flags & PSO_PORT_F_VALID) || cfg->ifindex != ifindex)
+		cfg = bpf_map_lookup_elem(&pso_port_cfg, &ifindex);
+	pso_merge(cfg);
+	return cfg;
+#endif
+}
+
+/*
+ * Is (addr, port) a connected client?  addr: four words in wire order, an
+ * IPv4 address in word 0 and zeros after.  Counts the publish in the
+ * client's rx_msgs, the daemon's sign of life from a client whose publishes
+ * never reach it.  Driver build: the direct-mapped slot first (valid when
+ * ep.family is set, host/tables/clients.c), the HASH behind it.  The slot's counter
+ * is a plain add: a lost update between CPUs still leaves it changed, which
+ * is all the keep-alive check asks.
+ */
+static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8 family)
+{
+	struct pso_endpoint key = {};
+	struct pso_client_val *val;
+	int found = 0;
+#ifndef PSO_OFFLOAD
+	__u32 a0 = addr[0], a1 = addr[1], a2 = addr[2], a3 = addr[3];
+	__u32 slot = pso_client_slot_of(a0, a1, a2, a3, port);
+	struct pso_client_slot *cs = bpf_map_lookup_elem(&pso_client_slots, &slot);
+
+	if (cs && cs->ep.family == family && cs->ep.port == port) {
+		const __u32 *w = (const __u32 *)cs->ep.addr;
+
+		if (w[0] == a0 && w[1] == a1 && w[2] == a2 && w[3] == a3) {
+			cs->rx_msgs++;
+			found = 1;
+		}
+	}
+	pso_merge(found);
+#endif
+	if (!found) {
+		__builtin_memcpy(key.addr, addr, 16);
+		key.port = port;
+		key.family = family;
+		val = bpf_map_lookup_elem(&pso_clients, &key);
+		if (val) {
+			/* Shared by all CPUs: non-fetch atomic add (XADD, which
+			 * the NFP has). */
+			__sync_fetch_and_add(&val->rx_msgs, 1);
+			found = 1;
+		}
+	}
+	pso_merge(found);
+	return found;
+}
+
+/*
+ * The topic of a publish, or NULL when this table does not serve the id:
+ * an id outside the host's ARRAY, a slot the daemon has not filled or has
+ * retired, a topic the controller did not place in the NIC.
+ */
+static __always_inline struct pso_topic *pso_topic_lookup(__u32 topic_id)
+{
+	struct pso_topic *t = bpf_map_lookup_elem(&pso_topics, &topic_id);
+
+	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
+		return NULL;
+	return t;
+}
+
+static __always_inline void pso_count_topic(__u32 topic_id, __u32 msg_len)
+{
+	struct pso_topic_stats *st = bpf_map_lookup_elem(&pso_topic_stats, &topic_id);
+
+	if (st) {
+		pso_add(&st->msgs, 1);
+		pso_add(&st->bytes, msg_len);
+	}
+}
+
+#endif /* PSOFFLOAD_LOOKUP_H */
