@@ -300,8 +300,7 @@ void pso_broker_stop(struct pso_broker *b)
 	 * maps are still there, then the programs and maps go. */
 	pso_dp_detach_all(&b->dp);
 	b->dp.tables = NULL;
-	if (b->tables.topics)
-		pso_tables_free(&b->tables);
+	pso_tables_free(&b->tables);
 	pso_dp_close(&b->dp);
 	pso_ctl_free(&b->ctl);
 	if (b->nh)
