@@ -213,6 +213,13 @@ static inline __u32 pso_client_slot_of(__u32 a0, __u32 a1, __u32 a2, __u32 a3, _
 
 /* Subscriber slot flags. */
 #define PSO_SUB_F_RESOLVED 0x01	/* next-hop MAC known: data plane may deliver */
+/*
+ * The form the subscriber knows the topic by, which each copy must carry
+ * (MQTT-SN TopicIdType; the id itself is the global one either way): the
+ * normal id REGACK/SUBACK/REGISTER told it (0), or the predefined id.
+ * Subscribers that know a topic by its short name are served by the daemon.
+ */
+#define PSO_SUB_F_PREDEFINED 0x02
 
 /*
  * One subscriber as the data plane needs it: every header field the rewrite
