@@ -13,7 +13,8 @@
  *     interface without the data plane (e.g. loopback).
  * The daemon walks the topic's holds (its own subscription state) and asks
  * the table writer only whether the data plane served a subscriber.
- * Deliveries are QoS 0: SUBACK grants QoS 0 whatever was asked.
+ * Deliveries are QoS 0: SUBACK grants QoS 0 whatever was asked.  Each goes
+ * in the form its subscriber knows the topic by (struct pso_hold.form).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -55,21 +56,48 @@ int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, co
 	return pso_send_msg(p, &c->ep, &c->local, &m);
 }
 
-static int send_publish(struct pso_proto *p, const struct pso_client *c, uint16_t id, bool retain,
+enum pso_form pso_form_of(enum pso_sub_kind kind)
+{
+	switch (kind) {
+	case PSO_SUB_PREDEFINED:
+		return PSO_FORM_PREDEFINED;
+	case PSO_SUB_SHORT:
+		return PSO_FORM_SHORT;
+	default:
+		return PSO_FORM_NORMAL;
+	}
+}
+
+/* A publish to one subscriber, in the form it knows the topic by. */
+static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool retain,
 			const uint8_t *data, size_t len)
 {
 	struct mqttsn_msg m = {
 		.type = MQTTSN_PUBLISH,
-		.flags = MQTTSN_FLAG_QOS_0 | (retain ? MQTTSN_FLAG_RETAIN : 0) |
-			 (pso_registry_is_predefined(p->reg, id) ? MQTTSN_TOPIC_PREDEFINED
-								 : MQTTSN_TOPIC_NORMAL),
-		.topic_id = id,
+		.flags = MQTTSN_FLAG_QOS_0 | (retain ? MQTTSN_FLAG_RETAIN : 0),
+		.topic_id = h->id,
 		.data = data,
 		.data_len = len,
 	};
+	const char *name;
 
+	switch (h->form) {
+	case PSO_FORM_PREDEFINED:
+		m.flags |= MQTTSN_TOPIC_PREDEFINED;
+		break;
+	case PSO_FORM_SHORT:
+		/* The two characters themselves, as the client sent them. */
+		name = pso_registry_name(p->reg, h->id);
+		if (!name || strlen(name) != 2)
+			return -EINVAL;
+		m.flags |= MQTTSN_TOPIC_SHORT;
+		m.topic_id = (uint16_t)((uint8_t)name[0] << 8 | (uint8_t)name[1]);
+		break;
+	default:
+		m.flags |= MQTTSN_TOPIC_NORMAL;
+	}
 	p->stats.host_deliveries++;
-	return pso_send_msg(p, &c->ep, &c->local, &m);
+	return pso_send_msg(p, &h->c->ep, &h->c->local, &m);
 }
 
 void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
@@ -78,7 +106,7 @@ void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
 	for (struct pso_hold *h = p->topic_holds[id]; h; h = h->next) {
 		if (judged && p->ops->slot_served(p->ctx, id, &h->c->ep, family))
 			continue;
-		send_publish(p, h->c, id, false, data, len);
+		send_publish(p, h, false, data, len);
 	}
 }
 
@@ -105,7 +133,8 @@ void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
 void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id)
 {
 	struct pso_retained *r = p->retained[id];
+	const struct pso_hold *h = pso_client_hold_of(c, id);
 
-	if (r)
-		send_publish(p, c, id, true, r->data, r->len);
+	if (r && h)
+		send_publish(p, h, true, r->data, r->len);
 }

@@ -36,7 +36,7 @@ static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
 				if (ids)
 					s->ids = ids;
-				if (!ids || pso_client_hold(p, c, id, &added)) {
+				if (!ids || pso_client_hold(p, c, id, PSO_FORM_NORMAL, &added)) {
 					p->stats.congestion++;
 					pso_warn("topic %u: no slot left for client %s (filter %s)",
 						 id, c->id, s->filter);
@@ -260,7 +260,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 static int subscribe_topic(struct pso_proto *p, struct pso_client *c, struct pso_subscription *s,
 			   uint16_t id, bool *added)
 {
-	int ret = pso_client_hold(p, c, id, added);
+	int ret = pso_client_hold(p, c, id, pso_form_of(s->kind), added);
 
 	if (!ret)
 		s->topic_id = id;
@@ -284,7 +284,7 @@ static int hold_matching(uint16_t id, const char *name, void *arg)
 
 	if (!pso_topic_match(w->filter, name))
 		return 0;
-	w->err = pso_client_hold(w->p, w->c, id, &added);
+	w->err = pso_client_hold(w->p, w->c, id, PSO_FORM_NORMAL, &added);
 	if (w->err)
 		return 1;
 	w->held[w->nheld++] = id;
@@ -460,8 +460,8 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 			pso_retain_send(p, c, sub.ids[i]);
 		}
 	} else {
-		if (kind == PSO_SUB_SHORT)
-			pso_send_register(p, c, id, name);
+		/* A short name needs no REGISTER (MQTT-SN 6.7): publishes
+		 * carry the name itself. */
 		pso_retain_send(p, c, id);
 		if (one_added) {
 			added = &id;

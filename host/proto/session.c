@@ -100,6 +100,19 @@ void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c)
 		pso_info("client %s: next hop unresolved: the daemon delivers to it", c->id);
 }
 
+/* The slot of one hold: where c is reached, in the hold's form.  A
+ * short-name subscriber is never servable by the data plane. */
+static struct pso_sub hold_slot(const struct pso_client *c, enum pso_form form)
+{
+	struct pso_sub slot = c->slot;
+
+	if (form == PSO_FORM_PREDEFINED)
+		slot.flags |= PSO_SUB_F_PREDEFINED;
+	else if (form == PSO_FORM_SHORT)
+		slot.flags &= ~PSO_SUB_F_RESOLVED;
+	return slot;
+}
+
 static struct pso_hold *hold_of(const struct pso_client *c, uint16_t id, int *index)
 {
 	for (int i = 0; i < c->nheld; i++) {
@@ -112,10 +125,16 @@ static struct pso_hold *hold_of(const struct pso_client *c, uint16_t id, int *in
 	return NULL;
 }
 
-int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, bool *added)
+struct pso_hold *pso_client_hold_of(const struct pso_client *c, uint16_t id)
+{
+	return hold_of(c, id, NULL);
+}
+
+int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum pso_form form,
+		    bool *added)
 {
 	struct pso_hold *h = hold_of(c, id, NULL), **grown;
-	struct pso_sub slot = c->slot;
+	struct pso_sub slot = hold_slot(c, form);
 	int ret;
 
 	*added = false;
@@ -137,7 +156,8 @@ int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, bool
 		free(h);
 		return ret;
 	}
-	*h = (struct pso_hold){ .c = c, .id = id, .refs = 1, .next = p->topic_holds[id] };
+	*h = (struct pso_hold){ .c = c, .id = id, .refs = 1, .form = form,
+				.next = p->topic_holds[id] };
 	if (h->next)
 		h->next->prev = h;
 	p->topic_holds[id] = h;
@@ -173,8 +193,22 @@ void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_
 
 void pso_client_enable(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n)
 {
-	if (n)
-		p->ops->slots_set(p->ctx, &c->slot, ids, n);
+	uint16_t group[n ? n : 1];
+
+	/* One table call per form: each writes one slot template. */
+	for (enum pso_form form = PSO_FORM_NORMAL; form <= PSO_FORM_SHORT; form++) {
+		struct pso_sub slot = hold_slot(c, form);
+		int m = 0;
+
+		for (int i = 0; i < n; i++) {
+			const struct pso_hold *h = hold_of(c, ids[i], NULL);
+
+			if (h && h->form == form)
+				group[m++] = ids[i];
+		}
+		if (m)
+			p->ops->slots_set(p->ctx, &slot, group, m);
+	}
 }
 
 void pso_subscription_free(struct pso_subscription *s)

@@ -32,10 +32,20 @@ struct pso_subscription {
 
 struct pso_client;
 
+/*
+ * The form a subscriber knows a topic by, which every publish it receives
+ * must carry (MQTT-SN TopicIdType): the normal id it was told (SUBACK,
+ * REGACK, REGISTER), the predefined id it subscribed with, or the short
+ * name.  The data plane writes the first two per copy (PSO_SUB_F_PREDEFINED
+ * in the slot); short-name subscribers are served by the daemon.
+ */
+enum pso_form { PSO_FORM_NORMAL, PSO_FORM_PREDEFINED, PSO_FORM_SHORT };
+
 struct pso_hold {
 	struct pso_client *c;
 	uint16_t id;
 	uint16_t refs;		/* subscriptions of c that want topic id */
+	enum pso_form form;	/* of the subscription that took the slot */
 	struct pso_hold *next, *prev;	/* the topic's list */
 };
 
@@ -100,11 +110,14 @@ void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c);
  * learns (SUBACK, REGISTER) what it will receive.  *added tells whether this
  * call took the slot.  -ENOSPC when the topic's table is full.
  */
-int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, bool *added);
+int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum pso_form form,
+		    bool *added);
+struct pso_hold *pso_client_hold_of(const struct pso_client *c, uint16_t id);
 /* Drop one ref on each topic; the slots no subscription wants any more
  * leave the tables together. */
 void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n);
-/* Write c's delivery template into its slots of these topics. */
+/* Write c's delivery template, in each topic's form, into its slots of
+ * these topics. */
 void pso_client_enable(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n);
 
 void pso_subscription_free(struct pso_subscription *s);
@@ -122,6 +135,8 @@ void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
 void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
 		      const uint8_t *data, size_t len);
 void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id);
+/* The form a subscription of this kind gives its topics. */
+enum pso_form pso_form_of(enum pso_sub_kind kind);
 
 /* ---- handlers.c ---- */
 /* Find or assign a topic id; a new topic is made known to the data plane

@@ -382,6 +382,8 @@ struct step {
 #define CLIENT_REMOVE(c)  { .kind = S_CLIENT_REMOVE, .client = (c) }
 #define TOPIC_SET(i, fl)  { .kind = S_TOPIC_SET, .id = (i), .flags = (fl) }
 #define SLOT_ADD(c, i)    { .kind = S_SLOT_ADD, .client = (c), .id = (i), .flags = 0 }
+/* A slot in the predefined form: copies carry TopicIdType predefined. */
+#define SLOT_ADD_PRE(c, i) { .kind = S_SLOT_ADD, .client = (c), .id = (i), .flags = PSO_SUB_F_PREDEFINED }
 /* slots_set with the client's template: its flags, then the topic ids */
 #define SLOTS_SET(c, fl, ...) \
 	{ .kind = S_SLOTS_SET, .client = (c), .flags = (fl), .ids = { __VA_ARGS__ }, \
@@ -391,6 +393,7 @@ struct step {
 #define END { .kind = S_END }
 
 #define R PSO_SUB_F_RESOLVED
+#define RP (PSO_SUB_F_RESOLVED | PSO_SUB_F_PREDEFINED)
 #define Q1 PSO_TOPIC_F_ALLOW_QOSM1
 
 /* Messages, as field lists for IN/OUT. */
@@ -933,7 +936,7 @@ static void test_subscribe_predefined(void **state)
 	connect_client(1, "c1", 0);
 	register_topic(1, "normal", 1);
 	run(IN(1, SUB_PRE(1, 100)),
-	    SLOT_ADD(1, 100), OUT(1, SUBACK(100, 1, 0)), SLOTS_SET(1, R, 100),
+	    SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 1, 0)), SLOTS_SET(1, RP, 100),
 	    IN(1, SUB_PRE(2, 101)),
 	    OUT(1, SUBACK(0, 2, MQTTSN_RC_INVALID_TOPIC)),
 	    IN(1, SUB_PRE(3, 1)),
@@ -942,21 +945,23 @@ static void test_subscribe_predefined(void **state)
 }
 
 /* 6.7/6.9 SUBSCRIBE by short topic name -> SUBACK (topic id not relevant,
- * 0), then a REGISTER of the 2-character name. */
+ * 0) and no REGISTER: short topic names need no registration, PUBLISH
+ * carries the two characters (TopicIdType 0b10).  The slot is never
+ * servable by the data plane (flags 0 even when resolved): the daemon
+ * delivers, with the short name.  (Once: REGISTER and normal id 1.) */
 static void test_subscribe_short_name(void **state)
 {
 	connect_client(1, "c1", 0);
-	/* BUG?: 6.7 says short topic names need no registration: PUBLISH
-	 * carries the two characters (TopicIdType 0b10).  This broker registers
-	 * the name, sends REGISTER and delivers with a normal topic id. */
 	run(IN(1, SUB_SHORT(9, 'x', 'y')),
 	    TOPIC_SET(1, 0), SLOT_ADD(1, 1),
 	    OUT(1, SUBACK(0, 9, 0)),
-	    OUT(1, REGISTER(1, 1, "xy")),
-	    SLOTS_SET(1, R, 1));
+	    SLOTS_SET(1, 0, 1));
 	connect_client(2, "c2", 0);
 	run(IN(2, PUBLISH(QOS0 | SHORT, SHORT_ID('x', 'y'), 0, "v")),
-	    OUT(1, PUBLISH(QOS0, 1, 0, "v")));	/* BUG?: normal id 1, not "xy" */
+	    OUT(1, PUBLISH(QOS0 | SHORT, SHORT_ID('x', 'y'), 0, "v")));
+	/* The same topic by its normal id reaches it in its own form too. */
+	run(IN(2, PUBLISH(QOS0, 1, 0, "w")),
+	    OUT(1, PUBLISH(QOS0 | SHORT, SHORT_ID('x', 'y'), 0, "w")));
 }
 
 /* 6.9 SUBSCRIBE to a filter with '+' -> SUBACK (topic id 0), then one
@@ -1051,11 +1056,11 @@ static void test_subscribe_duplicate(void **state)
 	    IN(1, SUB_NAME(3, "f/+")), SLOT_ADD(1, 1), OUT(1, SUBACK(0, 3, 0)),
 	    OUT(1, REGISTER(1, 1, "f/1")), SLOTS_SET(1, R, 1),
 	    IN(1, SUB_NAME(4, "f/+")), OUT(1, SUBACK(0, 4, 0)),
-	    IN(1, SUB_PRE(5, 100)), SLOT_ADD(1, 100), OUT(1, SUBACK(100, 5, 0)),
-	    SLOTS_SET(1, R, 100),
+	    IN(1, SUB_PRE(5, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 5, 0)),
+	    SLOTS_SET(1, RP, 100),
 	    IN(1, SUB_PRE(6, 100)), OUT(1, SUBACK(100, 6, 0)),
 	    IN(1, SUB_SHORT(7, 'q', 'q')), TOPIC_SET(3, 0), SLOT_ADD(1, 3), OUT(1, SUBACK(0, 7, 0)),
-	    OUT(1, REGISTER(3, 2, "qq")), SLOTS_SET(1, R, 3),
+	    SLOTS_SET(1, 0, 3),
 	    IN(1, SUB_SHORT(8, 'q', 'q')), OUT(1, SUBACK(0, 8, 0)));
 	assert_int_equal(client(1)->nsubs, 4);
 	assert_int_equal(client(1)->nheld, 4);
@@ -1176,10 +1181,10 @@ static void test_unsubscribe(void **state)
 	connect_client(2, "c2", 0);
 	run(IN(1, SUB_NAME(1, "a/b")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
 	    SLOTS_SET(1, R, 1),
-	    IN(1, SUB_PRE(2, 100)), SLOT_ADD(1, 100), OUT(1, SUBACK(100, 2, 0)),
-	    SLOTS_SET(1, R, 100),
+	    IN(1, SUB_PRE(2, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 2, 0)),
+	    SLOTS_SET(1, RP, 100),
 	    IN(1, SUB_SHORT(3, 's', 'n')), TOPIC_SET(2, 0), SLOT_ADD(1, 2),
-	    OUT(1, SUBACK(0, 3, 0)), OUT(1, REGISTER(2, 1, "sn")), SLOTS_SET(1, R, 2));
+	    OUT(1, SUBACK(0, 3, 0)), SLOTS_SET(1, 0, 2));
 	run(IN(1, UNSUB_NAME(0x4242, "a/b")), SLOTS_REMOVE(1, 1), OUT(1, UNSUBACK(0x4242)),
 	    IN(1, UNSUB_PRE(5, 100)), SLOTS_REMOVE(1, 100), OUT(1, UNSUBACK(5)),
 	    IN(1, UNSUB_SHORT(6, 's', 'n')), SLOTS_REMOVE(1, 2), OUT(1, UNSUBACK(6)));
@@ -1447,8 +1452,8 @@ static void test_publish_qosm1_policy(void **state)
 		predefined(100, "pre");
 		connect_client(1, "c1", 0);
 		register_topic(1, "reg", 1);
-		run(IN(1, SUB_PRE(1, 100)), SLOT_ADD(1, 100), OUT(1, SUBACK(100, 1, 0)),
-		    SLOTS_SET(1, R, 100),
+		run(IN(1, SUB_PRE(1, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 1, 0)),
+		    SLOTS_SET(1, RP, 100),
 		    IN(1, SUB_NAME(2, "reg")), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 2, 0)),
 		    SLOTS_SET(1, R, 1));
 		input(9, false, &pub);
@@ -1539,16 +1544,17 @@ static void test_host_delivery_judged(void **state)
 	run(IN_JUDGED(3, PUBLISH(QOS0, 1, 0, "s")));
 }
 
-/* 6.10 the daemon's PUBLISH: QoS 0, no msg id, TopicIdType predefined for
- * a predefined topic and normal otherwise, whatever the publisher used. */
+/* 6.10 the daemon's PUBLISH: QoS 0, no msg id, in the form the subscriber
+ * knows the topic by (predefined id, normal id), whatever the publisher
+ * used. */
 static void test_delivery_topic_id_type(void **state)
 {
 	predefined(100, "pre");
 	connect_client(1, "c1", 0);
 	connect_client(2, "c2", 0);
 	register_topic(2, "norm", 1);
-	run(IN(1, SUB_PRE(1, 100)), SLOT_ADD(1, 100), OUT(1, SUBACK(100, 1, 0)),
-	    SLOTS_SET(1, R, 100),
+	run(IN(1, SUB_PRE(1, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 1, 0)),
+	    SLOTS_SET(1, RP, 100),
 	    IN(1, SUB_NAME(2, "norm")), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 2, 0)), SLOTS_SET(1, R, 1));
 	run(IN(2, PUBLISH(QOS2 | PRE | MQTTSN_FLAG_DUP, 100, 5, "p")),
 	    OUT(2, MSGID(MQTTSN_PUBREC, 5)), OUT(1, PUBLISH(QOS0 | PRE, 100, 0, "p")),
@@ -1627,8 +1633,8 @@ static void test_retained_qosm1(void **state)
 	register_topic(1, "reg", 1);
 	run(IN(9, PUBLISH(QOSM1 | PRE | RET, 100, 0, "yes")),
 	    IN(9, PUBLISH(QOSM1 | RET, 1, 0, "no")));
-	run(IN(1, SUB_PRE(1, 100)), SLOT_ADD(1, 100), OUT(1, SUBACK(100, 1, 0)),
-	    OUT(1, PUBLISH(QOS0 | PRE | RET, 100, 0, "yes")), SLOTS_SET(1, R, 100),
+	run(IN(1, SUB_PRE(1, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 1, 0)),
+	    OUT(1, PUBLISH(QOS0 | PRE | RET, 100, 0, "yes")), SLOTS_SET(1, RP, 100),
 	    IN(1, SUB_NAME(2, "reg")), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 2, 0)), SLOTS_SET(1, R, 1));
 }
 
@@ -1791,6 +1797,45 @@ static void test_malformed(void **state)
 }
 
 /* ---- next hops, topics, stats -------------------------------------------- */
+
+/* 6.10/6.7 each subscriber receives a topic in the form it subscribed
+ * with, whatever form the publish used: by predefined id -> predefined
+ * (slot flag PSO_SUB_F_PREDEFINED, which the data plane writes into its
+ * copies), by name -> the normal id SUBACK told, by short name -> the two
+ * characters (daemon only).  Once, every copy kept the publisher's form. */
+static void test_forms_per_subscriber(void **state)
+{
+	predefined(100, "pre");
+	connect_client(1, "byid", 0);
+	connect_client(2, "byname", 0);
+	connect_client(3, "byshort", 0);
+	connect_client(4, "pub", 0);
+	run(IN(1, SUB_PRE(1, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 1, 0)),
+	    SLOTS_SET(1, RP, 100),
+	    IN(2, SUB_NAME(1, "pre")), SLOT_ADD(2, 100), OUT(2, SUBACK(100, 1, 0)),
+	    SLOTS_SET(2, R, 100),
+	    IN(3, SUB_SHORT(1, 'a', 'b')), TOPIC_SET(1, 0), SLOT_ADD(3, 1), OUT(3, SUBACK(0, 1, 0)),
+	    SLOTS_SET(3, 0, 1));
+	/* A QoS 1 publish by predefined id: predefined to one, normal to the
+	 * other; by normal id the same. */
+	run(IN(4, PUBLISH(QOS1 | PRE, 100, 1, "p")), OUT(4, PUBACK(100, 1, 0)),
+	    OUT_ANY(1, PUBLISH(QOS0 | PRE, 100, 0, "p")),
+	    OUT_ANY(2, PUBLISH(QOS0, 100, 0, "p")));
+	run(IN(4, PUBLISH(QOS1, 100, 2, "n")), OUT(4, PUBACK(100, 2, 0)),
+	    OUT_ANY(1, PUBLISH(QOS0 | PRE, 100, 0, "n")),
+	    OUT_ANY(2, PUBLISH(QOS0, 100, 0, "n")));
+	/* A QoS 1 publish to the short name's topic by its normal id 1 (it has
+	 * one: the registry's) reaches the short-name subscriber as "ab". */
+	run(IN(4, PUBLISH(QOS1, 1, 3, "s")), OUT(4, PUBACK(1, 3, 0)),
+	    OUT(3, PUBLISH(QOS0 | SHORT, SHORT_ID('a', 'b'), 0, "s")));
+	/* A new next hop rewrites each slot in its own form: one table call
+	 * per form. */
+	run(IN(1, SUB_NAME(2, "other")), TOPIC_SET(2, 0), SLOT_ADD(1, 2), OUT(1, SUBACK(2, 2, 0)),
+	    SLOTS_SET(1, R, 2));
+	T->f.mac_gen[1] = 7;
+	pso_proto_resolve_all(T->p);
+	run(SLOTS_SET(1, R, 2), SLOTS_SET(1, RP, 100));
+}
 
 /* pso_proto_resolve_all: slots are rewritten (slots_set, every topic the
  * client holds) only for clients whose delivery template changed. */
@@ -2041,16 +2086,16 @@ static void test_filter_matching_rows(void **state)
 }
 
 /* 6.9/6.7 a wildcard SUBSCRIBE that matches a predefined topic: the
- * gateway sends a REGISTER for the predefined id as well (surprising: the
- * client knows predefined ids beforehand), then delivers with the
- * predefined TopicIdType. */
+ * gateway sends a REGISTER for the predefined id as well, and so delivers
+ * in the normal form the REGISTER told (a predefined-type publish reaches
+ * it as normal id 100: the subscriber's form, not the publisher's). */
 static void test_subscribe_filter_predefined(void **state)
 {
 	predefined(100, "p/x");
 	connect_client(1, "c1", 0);
 	run(IN(1, SUB_NAME(1, "p/+")), SLOT_ADD(1, 100), OUT(1, SUBACK(0, 1, 0)),
 	    OUT(1, REGISTER(100, 1, "p/x")), SLOTS_SET(1, R, 100),
-	    IN(9, PUBLISH(QOSM1 | PRE, 100, 0, "v")), OUT(1, PUBLISH(QOS0 | PRE, 100, 0, "v")));
+	    IN(9, PUBLISH(QOSM1 | PRE, 100, 0, "v")), OUT(1, PUBLISH(QOS0, 100, 0, "v")));
 }
 
 /* 6.6 QoS 2 exactly-once is remembered for the last 16 unreleased msg ids
@@ -2366,6 +2411,7 @@ int main(void)
 		TEST(test_malformed),
 		/* next hops, topics, stats */
 		TEST(test_resolve_all),
+		TEST(test_forms_per_subscriber),
 		TEST(test_topics_publish),
 		TEST(test_stats),
 		/* more edges */
