@@ -36,7 +36,9 @@ void client_opts_init(struct client_opts *o, bool is_pub)
 
 int client_opts_check(const struct pso_opt_spec *spec, struct client_opts *o)
 {
-	if (!o->n_topics)
+	/* A subscriber resuming a kept session may name no topic: the
+	 * session's subscriptions are still there. */
+	if (!o->n_topics && !(o->keep_session && !o->is_pub))
 		return pso_opts_error(spec, "no topic: give %s",
 				      o->is_pub ? "-t, -i or -T" : "-t, -i or -T (repeatable)");
 	snprintf(o->port_s, sizeof(o->port_s), "%u", o->port);
@@ -385,7 +387,7 @@ int conn_connect(struct conn *c)
 	const struct client_opts *o = c->o;
 	struct mqttsn_msg req = {
 		.type = MQTTSN_CONNECT,
-		.flags = MQTTSN_FLAG_CLEAN_SESSION,
+		.flags = o->keep_session ? 0 : MQTTSN_FLAG_CLEAN_SESSION,
 		.protocol_id = MQTTSN_PROTOCOL_ID,
 		.duration = o->keepalive,
 		.data = (const uint8_t *)o->client_id,

@@ -57,6 +57,7 @@ struct client_opts {
 	unsigned int timeout_s;	/* -W; 0 = none */
 	bool debug;
 	long count;		/* -C; 0 = unlimited (sub) / 1 (pub) */
+	bool keep_session;	/* -c: CONNECT without CleanSession */
 };
 
 /* Defaults; pub's -W is 10 s, sub waits forever. */

@@ -88,6 +88,9 @@ static const struct pso_opt broker_opts[] = {
 	{ "advertise", 0, PSO_OPT_UINT, BROKER(cfg.advertise_s), .min = 0, .max = 65535,
 	  .unit = "seconds", .arg = "SEC",
 	  .help = "send ADVERTISE every SEC seconds (default off)" },
+	{ "session-expiry", 0, PSO_OPT_UINT, BROKER(cfg.session_expiry_s), .min = 0,
+	  .max = 4294967, .unit = "seconds", .arg = "SEC",
+	  .help = "how long a session kept by a CONNECT without\nCleanSession outlives its connection (default 3600)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS",
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
@@ -118,7 +121,7 @@ static int run_broker(int argc, char **argv)
 			.qosm1 = PSO_QOSM1_PREDEFINED,
 			.pin_dir = PSO_PIN_DIR_DEFAULT,
 			.gw_id = 1,
-			.placement_ms = 1000,
+			.placement_ms = 1000, .session_expiry_s = 3600,
 		},
 	};
 	struct pso_broker_cfg *cfg = &a.cfg;

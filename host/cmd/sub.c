@@ -52,6 +52,10 @@ static const struct pso_opt sub_opts[] = {
 	{ "no-retained", 'R', PSO_OPT_FLAG, SUB(no_retained),
 	  .help = "do not print messages with the RETAIN flag" },
 	CLIENT_OPT_ID(struct sub),
+	{ "disable-clean-session", 'c', PSO_OPT_FLAG, SUB(o.keep_session),
+	  .help = "CONNECT without CleanSession: the broker keeps the\n"
+		  "session (subscriptions) when this client goes; with\n"
+		  "the same -I later, no -t is needed to resume it" },
 	CLIENT_OPT_KEEPALIVE(struct sub),
 	{ "timeout", 'W', PSO_OPT_UINT, SUB(o.timeout_s), .min = 1, .max = 86400 * 365,
 	  .unit = "seconds", .arg = "SECONDS",
@@ -65,7 +69,7 @@ static const struct pso_opt_spec sub_spec = {
 	.prog = "psoffload sub",
 	.opts = sub_opts,
 	.head = "usage: psoffload sub [-h HOST] [-p PORT] {-t FILTER | -i TOPIC_ID | -T XX}...\n"
-		"                     [-q 0|1|2] [-I CLIENT_ID] [-k KEEPALIVE] [-W SECONDS] [-d]\n"
+		"                     [-q 0|1|2] [-I CLIENT_ID] [-c] [-k KEEPALIVE] [-W SECONDS] [-d]\n"
 		"                     [-C COUNT] [-v] [-N] [--hex] [-R]\n",
 	.tail = "exit status: 0 done or interrupted, 1 refused, timed out or disconnected,\n"
 		"2 bad usage\n",

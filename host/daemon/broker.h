@@ -22,6 +22,7 @@ struct pso_broker_cfg {
 	uint8_t gw_id;
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
+	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	const char *const *ifnames;
 	int nifnames;
 };

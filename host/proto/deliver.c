@@ -104,6 +104,9 @@ void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
 		 const uint8_t *data, size_t len)
 {
 	for (struct pso_hold *h = p->topic_holds[id]; h; h = h->next) {
+		/* A kept session's client is away: QoS 0 is not kept for it. */
+		if (!h->c->connected)
+			continue;
 		if (judged && p->ops->slot_served(p->ctx, id, &h->c->ep, family))
 			continue;
 		send_publish(p, h, false, data, len);

@@ -23,7 +23,7 @@ static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 	p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id));
 	pso_info("topic %u registered: %s", id, name);
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
-		for (struct pso_client *c = p->by_ep[h]; c; c = c->next_ep) {
+		for (struct pso_client *c = p->by_id[h]; c; c = c->next_id) {
 			for (int i = 0; i < c->nsubs; i++) {
 				struct pso_subscription *s = &c->subs[i];
 				uint16_t *ids;
@@ -31,8 +31,10 @@ static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 
 				if (s->kind != PSO_SUB_FILTER || !pso_topic_match(s->filter, name))
 					continue;
-				/* REGISTER goes out before the slot is servable. */
-				pso_send_register(p, c, id, name);
+				/* REGISTER goes out before the slot is servable;
+				 * an offline session hears of it when it is back. */
+				if (c->connected)
+					pso_send_register(p, c, id, name);
 				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
 				if (ids)
 					s->ids = ids;
@@ -83,10 +85,79 @@ struct rx {
 	struct mqttsn_msg m;
 };
 
+/*
+ * The session a CONNECT opens (MQTT-SN 6.2, CleanSession): a clean CONNECT
+ * ends whatever session the client id had and starts a new one; otherwise
+ * a session kept for the id - offline, or connected at another endpoint
+ * (the old connection is taken over) - resumes at this endpoint with its
+ * subscriptions.  A client id lives at one endpoint, and an endpoint holds
+ * one client.  NULL with ack's return code set when refused.
+ */
+static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, const char *id,
+					  struct mqttsn_msg *ack)
+{
+	bool clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
+	struct pso_client *old = pso_client_find_id(p, id), *c;
+	char s[64];
+
+	if (old && clean) {
+		pso_client_remove(p, old, old == rx->c ? "reconnected" : "replaced by a new connection");
+		if (old == rx->c)
+			rx->c = NULL;
+		old = NULL;
+	}
+	if (rx->c && rx->c != old) {
+		/* Another client id at this endpoint: that one is gone. */
+		pso_client_remove(p, rx->c, "reconnected");
+		rx->c = NULL;
+	}
+	if (old && old->connected) {
+		pso_info("client %s: session moves from %s", id,
+			 pso_endpoint_str(&old->ep, s, sizeof(s)));
+		pso_client_detach(p, old);
+	}
+	if (p->nclients >= p->cfg.max_clients || p->ops->client_add(p->ctx, &rx->ep)) {
+		p->stats.congestion++;
+		ack->return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("client %s (%s) refused: client table full", id,
+			 pso_endpoint_str(&rx->ep, s, sizeof(s)));
+		return NULL;
+	}
+	if (old) {
+		pso_client_attach(p, old, &rx->ep, &rx->local);
+		return old;
+	}
+	c = pso_client_new(p, &rx->ep, &rx->local, id);
+	if (!c) {
+		p->ops->client_remove(p->ctx, &rx->ep);
+		ack->return_code = MQTTSN_RC_CONGESTION;
+		return NULL;
+	}
+	pso_client_resolve(p, c);
+	return c;
+}
+
+/* After the CONNACK of a resumed session: the names of topics its filters
+ * took while it was away, then its slots servable again. */
+static void resume_session(struct pso_proto *p, struct pso_client *c)
+{
+	uint16_t ids[c->nheld];
+
+	for (int i = 0; i < c->nheld; i++) {
+		struct pso_hold *h = c->held[i];
+
+		if (!h->told) {
+			pso_send_register(p, c, h->id, pso_registry_name(p->reg, h->id));
+			h->told = true;
+		}
+	}
+	pso_client_enable(p, c, ids, pso_client_held_ids(c, ids));
+}
+
 static void handle_connect(struct pso_proto *p, struct rx *rx)
 {
 	struct mqttsn_msg ack = { .type = MQTTSN_CONNACK, .return_code = MQTTSN_RC_ACCEPTED };
-	struct pso_client *c = rx->c, *old;
+	struct pso_client *c;
 	char id[MQTTSN_CLIENT_ID_MAX + 1];
 	size_t n = rx->m.data_len < MQTTSN_CLIENT_ID_MAX ? rx->m.data_len : MQTTSN_CLIENT_ID_MAX;
 	char s[64];
@@ -104,40 +175,22 @@ static void handle_connect(struct pso_proto *p, struct rx *rx)
 		pso_send_msg(p, &rx->ep, &rx->local, &ack);
 		return;
 	}
-	/* A client id lives at one endpoint: a reconnect from elsewhere
-	 * replaces the old session; clean or not, it starts afresh. */
-	old = pso_client_find_id(p, id);
-	if (old && old != c)
-		pso_client_remove(p, old, "replaced by a new connection");
-	if (c) {
-		/* CONNECT again on a live session: start clean. */
-		pso_client_remove(p, c, "reconnected");
-		c = NULL;
-	}
-	if (p->nclients >= p->cfg.max_clients ||
-	    p->ops->client_add(p->ctx, &rx->ep)) {
-		p->stats.congestion++;
-		ack.return_code = MQTTSN_RC_CONGESTION;
-		pso_warn("client %s (%s) refused: client table full", id,
-			 pso_endpoint_str(&rx->ep, s, sizeof(s)));
-		pso_send_msg(p, &rx->ep, &rx->local, &ack);
-		return;
-	}
-	c = pso_client_new(p, &rx->ep, &rx->local, id);
+	c = connect_session(p, rx, id, &ack);
 	if (!c) {
-		p->ops->client_remove(p->ctx, &rx->ep);
-		ack.return_code = MQTTSN_RC_CONGESTION;
 		pso_send_msg(p, &rx->ep, &rx->local, &ack);
 		return;
 	}
+	c->clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
 	c->keepalive_s = rx->m.duration;
 	c->last_seen_ms = p->now_ms;
-	pso_client_resolve(p, c);
-	pso_info("client %s connected from %s, keep-alive %us", c->id,
-		 pso_endpoint_str(&c->ep, s, sizeof(s)), c->keepalive_s);
+	pso_info("client %s connected from %s, keep-alive %us%s", c->id,
+		 pso_endpoint_str(&c->ep, s, sizeof(s)), c->keepalive_s,
+		 c->nheld ? ", session resumed" : "");
 	if (c->slot.flags & PSO_SUB_F_RESOLVED)
 		pso_client_log_next_hop(p, c);
 	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+	if (c->nheld)
+		resume_session(p, c);
 }
 
 static void handle_register(struct pso_proto *p, struct rx *rx)
@@ -520,12 +573,20 @@ static void handle_pubrel(struct pso_proto *p, struct rx *rx)
 
 static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 {
+	struct pso_client *c = rx->c;
+
 	/* Sleeping clients (DISCONNECT with a duration) are not supported:
-	 * the session ends either way, and the reply says so plainly. */
+	 * the connection ends either way, and the reply says so plainly. */
 	pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
-	pso_client_remove(p, rx->c, rx->m.has_duration ? "disconnected (sleep not supported)"
-						   : "disconnected");
 	rx->c = NULL;
+	if (c->clean) {
+		pso_client_remove(p, c, rx->m.has_duration ? "disconnected (sleep not supported)"
+							   : "disconnected");
+		return;
+	}
+	pso_info("client %s disconnected%s; session kept for %us", c->id,
+		 rx->m.has_duration ? " (sleep not supported)" : "", p->cfg.session_expiry_s);
+	pso_client_detach(p, c);
 }
 
 static void reply_not_supported(struct pso_proto *p, struct rx *rx, uint8_t type)

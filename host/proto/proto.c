@@ -37,8 +37,8 @@ void pso_proto_free(struct pso_proto *p)
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
 		struct pso_client *c, *next;
 
-		for (c = p->by_ep[h]; c; c = next) {
-			next = c->next_ep;
+		for (c = p->by_id[h]; c; c = next) {
+			next = c->next_id;
 			for (int i = 0; i < c->nsubs; i++)
 				pso_subscription_free(&c->subs[i]);
 			for (int i = 0; i < c->nheld; i++)
@@ -96,8 +96,25 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 			if (now_ms > c->last_seen_ms &&
 			    now_ms - c->last_seen_ms > (uint64_t)c->keepalive_s * 1500) {
 				p->stats.expired++;
-				pso_client_remove(p, c, "expired (keep-alive)");
+				if (c->clean) {
+					pso_client_remove(p, c, "expired (keep-alive)");
+				} else {
+					pso_info("client %s expired (keep-alive); session kept for %us",
+						 c->id, p->cfg.session_expiry_s);
+					pso_client_detach(p, c);
+				}
 			}
+		}
+	}
+	/* Kept sessions whose client did not come back in time. */
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
+		struct pso_client *c = p->by_id[h], *next;
+
+		for (; c; c = next) {
+			next = c->next_id;
+			if (!c->connected && now_ms > c->lost_ms &&
+			    now_ms - c->lost_ms > (uint64_t)p->cfg.session_expiry_s * 1000)
+				pso_client_remove(p, c, "session expired");
 		}
 	}
 }
@@ -140,6 +157,11 @@ const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p)
 uint32_t pso_proto_nclients(const struct pso_proto *p)
 {
 	return p->nclients;
+}
+
+uint32_t pso_proto_nsessions(const struct pso_proto *p)
+{
+	return p->nsessions;
 }
 
 uint32_t pso_proto_ntopics(const struct pso_proto *p)

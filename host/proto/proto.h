@@ -33,6 +33,9 @@ struct pso_proto_cfg {
 	uint16_t advertise_s;		/* ADVERTISE's duration field */
 	uint32_t max_topics;		/* ids 1 .. max_topics-1 */
 	uint32_t max_clients;
+	/* A session kept (CleanSession 0) ends this long after its
+	 * connection did, unless the client connects again. */
+	uint32_t session_expiry_s;
 };
 
 /* Where a datagram came from, and how it reached the broker. */
@@ -104,7 +107,8 @@ int pso_proto_topics_publish(struct pso_proto *p);
 void pso_proto_input(struct pso_proto *p, const struct pso_rx *rx, const uint8_t *buf, size_t len,
 		     uint64_t now_ms);
 
-/* Keep-alive: expire the clients silent for 1.5 x their keep-alive. */
+/* Keep-alive: expire the clients silent for 1.5 x their keep-alive (a
+ * kept session goes offline); end kept sessions past their expiry. */
 void pso_proto_tick(struct pso_proto *p, uint64_t now_ms);
 /* Routes, neighbours or port addresses changed: re-resolve every client
  * and rewrite the slots whose delivery template changed. */
@@ -113,7 +117,8 @@ void pso_proto_resolve_all(struct pso_proto *p);
 void pso_proto_advertise(struct pso_proto *p);
 
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);
-uint32_t pso_proto_nclients(const struct pso_proto *p);
+uint32_t pso_proto_nclients(const struct pso_proto *p);	/* connected */
+uint32_t pso_proto_nsessions(const struct pso_proto *p);	/* connected or kept */
 uint32_t pso_proto_ntopics(const struct pso_proto *p);
 
 #endif /* PSO_PROTO_H */

@@ -46,28 +46,17 @@ struct pso_client *pso_client_find_id(struct pso_proto *p, const char *id)
 	return NULL;
 }
 
-struct pso_client *pso_client_new(struct pso_proto *p, const struct pso_endpoint *ep,
-				  const struct in6_pktinfo *local, const char *id)
+static void link_ep(struct pso_proto *p, struct pso_client *c)
 {
-	struct pso_client *c = calloc(1, sizeof(*c));
-	unsigned int he, hi;
+	unsigned int he = ep_hash(&c->ep);
 
-	if (!c)
-		return NULL;
-	c->ep = *ep;
-	c->local = *local;
-	snprintf(c->id, sizeof(c->id), "%s", id);
-	he = ep_hash(ep);
-	hi = id_hash(c->id);
 	c->next_ep = p->by_ep[he];
 	p->by_ep[he] = c;
-	c->next_id = p->by_id[hi];
-	p->by_id[hi] = c;
+	c->connected = true;
 	p->nclients++;
-	return c;
 }
 
-static void unlink_client(struct pso_proto *p, struct pso_client *c)
+static void unlink_ep(struct pso_proto *p, struct pso_client *c)
 {
 	struct pso_client **pp;
 
@@ -75,11 +64,38 @@ static void unlink_client(struct pso_proto *p, struct pso_client *c)
 		;
 	if (*pp)
 		*pp = c->next_ep;
+	c->connected = false;
+	p->nclients--;
+}
+
+struct pso_client *pso_client_new(struct pso_proto *p, const struct pso_endpoint *ep,
+				  const struct in6_pktinfo *local, const char *id)
+{
+	struct pso_client *c = calloc(1, sizeof(*c));
+	unsigned int hi;
+
+	if (!c)
+		return NULL;
+	c->ep = *ep;
+	c->local = *local;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	hi = id_hash(c->id);
+	c->next_id = p->by_id[hi];
+	p->by_id[hi] = c;
+	p->nsessions++;
+	link_ep(p, c);
+	return c;
+}
+
+static void unlink_id(struct pso_proto *p, struct pso_client *c)
+{
+	struct pso_client **pp;
+
 	for (pp = &p->by_id[id_hash(c->id)]; *pp && *pp != c; pp = &(*pp)->next_id)
 		;
 	if (*pp)
 		*pp = c->next_id;
-	p->nclients--;
+	p->nsessions--;
 }
 
 void pso_client_resolve(struct pso_proto *p, struct pso_client *c)
@@ -149,21 +165,44 @@ int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum
 	h = calloc(1, sizeof(*h));
 	if (!h)
 		return -ENOMEM;
-	/* Not servable until the client knows what it will receive. */
+	/* Not servable until the client knows what it will receive; an
+	 * offline session gets its slots when it is back. */
 	slot.flags &= ~PSO_SUB_F_RESOLVED;
-	ret = p->ops->slot_add(p->ctx, id, &slot);
+	ret = c->connected ? p->ops->slot_add(p->ctx, id, &slot) : 0;
 	if (ret && ret != -EEXIST) {
 		free(h);
 		return ret;
 	}
 	*h = (struct pso_hold){ .c = c, .id = id, .refs = 1, .form = form,
-				.next = p->topic_holds[id] };
+				.told = c->connected, .next = p->topic_holds[id] };
 	if (h->next)
 		h->next->prev = h;
 	p->topic_holds[id] = h;
 	c->held[c->nheld++] = h;
-	*added = true;
+	*added = c->connected;
 	return 0;
+}
+
+/* Hold i of c leaves its topic's list and c; no table call. */
+static void hold_free(struct pso_proto *p, struct pso_client *c, int i)
+{
+	struct pso_hold *h = c->held[i];
+
+	if (h->prev)
+		h->prev->next = h->next;
+	else
+		p->topic_holds[h->id] = h->next;
+	if (h->next)
+		h->next->prev = h->prev;
+	c->held[i] = c->held[--c->nheld];
+	free(h);
+}
+
+int pso_client_held_ids(const struct pso_client *c, uint16_t *ids)
+{
+	for (int i = 0; i < c->nheld; i++)
+		ids[i] = c->held[i]->id;
+	return c->nheld;
 }
 
 void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n)
@@ -178,16 +217,9 @@ void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_
 		if (!h || --h->refs > 0)
 			continue;
 		gone[ngone++] = ids[k];
-		if (h->prev)
-			h->prev->next = h->next;
-		else
-			p->topic_holds[h->id] = h->next;
-		if (h->next)
-			h->next->prev = h->prev;
-		c->held[i] = c->held[--c->nheld];
-		free(h);
+		hold_free(p, c, i);
 	}
-	if (ngone)
+	if (ngone && c->connected)
 		p->ops->slots_remove(p->ctx, &c->ep, gone, ngone);
 }
 
@@ -220,26 +252,79 @@ void pso_subscription_free(struct pso_subscription *s)
 	s->nids = 0;
 }
 
+void pso_client_detach(struct pso_proto *p, struct pso_client *c)
+{
+	if (!c->connected)
+		return;
+	if (c->nheld) {
+		uint16_t ids[c->nheld];
+
+		/* Every slot at once: one table change for all of them. */
+		p->ops->slots_remove(p->ctx, &c->ep, ids, pso_client_held_ids(c, ids));
+	}
+	p->ops->client_remove(p->ctx, &c->ep);
+	unlink_ep(p, c);
+	c->lost_ms = p->now_ms;
+}
+
+/* Topic id is no longer held by c: the subscriptions that want it forget
+ * it (an exact one goes, a filter drops the id). */
+static void forget_topic(struct pso_client *c, uint16_t id)
+{
+	for (int i = 0; i < c->nsubs; i++) {
+		struct pso_subscription *s = &c->subs[i];
+
+		if (s->kind == PSO_SUB_FILTER) {
+			for (int k = 0; k < s->nids; k++)
+				if (s->ids[k] == id)
+					s->ids[k--] = s->ids[--s->nids];
+		} else if (s->topic_id == id) {
+			pso_subscription_free(s);
+			*s = c->subs[--c->nsubs];
+			i--;
+		}
+	}
+}
+
+void pso_client_attach(struct pso_proto *p, struct pso_client *c, const struct pso_endpoint *ep,
+		       const struct in6_pktinfo *local)
+{
+	c->ep = *ep;
+	c->local = *local;
+	link_ep(p, c);
+	pso_client_resolve(p, c);
+	for (int i = 0; i < c->nheld; i++) {
+		struct pso_hold *h = c->held[i];
+		struct pso_sub slot = hold_slot(c, h->form);
+		int ret;
+
+		slot.flags &= ~PSO_SUB_F_RESOLVED;
+		ret = p->ops->slot_add(p->ctx, h->id, &slot);
+		if (!ret || ret == -EEXIST)
+			continue;
+		p->stats.congestion++;
+		pso_warn("client %s: no slot left in topic %u: its subscription to it ends",
+			 c->id, h->id);
+		forget_topic(c, h->id);
+		hold_free(p, c, i--);
+	}
+}
+
 void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *why)
 {
 	char s[64];
+	bool was_connected = c->connected;
 
-	if (c->nheld) {
-		uint16_t ids[c->nheld];
-		int n = c->nheld;
-
-		/* Every hold at once: one table change for all its slots. */
-		for (int i = 0; i < n; i++) {
-			ids[i] = c->held[i]->id;
-			c->held[i]->refs = 1;
-		}
-		pso_client_release(p, c, ids, n);
-	}
-	p->ops->client_remove(p->ctx, &c->ep);
+	pso_client_detach(p, c);
+	while (c->nheld)
+		hold_free(p, c, 0);
 	for (int i = 0; i < c->nsubs; i++)
 		pso_subscription_free(&c->subs[i]);
-	unlink_client(p, c);
-	pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
+	unlink_id(p, c);
+	if (was_connected)
+		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
+	else
+		pso_info("client %s %s", c->id, why);
 	free(c->subs);
 	free(c->held);
 	free(c);

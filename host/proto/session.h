@@ -46,15 +46,27 @@ struct pso_hold {
 	uint16_t id;
 	uint16_t refs;		/* subscriptions of c that want topic id */
 	enum pso_form form;	/* of the subscription that took the slot */
+	bool told;		/* the client knows the id (REGISTER sent, or it
+				 * named the topic itself) */
 	struct pso_hold *next, *prev;	/* the topic's list */
 };
 
 #define PSO_QOS2_PENDING_MAX 16
 
+/*
+ * A session.  Connected, it has an endpoint, an entry in the client table
+ * and a slot for every hold.  A session that asked to be kept (CleanSession
+ * 0) outlives its connection: offline it keeps its subscriptions and holds,
+ * with no endpoint and no table entry, until the client connects again
+ * (from any endpoint) or the session expires (pso_proto_cfg.session_expiry_s).
+ */
 struct pso_client {
-	struct pso_endpoint ep;
+	struct pso_endpoint ep;		/* while connected */
 	struct in6_pktinfo local;	/* broker address the client talks to */
 	char id[MQTTSN_CLIENT_ID_MAX + 1];
+	bool connected;
+	bool clean;			/* CleanSession: the session ends with the connection */
+	uint64_t lost_ms;		/* offline since */
 	uint16_t keepalive_s;
 	uint64_t last_seen_ms;
 	uint64_t fast_rx;		/* last ops->client_rx() seen */
@@ -83,8 +95,9 @@ struct pso_proto {
 	void *ctx;
 	struct pso_registry *reg;
 	struct pso_client *by_ep[PSO_CLIENT_HASH_SIZE];
-	struct pso_client *by_id[PSO_CLIENT_HASH_SIZE];
-	uint32_t nclients;
+	struct pso_client *by_id[PSO_CLIENT_HASH_SIZE];	/* every session */
+	uint32_t nclients;		/* connected */
+	uint32_t nsessions;		/* connected or kept */
 	struct pso_hold **topic_holds;		/* by topic id: list heads */
 	struct pso_retained **retained;		/* by topic id */
 	uint64_t now_ms;
@@ -98,8 +111,20 @@ struct pso_client *pso_client_find_id(struct pso_proto *p, const char *id);
 /* A new client at ep, in both hash tables; NULL when out of memory. */
 struct pso_client *pso_client_new(struct pso_proto *p, const struct pso_endpoint *ep,
 				  const struct in6_pktinfo *local, const char *id);
-/* Leave: every slot and the client's table entry go; logged with why. */
+/* End the session: every slot and the client's table entry go (when
+ * connected), then the session itself; logged with why. */
 void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *why);
+/* The connection ends, the session stays (CleanSession 0): slots and the
+ * client's table entry go, subscriptions and holds stay. */
+void pso_client_detach(struct pso_proto *p, struct pso_client *c);
+/* A kept session at an endpoint again (its client-table entry added by the
+ * caller): every hold gets its slot back, not servable until
+ * pso_client_enable(); a hold whose topic's table is full is dropped with
+ * the subscription that wants it (counted as congestion, logged). */
+void pso_client_attach(struct pso_proto *p, struct pso_client *c, const struct pso_endpoint *ep,
+		       const struct in6_pktinfo *local);
+/* Every held topic of c. */
+int pso_client_held_ids(const struct pso_client *c, uint16_t *ids);
 /* Fill c->slot from ops->resolve(). */
 void pso_client_resolve(struct pso_proto *p, struct pso_client *c);
 void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c);

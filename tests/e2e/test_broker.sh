@@ -464,6 +464,33 @@ t_retained() {
 	return $rc
 }
 
+# Persistent session (CleanSession 0, MQTT-SN 6.3): a subscriber that
+# connects with -c keeps its subscription after its DISCONNECT; it comes
+# back from another address (S2, not S1) without subscribing again and
+# receives, served by the data plane.  A QoS 0 publish while it was away is
+# not kept for it.  (Once: the session was dropped and it got nothing.)
+t_session_kept() {
+	local rc=0
+	start_sub t-keep "$NS_S1" $BROKER4 -c -t ts/kept -C 1 -W 20
+	wait_clients t-keep 1 || return 1
+	pub "$NS_PUB" $BROKER4 -I ts-pub1 -t ts/kept -m "before" || rc=1
+	printf 'before\n' >"$tmp/ts1.exp"
+	check_sub t-keep "$tmp/ts1.exp" || rc=1
+	wait_for 5 log_at_least "client t-keep disconnected; session kept" 1 ||
+		{ note "no 'session kept' line after the first subscriber left"; rc=1; }
+	pub "$NS_PUB" $BROKER4 -I ts-pub2 -t ts/kept -m "while away" || rc=1
+	start_sub t-keep "$NS_S2" $BROKER4 -c -C 1 -W 20
+	wait_for 10 log_at_least "client t-keep connected from 10.77.1.12:[0-9]+, keep-alive [0-9]+s, session resumed" 1 ||
+		{ note "no 'session resumed' line for the subscriber back from S2"; return 1; }
+	wait_for 10 log_at_least "client t-keep: next hop resolved via b0" 1 || rc=1
+	snap
+	pub "$NS_PUB" $BROKER4 -I ts-pub3 -t ts/kept -m "back" || rc=1
+	printf 'back\n' >"$tmp/ts2.exp"
+	check_sub t-keep "$tmp/ts2.exp" || rc=1
+	expect "xdp_tx delta (the resumed session is served by the data plane)" 1 "$(delta xdp_tx)" || rc=1
+	return $rc
+}
+
 # 7. QoS 1 and QoS 2 publishes: acknowledged (pub exits 0) and delivered
 # by the daemon (slow path).
 t_qos12() {
@@ -801,6 +828,7 @@ run_mode() {
 	run_test "$mode: wildcards + and #, topics registered before and after" t_wildcards
 	run_test "$mode: retained message delivered on subscribe" t_retained
 	run_test "$mode: QoS 1 and QoS 2 publishes acknowledged and delivered" t_qos12
+	run_test "$mode: persistent session: kept after DISCONNECT, resumed from another address" t_session_kept
 	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
 	stop_broker
 	if start_broker --predefined="$tmp/predefined" --qos-m1=none; then

@@ -279,6 +279,7 @@ static const struct pso_proto_cfg default_cfg = {
 	.advertise_s = 900,
 	.max_topics = 128,
 	.max_clients = 8,
+	.session_expiry_s = 600,
 };
 
 static int setup(void **state)
@@ -399,6 +400,9 @@ struct step {
 /* Messages, as field lists for IN/OUT. */
 #define CONNECT(id, ka) \
 	.type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_CLEAN_SESSION, .duration = (ka), DATA(id)
+/* CleanSession 0: the session is kept over the connection's end. */
+#define CONNECT_KEEP(id, ka) \
+	.type = MQTTSN_CONNECT, .flags = 0, .duration = (ka), DATA(id)
 #define CONNACK(rc)      .type = MQTTSN_CONNACK, .return_code = (rc)
 #define REGISTER(tid, mid, name) \
 	.type = MQTTSN_REGISTER, .topic_id = (tid), .msg_id = (mid), DATA(name)
@@ -769,18 +773,96 @@ static void test_connect_again_starts_clean(void **state)
 	run(IN(2, PUBLISH(QOS0, 1, 0, "x")));	/* nobody subscribed */
 }
 
-/* 6.3 CleanSession cleared: the spec keeps the client's subscriptions over
- * a new connection; this broker always starts clean. */
+/* 6.3 CleanSession cleared: the client's subscriptions persist over a new
+ * connection.  On a live session the slots are taken back and given again
+ * (not servable until the CONNACK is out), the subscription stays.  (Once
+ * they were removed as on a clean session.) */
 static void test_connect_no_clean_session(void **state)
 {
 	connect_client(1, "c1", 60);
 	run(IN(1, SUB_NAME(1, "a/b")),
 	    TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)), SLOTS_SET(1, R, 1));
-	/* BUG?: 6.3 says with CleanSession=false the subscriptions persist; here
-	 * they are removed as on a clean session. */
-	run(IN(1, .type = MQTTSN_CONNECT, .flags = 0, .duration = 60, DATA("c1")),
-	    SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1), CLIENT_ADD(1), OUT(1, CONNACK(0)));
-	assert_int_equal(client(1)->nsubs, 0);
+	run(IN(1, CONNECT_KEEP("c1", 60)),
+	    SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1), CLIENT_ADD(1), SLOT_ADD(1, 1),
+	    OUT(1, CONNACK(0)), SLOTS_SET(1, R, 1));
+	assert_int_equal(client(1)->nsubs, 1);
+	connect_client(2, "c2", 0);
+	run(IN(2, PUBLISH(QOS1, 1, 1, "x")), OUT(2, PUBACK(1, 1, 0)), OUT(1, PUBLISH(QOS0, 1, 0, "x")));
+}
+
+/* 6.3/6.4 a kept session (CleanSession 0) outlives its connection: after
+ * DISCONNECT the slots and the client entry go, nothing is delivered to it,
+ * and a CONNECT from another endpoint (a new port) resumes it with its
+ * subscriptions, in their forms; a topic its filter took meanwhile is
+ * REGISTERed after the CONNACK. */
+static void test_session_kept_across_reconnect(void **state)
+{
+	predefined(100, "pre");
+	run(IN(1, CONNECT_KEEP("keep", 60)), CLIENT_ADD(1), OUT(1, CONNACK(0)));
+	run(IN(1, SUB_NAME(1, "a/b")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1),
+	    IN(1, SUB_PRE(2, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 2, 0)),
+	    SLOTS_SET(1, RP, 100),
+	    IN(1, SUB_NAME(3, "f/#")), OUT(1, SUBACK(0, 3, 0)));
+	run(IN(1, SIMPLE(MQTTSN_DISCONNECT)), OUT(1, SIMPLE(MQTTSN_DISCONNECT)),
+	    SLOTS_REMOVE(1, 1, 100), CLIENT_REMOVE(1));
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+	connect_client(2, "pub", 0);
+	/* Away: nothing for it; a topic its filter matches is held for it,
+	 * with no slot and no REGISTER yet. */
+	run(IN(2, PUBLISH(QOS1, 1, 1, "lost")), OUT(2, PUBACK(1, 1, 0)),
+	    IN(2, REGISTER(0, 7, "f/new")), TOPIC_SET(2, 0), OUT(2, REGACK(2, 7, 0)));
+	/* Back from another port: same session. */
+	run(IN(3, CONNECT_KEEP("keep", 60)), CLIENT_ADD(3), SLOT_ADD(3, 1), SLOT_ADD_PRE(3, 100),
+	    SLOT_ADD(3, 2), OUT(3, CONNACK(0)), OUT(3, REGISTER(2, 1, "f/new")),
+	    SLOTS_SET(3, R, 1, 2), SLOTS_SET(3, RP, 100));
+	assert_int_equal(client(3)->nsubs, 3);
+	run(IN(2, PUBLISH(QOS1, 1, 2, "a")), OUT(2, PUBACK(1, 2, 0)), OUT(3, PUBLISH(QOS0, 1, 0, "a")),
+	    IN(2, PUBLISH(QOS1 | PRE, 100, 3, "p")), OUT(2, PUBACK(100, 3, 0)),
+	    OUT(3, PUBLISH(QOS0 | PRE, 100, 0, "p")),
+	    IN(2, PUBLISH(QOS1, 2, 4, "f")), OUT(2, PUBACK(2, 4, 0)), OUT(3, PUBLISH(QOS0, 2, 0, "f")));
+	/* A clean CONNECT ends it: nothing subscribed any more. */
+	run(IN(3, CONNECT("keep", 60)), SLOTS_REMOVE(3, 1, 100, 2), CLIENT_REMOVE(3), CLIENT_ADD(3),
+	    OUT(3, CONNACK(0)));
+	assert_int_equal(client(3)->nsubs, 0);
+}
+
+/* 6.3 a kept session taken over while connected: the old endpoint loses
+ * its slots and its client entry at once, the new one gets them. */
+static void test_session_takeover_kept(void **state)
+{
+	run(IN(1, CONNECT_KEEP("k", 0)), CLIENT_ADD(1), OUT(1, CONNACK(0)));
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	run(IN(2, CONNECT_KEEP("k", 0)), SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1), CLIENT_ADD(2),
+	    SLOT_ADD(2, 1), OUT(2, CONNACK(0)), SLOTS_SET(2, R, 1));
+	assert_int_equal(pso_proto_nclients(T->p), 1);
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+	/* The old endpoint is nobody now. */
+	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_DISCONNECT)));
+}
+
+/* 6.3 kept sessions end: by keep-alive the connection goes and the session
+ * stays; session expiry ends it; a CONNECT after that starts afresh. */
+static void test_session_expiry(void **state)
+{
+	T->now = 1000;
+	run(IN(1, CONNECT_KEEP("e", 10)), CLIENT_ADD(1), OUT(1, CONNACK(0)));
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	pso_proto_tick(T->p, 1000 + 15001);		/* keep-alive 10 s x 1.5 */
+	run(SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1));
+	assert_int_equal(stats()->expired, 1);
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+	pso_proto_tick(T->p, 1000 + 15001 + 600 * 1000);	/* not yet: exactly the expiry */
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+	pso_proto_tick(T->p, 1000 + 15001 + 600 * 1000 + 1);
+	expect_none();
+	assert_int_equal(pso_proto_nsessions(T->p), 0);
+	T->now = 1000 + 15001 + 600 * 1000 + 2;
+	run(IN(2, CONNECT_KEEP("e", 10)), CLIENT_ADD(2), OUT(2, CONNACK(0)));
+	assert_int_equal(client(2)->nsubs, 0);
 }
 
 /* 5.3.1 ClientId is 1-23 characters.  Rows: what the broker accepts. */
@@ -2412,6 +2494,9 @@ int main(void)
 		/* next hops, topics, stats */
 		TEST(test_resolve_all),
 		TEST(test_forms_per_subscriber),
+		TEST(test_session_kept_across_reconnect),
+		TEST(test_session_takeover_kept),
+		TEST(test_session_expiry),
 		TEST(test_topics_publish),
 		TEST(test_stats),
 		/* more edges */
