@@ -91,6 +91,11 @@ static const struct pso_opt broker_opts[] = {
 	{ "session-expiry", 0, PSO_OPT_UINT, BROKER(cfg.session_expiry_s), .min = 0,
 	  .max = 4294967, .unit = "seconds", .arg = "SEC",
 	  .help = "how long a session kept by a CONNECT without\nCleanSession outlives its connection (default 3600)" },
+	{ "retry-interval", 0, PSO_OPT_UINT, BROKER(cfg.retry_s), .min = 1, .max = 3600,
+	  .unit = "seconds", .arg = "SEC",
+	  .help = "QoS 1/2 deliveries: resend an unacknowledged one\nevery SEC seconds (T_RETRY, default 10)" },
+	{ "retries", 0, PSO_OPT_UINT, BROKER(cfg.retries), .min = 0, .max = 100, .arg = "N",
+	  .help = "QoS 1/2 deliveries: give up after N resends\n(N_RETRY, default 3)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS",
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
@@ -122,6 +127,7 @@ static int run_broker(int argc, char **argv)
 			.pin_dir = PSO_PIN_DIR_DEFAULT,
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
+			.retry_s = 10, .retries = 3,
 		},
 	};
 	struct pso_broker_cfg *cfg = &a.cfg;

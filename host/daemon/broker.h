@@ -23,6 +23,7 @@ struct pso_broker_cfg {
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
+	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
 	const char *const *ifnames;
 	int nifnames;
 };

@@ -13,8 +13,12 @@
  *     interface without the data plane (e.g. loopback).
  * The daemon walks the topic's holds (its own subscription state) and asks
  * the table writer only whether the data plane served a subscriber.
- * Deliveries are QoS 0: SUBACK grants QoS 0 whatever was asked.  Each goes
- * in the form its subscriber knows the topic by (struct pso_hold.form).
+ * Each subscriber gets a publish at the lower of the publish's QoS and the
+ * QoS its subscriptions were granted (QoS -1 counts as 0), in the form it
+ * knows the topic by (struct pso_hold.form).  QoS 0 is sent at once; QoS
+ * 1/2 deliveries go through the session's outbox (outbox.c).  The data
+ * plane only ever forwards QoS 0/-1 publishes, which every subscriber gets
+ * at QoS 0, so it serves QoS 1/2 subscribers too.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -68,13 +72,30 @@ enum pso_form pso_form_of(enum pso_sub_kind kind)
 	}
 }
 
-/* A publish to one subscriber, in the form it knows the topic by. */
-static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool retain,
+int pso_hold_qos(const struct pso_client *c, uint16_t id)
+{
+	int qos = 0;
+
+	for (int i = 0; i < c->nsubs; i++) {
+		const struct pso_subscription *s = &c->subs[i];
+		bool wants = s->kind != PSO_SUB_FILTER && s->topic_id == id;
+
+		for (int k = 0; !wants && s->kind == PSO_SUB_FILTER && k < s->nids; k++)
+			wants = s->ids[k] == id;
+		if (wants && s->qos > qos)
+			qos = s->qos;
+	}
+	return qos;
+}
+
+/* A publish to one subscriber, in the form it knows the topic by, at QoS
+ * qos: QoS 0 goes now, QoS 1/2 through the session's outbox. */
+static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool retain, int qos,
 			const uint8_t *data, size_t len)
 {
 	struct mqttsn_msg m = {
 		.type = MQTTSN_PUBLISH,
-		.flags = MQTTSN_FLAG_QOS_0 | (retain ? MQTTSN_FLAG_RETAIN : 0),
+		.flags = mqttsn_qos_flags(qos) | (retain ? MQTTSN_FLAG_RETAIN : 0),
 		.topic_id = h->id,
 		.data = data,
 		.data_len = len,
@@ -96,20 +117,30 @@ static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool reta
 	default:
 		m.flags |= MQTTSN_TOPIC_NORMAL;
 	}
+	if (qos > 0)
+		return pso_outbox_add(p, h->c, m.flags, m.topic_id, data, len);
+	if (!h->c->connected)
+		return 0;	/* QoS 0 is not kept for a client away */
 	p->stats.host_deliveries++;
 	return pso_send_msg(p, &h->c->ep, &h->c->local, &m);
 }
 
-void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
+void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, int qos,
 		 const uint8_t *data, size_t len)
 {
+	if (qos < 0)
+		qos = 0;	/* QoS -1 exists only from client to gateway */
 	for (struct pso_hold *h = p->topic_holds[id]; h; h = h->next) {
+		/* Each subscriber at the lower of the publish's QoS and its own. */
+		int q = qos < h->qos ? qos : h->qos;
+
 		/* A kept session's client is away: QoS 0 is not kept for it. */
-		if (!h->c->connected)
+		if (!q && !h->c->connected)
 			continue;
-		if (judged && p->ops->slot_served(p->ctx, id, &h->c->ep, family))
+		if (judged && h->c->connected &&
+		    p->ops->slot_served(p->ctx, id, &h->c->ep, family))
 			continue;
-		send_publish(p, h, false, data, len);
+		send_publish(p, h, false, q, data, len);
 	}
 }
 
@@ -137,7 +168,12 @@ void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id)
 {
 	struct pso_retained *r = p->retained[id];
 	const struct pso_hold *h = pso_client_hold_of(c, id);
+	int qos;
 
-	if (r && h)
-		send_publish(p, h, true, r->data, r->len);
+	if (!r || !h)
+		return;
+	qos = mqttsn_flags_qos(r->flags);
+	if (qos < 0)
+		qos = 0;
+	send_publish(p, h, true, qos < h->qos ? qos : h->qos, r->data, r->len);
 }

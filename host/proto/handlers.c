@@ -17,6 +17,38 @@
 #include "proto/topics.h"
 #include "util/log.h"
 
+/* The topics of subscription s (its one topic, or a filter's). */
+static int sub_topics(const struct pso_subscription *s, const uint16_t **ids)
+{
+	if (s->kind == PSO_SUB_FILTER) {
+		*ids = s->ids;
+		return s->nids;
+	}
+	*ids = &s->topic_id;
+	return 1;
+}
+
+/* After subscriptions changed: each hold's QoS is the highest its
+ * subscriptions grant (MQTT: overlapping subscriptions, the highest QoS). */
+static void refresh_qos(struct pso_client *c, const uint16_t *ids, int n)
+{
+	for (int i = 0; i < n; i++) {
+		struct pso_hold *h = pso_client_hold_of(c, ids[i]);
+
+		if (h)
+			h->qos = pso_hold_qos(c, ids[i]);
+	}
+}
+
+/* The QoS a SUBSCRIBE asked for, as granted: 0, 1 or 2 (0b11 is QoS -1,
+ * which exists only for publishing: 0). */
+static int granted_qos(uint8_t flags)
+{
+	int qos = mqttsn_flags_qos(flags);
+
+	return qos < 0 ? 0 : qos;
+}
+
 /* A topic seen for the first time: offer it to the wildcard subscriptions. */
 static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 {
@@ -45,6 +77,7 @@ static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 					continue;
 				}
 				s->ids[s->nids++] = id;
+				refresh_qos(c, &id, 1);
 				if (added)
 					pso_client_enable(p, c, &id, 1);
 			}
@@ -152,6 +185,8 @@ static void resume_session(struct pso_proto *p, struct pso_client *c)
 		}
 	}
 	pso_client_enable(p, c, ids, pso_client_held_ids(c, ids));
+	/* Then what it was owed at QoS 1/2 while away. */
+	pso_outbox_back(p, c);
 }
 
 static void handle_connect(struct pso_proto *p, struct rx *rx)
@@ -306,7 +341,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	judged = (qos == 0 || qos == -1) && topic_type != MQTTSN_TOPIC_SHORT && rx->judged;
 	if (retain)
 		pso_retain_store(p, id, m->flags, m->data, m->data_len);
-	pso_deliver(p, id, rx->ep.family, judged, m->data, m->data_len);
+	pso_deliver(p, id, rx->ep.family, judged, qos, m->data, m->data_len);
 }
 
 /* Hold topic id for a new subscription; *added: its slot is new. */
@@ -410,10 +445,17 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
 		goto reply;
 	}
+	ack.flags = mqttsn_qos_flags(granted_qos(rx->m.flags));
 	existing = find_subscription(c, kind, name, id);
 	if (existing) {
-		/* Already subscribed: MQTT replaces the subscription; here that
-		 * changes nothing, the granted QoS is always 0. */
+		const uint16_t *ids;
+		int n;
+
+		/* Already subscribed: MQTT replaces the subscription, which
+		 * here can change only its QoS. */
+		existing->qos = granted_qos(rx->m.flags);
+		n = sub_topics(existing, &ids);
+		refresh_qos(c, ids, n);
 		if (kind == PSO_SUB_NAME || kind == PSO_SUB_PREDEFINED)
 			ack.topic_id = existing->topic_id;
 		goto reply;
@@ -425,6 +467,7 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 	}
 	c->subs = grown;
 	sub.kind = kind;
+	sub.qos = granted_qos(rx->m.flags);
 
 	switch (kind) {
 	case PSO_SUB_PREDEFINED:
@@ -498,6 +541,12 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 		}
 	}
 	c->subs[c->nsubs++] = sub;
+	{
+		const uint16_t *ids;
+		int n = sub_topics(&sub, &ids);
+
+		refresh_qos(c, ids, n);
+	}
 	/* SUBACK's topic id is meaningful for a name or a predefined id only. */
 	if (kind == PSO_SUB_NAME || kind == PSO_SUB_PREDEFINED)
 		ack.topic_id = id;
@@ -533,14 +582,16 @@ reply:
 
 static void unsubscribe(struct pso_proto *p, struct pso_client *c, struct pso_subscription *s)
 {
-	if (s->kind == PSO_SUB_FILTER) {
-		/* Exactly the refs this filter took, no more. */
-		pso_client_release(p, c, s->ids, s->nids);
-	} else {
-		pso_client_release(p, c, &s->topic_id, 1);
-	}
+	const uint16_t *topics;
+	int n = sub_topics(s, &topics);
+	uint16_t ids[n ? n : 1];
+
+	memcpy(ids, topics, n * sizeof(ids[0]));
+	/* Exactly the refs this subscription took, no more. */
+	pso_client_release(p, c, ids, n);
 	pso_subscription_free(s);
 	*s = c->subs[--c->nsubs];
+	refresh_qos(c, ids, n);
 }
 
 static void handle_unsubscribe(struct pso_proto *p, struct rx *rx)
@@ -662,10 +713,13 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 	case MQTTSN_WILLMSGUPD:
 		reply_not_supported(p, rx, MQTTSN_WILLMSGRESP);
 		break;
-	case MQTTSN_REGACK:	/* answers to our REGISTER */
-	case MQTTSN_PUBACK:	/* deliveries are QoS 0; nothing waits */
+	case MQTTSN_PUBACK:	/* answers to our QoS 1/2 deliveries */
 	case MQTTSN_PUBREC:
 	case MQTTSN_PUBCOMP:
+		if (rx->c)
+			pso_outbox_ack(p, rx->c, m->type, m->msg_id);
+		break;
+	case MQTTSN_REGACK:	/* answers to our REGISTER */
 	case MQTTSN_PINGRESP:
 	case MQTTSN_ADVERTISE:	/* other gateways */
 	case MQTTSN_GWINFO:

@@ -43,6 +43,7 @@ void pso_proto_free(struct pso_proto *p)
 				pso_subscription_free(&c->subs[i]);
 			for (int i = 0; i < c->nheld; i++)
 				free(c->held[i]);
+			pso_outbox_free(c);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -86,6 +87,7 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 			uint64_t rx;
 
 			next = c->next_ep;
+			pso_outbox_tick(p, c);
 			if (!c->keepalive_s)
 				continue;
 			/* Publishes the data plane forwarded count as activity. */

@@ -36,6 +36,10 @@ struct pso_proto_cfg {
 	/* A session kept (CleanSession 0) ends this long after its
 	 * connection did, unless the client connects again. */
 	uint32_t session_expiry_s;
+	/* QoS 1/2 deliveries: sent again every retry_s until acknowledged,
+	 * at most retries times (MQTT-SN T_RETRY, N_RETRY). */
+	uint32_t retry_s;
+	uint32_t retries;
 };
 
 /* Where a datagram came from, and how it reached the broker. */
@@ -87,6 +91,10 @@ struct pso_proto_stats {
 	uint64_t host_deliveries;	/* publishes sent by the daemon */
 	uint64_t congestion;		/* requests refused: tables full */
 	uint64_t expired;		/* clients expired by keep-alive */
+	uint64_t qos_deliveries;	/* QoS 1/2 deliveries queued */
+	uint64_t qos_retransmits;
+	uint64_t qos_given_up;		/* not acknowledged after every retry */
+	uint64_t qos_queue_full;	/* refused: the session's outbox was full */
 };
 
 struct pso_proto;

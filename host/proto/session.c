@@ -265,6 +265,7 @@ void pso_client_detach(struct pso_proto *p, struct pso_client *c)
 	p->ops->client_remove(p->ctx, &c->ep);
 	unlink_ep(p, c);
 	c->lost_ms = p->now_ms;
+	pso_outbox_away(c);
 }
 
 /* Topic id is no longer held by c: the subscriptions that want it forget
@@ -321,6 +322,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 	for (int i = 0; i < c->nsubs; i++)
 		pso_subscription_free(&c->subs[i]);
 	unlink_id(p, c);
+	pso_outbox_free(c);
 	if (was_connected)
 		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
 	else

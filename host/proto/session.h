@@ -24,6 +24,7 @@ enum pso_sub_kind { PSO_SUB_NAME, PSO_SUB_FILTER, PSO_SUB_PREDEFINED, PSO_SUB_SH
 
 struct pso_subscription {
 	enum pso_sub_kind kind;
+	int qos;		/* granted: 0, 1 or 2 */
 	char *filter;		/* name, filter or short name; NULL for predefined */
 	uint16_t topic_id;	/* the topic of a non-filter subscription */
 	uint16_t *ids;		/* a filter's topics, each holding one ref */
@@ -46,12 +47,29 @@ struct pso_hold {
 	uint16_t id;
 	uint16_t refs;		/* subscriptions of c that want topic id */
 	enum pso_form form;	/* of the subscription that took the slot */
+	int qos;		/* the highest granted by those subscriptions */
 	bool told;		/* the client knows the id (REGISTER sent, or it
 				 * named the topic itself) */
 	struct pso_hold *next, *prev;	/* the topic's list */
 };
 
 #define PSO_QOS2_PENDING_MAX 16
+
+/* A QoS 1/2 delivery owed to a session (outbox.c). */
+enum pso_out_state { PSO_OUT_QUEUED, PSO_OUT_WAIT_ACK, PSO_OUT_WAIT_COMP };
+
+struct pso_outmsg {
+	struct pso_outmsg *next;
+	enum pso_out_state state;
+	uint16_t msg_id;	/* the broker's, 0 until first sent */
+	bool sent_before;	/* a resend carries DUP */
+	uint8_t flags;		/* QoS, RETAIN, TopicIdType as the client gets them */
+	uint16_t topic_field;	/* the id, or the short name's two characters */
+	size_t len;
+	uint8_t data[];
+};
+
+#define PSO_OUTBOX_MAX 64	/* QoS 1/2 deliveries queued per session */
 
 /*
  * A session.  Connected, it has an endpoint, an entry in the client table
@@ -78,6 +96,11 @@ struct pso_client {
 	uint16_t qos2_pending[PSO_QOS2_PENDING_MAX];
 	int nqos2;
 	uint16_t next_msg_id;
+	/* QoS 1/2 deliveries: head in flight, the rest waiting behind it */
+	struct pso_outmsg *out_head, *out_tail;
+	uint32_t out_len;
+	uint64_t out_sent_ms;
+	uint32_t out_tries;
 	struct pso_client *next_ep, *next_id;	/* hash chains */
 };
 
@@ -155,13 +178,29 @@ int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
 int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, const char *name);
 /* A publish on topic id to every subscriber the data plane did not serve
  * (judged: it served the servable ones; else it served none). */
-void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged,
+void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, int qos,
 		 const uint8_t *data, size_t len);
+/* The highest QoS the subscriptions of c that want topic id granted. */
+int pso_hold_qos(const struct pso_client *c, uint16_t id);
 void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
 		      const uint8_t *data, size_t len);
 void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id);
 /* The form a subscription of this kind gives its topics. */
 enum pso_form pso_form_of(enum pso_sub_kind kind);
+
+/* ---- outbox.c: QoS 1/2 deliveries ---- */
+/* Queue one delivery (flags: its QoS 1 or 2, RETAIN, TopicIdType); sent
+ * when it reaches the head.  -ENOSPC when the outbox is full (counted). */
+int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uint16_t topic_field,
+		   const uint8_t *data, size_t len);
+/* PUBACK, PUBREC or PUBCOMP from the client. */
+void pso_outbox_ack(struct pso_proto *p, struct pso_client *c, uint8_t type, uint16_t msg_id);
+/* Retransmit or give up what waits too long. */
+void pso_outbox_tick(struct pso_proto *p, struct pso_client *c);
+/* The client went away / is back (kept sessions). */
+void pso_outbox_away(struct pso_client *c);
+void pso_outbox_back(struct pso_proto *p, struct pso_client *c);
+void pso_outbox_free(struct pso_client *c);
 
 /* ---- handlers.c ---- */
 /* Find or assign a topic id; a new topic is made known to the data plane

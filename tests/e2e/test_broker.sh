@@ -523,6 +523,69 @@ t_qosm1_allowed() {
 	return $rc
 }
 
+# QoS 1/2 deliveries (MQTT-SN 6.5, 6.6): a subscriber granted QoS 1 gets a
+# QoS 1 publish at QoS 1 and a QoS 2 publish at QoS 1 (the lower of the
+# two), acknowledges them, and gets each once; one granted QoS 2 gets a
+# QoS 2 publish at QoS 2 through PUBREC/PUBREL/PUBCOMP.  (Once: every
+# delivery was QoS 0.)
+t_qos_deliveries() {
+	local rc=0 q
+	start_sub t-g1 "$NS_S1" $BROKER4 -q 1 -t tq/d -C 2 -W 20 -d
+	start_sub t-g2 "$NS_S2" $BROKER4 -q 2 -t tq/d -C 2 -W 20 -d
+	wait_clients "t-g[12]" 2 || return 1
+	pub "$NS_PUB" $BROKER4 -I tq-pub1 -q 1 -t tq/d -m "qos one" || rc=1
+	pub "$NS_PUB" $BROKER4 -I tq-pub2 -q 2 -t tq/d -m "qos two" || rc=1
+	printf '%s\n' "qos one" "qos two" >"$tmp/tq.exp"
+	for q in 1 2; do check_sub "t-g$q" "$tmp/tq.exp" || rc=1; done
+	# what arrived, from the subscribers' own decoding (-d)
+	expect "t-g1: PUBLISHes received at QoS 1" 2 \
+		"$(grep -c '<- PUBLISH flags=0x20' "$tmp/t-g1.err")" || rc=1
+	expect "t-g2: PUBLISH received at QoS 1" 1 "$(grep -c '<- PUBLISH flags=0x20' "$tmp/t-g2.err")" || rc=1
+	expect "t-g2: PUBLISH received at QoS 2" 1 "$(grep -c '<- PUBLISH flags=0x40' "$tmp/t-g2.err")" || rc=1
+	expect "t-g2: PUBREL received" 1 "$(grep -c '<- PUBREL' "$tmp/t-g2.err")" || rc=1
+	return $rc
+}
+
+# A QoS 1 subscriber that never acknowledges: the broker (here with
+# --retry-interval=1 --retries=2) sends the delivery 1 + 2 times, the
+# resends with DUP, then gives up and says so.
+t_qos_noack() {
+	local rc=0 out
+	cat >"$tmp/noack.py" <<'PY'
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 1883))
+s.settimeout(10)
+cid = b"t-noack"
+s.send(bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 60) + cid)
+assert s.recv(64)[1] == 0x05
+name = b"tq/noack"
+s.send(bytes([5 + len(name), 0x12, 0x20]) + struct.pack("!H", 1) + name)
+assert s.recv(64)[1] == 0x13
+print("subscribed", flush=True)
+got, dups, end = 0, 0, time.monotonic() + 8
+while time.monotonic() < end:
+    try:
+        d = s.recv(2048)
+    except socket.timeout:
+        break
+    if len(d) > 2 and d[1] == 0x0C:
+        got += 1
+        dups += (d[2] & 0x80) != 0
+print("publishes=%d dup=%d" % (got, dups), flush=True)
+PY
+	nsenter --net="$(lab_ns "$NS_S1")" python3 "$tmp/noack.py" $BROKER4 >"$tmp/noack.out" 2>&1 &
+	test_pids+=("$!")
+	wait_for 10 grep -q subscribed "$tmp/noack.out" || { note "the raw subscriber did not subscribe"; return 1; }
+	pub "$NS_PUB" $BROKER4 -I tq-pub3 -q 1 -t tq/noack -m "never acked" || rc=1
+	wait_for 15 grep -q publishes= "$tmp/noack.out" || { note "the raw subscriber did not finish"; return 1; }
+	out=$(grep publishes= "$tmp/noack.out")
+	expect "deliveries to a client that never acknowledges" "publishes=3 dup=2" "$out" || rc=1
+	wait_for 5 log_at_least "client t-noack: QoS 1 delivery of message [0-9]+ given up after 2 retries" 1 ||
+		{ note "no 'given up' line"; rc=1; }
+	return $rc
+}
+
 # 8b. The same with --qos-m1=none: dropped by the data plane, not delivered.
 # A QoS 0 publish afterwards fences the subscriber's output.
 t_qosm1_denied() {
@@ -829,10 +892,12 @@ run_mode() {
 	run_test "$mode: retained message delivered on subscribe" t_retained
 	run_test "$mode: QoS 1 and QoS 2 publishes acknowledged and delivered" t_qos12
 	run_test "$mode: persistent session: kept after DISCONNECT, resumed from another address" t_session_kept
+	run_test "$mode: QoS 1/2 deliveries at min(publish, granted), acknowledged, once each" t_qos_deliveries
 	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
 	stop_broker
-	if start_broker --predefined="$tmp/predefined" --qos-m1=none; then
+	if start_broker --predefined="$tmp/predefined" --qos-m1=none --retry-interval=1 --retries=2; then
 		run_test "$mode: QoS -1 with --qos-m1=none dropped (xdp_drop_qosm1_denied)" t_qosm1_denied
+		run_test "$mode: QoS 1 to a client that never acknowledges: resent twice with DUP, given up" t_qos_noack
 		run_test "$mode: UNSUBSCRIBE stops delivery, subscriber count 2 -> 1" t_unsubscribe
 		run_test "$mode: keep-alive expiry of a frozen subscriber" t_keepalive
 		run_test "$mode: congestion: 65th subscriber refused, 64 still served" t_congestion

@@ -280,6 +280,8 @@ static const struct pso_proto_cfg default_cfg = {
 	.max_topics = 128,
 	.max_clients = 8,
 	.session_expiry_s = 600,
+	.retry_s = 10,
+	.retries = 3,
 };
 
 static int setup(void **state)
@@ -989,9 +991,10 @@ static void test_subscribe_name(void **state)
 	    OUT(1, SUBACK(1, 0x0102, 0)),
 	    SLOTS_SET(1, R, 1));		/* the client's template, resolved */
 	assert_int_equal(T->f.ev[T->f.nev - 1].slot.dst_port, htons(20001));
-	/* A SUBSCRIBE's QoS asked is granted as QoS 0 (flags 0 in SUBACK). */
+	/* A SUBSCRIBE's QoS asked is granted (6.9: SUBACK carries it; once
+	 * every subscription was granted QoS 0). */
 	run(IN(1, .type = MQTTSN_SUBSCRIBE, .flags = QOS2, .msg_id = 3, DATA("a/c")),
-	    TOPIC_SET(2, 0), SLOT_ADD(1, 2), OUT(1, SUBACK(2, 3, 0)), SLOTS_SET(1, R, 2));
+	    TOPIC_SET(2, 0), SLOT_ADD(1, 2), OUT(1, SUBACK(2, 3, 0), .flags = QOS2), SLOTS_SET(1, R, 2));
 }
 
 /* 6.9 SUBSCRIBE from a client the data plane cannot reach (unresolved):
@@ -1919,6 +1922,104 @@ static void test_forms_per_subscriber(void **state)
 	run(SLOTS_SET(1, R, 2), SLOTS_SET(1, RP, 100));
 }
 
+/* A subscription granted QoS q to topic "q" for client n (a new topic). */
+static void subscribe_qos(int n, uint16_t mid, const char *name, uint8_t qos_flags, uint16_t tid,
+			  bool new_topic)
+{
+	if (new_topic)
+		run(IN(n, .type = MQTTSN_SUBSCRIBE, .flags = qos_flags, .msg_id = mid,
+			.data = (const uint8_t *)name, .data_len = strlen(name)),
+		    TOPIC_SET(tid, 0), SLOT_ADD(n, tid), OUT(n, SUBACK(tid, mid, 0), .flags = qos_flags),
+		    SLOTS_SET(n, R, tid));
+	else
+		run(IN(n, .type = MQTTSN_SUBSCRIBE, .flags = qos_flags, .msg_id = mid,
+			.data = (const uint8_t *)name, .data_len = strlen(name)),
+		    SLOT_ADD(n, tid), OUT(n, SUBACK(tid, mid, 0), .flags = qos_flags),
+		    SLOTS_SET(n, R, tid));
+}
+
+/* 6.5/6.13 QoS 1 deliveries: each subscriber at min(publish QoS, granted
+ * QoS), with the broker's own message ids, one in flight per client and
+ * the rest behind it; resent with DUP every T_RETRY, given up after N_RETRY
+ * resends (counted), then the next goes.  (Once: every delivery QoS 0.) */
+static void test_qos1_deliveries(void **state)
+{
+	T->now = 1000;
+	connect_client(1, "q1", 0);
+	connect_client(2, "q0", 0);
+	connect_client(3, "pub", 0);
+	subscribe_qos(1, 1, "q", QOS1, 1, true);
+	subscribe_qos(2, 1, "q", QOS0, 1, false);
+	run(IN(3, PUBLISH(QOS1, 1, 11, "one")), OUT(3, PUBACK(1, 11, 0)),
+	    OUT_ANY(1, PUBLISH(QOS1, 1, 1, "one")), OUT_ANY(2, PUBLISH(QOS0, 1, 0, "one")),
+	    /* one in flight: the second waits */
+	    IN(3, PUBLISH(QOS1, 1, 12, "two")), OUT(3, PUBACK(1, 12, 0)),
+	    OUT(2, PUBLISH(QOS0, 1, 0, "two")),
+	    /* a stray PUBACK changes nothing; the right one lets "two" go */
+	    IN(1, PUBACK(1, 9, 0)),
+	    IN(1, PUBACK(1, 1, 0)), OUT(1, PUBLISH(QOS1, 1, 2, "two")));
+	assert_int_equal(stats()->qos_deliveries, 2);
+	/* not acknowledged: resent with DUP after 10 s, three times, then
+	 * given up */
+	pso_proto_tick(T->p, 1000 + 9999);
+	expect_none();
+	for (int k = 1; k <= 3; k++) {
+		pso_proto_tick(T->p, 1000 + k * 10000);
+		run(OUT(1, PUBLISH(QOS1 | MQTTSN_FLAG_DUP, 1, 2, "two")));
+	}
+	pso_proto_tick(T->p, 1000 + 4 * 10000);
+	expect_none();
+	assert_int_equal(stats()->qos_retransmits, 3);
+	assert_int_equal(stats()->qos_given_up, 1);
+	/* QoS -1 and QoS 0 publishes reach the QoS 1 subscriber at QoS 0. */
+	run(IN(3, PUBLISH(QOS0, 1, 0, "zero")),
+	    OUT_ANY(1, PUBLISH(QOS0, 1, 0, "zero")), OUT_ANY(2, PUBLISH(QOS0, 1, 0, "zero")));
+}
+
+/* 6.6 QoS 2 delivery: PUBLISH, PUBREC from the client, PUBREL, PUBCOMP;
+ * a lost PUBREL is resent (without DUP) and a repeated PUBREC answered. */
+static void test_qos2_delivery(void **state)
+{
+	T->now = 5000;
+	connect_client(1, "q2", 0);
+	connect_client(3, "pub", 0);
+	subscribe_qos(1, 1, "q", QOS2, 1, true);
+	/* a QoS 1 publish goes at QoS 1 to a QoS 2 subscriber */
+	run(IN(3, PUBLISH(QOS1, 1, 1, "a")), OUT(3, PUBACK(1, 1, 0)), OUT(1, PUBLISH(QOS1, 1, 1, "a")),
+	    IN(1, PUBACK(1, 1, 0)));
+	run(IN(3, PUBLISH(QOS2, 1, 2, "b")), OUT(3, MSGID(MQTTSN_PUBREC, 2)),
+	    OUT(1, PUBLISH(QOS2, 1, 2, "b")),
+	    IN(1, MSGID(MQTTSN_PUBREC, 2)), OUT(1, MSGID(MQTTSN_PUBREL, 2)),
+	    IN(1, MSGID(MQTTSN_PUBREC, 2)), OUT(1, MSGID(MQTTSN_PUBREL, 2)));
+	pso_proto_tick(T->p, 5000 + 10000);
+	run(OUT(1, MSGID(MQTTSN_PUBREL, 2)));
+	run(IN(1, MSGID(MQTTSN_PUBCOMP, 2)),
+	    IN(3, MSGID(MQTTSN_PUBREL, 2)), OUT(3, MSGID(MQTTSN_PUBCOMP, 2)));
+	assert_null(client(1)->out_head);
+}
+
+/* 6.13/6.3 a kept session is owed its QoS 1 deliveries while away: they
+ * wait (bounded, counted when full) and go after its CONNACK when it is
+ * back. */
+static void test_qos1_kept_session(void **state)
+{
+	run(IN(1, CONNECT_KEEP("k", 0)), CLIENT_ADD(1), OUT(1, CONNACK(0)));
+	subscribe_qos(1, 1, "q", QOS1, 1, true);
+	run(IN(1, SIMPLE(MQTTSN_DISCONNECT)), OUT(1, SIMPLE(MQTTSN_DISCONNECT)),
+	    SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1));
+	connect_client(3, "pub", 0);
+	for (int i = 0; i < PSO_OUTBOX_MAX + 2; i++)
+		run(IN(3, PUBLISH(QOS1, 1, (uint16_t)(100 + i), "away")),
+		    OUT(3, PUBACK(1, (uint16_t)(100 + i), 0)));
+	assert_int_equal(stats()->qos_queue_full, 2);
+	run(IN(2, CONNECT_KEEP("k", 0)), CLIENT_ADD(2), SLOT_ADD(2, 1), OUT(2, CONNACK(0)),
+	    SLOTS_SET(2, R, 1), OUT(2, PUBLISH(QOS1, 1, 1, "away")));
+	for (int i = 1; i < PSO_OUTBOX_MAX; i++)
+		run(IN(2, PUBACK(1, (uint16_t)i, 0)), OUT(2, PUBLISH(QOS1, 1, (uint16_t)(i + 1), "away")));
+	run(IN(2, PUBACK(1, PSO_OUTBOX_MAX, 0)));
+	assert_null(client(2)->out_head);
+}
+
 /* pso_proto_resolve_all: slots are rewritten (slots_set, every topic the
  * client holds) only for clients whose delivery template changed. */
 static void test_resolve_all(void **state)
@@ -2497,6 +2598,9 @@ int main(void)
 		TEST(test_session_kept_across_reconnect),
 		TEST(test_session_takeover_kept),
 		TEST(test_session_expiry),
+		TEST(test_qos1_deliveries),
+		TEST(test_qos2_delivery),
+		TEST(test_qos1_kept_session),
 		TEST(test_topics_publish),
 		TEST(test_stats),
 		/* more edges */

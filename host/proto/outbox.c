@@ -1,0 +1,173 @@
+// SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
+/*
+ * outbox.c - QoS 1 and 2 deliveries (MQTT-SN 6.5, 6.6, 6.13).
+ *
+ * Each session has an outbox: the publishes it is owed at QoS 1 or 2, in
+ * order.  One is in flight at a time, with a message id of the broker's;
+ * it is sent again with DUP set every retry_s until acknowledged (PUBACK;
+ * PUBREC then PUBREL/PUBCOMP for QoS 2), at most retries times, then given
+ * up.  A kept session's outbox waits while its client is away and goes on
+ * when it is back.  QoS 0 deliveries never come here.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include "proto/session.h"
+#include "util/log.h"
+
+static uint16_t next_msg_id(struct pso_client *c)
+{
+	if (!++c->next_msg_id)
+		++c->next_msg_id;	/* 0 is no message id */
+	return c->next_msg_id;
+}
+
+static void send_inflight(struct pso_proto *p, struct pso_client *c, bool dup)
+{
+	const struct pso_outmsg *o = c->out_head;
+	struct mqttsn_msg m = { .msg_id = o->msg_id };
+
+	if (o->state == PSO_OUT_WAIT_COMP) {
+		m.type = MQTTSN_PUBREL;
+	} else {
+		m.type = MQTTSN_PUBLISH;
+		m.flags = o->flags | (dup ? MQTTSN_FLAG_DUP : 0);
+		m.topic_id = o->topic_field;
+		m.data = o->data;
+		m.data_len = o->len;
+	}
+	pso_send_msg(p, &c->ep, &c->local, &m);
+	c->out_sent_ms = p->now_ms;
+}
+
+/* Start the next delivery if none is in flight and the client is here. */
+static void pump(struct pso_proto *p, struct pso_client *c)
+{
+	struct pso_outmsg *o = c->out_head;
+
+	if (!o || !c->connected || o->state != PSO_OUT_QUEUED)
+		return;
+	if (!o->msg_id)
+		o->msg_id = next_msg_id(c);
+	o->state = PSO_OUT_WAIT_ACK;
+	c->out_tries = 1;
+	/* Sent before the client went away: this is a retransmission. */
+	send_inflight(p, c, o->sent_before);
+	o->sent_before = true;
+}
+
+static void pop(struct pso_proto *p, struct pso_client *c)
+{
+	struct pso_outmsg *o = c->out_head;
+
+	c->out_head = o->next;
+	if (!c->out_head)
+		c->out_tail = NULL;
+	c->out_len--;
+	free(o);
+	pump(p, c);
+}
+
+int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uint16_t topic_field,
+		   const uint8_t *data, size_t len)
+{
+	struct pso_outmsg *o;
+
+	if (c->out_len >= PSO_OUTBOX_MAX) {
+		p->stats.qos_queue_full++;
+		pso_debug("client %s: outbox full (%u): a QoS %d delivery dropped", c->id,
+			  PSO_OUTBOX_MAX, mqttsn_flags_qos(flags));
+		return -ENOSPC;
+	}
+	o = calloc(1, sizeof(*o) + len);
+	if (!o)
+		return -ENOMEM;
+	o->flags = flags;
+	o->topic_field = topic_field;
+	o->len = len;
+	memcpy(o->data, data, len);
+	if (c->out_tail)
+		c->out_tail->next = o;
+	else
+		c->out_head = o;
+	c->out_tail = o;
+	c->out_len++;
+	p->stats.qos_deliveries++;
+	pump(p, c);
+	return 0;
+}
+
+void pso_outbox_ack(struct pso_proto *p, struct pso_client *c, uint8_t type, uint16_t msg_id)
+{
+	struct pso_outmsg *o = c->out_head;
+
+	if (!o || o->msg_id != msg_id)
+		return;	/* not what is in flight: a late or stray answer */
+	switch (type) {
+	case MQTTSN_PUBACK:
+		if (o->state == PSO_OUT_WAIT_ACK && mqttsn_flags_qos(o->flags) == 1)
+			pop(p, c);
+		break;
+	case MQTTSN_PUBREC:
+		if (o->state == PSO_OUT_WAIT_ACK && mqttsn_flags_qos(o->flags) == 2) {
+			o->state = PSO_OUT_WAIT_COMP;
+			c->out_tries = 1;
+			send_inflight(p, c, false);
+		} else if (o->state == PSO_OUT_WAIT_COMP) {
+			send_inflight(p, c, false);	/* our PUBREL was lost */
+		}
+		break;
+	case MQTTSN_PUBCOMP:
+		if (o->state == PSO_OUT_WAIT_COMP)
+			pop(p, c);
+		break;
+	}
+}
+
+void pso_outbox_tick(struct pso_proto *p, struct pso_client *c)
+{
+	struct pso_outmsg *o = c->out_head;
+
+	if (!o || !c->connected || o->state == PSO_OUT_QUEUED ||
+	    p->now_ms - c->out_sent_ms < (uint64_t)p->cfg.retry_s * 1000)
+		return;
+	if (c->out_tries > p->cfg.retries) {
+		p->stats.qos_given_up++;
+		pso_info("client %s: QoS %d delivery of message %u given up after %u retries",
+			 c->id, mqttsn_flags_qos(o->flags), o->msg_id, p->cfg.retries);
+		pop(p, c);
+		return;
+	}
+	c->out_tries++;
+	p->stats.qos_retransmits++;
+	send_inflight(p, c, true);
+}
+
+void pso_outbox_away(struct pso_client *c)
+{
+	/* The in-flight one goes again, whole, when the client is back. */
+	if (c->out_head && c->out_head->state != PSO_OUT_WAIT_COMP)
+		c->out_head->state = PSO_OUT_QUEUED;
+}
+
+void pso_outbox_back(struct pso_proto *p, struct pso_client *c)
+{
+	if (c->out_head && c->out_head->state == PSO_OUT_WAIT_COMP) {
+		c->out_tries = 1;
+		send_inflight(p, c, false);
+		return;
+	}
+	pump(p, c);
+}
+
+void pso_outbox_free(struct pso_client *c)
+{
+	while (c->out_head) {
+		struct pso_outmsg *o = c->out_head;
+
+		c->out_head = o->next;
+		free(o);
+	}
+	c->out_tail = NULL;
+	c->out_len = 0;
+}
