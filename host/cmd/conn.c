@@ -387,19 +387,42 @@ int conn_connect(struct conn *c)
 	const struct client_opts *o = c->o;
 	struct mqttsn_msg req = {
 		.type = MQTTSN_CONNECT,
-		.flags = o->keep_session ? 0 : MQTTSN_FLAG_CLEAN_SESSION,
+		.flags = (o->keep_session ? 0 : MQTTSN_FLAG_CLEAN_SESSION) |
+			 (o->will_topic ? MQTTSN_FLAG_WILL : 0),
 		.protocol_id = MQTTSN_PROTOCOL_ID,
 		.duration = o->keepalive,
 		.data = (const uint8_t *)o->client_id,
 		.data_len = strlen(o->client_id),
 	}, resp;
+	const uint32_t want = BIT(MQTTSN_CONNACK) | BIT(MQTTSN_WILLTOPICREQ) | BIT(MQTTSN_WILLMSGREQ);
 	int r;
 
 	for (;;) {
-		r = conn_request(c, &req, BIT(MQTTSN_CONNACK), &resp, TRIES, RETRY_MS);
+		r = conn_request(c, &req, want, &resp, TRIES, RETRY_MS);
 		if (r != -ECONNREFUSED || !conn_next_addr(c))
 			break;
 	}
+	/* With a will the broker asks for it before it answers CONNACK. */
+	if (!r && resp.type == MQTTSN_WILLTOPICREQ) {
+		struct mqttsn_msg wt = {
+			.type = MQTTSN_WILLTOPIC,
+			.flags = mqttsn_qos_flags(o->will_qos) | (o->will_retain ? MQTTSN_FLAG_RETAIN : 0),
+			.data = (const uint8_t *)o->will_topic, .data_len = strlen(o->will_topic),
+		};
+
+		r = conn_request(c, &wt, want, &resp, TRIES, RETRY_MS);
+	}
+	if (!r && resp.type == MQTTSN_WILLMSGREQ) {
+		const char *msg = o->will_payload ? o->will_payload : "";
+		struct mqttsn_msg wm = {
+			.type = MQTTSN_WILLMSG,
+			.data = (const uint8_t *)msg, .data_len = strlen(msg),
+		};
+
+		r = conn_request(c, &wm, BIT(MQTTSN_CONNACK), &resp, TRIES, RETRY_MS);
+	}
+	if (!r && resp.type != MQTTSN_CONNACK)
+		r = -EPROTO;
 	if (r < 0)
 		return conn_net_error(c, "CONNACK", r);
 	if (resp.return_code != MQTTSN_RC_ACCEPTED)

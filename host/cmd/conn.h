@@ -58,6 +58,11 @@ struct client_opts {
 	bool debug;
 	long count;		/* -C; 0 = unlimited (sub) / 1 (pub) */
 	bool keep_session;	/* -c: CONNECT without CleanSession */
+	/* --will-*: the will the broker publishes when this client is lost */
+	const char *will_topic;
+	const char *will_payload;
+	int will_qos;
+	bool will_retain;
 };
 
 /* Defaults; pub's -W is 10 s, sub waits forever. */
@@ -99,6 +104,17 @@ int client_opt_id(const struct pso_opt_spec *spec, const struct pso_opt *opt,
 	{ "keepalive", 'k', PSO_OPT_UINT, CLIENT_OPT(T, keepalive), .min = 0,	\
 	  .max = 65535, .unit = "seconds", .arg = "SECONDS",		\
 	  .help = "keep-alive period (60)" }
+/* The will (MQTT-SN 6.3): given to the broker with CONNECT. */
+#define CLIENT_OPT_WILL(T)						\
+	{ "will-topic", 0, PSO_OPT_STRING, CLIENT_OPT(T, will_topic), .arg = "TOPIC",	\
+	  .help = "a will: published on TOPIC if this client is lost\n"	\
+		  "(no DISCONNECT: keep-alive expiry, a takeover)" },		\
+	{ "will-payload", 0, PSO_OPT_STRING, CLIENT_OPT(T, will_payload), .arg = "MSG",	\
+	  .help = "the will's message (empty)" },				\
+	{ "will-qos", 0, PSO_OPT_INT, CLIENT_OPT(T, will_qos), .min = 0, .max = 2,	\
+	  .arg = "QOS", .help = "the will's QoS (0)" },				\
+	{ "will-retain", 0, PSO_OPT_FLAG, CLIENT_OPT(T, will_retain),		\
+	  .help = "publish the will as the topic's retained message" }
 #define CLIENT_OPT_DEBUG(T)						\
 	{ "debug", 'd', PSO_OPT_FLAG, CLIENT_OPT(T, debug),		\
 	  .help = "print every message sent and received on stderr" }

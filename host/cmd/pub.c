@@ -101,6 +101,7 @@ static const struct pso_opt pub_opts[] = {
 	  .arg = "N", .help = "a payload of N bytes \"abc...zab...\"" },
 	CLIENT_OPT_ID(struct pub),
 	CLIENT_OPT_KEEPALIVE(struct pub),
+	CLIENT_OPT_WILL(struct pub),
 	{ "timeout", 'W', PSO_OPT_UINT, PUB(o.timeout_s), .min = 1, .max = 86400 * 365,
 	  .unit = "seconds", .arg = "SECONDS",
 	  .help = "give up after SECONDS (10); with -l, per message" },

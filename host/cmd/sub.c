@@ -57,6 +57,7 @@ static const struct pso_opt sub_opts[] = {
 		  "session (subscriptions) when this client goes; with\n"
 		  "the same -I later, no -t is needed to resume it" },
 	CLIENT_OPT_KEEPALIVE(struct sub),
+	CLIENT_OPT_WILL(struct sub),
 	{ "timeout", 'W', PSO_OPT_UINT, SUB(o.timeout_s), .min = 1, .max = 86400 * 365,
 	  .unit = "seconds", .arg = "SECONDS",
 	  .help = "exit 1 if not done after SECONDS (none)" },

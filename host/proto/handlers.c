@@ -131,8 +131,13 @@ static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, co
 {
 	bool clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
 	struct pso_client *old = pso_client_find_id(p, id), *c;
+	struct pso_will lost = { 0 };
 	char s[64];
 
+	/* A live session of this id at another endpoint is taken over: that
+	 * client is lost, and its will is published. */
+	if (old && old->connected && old != rx->c)
+		lost = pso_will_take(old);
 	if (old && clean) {
 		pso_client_remove(p, old, old == rx->c ? "reconnected" : "replaced by a new connection");
 		if (old == rx->c)
@@ -149,6 +154,7 @@ static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, co
 			 pso_endpoint_str(&old->ep, s, sizeof(s)));
 		pso_client_detach(p, old);
 	}
+	pso_will_publish(p, &lost, id);
 	if (p->nclients >= p->cfg.max_clients || p->ops->client_add(p->ctx, &rx->ep)) {
 		p->stats.congestion++;
 		ack->return_code = MQTTSN_RC_CONGESTION;
@@ -189,13 +195,27 @@ static void resume_session(struct pso_proto *p, struct pso_client *c)
 	pso_outbox_back(p, c);
 }
 
+/* The CONNECT is complete: CONNACK, then what a resumed session needs. */
+static void connect_done(struct pso_proto *p, struct pso_client *c, const struct mqttsn_msg *ack)
+{
+	char s[64];
+
+	pso_info("client %s connected from %s, keep-alive %us%s%s", c->id,
+		 pso_endpoint_str(&c->ep, s, sizeof(s)), c->keepalive_s,
+		 c->nheld ? ", session resumed" : "", c->will.topic ? ", with a will" : "");
+	if (c->slot.flags & PSO_SUB_F_RESOLVED)
+		pso_client_log_next_hop(p, c);
+	pso_send_msg(p, &c->ep, &c->local, ack);
+	if (c->nheld)
+		resume_session(p, c);
+}
+
 static void handle_connect(struct pso_proto *p, struct rx *rx)
 {
 	struct mqttsn_msg ack = { .type = MQTTSN_CONNACK, .return_code = MQTTSN_RC_ACCEPTED };
 	struct pso_client *c;
 	char id[MQTTSN_CLIENT_ID_MAX + 1];
 	size_t n = rx->m.data_len < MQTTSN_CLIENT_ID_MAX ? rx->m.data_len : MQTTSN_CLIENT_ID_MAX;
-	char s[64];
 
 	memcpy(id, rx->m.data, n);
 	id[n] = '\0';
@@ -203,13 +223,6 @@ static void handle_connect(struct pso_proto *p, struct rx *rx)
 	for (size_t i = 0; i < n; i++)
 		if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] >= 0x7f)
 			id[i] = '?';
-	if (rx->m.flags & MQTTSN_FLAG_WILL) {
-		/* Will topics and messages are not kept by this broker. */
-		ack.return_code = MQTTSN_RC_NOT_SUPPORTED;
-		p->stats.rx_unsupported++;
-		pso_send_msg(p, &rx->ep, &rx->local, &ack);
-		return;
-	}
 	c = connect_session(p, rx, id, &ack);
 	if (!c) {
 		pso_send_msg(p, &rx->ep, &rx->local, &ack);
@@ -218,14 +231,38 @@ static void handle_connect(struct pso_proto *p, struct rx *rx)
 	c->clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
 	c->keepalive_s = rx->m.duration;
 	c->last_seen_ms = p->now_ms;
-	pso_info("client %s connected from %s, keep-alive %us%s", c->id,
-		 pso_endpoint_str(&c->ep, s, sizeof(s)), c->keepalive_s,
-		 c->nheld ? ", session resumed" : "");
-	if (c->slot.flags & PSO_SUB_F_RESOLVED)
-		pso_client_log_next_hop(p, c);
-	pso_send_msg(p, &rx->ep, &rx->local, &ack);
-	if (c->nheld)
-		resume_session(p, c);
+	/* A new CONNECT brings its own will, or none. */
+	pso_will_free(&c->will);
+	if (rx->m.flags & MQTTSN_FLAG_WILL) {
+		/* 6.3: the will first, CONNACK after WILLMSG. */
+		c->will_step = PSO_WILL_WAIT_TOPIC;
+		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_WILLTOPICREQ);
+		return;
+	}
+	c->will_step = PSO_WILL_DONE;
+	connect_done(p, c, &ack);
+}
+
+/* WILLTOPIC, WILLMSG, WILLTOPICUPD, WILLMSGUPD. */
+static void handle_will(struct pso_proto *p, struct rx *rx)
+{
+	struct pso_client *c = rx->c;
+	struct mqttsn_msg reply;
+	bool connected;
+
+	if (!pso_will_input(p, c, &rx->m, &reply, &connected))
+		return;
+	if (reply.type != MQTTSN_CONNACK) {
+		pso_send_msg(p, &rx->ep, &rx->local, &reply);
+		return;
+	}
+	if (connected) {
+		connect_done(p, c, &reply);
+		return;
+	}
+	pso_send_msg(p, &rx->ep, &rx->local, &reply);
+	pso_client_remove(p, c, "refused: bad will");
+	rx->c = NULL;
 }
 
 static void handle_register(struct pso_proto *p, struct rx *rx)
@@ -630,6 +667,7 @@ static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 	 * the connection ends either way, and the reply says so plainly. */
 	pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
 	rx->c = NULL;
+	pso_will_free(&c->will);	/* 6.3: never published after a DISCONNECT */
 	if (c->clean) {
 		pso_client_remove(p, c, rx->m.has_duration ? "disconnected (sleep not supported)"
 							   : "disconnected");
@@ -638,14 +676,6 @@ static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 	pso_info("client %s disconnected%s; session kept for %us", c->id,
 		 rx->m.has_duration ? " (sleep not supported)" : "", p->cfg.session_expiry_s);
 	pso_client_detach(p, c);
-}
-
-static void reply_not_supported(struct pso_proto *p, struct rx *rx, uint8_t type)
-{
-	struct mqttsn_msg m = { .type = type, .return_code = MQTTSN_RC_NOT_SUPPORTED };
-
-	p->stats.rx_unsupported++;
-	pso_send_msg(p, &rx->ep, &rx->local, &m);
 }
 
 static void handle_message(struct pso_proto *p, struct rx *rx)
@@ -662,6 +692,10 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 	case MQTTSN_PUBREL:
 	case MQTTSN_PINGREQ:
 	case MQTTSN_DISCONNECT:
+	case MQTTSN_WILLTOPIC:
+	case MQTTSN_WILLMSG:
+	case MQTTSN_WILLTOPICUPD:
+	case MQTTSN_WILLMSGUPD:
 		needs_session = true;
 		break;
 	default:
@@ -706,12 +740,10 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		handle_disconnect(p, rx);
 		break;
 	case MQTTSN_WILLTOPIC:
-	case MQTTSN_WILLTOPICUPD:
-		reply_not_supported(p, rx, MQTTSN_WILLTOPICRESP);
-		break;
 	case MQTTSN_WILLMSG:
+	case MQTTSN_WILLTOPICUPD:
 	case MQTTSN_WILLMSGUPD:
-		reply_not_supported(p, rx, MQTTSN_WILLMSGRESP);
+		handle_will(p, rx);
 		break;
 	case MQTTSN_PUBACK:	/* answers to our QoS 1/2 deliveries */
 	case MQTTSN_PUBREC:

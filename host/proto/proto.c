@@ -3,6 +3,7 @@
  * proto.c - the protocol layer's life cycle and its periodic work:
  * keep-alive, re-resolving next hops, ADVERTISE.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proto/session.h"
@@ -44,6 +45,7 @@ void pso_proto_free(struct pso_proto *p)
 			for (int i = 0; i < c->nheld; i++)
 				free(c->held[i]);
 			pso_outbox_free(c);
+			pso_will_free(&c->will);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -97,7 +99,11 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 			}
 			if (now_ms > c->last_seen_ms &&
 			    now_ms - c->last_seen_ms > (uint64_t)c->keepalive_s * 1500) {
+				struct pso_will will = pso_will_take(c);
+				char id[sizeof(c->id)];
+
 				p->stats.expired++;
+				snprintf(id, sizeof(id), "%s", c->id);
 				if (c->clean) {
 					pso_client_remove(p, c, "expired (keep-alive)");
 				} else {
@@ -105,6 +111,8 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 						 c->id, p->cfg.session_expiry_s);
 					pso_client_detach(p, c);
 				}
+				/* Lost: its will goes to the others. */
+				pso_will_publish(p, &will, id);
 			}
 		}
 	}

@@ -95,6 +95,7 @@ struct pso_proto_stats {
 	uint64_t qos_retransmits;
 	uint64_t qos_given_up;		/* not acknowledged after every retry */
 	uint64_t qos_queue_full;	/* refused: the session's outbox was full */
+	uint64_t wills_published;
 };
 
 struct pso_proto;

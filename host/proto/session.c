@@ -323,6 +323,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 		pso_subscription_free(&c->subs[i]);
 	unlink_id(p, c);
 	pso_outbox_free(c);
+	pso_will_free(&c->will);
 	if (was_connected)
 		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
 	else

@@ -71,6 +71,18 @@ struct pso_outmsg {
 
 #define PSO_OUTBOX_MAX 64	/* QoS 1/2 deliveries queued per session */
 
+/* A client's will (MQTT-SN 6.2-6.4): published when the client is lost
+ * (keep-alive, a takeover), never after its DISCONNECT. */
+struct pso_will {
+	char *topic;		/* NULL: no will */
+	uint8_t flags;		/* QoS and RETAIN to publish it with */
+	uint8_t *msg;
+	size_t len;
+};
+
+/* Where a CONNECT with the Will flag stands. */
+enum pso_will_step { PSO_WILL_DONE, PSO_WILL_WAIT_TOPIC, PSO_WILL_WAIT_MSG };
+
 /*
  * A session.  Connected, it has an endpoint, an entry in the client table
  * and a slot for every hold.  A session that asked to be kept (CleanSession
@@ -101,6 +113,8 @@ struct pso_client {
 	uint32_t out_len;
 	uint64_t out_sent_ms;
 	uint32_t out_tries;
+	struct pso_will will;
+	enum pso_will_step will_step;	/* CONNACK waits for WILLTOPIC, WILLMSG */
 	struct pso_client *next_ep, *next_id;	/* hash chains */
 };
 
@@ -201,6 +215,17 @@ void pso_outbox_tick(struct pso_proto *p, struct pso_client *c);
 void pso_outbox_away(struct pso_client *c);
 void pso_outbox_back(struct pso_proto *p, struct pso_client *c);
 void pso_outbox_free(struct pso_client *c);
+
+/* ---- will.c ---- */
+/* WILLTOPIC, WILLMSG (during CONNECT), WILLTOPICUPD, WILLMSGUPD: the reply
+ * to send, 0 when none.  *connected: the CONNECT is complete now. */
+uint8_t pso_will_input(struct pso_proto *p, struct pso_client *c, const struct mqttsn_msg *m,
+		       struct mqttsn_msg *reply, bool *connected);
+/* Move c's will out (c has none after). */
+struct pso_will pso_will_take(struct pso_client *c);
+/* Publish a will taken from a lost client, then free it. */
+void pso_will_publish(struct pso_proto *p, struct pso_will *w, const char *client_id);
+void pso_will_free(struct pso_will *w);
 
 /* ---- handlers.c ---- */
 /* Find or assign a topic id; a new topic is made known to the data plane

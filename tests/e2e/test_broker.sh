@@ -669,6 +669,41 @@ t_unsubscribe() {
 }
 
 # 10. Keep-alive: a frozen subscriber (-k 2) expires after 1.5 x 2 s; its
+# Will (MQTT-SN 6.3, 6.4): a client that connects with a will and is lost
+# (frozen: keep-alive expiry) has its will published, at its QoS and as the
+# retained message; one that DISCONNECTs has not.  (Once: CONNECT with a
+# will was refused "not supported".)
+t_will() {
+	local rc=0 pid
+	start_sub t-wwatch "$NS_S2" $BROKER4 -t "tw/#" -C 1 -W 20 -q 1 -v
+	wait_clients t-wwatch 1 || return 1
+	start_sub t-wpolite "$NS_S3" $BROKER4_P2 -t tw/none -C 1 -W 3 \
+		--will-topic=tw/polite --will-payload="must not be seen"
+	wait_for 10 log_at_least "client t-wpolite connected from .*, with a will" 1 ||
+		{ note "t-wpolite did not connect with its will"; rc=1; }
+	stop_pid "${sub_pid[t-wpolite]}"	# SIGTERM: sub DISCONNECTs
+	start_sub t-wlost "$NS_S1" $BROKER4 -t tw/none -k 2 \
+		--will-topic=tw/lost --will-payload="lost one" --will-qos=1 --will-retain
+	pid=${sub_pid[t-wlost]}
+	wait_for 10 log_at_least "client t-wlost connected from .*, with a will" 1 ||
+		{ note "t-wlost did not connect with its will"; return 1; }
+	kill -STOP "$pid"
+	wait_for 10 log_at_least "client t-wlost: will published on tw/lost" 1 ||
+		{ note "no 'will published' line for t-wlost"; rc=1; }
+	printf 'tw/lost lost one\n' >"$tmp/tw.exp"
+	check_sub t-wwatch "$tmp/tw.exp" || rc=1
+	grep -q '<- PUBLISH flags=0x20' "$tmp/t-wwatch.err" 2>/dev/null ||
+		grep -q . "$tmp/t-wwatch.out" || rc=1
+	log_at_least "client t-wpolite: will published" 1 &&
+		{ note "the will of a client that sent DISCONNECT was published"; rc=1; }
+	# retained: a late subscriber gets it
+	start_sub t-wlate "$NS_S2" $BROKER4 -t tw/lost -C 1 -W 10
+	printf 'lost one\n' >"$tmp/tw2.exp"
+	check_sub t-wlate "$tmp/tw2.exp" || rc=1
+	kill -CONT "$pid" 2>/dev/null
+	return $rc
+}
+
 # topic then has no subscriber and the data plane drops its publishes.
 t_keepalive() {
 	local rc=0 pid t0 t1 ms
@@ -900,6 +935,7 @@ run_mode() {
 		run_test "$mode: QoS 1 to a client that never acknowledges: resent twice with DUP, given up" t_qos_noack
 		run_test "$mode: UNSUBSCRIBE stops delivery, subscriber count 2 -> 1" t_unsubscribe
 		run_test "$mode: keep-alive expiry of a frozen subscriber" t_keepalive
+		run_test "$mode: will published when a client is lost, not after DISCONNECT, retained" t_will
 		run_test "$mode: congestion: 65th subscriber refused, 64 still served" t_congestion
 		run_test "$mode: 10000 random/malformed datagrams: drops as predicted, still serving" t_fuzz
 		run_test "$mode: tshark: broker traffic is well-formed MQTT-SN, checksums good" t_tshark

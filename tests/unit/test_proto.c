@@ -685,27 +685,84 @@ static void test_connect_accepted(void **state)
 	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_PINGRESP)));
 }
 
-/* 6.2/5.4.4 CONNECT with the Will flag: this broker keeps no will, so it
- * answers CONNACK "rejected: not supported" instead of WILLTOPICREQ. */
-static void test_connect_will_not_supported(void **state)
+/* 6.3/5.4.4 CONNECT with the Will flag: WILLTOPICREQ, WILLTOPIC (QoS and
+ * RETAIN of the will), WILLMSGREQ, WILLMSG, then CONNACK.  (Once: CONNACK
+ * "not supported".) */
+static void test_connect_will_handshake(void **state)
 {
 	run(IN(1, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION,
 	       .duration = 60, DATA("w")),
-	    OUT(1, CONNACK(MQTTSN_RC_NOT_SUPPORTED)));
-	assert_int_equal(pso_proto_nclients(T->p), 0);
-	assert_int_equal(stats()->rx_unsupported, 1);
-	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_DISCONNECT)));
+	    CLIENT_ADD(1), OUT(1, SIMPLE(MQTTSN_WILLTOPICREQ)),
+	    IN(1, .type = MQTTSN_WILLTOPIC, .flags = QOS1 | RET, DATA("w/gone")),
+	    OUT(1, SIMPLE(MQTTSN_WILLMSGREQ)),
+	    IN(1, .type = MQTTSN_WILLMSG, DATA("bye")),
+	    OUT(1, CONNACK(0)));
+	assert_string_equal(client(1)->will.topic, "w/gone");
+	assert_int_equal(client(1)->will.flags, QOS1 | RET);
+	assert_int_equal(client(1)->will.len, 3);
+	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_PINGRESP)));
 }
 
-/* 6.2 CONNECT with the Will flag on a live session: refused, and the live
- * session stays as it was. */
+/* 6.3 CONNECT with the Will flag on a live session: the will is asked for
+ * again; an empty WILLTOPIC means no will, and CONNACK follows at once. */
 static void test_connect_will_on_live_session(void **state)
 {
 	connect_client(1, "c1", 60);
 	run(IN(1, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL, .duration = 60, DATA("c1")),
-	    OUT(1, CONNACK(MQTTSN_RC_NOT_SUPPORTED)));
+	    CLIENT_REMOVE(1), CLIENT_ADD(1), OUT(1, SIMPLE(MQTTSN_WILLTOPICREQ)),
+	    IN(1, SIMPLE(MQTTSN_WILLTOPIC)), OUT(1, CONNACK(0)));
+	assert_null(client(1)->will.topic);
 	assert_int_equal(pso_proto_nclients(T->p), 1);
-	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_PINGRESP)));
+	/* A will topic that is no topic name: refused, and no session. */
+	run(IN(2, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL, .duration = 60, DATA("c2")),
+	    CLIENT_ADD(2), OUT(2, SIMPLE(MQTTSN_WILLTOPICREQ)),
+	    IN(2, .type = MQTTSN_WILLTOPIC, DATA("a/+")), OUT(2, CONNACK(MQTTSN_RC_INVALID_TOPIC)),
+	    CLIENT_REMOVE(2));
+	assert_int_equal(pso_proto_nclients(T->p), 1);
+}
+
+/* 6.4 the will is published when the client is lost: by keep-alive (at its
+ * QoS, and kept as the retained message when RETAIN), and by a takeover
+ * of its client id from another endpoint; never after a DISCONNECT. */
+static void test_will_published_when_lost(void **state)
+{
+	T->now = 1000;
+	connect_client(5, "watcher", 0);
+	run(IN(5, .type = MQTTSN_SUBSCRIBE, .flags = QOS1, .msg_id = 1, DATA("w/#")),
+	    OUT(5, SUBACK(0, 1, 0), .flags = QOS1));
+	run(IN(1, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION,
+	       .duration = 10, DATA("lost")),
+	    CLIENT_ADD(1), OUT(1, SIMPLE(MQTTSN_WILLTOPICREQ)),
+	    IN(1, .type = MQTTSN_WILLTOPIC, .flags = QOS1 | RET, DATA("w/lost")),
+	    OUT(1, SIMPLE(MQTTSN_WILLMSGREQ)),
+	    IN(1, .type = MQTTSN_WILLMSG, DATA("gone")), OUT(1, CONNACK(0)));
+	pso_proto_tick(T->p, 1000 + 15001);
+	run(CLIENT_REMOVE(1), TOPIC_SET(1, 0), OUT(5, REGISTER(1, 1, "w/lost")), SLOT_ADD(5, 1),
+	    SLOTS_SET(5, R, 1), OUT(5, PUBLISH(QOS1, 1, 2, "gone")));
+	assert_int_equal(stats()->wills_published, 1);
+	run(IN(5, PUBACK(1, 2, 0)));
+	/* ... kept as retained: a new subscriber gets it with RETAIN. */
+	connect_client(6, "late", 0);
+	run(IN(6, SUB_NAME(1, "w/lost")), SLOT_ADD(6, 1), OUT(6, SUBACK(1, 1, 0)),
+	    OUT(6, PUBLISH(QOS0 | RET, 1, 0, "gone")), SLOTS_SET(6, R, 1));
+	/* A takeover from another endpoint: the old one is lost. */
+	T->now = 20000;
+	run(IN(2, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION,
+	       .duration = 0, DATA("taken")),
+	    CLIENT_ADD(2), OUT(2, SIMPLE(MQTTSN_WILLTOPICREQ)),
+	    IN(2, .type = MQTTSN_WILLTOPIC, DATA("w/taken")), OUT(2, SIMPLE(MQTTSN_WILLMSGREQ)),
+	    IN(2, .type = MQTTSN_WILLMSG, DATA("over")), OUT(2, CONNACK(0)));
+	run(IN(3, CONNECT("taken", 0)), CLIENT_REMOVE(2), TOPIC_SET(2, 0),
+	    OUT(5, REGISTER(2, 3, "w/taken")), SLOT_ADD(5, 2), SLOTS_SET(5, R, 2),
+	    OUT(5, PUBLISH(QOS0, 2, 0, "over")), CLIENT_ADD(3), OUT(3, CONNACK(0)));
+	/* DISCONNECT: no will. */
+	run(IN(4, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION,
+	       .duration = 0, DATA("polite")),
+	    CLIENT_ADD(4), OUT(4, SIMPLE(MQTTSN_WILLTOPICREQ)),
+	    IN(4, .type = MQTTSN_WILLTOPIC, DATA("w/polite")), OUT(4, SIMPLE(MQTTSN_WILLMSGREQ)),
+	    IN(4, .type = MQTTSN_WILLMSG, DATA("no")), OUT(4, CONNACK(0)),
+	    IN(4, SIMPLE(MQTTSN_DISCONNECT)), OUT(4, SIMPLE(MQTTSN_DISCONNECT)), CLIENT_REMOVE(4));
+	assert_int_equal(stats()->wills_published, 2);
 }
 
 /* 5.3.10 CONNACK "rejected: congestion" when max_clients are connected:
@@ -1763,36 +1820,27 @@ static void test_advertise(void **state)
 
 /* ---- 6.4 will (5.4.7, 5.4.9, 5.4.22-5.4.25) ----------------------------- */
 
-/* 6.4 WILLTOPIC(UPD)/WILLMSG(UPD) -> WILLTOPICRESP/WILLMSGRESP "rejected:
- * not supported", connected or not; counted as unsupported.  (Surprising:
- * 5.4.24/5.4.25 define the RESP messages as answers to the UPD forms only;
- * a plain WILLTOPIC/WILLMSG, which follows a WILLTOPICREQ/WILLMSGREQ this
- * gateway never sends, gets one too.) */
+/* 5.4.22-5.4.25 WILLTOPICUPD and WILLMSGUPD change the will (accepted);
+ * an empty WILLTOPICUPD deletes it; a WILLMSGUPD without a will topic is
+ * refused; a WILLTOPIC or WILLMSG nobody asked for is not answered; from
+ * an unknown endpoint, DISCONNECT. */
 static void test_will_messages(void **state)
 {
-	static const struct {
-		struct mqttsn_msg in;
-		uint8_t reply;
-	} rows[] = {
-		{ { .type = MQTTSN_WILLTOPIC, .flags = QOS1, DATA("w/t") }, MQTTSN_WILLTOPICRESP },
-		{ { .type = MQTTSN_WILLTOPIC }, MQTTSN_WILLTOPICRESP },
-		{ { .type = MQTTSN_WILLMSG, DATA("bye") }, MQTTSN_WILLMSGRESP },
-		{ { .type = MQTTSN_WILLTOPICUPD, DATA("w/u") }, MQTTSN_WILLTOPICRESP },
-		{ { .type = MQTTSN_WILLMSGUPD, DATA("bye2") }, MQTTSN_WILLMSGRESP },
-	};
-	int n = 0;
-
 	connect_client(1, "c1", 0);
-	for (int who = 1; who <= 2; who++) {	/* connected, then unknown */
-		for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
-			print_message("row %zu from client %d\n", i, who);
-			input(who, false, &rows[i].in);
-			run(OUT(who, .type = rows[i].reply,
-				.return_code = MQTTSN_RC_NOT_SUPPORTED));
-			n++;
-		}
-	}
-	assert_int_equal(stats()->rx_unsupported, n);
+	run(IN(1, .type = MQTTSN_WILLTOPIC, .flags = QOS1, DATA("w/t")),
+	    IN(1, .type = MQTTSN_WILLMSG, DATA("bye")),
+	    IN(1, .type = MQTTSN_WILLMSGUPD, DATA("early")),
+	    OUT(1, .type = MQTTSN_WILLMSGRESP, .return_code = MQTTSN_RC_INVALID_TOPIC),
+	    IN(1, .type = MQTTSN_WILLTOPICUPD, .flags = QOS1, DATA("w/u")),
+	    OUT(1, .type = MQTTSN_WILLTOPICRESP, .return_code = 0),
+	    IN(1, .type = MQTTSN_WILLMSGUPD, DATA("bye2")),
+	    OUT(1, .type = MQTTSN_WILLMSGRESP, .return_code = 0));
+	assert_string_equal(client(1)->will.topic, "w/u");
+	assert_int_equal(client(1)->will.len, 4);
+	run(IN(1, SIMPLE(MQTTSN_WILLTOPICUPD)), OUT(1, .type = MQTTSN_WILLTOPICRESP, .return_code = 0));
+	assert_null(client(1)->will.topic);
+	run(IN(2, .type = MQTTSN_WILLTOPICUPD, DATA("w/x")), OUT(2, SIMPLE(MQTTSN_DISCONNECT)),
+	    IN(2, .type = MQTTSN_WILLMSG, DATA("x")), OUT(2, SIMPLE(MQTTSN_DISCONNECT)));
 }
 
 /* ---- messages a gateway ignores ----------------------------------------- */
@@ -2154,9 +2202,7 @@ static void test_stats(void **state)
 	    IN(2, PUBLISH(QOS0, 1, 0, "b")), OUT(1, PUBLISH(QOS0, 1, 0, "b")),	/* rx 6 */
 	    IN(2, SIMPLE(MQTTSN_WILLMSGREQ)),					/* rx 7 */
 	    IN(2, .type = MQTTSN_WILLMSG, DATA("x")),				/* rx 8 */
-	    OUT(2, .type = MQTTSN_WILLMSGRESP, .return_code = MQTTSN_RC_NOT_SUPPORTED),
-	    IN(2, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL, DATA("c2")),/* rx 9 */
-	    OUT(2, CONNACK(MQTTSN_RC_NOT_SUPPORTED)));
+	    IN(2, SIMPLE(MQTTSN_GWINFO)));					/* rx 9 */
 	T->f.slot_add_err = -ENOSPC;
 	run(IN(2, SUB_NAME(2, "t")), SLOT_ADD(2, 1),				/* rx 10 */
 	    OUT(2, SUBACK(0, 2, MQTTSN_RC_CONGESTION)));
@@ -2167,7 +2213,7 @@ static void test_stats(void **state)
 	assert_int_equal(s->rx_msgs, 11);
 	assert_int_equal(s->congestion, 2);
 	assert_int_equal(s->host_deliveries, 2);
-	assert_int_equal(s->rx_unsupported, 3);
+	assert_int_equal(s->rx_unsupported, 1);	/* WILLMSGREQ, a gateway's message */
 	assert_int_equal(s->rx_malformed, 1);
 	assert_int_equal(s->expired, 1);
 	assert_int_equal(pso_proto_nclients(T->p), 1);
@@ -2532,7 +2578,8 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		/* 6.2/6.3 connection */
 		TEST(test_connect_accepted),
-		TEST(test_connect_will_not_supported),
+		TEST(test_connect_will_handshake),
+		TEST(test_will_published_when_lost),
 		TEST(test_connect_will_on_live_session),
 		TEST(test_connect_max_clients),
 		TEST(test_connect_client_table_full),
