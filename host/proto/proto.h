@@ -84,6 +84,7 @@ struct pso_proto_stats {
 	uint64_t host_deliveries;	/* publishes sent by the daemon */
 	uint64_t congestion;		/* requests refused: tables full */
 	uint64_t expired;		/* clients expired by keep-alive */
+	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 };
 
 struct pso_proto;

@@ -1457,27 +1457,53 @@ static void test_publish_qosm1_policy(void **state)
 		else
 			expect_none();
 		assert_int_equal(stats()->host_deliveries, rows[i].delivered);
+		/* Every refusal by the policy is counted. */
+		assert_int_equal(stats()->qosm1_denied, !rows[i].delivered);
 	}
 }
 
-/* 6.8 QoS -1 from an unconnected sender to a short topic name never
- * creates the topic (no topic_set, registry unchanged, no reply); to a
- * known short name (with policy ALL) it is delivered. */
+/* 6.8 QoS -1 to a short topic name, which the specification allows (as it
+ * does predefined ids).  From an unconnected sender to an unknown short
+ * name it never creates the topic (no topic_set, registry unchanged, no
+ * reply, no denial counted).  To a known short name it is delivered under
+ * the default policy and ALL, refused and counted under NONE.  The data
+ * plane passes short names up, so the daemon decides, judged or not.
+ * Rows: policy. */
 static void test_publish_qosm1_short_name(void **state)
 {
-	struct pso_proto_cfg cfg = default_cfg;
+	static const struct {
+		const char *desc;
+		enum pso_qosm1_policy policy;
+		bool delivered;
+	} rows[] = {
+		{ "default policy", PSO_QOSM1_PREDEFINED, true },
+		{ "ALL", PSO_QOSM1_ALL, true },
+		{ "NONE", PSO_QOSM1_NONE, false },
+	};
 
-	run(IN(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "x")));
-	assert_int_equal(pso_proto_ntopics(T->p), 0);
-	cfg.qosm1 = PSO_QOSM1_ALL;
-	reinit(&cfg);
-	run(IN(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "x")));
-	assert_int_equal(pso_proto_ntopics(T->p), 0);
-	connect_client(1, "c1", 0);
-	run(IN(1, SUB_NAME(1, "nw")), TOPIC_SET(1, Q1), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
-	    SLOTS_SET(1, R, 1),
-	    IN_JUDGED(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "y")),
-	    OUT(1, PUBLISH(QOS0, 1, 0, "y")));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pso_proto_cfg cfg = default_cfg;
+
+		print_message("row: %s\n", rows[i].desc);
+		cfg.qosm1 = rows[i].policy;
+		reinit(&cfg);
+		drain();
+		run(IN(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "x")));
+		assert_int_equal(pso_proto_ntopics(T->p), 0);
+		assert_int_equal(stats()->qosm1_denied, 0);
+		connect_client(1, "c1", 0);
+		run(IN(1, SUB_NAME(1, "nw")),
+		    TOPIC_SET(1, rows[i].policy == PSO_QOSM1_ALL ? Q1 : 0), SLOT_ADD(1, 1),
+		    OUT(1, SUBACK(1, 1, 0)), SLOTS_SET(1, R, 1));
+		if (rows[i].delivered)
+			run(IN_JUDGED(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "y")),
+			    OUT(1, PUBLISH(QOS0, 1, 0, "y")));
+		else
+			run(IN_JUDGED(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "y")));
+		assert_int_equal(stats()->host_deliveries, rows[i].delivered);
+		assert_int_equal(stats()->qosm1_denied, !rows[i].delivered);
+		assert_int_equal(pso_proto_ntopics(T->p), 1);
+	}
 }
 
 /* 6.7 PUBLISH QoS 0 with a short topic name from a connected client: the
