@@ -38,7 +38,9 @@ struct pso_proto_cfg {
 /* Where a datagram came from, and how it reached the broker. */
 struct pso_rx {
 	struct pso_endpoint ep;
-	struct in6_pktinfo local;	/* our address and the ingress ifindex */
+	/* Our address to answer from (unspecified: the ingress interface's)
+	 * and the ingress ifindex. */
+	struct in6_pktinfo local;
 	/* The data plane judged this datagram (whole, on a broker port, to
 	 * its broker address), so it served every servable slot already. */
 	bool judged;
@@ -50,7 +52,8 @@ struct pso_rx {
  * enabled once the client was told (SUBACK, REGISTER) what it will receive.
  */
 struct pso_proto_ops {
-	/* One encoded datagram to ep, from local's address when local is given. */
+	/* One encoded datagram to ep, from local's address when local is given
+	 * (an unspecified address: from the address of local's interface). */
 	int (*send)(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
 		    const uint8_t *buf, size_t len);
 	/* Where ep is reached: the delivery template of its slots (flags
