@@ -88,7 +88,8 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "gateway id in GWINFO/ADVERTISE (default 1)" },
 	{ "advertise", 0, PSO_OPT_UINT, BROKER(cfg.advertise_s), .min = 0, .max = 65535,
 	  .unit = "seconds", .arg = "SEC",
-	  .help = "send ADVERTISE every SEC seconds (default off)" },
+	  .help = "send ADVERTISE every SEC seconds on every interface,\n"
+		  "IPv4 broadcast and IPv6 ff02::1 (default off)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS",
 	  .help = "hw mode: how often the busiest topics are re-placed\n"

@@ -133,8 +133,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 {
 	struct pso_broker *b = calloc(1, sizeof(*b));
 	struct pso_proto_cfg pcfg = {
-		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .udp_port = cfg->udp_port,
-		.advertise_s = cfg->advertise_s,
+		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,

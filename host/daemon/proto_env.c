@@ -84,6 +84,51 @@ static int env_send(void *ctx, const struct pso_endpoint *ep, const struct in6_p
 	return ret;
 }
 
+/*
+ * One datagram on every port: IPv4 limited broadcast from the port's IPv4
+ * address, IPv6 all-nodes (ff02::1) from its IPv6 address, each forced out
+ * of that port, so neither needs a route.  0 when at least one went out,
+ * else the last error.
+ */
+static int env_broadcast(void *ctx, const uint8_t *buf, size_t len)
+{
+	static const struct in6_addr all_nodes = { .s6_addr = { 0xff, 0x02, [15] = 0x01 } };
+	static const uint8_t zero[16];
+	struct pso_broker *b = ctx;
+	int ret = -ENODEV, sent = 0;
+
+	for (int i = 0; i < b->dp.nports; i++) {
+		const struct pso_port *port = &b->dp.ports[i];
+		struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(b->cfg.udp_port) };
+		struct in6_pktinfo pi = { .ipi6_ifindex = port->ifindex };
+		int r;
+
+		if (port->cfg.ip4) {
+			/* ::ffff:255.255.255.255 from ::ffff:ADDR */
+			memset(&sa.sin6_addr.s6_addr[10], 0xff, 6);
+			pi.ipi6_addr.s6_addr[10] = pi.ipi6_addr.s6_addr[11] = 0xff;
+			memcpy(&pi.ipi6_addr.s6_addr[12], &port->cfg.ip4, 4);
+			r = sock_send(b, &sa, &pi, buf, len);
+			if (r)
+				pso_debug("broadcast on %s (IPv4) failed: %s", port->name, strerror(-r));
+			sent += !r;
+			ret = r ? r : ret;
+		}
+		/* Without a global address the kernel picks the link-local one. */
+		sa.sin6_addr = all_nodes;
+		sa.sin6_scope_id = port->ifindex;
+		memset(&pi.ipi6_addr, 0, sizeof(pi.ipi6_addr));
+		if (memcmp(port->cfg.ip6, zero, 16))
+			memcpy(&pi.ipi6_addr, port->cfg.ip6, 16);
+		r = sock_send(b, &sa, &pi, buf, len);
+		if (r)
+			pso_debug("broadcast on %s (IPv6) failed: %s", port->name, strerror(-r));
+		sent += !r;
+		ret = r ? r : ret;
+	}
+	return sent ? 0 : ret;
+}
+
 /* Where is ep reached?  Through a broker port with a known next hop, the
  * data plane can deliver; anywhere else the daemon delivers. */
 static void env_resolve(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
@@ -196,6 +241,7 @@ static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *e
 
 const struct pso_proto_ops pso_broker_proto_ops = {
 	.send = env_send,
+	.broadcast = env_broadcast,
 	.resolve = env_resolve,
 	.ifname = env_ifname,
 	.client_add = env_client_add,

@@ -29,7 +29,6 @@ enum pso_qosm1_policy {
 struct pso_proto_cfg {
 	enum pso_qosm1_policy qosm1;
 	uint8_t gw_id;			/* GWINFO, ADVERTISE */
-	uint16_t udp_port;		/* host order: ADVERTISE's destination */
 	uint16_t advertise_s;		/* ADVERTISE's duration field */
 	uint32_t max_topics;		/* ids 1 .. max_topics-1 */
 	uint32_t max_clients;
@@ -56,6 +55,10 @@ struct pso_proto_ops {
 	 * (an unspecified address: from the address of local's interface). */
 	int (*send)(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
 		    const uint8_t *buf, size_t len);
+	/* One encoded datagram to every client that could hear the broker:
+	 * the broker decides where (each port, each family); 0 when it went
+	 * out somewhere, else a negative errno. */
+	int (*broadcast)(void *ctx, const uint8_t *buf, size_t len);
 	/* Where ep is reached: the delivery template of its slots (flags
 	 * PSO_SUB_F_RESOLVED when the data plane can deliver to it). */
 	void (*resolve)(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
@@ -113,7 +116,7 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms);
 /* Routes, neighbours or port addresses changed: re-resolve every client
  * and rewrite the slots whose delivery template changed. */
 void pso_proto_resolve_all(struct pso_proto *p);
-/* ADVERTISE on the limited broadcast address. */
+/* ADVERTISE, through ops->broadcast. */
 void pso_proto_advertise(struct pso_proto *p);
 
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);

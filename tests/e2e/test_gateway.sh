@@ -233,6 +233,7 @@ t_tshark() {
 		2>"$tmp/decode.err")
 	info "packets from the broker by MQTT-SN type:" \
 		"$(cut -d'|' -f3 <<<"$fields" | sort | uniq -c | tr -s ' \n' ' ')"
+	grep -q '|0x00|' <<<"$fields" || fail_with "no ADVERTISE (0x00) from the broker captured" || return 1
 	grep -q '|0x02|' <<<"$fields" || fail_with "no GWINFO (0x02) from the broker captured" || return 1
 	bad=$(awk -F'|' '$2 != "MQTT-SN" || $3 == "" || $4 != ""' <<<"$fields")
 	[ -z "$bad" ] || fail_with "not clean MQTT-SN (frame|proto|type|malformed): $(head -n 3 <<<"$bad")"
@@ -258,7 +259,7 @@ run_mode() {
 		wait_for 15 grep -qs "Capture started" "$tmp/tshark.log" ||
 			echo "# tshark did not start: $(cat "$tmp/tshark.log")"
 	fi
-	if ! start_broker --gw-id=$GW_ID; then
+	if ! start_broker --gw-id=$GW_ID --advertise=$ADV_S; then
 		run_test "$mode: the daemon starts" fail_with "see the daemon's output above"
 		lab_down
 		return 1
@@ -285,6 +286,8 @@ run_mode() {
 		t_search "$NS_PUB" pub0 "$BROKER4" "GWINFO from $BROKER4 gw_id=$GW_ID"
 	run_test "$mode: SEARCHGW unicast to $BROKER6: GWINFO from $BROKER6" \
 		t_search "$NS_PUB" pub0 "$BROKER6" "GWINFO from $BROKER6 gw_id=$GW_ID"
+	run_test "$mode: ADVERTISE on both ports, IPv4 broadcast and IPv6 ff02::1, no default route" \
+		t_advertise
 	run_test "$mode: no send refused (Network is unreachable) in the daemon log" t_no_send_errors
 	run_test "$mode: tshark: what the broker sent decodes as MQTT-SN" t_tshark
 	stop_broker
