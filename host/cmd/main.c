@@ -82,12 +82,14 @@ static const struct pso_opt broker_opts[] = {
 	{ "predefined", 'P', PSO_OPT_STRING, BROKER(cfg.predefined_path), .arg = "FILE",
 	  .help = "predefined topics, one \"id name\" per line" },
 	{ "qos-m1", 0, PSO_OPT_ENUM, BROKER(cfg.qosm1), .names = qosm1_names, .arg = "POLICY",
-	  .help = "predefined|all|none: topics QoS -1 may publish to\n(default predefined)" },
+	  .help = "predefined|all|none: topics QoS -1 may publish to:\n"
+		  "predefined ids and short names, any, or none\n(default predefined)" },
 	{ "gw-id", 0, PSO_OPT_UINT, BROKER(cfg.gw_id), .min = 0, .max = 255, .arg = "N",
 	  .help = "gateway id in GWINFO/ADVERTISE (default 1)" },
 	{ "advertise", 0, PSO_OPT_UINT, BROKER(cfg.advertise_s), .min = 0, .max = 65535,
 	  .unit = "seconds", .arg = "SEC",
-	  .help = "send ADVERTISE every SEC seconds (default off)" },
+	  .help = "send ADVERTISE every SEC seconds on every interface,\n"
+		  "IPv4 broadcast and IPv6 ff02::1 (default off)" },
 	{ "session-expiry", 0, PSO_OPT_UINT, BROKER(cfg.session_expiry_s), .min = 0,
 	  .max = 4294967, .unit = "seconds", .arg = "SEC",
 	  .help = "how long a session kept by a CONNECT without\nCleanSession outlives its connection (default 3600)" },

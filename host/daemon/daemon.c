@@ -33,12 +33,36 @@ static uint64_t now_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+/*
+ * The address to answer a datagram from.  Its destination is ours when it
+ * was sent to us alone; a broadcast or multicast destination is no source
+ * the kernel accepts (GWINFO for a SEARCHGW to 10.77.1.255, 255.255.255.255
+ * or ff02::1).  IPv4: the kernel's answer, IP_PKTINFO's ipi_spec_dst (the
+ * address of the ingress interface that routes back to the sender).
+ * IPv6 multicast: unspecified, so env_send() leaves the source to the
+ * kernel on the ingress interface.
+ */
+static void reply_address(struct in6_pktinfo *local, const struct in_pktinfo *pi4)
+{
+	struct in6_addr *a = &local->ipi6_addr;
+
+	if (IN6_IS_ADDR_V4MAPPED(a)) {
+		if (pi4 && pi4->ipi_spec_dst.s_addr)
+			memcpy(&a->s6_addr[12], &pi4->ipi_spec_dst, 4);
+	} else if (IN6_IS_ADDR_MULTICAST(a)) {
+		*a = in6addr_any;
+	}
+}
+
 static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 {
 	union {
-		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + 2 * CMSG_SPACE(sizeof(int)) + 64];
+		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)) +
+			 2 * CMSG_SPACE(sizeof(int)) + 64];
 		struct cmsghdr align;
 	} ctl;
+	struct in_pktinfo pi4;
+	bool has_pi4 = false;
 	struct sockaddr_in6 sa;
 	struct iovec iov = { .iov_base = buf, .iov_len = cap };
 	struct msghdr msg = {
@@ -55,6 +79,10 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
 		if (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_PKTINFO)
 			memcpy(&rx.local, CMSG_DATA(cm), sizeof(rx.local));
+		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
+			memcpy(&pi4, CMSG_DATA(cm), sizeof(pi4));
+			has_pi4 = true;
+		}
 		/* The kernel adds the fragment size only to a reassembled datagram. */
 		if ((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVFRAGSIZE) ||
 		    (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVFRAGSIZE))
@@ -62,6 +90,7 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 	}
 	pso_endpoint_from_sa(&sa, &rx.ep);
 	rx.judged = pso_broker_judged(b, &rx.local, reassembled);
+	reply_address(&rx.local, has_pi4 ? &pi4 : NULL);
 	pso_proto_input(b->proto, &rx, buf, (size_t)n, b->now_ms);
 	return 0;
 }
@@ -86,6 +115,7 @@ static int open_socket(struct pso_broker *b, char *err, size_t errlen)
 	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVPKTINFO, &on, sizeof(on)) ||
 	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVFRAGSIZE, &on, sizeof(on)) ||
 	    setsockopt(b->sock, IPPROTO_IP, IP_RECVFRAGSIZE, &on, sizeof(on)) ||
+	    setsockopt(b->sock, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) ||
 	    setsockopt(b->sock, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on))) {
 		snprintf(err, errlen, "cannot open the broker socket: %s", strerror(errno));
 		return -errno;
@@ -103,8 +133,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 {
 	struct pso_broker *b = calloc(1, sizeof(*b));
 	struct pso_proto_cfg pcfg = {
-		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .udp_port = cfg->udp_port,
-		.advertise_s = cfg->advertise_s, .session_expiry_s = cfg->session_expiry_s,
+		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
+		.session_expiry_s = cfg->session_expiry_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries,
 	};
 	struct pso_ctl_cfg ccfg = {

@@ -15,29 +15,23 @@
 #include "util/endpoint.h"
 #include "util/log.h"
 
-static int env_send(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
-		    const uint8_t *buf, size_t len)
+/* One datagram to sa through the broker socket, with pi (source address,
+ * egress interface) when given. */
+static int sock_send(struct pso_broker *b, const struct sockaddr_in6 *sa,
+		     const struct in6_pktinfo *pi, const uint8_t *buf, size_t len)
 {
-	struct pso_broker *b = ctx;
 	union {
 		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo))];
 		struct cmsghdr align;
 	} ctl;
-	struct sockaddr_in6 sa;
 	struct iovec iov = { .iov_base = (void *)buf, .iov_len = len };
 	struct msghdr msg = {
-		.msg_name = &sa, .msg_namelen = sizeof(sa),
+		.msg_name = (void *)sa, .msg_namelen = sizeof(*sa),
 		.msg_iov = &iov, .msg_iovlen = 1,
 	};
 
-	pso_endpoint_to_sa(ep, &sa);
-	/* A link-local client is reached through the interface it came in on. */
-	if (local && IN6_IS_ADDR_LINKLOCAL(&sa.sin6_addr))
-		sa.sin6_scope_id = local->ipi6_ifindex;
-	if (local) {
+	if (pi) {
 		struct cmsghdr *cm;
-		/* Source address only: let routing pick the interface. */
-		struct in6_pktinfo pi = { .ipi6_addr = local->ipi6_addr };
 
 		memset(&ctl, 0, sizeof(ctl));
 		msg.msg_control = ctl.buf;
@@ -45,16 +39,94 @@ static int env_send(void *ctx, const struct pso_endpoint *ep, const struct in6_p
 		cm = CMSG_FIRSTHDR(&msg);
 		cm->cmsg_level = IPPROTO_IPV6;
 		cm->cmsg_type = IPV6_PKTINFO;
-		cm->cmsg_len = CMSG_LEN(sizeof(pi));
-		memcpy(CMSG_DATA(cm), &pi, sizeof(pi));
+		cm->cmsg_len = CMSG_LEN(sizeof(*pi));
+		memcpy(CMSG_DATA(cm), pi, sizeof(*pi));
 	}
-	if (sendmsg(b->sock, &msg, 0) < 0) {
+	return sendmsg(b->sock, &msg, 0) < 0 ? -errno : 0;
+}
+
+/* The unspecified address, IPv6 or IPv4-mapped. */
+static bool addr_unspecified(const struct in6_addr *a)
+{
+	return IN6_IS_ADDR_UNSPECIFIED(a) ||
+	       (IN6_IS_ADDR_V4MAPPED(a) && !a->s6_addr32[3]);
+}
+
+static int env_send(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
+		    const uint8_t *buf, size_t len)
+{
+	struct pso_broker *b = ctx;
+	struct in6_pktinfo pi;
+	struct sockaddr_in6 sa;
+	int ret;
+
+	pso_endpoint_to_sa(ep, &sa);
+	/* A link-local client is reached through the interface it came in on. */
+	if (local && IN6_IS_ADDR_LINKLOCAL(&sa.sin6_addr))
+		sa.sin6_scope_id = local->ipi6_ifindex;
+	if (local) {
+		/* Source address only: let routing pick the interface.  No
+		 * address (the datagram was broadcast or multicast: see
+		 * receive_one()): the ingress interface's, chosen by the kernel. */
+		pi = (struct in6_pktinfo){ .ipi6_addr = local->ipi6_addr };
+		if (addr_unspecified(&pi.ipi6_addr)) {
+			pi.ipi6_ifindex = local->ipi6_ifindex;
+			if (ep->family == PSO_AF_INET)
+				pi.ipi6_addr = (struct in6_addr){ .s6_addr = { [10] = 0xff, [11] = 0xff } };
+		}
+	}
+	ret = sock_send(b, &sa, local ? &pi : NULL, buf, len);
+	if (ret) {
 		char s[64];
 
-		pso_debug("send to %s failed: %s", pso_endpoint_str(ep, s, sizeof(s)), strerror(errno));
-		return -errno;
+		pso_debug("send to %s failed: %s", pso_endpoint_str(ep, s, sizeof(s)), strerror(-ret));
 	}
-	return 0;
+	return ret;
+}
+
+/*
+ * One datagram on every port: IPv4 limited broadcast from the port's IPv4
+ * address, IPv6 all-nodes (ff02::1) from its IPv6 address, each forced out
+ * of that port, so neither needs a route.  0 when at least one went out,
+ * else the last error.
+ */
+static int env_broadcast(void *ctx, const uint8_t *buf, size_t len)
+{
+	static const struct in6_addr all_nodes = { .s6_addr = { 0xff, 0x02, [15] = 0x01 } };
+	static const uint8_t zero[16];
+	struct pso_broker *b = ctx;
+	int ret = -ENODEV, sent = 0;
+
+	for (int i = 0; i < b->dp.nports; i++) {
+		const struct pso_port *port = &b->dp.ports[i];
+		struct sockaddr_in6 sa = { .sin6_family = AF_INET6, .sin6_port = htons(b->cfg.udp_port) };
+		struct in6_pktinfo pi = { .ipi6_ifindex = port->ifindex };
+		int r;
+
+		if (port->cfg.ip4) {
+			/* ::ffff:255.255.255.255 from ::ffff:ADDR */
+			memset(&sa.sin6_addr.s6_addr[10], 0xff, 6);
+			pi.ipi6_addr.s6_addr[10] = pi.ipi6_addr.s6_addr[11] = 0xff;
+			memcpy(&pi.ipi6_addr.s6_addr[12], &port->cfg.ip4, 4);
+			r = sock_send(b, &sa, &pi, buf, len);
+			if (r)
+				pso_debug("broadcast on %s (IPv4) failed: %s", port->name, strerror(-r));
+			sent += !r;
+			ret = r ? r : ret;
+		}
+		/* Without a global address the kernel picks the link-local one. */
+		sa.sin6_addr = all_nodes;
+		sa.sin6_scope_id = port->ifindex;
+		memset(&pi.ipi6_addr, 0, sizeof(pi.ipi6_addr));
+		if (memcmp(port->cfg.ip6, zero, 16))
+			memcpy(&pi.ipi6_addr, port->cfg.ip6, 16);
+		r = sock_send(b, &sa, &pi, buf, len);
+		if (r)
+			pso_debug("broadcast on %s (IPv6) failed: %s", port->name, strerror(-r));
+		sent += !r;
+		ret = r ? r : ret;
+	}
+	return sent ? 0 : ret;
 }
 
 /* Where is ep reached?  Through a broker port with a known next hop, the
@@ -169,6 +241,7 @@ static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *e
 
 const struct pso_proto_ops pso_broker_proto_ops = {
 	.send = env_send,
+	.broadcast = env_broadcast,
 	.resolve = env_resolve,
 	.ifname = env_ifname,
 	.client_add = env_client_add,

@@ -148,6 +148,7 @@ void pso_status_write(struct pso_broker *b)
 	json_object_object_add(daemon, "host_deliveries", json_object_new_uint64(st->host_deliveries));
 	json_object_object_add(daemon, "congestion", json_object_new_uint64(st->congestion));
 	json_object_object_add(daemon, "expired", json_object_new_uint64(st->expired));
+	json_object_object_add(daemon, "qosm1_denied", json_object_new_uint64(st->qosm1_denied));
 	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
 	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
 	json_object_object_add(root, "daemon", daemon);

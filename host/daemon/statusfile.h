@@ -16,7 +16,8 @@
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
  *                 "subscribers_per_topic", "pending_grace" },
  *     "daemon": { "rx_msgs", "rx_malformed", "rx_unsupported", "host_deliveries",
- *                 "congestion", "expired", "nic_write_errors", "nic_table_full" } }
+ *                 "congestion", "expired", "qosm1_denied", "nic_write_errors",
+ *                 "nic_table_full" } }
  */
 #ifndef PSO_STATUSFILE_H
 #define PSO_STATUSFILE_H

@@ -336,6 +336,28 @@ static void qos2_release(struct pso_client *c, uint16_t msg_id)
 	}
 }
 
+/*
+ * May this QoS -1 publish to topic id go on?  MQTT-SN 6.8 allows a
+ * predefined id or a short topic name.  The default policy admits both,
+ * ALL any topic, NONE nothing.  A short name never reaches the data plane's
+ * topic table (the data plane passes it up), so it is judged here by its
+ * form; an id by the topic's policy, as the data plane judges it.  A
+ * refusal is counted and logged.
+ */
+static bool qosm1_admitted(struct pso_proto *p, const struct rx *rx, uint16_t id)
+{
+	bool short_name = (rx->m.flags & MQTTSN_FLAG_TOPIC_MASK) == MQTTSN_TOPIC_SHORT;
+	char s[64];
+
+	if (short_name ? p->cfg.qosm1 != PSO_QOSM1_NONE
+		       : pso_topic_policy(p, id) & PSO_TOPIC_F_ALLOW_QOSM1)
+		return true;
+	p->stats.qosm1_denied++;
+	pso_debug("QoS -1 publish from %s to topic %u (%s) denied by --qos-m1",
+		  pso_endpoint_str(&rx->ep, s, sizeof(s)), id, pso_registry_name(p->reg, id));
+	return false;
+}
+
 static void handle_publish(struct pso_proto *p, struct rx *rx)
 {
 	const struct mqttsn_msg *m = &rx->m;
@@ -371,7 +393,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	}
 	if (!id)
 		return;	/* QoS 0/-1 to an unknown topic: nothing to answer */
-	if (qos == -1 && !(pso_topic_policy(p, id) & PSO_TOPIC_F_ALLOW_QOSM1))
+	if (qos == -1 && !qosm1_admitted(p, rx, id))
 		return;
 
 	/* Only what the data plane forwards at all was served by it. */

@@ -152,11 +152,11 @@ void pso_proto_advertise(struct pso_proto *p)
 	struct mqttsn_msg m = {
 		.type = MQTTSN_ADVERTISE, .gw_id = p->cfg.gw_id, .duration = p->cfg.advertise_s,
 	};
-	struct pso_endpoint ep = { .family = PSO_AF_INET, .port = htons(p->cfg.udp_port) };
+	ssize_t n = mqttsn_encode(&m, p->txbuf, sizeof(p->txbuf));
 
-	/* Limited broadcast on every broker port's network. */
-	memset(ep.addr, 0xff, 4);
-	pso_send_msg(p, &ep, NULL, &m);
+	/* What to send is this layer's; where (every port) the broker's. */
+	if (n < 0 || p->ops->broadcast(p->ctx, p->txbuf, (size_t)n))
+		pso_debug("ADVERTISE not sent");
 }
 
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p)

@@ -29,7 +29,6 @@ enum pso_qosm1_policy {
 struct pso_proto_cfg {
 	enum pso_qosm1_policy qosm1;
 	uint8_t gw_id;			/* GWINFO, ADVERTISE */
-	uint16_t udp_port;		/* host order: ADVERTISE's destination */
 	uint16_t advertise_s;		/* ADVERTISE's duration field */
 	uint32_t max_topics;		/* ids 1 .. max_topics-1 */
 	uint32_t max_clients;
@@ -45,7 +44,9 @@ struct pso_proto_cfg {
 /* Where a datagram came from, and how it reached the broker. */
 struct pso_rx {
 	struct pso_endpoint ep;
-	struct in6_pktinfo local;	/* our address and the ingress ifindex */
+	/* Our address to answer from (unspecified: the ingress interface's)
+	 * and the ingress ifindex. */
+	struct in6_pktinfo local;
 	/* The data plane judged this datagram (whole, on a broker port, to
 	 * its broker address), so it served every servable slot already. */
 	bool judged;
@@ -57,9 +58,14 @@ struct pso_rx {
  * enabled once the client was told (SUBACK, REGISTER) what it will receive.
  */
 struct pso_proto_ops {
-	/* One encoded datagram to ep, from local's address when local is given. */
+	/* One encoded datagram to ep, from local's address when local is given
+	 * (an unspecified address: from the address of local's interface). */
 	int (*send)(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
 		    const uint8_t *buf, size_t len);
+	/* One encoded datagram to every client that could hear the broker:
+	 * the broker decides where (each port, each family); 0 when it went
+	 * out somewhere, else a negative errno. */
+	int (*broadcast)(void *ctx, const uint8_t *buf, size_t len);
 	/* Where ep is reached: the delivery template of its slots (flags
 	 * PSO_SUB_F_RESOLVED when the data plane can deliver to it). */
 	void (*resolve)(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
@@ -96,6 +102,7 @@ struct pso_proto_stats {
 	uint64_t qos_given_up;		/* not acknowledged after every retry */
 	uint64_t qos_queue_full;	/* refused: the session's outbox was full */
 	uint64_t wills_published;
+	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 };
 
 struct pso_proto;
@@ -122,7 +129,7 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms);
 /* Routes, neighbours or port addresses changed: re-resolve every client
  * and rewrite the slots whose delivery template changed. */
 void pso_proto_resolve_all(struct pso_proto *p);
-/* ADVERTISE on the limited broadcast address. */
+/* ADVERTISE, through ops->broadcast. */
 void pso_proto_advertise(struct pso_proto *p);
 
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);

@@ -586,6 +586,21 @@ PY
 	return $rc
 }
 
+# 8c. QoS -1 to a short topic name, which MQTT-SN 6.8 allows and the default
+# policy admits: the data plane passes short names up and the daemon
+# delivers.
+t_qosm1_short() {
+	local rc=0 m=3
+	lines "$tmp/t8c" "qos -1 to short name ab" $m
+	start_sub t8c-sub "$NS_S1" $BROKER4 -T ab -C $m -W 20
+	wait_clients t8c-sub 1 || return 1
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t8c" -q -1 -T ab || rc=1
+	check_sub t8c-sub "$tmp/t8c" || rc=1
+	expect "xdp_drop_qosm1_denied delta" 0 "$(delta xdp_drop_qosm1_denied)" || rc=1
+	return $rc
+}
+
 # 8b. The same with --qos-m1=none: dropped by the data plane, not delivered.
 # A QoS 0 publish afterwards fences the subscriber's output.
 t_qosm1_denied() {
@@ -929,6 +944,7 @@ run_mode() {
 	run_test "$mode: persistent session: kept after DISCONNECT, resumed from another address" t_session_kept
 	run_test "$mode: QoS 1/2 deliveries at min(publish, granted), acknowledged, once each" t_qos_deliveries
 	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
+	run_test "$mode: QoS -1 to a short topic name delivered" t_qosm1_short
 	stop_broker
 	if start_broker --predefined="$tmp/predefined" --qos-m1=none --retry-interval=1 --retries=2; then
 		run_test "$mode: QoS -1 with --qos-m1=none dropped (xdp_drop_qosm1_denied)" t_qosm1_denied

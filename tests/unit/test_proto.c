@@ -42,7 +42,7 @@
 
 enum ev_kind {
 	EV_SEND = 1, EV_CLIENT_ADD, EV_CLIENT_REMOVE, EV_TOPIC_SET, EV_SLOT_ADD, EV_SLOTS_SET,
-	EV_SLOTS_REMOVE,
+	EV_SLOTS_REMOVE, EV_BROADCAST,
 };
 
 struct ev {
@@ -50,7 +50,7 @@ struct ev {
 	int client;			/* endpoint number; 0: not a test client */
 	struct pso_endpoint ep;
 	bool has_local;
-	uint8_t buf[EV_BUF];		/* EV_SEND */
+	uint8_t buf[EV_BUF];		/* EV_SEND, EV_BROADCAST */
 	size_t len;
 	uint16_t id;			/* EV_TOPIC_SET, EV_SLOT_ADD */
 	uint8_t flags;			/* topic flags, or the slot's flags */
@@ -75,6 +75,7 @@ struct fake {
 	uint8_t slot_served_family;
 	int client_rx_calls;
 	int topic_set_err;		/* returned by topic_set() */
+	int broadcast_err;		/* returned by broadcast() */
 };
 
 static struct pso_endpoint ep_of(int n)
@@ -129,6 +130,16 @@ static int fake_send(void *ctx, const struct pso_endpoint *ep, const struct in6_
 	e->len = len;
 	e->has_local = local != NULL;
 	return (int)len;
+}
+
+static int fake_broadcast(void *ctx, const uint8_t *buf, size_t len)
+{
+	struct ev *e = ev_new(ctx, EV_BROADCAST, NULL);
+
+	assert_true(len <= sizeof(e->buf));
+	memcpy(e->buf, buf, len);
+	e->len = len;
+	return ((struct fake *)ctx)->broadcast_err;
 }
 
 static void fake_resolve(void *ctx, const struct pso_endpoint *ep, const struct in6_pktinfo *local,
@@ -249,6 +260,7 @@ static bool fake_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *
 
 static const struct pso_proto_ops fake_ops = {
 	.send = fake_send,
+	.broadcast = fake_broadcast,
 	.resolve = fake_resolve,
 	.ifname = fake_ifname,
 	.client_add = fake_client_add,
@@ -275,7 +287,6 @@ static struct fixture *T;
 static const struct pso_proto_cfg default_cfg = {
 	.qosm1 = PSO_QOSM1_PREDEFINED,
 	.gw_id = 7,
-	.udp_port = 1883,
 	.advertise_s = 900,
 	.max_topics = 128,
 	.max_clients = 8,
@@ -448,10 +459,10 @@ static const char *kind_name(int k)
 		[EV_SEND] = "send", [EV_CLIENT_ADD] = "client_add",
 		[EV_CLIENT_REMOVE] = "client_remove", [EV_TOPIC_SET] = "topic_set",
 		[EV_SLOT_ADD] = "slot_add", [EV_SLOTS_SET] = "slots_set",
-		[EV_SLOTS_REMOVE] = "slots_remove",
+		[EV_SLOTS_REMOVE] = "slots_remove", [EV_BROADCAST] = "broadcast",
 	};
 
-	return k > 0 && k <= EV_SLOTS_REMOVE ? names[k] : "?";
+	return k > 0 && k <= EV_BROADCAST ? names[k] : "?";
 }
 
 static void ev_str(const struct ev *e, char *buf, size_t cap)
@@ -459,7 +470,8 @@ static void ev_str(const struct ev *e, char *buf, size_t cap)
 	int o = snprintf(buf, cap, "%s client=%d", kind_name(e->kind), e->client);
 
 	switch (e->kind) {
-	case EV_SEND: {
+	case EV_SEND:
+	case EV_BROADCAST: {
 		struct mqttsn_msg m;
 
 		if (mqttsn_decode(e->buf, e->len, &m))
@@ -1604,27 +1616,53 @@ static void test_publish_qosm1_policy(void **state)
 		else
 			expect_none();
 		assert_int_equal(stats()->host_deliveries, rows[i].delivered);
+		/* Every refusal by the policy is counted. */
+		assert_int_equal(stats()->qosm1_denied, !rows[i].delivered);
 	}
 }
 
-/* 6.8 QoS -1 from an unconnected sender to a short topic name never
- * creates the topic (no topic_set, registry unchanged, no reply); to a
- * known short name (with policy ALL) it is delivered. */
+/* 6.8 QoS -1 to a short topic name, which the specification allows (as it
+ * does predefined ids).  From an unconnected sender to an unknown short
+ * name it never creates the topic (no topic_set, registry unchanged, no
+ * reply, no denial counted).  To a known short name it is delivered under
+ * the default policy and ALL, refused and counted under NONE.  The data
+ * plane passes short names up, so the daemon decides, judged or not.
+ * Rows: policy. */
 static void test_publish_qosm1_short_name(void **state)
 {
-	struct pso_proto_cfg cfg = default_cfg;
+	static const struct {
+		const char *desc;
+		enum pso_qosm1_policy policy;
+		bool delivered;
+	} rows[] = {
+		{ "default policy", PSO_QOSM1_PREDEFINED, true },
+		{ "ALL", PSO_QOSM1_ALL, true },
+		{ "NONE", PSO_QOSM1_NONE, false },
+	};
 
-	run(IN(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "x")));
-	assert_int_equal(pso_proto_ntopics(T->p), 0);
-	cfg.qosm1 = PSO_QOSM1_ALL;
-	reinit(&cfg);
-	run(IN(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "x")));
-	assert_int_equal(pso_proto_ntopics(T->p), 0);
-	connect_client(1, "c1", 0);
-	run(IN(1, SUB_NAME(1, "nw")), TOPIC_SET(1, Q1), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
-	    SLOTS_SET(1, R, 1),
-	    IN_JUDGED(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "y")),
-	    OUT(1, PUBLISH(QOS0, 1, 0, "y")));
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		struct pso_proto_cfg cfg = default_cfg;
+
+		print_message("row: %s\n", rows[i].desc);
+		cfg.qosm1 = rows[i].policy;
+		reinit(&cfg);
+		drain();
+		run(IN(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "x")));
+		assert_int_equal(pso_proto_ntopics(T->p), 0);
+		assert_int_equal(stats()->qosm1_denied, 0);
+		connect_client(1, "c1", 0);
+		run(IN(1, SUB_NAME(1, "nw")),
+		    TOPIC_SET(1, rows[i].policy == PSO_QOSM1_ALL ? Q1 : 0), SLOT_ADD(1, 1),
+		    OUT(1, SUBACK(1, 1, 0)), SLOTS_SET(1, R, 1));
+		if (rows[i].delivered)
+			run(IN_JUDGED(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "y")),
+			    OUT(1, PUBLISH(QOS0, 1, 0, "y")));
+		else
+			run(IN_JUDGED(9, PUBLISH(QOSM1 | SHORT, SHORT_ID('n', 'w'), 0, "y")));
+		assert_int_equal(stats()->host_deliveries, rows[i].delivered);
+		assert_int_equal(stats()->qosm1_denied, !rows[i].delivered);
+		assert_int_equal(pso_proto_ntopics(T->p), 1);
+	}
 }
 
 /* 6.7 PUBLISH QoS 0 with a short topic name from a connected client: the
@@ -1796,8 +1834,11 @@ static void test_searchgw(void **state)
 	    OUT(1, .type = MQTTSN_GWINFO, .gw_id = 7));
 }
 
-/* 6.1/5.4.1 pso_proto_advertise: ADVERTISE with gw_id and duration to the
- * IPv4 limited broadcast address on the broker's UDP port. */
+/* 6.1/5.4.1 pso_proto_advertise: one ADVERTISE with gw_id and duration,
+ * handed to ops->broadcast (the broker sends it on every port, IPv4 and
+ * IPv6, without needing a route), never to ops->send: no unicast
+ * destination, no source address for the protocol layer to pick.  A
+ * broadcast that went out nowhere changes nothing. */
 static void test_advertise(void **state)
 {
 	struct mqttsn_msg m;
@@ -1806,16 +1847,18 @@ static void test_advertise(void **state)
 	pso_proto_advertise(T->p);
 	assert_int_equal(T->f.nev, 1);
 	e = &T->f.ev[0];
-	assert_int_equal(e->kind, EV_SEND);
-	assert_int_equal(e->ep.family, PSO_AF_INET);
-	assert_int_equal(ntohs(e->ep.port), 1883);
-	assert_memory_equal(e->ep.addr, "\xff\xff\xff\xff\0\0\0\0\0\0\0\0\0\0\0\0", 16);
-	assert_false(e->has_local);
+	assert_int_equal(e->kind, EV_BROADCAST);
 	assert_int_equal(mqttsn_decode(e->buf, e->len, &m), 0);
 	assert_int_equal(m.type, MQTTSN_ADVERTISE);
 	assert_int_equal(m.gw_id, 7);
 	assert_int_equal(m.duration, 900);
 	drain();
+	T->f.broadcast_err = -ENETDOWN;
+	pso_proto_advertise(T->p);
+	assert_int_equal(T->f.nev, 2);
+	assert_int_equal(T->f.ev[1].kind, EV_BROADCAST);
+	drain();
+	assert_int_equal(stats()->rx_msgs, 0);
 }
 
 /* ---- 6.4 will (5.4.7, 5.4.9, 5.4.22-5.4.25) ----------------------------- */
