@@ -391,8 +391,23 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 		if (duplicate)
 			return;
 	}
-	if (!id)
-		return;	/* QoS 0/-1 to an unknown topic: nothing to answer */
+	if (!id) {
+		/* 6.5: a QoS 0 publish to a topic id the gateway does not know
+		 * is answered PUBACK "invalid topic id" too, so the client can
+		 * register again - at most once a second per client, since it
+		 * asks for no answer.  QoS -1 senders have no session. */
+		if (qos == 0 && p->now_ms >= rx->c->unknown_reply_ms) {
+			struct mqttsn_msg ack = {
+				.type = MQTTSN_PUBACK, .topic_id = m->topic_id,
+				.return_code = MQTTSN_RC_INVALID_TOPIC,
+			};
+
+			rx->c->unknown_reply_ms = p->now_ms + 1000;
+			p->stats.unknown_topic++;
+			pso_send_msg(p, &rx->ep, &rx->local, &ack);
+		}
+		return;
+	}
 	if (qos == -1 && !qosm1_admitted(p, rx, id))
 		return;
 

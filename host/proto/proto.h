@@ -102,6 +102,7 @@ struct pso_proto_stats {
 	uint64_t qos_given_up;		/* not acknowledged after every retry */
 	uint64_t qos_queue_full;	/* refused: the session's outbox was full */
 	uint64_t wills_published;
+	uint64_t unknown_topic;		/* QoS 0 to unknown ids answered 0x02 */
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 };
 

@@ -114,7 +114,8 @@ struct pso_client {
 	uint64_t out_sent_ms;
 	uint32_t out_tries;
 	struct pso_will will;
-	enum pso_will_step will_step;	/* CONNACK waits for WILLTOPIC, WILLMSG */
+	enum pso_will_step will_step;
+	uint64_t unknown_reply_ms;	/* next "invalid topic id" PUBACK to QoS 0 */	/* CONNACK waits for WILLTOPIC, WILLMSG */
 	struct pso_client *next_ep, *next_id;	/* hash chains */
 };
 

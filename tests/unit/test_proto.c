@@ -1570,9 +1570,18 @@ static void test_publish_unknown_topic(void **state)
 	run(IN(1, PUBLISH(QOS1, 42, 1, "x")), OUT(1, PUBACK(42, 1, MQTTSN_RC_INVALID_TOPIC)),
 	    IN(1, PUBLISH(QOS2, 43, 2, "x")), OUT(1, PUBACK(43, 2, MQTTSN_RC_INVALID_TOPIC)),
 	    IN(1, PUBLISH(QOS1 | PRE, 44, 3, "x")), OUT(1, PUBACK(44, 3, MQTTSN_RC_INVALID_TOPIC)));
-	/* QoS 0 to an unknown topic id: no answer at all (5.4.13 allows a
-	 * PUBACK with the rejection; this broker stays silent). */
-	run(IN(1, PUBLISH(QOS0, 45, 0, "x")));
+	/* QoS 0 to an unknown topic id: PUBACK "invalid topic id" too (6.5),
+	 * at most once a second per client (once: no answer at all). */
+	T->now = 10000;
+	run(IN(1, PUBLISH(QOS0, 45, 0, "x")), OUT(1, PUBACK(45, 0, MQTTSN_RC_INVALID_TOPIC)),
+	    IN(1, PUBLISH(QOS0, 46, 0, "x")));
+	T->now = 10999;
+	run(IN(1, PUBLISH(QOS0, 47, 0, "x")));
+	T->now = 11000;
+	run(IN(1, PUBLISH(QOS0, 48, 0, "x")), OUT(1, PUBACK(48, 0, MQTTSN_RC_INVALID_TOPIC)));
+	connect_client(2, "c2", 0);
+	run(IN(2, PUBLISH(QOS0, 49, 0, "x")), OUT(2, PUBACK(49, 0, MQTTSN_RC_INVALID_TOPIC)));
+	assert_int_equal(stats()->unknown_topic, 3);
 	assert_int_equal(stats()->host_deliveries, 0);
 }
 
