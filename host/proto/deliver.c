@@ -121,6 +121,8 @@ static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool reta
 		return pso_outbox_add(p, h->c, m.flags, m.topic_id, data, len);
 	if (!h->c->connected)
 		return 0;	/* QoS 0 is not kept for a client away */
+	if (!pso_client_reachable(h->c))	/* asleep: kept for its wake-up */
+		return pso_sleep_buffer(p, h->c, m.flags, m.topic_id, data, len);
 	p->stats.host_deliveries++;
 	return pso_send_msg(p, &h->c->ep, &h->c->local, &m);
 }

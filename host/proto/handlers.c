@@ -65,7 +65,7 @@ static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 					continue;
 				/* REGISTER goes out before the slot is servable;
 				 * an offline session hears of it when it is back. */
-				if (c->connected)
+				if (pso_client_reachable(c))
 					pso_send_register(p, c, id, name);
 				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
 				if (ids)
@@ -134,6 +134,10 @@ static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, co
 	struct pso_will lost = { 0 };
 	char s[64];
 
+	/* A sleeper's CONNECT is its wake-up (6.14): the session goes on,
+	 * with what was buffered for it. */
+	if (old && old->asleep)
+		clean = false;
 	/* A live session of this id at another endpoint is taken over: that
 	 * client is lost, and its will is published. */
 	if (old && old->connected && old != rx->c)
@@ -176,23 +180,12 @@ static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, co
 	return c;
 }
 
-/* After the CONNACK of a resumed session: the names of topics its filters
- * took while it was away, then its slots servable again. */
+/* After the CONNACK of a resumed session (kept, or woken from sleep): the
+ * names of topics its filters took while it was away, its slots servable
+ * again, then what was buffered for it. */
 static void resume_session(struct pso_proto *p, struct pso_client *c)
 {
-	uint16_t ids[c->nheld];
-
-	for (int i = 0; i < c->nheld; i++) {
-		struct pso_hold *h = c->held[i];
-
-		if (!h->told) {
-			pso_send_register(p, c, h->id, pso_registry_name(p->reg, h->id));
-			h->told = true;
-		}
-	}
-	pso_client_enable(p, c, ids, pso_client_held_ids(c, ids));
-	/* Then what it was owed at QoS 1/2 while away. */
-	pso_outbox_back(p, c);
+	pso_session_owed(p, c, true);
 }
 
 /* The CONNECT is complete: CONNACK, then what a resumed session needs. */
@@ -206,7 +199,7 @@ static void connect_done(struct pso_proto *p, struct pso_client *c, const struct
 	if (c->slot.flags & PSO_SUB_F_RESOLVED)
 		pso_client_log_next_hop(p, c);
 	pso_send_msg(p, &c->ep, &c->local, ack);
-	if (c->nheld)
+	if (c->nheld || c->zz_head || c->out_head)
 		resume_session(p, c);
 }
 
@@ -700,18 +693,20 @@ static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 {
 	struct pso_client *c = rx->c;
 
-	/* Sleeping clients (DISCONNECT with a duration) are not supported:
-	 * the connection ends either way, and the reply says so plainly. */
 	pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+	/* 6.14: with a duration the client goes to sleep; its session, will
+	 * and slots stay, and what arrives for it is buffered. */
+	if (rx->m.has_duration && rx->m.duration) {
+		pso_sleep_start(p, c, rx->m.duration);
+		return;
+	}
 	rx->c = NULL;
 	pso_will_free(&c->will);	/* 6.3: never published after a DISCONNECT */
 	if (c->clean) {
-		pso_client_remove(p, c, rx->m.has_duration ? "disconnected (sleep not supported)"
-							   : "disconnected");
+		pso_client_remove(p, c, "disconnected");
 		return;
 	}
-	pso_info("client %s disconnected%s; session kept for %us", c->id,
-		 rx->m.has_duration ? " (sleep not supported)" : "", p->cfg.session_expiry_s);
+	pso_info("client %s disconnected; session kept for %us", c->id, p->cfg.session_expiry_s);
 	pso_client_detach(p, c);
 }
 
@@ -771,7 +766,12 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		handle_unsubscribe(p, rx);
 		break;
 	case MQTTSN_PINGREQ:
-		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_PINGRESP);
+		/* 6.14: a sleeper's PINGREQ wakes it until it has all it is
+		 * owed; PINGRESP comes after that. */
+		if (rx->c->asleep)
+			pso_sleep_ping(p, rx->c);
+		else
+			pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_PINGRESP);
 		break;
 	case MQTTSN_DISCONNECT:
 		handle_disconnect(p, rx);

@@ -46,6 +46,7 @@ void pso_proto_free(struct pso_proto *p)
 				free(c->held[i]);
 			pso_outbox_free(c);
 			pso_will_free(&c->will);
+			pso_sleep_free(c);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -87,10 +88,14 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 
 		for (; c; c = next) {
 			uint64_t rx;
+			unsigned int period;
 
 			next = c->next_ep;
 			pso_outbox_tick(p, c);
-			if (!c->keepalive_s)
+			/* A sleeper is lost past 1.5 x its sleep, not its
+			 * keep-alive. */
+			period = c->asleep ? c->sleep_s : c->keepalive_s;
+			if (!period)
 				continue;
 			/* Publishes the data plane forwarded count as activity. */
 			if (!p->ops->client_rx(p->ctx, &c->ep, &rx) && rx != c->fast_rx) {
@@ -98,7 +103,7 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 				c->last_seen_ms = now_ms;
 			}
 			if (now_ms > c->last_seen_ms &&
-			    now_ms - c->last_seen_ms > (uint64_t)c->keepalive_s * 1500) {
+			    now_ms - c->last_seen_ms > (uint64_t)period * 1500) {
 				struct pso_will will = pso_will_take(c);
 				char id[sizeof(c->id)];
 

@@ -103,6 +103,8 @@ struct pso_proto_stats {
 	uint64_t qos_queue_full;	/* refused: the session's outbox was full */
 	uint64_t wills_published;
 	uint64_t unknown_topic;		/* QoS 0 to unknown ids answered 0x02 */
+	uint64_t sleep_buffered;	/* QoS 0 publishes kept for sleepers */
+	uint64_t sleep_dropped;		/* the oldest of a full sleep buffer */
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 };
 

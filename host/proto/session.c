@@ -122,6 +122,8 @@ static struct pso_sub hold_slot(const struct pso_client *c, enum pso_form form)
 {
 	struct pso_sub slot = c->slot;
 
+	if (c->asleep)
+		slot.flags &= ~PSO_SUB_F_RESOLVED;	/* the daemon buffers for it */
 	if (form == PSO_FORM_PREDEFINED)
 		slot.flags |= PSO_SUB_F_PREDEFINED;
 	else if (form == PSO_FORM_SHORT)
@@ -174,7 +176,7 @@ int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum
 		return ret;
 	}
 	*h = (struct pso_hold){ .c = c, .id = id, .refs = 1, .form = form,
-				.told = c->connected, .next = p->topic_holds[id] };
+				.told = pso_client_reachable(c), .next = p->topic_holds[id] };
 	if (h->next)
 		h->next->prev = h;
 	p->topic_holds[id] = h;
@@ -265,6 +267,9 @@ void pso_client_detach(struct pso_proto *p, struct pso_client *c)
 	p->ops->client_remove(p->ctx, &c->ep);
 	unlink_ep(p, c);
 	c->lost_ms = p->now_ms;
+	/* Awake when it is back; what was buffered for its sleep stays
+	 * with the session. */
+	c->asleep = c->awake = false;
 	pso_outbox_away(c);
 }
 
@@ -324,6 +329,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 	unlink_id(p, c);
 	pso_outbox_free(c);
 	pso_will_free(&c->will);
+	pso_sleep_free(c);
 	if (was_connected)
 		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
 	else

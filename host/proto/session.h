@@ -70,6 +70,7 @@ struct pso_outmsg {
 };
 
 #define PSO_OUTBOX_MAX 64	/* QoS 1/2 deliveries queued per session */
+#define PSO_SLEEP_BUFFER_MAX 64	/* QoS 0 publishes kept for a sleeping client */
 
 /* A client's will (MQTT-SN 6.2-6.4): published when the client is lost
  * (keep-alive, a takeover), never after its DISCONNECT. */
@@ -115,7 +116,13 @@ struct pso_client {
 	uint32_t out_tries;
 	struct pso_will will;
 	enum pso_will_step will_step;
-	uint64_t unknown_reply_ms;	/* next "invalid topic id" PUBACK to QoS 0 */	/* CONNACK waits for WILLTOPIC, WILLMSG */
+	uint64_t unknown_reply_ms;	/* next "invalid topic id" PUBACK to QoS 0 */
+	/* Sleeping (sleep.c): asleep, awake for a PINGREQ, the QoS 0
+	 * publishes buffered meanwhile */
+	bool asleep, awake;
+	uint16_t sleep_s;
+	struct pso_outmsg *zz_head, *zz_tail;
+	uint32_t zz_len;	/* CONNACK waits for WILLTOPIC, WILLMSG */
 	struct pso_client *next_ep, *next_id;	/* hash chains */
 };
 
@@ -227,6 +234,25 @@ struct pso_will pso_will_take(struct pso_client *c);
 /* Publish a will taken from a lost client, then free it. */
 void pso_will_publish(struct pso_proto *p, struct pso_will *w, const char *client_id);
 void pso_will_free(struct pso_will *w);
+
+/* ---- sleep.c: sleeping clients ---- */
+void pso_sleep_start(struct pso_proto *p, struct pso_client *c, uint16_t duration_s);
+/* A QoS 0 publish for a sleeper (the oldest dropped when full). */
+int pso_sleep_buffer(struct pso_proto *p, struct pso_client *c, uint8_t flags,
+		     uint16_t topic_field, const uint8_t *data, size_t len);
+void pso_sleep_ping(struct pso_proto *p, struct pso_client *c);
+/* The outbox of a client awake for a PINGREQ emptied: PINGRESP. */
+void pso_sleep_outbox_done(struct pso_proto *p, struct pso_client *c);
+/* Everything a session is owed, in order: REGISTERs of the topics it does
+ * not know, its slots servable (enable_slots), the buffered QoS 0
+ * publishes, then its outbox. */
+void pso_session_owed(struct pso_proto *p, struct pso_client *c, bool enable_slots);
+void pso_sleep_free(struct pso_client *c);
+/* A sleeper that is not awake gets nothing now. */
+static inline bool pso_client_reachable(const struct pso_client *c)
+{
+	return c->connected && (!c->asleep || c->awake);
+}
 
 /* ---- handlers.c ---- */
 /* Find or assign a topic id; a new topic is made known to the data plane

@@ -1469,21 +1469,119 @@ static void test_disconnect(void **state)
 	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_DISCONNECT)));
 }
 
-/* 6.14 DISCONNECT with a duration asks to sleep. */
+/* 6.14 DISCONNECT with a duration puts the client to sleep: DISCONNECT
+ * back, the session and its slots kept, the slots not servable by the data
+ * plane (the daemon buffers for it).  (Once: the session ended.) */
 static void test_disconnect_with_duration(void **state)
 {
 	connect_client(1, "c1", 60);
 	run(IN(1, SUB_NAME(1, "a")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
 	    SLOTS_SET(1, R, 1));
-	/* BUG?: 6.14 says the gateway acks with DISCONNECT and keeps the
-	 * client asleep (subscriptions kept, messages buffered); here the
-	 * session ends as for a plain DISCONNECT (sleep not supported). */
 	run(IN(1, .type = MQTTSN_DISCONNECT, .has_duration = true, .duration = 300),
-	    OUT(1, SIMPLE(MQTTSN_DISCONNECT)),
-	    SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1));
-	assert_int_equal(pso_proto_nclients(T->p), 0);
-	/* A wake-up PINGREQ with its client id finds no session. */
-	run(IN(1, .type = MQTTSN_PINGREQ, DATA("c1")), OUT(1, SIMPLE(MQTTSN_DISCONNECT)));
+	    OUT(1, SIMPLE(MQTTSN_DISCONNECT)), SLOTS_SET(1, 0, 1));
+	assert_int_equal(pso_proto_nclients(T->p), 1);
+	assert_true(client(1)->asleep);
+	/* Bug class: a DISCONNECT without a duration is no sleep. */
+	connect_client(2, "c2", 60);
+	run(IN(2, SIMPLE(MQTTSN_DISCONNECT)), OUT(2, SIMPLE(MQTTSN_DISCONNECT)), CLIENT_REMOVE(2));
+	assert_null(client(2));
+}
+
+/* 6.14 asleep -> awake -> asleep: publishes for a sleeper are buffered
+ * (QoS 0) or queued (QoS 1); its PINGREQ gets first the REGISTER of a
+ * topic its filter took while it slept, then every buffered message once,
+ * then the QoS 1 one, and PINGRESP only after that one's PUBACK; the next
+ * PINGREQ finds nothing to resend.  Bug classes: PINGRESP before the
+ * buffered messages, the whole buffer resent on every PINGREQ, a REGISTER
+ * missing before its PUBLISH. */
+static void test_sleep_awake_cycle(void **state)
+{
+	connect_client(1, "zz", 60);
+	connect_client(2, "pub", 0);
+	run(IN(1, .type = MQTTSN_SUBSCRIBE, .flags = QOS1, .msg_id = 1, DATA("s/#")),
+	    OUT(1, SUBACK(0, 1, 0), .flags = QOS1));
+	register_topic(2, "s/a", 1);	/* its REGISTER to client 1 is msg id 1 */
+	run(IN(1, .type = MQTTSN_DISCONNECT, .has_duration = true, .duration = 60),
+	    OUT(1, SIMPLE(MQTTSN_DISCONNECT)), SLOTS_SET(1, 0, 1));
+	/* While asleep: judged publishes come up (its slot is not servable),
+	 * a new topic its filter matches gets no REGISTER now. */
+	run(IN_JUDGED(2, PUBLISH(QOS0, 1, 0, "z1")),
+	    IN_JUDGED(2, PUBLISH(QOS0, 1, 0, "z2")),
+	    IN(2, PUBLISH(QOS1, 1, 5, "q1")), OUT(2, PUBACK(1, 5, 0)),
+	    IN(2, REGISTER(0, 7, "s/b")), TOPIC_SET(2, 0), SLOT_ADD(1, 2), SLOTS_SET(1, 0, 2),
+	    OUT(2, REGACK(2, 7, 0)),
+	    IN(2, PUBLISH(QOS0, 2, 0, "z3")));
+	assert_int_equal(stats()->sleep_buffered, 3);
+	/* PINGREQ with its client id: REGISTER, the three, the QoS 1 one. */
+	run(IN(1, .type = MQTTSN_PINGREQ, DATA("zz")),
+	    OUT(1, REGISTER(2, 2, "s/b")),
+	    OUT(1, PUBLISH(QOS0, 1, 0, "z1")), OUT(1, PUBLISH(QOS0, 1, 0, "z2")),
+	    OUT(1, PUBLISH(QOS0, 2, 0, "z3")), OUT(1, PUBLISH(QOS1, 1, 3, "q1")));
+	/* PINGRESP only once that one is acknowledged. */
+	run(IN(1, PUBACK(1, 3, 0)), OUT(1, SIMPLE(MQTTSN_PINGRESP)));
+	assert_true(client(1)->asleep);
+	/* Nothing resent on the next PINGREQ. */
+	run(IN(1, .type = MQTTSN_PINGREQ, DATA("zz")), OUT(1, SIMPLE(MQTTSN_PINGRESP)));
+}
+
+/* 6.14 asleep -> active by CONNECT: buffered messages are delivered after
+ * the CONNACK (bug class: lost when the client comes back with CONNECT),
+ * whatever its CleanSession, and its slots are servable again; the sleep
+ * buffer is bounded, the oldest dropped and counted. */
+static void test_sleep_then_connect(void **state)
+{
+	connect_client(1, "zz", 60);
+	connect_client(2, "pub", 0);
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	run(IN(1, .type = MQTTSN_DISCONNECT, .has_duration = true, .duration = 60),
+	    OUT(1, SIMPLE(MQTTSN_DISCONNECT)), SLOTS_SET(1, 0, 1));
+	static char msgs[PSO_SLEEP_BUFFER_MAX + 1][4];
+
+	for (int i = 0; i < PSO_SLEEP_BUFFER_MAX + 1; i++) {
+		snprintf(msgs[i], sizeof(msgs[i]), "m%02d", i);
+		run(IN_JUDGED(2, .type = MQTTSN_PUBLISH, .flags = QOS0, .topic_id = 1,
+			      .data = (const uint8_t *)msgs[i], .data_len = 3));
+	}
+	assert_int_equal(stats()->sleep_dropped, 1);
+	{
+		struct step want[PSO_SLEEP_BUFFER_MAX + 8] = {
+			IN(1, CONNECT("zz", 60)), SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1), CLIENT_ADD(1),
+			SLOT_ADD(1, 1), OUT(1, CONNACK(0)), SLOTS_SET(1, R, 1),
+		};
+		int n = 7;
+
+		/* m00, the oldest, was dropped */
+		for (int i = 1; i <= PSO_SLEEP_BUFFER_MAX; i++)
+			want[n++] = (struct step)OUT(1, .type = MQTTSN_PUBLISH, .flags = QOS0,
+						     .topic_id = 1, .data = (const uint8_t *)msgs[i],
+						     .data_len = 3);
+		want[n] = (struct step){ .kind = S_END };
+		run_at(__LINE__, want);
+	}
+	assert_false(client(1)->asleep);
+	assert_int_equal(client(1)->nsubs, 1);
+}
+
+/* 6.14 a sleeper silent past 1.5 x its sleep duration is lost: its will is
+ * published and (clean) its session ends. */
+static void test_sleep_expiry(void **state)
+{
+	T->now = 1000;
+	connect_client(5, "watcher", 0);
+	run(IN(5, SUB_NAME(1, "w/zz")), TOPIC_SET(1, 0), SLOT_ADD(5, 1), OUT(5, SUBACK(1, 1, 0)),
+	    SLOTS_SET(5, R, 1));
+	run(IN(1, .type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION,
+	       .duration = 5, DATA("zz")),
+	    CLIENT_ADD(1), OUT(1, SIMPLE(MQTTSN_WILLTOPICREQ)),
+	    IN(1, .type = MQTTSN_WILLTOPIC, DATA("w/zz")), OUT(1, SIMPLE(MQTTSN_WILLMSGREQ)),
+	    IN(1, .type = MQTTSN_WILLMSG, DATA("overslept")), OUT(1, CONNACK(0)),
+	    IN(1, .type = MQTTSN_DISCONNECT, .has_duration = true, .duration = 100),
+	    OUT(1, SIMPLE(MQTTSN_DISCONNECT)));
+	pso_proto_tick(T->p, 1000 + 100000);	/* past its keep-alive, not its sleep */
+	expect_none();
+	pso_proto_tick(T->p, 1000 + 150001);
+	run(CLIENT_REMOVE(1), OUT(5, PUBLISH(QOS0, 1, 0, "overslept")));
 }
 
 /* 6.2/6.12 messages that need a session, from an endpoint with none ->
@@ -2700,6 +2798,9 @@ int main(void)
 		TEST(test_qos1_deliveries),
 		TEST(test_qos2_delivery),
 		TEST(test_qos1_kept_session),
+		TEST(test_sleep_awake_cycle),
+		TEST(test_sleep_then_connect),
+		TEST(test_sleep_expiry),
 		TEST(test_topics_publish),
 		TEST(test_stats),
 		/* more edges */
