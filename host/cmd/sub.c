@@ -29,6 +29,7 @@ struct sub {
 	size_t n_pending;
 	long received;
 	bool done;
+	unsigned int sleep_s;	/* --sleep: a sleeping client (MQTT-SN 6.14) */
 };
 
 #define SUB(f) PSO_OPT_FIELD(struct sub, f)
@@ -44,6 +45,10 @@ static const struct pso_opt sub_opts[] = {
 	  .help = "requested QoS: 0, 1 or 2 (0)" },
 	{ "count", 'C', PSO_OPT_INT, SUB(o.count), .min = 1, .max = 1L << 30, .arg = "COUNT",
 	  .help = "exit after COUNT messages" },
+	{ "sleep", 0, PSO_OPT_UINT, SUB(sleep_s), .min = 1, .max = 65535, .unit = "seconds",
+	  .arg = "SEC", .help = "after subscribing, sleep (DISCONNECT with duration SEC)\n"
+				"and wake every SEC/2 seconds with PINGREQ for what\n"
+				"the broker kept meanwhile" },
 	{ "verbose", 'v', PSO_OPT_FLAG, SUB(verbose),
 	  .help = "print \"TOPIC PAYLOAD\" (TOPIC: name, or id if unknown)" },
 	{ "no-newline", 'N', PSO_OPT_FLAG, SUB(no_newline),
@@ -307,6 +312,40 @@ static int sub_drain_qos2(struct sub *s)
 	return r < 0 && r != -ETIMEDOUT ? r : 0;
 }
 
+/*
+ * A sleeping client: DISCONNECT with a duration, then every half of it a
+ * PINGREQ with the client id, which gets what the broker buffered (handled
+ * like any message: printed, acknowledged) and ends with PINGRESP.
+ */
+static int sub_sleep_loop(struct sub *s)
+{
+	struct mqttsn_msg dis = {
+		.type = MQTTSN_DISCONNECT, .has_duration = true, .duration = (uint16_t)s->sleep_s,
+	}, ping = {
+		.type = MQTTSN_PINGREQ,
+		.data = (const uint8_t *)s->o.client_id, .data_len = strlen(s->o.client_id),
+	}, m;
+	int64_t wake_ms = s->sleep_s * 500 > 500 ? s->sleep_s * 500 : 500;
+	int r = conn_request(s->c, &dis, BIT(MQTTSN_DISCONNECT), &m, TRIES, RETRY_MS);
+
+	while (!r && !s->done) {
+		int64_t wake = conn_now_ms() + wake_ms;
+
+		/* Asleep: the broker sends nothing; whatever comes is handled. */
+		while (!s->done && (r = conn_recv(s->c, &m, wake)) > 0) {
+			if (m.type == MQTTSN_DISCONNECT)
+				continue;	/* a repeated answer to ours */
+			r = sub_handler(s->c, &m, s);
+			if (r < 0)
+				return r;
+		}
+		if (r < 0 || s->done)
+			break;
+		r = conn_request(s->c, &ping, BIT(MQTTSN_PINGRESP), &m, TRIES, RETRY_MS);
+	}
+	return r < 0 ? r : 0;
+}
+
 static int sub_run(struct sub *s)
 {
 	size_t i;
@@ -320,7 +359,7 @@ static int sub_run(struct sub *s)
 	for (i = 0; !r && i < s->o.n_topics; i++)
 		r = sub_subscribe(s, &s->o.topics[i]);
 	if (!r)
-		r = sub_loop(s);
+		r = s->sleep_s ? sub_sleep_loop(s) : sub_loop(s);
 	if (!r)
 		r = sub_drain_qos2(s);
 	s->done = true;		/* print nothing more */

@@ -55,12 +55,16 @@ static struct json_object *usage_obj(uint64_t used, uint64_t cap)
 void pso_status_refresh(struct pso_broker *b)
 {
 	uint32_t ntopics = pso_proto_ntopics(b->proto);
+	const struct pso_proto_stats *st = pso_proto_stats(b->proto);
+	struct pso_tables_usage u;
 
 	if (b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS)
 		return;
-
-	struct pso_tables_usage u;
-
+	/* The daemon's counters are live too, not only the occupancy. */
+	if (memcmp(st, &b->status_stats, sizeof(*st))) {
+		b->status_stats = *st;
+		b->status_dirty = true;
+	}
 	pso_tables_usage(&b->tables, &u);
 	if (u.subs != b->status_nsubs || u.clients != b->status_nclients ||
 	    ntopics != b->status_ntopics) {
@@ -149,6 +153,15 @@ void pso_status_write(struct pso_broker *b)
 	json_object_object_add(daemon, "congestion", json_object_new_uint64(st->congestion));
 	json_object_object_add(daemon, "expired", json_object_new_uint64(st->expired));
 	json_object_object_add(daemon, "qosm1_denied", json_object_new_uint64(st->qosm1_denied));
+	json_object_object_add(daemon, "sessions", json_object_new_uint64(pso_proto_nsessions(b->proto)));
+	json_object_object_add(daemon, "qos_deliveries", json_object_new_uint64(st->qos_deliveries));
+	json_object_object_add(daemon, "qos_retransmits", json_object_new_uint64(st->qos_retransmits));
+	json_object_object_add(daemon, "qos_given_up", json_object_new_uint64(st->qos_given_up));
+	json_object_object_add(daemon, "qos_queue_full", json_object_new_uint64(st->qos_queue_full));
+	json_object_object_add(daemon, "wills_published", json_object_new_uint64(st->wills_published));
+	json_object_object_add(daemon, "unknown_topic", json_object_new_uint64(st->unknown_topic));
+	json_object_object_add(daemon, "sleep_buffered", json_object_new_uint64(st->sleep_buffered));
+	json_object_object_add(daemon, "sleep_dropped", json_object_new_uint64(st->sleep_dropped));
 	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
 	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
 	json_object_object_add(root, "daemon", daemon);

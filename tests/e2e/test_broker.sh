@@ -523,6 +523,28 @@ t_qosm1_allowed() {
 	return $rc
 }
 
+# Sleeping client (MQTT-SN 6.14): `sub --sleep=2` subscribes, sleeps
+# (DISCONNECT with a duration) and wakes every second with PINGREQ; what
+# is published meanwhile is buffered by the broker (the data plane passes
+# it up: the sleeper's slot is not servable) and reaches it at its next
+# wake-up, each message once, in order.  (Once: DISCONNECT with a duration
+# ended the session and everything after was lost.)
+t_sleep() {
+	local rc=0 i
+	start_sub t-zz "$NS_S1" $BROKER4 -t tz/s -C 3 -W 30 --sleep=2
+	wait_clients t-zz 1 || return 1
+	wait_for 10 log_at_least "client t-zz asleep for 2s" 1 ||
+		{ note "no 'asleep' line for t-zz"; return 1; }
+	for i in 1 2 3; do
+		pub "$NS_PUB" $BROKER4 -I "tz-pub$i" -t tz/s -m "while asleep $i" || rc=1
+	done
+	printf 'while asleep %d\n' 1 2 3 >"$tmp/tz.exp"
+	check_sub t-zz "$tmp/tz.exp" || rc=1
+	expect "sleep buffer: publishes kept for the sleeper (status)" 3 \
+		"$(lab_run "$NS_B" "$psoffload" status --json --pin-dir="$pin_dir" | jq -r .daemon.sleep_buffered)" || rc=1
+	return $rc
+}
+
 # QoS 1/2 deliveries (MQTT-SN 6.5, 6.6): a subscriber granted QoS 1 gets a
 # QoS 1 publish at QoS 1 and a QoS 2 publish at QoS 1 (the lower of the
 # two), acknowledges them, and gets each once; one granted QoS 2 gets a
@@ -943,6 +965,7 @@ run_mode() {
 	run_test "$mode: QoS 1 and QoS 2 publishes acknowledged and delivered" t_qos12
 	run_test "$mode: persistent session: kept after DISCONNECT, resumed from another address" t_session_kept
 	run_test "$mode: QoS 1/2 deliveries at min(publish, granted), acknowledged, once each" t_qos_deliveries
+	run_test "$mode: sleeping client: publishes buffered while asleep, delivered at its PINGREQ" t_sleep
 	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
 	run_test "$mode: QoS -1 to a short topic name delivered" t_qosm1_short
 	stop_broker
