@@ -31,8 +31,13 @@
  * Rewrite Ethernet, IP and UDP headers for subscriber s.  The checksum
  * terms are summed from the old packet words and the new slot words (RFC
  * 1624 eqn. 3, see psoffload_csum.h); the address terms count twice, once
- * in the IP header and once in the UDP pseudo header.  The MQTT-SN bytes
- * are never touched.
+ * in the IP header and once in the UDP pseudo header.  Of the MQTT-SN
+ * message only the PUBLISH flags byte may change, to the form the
+ * subscriber knows (pso_copy_flags); it is written only when it differs,
+ * which a QoS 0 publish by normal id to a normal-form slot (nearly all
+ * traffic) never does.  Its checksum word is (flags, topic id high byte),
+ * at an even UDP offset in both length forms, both bytes known from the
+ * parse: no packet load.
  *
  * Every packet word the checksums need is read before the first store.  A
  * frame's first cache line was last written by another CPU (the sender, a
@@ -46,6 +51,7 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 {
 	struct udphdr *udp = p->udp;
 	__be16 old_sport = udp->source, old_dport = udp->dest, old_ucheck = udp->check;
+	__u8 flags = pso_copy_flags(p->pub_flags, s->flags);
 	__u32 addr_terms, udp_terms;
 
 	if (p->family == PSO_AF_INET) {
@@ -83,6 +89,14 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 	udp_terms = pso_csum_word(udp_terms, old_dport, s->dst_port);
 	udp->source = cfg->udp_port;
 	udp->dest = s->dst_port;
+	if (flags != p->pub_flags) {
+		__u16 hi = p->topic_id >> 8;
+
+		/* The word as it stands in memory, in host order (csum.h). */
+		udp_terms = pso_csum_word(udp_terms, bpf_htons(p->pub_flags << 8 | hi),
+					  bpf_htons(flags << 8 | hi));
+		p->pub[0] = flags;
+	}
 	/* IPv4 "no checksum" (0) stays 0: never an incrementally updated zero. */
 	if (p->family == PSO_AF_INET6 || old_ucheck)
 		udp->check = pso_csum_apply_udp(old_ucheck, udp_terms);
@@ -181,6 +195,7 @@ static __always_inline struct pso_topic *pso_fast_lane(void *data, void *data_en
 	p->udp = udp;
 	p->family = PSO_AF_INET;
 	p->msg_len = msg_len;
+	p->pub = m + 2;
 	p->pub_flags = flags;
 	p->topic_id = (__u16)m[3] << 8 | m[4];
 	return pso_admit(p, action);
