@@ -211,12 +211,13 @@ static long pso_fanout_slot(__u64 i, void *data)
 	struct pso_fanout *f = data;
 	__u32 slot = f->slot_base + (__u32)i;
 	struct pso_sub *s;
+	__u8 sub_flags;
 	long err;
 
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 1;
-	if (!pso_sub_servable(s, f->family)) {
+	if (!pso_sub_take(s, f->family, &sub_flags)) {
 		f->to_daemon = 1;
 		pso_count(PSO_CNT_TC_COPY_HOST);
 		return 0;
@@ -229,7 +230,7 @@ static long pso_fanout_slot(__u64 i, void *data)
 	}
 	/* A rewrite fails only when the skb cannot be made writable. */
 	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL,
-			   pso_copy_flags(f->pub_flags, s->flags))) {
+			   pso_copy_flags(f->pub_flags, sub_flags))) {
 		f->broken = 1;
 		return 1;
 	}
@@ -260,6 +261,7 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 {
 	__u32 slot = f->slot_base + i;
 	struct pso_sub *s;
+	__u8 sub_flags;
 
 	if (f->to_daemon) {
 		pso_fanout_slot(i, f);
@@ -268,12 +270,13 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 0;
-	if (!pso_sub_servable(s, f->family) || (f->full_if && s->ifindex == f->full_if)) {
+	if (!pso_sub_take(s, f->family, &sub_flags) ||
+	    (f->full_if && s->ifindex == f->full_if)) {
 		pso_fanout_slot(i, f);	/* to the daemon, or shed */
 		return 0;
 	}
 	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL,
-			   pso_copy_flags(f->pub_flags, s->flags))) {
+			   pso_copy_flags(f->pub_flags, sub_flags))) {
 		f->broken = 1;
 		return 0;
 	}

@@ -47,11 +47,11 @@
  * whole transfer.  Measured on veth: a third of the fast path's rate.
  */
 static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub *s,
-					const struct pso_port_cfg *cfg)
+					const struct pso_port_cfg *cfg, __u8 sub_flags)
 {
 	struct udphdr *udp = p->udp;
 	__be16 old_sport = udp->source, old_dport = udp->dest, old_ucheck = udp->check;
-	__u8 flags = pso_copy_flags(p->pub_flags, s->flags);
+	__u8 flags = pso_copy_flags(p->pub_flags, sub_flags);
 	__u32 addr_terms, udp_terms;
 
 	if (p->family == PSO_AF_INET) {
@@ -111,6 +111,7 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 				       struct pso_topic *t)
 {
 	struct pso_sub *s;
+	__u8 sub_flags;
 
 	if (p->pub_flags & MQTTSN_FLAG_RETAIN)
 		return pso_exit(PSO_CNT_XDP_PASS_RETAIN, XDP_PASS);
@@ -121,10 +122,10 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 
 	/* one subscriber: rewrite and act */
 	s = &t->first;
-	if (!pso_sub_servable(s, p->family))
+	if (!pso_sub_take(s, p->family, &sub_flags))
 		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 	if (s->ifindex == cfg->ifindex) {
-		pso_rewrite(p, s, cfg);
+		pso_rewrite(p, s, cfg, sub_flags);
 		return pso_exit(PSO_CNT_XDP_TX, XDP_TX);
 	}
 #ifdef PSO_OFFLOAD
@@ -134,7 +135,7 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 	 * unmodified and the TC path serves it. */
 	if (bpf_redirect_map(&pso_devmap, s->ifindex, 0) != XDP_REDIRECT)
 		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
-	pso_rewrite(p, s, cfg);
+	pso_rewrite(p, s, cfg, sub_flags);
 	return pso_exit(PSO_CNT_XDP_REDIRECT, XDP_REDIRECT);
 #endif
 }
