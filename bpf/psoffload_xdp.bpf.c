@@ -51,8 +51,8 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 {
 	struct udphdr *udp = p->udp;
 	__be16 old_sport = udp->source, old_dport = udp->dest, old_ucheck = udp->check;
-	__u8 flags = pso_copy_flags(p->pub_flags, sub_flags);
 	__u32 addr_terms, udp_terms;
+	__u8 flags;
 
 	if (p->family == PSO_AF_INET) {
 		struct iphdr *ip = p->l3;
@@ -89,6 +89,9 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 	udp_terms = pso_csum_word(udp_terms, old_dport, s->dst_port);
 	udp->source = cfg->udp_port;
 	udp->dest = s->dst_port;
+	/* Computed here, not with the loads above: it needs no packet byte,
+	 * and a short life keeps it in a register. */
+	flags = pso_copy_flags(p->pub_flags, sub_flags);
 	if (flags != p->pub_flags) {
 		__u16 hi = p->topic_id >> 8;
 
