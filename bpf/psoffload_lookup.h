@@ -12,6 +12,7 @@
  *   pso_client_admit         is the publisher connected: the direct-mapped
  *                            slot, then the HASH; counts its sign of life
  *   pso_topic_lookup         the topic of an id, if this table serves it
+ *   pso_sub_take             is a subscriber slot servable, and its flags
  *   pso_count_topic          per-topic messages and bytes (pso_topic_stats)
  *   pso_merge                where two paths meet: keeps the compiler from
  *                            threading one past the join (a backward jump)
@@ -156,6 +157,26 @@ static __always_inline struct pso_topic *pso_topic_lookup(__u32 topic_id)
 	if (!t || !(t->flags & PSO_TOPIC_F_VALID))
 		return NULL;
 	return t;
+}
+
+/*
+ * Whether slot s is servable for a publish of this family (the ABI's rule,
+ * pso_sub_servable) and, in *flags, the flags byte that said so: one read
+ * answers both.  A slot's content stays put while a program that saw it
+ * enabled runs (the host waits a grace period), but its flags byte does
+ * not: a disable clears it at once, and a second read could see the old
+ * slot without its PSO_SUB_F_PREDEFINED, a copy in a form its subscriber
+ * discards.
+ */
+static __always_inline int pso_sub_take(const struct pso_sub *s, __u8 family, __u8 *flags)
+{
+	struct pso_sub seen = {
+		.flags = *(const volatile __u8 *)&s->flags,
+		.family = s->family,
+	};
+
+	*flags = seen.flags;
+	return pso_sub_servable(&seen, family);
 }
 
 static __always_inline void pso_count_topic(__u32 topic_id, __u32 msg_len)

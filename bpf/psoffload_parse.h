@@ -58,7 +58,26 @@ struct pso_pkt {
 	__u8 msg_type;
 	__u8 pub_flags;		/* PUBLISH flags byte */
 	__u16 topic_id;		/* PUBLISH topic id, host order */
+	__u8 *pub;		/* PUBLISH flags byte in the packet, its 5-byte
+				 * body checked in bounds (XDP writes through
+				 * it; TC goes by offset) */
 };
+
+/*
+ * The flags byte of the copy a subscriber gets (from the publish's flags
+ * and the slot's PSO_SUB_F_*): QoS 0, since QoS -1 exists only from client
+ * to gateway; DUP and RETAIN clear (a live publish to a subscription that
+ * exists, first sent to this subscriber); the TopicIdType the subscriber
+ * knows the topic by, predefined or the normal id SUBACK/REGACK/REGISTER
+ * gave it, or its client discards the copy (the id itself is global).  The
+ * bits PUBLISH does not use (WILL, CLEAN_SESSION) stand as sent: nothing
+ * else in the message changes.
+ */
+static __always_inline __u8 pso_copy_flags(__u8 pub_flags, __u8 sub_flags)
+{
+	return (pub_flags & (MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION)) |
+	       (sub_flags & PSO_SUB_F_PREDEFINED ? MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL);
+}
 
 struct pso_cursor {
 	void *pos;
@@ -295,6 +314,7 @@ pso_parse_mqttsn(struct pso_cursor *c, struct pso_pkt *p, __u32 udp_payload)
 		return PSO_V_MALFORMED;
 	if ((void *)(body + MQTTSN_PUBLISH_BODY_LEN) > c->end)
 		return PSO_V_TRUNCATED;
+	p->pub = body;
 	p->pub_flags = body[0];
 	p->topic_id = ((__u16)body[1] << 8) | body[2];
 	qos = p->pub_flags & MQTTSN_FLAG_QOS_MASK;

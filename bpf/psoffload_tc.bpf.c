@@ -10,7 +10,10 @@
  * topic is the build-time constant PSO_MAX_SUBS.  The original is
  * consumed, unless the daemon needs it: a RETAIN publish (the daemon keeps
  * it) or a slot the data plane may not serve (the daemon delivers to it).
- * Before going up, the original's headers are restored; otherwise the
+ * Each copy carries the PUBLISH flags its subscriber must get
+ * (pso_copy_flags: QoS 0, DUP and RETAIN clear, the slot's topic-id form),
+ * rewritten only when they differ from the previous copy's.  Before going
+ * up, the original's headers and flags are restored; otherwise the
  * original itself is the last copy.  Overload: once a port's queue refuses
  * a copy, the publish's remaining slots on that port are skipped
  * (tc_copy_shed) instead of cloned, rewritten and thrown away.
@@ -39,6 +42,7 @@ struct pso_hdrs {
 	struct pso_sub sub;	/* MACs, destination port, addresses */
 	__be16 src_port;
 	__u8 ttl;
+	__u8 flags;		/* PUBLISH flags byte */
 };
 
 /* Byte offsets of the fields the rewrite touches. */
@@ -55,6 +59,7 @@ static __always_inline void pso_read_hdrs(const struct pso_pkt *p, struct pso_hd
 	h->src_port = p->udp->source;
 	h->sub.dst_port = p->udp->dest;
 	h->sub.family = p->family;
+	h->flags = p->pub_flags;
 	if (p->family == PSO_AF_INET) {
 		struct iphdr *ip = p->l3;
 
@@ -85,6 +90,7 @@ struct pso_fanout {
 		struct ipv6hdr ip6;
 	} l3;
 	__u32 l3_off;
+	__u32 flags_off;	/* the PUBLISH flags byte */
 	__u32 slot_base;	/* topic id * PSO_MAX_SUBS */
 	__be16 broker_port;	/* source port of every copy */
 	__u32 copies;
@@ -92,9 +98,30 @@ struct pso_fanout {
 	__u32 shed;		/* slots skipped: their port's queue was full */
 	__u32 full_if;		/* the port whose queue was full, 0: none */
 	__u8 family;
+	__u8 pub_flags;		/* the PUBLISH flags as they arrived */
+	__u8 topic_hi;		/* the topic id's high byte, beside the flags */
 	__u8 to_daemon;		/* the original must go up afterwards */
 	__u8 broken;		/* a rewrite failed: headers undefined */
 };
+
+/*
+ * Rewrite the PUBLISH flags byte (cur.flags -> to).  It is the high byte of
+ * a 16-bit word of the UDP checksum (it stands 10 or 12 bytes into the UDP
+ * datagram), which carries the topic id's high byte beside it: both bytes
+ * are known, so the word needs no load.  BPF_F_MARK_MANGLED_0 as for the
+ * ports: an IPv4 "no checksum" 0 stays 0, a computed 0 goes out as 0xffff.
+ */
+static __always_inline int pso_tc_set_flags(struct pso_fanout *f, __u8 to)
+{
+	__u8 old_w[2] = { f->cur.flags, f->topic_hi }, new_w[2] = { to, f->topic_hi };
+
+	if (bpf_l4_csum_replace(f->skb, f->off.udp_check, *(__u16 *)old_w, *(__u16 *)new_w,
+				BPF_F_MARK_MANGLED_0 | 2) ||
+	    bpf_skb_store_bytes(f->skb, f->flags_off, &to, 1, 0))
+		return -1;
+	f->cur.flags = to;
+	return 0;
+}
 
 /*
  * Move the packet's headers from `cur` to `to` (a subscriber, or the
@@ -106,10 +133,12 @@ struct pso_fanout {
  * go in as one pseudo-header difference, both ports as one 4-byte data
  * change, and BPF_F_MARK_MANGLED_0 leaves an IPv4 "no checksum" 0 as it is.
  * Six helper calls per copy with the clone: three stores, two checksum
- * updates.
+ * updates; two more when the PUBLISH flags byte changes to `flags`
+ * (pso_tc_set_flags), which a QoS 0 publish by normal id to normal-form
+ * slots never does.
  */
 static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub *to,
-				     __be16 src_port, __u8 ttl)
+				     __be16 src_port, __u8 ttl, __u8 flags)
 {
 	struct __sk_buff *skb = f->skb;
 	const struct pso_offsets *off = &f->off;
@@ -164,31 +193,13 @@ static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub 
 				udp_flags | 4) ||
 	    bpf_skb_store_bytes(skb, off->ports, ports, sizeof(ports), 0))
 		return -1;
+	if (flags != cur->flags && pso_tc_set_flags(f, flags))
+		return -1;
 
 	__builtin_memcpy(&cur->sub, to, sizeof(*to));
 	cur->src_port = src_port;
 	cur->ttl = ttl;
 	return 0;
-}
-
-/*
- * Rewrite the PUBLISH flags byte (from -> to).  It is the high byte of a
- * 16-bit word of the UDP checksum (it stands 10 or 12 bytes into the UDP
- * datagram), which carries the topic id's high byte beside it.
- */
-static __always_inline int pso_tc_set_flags(struct __sk_buff *skb, const struct pso_offsets *off,
-					    __u32 flags_off, __u8 to)
-{
-	__u8 old_w[2], new_w[2];
-
-	if (bpf_skb_load_bytes(skb, flags_off, old_w, 2))
-		return -1;
-	new_w[0] = to;
-	new_w[1] = old_w[1];
-	if (bpf_l4_csum_replace(skb, off->udp_check, *(__u16 *)old_w, *(__u16 *)new_w,
-				BPF_F_MARK_MANGLED_0 | 2))
-		return -1;
-	return bpf_skb_store_bytes(skb, flags_off, &to, 1, 0);
 }
 
 /*
@@ -200,12 +211,13 @@ static long pso_fanout_slot(__u64 i, void *data)
 	struct pso_fanout *f = data;
 	__u32 slot = f->slot_base + (__u32)i;
 	struct pso_sub *s;
+	__u8 sub_flags;
 	long err;
 
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 1;
-	if (!pso_sub_servable(s, f->family)) {
+	if (!pso_sub_take(s, f->family, &sub_flags)) {
 		f->to_daemon = 1;
 		pso_count(PSO_CNT_TC_COPY_HOST);
 		return 0;
@@ -217,7 +229,8 @@ static long pso_fanout_slot(__u64 i, void *data)
 		return 0;
 	}
 	/* A rewrite fails only when the skb cannot be made writable. */
-	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL)) {
+	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL,
+			   pso_copy_flags(f->pub_flags, sub_flags))) {
 		f->broken = 1;
 		return 1;
 	}
@@ -248,6 +261,7 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 {
 	__u32 slot = f->slot_base + i;
 	struct pso_sub *s;
+	__u8 sub_flags;
 
 	if (f->to_daemon) {
 		pso_fanout_slot(i, f);
@@ -256,11 +270,13 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 0;
-	if (!pso_sub_servable(s, f->family) || (f->full_if && s->ifindex == f->full_if)) {
+	if (!pso_sub_take(s, f->family, &sub_flags) ||
+	    (f->full_if && s->ifindex == f->full_if)) {
 		pso_fanout_slot(i, f);	/* to the daemon, or shed */
 		return 0;
 	}
-	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL)) {
+	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL,
+			   pso_copy_flags(f->pub_flags, sub_flags))) {
 		f->broken = 1;
 		return 0;
 	}
@@ -281,9 +297,8 @@ int psoffload_tc(struct __sk_buff *skb)
 	struct pso_hdrs orig = {};
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
-	__u32 topic_id, n, vlan_present, flags_off;
+	__u32 topic_id, n, vlan_present;
 	int last, action;
-	__u8 retain;
 	__be16 vlan_proto;
 	__u16 vlan_tci;
 
@@ -313,8 +328,8 @@ int psoffload_tc(struct __sk_buff *skb)
 	topic_id = p.topic_id;
 	pso_read_hdrs(&p, &orig, &f.off);
 
-	retain = (p.pub_flags & MQTTSN_FLAG_RETAIN) != 0;
-	f.to_daemon = retain;
+	/* RETAIN: the daemon keeps the publish; the copies go without it. */
+	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) != 0;
 	n = t->sub_count;
 	if (n == 0 && !f.to_daemon)
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
@@ -323,6 +338,9 @@ int psoffload_tc(struct __sk_buff *skb)
 	f.cur = orig;
 	f.family = p.family;
 	f.l3_off = p.l3_off;
+	f.flags_off = p.l4_off + sizeof(struct udphdr) + p.hdr_len;
+	f.pub_flags = p.pub_flags;
+	f.topic_hi = topic_id >> 8;
 	if (bpf_skb_load_bytes(skb, p.l3_off & 0xff, &f.l3,
 			       p.family == PSO_AF_INET ? sizeof(f.l3.ip4) : sizeof(f.l3.ip6)))
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
@@ -336,11 +354,6 @@ int psoffload_tc(struct __sk_buff *skb)
 	vlan_proto = skb->vlan_proto;
 	vlan_tci = skb->vlan_tci;
 	if (vlan_present && bpf_skb_vlan_pop(skb))
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
-	/* MQTT: a publish reaches the subscribers that exist already with
-	 * RETAIN clear; the original keeps it, for the daemon to store. */
-	flags_off = p.l4_off + sizeof(struct udphdr) + p.hdr_len;
-	if (retain && pso_tc_set_flags(skb, &f.off, flags_off, p.pub_flags & ~MQTTSN_FLAG_RETAIN))
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	/* Every slot but the last gets a clone; the last gets the original
 	 * itself when nothing needs it upward any more (one skb_clone and one
@@ -363,10 +376,11 @@ int psoffload_tc(struct __sk_buff *skb)
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (!f.to_daemon)
 		return pso_exit(PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
-	/* Going up: give the daemon the publish as it arrived. */
-	if ((f.copies || f.failed) && pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl))
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
-	if (retain && pso_tc_set_flags(skb, &f.off, flags_off, p.pub_flags))
+	/* Going up: give the daemon the publish as it arrived, flags (RETAIN
+	 * for it to store, QoS, topic-id form) and all.  Every rewrite was
+	 * followed by a clone, sent or failed. */
+	if ((f.copies || f.failed) &&
+	    pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl, orig.flags))
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);

@@ -514,6 +514,7 @@ static int capture_open(enum side s)
 struct expect_copy {
 	enum side side;
 	uint16_t port;
+	bool predef;		/* the subscriber knows the predefined id */
 	bool seen;
 };
 
@@ -524,7 +525,8 @@ struct expect_copy {
  * MQTT-SN bytes unchanged and the UDP checksum recomputed here.  With
  * zero_ok an IPv4 checksum of 0 ("none") is accepted as well.
  */
-static void capture_check(int fd, enum side s, int af, const uint8_t *msg, int msg_len,
+static void capture_check(int fd, enum side s, int af, const uint8_t *msg,
+			  const uint8_t *msg_predef, int msg_len,
 			  struct expect_copy *exp, int n_exp, bool zero_ok)
 {
 	const struct side_cfg *c = &lab.side[s];
@@ -609,7 +611,6 @@ static void capture_check(int fd, enum side s, int af, const uint8_t *msg, int m
 		assert_memory_equal(src, br, af == AF_INET ? 4 : 16);
 		assert_memory_equal(dst, peer, af == AF_INET ? 4 : 16);
 		assert_int_equal(ttl, PSO_DEFAULT_TTL);
-		assert_bytes("captured copy", msg, msg_len, f + l4 + 8, ulen - 8);
 
 		csum = ntohs(udp->check);
 		expect = udp_csum_expected(af, src, dst, f + l4, ulen);
@@ -627,6 +628,9 @@ static void capture_check(int fd, enum side s, int af, const uint8_t *msg, int m
 					if (exp[i].seen)
 						fail_msg("two copies to port %u", exp[i].port);
 					exp[i].seen = matched = true;
+					/* The message in the form this subscriber knows. */
+					assert_bytes("captured copy", exp[i].predef ? msg_predef : msg,
+						     msg_len, f + l4 + 8, ulen - 8);
 				}
 			}
 			if (!matched)
@@ -828,6 +832,7 @@ struct fan_case {
 	bool zero_csum;		/* IPv4 publisher sends UDP checksum 0 */
 	bool partial;		/* publisher's checksum left to offload (PARTIAL) */
 	uint16_t vlan;		/* publish sent raw with this 802.1Q tag (0: none) */
+	bool mixed_forms;	/* odd slots know the topic by predefined id */
 };
 
 /*
@@ -921,8 +926,10 @@ static void run_fanout(const struct fan_case *fc)
 	bool served[MAX_SUBS];
 	struct expect_copy exp[MAX_SUBS];
 	int n_exp = 0, copies = 0, per_side[N_SIDES] = {};
-	uint8_t msg[MAX_MSG], sentinel[MAX_MSG], copy[MAX_MSG];
-	int msg_len, sentinel_len, copy_len, pub;
+	uint8_t msg[MAX_MSG], sentinel[MAX_MSG], copy[MAX_MSG], sentinel_copy[MAX_MSG];
+	uint8_t copy_p[MAX_MSG], sentinel_copy_p[MAX_MSG];	/* predefined form */
+	bool predef[MAX_SUBS];
+	int msg_len, sentinel_len, copy_len, sentinel_copy_len, pub;
 	uint64_t base[PSO_CNT__MAX], want[PSO_CNT__MAX] = {};
 	struct udp_stats st;
 	bool up;
@@ -941,9 +948,13 @@ static void run_fanout(const struct fan_case *fc)
 		sub_slot(s, saf, port, &slots[i]);
 		if (i == fc->unresolved)
 			slots[i].flags &= ~PSO_SUB_F_RESOLVED;
+		predef[i] = fc->mixed_forms && i % 2;
+		if (predef[i])
+			slots[i].flags |= PSO_SUB_F_PREDEFINED;
 		served[i] = i != fc->unresolved && i != fc->other_family;
 		if (served[i]) {
-			exp[n_exp++] = (struct expect_copy){ .side = s, .port = port };
+			exp[n_exp++] = (struct expect_copy){ .side = s, .port = port,
+							     .predef = predef[i] };
 			copies++;
 			per_side[s]++;
 		}
@@ -973,12 +984,21 @@ static void run_fanout(const struct fan_case *fc)
 	}
 	msg_len = mqttsn_publish(msg, fc->qos | (fc->retain ? MQTTSN_FLAG_RETAIN : 0) |
 				 MQTTSN_TOPIC_NORMAL, fc->topic, 0x0101, fc->payload, 0x11);
-	/* Subscribers get a live publish with RETAIN clear (MQTT); the daemon
-	 * gets it as sent. */
-	copy_len = mqttsn_publish(copy, fc->qos | MQTTSN_TOPIC_NORMAL, fc->topic, 0x0101,
+	/* Subscribers get a live publish with RETAIN clear (MQTT) at QoS 0
+	 * (QoS -1 exists only from client to gateway); the daemon gets it as
+	 * sent. */
+	copy_len = mqttsn_publish(copy, MQTTSN_FLAG_QOS_0 | MQTTSN_TOPIC_NORMAL, fc->topic, 0x0101,
 				  fc->payload, 0x11);
 	sentinel_len = mqttsn_publish(sentinel, fc->qos | MQTTSN_TOPIC_NORMAL, fc->topic, 0x0202,
 				      fc->payload + 1, 0x5a);
+	sentinel_copy_len = mqttsn_publish(sentinel_copy, MQTTSN_FLAG_QOS_0 | MQTTSN_TOPIC_NORMAL,
+					   fc->topic, 0x0202, fc->payload + 1, 0x5a);
+	/* A subscriber that knows the topic by its predefined id gets that
+	 * form (the id is the same). */
+	mqttsn_publish(copy_p, MQTTSN_FLAG_QOS_0 | MQTTSN_TOPIC_PREDEFINED, fc->topic, 0x0101,
+		       fc->payload, 0x11);
+	mqttsn_publish(sentinel_copy_p, MQTTSN_FLAG_QOS_0 | MQTTSN_TOPIC_PREDEFINED, fc->topic,
+		       0x0202, fc->payload + 1, 0x5a);
 	if (fc->capture) {
 		for (int s = 0; s < N_SIDES; s++)
 			if (per_side[s])
@@ -993,7 +1013,8 @@ static void run_fanout(const struct fan_case *fc)
 	 * wrong, the capture says why. */
 	for (int s = 0; s < N_SIDES; s++) {
 		if (cap[s] >= 0) {
-			capture_check(cap[s], s, af, copy, copy_len, exp, n_exp, fc->zero_csum);
+			capture_check(cap[s], s, af, copy, copy_p, copy_len, exp, n_exp,
+				      fc->zero_csum);
 			res_close(cap[s]);
 		}
 	}
@@ -1001,7 +1022,7 @@ static void run_fanout(const struct fan_case *fc)
 		if (!served[i])
 			continue;
 		snprintf(who, sizeof(who), "subscriber %d (%s)", i, lab.side[sides[i]].peer_if);
-		expect_copy(fds[i], af, sides[i], copy, copy_len, who);
+		expect_copy(fds[i], af, sides[i], predef[i] ? copy_p : copy, copy_len, who);
 	}
 	if (up)
 		expect_daemon(af, pub, msg, msg_len);
@@ -1020,7 +1041,8 @@ static void run_fanout(const struct fan_case *fc)
 			continue;
 		snprintf(who, sizeof(who), "subscriber %d (%s), sentinel", i,
 			 lab.side[sides[i]].peer_if);
-		expect_copy(fds[i], af, sides[i], sentinel, sentinel_len, who);
+		expect_copy(fds[i], af, sides[i], predef[i] ? sentinel_copy_p : sentinel_copy,
+			    sentinel_copy_len, who);
 	}
 	want[PSO_CNT_TC_FANOUT] = !(copies < fc->n);
 	want[PSO_CNT_TC_FANOUT_UP] = copies < fc->n;
@@ -1164,6 +1186,48 @@ static void test_qosm1_allowed_from_unconnected(void **state)
 	run_fanout(&(struct fan_case){ .af = AF_INET, .topic = 34, .n = 4, .d_every = 2,
 				       .unresolved = -1, .other_family = -1,
 				       .qos = MQTTSN_FLAG_QOS_M1, .payload = 64 });
+}
+
+/* Subscribers that know the topic by its predefined id (odd slots) beside
+ * ones that know its normal id: each copy in its subscriber's form, QoS 0,
+ * the checksum right on the wire in every skb checksum state; what goes up
+ * goes as sent. */
+static void test_forms_v4_mixed_qosm1(void **state)
+{
+	run_fanout(&(struct fan_case){ .af = AF_INET, .topic = 36, .n = 8, .d_every = 3,
+				       .unresolved = -1, .other_family = -1,
+				       .qos = MQTTSN_FLAG_QOS_M1, .payload = 13,
+				       .capture = true, .mixed_forms = true });
+}
+
+static void test_forms_v4_mixed_partial_csum(void **state)
+{
+	run_fanout(&(struct fan_case){ .af = AF_INET, .topic = 37, .n = 8, .d_every = 3,
+				       .unresolved = -1, .other_family = -1, .payload = 13,
+				       .capture = true, .partial = true, .mixed_forms = true });
+}
+
+static void test_forms_v4_mixed_zero_udp_csum(void **state)
+{
+	run_fanout(&(struct fan_case){ .af = AF_INET, .topic = 38, .n = 4, .d_every = 2,
+				       .unresolved = -1, .other_family = -1, .payload = 13,
+				       .capture = true, .zero_csum = true, .mixed_forms = true });
+}
+
+static void test_forms_v6_mixed_partial_csum_retain(void **state)
+{
+	run_fanout(&(struct fan_case){ .af = AF_INET6, .topic = 24, .n = 8, .d_every = 3,
+				       .unresolved = -1, .other_family = -1, .retain = true,
+				       .payload = 300, .capture = true, .partial = true,
+				       .mixed_forms = true });
+}
+
+static void test_forms_v4_mixed_unresolved_goes_up(void **state)
+{
+	run_fanout(&(struct fan_case){ .af = AF_INET, .topic = 39, .n = 6, .d_every = 2,
+				       .unresolved = 5, .other_family = -1,
+				       .qos = MQTTSN_FLAG_QOS_M1, .payload = 64,
+				       .capture = true, .mixed_forms = true });
 }
 
 /* QoS 0 from a client the broker never admitted, and QoS -1 to a topic that
@@ -1541,6 +1605,11 @@ int main(void)
 		T(test_unresolved_slot_goes_up),
 		T(test_other_family_slot_goes_up_v6),
 		T(test_qosm1_allowed_from_unconnected),
+		T(test_forms_v4_mixed_qosm1),
+		T(test_forms_v4_mixed_partial_csum),
+		T(test_forms_v4_mixed_zero_udp_csum),
+		T(test_forms_v6_mixed_partial_csum_retain),
+		T(test_forms_v4_mixed_unresolved_goes_up),
 		T(test_unadmitted_publish_dropped),
 		T(test_missing_device_fails_one_slot),
 		T(test_full_queue_sheds_its_port),

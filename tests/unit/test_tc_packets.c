@@ -111,7 +111,8 @@ static struct pso_sub make_sub(const struct tc_sub *r, int i)
 		.ifindex = (uint32_t)w.ifindex[r->port],
 		.dst_port = htons(SUB_PORT_BASE + i),
 		.family = r->family,
-		.flags = r->unresolved ? 0 : PSO_SUB_F_RESOLVED,
+		.flags = (r->unresolved ? 0 : PSO_SUB_F_RESOLVED) |
+			 (r->predef ? PSO_SUB_F_PREDEFINED : 0),
 	};
 
 	if (r->family == PSO_AF_INET6) {
@@ -280,10 +281,11 @@ static void drain_taps(void)
 /* ---- Expectations ------------------------------------------------------- */
 
 /* The frame as slot s's subscriber must receive it: headers from the slot,
- * the source port the broker's, TTL 64, RETAIN clear (MQTT: a publish
- * reaches the subscribers that exist with RETAIN clear), everything else as
- * sent; pkt_build() computes every checksum again. */
-static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s)
+ * the source port the broker's, TTL 64, the PUBLISH flags the row's
+ * copy_flags (unset: QoS 0, DUP and RETAIN clear) with the TopicIdType of
+ * the slot's form, everything else as sent; pkt_build() computes every
+ * checksum again. */
+static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s, uint8_t copy_flags)
 {
 	memcpy(d->eth_dst, s->dst_mac, 6);
 	memcpy(d->eth_src, s->src_mac, 6);
@@ -292,7 +294,8 @@ static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s)
 	d->ttl = FWD_TTL;
 	d->sport = BROKER_PORT;
 	d->dport = ntohs(s->dst_port);
-	d->pub_flags &= (uint8_t)~MQTTSN_FLAG_RETAIN;
+	d->pub_flags = copy_flags | (s->flags & PSO_SUB_F_PREDEFINED ?
+				     MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL);
 }
 
 static const char *const counter_names[] = PSO_COUNTER_NAMES;
@@ -368,7 +371,7 @@ static void build_frames(const struct tc_case *c, struct outcome *o)
 
 		if (c->sent & SLOT(i))
 			assert_true(port_up(c->tbl.subs[i].port));
-		rewrite_desc(&d, &s);
+		rewrite_desc(&d, &s, c->copy_flags);
 		len = pkt_build(&d, o->want[i].b, sizeof(o->want[i].b), NULL);
 		assert_int_equal(len, (int)o->in.len);
 		o->want[i].len = (size_t)len;

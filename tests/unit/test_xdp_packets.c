@@ -134,9 +134,28 @@ static void set_addr(uint8_t *a, const char *text, int family)
 				   text, a), 1);
 }
 
-/* The slot a subscriber kind stands for: every field the rewrite writes. */
-static struct pso_sub make_sub(enum sub_kind k)
+/* The kind a *_PREDEF kind is a predefined-form copy of; others: itself. */
+static enum sub_kind base_kind(enum sub_kind k)
 {
+	switch (k) {
+	case SUB_SAME4_PREDEF:
+		return SUB_SAME4;
+	case SUB_OTHER4_PREDEF:
+		return SUB_OTHER4;
+	case SUB_SAME6_PREDEF:
+		return SUB_SAME6;
+	case SUB_OTHER6_PREDEF:
+		return SUB_OTHER6;
+	default:
+		return k;
+	}
+}
+
+/* The slot a subscriber kind stands for: every field the rewrite writes.
+ * A *_PREDEF kind has its base kind's headers and PSO_SUB_F_PREDEFINED. */
+static struct pso_sub make_sub(enum sub_kind kind)
+{
+	enum sub_kind k = base_kind(kind);
 	static const uint8_t broker_mac[6] = MAC_BROKER;
 	static const uint8_t port2_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x01, 0x01 };
 	bool other = k == SUB_OTHER4 || k == SUB_OTHER6;
@@ -146,7 +165,8 @@ static struct pso_sub make_sub(enum sub_kind k)
 		.ifindex = other ? (uint32_t)other_ifindex : LO_IFINDEX,
 		.dst_port = htons(50000 + k),
 		.family = v6 ? PSO_AF_INET6 : PSO_AF_INET,
-		.flags = k == SUB_UNRESOLVED4 ? 0 : PSO_SUB_F_RESOLVED,
+		.flags = (k == SUB_UNRESOLVED4 ? 0 : PSO_SUB_F_RESOLVED) |
+			 (k != kind ? PSO_SUB_F_PREDEFINED : 0),
 	};
 
 	memcpy(s.src_mac, other ? port2_mac : broker_mac, 6);
@@ -438,10 +458,13 @@ static int run_prog(const struct build *b, const uint8_t *in, size_t len,
 
 /* The input as the subscriber must receive it: headers from the slot, the
  * source port the broker's (one port number on every interface, from the
- * ingress port's config), everything else as sent; pkt_build() computes
- * every checksum again. */
-static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s)
+ * ingress port's config), the PUBLISH flags the row's copy_flags with the
+ * TopicIdType of the slot's form, everything else as sent; pkt_build()
+ * computes every checksum again. */
+static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s, uint8_t copy_flags)
 {
+	d->pub_flags = copy_flags | (s->flags & PSO_SUB_F_PREDEFINED ?
+				     MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL);
 	memcpy(d->eth_dst, s->dst_mac, 6);
 	memcpy(d->eth_src, s->src_mac, 6);
 	memcpy(d->ip_src, s->src_addr, 16);
@@ -574,7 +597,7 @@ static void build_frames(const struct xdp_case *c, const struct expect *e,
 		struct pkt_desc d = c->pkt;
 		struct pso_sub s = make_sub(c->tbl.subs[0]);
 
-		rewrite_desc(&d, &s);
+		rewrite_desc(&d, &s, c->copy_flags);
 		len = pkt_build(&d, o->want, sizeof(o->want), &info);
 		assert_int_equal(len, (int)o->in_len);
 		o->want_len = (size_t)len;
