@@ -183,10 +183,45 @@ static void qos2_remember(struct sub *s, uint16_t msg_id)
 	s->qos2_pending[s->n_pending++] = msg_id;
 }
 
+static bool sub_subscribed_predefined(const struct sub *s, uint16_t id)
+{
+	for (size_t i = 0; i < s->o.n_topics; i++)
+		if (s->o.topics[i].type == MQTTSN_TOPIC_PREDEFINED && s->o.topics[i].id == id)
+			return true;
+	return false;
+}
+
+/*
+ * A PUBLISH that names a topic in a form other than the one this client
+ * knows it by: a predefined id it knows only as a normal id (SUBACK,
+ * REGISTER), or a normal id it knows only as a predefined one.  A strict
+ * client cannot tell what such a message is about (MQTT-SN 6.10); this one
+ * says so and ignores it.  Ids it knows in no form are printed as ids.
+ */
+static bool sub_form_mismatch(const struct sub *s, const struct mqttsn_msg *m)
+{
+	switch (m->flags & MQTTSN_FLAG_TOPIC_MASK) {
+	case MQTTSN_TOPIC_PREDEFINED:
+		return !sub_subscribed_predefined(s, m->topic_id) && sub_name_of(s, m->topic_id);
+	case MQTTSN_TOPIC_NORMAL:
+		return sub_subscribed_predefined(s, m->topic_id) && !sub_name_of(s, m->topic_id);
+	default:
+		return false;
+	}
+}
+
 static int sub_on_publish(struct sub *s, const struct mqttsn_msg *m)
 {
 	int qos = mqttsn_flags_qos(m->flags);
 	bool deliver = true;
+
+	if (sub_form_mismatch(s, m)) {
+		fprintf(stderr, "%s: PUBLISH names topic %u as a %s id, which this client "
+			"knows in the other form: ignored\n", s->o.prog, m->topic_id,
+			(m->flags & MQTTSN_FLAG_TOPIC_MASK) == MQTTSN_TOPIC_PREDEFINED ? "predefined"
+											 : "normal");
+		return 0;
+	}
 
 	/* QoS 2 is exactly once: a resend before PUBREL is not a new message. */
 	if (qos == 2) {

@@ -523,6 +523,40 @@ t_qosm1_allowed() {
 	return $rc
 }
 
+# Topic-id forms (MQTT-SN 6.10): each subscriber gets a publish in the
+# form it subscribed with, whatever form the publisher used - through the
+# TC fan-out (two subscribers of topic 10: by predefined id, by name) and
+# through XDP_TX (one subscriber of topic 11 by predefined id, a publish by
+# name).  `sub` ignores a PUBLISH in a form it does not know the topic by,
+# as strict clients do.  QoS -1 arrives as QoS 0.  (Once: the copies kept
+# the publisher's form and QoS -1.)
+t_forms() {
+	local rc=0
+	start_sub t-fid "$NS_S1" $BROKER4 -i 10 -C 2 -W 20 -v -d
+	start_sub t-fname "$NS_S2" $BROKER4 -t sensors/temp -C 2 -W 20 -v -d
+	start_sub t-fid11 "$NS_S1" $BROKER4 -i 11 -C 1 -W 20 -v -d
+	wait_clients "t-f(id|name|id11)" 3 || return 1
+	snap
+	pub "$NS_PUB" $BROKER4 -I tf-pub1 -i 10 -q -1 -m "by id" || rc=1
+	pub "$NS_PUB" $BROKER4 -I tf-pub2 -t sensors/temp -m "by name" || rc=1
+	pub "$NS_PUB" $BROKER4 -I tf-pub3 -t sensors/hum -m "hum by name" || rc=1
+	printf '%s\n' "10 by id" "10 by name" >"$tmp/tf-id.exp"
+	printf '%s\n' "sensors/temp by id" "sensors/temp by name" >"$tmp/tf-name.exp"
+	printf '%s\n' "11 hum by name" >"$tmp/tf-id11.exp"
+	check_sub t-fid "$tmp/tf-id.exp" || rc=1
+	check_sub t-fname "$tmp/tf-name.exp" || rc=1
+	check_sub t-fid11 "$tmp/tf-id11.exp" || rc=1
+	expect "t-fid: copies as QoS 0, predefined (flags 0x01)" 2 \
+		"$(grep -c '<- PUBLISH flags=0x01' "$tmp/t-fid.err")" || rc=1
+	expect "t-fname: copies as QoS 0, normal (flags 0x00)" 2 \
+		"$(grep -c '<- PUBLISH flags=0x00' "$tmp/t-fname.err")" || rc=1
+	expect "t-fid11: the XDP_TX copy as predefined (flags 0x01)" 1 \
+		"$(grep -c '<- PUBLISH flags=0x01' "$tmp/t-fid11.err")" || rc=1
+	expect_delta tc_copies 4 || rc=1
+	expect_delta xdp_tx 1 || rc=1
+	return $rc
+}
+
 # Sleeping client (MQTT-SN 6.14): `sub --sleep=2` subscribes, sleeps
 # (DISCONNECT with a duration) and wakes every second with PINGREQ; what
 # is published meanwhile is buffered by the broker (the data plane passes
@@ -966,6 +1000,7 @@ run_mode() {
 	run_test "$mode: persistent session: kept after DISCONNECT, resumed from another address" t_session_kept
 	run_test "$mode: QoS 1/2 deliveries at min(publish, granted), acknowledged, once each" t_qos_deliveries
 	run_test "$mode: sleeping client: publishes buffered while asleep, delivered at its PINGREQ" t_sleep
+	run_test "$mode: topic-id forms per subscriber, QoS -1 as QoS 0, in TC copies and XDP_TX" t_forms
 	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
 	run_test "$mode: QoS -1 to a short topic name delivered" t_qosm1_short
 	stop_broker
