@@ -89,7 +89,9 @@ stop_broker() {	# sets broker_rc
 }
 
 cleanup() {
+	local p
 	stop_test_pids
+	for p in "${mode_cap_pids[@]}"; do stop_pid "$p"; done
 	stop_broker
 	lab_down
 	# Pins of a daemon that could not remove them itself.
@@ -971,6 +973,76 @@ t_sigterm() {
 
 # ---- one mode ------------------------------------------------------------------
 
+# The whole first block of a mode, captured where subscribers and
+# publishers meet the broker (the bridge port facing b0, S3's end of port 2), then
+# decoded by tshark: every datagram the broker sent is clean MQTT-SN (a
+# message type, checksums good, not malformed) and nothing in the capture
+# is malformed or an expert error.  This covers every feature the block
+# exercises (sessions, QoS 1/2, sleep, wills, forms), not only one test's.
+mode_cap_pids=()
+mode_capture_start() {
+	mode_caps=() mode_cap_pids=()
+	command -v tshark >/dev/null || return 0
+	local where
+	for where in "$NS_SW:swb0" "$NS_S3:s3"; do
+		local ns=${where%%:*} dev=${where#*:} cap=$tmp/mode-${where#*:}.pcapng
+		: >"$cap.log"
+		# -P -l: each packet is handed over (and counted) as it comes.
+		nsenter --net="$(lab_ns "$ns")" tshark -i "$dev" -f "udp port 1883" -w "$cap" -P -l \
+			-d udp.port==1883,mqttsn >"$cap.out" 2>"$cap.log" &
+		# Not a test's pid: it outlives each test (cleanup() stops it).
+		mode_cap_pids+=("$!")
+		mode_caps+=("$cap")
+		wait_for 15 grep -qs "Capture started" "$cap.log" ||
+			echo "# tshark on $dev did not start: $(cat "$cap.log")"
+	done
+}
+
+t_mode_capture() {
+	local rc=0 cap pid fields bad n total=0
+	command -v tshark >/dev/null || { note "tshark not installed"; return 77; }
+	# The last datagrams of the block reach the capture before it stops:
+	# wait until its summary stops growing.
+	for cap in "${mode_caps[@]}"; do
+		local before=-1 now
+		while now=$(wc -l <"$cap.out") && [ "$now" != "$before" ]; do
+			before=$now
+			wait_for 2 sh -c "[ \$(wc -l <'$cap.out') -gt $now ]"
+		done
+	done
+	for pid in "${mode_cap_pids[@]}"; do
+		kill -INT "$pid" 2>/dev/null
+		wait "$pid" 2>/dev/null
+	done
+	mode_cap_pids=()
+	for cap in "${mode_caps[@]}"; do
+		fields=$(tshark -r "$cap" -d udp.port==1883,mqttsn -o udp.check_checksum:TRUE \
+			-o ip.check_checksum:TRUE \
+			-Y "ip.src == $BROKER4 || ip.src == $BROKER4_P2 || ipv6.src == $BROKER6 || ipv6.src == $BROKER6_P2" \
+			-T fields -E separator='|' -e frame.number -e _ws.col.Protocol -e mqttsn.msg.type \
+			-e udp.checksum.status -e _ws.malformed 2>>"$tmp/mode-decode.err")
+		n=$(grep -c . <<<"$fields")
+		total=$((total + n))
+		bad=$(awk -F'|' '$2 != "MQTT-SN" || $3 == "" || $4 != 1 || $5 != ""' <<<"$fields")
+		if [ -n "$bad" ]; then
+			note "$(basename "$cap"): broker datagrams that are not clean MQTT-SN (frame|proto|type|udp csum|malformed):"
+			head -n 5 <<<"$bad" | sed 's/^/  /' >>"$diag"
+			rc=1
+		fi
+		bad=$(tshark -r "$cap" -d udp.port==1883,mqttsn -o udp.check_checksum:TRUE \
+			-o ip.check_checksum:TRUE -Y "_ws.malformed || _ws.expert.severity >= error" \
+			2>>"$tmp/mode-decode.err")
+		if [ -n "$bad" ]; then
+			note "$(basename "$cap"): malformed packets or expert errors:"
+			head -n 5 <<<"$bad" | sed 's/^/  /' >>"$diag"
+			rc=1
+		fi
+	done
+	info "$total datagrams from the broker decoded"
+	[ "$total" -ge 200 ] || { note "only $total datagrams from the broker captured"; rc=1; }
+	return $rc
+}
+
 run_mode() {
 	mode=$1
 	tmp=$work/$mode
@@ -988,6 +1060,7 @@ run_mode() {
 		lab_down
 		return 1
 	fi
+	mode_capture_start
 	run_test "$mode: 1 subscriber, same port: XDP_TX, payload bytes exact" t_xdp_tx
 	run_test "$mode: 1 subscriber, other port: XDP_REDIRECT" t_xdp_redirect
 	run_test "$mode: fan-out 2: TC clones" t_fanout 2
@@ -1001,6 +1074,7 @@ run_mode() {
 	run_test "$mode: QoS 1/2 deliveries at min(publish, granted), acknowledged, once each" t_qos_deliveries
 	run_test "$mode: sleeping client: publishes buffered while asleep, delivered at its PINGREQ" t_sleep
 	run_test "$mode: topic-id forms per subscriber, QoS -1 as QoS 0, in TC copies and XDP_TX" t_forms
+	run_test "$mode: tshark: every datagram the broker sent in these tests is clean MQTT-SN" t_mode_capture
 	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
 	run_test "$mode: QoS -1 to a short topic name delivered" t_qosm1_short
 	stop_broker
