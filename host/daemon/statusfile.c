@@ -162,6 +162,7 @@ void pso_status_write(struct pso_broker *b)
 	json_object_object_add(daemon, "unknown_topic", json_object_new_uint64(st->unknown_topic));
 	json_object_object_add(daemon, "sleep_buffered", json_object_new_uint64(st->sleep_buffered));
 	json_object_object_add(daemon, "sleep_dropped", json_object_new_uint64(st->sleep_dropped));
+	json_object_object_add(daemon, "unknown_dropped", json_object_new_uint64(st->unknown_dropped));
 	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
 	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
 	json_object_object_add(root, "daemon", daemon);

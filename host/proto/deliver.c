@@ -47,6 +47,23 @@ int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
 	return pso_send_msg(p, ep, local, &m);
 }
 
+int pso_reply_unknown(struct pso_proto *p, const struct pso_endpoint *ep,
+		      const struct in6_pktinfo *local, uint8_t type)
+{
+	/* A token bucket over every endpoint without a session: what a
+	 * spoofer can make the broker send anyone is bounded. */
+	if (p->now_ms >= p->unknown_refill_ms) {
+		p->unknown_tokens = PSO_UNKNOWN_REPLIES_PER_S;
+		p->unknown_refill_ms = p->now_ms + 1000;
+	}
+	if (!p->unknown_tokens) {
+		p->stats.unknown_dropped++;
+		return -EAGAIN;
+	}
+	p->unknown_tokens--;
+	return pso_send_simple(p, ep, local, type);
+}
+
 int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, const char *name)
 {
 	struct mqttsn_msg m = {

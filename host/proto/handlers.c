@@ -361,7 +361,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	bool judged;
 
 	if (qos != -1 && !rx->c) {
-		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+		pso_reply_unknown(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
 		return;
 	}
 	id = publish_topic(p, m, rx->c != NULL);
@@ -735,8 +735,13 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 	}
 	if (needs_session && !rx->c) {
 		/* MQTT-SN: a gateway answers a client it does not know with
-		 * DISCONNECT, so the client reconnects. */
-		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+		 * DISCONNECT, so the client reconnects - but never answers an
+		 * answer (a DISCONNECT, a PUBREL it did not ask for), or two
+		 * gateways, one spoofed datagram apart, would ping-pong. */
+		if (m->type == MQTTSN_DISCONNECT || m->type == MQTTSN_PUBREL)
+			p->stats.unknown_dropped++;
+		else
+			pso_reply_unknown(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
 		return;
 	}
 

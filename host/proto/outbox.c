@@ -86,7 +86,8 @@ int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uin
 	o->flags = flags;
 	o->topic_field = topic_field;
 	o->len = len;
-	memcpy(o->data, data, len);
+	if (len)
+		memcpy(o->data, data, len);
 	if (c->out_tail)
 		c->out_tail->next = o;
 	else

@@ -146,6 +146,8 @@ struct pso_proto {
 	struct pso_hold **topic_holds;		/* by topic id: list heads */
 	struct pso_retained **retained;		/* by topic id */
 	uint64_t now_ms;
+	uint32_t unknown_tokens;		/* pso_reply_unknown()'s bucket */
+	uint64_t unknown_refill_ms;
 	struct pso_proto_stats stats;
 	uint8_t txbuf[MQTTSN_MAX_MSG];
 };
@@ -198,6 +200,11 @@ int pso_send_msg(struct pso_proto *p, const struct pso_endpoint *ep,
 int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
 		    const struct in6_pktinfo *local, uint8_t type);
 int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, const char *name);
+/* A reply to an endpoint with no session: at most PSO_UNKNOWN_REPLIES_PER_S
+ * a second in all (the rest counted in unknown_dropped). */
+#define PSO_UNKNOWN_REPLIES_PER_S 50
+int pso_reply_unknown(struct pso_proto *p, const struct pso_endpoint *ep,
+		      const struct in6_pktinfo *local, uint8_t type);
 /* A publish on topic id to every subscriber the data plane did not serve
  * (judged: it served the servable ones; else it served none). */
 void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, int qos,

@@ -59,7 +59,8 @@ int pso_sleep_buffer(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 	o->flags = flags;
 	o->topic_field = topic_field;
 	o->len = len;
-	memcpy(o->data, data, len);
+	if (len)
+		memcpy(o->data, data, len);
 	if (c->zz_tail)
 		c->zz_tail->next = o;
 	else

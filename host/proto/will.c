@@ -56,7 +56,8 @@ static int set_msg(struct pso_will *w, const struct mqttsn_msg *m)
 
 	if (!msg)
 		return -ENOMEM;
-	memcpy(msg, m->data, m->data_len);
+	if (m->data_len)
+		memcpy(msg, m->data, m->data_len);
 	free(w->msg);
 	w->msg = msg;
 	w->len = m->data_len;
