@@ -300,6 +300,16 @@ pso_parse_mqttsn(struct pso_cursor *c, struct pso_pkt *p, __u32 udp_payload)
 		if (len < 2)
 			return PSO_V_MALFORMED;
 	}
+	/* 5.5: a forwarder's encapsulation header carries its own length
+	 * (3 + the node id); the wrapped message follows it.  The daemon
+	 * unwraps and judges it. */
+	if (body == m + 2 && p->msg_type == MQTTSN_ENCAPSULATED) {
+		if (len < 3 || len > udp_payload)
+			return PSO_V_MALFORMED;
+		p->msg_len = udp_payload;
+		p->hdr_len = 2;
+		return PSO_V_CONTROL;
+	}
 	if (len != udp_payload)
 		return PSO_V_BAD_LENGTH;
 	p->msg_len = len;

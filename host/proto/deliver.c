@@ -47,8 +47,21 @@ int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
 	return pso_send_msg(p, ep, local, &m);
 }
 
-int pso_reply_unknown(struct pso_proto *p, const struct pso_endpoint *ep,
-		      const struct in6_pktinfo *local, uint8_t type)
+int pso_send_to(struct pso_proto *p, const struct pso_client *c, const struct mqttsn_msg *m)
+{
+	if (pso_client_forwarded(c))
+		return pso_fwd_send(p, &c->fwd_ep, &c->fwd_local, &c->fwd, m);
+	return pso_send_msg(p, &c->ep, &c->local, m);
+}
+
+int pso_send_to_simple(struct pso_proto *p, const struct pso_client *c, uint8_t type)
+{
+	struct mqttsn_msg m = { .type = type };
+
+	return pso_send_to(p, c, &m);
+}
+
+bool pso_unknown_reply_allowed(struct pso_proto *p)
 {
 	/* A token bucket over every endpoint without a session: what a
 	 * spoofer can make the broker send anyone is bounded. */
@@ -58,9 +71,17 @@ int pso_reply_unknown(struct pso_proto *p, const struct pso_endpoint *ep,
 	}
 	if (!p->unknown_tokens) {
 		p->stats.unknown_dropped++;
-		return -EAGAIN;
+		return false;
 	}
 	p->unknown_tokens--;
+	return true;
+}
+
+int pso_reply_unknown(struct pso_proto *p, const struct pso_endpoint *ep,
+		      const struct in6_pktinfo *local, uint8_t type)
+{
+	if (!pso_unknown_reply_allowed(p))
+		return -EAGAIN;
 	return pso_send_simple(p, ep, local, type);
 }
 
@@ -74,7 +95,7 @@ int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, co
 		.data_len = strlen(name),
 	};
 
-	return pso_send_msg(p, &c->ep, &c->local, &m);
+	return pso_send_to(p, c, &m);
 }
 
 enum pso_form pso_form_of(enum pso_sub_kind kind)
@@ -141,7 +162,7 @@ static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool reta
 	if (!pso_client_reachable(h->c))	/* asleep: kept for its wake-up */
 		return pso_sleep_buffer(p, h->c, m.flags, m.topic_id, data, len);
 	p->stats.host_deliveries++;
-	return pso_send_msg(p, &h->c->ep, &h->c->local, &m);
+	return pso_send_to(p, h->c, &m);
 }
 
 void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, int qos,

@@ -111,12 +111,42 @@ int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16
 
 /* One decoded datagram and who sent it. */
 struct rx {
-	struct pso_endpoint ep;
+	struct pso_endpoint ep;		/* behind a forwarder: the placeholder */
 	struct in6_pktinfo local;	/* our address and ingress ifindex */
 	bool judged;			/* see struct pso_rx */
 	struct pso_client *c;		/* NULL: not connected */
 	struct mqttsn_msg m;
+	/* wrapped by a forwarder (fwd != NULL) */
+	const struct mqttsn_encap *fwd;
+	struct pso_endpoint fwd_ep;
+	struct in6_pktinfo fwd_local;
 };
+
+/* Answer the sender, in the wrapping it came in. */
+static int reply(struct pso_proto *p, const struct rx *rx, const struct mqttsn_msg *m)
+{
+	if (rx->fwd)
+		return pso_fwd_send(p, &rx->fwd_ep, &rx->fwd_local, rx->fwd, m);
+	return pso_send_msg(p, &rx->ep, &rx->local, m);
+}
+
+static int reply_simple(struct pso_proto *p, const struct rx *rx, uint8_t type)
+{
+	struct mqttsn_msg m = { .type = type };
+
+	return reply(p, rx, &m);
+}
+
+/* A reply to a sender without a session, within pso_reply_unknown()'s
+ * bound. */
+static int reply_unknown(struct pso_proto *p, const struct rx *rx, uint8_t type)
+{
+	if (!rx->fwd)
+		return pso_reply_unknown(p, &rx->ep, &rx->local, type);
+	if (!pso_unknown_reply_allowed(p))
+		return -EAGAIN;
+	return reply_simple(p, rx, type);
+}
 
 /*
  * The session a CONNECT opens (MQTT-SN 6.2, CleanSession): a clean CONNECT
@@ -159,7 +189,10 @@ static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, co
 		pso_client_detach(p, old);
 	}
 	pso_will_publish(p, &lost, id);
-	if (p->nclients >= p->cfg.max_clients || p->ops->client_add(p->ctx, &rx->ep)) {
+	/* The data plane's client table admits direct clients' QoS 0
+	 * publishes; a forwarded client's come wrapped, to the daemon. */
+	if (p->nclients >= p->cfg.max_clients ||
+	    (!rx->fwd && p->ops->client_add(p->ctx, &rx->ep))) {
 		p->stats.congestion++;
 		ack->return_code = MQTTSN_RC_CONGESTION;
 		pso_warn("client %s (%s) refused: client table full", id,
@@ -167,15 +200,18 @@ static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, co
 		return NULL;
 	}
 	if (old) {
+		pso_fwd_set(p, old, rx->fwd, &rx->fwd_ep, &rx->fwd_local);
 		pso_client_attach(p, old, &rx->ep, &rx->local);
 		return old;
 	}
 	c = pso_client_new(p, &rx->ep, &rx->local, id);
 	if (!c) {
-		p->ops->client_remove(p->ctx, &rx->ep);
+		if (!rx->fwd)
+			p->ops->client_remove(p->ctx, &rx->ep);
 		ack->return_code = MQTTSN_RC_CONGESTION;
 		return NULL;
 	}
+	pso_fwd_set(p, c, rx->fwd, &rx->fwd_ep, &rx->fwd_local);
 	pso_client_resolve(p, c);
 	return c;
 }
@@ -193,12 +229,13 @@ static void connect_done(struct pso_proto *p, struct pso_client *c, const struct
 {
 	char s[64];
 
-	pso_info("client %s connected from %s, keep-alive %us%s%s", c->id,
-		 pso_endpoint_str(&c->ep, s, sizeof(s)), c->keepalive_s,
+	pso_info("client %s connected from %s%s, keep-alive %us%s%s", c->id,
+		 pso_endpoint_str(pso_client_forwarded(c) ? &c->fwd_ep : &c->ep, s, sizeof(s)),
+		 pso_client_forwarded(c) ? " (a forwarder's node)" : "", c->keepalive_s,
 		 c->nheld ? ", session resumed" : "", c->will.topic ? ", with a will" : "");
 	if (c->slot.flags & PSO_SUB_F_RESOLVED)
 		pso_client_log_next_hop(p, c);
-	pso_send_msg(p, &c->ep, &c->local, ack);
+	pso_send_to(p, c, ack);
 	if (c->nheld || c->zz_head || c->out_head)
 		resume_session(p, c);
 }
@@ -218,7 +255,7 @@ static void handle_connect(struct pso_proto *p, struct rx *rx)
 			id[i] = '?';
 	c = connect_session(p, rx, id, &ack);
 	if (!c) {
-		pso_send_msg(p, &rx->ep, &rx->local, &ack);
+		reply(p, rx, &ack);
 		return;
 	}
 	c->clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
@@ -229,7 +266,7 @@ static void handle_connect(struct pso_proto *p, struct rx *rx)
 	if (rx->m.flags & MQTTSN_FLAG_WILL) {
 		/* 6.3: the will first, CONNACK after WILLMSG. */
 		c->will_step = PSO_WILL_WAIT_TOPIC;
-		pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_WILLTOPICREQ);
+		reply_simple(p, rx, MQTTSN_WILLTOPICREQ);
 		return;
 	}
 	c->will_step = PSO_WILL_DONE;
@@ -240,20 +277,20 @@ static void handle_connect(struct pso_proto *p, struct rx *rx)
 static void handle_will(struct pso_proto *p, struct rx *rx)
 {
 	struct pso_client *c = rx->c;
-	struct mqttsn_msg reply;
+	struct mqttsn_msg out;
 	bool connected;
 
-	if (!pso_will_input(p, c, &rx->m, &reply, &connected))
+	if (!pso_will_input(p, c, &rx->m, &out, &connected))
 		return;
-	if (reply.type != MQTTSN_CONNACK) {
-		pso_send_msg(p, &rx->ep, &rx->local, &reply);
+	if (out.type != MQTTSN_CONNACK) {
+		reply(p, rx, &out);
 		return;
 	}
 	if (connected) {
-		connect_done(p, c, &reply);
+		connect_done(p, c, &out);
 		return;
 	}
-	pso_send_msg(p, &rx->ep, &rx->local, &reply);
+	reply(p, rx, &out);
 	pso_client_remove(p, c, "refused: bad will");
 	rx->c = NULL;
 }
@@ -275,7 +312,7 @@ static void handle_register(struct pso_proto *p, struct rx *rx)
 		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
 	}
 	ack.topic_id = id;
-	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+	reply(p, rx, &ack);
 }
 
 /*
@@ -361,7 +398,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	bool judged;
 
 	if (qos != -1 && !rx->c) {
-		pso_reply_unknown(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+		reply_unknown(p, rx, MQTTSN_DISCONNECT);
 		return;
 	}
 	id = publish_topic(p, m, rx->c != NULL);
@@ -375,12 +412,12 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 			/* PUBACK carries the refusal for both QoS 1 and 2. */
 			ack.type = MQTTSN_PUBACK;
 			ack.return_code = MQTTSN_RC_INVALID_TOPIC;
-			pso_send_msg(p, &rx->ep, &rx->local, &ack);
+			reply(p, rx, &ack);
 			return;
 		}
 		if (qos == 2)
 			duplicate = qos2_seen(rx->c, m->msg_id, true);
-		pso_send_msg(p, &rx->ep, &rx->local, &ack);
+		reply(p, rx, &ack);
 		if (duplicate)
 			return;
 	}
@@ -397,7 +434,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 
 			rx->c->unknown_reply_ms = p->now_ms + 1000;
 			p->stats.unknown_topic++;
-			pso_send_msg(p, &rx->ep, &rx->local, &ack);
+			reply(p, rx, &ack);
 		}
 		return;
 	}
@@ -620,7 +657,7 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 	pso_info("client %s subscribed to %s%s", c->id,
 		 kind == PSO_SUB_PREDEFINED ? pso_registry_name(p->reg, id) : name,
 		 kind == PSO_SUB_FILTER ? " (filter)" : "");
-	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+	reply(p, rx, &ack);
 
 	/* After SUBACK: names the client cannot know, then retained messages. */
 	if (kind == PSO_SUB_FILTER) {
@@ -644,7 +681,7 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 		free(added);
 	return;
 reply:
-	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+	reply(p, rx, &ack);
 }
 
 static void unsubscribe(struct pso_proto *p, struct pso_client *c, struct pso_subscription *s)
@@ -678,7 +715,7 @@ static void handle_unsubscribe(struct pso_proto *p, struct rx *rx)
 		}
 	}
 	/* UNSUBACK has no return code: it is sent whatever was there. */
-	pso_send_msg(p, &rx->ep, &rx->local, &ack);
+	reply(p, rx, &ack);
 }
 
 static void handle_pubrel(struct pso_proto *p, struct rx *rx)
@@ -686,14 +723,14 @@ static void handle_pubrel(struct pso_proto *p, struct rx *rx)
 	struct mqttsn_msg comp = { .type = MQTTSN_PUBCOMP, .msg_id = rx->m.msg_id };
 
 	qos2_release(rx->c, rx->m.msg_id);
-	pso_send_msg(p, &rx->ep, &rx->local, &comp);
+	reply(p, rx, &comp);
 }
 
 static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 {
 	struct pso_client *c = rx->c;
 
-	pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+	reply_simple(p, rx, MQTTSN_DISCONNECT);
 	/* 6.14: with a duration the client goes to sleep; its session, will
 	 * and slots stay, and what arrives for it is buffered. */
 	if (rx->m.has_duration && rx->m.duration) {
@@ -741,7 +778,7 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		if (m->type == MQTTSN_DISCONNECT || m->type == MQTTSN_PUBREL)
 			p->stats.unknown_dropped++;
 		else
-			pso_reply_unknown(p, &rx->ep, &rx->local, MQTTSN_DISCONNECT);
+			reply_unknown(p, rx, MQTTSN_DISCONNECT);
 		return;
 	}
 
@@ -749,7 +786,7 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 	case MQTTSN_SEARCHGW: {
 		struct mqttsn_msg gw = { .type = MQTTSN_GWINFO, .gw_id = p->cfg.gw_id };
 
-		pso_send_msg(p, &rx->ep, &rx->local, &gw);
+		reply(p, rx, &gw);
 		break;
 	}
 	case MQTTSN_CONNECT:
@@ -776,7 +813,7 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		if (rx->c->asleep)
 			pso_sleep_ping(p, rx->c);
 		else
-			pso_send_simple(p, &rx->ep, &rx->local, MQTTSN_PINGRESP);
+			reply_simple(p, rx, MQTTSN_PINGRESP);
 		break;
 	case MQTTSN_DISCONNECT:
 		handle_disconnect(p, rx);
@@ -812,13 +849,33 @@ void pso_proto_input(struct pso_proto *p, const struct pso_rx *in, const uint8_t
 		     uint64_t now_ms)
 {
 	struct rx rx = { .ep = in->ep, .local = in->local, .judged = in->judged };
+	struct mqttsn_encap e;
 
 	p->now_ms = now_ms;
 	p->stats.rx_msgs++;
+	if (len >= 2 && buf[1] == MQTTSN_ENCAPSULATED) {
+		/* 5.5: the client is (forwarder, node); the data plane did not
+		 * look inside. */
+		if (mqttsn_decap(buf, len, &e, &buf, &len)) {
+			p->stats.rx_malformed++;
+			return;
+		}
+		rx.fwd = &e;
+		rx.fwd_ep = in->ep;
+		rx.fwd_local = in->local;
+		rx.judged = false;
+		rx.c = pso_fwd_find(p, &in->ep, &e);
+		if (rx.c)
+			rx.ep = rx.c->ep;
+		else
+			pso_fwd_placeholder(p, &rx.ep);
+		p->stats.forwarded++;
+	}
 	if (mqttsn_decode(buf, len, &rx.m)) {
 		p->stats.rx_malformed++;
 		return;
 	}
-	rx.c = pso_client_find(p, &rx.ep);
+	if (!rx.fwd)
+		rx.c = pso_client_find(p, &rx.ep);
 	handle_message(p, &rx);
 }

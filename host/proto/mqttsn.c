@@ -450,3 +450,37 @@ int mqttsn_format(const struct mqttsn_msg *m, char *buf, size_t cap)
 	append(buf, cap, &off, "%s\"", show < m->data_len ? "..." : "");
 	return off;
 }
+
+int mqttsn_decap(const uint8_t *buf, size_t len, struct mqttsn_encap *e,
+		 const uint8_t **inner, size_t *inner_len)
+{
+	size_t hdr;
+
+	if (len < 3 || buf[1] != MQTTSN_ENCAPSULATED)
+		return -EINVAL;
+	hdr = buf[0];
+	if (hdr < 4 || hdr - 3 > MQTTSN_NODE_ID_MAX || hdr >= len)
+		return -EINVAL;
+	memset(e, 0, sizeof(*e));
+	e->ctrl = buf[2];
+	e->node_len = (uint8_t)(hdr - 3);
+	memcpy(e->node, buf + 3, e->node_len);
+	*inner = buf + hdr;
+	*inner_len = len - hdr;
+	return 0;
+}
+
+ssize_t mqttsn_encap(const struct mqttsn_encap *e, const uint8_t *msg, size_t len,
+		     uint8_t *out, size_t cap)
+{
+	size_t hdr = 3 + (size_t)e->node_len;
+
+	if (hdr + len > cap)
+		return -EMSGSIZE;
+	out[0] = (uint8_t)hdr;
+	out[1] = MQTTSN_ENCAPSULATED;
+	out[2] = e->ctrl & 0x03;	/* the radius; the rest is reserved */
+	memcpy(out + 3, e->node, e->node_len);
+	memmove(out + hdr, msg, len);
+	return (ssize_t)(hdr + len);
+}

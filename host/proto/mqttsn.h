@@ -52,6 +52,29 @@ int mqttsn_decode(const uint8_t *buf, size_t len, struct mqttsn_msg *m);
  * (delete) form; DISCONNECT carries duration only if has_duration. */
 ssize_t mqttsn_encode(const struct mqttsn_msg *m, uint8_t *buf, size_t cap);
 
+/*
+ * Forwarder encapsulation (MQTT-SN 5.5): a forwarder relays a wireless
+ * node's message wrapped in a header of its own - Length (of the header),
+ * 0xFE, Ctrl (radius in bits 0-1), the node's id - and the gateway answers
+ * in the same wrapping.
+ */
+#define MQTTSN_NODE_ID_MAX 16
+
+struct mqttsn_encap {
+	uint8_t ctrl;
+	uint8_t node_len;
+	uint8_t node[MQTTSN_NODE_ID_MAX];
+};
+
+/* Unwrap: 0 with inner, inner_len the wrapped message, -EINVAL when the
+ * header is malformed (shorter than 3, longer than the datagram, a node id
+ * of 0 or more than MQTTSN_NODE_ID_MAX bytes, nothing wrapped). */
+int mqttsn_decap(const uint8_t *buf, size_t len, struct mqttsn_encap *e,
+		 const uint8_t **inner, size_t *inner_len);
+/* Wrap msg (len bytes) into out: the length written or -EMSGSIZE. */
+ssize_t mqttsn_encap(const struct mqttsn_encap *e, const uint8_t *msg, size_t len,
+		     uint8_t *out, size_t cap);
+
 /* Name of a message type for logs ("PUBLISH", "0x1f" for unknown). */
 const char *mqttsn_type_name(uint8_t type);
 

@@ -36,7 +36,7 @@ static void send_inflight(struct pso_proto *p, struct pso_client *c, bool dup)
 		m.data = o->data;
 		m.data_len = o->len;
 	}
-	pso_send_msg(p, &c->ep, &c->local, &m);
+	pso_send_to(p, c, &m);
 	c->out_sent_ms = p->now_ms;
 }
 

@@ -105,6 +105,7 @@ struct pso_proto_stats {
 	uint64_t unknown_topic;		/* QoS 0 to unknown ids answered 0x02 */
 	uint64_t sleep_buffered;	/* QoS 0 publishes kept for sleepers */
 	uint64_t sleep_dropped;		/* the oldest of a full sleep buffer */
+	uint64_t forwarded;		/* datagrams wrapped by a forwarder */
 	uint64_t unknown_dropped;	/* datagrams from endpoints without a
 					 * session left unanswered */
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */

