@@ -58,7 +58,7 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 {
 	union {
 		char buf[CMSG_SPACE(sizeof(struct in6_pktinfo)) + CMSG_SPACE(sizeof(struct in_pktinfo)) +
-			 2 * CMSG_SPACE(sizeof(int)) + 64];
+			 CMSG_SPACE(sizeof(struct timespec)) + 2 * CMSG_SPACE(sizeof(int)) + 64];
 		struct cmsghdr align;
 	} ctl;
 	struct in_pktinfo pi4;
@@ -82,6 +82,12 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 		if (cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_PKTINFO) {
 			memcpy(&pi4, CMSG_DATA(cm), sizeof(pi4));
 			has_pi4 = true;
+		}
+		if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS) {
+			struct timespec ts;
+
+			memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+			rx.rx_ns = (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
 		}
 		/* The kernel adds the fragment size only to a reassembled datagram. */
 		if ((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVFRAGSIZE) ||
@@ -116,7 +122,10 @@ static int open_socket(struct pso_broker *b, char *err, size_t errlen)
 	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVFRAGSIZE, &on, sizeof(on)) ||
 	    setsockopt(b->sock, IPPROTO_IP, IP_RECVFRAGSIZE, &on, sizeof(on)) ||
 	    setsockopt(b->sock, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) ||
-	    setsockopt(b->sock, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on))) {
+	    setsockopt(b->sock, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)) ||
+	    /* When the kernel received each datagram: whether the data
+	     * plane could serve a slot that was enabled meanwhile. */
+	    setsockopt(b->sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on))) {
 		snprintf(err, errlen, "cannot open the broker socket: %s", strerror(errno));
 		return -errno;
 	}

@@ -232,11 +232,12 @@ static void env_slots_remove(void *ctx, const struct pso_endpoint *ep, const uin
 	pso_tables_sub_remove_many(&b->tables, ep, ids, n);
 }
 
-static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family)
+static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family,
+			    uint64_t rx_ns)
 {
 	struct pso_broker *b = ctx;
 
-	return pso_tables_sub_served(&b->tables, id, ep, family);
+	return pso_tables_sub_served_at(&b->tables, id, ep, family, rx_ns);
 }
 
 const struct pso_proto_ops pso_broker_proto_ops = {

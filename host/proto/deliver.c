@@ -166,7 +166,7 @@ static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool reta
 }
 
 void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, int qos,
-		 const uint8_t *data, size_t len)
+		 uint64_t rx_ns, const uint8_t *data, size_t len)
 {
 	if (qos < 0)
 		qos = 0;	/* QoS -1 exists only from client to gateway */
@@ -178,7 +178,7 @@ void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, 
 		if (!q && !h->c->connected)
 			continue;
 		if (judged && h->c->connected &&
-		    p->ops->slot_served(p->ctx, id, &h->c->ep, family))
+		    p->ops->slot_served(p->ctx, id, &h->c->ep, family, rx_ns))
 			continue;
 		send_publish(p, h, false, q, data, len);
 	}

@@ -114,6 +114,7 @@ struct rx {
 	struct pso_endpoint ep;		/* behind a forwarder: the placeholder */
 	struct in6_pktinfo local;	/* our address and ingress ifindex */
 	bool judged;			/* see struct pso_rx */
+	uint64_t rx_ns;			/* see struct pso_rx */
 	struct pso_client *c;		/* NULL: not connected */
 	struct mqttsn_msg m;
 	/* wrapped by a forwarder (fwd != NULL) */
@@ -445,7 +446,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	judged = (qos == 0 || qos == -1) && topic_type != MQTTSN_TOPIC_SHORT && rx->judged;
 	if (retain)
 		pso_retain_store(p, id, m->flags, m->data, m->data_len);
-	pso_deliver(p, id, rx->ep.family, judged, qos, m->data, m->data_len);
+	pso_deliver(p, id, rx->ep.family, judged, qos, rx->rx_ns, m->data, m->data_len);
 }
 
 /* Hold topic id for a new subscription; *added: its slot is new. */
@@ -848,7 +849,8 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 void pso_proto_input(struct pso_proto *p, const struct pso_rx *in, const uint8_t *buf, size_t len,
 		     uint64_t now_ms)
 {
-	struct rx rx = { .ep = in->ep, .local = in->local, .judged = in->judged };
+	struct rx rx = { .ep = in->ep, .local = in->local, .judged = in->judged,
+			 .rx_ns = in->rx_ns };
 	struct mqttsn_encap e;
 
 	p->now_ms = now_ms;

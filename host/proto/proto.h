@@ -50,6 +50,9 @@ struct pso_rx {
 	/* The data plane judged this datagram (whole, on a broker port, to
 	 * its broker address), so it served every servable slot already. */
 	bool judged;
+	/* When the kernel received it (CLOCK_REALTIME ns; 0: unknown), so a
+	 * slot enabled after that is known not to have been served. */
+	uint64_t rx_ns;
 };
 
 /*
@@ -85,8 +88,10 @@ struct pso_proto_ops {
 	/* Rewrite ep's slot in each topic as *slot says (enable, new hop). */
 	void (*slots_set)(void *ctx, const struct pso_sub *slot, const uint16_t *ids, int n);
 	void (*slots_remove)(void *ctx, const struct pso_endpoint *ep, const uint16_t *ids, int n);
-	/* Would the data plane deliver to ep's slot of topic id, now? */
-	bool (*slot_served)(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family);
+	/* Did the data plane deliver to ep's slot of topic id a datagram the
+	 * kernel received at rx_ns (0: would it now)? */
+	bool (*slot_served)(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family,
+			    uint64_t rx_ns);
 };
 
 /* Daemon-side counters (the data plane has its own). */

@@ -240,7 +240,7 @@ bool pso_unknown_reply_allowed(struct pso_proto *p);
 /* A publish on topic id to every subscriber the data plane did not serve
  * (judged: it served the servable ones; else it served none). */
 void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, int qos,
-		 const uint8_t *data, size_t len);
+		 uint64_t rx_ns, const uint8_t *data, size_t len);
 /* The highest QoS the subscriptions of c that want topic id granted. */
 int pso_hold_qos(const struct pso_client *c, uint16_t id);
 void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,

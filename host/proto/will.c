@@ -144,7 +144,7 @@ void pso_will_publish(struct pso_proto *p, struct pso_will *w, const char *clien
 		p->stats.wills_published++;
 		if (w->flags & MQTTSN_FLAG_RETAIN)
 			pso_retain_store(p, id, w->flags, w->msg, w->len);
-		pso_deliver(p, id, 0, false, mqttsn_flags_qos(w->flags), w->msg, w->len);
+		pso_deliver(p, id, 0, false, mqttsn_flags_qos(w->flags), 0, w->msg, w->len);
 	}
 	pso_will_free(w);
 }

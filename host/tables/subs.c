@@ -141,6 +141,7 @@
  * safe for the data plane, and mirrored by the shadow.
  */
 #include <errno.h>
+#include <time.h>
 #include <stdlib.h>
 #include <string.h>
 #include "tables/tables_int.h"
@@ -152,16 +153,36 @@ static struct pso_sub *slots_of(const struct pso_tables *t, uint16_t id)
 	return &t->subs[(size_t)id * t->max_subs];
 }
 
+/*
+ * When a slot (or a topic's `first`) became servable: the wall clock read
+ * just before the write that set its RESOLVED flag, so that the daemon can
+ * tell, for a datagram the kernel stamped at T, whether the data plane
+ * could have served that slot then (pso_tables_sub_served_at()).
+ */
+static uint64_t realtime_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
 static int topic_write(struct pso_tables *t, uint16_t id, const struct pso_topic *v)
 {
 	uint32_t key = id;
+	bool enabling = (v->first.flags & PSO_SUB_F_RESOLVED) &&
+			!(t->topics[id].first.flags & PSO_SUB_F_RESOLVED);
+	uint64_t t0 = enabling ? realtime_ns() : 0;
 	int err;
 
 	if (!memcmp(&t->topics[id], v, sizeof(*v)))
 		return 0;
 	err = tbl_map_write(t, t->topics_fd, &key, v, BPF_ANY);
-	if (!err)
+	if (!err) {
 		t->topics[id] = *v;
+		if (enabling && t->first_since)
+			t->first_since[id] = t0;
+	}
 	return err;
 }
 
@@ -169,13 +190,18 @@ static int slot_write(struct pso_tables *t, uint16_t id, uint32_t slot, const st
 {
 	struct pso_sub *shadow = &slots_of(t, id)[slot];
 	uint32_t key = (uint32_t)id * t->max_subs + slot;
+	bool enabling = (v->flags & PSO_SUB_F_RESOLVED) && !(shadow->flags & PSO_SUB_F_RESOLVED);
+	uint64_t t0 = enabling ? realtime_ns() : 0;
 	int err;
 
 	if (!memcmp(shadow, v, sizeof(*v)))
 		return 0;
 	err = tbl_map_write(t, t->subs_fd, &key, v, BPF_ANY);
-	if (!err)
+	if (!err) {
 		*shadow = *v;
+		if (enabling && t->slot_since)
+			t->slot_since[key] = t0;
+	}
 	return err;
 }
 
@@ -709,6 +735,12 @@ const struct pso_sub *pso_tables_target(const struct pso_tables *t, uint16_t id,
 bool pso_tables_sub_served(const struct pso_tables *t, uint16_t id,
 			   const struct pso_endpoint *ep, uint8_t family)
 {
+	return pso_tables_sub_served_at(t, id, ep, family, 0);
+}
+
+bool pso_tables_sub_served_at(const struct pso_tables *t, uint16_t id,
+			      const struct pso_endpoint *ep, uint8_t family, uint64_t at_ns)
+{
 	const struct pso_topic *tp;
 	const struct pso_sub *slots;
 	struct pso_endpoint key = *ep, have;
@@ -721,13 +753,16 @@ bool pso_tables_sub_served(const struct pso_tables *t, uint16_t id,
 		return false;
 	if (tp->sub_count == 1 && pso_sub_servable(&tp->first, family)) {
 		pso_sub_endpoint(&tp->first, &have);
-		return !memcmp(&have, &key, sizeof(key));
+		/* Servable since after the datagram came in: it was not then. */
+		return !memcmp(&have, &key, sizeof(key)) &&
+		       (!at_ns || !t->first_since || t->first_since[id] <= at_ns);
 	}
 	slots = slots_of(t, id);
 	for (uint32_t i = 0; i < tp->sub_count && i < t->max_subs; i++) {
 		pso_sub_endpoint(&slots[i], &have);
 		if (!memcmp(&have, &key, sizeof(key)) && pso_sub_servable(&slots[i], family))
-			return true;
+			return !at_ns || !t->slot_since ||
+			       t->slot_since[(size_t)id * t->max_subs + i] <= at_ns;
 	}
 	return false;
 }

@@ -48,9 +48,11 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int client
 
 	t->topics = calloc(max_topics, sizeof(*t->topics));
 	t->subs = calloc(nslots, sizeof(*t->subs));
+	t->slot_since = calloc(nslots, sizeof(*t->slot_since));
+	t->first_since = calloc(max_topics, sizeof(*t->first_since));
 	t->want = calloc(max_subs, sizeof(*t->want));
 	t->undo = calloc(max_subs, sizeof(*t->undo));
-	if (!t->topics || !t->subs || !t->want || !t->undo) {
+	if (!t->topics || !t->subs || !t->want || !t->undo || !t->slot_since || !t->first_since) {
 		pso_tables_free(t);
 		return -ENOMEM;
 	}
@@ -72,6 +74,8 @@ void pso_tables_free(struct pso_tables *t)
 		free(t->mirrors[i].placed);
 	free(t->topics);
 	free(t->subs);
+	free(t->slot_since);
+	free(t->first_since);
 	free(t->want);
 	free(t->undo);
 	tbl_clients_free(t);

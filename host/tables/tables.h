@@ -69,6 +69,9 @@ struct pso_tables {
 	uint32_t nsubs;		/* live slots over all topics (deferred mode:
 				 * in the targets) */
 	struct pso_topic *topics;	/* shadow, max_topics entries */
+	/* When each slot / each topic's first became servable (CLOCK_REALTIME
+	 * ns, before the write that enabled it), see subs.c. */
+	uint64_t *slot_since, *first_since;
 	struct pso_sub *subs;		/* shadow, max_topics * max_subs */
 	struct pso_sub *want, *undo;	/* scratch, max_subs each */
 
@@ -166,6 +169,14 @@ void pso_tables_grace_done(struct pso_tables *t);
  * below sub_count - or `first` of a one-subscriber topic - and
  * pso_sub_servable)?  The daemon's host path sends to every subscriber of
  * the target for which this is false. */
+/* The same for a datagram the kernel received at at_ns (CLOCK_REALTIME,
+ * SO_TIMESTAMPNS; 0: now): a slot that became servable after that was not
+ * servable when the data plane judged the datagram - the daemon delivers
+ * to it (a new subscriber just after its SUBACK).  A slot re-enabled after
+ * a move counts from its re-enabling, so a datagram that waited in the
+ * socket across a move may be delivered twice. */
+bool pso_tables_sub_served_at(const struct pso_tables *t, uint16_t id,
+			      const struct pso_endpoint *ep, uint8_t family, uint64_t at_ns);
 bool pso_tables_sub_served(const struct pso_tables *t, uint16_t id,
 			   const struct pso_endpoint *ep, uint8_t family);
 /* Run fn(t, arg) once a grace period that starts after this call has

@@ -73,6 +73,7 @@ struct fake {
 	uint16_t slot_add_err_id;	/* ... for this topic only (0: any) */
 	int slot_served_calls;
 	uint8_t slot_served_family;
+	uint64_t slot_served_rx_ns;	/* the datagram's kernel time it was asked about */
 	int client_rx_calls;
 	int topic_set_err;		/* returned by topic_set() */
 	int broadcast_err;		/* returned by broadcast() */
@@ -249,12 +250,13 @@ static void fake_slots_remove(void *ctx, const struct pso_endpoint *ep, const ui
 }
 
 static bool fake_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *ep,
-			     uint8_t family)
+			     uint8_t family, uint64_t rx_ns)
 {
 	struct fake *f = ctx;
 
 	f->slot_served_calls++;
 	f->slot_served_family = family;
+	f->slot_served_rx_ns = rx_ns;
 	return f->served[num_of(ep)];
 }
 
