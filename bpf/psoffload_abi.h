@@ -288,6 +288,8 @@ enum pso_counter {
 	PSO_CNT_XDP_PASS_RETAIN,	/* RETAIN publish: TC fans out, daemon keeps */
 	PSO_CNT_XDP_PASS_FANOUT,	/* two or more subscribers: TC */
 	PSO_CNT_XDP_PASS_HOST,		/* this program cannot finish it here */
+	PSO_CNT_XDP_PASS_UNKNOWN_TOPIC,	/* QoS 0 from a client to an unknown id:
+					 * the daemon answers "invalid topic id" */
 	/* XDP: dropped */
 	PSO_CNT_XDP_DROP_TRUNCATED,	/* shorter than its headers say */
 	PSO_CNT_XDP_DROP_LENGTH,	/* MQTT-SN length != UDP payload length */
@@ -319,6 +321,7 @@ enum pso_counter {
 	[PSO_CNT_XDP_PASS_RETAIN]	= "xdp_pass_retain",		\
 	[PSO_CNT_XDP_PASS_FANOUT]	= "xdp_pass_fanout",		\
 	[PSO_CNT_XDP_PASS_HOST]		= "xdp_pass_host",		\
+	[PSO_CNT_XDP_PASS_UNKNOWN_TOPIC] = "xdp_pass_unknown_topic",	\
 	[PSO_CNT_XDP_DROP_TRUNCATED]	= "xdp_drop_truncated",		\
 	[PSO_CNT_XDP_DROP_LENGTH]	= "xdp_drop_length",		\
 	[PSO_CNT_XDP_DROP_MALFORMED]	= "xdp_drop_malformed",		\

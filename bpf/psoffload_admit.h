@@ -7,7 +7,9 @@
  *
  *   1. QoS 0: its publisher is a connected client (pso_client_admit, which
  *      also counts the publish as the client's sign of life);
- *   2. its topic id is served by this topic table (pso_topic_lookup);
+ *   2. its topic id is served by this topic table (pso_topic_lookup); a
+ *      QoS 0 publish to an unknown id, from a connected client, goes up
+ *      to the daemon, which answers PUBACK "invalid topic id";
  *   3. QoS -1: the topic's policy admits QoS -1 (PSO_TOPIC_F_ALLOW_QOSM1).
  *
  * The XDP program calls pso_admit() for both of its lanes and in both
@@ -62,7 +64,11 @@ static __always_inline struct pso_topic *pso_admit(const struct pso_pkt *p, int 
 	}
 	t = pso_topic_lookup(p->topic_id);
 	if (!t) {
-		*action = pso_refused(PSO_R_UNKNOWN_TOPIC);
+		/* A connected client told of the topic id it lost (after a
+		 * broker restart, say) registers again (MQTT-SN 6.5): the
+		 * daemon answers, so its publish goes up. */
+		*action = pso_refused(qos == MQTTSN_FLAG_QOS_0 ? PSO_R_UNKNOWN_TOPIC_UP
+							      : PSO_R_UNKNOWN_TOPIC);
 		return NULL;
 	}
 	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {

@@ -25,7 +25,9 @@
 /* Why pso_admit() refused a publish, in the order it checks. */
 enum pso_refusal {
 	PSO_R_NOT_CONNECTED,	/* QoS 0 from a client that is not connected */
-	PSO_R_UNKNOWN_TOPIC,	/* topic id not served by this table */
+	PSO_R_UNKNOWN_TOPIC,	/* topic id not served by this table (QoS -1) */
+	PSO_R_UNKNOWN_TOPIC_UP,	/* the same from a connected client (QoS 0):
+				 * up, for the daemon's PUBACK "invalid topic id" */
 	PSO_R_QOSM1_DENIED,	/* QoS -1 to a topic whose policy forbids it */
 };
 

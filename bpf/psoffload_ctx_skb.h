@@ -18,10 +18,12 @@ static __always_inline __u32 pso_ctx_ifindex(const struct __sk_buff *skb)
 }
 
 /* TC has one drop counter, tc_drop, for every packet it refuses; the
- * reasons have counters of their own in XDP only. */
+ * reasons have counters of their own in XDP only.  What the daemon must
+ * answer goes on up, untouched. */
 static __always_inline int pso_refused(enum pso_refusal why)
 {
-	(void)why;
+	if (why == PSO_R_UNKNOWN_TOPIC_UP)
+		return pso_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
 	return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 }
 

@@ -42,6 +42,12 @@ static __always_inline int pso_refused(enum pso_refusal why)
 		return pso_miss(PSO_CNT_XDP_DROP_NOT_CONNECTED);
 	case PSO_R_UNKNOWN_TOPIC:
 		return pso_miss(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC);
+	case PSO_R_UNKNOWN_TOPIC_UP:
+#ifdef PSO_OFFLOAD
+		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+#else
+		return pso_exit(PSO_CNT_XDP_PASS_UNKNOWN_TOPIC, XDP_PASS);
+#endif
 	case PSO_R_QOSM1_DENIED:
 	default:
 		return pso_exit(PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);

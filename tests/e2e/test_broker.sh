@@ -639,6 +639,30 @@ PY
 	return $rc
 }
 
+# A connected client's QoS 0 publish to a topic id the broker does not know
+# (MQTT-SN 6.5): the data plane passes it up (xdp_pass_unknown_topic) and
+# the daemon answers PUBACK "invalid topic id", so the client can register
+# again.  (Once: dropped by the data plane, no answer.)
+t_unknown_topic() {
+	local rc=0 out
+	cat >"$tmp/unknown.py" <<'PY'
+import socket, struct, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((sys.argv[1], 1883)); s.settimeout(3)
+cid = b"t-unknown"
+s.send(bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 60) + cid)
+assert s.recv(64)[1] == 0x05
+s.send(bytes([7 + 2, 0x0C, 0x00]) + struct.pack("!HH", 3000, 0) + b"hi")
+d = s.recv(64)
+print("type=0x%02x topic=%d rc=0x%02x" % (d[1], struct.unpack("!H", d[2:4])[0], d[6]), flush=True)
+PY
+	snap
+	out=$(nsenter --net="$(lab_ns "$NS_S1")" timeout 10 python3 "$tmp/unknown.py" $BROKER4 2>&1)
+	expect "the answer to QoS 0 on unknown topic id 3000" "type=0x0d topic=3000 rc=0x02" "$out" || rc=1
+	expect "xdp_pass_unknown_topic delta" 1 "$(delta xdp_pass_unknown_topic)" || rc=1
+	return $rc
+}
+
 # QoS 1/2 deliveries (MQTT-SN 6.5, 6.6): a subscriber granted QoS 1 gets a
 # QoS 1 publish at QoS 1 and a QoS 2 publish at QoS 1 (the lower of the
 # two), acknowledges them, and gets each once; one granted QoS 2 gets a
@@ -1182,6 +1206,7 @@ run_mode() {
 	run_test "$mode: QoS 1 and QoS 2 publishes acknowledged and delivered" t_qos12
 	run_test "$mode: persistent session: kept after DISCONNECT, resumed from another address" t_session_kept
 	run_test "$mode: 40 x 500 publishes right after a SUBACK: none lost" t_suback_race
+	run_test "$mode: QoS 0 to an unknown topic id: up, answered PUBACK invalid topic id" t_unknown_topic
 	run_test "$mode: QoS 1/2 deliveries at min(publish, granted), acknowledged, once each" t_qos_deliveries
 	run_test "$mode: sleeping client: publishes buffered while asleep, delivered at its PINGREQ" t_sleep
 	run_test "$mode: topic-id forms per subscriber, QoS -1 as QoS 0, in TC copies and XDP_TX" t_forms
