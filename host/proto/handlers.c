@@ -109,191 +109,32 @@ int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16
 
 /* ---- message handlers --------------------------------------------------- */
 
-/* One decoded datagram and who sent it. */
-struct rx {
-	struct pso_endpoint ep;		/* behind a forwarder: the placeholder */
-	struct in6_pktinfo local;	/* our address and ingress ifindex */
-	bool judged;			/* see struct pso_rx */
-	uint64_t rx_ns;			/* see struct pso_rx */
-	struct pso_client *c;		/* NULL: not connected */
-	struct mqttsn_msg m;
-	/* wrapped by a forwarder (fwd != NULL) */
-	const struct mqttsn_encap *fwd;
-	struct pso_endpoint fwd_ep;
-	struct in6_pktinfo fwd_local;
-};
+#include "proto/handlers.h"
 
 /* Answer the sender, in the wrapping it came in. */
-static int reply(struct pso_proto *p, const struct rx *rx, const struct mqttsn_msg *m)
+int pso_reply(struct pso_proto *p, const struct rx *rx, const struct mqttsn_msg *m)
 {
 	if (rx->fwd)
 		return pso_fwd_send(p, &rx->fwd_ep, &rx->fwd_local, rx->fwd, m);
 	return pso_send_msg(p, &rx->ep, &rx->local, m);
 }
 
-static int reply_simple(struct pso_proto *p, const struct rx *rx, uint8_t type)
+int pso_reply_simple(struct pso_proto *p, const struct rx *rx, uint8_t type)
 {
 	struct mqttsn_msg m = { .type = type };
 
-	return reply(p, rx, &m);
+	return pso_reply(p, rx, &m);
 }
 
 /* A reply to a sender without a session, within pso_reply_unknown()'s
  * bound. */
-static int reply_unknown(struct pso_proto *p, const struct rx *rx, uint8_t type)
+int pso_reply_unknown_rx(struct pso_proto *p, const struct rx *rx, uint8_t type)
 {
 	if (!rx->fwd)
 		return pso_reply_unknown(p, &rx->ep, &rx->local, type);
 	if (!pso_unknown_reply_allowed(p))
 		return -EAGAIN;
-	return reply_simple(p, rx, type);
-}
-
-/*
- * The session a CONNECT opens (MQTT-SN 6.2, CleanSession): a clean CONNECT
- * ends whatever session the client id had and starts a new one; otherwise
- * a session kept for the id - offline, or connected at another endpoint
- * (the old connection is taken over) - resumes at this endpoint with its
- * subscriptions.  A client id lives at one endpoint, and an endpoint holds
- * one client.  NULL with ack's return code set when refused.
- */
-static struct pso_client *connect_session(struct pso_proto *p, struct rx *rx, const char *id,
-					  struct mqttsn_msg *ack)
-{
-	bool clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
-	struct pso_client *old = pso_client_find_id(p, id), *c;
-	struct pso_will lost = { 0 };
-	char s[64];
-
-	/* A sleeper's CONNECT is its wake-up (6.14): the session goes on,
-	 * with what was buffered for it. */
-	if (old && old->asleep)
-		clean = false;
-	/* A live session of this id at another endpoint is taken over: that
-	 * client is lost, and its will is published. */
-	if (old && old->connected && old != rx->c)
-		lost = pso_will_take(old);
-	if (old && clean) {
-		pso_client_remove(p, old, old == rx->c ? "reconnected" : "replaced by a new connection");
-		if (old == rx->c)
-			rx->c = NULL;
-		old = NULL;
-	}
-	if (rx->c && rx->c != old) {
-		/* Another client id at this endpoint: that one is gone. */
-		pso_client_remove(p, rx->c, "reconnected");
-		rx->c = NULL;
-	}
-	if (old && old->connected) {
-		pso_info("client %s: session moves from %s", id,
-			 pso_endpoint_str(&old->ep, s, sizeof(s)));
-		pso_client_detach(p, old);
-	}
-	pso_will_publish(p, &lost, id);
-	/* The data plane's client table admits direct clients' QoS 0
-	 * publishes; a forwarded client's come wrapped, to the daemon. */
-	if (p->nclients >= p->cfg.max_clients ||
-	    (!rx->fwd && p->ops->client_add(p->ctx, &rx->ep))) {
-		p->stats.congestion++;
-		ack->return_code = MQTTSN_RC_CONGESTION;
-		pso_warn("client %s (%s) refused: client table full", id,
-			 pso_endpoint_str(&rx->ep, s, sizeof(s)));
-		return NULL;
-	}
-	if (old) {
-		pso_fwd_set(p, old, rx->fwd, &rx->fwd_ep, &rx->fwd_local);
-		pso_client_attach(p, old, &rx->ep, &rx->local);
-		return old;
-	}
-	c = pso_client_new(p, &rx->ep, &rx->local, id);
-	if (!c) {
-		if (!rx->fwd)
-			p->ops->client_remove(p->ctx, &rx->ep);
-		ack->return_code = MQTTSN_RC_CONGESTION;
-		return NULL;
-	}
-	pso_fwd_set(p, c, rx->fwd, &rx->fwd_ep, &rx->fwd_local);
-	pso_client_resolve(p, c);
-	return c;
-}
-
-/* After the CONNACK of a resumed session (kept, or woken from sleep): the
- * names of topics its filters took while it was away, its slots servable
- * again, then what was buffered for it. */
-static void resume_session(struct pso_proto *p, struct pso_client *c)
-{
-	pso_session_owed(p, c, true);
-}
-
-/* The CONNECT is complete: CONNACK, then what a resumed session needs. */
-static void connect_done(struct pso_proto *p, struct pso_client *c, const struct mqttsn_msg *ack)
-{
-	char s[64];
-
-	pso_info("client %s connected from %s%s, keep-alive %us%s%s", c->id,
-		 pso_endpoint_str(pso_client_forwarded(c) ? &c->fwd_ep : &c->ep, s, sizeof(s)),
-		 pso_client_forwarded(c) ? " (a forwarder's node)" : "", c->keepalive_s,
-		 c->nheld ? ", session resumed" : "", c->will.topic ? ", with a will" : "");
-	if (c->slot.flags & PSO_SUB_F_RESOLVED)
-		pso_client_log_next_hop(p, c);
-	pso_send_to(p, c, ack);
-	if (c->nheld || c->zz_head || c->out_head)
-		resume_session(p, c);
-}
-
-static void handle_connect(struct pso_proto *p, struct rx *rx)
-{
-	struct mqttsn_msg ack = { .type = MQTTSN_CONNACK, .return_code = MQTTSN_RC_ACCEPTED };
-	struct pso_client *c;
-	char id[MQTTSN_CLIENT_ID_MAX + 1];
-	size_t n = rx->m.data_len < MQTTSN_CLIENT_ID_MAX ? rx->m.data_len : MQTTSN_CLIENT_ID_MAX;
-
-	memcpy(id, rx->m.data, n);
-	id[n] = '\0';
-	/* Client ids reach the log: no control or non-ASCII bytes there. */
-	for (size_t i = 0; i < n; i++)
-		if ((unsigned char)id[i] < 0x20 || (unsigned char)id[i] >= 0x7f)
-			id[i] = '?';
-	c = connect_session(p, rx, id, &ack);
-	if (!c) {
-		reply(p, rx, &ack);
-		return;
-	}
-	c->clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
-	c->keepalive_s = rx->m.duration;
-	c->last_seen_ms = p->now_ms;
-	/* A new CONNECT brings its own will, or none. */
-	pso_will_free(&c->will);
-	if (rx->m.flags & MQTTSN_FLAG_WILL) {
-		/* 6.3: the will first, CONNACK after WILLMSG. */
-		c->will_step = PSO_WILL_WAIT_TOPIC;
-		reply_simple(p, rx, MQTTSN_WILLTOPICREQ);
-		return;
-	}
-	c->will_step = PSO_WILL_DONE;
-	connect_done(p, c, &ack);
-}
-
-/* WILLTOPIC, WILLMSG, WILLTOPICUPD, WILLMSGUPD. */
-static void handle_will(struct pso_proto *p, struct rx *rx)
-{
-	struct pso_client *c = rx->c;
-	struct mqttsn_msg out;
-	bool connected;
-
-	if (!pso_will_input(p, c, &rx->m, &out, &connected))
-		return;
-	if (out.type != MQTTSN_CONNACK) {
-		reply(p, rx, &out);
-		return;
-	}
-	if (connected) {
-		connect_done(p, c, &out);
-		return;
-	}
-	reply(p, rx, &out);
-	pso_client_remove(p, c, "refused: bad will");
-	rx->c = NULL;
+	return pso_reply_simple(p, rx, type);
 }
 
 static void handle_register(struct pso_proto *p, struct rx *rx)
@@ -313,7 +154,7 @@ static void handle_register(struct pso_proto *p, struct rx *rx)
 		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
 	}
 	ack.topic_id = id;
-	reply(p, rx, &ack);
+	pso_reply(p, rx, &ack);
 }
 
 /*
@@ -399,7 +240,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	bool judged;
 
 	if (qos != -1 && !rx->c) {
-		reply_unknown(p, rx, MQTTSN_DISCONNECT);
+		pso_reply_unknown_rx(p, rx, MQTTSN_DISCONNECT);
 		return;
 	}
 	id = publish_topic(p, m, rx->c != NULL);
@@ -413,12 +254,12 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 			/* PUBACK carries the refusal for both QoS 1 and 2. */
 			ack.type = MQTTSN_PUBACK;
 			ack.return_code = MQTTSN_RC_INVALID_TOPIC;
-			reply(p, rx, &ack);
+			pso_reply(p, rx, &ack);
 			return;
 		}
 		if (qos == 2)
 			duplicate = qos2_seen(rx->c, m->msg_id, true);
-		reply(p, rx, &ack);
+		pso_reply(p, rx, &ack);
 		if (duplicate)
 			return;
 	}
@@ -435,7 +276,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 
 			rx->c->unknown_reply_ms = p->now_ms + 1000;
 			p->stats.unknown_topic++;
-			reply(p, rx, &ack);
+			pso_reply(p, rx, &ack);
 		}
 		return;
 	}
@@ -658,7 +499,7 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 	pso_info("client %s subscribed to %s%s", c->id,
 		 kind == PSO_SUB_PREDEFINED ? pso_registry_name(p->reg, id) : name,
 		 kind == PSO_SUB_FILTER ? " (filter)" : "");
-	reply(p, rx, &ack);
+	pso_reply(p, rx, &ack);
 
 	/* After SUBACK: names the client cannot know, then retained messages. */
 	if (kind == PSO_SUB_FILTER) {
@@ -682,7 +523,7 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 		free(added);
 	return;
 reply:
-	reply(p, rx, &ack);
+	pso_reply(p, rx, &ack);
 }
 
 static void unsubscribe(struct pso_proto *p, struct pso_client *c, struct pso_subscription *s)
@@ -716,7 +557,7 @@ static void handle_unsubscribe(struct pso_proto *p, struct rx *rx)
 		}
 	}
 	/* UNSUBACK has no return code: it is sent whatever was there. */
-	reply(p, rx, &ack);
+	pso_reply(p, rx, &ack);
 }
 
 static void handle_pubrel(struct pso_proto *p, struct rx *rx)
@@ -724,14 +565,14 @@ static void handle_pubrel(struct pso_proto *p, struct rx *rx)
 	struct mqttsn_msg comp = { .type = MQTTSN_PUBCOMP, .msg_id = rx->m.msg_id };
 
 	qos2_release(rx->c, rx->m.msg_id);
-	reply(p, rx, &comp);
+	pso_reply(p, rx, &comp);
 }
 
 static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 {
 	struct pso_client *c = rx->c;
 
-	reply_simple(p, rx, MQTTSN_DISCONNECT);
+	pso_reply_simple(p, rx, MQTTSN_DISCONNECT);
 	/* 6.14: with a duration the client goes to sleep; its session, will
 	 * and slots stay, and what arrives for it is buffered. */
 	if (rx->m.has_duration && rx->m.duration) {
@@ -779,7 +620,7 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		if (m->type == MQTTSN_DISCONNECT || m->type == MQTTSN_PUBREL)
 			p->stats.unknown_dropped++;
 		else
-			reply_unknown(p, rx, MQTTSN_DISCONNECT);
+			pso_reply_unknown_rx(p, rx, MQTTSN_DISCONNECT);
 		return;
 	}
 
@@ -787,11 +628,11 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 	case MQTTSN_SEARCHGW: {
 		struct mqttsn_msg gw = { .type = MQTTSN_GWINFO, .gw_id = p->cfg.gw_id };
 
-		reply(p, rx, &gw);
+		pso_reply(p, rx, &gw);
 		break;
 	}
 	case MQTTSN_CONNECT:
-		handle_connect(p, rx);
+		pso_handle_connect(p, rx);
 		break;
 	case MQTTSN_REGISTER:
 		handle_register(p, rx);
@@ -814,7 +655,7 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		if (rx->c->asleep)
 			pso_sleep_ping(p, rx->c);
 		else
-			reply_simple(p, rx, MQTTSN_PINGRESP);
+			pso_reply_simple(p, rx, MQTTSN_PINGRESP);
 		break;
 	case MQTTSN_DISCONNECT:
 		handle_disconnect(p, rx);
@@ -823,7 +664,7 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 	case MQTTSN_WILLMSG:
 	case MQTTSN_WILLTOPICUPD:
 	case MQTTSN_WILLMSGUPD:
-		handle_will(p, rx);
+		pso_handle_will(p, rx);
 		break;
 	case MQTTSN_PUBACK:	/* answers to our QoS 1/2 deliveries */
 	case MQTTSN_PUBREC:

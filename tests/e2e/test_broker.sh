@@ -716,9 +716,9 @@ print("publishes=%d dup=%d" % (got, dups), flush=True)
 PY
 	nsenter --net="$(lab_ns "$NS_S1")" python3 "$tmp/noack.py" $BROKER4 >"$tmp/noack.out" 2>&1 &
 	test_pids+=("$!")
-	wait_for 10 grep -q subscribed "$tmp/noack.out" || { note "the raw subscriber did not subscribe"; return 1; }
+	wait_for 10 grep -qs subscribed "$tmp/noack.out" || { note "the raw subscriber did not subscribe"; return 1; }
 	pub "$NS_PUB" $BROKER4 -I tq-pub3 -q 1 -t tq/noack -m "never acked" || rc=1
-	wait_for 15 grep -q publishes= "$tmp/noack.out" || { note "the raw subscriber did not finish"; return 1; }
+	wait_for 15 grep -qs publishes= "$tmp/noack.out" || { note "the raw subscriber did not finish"; return 1; }
 	out=$(grep publishes= "$tmp/noack.out")
 	expect "deliveries to a client that never acknowledges" "publishes=3 dup=2" "$out" || rc=1
 	wait_for 5 log_at_least "client t-noack: QoS 1 delivery of message [0-9]+ given up after 2 retries" 1 ||
@@ -780,10 +780,10 @@ except socket.timeout:
 PY
 	nsenter --net="$(lab_ns "$NS_S1")" python3 "$tmp/fwd.py" $BROKER4 >"$tmp/fwd.out" 2>&1 &
 	test_pids+=("$!")
-	wait_for 10 grep -q subscribed "$tmp/fwd.out" ||
+	wait_for 10 grep -qs subscribed "$tmp/fwd.out" ||
 		{ note "the forwarder's node did not subscribe: $(cat "$tmp/fwd.out")"; return 1; }
 	pub "$NS_PUB" $BROKER4 -I tfwd-pub -t tfwd/t -m "to node a" || rc=1
-	wait_for 15 grep -q "nothing else\|extra" "$tmp/fwd.out" ||
+	wait_for 15 grep -qs "nothing else\|extra" "$tmp/fwd.out" ||
 		{ note "the forwarder did not finish: $(cat "$tmp/fwd.out")"; return 1; }
 	expect "what the forwarder got" "node=0a type=0x0c payload=to node a" \
 		"$(grep '^node=' "$tmp/fwd.out")" || rc=1
