@@ -91,22 +91,40 @@ static int same_cfg(const struct pso_port_cfg *a, const struct pso_port_cfg *b)
 	       !memcmp(a->ip6, b->ip6, sizeof(a->ip6));
 }
 
-int pso_port_table_set(int hash_fd, int slots_fd, const struct pso_port_cfg *cfg,
-		       pso_sync_fn sync, void *sync_ctx)
+/*
+ * The first part of setting a port, either way: its HASH entry, then a look
+ * at its slot.  1: the slot needs work (cur holds what it holds now); 0:
+ * done (no slot table, another port's slot, or already this config); or a
+ * negative errno of the HASH write.
+ */
+static int port_set_begin(int hash_fd, int slots_fd, const struct pso_port_cfg *cfg,
+			  struct pso_port_cfg *cur)
 {
-	struct pso_port_cfg v = *cfg, cur;
-	__u32 key = cfg->ifindex, slot = pso_port_slot_of(cfg->ifindex);
+	struct pso_port_cfg v = *cfg;
+	__u32 key = cfg->ifindex;
 
 	v.flags = PSO_PORT_F_VALID;
 	memset(v.pad, 0, sizeof(v.pad));
 	if (bpf_map_update_elem(hash_fd, &key, &v, BPF_ANY))
 		return -errno;
-	if (slots_fd < 0 || slot_read(slots_fd, slot, &cur))
+	if (slots_fd < 0 || slot_read(slots_fd, pso_port_slot_of(cfg->ifindex), cur))
 		return 0;
-	if (cur.ifindex && cur.ifindex != cfg->ifindex)
+	if (cur->ifindex && cur->ifindex != cfg->ifindex)
 		return 0;	/* another port's: this one is served from the HASH */
-	if (cur.ifindex == cfg->ifindex && (cur.flags & PSO_PORT_F_VALID) && same_cfg(&cur, cfg))
+	if (cur->ifindex == cfg->ifindex && (cur->flags & PSO_PORT_F_VALID) && same_cfg(cur, cfg))
 		return 0;
+	return 1;
+}
+
+int pso_port_table_set(int hash_fd, int slots_fd, const struct pso_port_cfg *cfg,
+		       pso_sync_fn sync, void *sync_ctx)
+{
+	struct pso_port_cfg cur;
+	__u32 slot = pso_port_slot_of(cfg->ifindex);
+	int ret = port_set_begin(hash_fd, slots_fd, cfg, &cur);
+
+	if (ret <= 0)
+		return ret;
 	if (cur.ifindex) {	/* this port's, changing: readers fall back meanwhile */
 		int err = slot_free(slots_fd, slot, &cur, sync, sync_ctx);
 
@@ -197,19 +215,12 @@ static int slot_release(struct pso_tables *t, int hash_fd, int slots_fd, __u32 s
 int pso_port_table_set_deferred(struct pso_tables *t, int hash_fd, int slots_fd,
 				const struct pso_port_cfg *cfg)
 {
-	struct pso_port_cfg v = *cfg, cur;
-	__u32 key = cfg->ifindex, slot = pso_port_slot_of(cfg->ifindex);
+	struct pso_port_cfg cur;
+	__u32 slot = pso_port_slot_of(cfg->ifindex);
+	int ret = port_set_begin(hash_fd, slots_fd, cfg, &cur);
 
-	v.flags = PSO_PORT_F_VALID;
-	memset(v.pad, 0, sizeof(v.pad));
-	if (bpf_map_update_elem(hash_fd, &key, &v, BPF_ANY))
-		return -errno;
-	if (slots_fd < 0 || slot_read(slots_fd, slot, &cur))
-		return 0;
-	if (cur.ifindex && cur.ifindex != cfg->ifindex)
-		return 0;
-	if (cur.ifindex == cfg->ifindex && (cur.flags & PSO_PORT_F_VALID) && same_cfg(&cur, cfg))
-		return 0;
+	if (ret <= 0)
+		return ret;
 	if (cur.ifindex)	/* this port's: the HASH's config after the wait */
 		return slot_release(t, hash_fd, slots_fd, slot, &cur);
 	slot_fill(slots_fd, slot, cfg);
