@@ -7,6 +7,7 @@
 #include <errno.h>
 #include <libgen.h>
 #include <signal.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
@@ -75,6 +76,20 @@ void pso_status_refresh(struct pso_broker *b)
 	}
 	pso_status_write(b);
 }
+
+/* The protocol layer's counters, as the status document names them. */
+#define COUNTER(f) { #f, offsetof(struct pso_proto_stats, f) }
+static const struct {
+	const char *name;
+	size_t off;
+} daemon_counters[] = {
+	COUNTER(rx_msgs), COUNTER(rx_malformed), COUNTER(rx_unsupported),
+	COUNTER(host_deliveries), COUNTER(congestion), COUNTER(expired), COUNTER(qosm1_denied),
+	COUNTER(qos_deliveries), COUNTER(qos_retransmits), COUNTER(qos_given_up),
+	COUNTER(qos_queue_full), COUNTER(wills_published), COUNTER(unknown_topic),
+	COUNTER(sleep_buffered), COUNTER(sleep_dropped), COUNTER(forwarded),
+	COUNTER(unknown_dropped),
+};
 
 void pso_status_write(struct pso_broker *b)
 {
@@ -146,23 +161,12 @@ void pso_status_write(struct pso_broker *b)
 
 	st = pso_proto_stats(b->proto);
 	daemon = json_object_new_object();
-	json_object_object_add(daemon, "rx_msgs", json_object_new_uint64(st->rx_msgs));
-	json_object_object_add(daemon, "rx_malformed", json_object_new_uint64(st->rx_malformed));
-	json_object_object_add(daemon, "rx_unsupported", json_object_new_uint64(st->rx_unsupported));
-	json_object_object_add(daemon, "host_deliveries", json_object_new_uint64(st->host_deliveries));
-	json_object_object_add(daemon, "congestion", json_object_new_uint64(st->congestion));
-	json_object_object_add(daemon, "expired", json_object_new_uint64(st->expired));
-	json_object_object_add(daemon, "qosm1_denied", json_object_new_uint64(st->qosm1_denied));
+	for (size_t i = 0; i < sizeof(daemon_counters) / sizeof(daemon_counters[0]); i++) {
+		const uint64_t *v = (const uint64_t *)((const char *)st + daemon_counters[i].off);
+
+		json_object_object_add(daemon, daemon_counters[i].name, json_object_new_uint64(*v));
+	}
 	json_object_object_add(daemon, "sessions", json_object_new_uint64(pso_proto_nsessions(b->proto)));
-	json_object_object_add(daemon, "qos_deliveries", json_object_new_uint64(st->qos_deliveries));
-	json_object_object_add(daemon, "qos_retransmits", json_object_new_uint64(st->qos_retransmits));
-	json_object_object_add(daemon, "qos_given_up", json_object_new_uint64(st->qos_given_up));
-	json_object_object_add(daemon, "qos_queue_full", json_object_new_uint64(st->qos_queue_full));
-	json_object_object_add(daemon, "wills_published", json_object_new_uint64(st->wills_published));
-	json_object_object_add(daemon, "unknown_topic", json_object_new_uint64(st->unknown_topic));
-	json_object_object_add(daemon, "sleep_buffered", json_object_new_uint64(st->sleep_buffered));
-	json_object_object_add(daemon, "sleep_dropped", json_object_new_uint64(st->sleep_dropped));
-	json_object_object_add(daemon, "unknown_dropped", json_object_new_uint64(st->unknown_dropped));
 	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
 	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
 	json_object_object_add(root, "daemon", daemon);

@@ -15,9 +15,9 @@
  *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
  *                 "subscribers_per_topic", "pending_grace" },
- *     "daemon": { "rx_msgs", "rx_malformed", "rx_unsupported", "host_deliveries",
- *                 "congestion", "expired", "qosm1_denied", "nic_write_errors",
- *                 "nic_table_full" } }
+ *     "daemon": { every counter of struct pso_proto_stats by its field name
+ *                 (statusfile.c: daemon_counters), "sessions",
+ *                 "nic_write_errors", "nic_table_full" } }
  */
 #ifndef PSO_STATUSFILE_H
 #define PSO_STATUSFILE_H

@@ -48,45 +48,8 @@ tmp=$work		# this mode's files: $work/MODE
 
 # ---- set-up and clean-up -----------------------------------------------------
 
-# wait_gone PID SECONDS: the process has ended.
-gone() { ! kill -0 "$1" 2>/dev/null; }
-wait_gone() { wait_for "$2" gone "$1"; }
-
-# stop_pid PID: stop a process this script started, even a frozen one.  Only
-# while it is still our child: a PID already reaped may belong to anyone.
-stop_pid() {
-	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ] || return 0
-	kill -CONT "$1" 2>/dev/null
-	kill -TERM "$1" 2>/dev/null
-	wait_gone "$1" 5 || kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-
-# forget_pid PID: the test has waited for it; nothing left to stop.
-forget_pid() {
-	local p keep=()
-	for p in "${test_pids[@]}"; do [ "$p" = "$1" ] || keep+=("$p"); done
-	test_pids=("${keep[@]}")
-}
-
-stop_test_pids() {
-	local p
-	for p in "${test_pids[@]}"; do stop_pid "$p"; done
-	test_pids=()
-}
-
-stop_broker() {	# sets broker_rc
-	broker_rc=
-	[ -n "$broker_pid" ] || return 0
-	kill -TERM "$broker_pid" 2>/dev/null
-	if ! wait_gone "$broker_pid" 10; then
-		echo "# the daemon ignored SIGTERM for 10 s: SIGKILL"
-		kill -KILL "$broker_pid" 2>/dev/null
-	fi
-	wait "$broker_pid"
-	broker_rc=$?
-	broker_pid=
-}
+# shellcheck source=harness.sh
+. "$here/harness.sh"
 
 cleanup() {
 	local p
@@ -121,11 +84,7 @@ for tool in tshark bpftool; do
 	command -v $tool >/dev/null || echo "# $tool not installed: the checks that need it skip"
 done
 
-# ---- reporting ---------------------------------------------------------------
-
-note() { printf '%s\n' "$*" >>"$diag"; }
-# info TEXT: a comment printed under the result line, pass or fail.
-info() { printf '%s\n' "$*" >>"$diag.info"; }
+# ---- reporting (run_test, note, info: harness.sh) ------------------------------
 
 # expect WHAT EXPECTED GOT: one comparison, noted when it fails.
 expect() {
@@ -142,38 +101,6 @@ expect_file() {
 	note "$1: output differs: expected $(size_of "$2"), got $(size_of "$3")"
 	diff <(cut -c1-100 "$2") <(cut -c1-100 "$3") | head -n 8 | sed 's/^/  /' >>"$diag"
 	return 1
-}
-
-# fail_with TEXT: a test that fails with TEXT as its diagnostics.
-fail_with() { note "$*"; return 1; }
-
-# run_test NAME FUNCTION [ARGS...]: one result line.  PSO_TEST_ONLY=ERE
-# runs only the tests whose name matches (the daemon restarts regardless).
-run_test() {
-	local name=$1 rc
-	shift
-	[[ -z ${PSO_TEST_ONLY:-} || $name =~ $PSO_TEST_ONLY ]] || return 0
-	tnum=$((tnum + 1))
-	: >"$diag"
-	: >"$diag.info"
-	"$@"
-	rc=$?
-	stop_test_pids
-	if [ $rc -eq 0 ]; then
-		echo "ok $tnum - $name"
-		sed 's/^/#   /' "$diag.info"
-		passed=$((passed + 1))
-	elif [ $rc -eq 77 ]; then
-		echo "ok $tnum - $name # SKIP $(head -n 1 "$diag")"
-	else
-		echo "not ok $tnum - $name"
-		sed 's/^/#   /' "$diag.info" "$diag"
-		if [ -n "$broker_log" ] && [ -f "$broker_log" ]; then
-			echo "#   broker log (last lines):"
-			tail -n 8 "$broker_log" | cut -c1-160 | sed 's/^/#     /'
-		fi
-		failed=$((failed + 1))
-	fi
 }
 
 # ---- the daemon ------------------------------------------------------------

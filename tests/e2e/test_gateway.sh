@@ -37,30 +37,8 @@ test_pids=()
 diag=$work/diag
 tmp=$work
 
-gone() { ! kill -0 "$1" 2>/dev/null; }
-wait_gone() { wait_for "$2" gone "$1"; }
-
-# stop_pid PID: stop a process this script started, while it is our child.
-stop_pid() {
-	[ "$(ps -o ppid= -p "$1" 2>/dev/null | tr -d ' ')" = "$$" ] || return 0
-	kill -TERM "$1" 2>/dev/null
-	wait_gone "$1" 5 || kill -KILL "$1" 2>/dev/null
-	wait "$1" 2>/dev/null
-}
-
-stop_test_pids() {
-	local p
-	for p in "${test_pids[@]}"; do stop_pid "$p"; done
-	test_pids=()
-}
-
-stop_broker() {
-	[ -n "$broker_pid" ] || return 0
-	kill -TERM "$broker_pid" 2>/dev/null
-	wait_gone "$broker_pid" 10 || kill -KILL "$broker_pid" 2>/dev/null
-	wait "$broker_pid" 2>/dev/null
-	broker_pid=
-}
+# shellcheck source=harness.sh
+. "$here/harness.sh"
 
 cleanup() {
 	stop_test_pids
@@ -89,39 +67,6 @@ if ! command -v python3 >/dev/null; then
 	echo "0 passed, 1 failed"
 	exit 1
 fi
-
-# ---- reporting ---------------------------------------------------------------
-
-note() { printf '%s\n' "$*" >>"$diag"; }
-info() { printf '%s\n' "$*" >>"$diag.info"; }
-fail_with() { note "$*"; return 1; }
-
-run_test() {
-	local name=$1 rc
-	shift
-	[[ -z ${PSO_TEST_ONLY:-} || $name =~ $PSO_TEST_ONLY ]] || return 0
-	tnum=$((tnum + 1))
-	: >"$diag"
-	: >"$diag.info"
-	"$@"
-	rc=$?
-	stop_test_pids
-	if [ $rc -eq 0 ]; then
-		echo "ok $tnum - $name"
-		sed 's/^/#   /' "$diag.info"
-		passed=$((passed + 1))
-	elif [ $rc -eq 77 ]; then
-		echo "ok $tnum - $name # SKIP $(head -n 1 "$diag")"
-	else
-		echo "not ok $tnum - $name"
-		sed 's/^/#   /' "$diag.info" "$diag"
-		if [ -n "$broker_log" ] && [ -f "$broker_log" ]; then
-			echo "#   broker log (last lines):"
-			tail -n 8 "$broker_log" | cut -c1-160 | sed 's/^/#     /'
-		fi
-		failed=$((failed + 1))
-	fi
-}
 
 # ---- the daemon ----------------------------------------------------------------
 
