@@ -229,6 +229,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (b->sigfd < 0) {
@@ -248,6 +249,31 @@ fail:
 	return ret ? ret : -EIO;
 }
 
+/* The service manager's status line, when it changed. */
+static void notify_status(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_status(&b->notify, line);
+}
+
+/*
+ * SIGHUP (systemd's ExecReload): the service manager sees RELOADING=1,
+ * then READY=1 with the status line.  Re-reading the configuration hooks
+ * in here; a broker started from its command line alone has nothing to
+ * re-read.
+ */
+static void reload(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_notify_reloading(&b->notify);
+	pso_info("SIGHUP: nothing to re-read (no configuration file)");
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_ready(&b->notify, line);
+}
+
 /* Periodic work, every TICK_MS. */
 static void tick(struct pso_broker *b)
 {
@@ -261,13 +287,19 @@ static void tick(struct pso_broker *b)
 		pso_proto_advertise(b->proto);
 		b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
 	}
+	notify_status(b);
 }
 
 int pso_broker_run(struct pso_broker *b)
 {
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
 	uint64_t next_tick = now_ms() + TICK_MS;
+	char line[256];
 
+	/* Every interface is attached and the socket bound (start). */
+	pso_notify_init(&b->notify, now_ms());
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_ready(&b->notify, line);
 	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
 	if (b->cfg.advertise_s)
 		b->next_advertise_ms = now_ms();
@@ -279,11 +311,15 @@ int pso_broker_run(struct pso_broker *b)
 			[FD_SIG] = { .fd = b->sigfd, .events = POLLIN },
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
 		};
-		int timeout;
+		int timeout, wd;
 
 		b->now_ms = now_ms();
 		pso_status_refresh(b);
 		timeout = next_tick > b->now_ms ? (int)(next_tick - b->now_ms) : 0;
+		/* The watchdog is fed from here: a stuck loop stops feeding it. */
+		wd = pso_notify_watchdog(&b->notify, b->now_ms);
+		if (wd >= 0 && wd < timeout)
+			timeout = wd;
 		/* A change the rate limit held back is written soon. */
 		if (b->status_dirty && timeout > PSO_STATUS_MIN_INTERVAL_MS)
 			timeout = PSO_STATUS_MIN_INTERVAL_MS;
@@ -293,11 +329,15 @@ int pso_broker_run(struct pso_broker *b)
 		}
 		b->now_ms = now_ms();
 		if (pfd[FD_SIG].revents & POLLIN) {
-			struct signalfd_siginfo si;
+			struct signalfd_siginfo si = { 0 };
 
-			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si))
+			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP) {
+				reload(b);
+			} else {
+				pso_notify_stopping(&b->notify, "stopping: detaching");
 				pso_info("signal %u: stopping", si.ssi_signo);
-			return 0;
+				return 0;
+			}
 		}
 		/* Table changes whose grace period has passed, before new ones. */
 		if (pfd[FD_GRACE].revents & POLLIN)
