@@ -146,7 +146,8 @@ static int run_broker(int argc, char **argv)
 		static char dir[512];
 
 		if (pso_profile_dir_default(dir, sizeof(dir))) {
-			fprintf(stderr, "psoffload: cannot find nic-profiles/; use --profiles-dir\n");
+			fprintf(stderr, "%spsoffload: cannot find nic-profiles/; use --profiles-dir\n",
+				pso_log_sd_prefix(PSO_LOG_ERR));
 			return 2;
 		}
 		cfg->profiles_dir = dir;
@@ -157,7 +158,7 @@ static int run_broker(int argc, char **argv)
 
 	ret = pso_broker_start(&b, cfg, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "psoffload: %s\n", err);
+		fprintf(stderr, "%spsoffload: %s\n", pso_log_sd_prefix(PSO_LOG_ERR), err);
 		return 1;
 	}
 	ret = pso_broker_run(b);

@@ -11,8 +11,9 @@
  *
  *   MS PID KEY=VALUE
  *
- * MS: CLOCK_MONOTONIC milliseconds when the datagram was read; PID: its
- * sender (SO_PASSCRED).  With -c, a datagram carrying READY=1 freezes its
+ * MS: when the kernel queued the datagram (SO_TIMESTAMPNS, CLOCK_REALTIME
+ * milliseconds), so that a datagram read late still shows when it was
+ * sent; PID: its sender (SO_PASSCRED).  With -c, a datagram carrying READY=1 freezes its
  * sender (SIGSTOP) before it is printed, runs COMMAND through sh, prints
  *
  *   MS PID check=STATUS
@@ -33,12 +34,9 @@
 #include <sys/un.h>
 #include <sys/wait.h>
 
-static unsigned long long mono_ms(void)
+static unsigned long long ts_ms(const struct timespec *ts)
 {
-	struct timespec ts;
-
-	clock_gettime(CLOCK_MONOTONIC, &ts);
-	return (unsigned long long)ts.tv_sec * 1000 + (unsigned long long)ts.tv_nsec / 1000000;
+	return (unsigned long long)ts->tv_sec * 1000 + (unsigned long long)ts->tv_nsec / 1000000;
 }
 
 /* Does the datagram carry the assignment LINE (a whole line)? */
@@ -103,6 +101,7 @@ int main(int argc, char **argv)
 	memcpy(sa.sun_path, argv[optind], strlen(argv[optind]) + 1);
 	fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (fd < 0 || setsockopt(fd, SOL_SOCKET, SO_PASSCRED, &on, sizeof(on)) ||
+	    setsockopt(fd, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on)) ||
 	    bind(fd, (struct sockaddr *)&sa, sizeof(sa))) {
 		fprintf(stderr, "pso_notify_listen: %s: %s\n", sa.sun_path, strerror(errno));
 		return 1;
@@ -112,7 +111,7 @@ int main(int argc, char **argv)
 	for (;;) {
 		char buf[4096];
 		union {
-			char buf[CMSG_SPACE(sizeof(struct ucred))];
+			char buf[CMSG_SPACE(sizeof(struct ucred)) + CMSG_SPACE(sizeof(struct timespec))];
 			struct cmsghdr align;
 		} ctl;
 		struct iovec iov = { .iov_base = buf, .iov_len = sizeof(buf) - 1 };
@@ -121,6 +120,7 @@ int main(int argc, char **argv)
 			.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
 		};
 		struct ucred cred = { 0 };
+		struct timespec ts;
 		unsigned long long t;
 		ssize_t n = recvmsg(fd, &msg, 0);
 		char *line, *save;
@@ -132,11 +132,15 @@ int main(int argc, char **argv)
 			fprintf(stderr, "pso_notify_listen: recvmsg: %s\n", strerror(errno));
 			return 1;
 		}
-		t = mono_ms();
+		clock_gettime(CLOCK_REALTIME, &ts);
 		buf[n] = '\0';
-		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm))
+		for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
 			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_CREDENTIALS)
 				memcpy(&cred, CMSG_DATA(cm), sizeof(cred));
+			if (cm->cmsg_level == SOL_SOCKET && cm->cmsg_type == SCM_TIMESTAMPNS)
+				memcpy(&ts, CMSG_DATA(cm), sizeof(ts));
+		}
+		t = ts_ms(&ts);
 		if (command && cred.pid > 0 && has_line(buf, "READY=1")) {
 			kill(cred.pid, SIGSTOP);
 			wait_stopped(cred.pid);
