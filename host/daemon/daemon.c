@@ -229,7 +229,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
-	sigaddset(&mask, SIGHUP);
+	sigaddset(&mask, SIGHUP);	/* a reload */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (b->sigfd < 0) {
@@ -242,6 +242,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		b->status_dirty = true;
 		pso_status_write(b);
 	}
+	/* Every interface is attached and the socket bound: READY=1. */
+	pso_notify_init(&b->notify, b->now_ms);
+	pso_broker_reloaded(b);
 	*out = b;
 	return 0;
 fail:
@@ -258,18 +261,15 @@ static void notify_status(struct pso_broker *b)
 	pso_notify_status(&b->notify, line);
 }
 
-/*
- * SIGHUP (systemd's ExecReload): the service manager sees RELOADING=1,
- * then READY=1 with the status line.  Re-reading the configuration hooks
- * in here; a broker started from its command line alone has nothing to
- * re-read.
- */
-static void reload(struct pso_broker *b)
+void pso_broker_reloading(struct pso_broker *b)
+{
+	pso_notify_reloading(&b->notify);
+}
+
+void pso_broker_reloaded(struct pso_broker *b)
 {
 	char line[256];
 
-	pso_notify_reloading(&b->notify);
-	pso_info("SIGHUP: nothing to re-read (no configuration file)");
 	pso_broker_status_line(b, line, sizeof(line));
 	pso_notify_ready(&b->notify, line);
 }
@@ -294,12 +294,7 @@ int pso_broker_run(struct pso_broker *b)
 {
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
 	uint64_t next_tick = now_ms() + TICK_MS;
-	char line[256];
 
-	/* Every interface is attached and the socket bound (start). */
-	pso_notify_init(&b->notify, now_ms());
-	pso_broker_status_line(b, line, sizeof(line));
-	pso_notify_ready(&b->notify, line);
 	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
 	if (b->cfg.advertise_s)
 		b->next_advertise_ms = now_ms();
@@ -331,13 +326,13 @@ int pso_broker_run(struct pso_broker *b)
 		if (pfd[FD_SIG].revents & POLLIN) {
 			struct signalfd_siginfo si = { 0 };
 
-			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si) && si.ssi_signo == SIGHUP) {
-				reload(b);
-			} else {
-				pso_notify_stopping(&b->notify, "stopping: detaching");
-				pso_info("signal %u: stopping", si.ssi_signo);
-				return 0;
-			}
+			if (read(b->sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP)
+				return PSO_BROKER_RELOAD;
+			pso_notify_stopping(&b->notify, "stopping: detaching");
+			pso_info("signal %u: stopping", si.ssi_signo);
+			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
 		if (pfd[FD_GRACE].revents & POLLIN)
