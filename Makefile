@@ -259,6 +259,11 @@ install: installable
 # BUILD/deb/psoffload_VERSION_ARCH.deb.  debian/rules: PREFIX=/usr.
 DEB_DIR := $(BUILD)/deb
 deb:
+	$(Q)v=$$(dpkg-parsechangelog -S Version) && \
+	if [ -f VERSION ] && [ "$$v" != "$$(cat VERSION)" ]; then \
+		echo "make deb: debian/changelog says $$v, VERSION says $$(cat VERSION): add a changelog entry"; \
+		exit 1; \
+	fi
 	$(call msg,COPY,$(DEB_DIR)/src)
 	$(Q)rm -rf '$(DEB_DIR)' && mkdir -p '$(DEB_DIR)/src'
 	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
