@@ -170,6 +170,7 @@ t_ready_status() {
 }
 
 t_status_clients() {
+	local sub_pid
 	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h $BROKER4 -t $TOPIC -C 1 -W 20 \
 		>"$tmp/sub.out" 2>"$tmp/sub.err" &
 	sub_pid=$!
