@@ -69,13 +69,19 @@ static void print_table(struct json_object *root)
 	}
 }
 
-/* The per-second rate of every number in cur that moved since prev. */
+/* The daemon object's gauges: no rate. */
+static bool is_gauge(const char *key)
+{
+	return !strcmp(key, "sessions") || !strncmp(key, "retained_", 9);
+}
+
+/* The per-second rate of every counter in cur that moved since prev. */
 static void print_rates(struct json_object *prev, struct json_object *cur, double secs)
 {
 	json_object_object_foreach(cur, k, v) {
 		struct json_object *p = pso_js_get(prev, k);
 
-		if (!p || !json_object_is_type(v, json_type_int))
+		if (!p || !json_object_is_type(v, json_type_int) || is_gauge(k))
 			continue;
 		if (json_object_get_int64(v) != json_object_get_int64(p))
 			printf("  %s=%.0f/s", k,
