@@ -53,6 +53,7 @@ static const struct dp_series {
 	[PSO_CNT_XDP_DROP_QOSM1_DENIED]	= { DP_PACKETS, "xdp", "drop", "qosm1_denied" },
 	[PSO_CNT_XDP_DROP_UNKNOWN_TOPIC] = { DP_PACKETS, "xdp", "drop", "unknown_topic" },
 	[PSO_CNT_XDP_DROP_NO_SUBSCRIBER] = { DP_PACKETS, "xdp", "drop", "no_subscriber" },
+	[PSO_CNT_XDP_DROP_TTL]		= { DP_PACKETS, "xdp", "drop", "ttl" },
 	[PSO_CNT_TC_FANOUT]		= { DP_PACKETS, "tc", "fanout", "consumed" },
 	[PSO_CNT_TC_FANOUT_UP]		= { DP_PACKETS, "tc", "fanout", "up" },
 	[PSO_CNT_TC_PASS]		= { DP_PACKETS, "tc", "pass", "not_fast_path" },
