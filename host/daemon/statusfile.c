@@ -126,6 +126,8 @@ void pso_status_write(struct pso_broker *b)
 								     sizeof(feats)) : "unknown"));
 		json_object_object_add(o, PSO_ST_STATE, json_object_new_string(
 			!f->attached ? (f->ifindex ? "failed" : "gone") : f->up ? "up" : "down"));
+		json_object_object_add(o, "requested_mode",
+				       json_object_new_string(pso_mode_name(f->requested)));
 		json_object_object_add(o, PSO_ST_MODE, json_object_new_string(
 			port ? pso_mode_name(port->mode) : "none"));
 		json_object_object_add(o, "host_mode", json_object_new_string(

@@ -10,7 +10,8 @@
  *
  *   { "broker": { "pid", "udp_port", "pin_dir", "requested_mode" },
  *     "interfaces": [ { "name", "ifindex", "driver", "profile", "xdp_features",
- *                       "state" (up|down|gone|failed), "mode", "host_mode",
+ *                       "state" (up|down|gone|failed), "requested_mode" (--mode or
+ *                       its [interface NAME] mode), "mode", "host_mode",
  *                       "reason", "programs": { "xdp", "xdp_hw", "tc" }, "mtu",
  *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
