@@ -230,19 +230,13 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 {
 	static char profiles[512];
 	struct pso_conf conf;
-	int ret, n;
+	int ret = 0, n;
 
 	broker_defaults(a);
 	memset(ifs, 0, sizeof(*ifs));
-	ret = pso_conf_load(c->config, broker_opts, a, sizeof(*a), &conf, err, errlen);
-	*found = !ret;
-	if (ret == -ENOENT && !c->config_given)
-		ret = 0;
-	if (ret)
+	if (pso_conf_merge(c->config, c->config_given, broker_opts, a, sizeof(*a), &c->cli,
+			   c->given, &conf, found, err, errlen))
 		return PSO_EXIT_USAGE;
-	for (size_t i = 0; i < N_BROKER_OPTS; i++)
-		if (c->given & (1ull << i))
-			pso_opt_copy(&broker_opts[i], a, &c->cli);
 
 	if (!a->cfg.profiles_dir) {
 		if (!profiles[0] && pso_profile_dir_default(profiles, sizeof(profiles))) {

@@ -198,12 +198,12 @@ static char *reader(char *str, int num, void *stream)
 	return str;
 }
 
-static const char *section_name(struct load *ld, char *buf, size_t len)
+static void section_name(struct load *ld, char *buf, size_t len)
 {
 	if (ld->iface == BROKER)
-		return BROKER_SECTION;
-	snprintf(buf, len, IFACE_PREFIX " %s", ld->conf->ifaces[ld->iface].name);
-	return buf;
+		snprintf(buf, len, BROKER_SECTION);
+	else
+		snprintf(buf, len, IFACE_PREFIX " %s", ld->conf->ifaces[ld->iface].name);
 }
 
 static int handler(void *user, const char *section, const char *name, const char *value)
@@ -321,6 +321,23 @@ int pso_conf_load(const char *path, const struct pso_opt *opts, void *settings, 
 	if (ret)
 		pso_conf_free(conf);
 	return ret;
+}
+
+int pso_conf_merge(const char *path, bool required, const struct pso_opt *opts, void *settings,
+		   size_t size, const void *cli, uint64_t given, struct pso_conf *conf, bool *found,
+		   char *err, size_t errlen)
+{
+	int ret = pso_conf_load(path, opts, settings, size, conf, err, errlen);
+
+	*found = !ret;
+	if (ret == -ENOENT && !required)
+		ret = 0;
+	if (ret)
+		return ret;
+	for (size_t i = 0; opts[i].name && i < PSO_OPTS_MAX; i++)
+		if (given & (1ull << i))
+			pso_opt_copy(&opts[i], settings, cli);
+	return 0;
 }
 
 const struct pso_conf_iface *pso_conf_iface(const struct pso_conf *conf, const char *name)

@@ -17,6 +17,7 @@
 #ifndef PSO_CONF_H
 #define PSO_CONF_H
 
+#include <stdbool.h>
 #include <stddef.h>
 #include <stdint.h>
 #include "util/opts.h"
@@ -48,6 +49,17 @@ struct pso_conf {
 int pso_conf_load(const char *path, const struct pso_opt *opts, void *settings, size_t size,
 		  struct pso_conf *conf, char *err, size_t errlen);
 void pso_conf_free(struct pso_conf *conf);
+
+/*
+ * A command's settings from three places, each over the one before:
+ * settings as given (the defaults), then the file at path (when it is not
+ * there: an error only if required), then the rows in given from cli (a
+ * settings struct pso_opts_parse_given() filled).  *found: the file was
+ * there.  0, or pso_conf_load()'s error with settings untouched.
+ */
+int pso_conf_merge(const char *path, bool required, const struct pso_opt *opts, void *settings,
+		   size_t size, const void *cli, uint64_t given, struct pso_conf *conf, bool *found,
+		   char *err, size_t errlen);
 
 /* The section of interface name, or NULL. */
 const struct pso_conf_iface *pso_conf_iface(const struct pso_conf *conf, const char *name);
