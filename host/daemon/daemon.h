@@ -31,7 +31,7 @@ struct pso_broker {
 	/* the status file */
 	char status_path[512];
 	bool status_dirty;
-	uint32_t status_nsubs, status_nclients, status_ntopics;
+	uint32_t status_nsubs, status_nclients, status_ntopics, status_nsessions;
 	struct pso_proto_stats status_stats;	/* as last written */
 	uint64_t status_written_ms;
 };
