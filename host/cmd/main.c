@@ -163,7 +163,8 @@ static const struct pso_opt_spec broker_spec = {
 	.tail = "\nThe interfaces: the IFACE operands, else the [interface NAME] sections of the\n"
 		"settings file.  Runs until SIGINT or SIGTERM, then detaches everything it\n"
 		"attached; SIGHUP (psoffload reload) re-reads the settings file and applies\n"
-		"what can change live.  Exit status: 0 stopped cleanly, 1 could not start or\n"
+		"what can change live.  Under systemd (Type=notify) it reports READY, STATUS\n"
+		"and the watchdog.  Exit status: 0 stopped cleanly, 1 could not start or\n"
 		"failed, 2 bad command line or settings file.\n",
 };
 
@@ -362,7 +363,7 @@ static int run_broker(int argc, char **argv)
 	c.config = c.config_given ? c.cli.config : PSO_CONFIG_DEFAULT;
 	ret = settle(&c, &a, &ifs, &found, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "psoffload: %s\n", err);
+		fprintf(stderr, "%spsoffload: %s\n", pso_log_sd_prefix(PSO_LOG_ERR), err);
 		return ret;
 	}
 	pso_log_set_level(a.verbosity);
@@ -371,12 +372,15 @@ static int run_broker(int argc, char **argv)
 
 	ret = pso_broker_start(&b, &a.cfg, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "psoffload: %s\n", err);
+		fprintf(stderr, "%spsoffload: %s\n", pso_log_sd_prefix(PSO_LOG_ERR), err);
 		iface_list_free(&ifs);
 		return PSO_EXIT_FAILURE;
 	}
-	while ((ret = pso_broker_run(b)) == PSO_BROKER_RELOAD)
+	while ((ret = pso_broker_run(b)) == PSO_BROKER_RELOAD) {
+		pso_broker_reloading(b);
 		reload(&c, b, &a, &ifs);
+		pso_broker_reloaded(b);
+	}
 	pso_broker_stop(b);
 	iface_list_free(&ifs);
 	pso_info("stopped; everything detached");
