@@ -13,6 +13,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include "daemon/broker.h"
+#include "daemon/ctlsock.h"
+#include "daemon/metrics.h"
 #include "ctl/profile.h"
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
@@ -20,6 +22,7 @@
 #include "util/conf.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "cmd/lists.h"
 #include "cmd/stats.h"
 #include "cmd/status.h"
 
@@ -43,12 +46,16 @@ static const struct command {
 } commands[] = {
 	{ "status", pso_cmd_status, "[--json]",
 	  "per interface: mode in force and why, programs, tables" },
-	{ "stats", pso_cmd_stats, "[--json]", "data-plane counters of the running broker" },
+	{ "stats", pso_cmd_stats, "[--json] [--watch=S]", "the running broker's counters" },
+	{ "clients", pso_cmd_clients, "[--state=S]", "connected clients by client id" },
+	{ "sessions", pso_cmd_sessions, "[--state=S]", "every session, kept ones too" },
+	{ "topics", pso_cmd_topics, "[--match=F]", "topics by name, with their traffic" },
+	{ "subscriptions", pso_cmd_subscriptions, "[TOPIC]", "who subscribes to what" },
 	{ "pub", pso_cmd_pub, "[OPTIONS]", "publish (see psoffload pub --help)" },
 	{ "sub", pso_cmd_sub, "[OPTIONS]", "subscribe (see psoffload sub --help)" },
 	{ "check", pso_cmd_check, "[OPTIONS] OBJECT",
 	  "does a BPF object fit a NIC's offload limits" },
-	{ "reload", pso_cmd_reload, "[--pin-dir=DIR]",
+	{ "reload", pso_cmd_reload, "[--name=NAME]",
 	  "the running broker re-reads its configuration" },
 };
 
@@ -59,11 +66,11 @@ static void broker_head(FILE *f)
 	char line[64];
 	size_t i;
 
-	fprintf(f, "usage: psoffload %-23s %s\n", "[OPTIONS] [IFACE...]",
+	fprintf(f, "usage: psoffload %-28s %s\n", "[OPTIONS] [IFACE...]",
 		"run the broker on these interfaces");
 	for (i = 0; i < N_COMMANDS; i++) {
 		snprintf(line, sizeof(line), "%s %s", commands[i].name, commands[i].args);
-		fprintf(f, "       psoffload %-23s %s\n", line, commands[i].summary);
+		fprintf(f, "       psoffload %-28s %s\n", line, commands[i].summary);
 	}
 	fprintf(f, "\nBroker options:\n");
 }
@@ -89,6 +96,24 @@ static const struct pso_opt_name mode_aliases[] = {
 	{ "offload", PSO_MODE_HW },
 	{ 0 },
 };
+
+static int check_name(const char *arg, char *why, size_t whylen)
+{
+	if (pso_ctl_name_valid(arg))
+		return 0;
+	snprintf(why, whylen, "use letters, digits, '.', '_' and '-' (at most %d)", PSO_CTL_NAME_MAX);
+	return -EINVAL;
+}
+
+static int check_metrics(const char *arg, char *why, size_t whylen)
+{
+	struct sockaddr_storage ss;
+
+	if (!pso_metrics_parse_addr(arg, &ss))
+		return 0;
+	snprintf(why, whylen, "use ADDR:PORT, [ADDR6]:PORT or :PORT");
+	return -EINVAL;
+}
 
 static const struct pso_opt_name qosm1_names[] = {
 	{ "predefined", PSO_QOSM1_PREDEFINED },
@@ -140,7 +165,20 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
-	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ")" },
+	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
+		  "under /sys/fs/bpf with no bpffs there (ip netns exec),\n"
+		  "the broker mounts one" },
+	{ "name", 'n', PSO_OPT_STRING, BROKER(cfg.name), .check = check_name, .arg = "NAME",
+	  .help = "the broker's name: its control socket is\n"
+		  PSO_CTL_DIR "/NAME.sock (default: the pin\n"
+		  "directory's last component, psoffload)" },
+	{ "metrics", 0, PSO_OPT_STRING, BROKER(cfg.metrics_addr), .check = check_metrics,
+	  .arg = "ADDR:PORT",
+	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		  "(:PORT: every address; default off)" },
+	{ "metrics-topics", 0, PSO_OPT_UINT, BROKER(cfg.metrics_topics), .min = 0, .max = 10000,
+	  .arg = "N", .help = "per-topic metrics for the N busiest topics\n"
+			      "(default " STR(PSO_METRICS_TOPICS_DEFAULT) ")" },
 	{ "profiles-dir", 0, PSO_OPT_STRING, BROKER(cfg.profiles_dir), .arg = "DIR",
 	  .help = "NIC profiles (default: nic-profiles/ beside the build)" },
 	{ "verbose", 'v', PSO_OPT_COUNTER, BROKER(verbosity), .flags = LIVE,
@@ -179,6 +217,7 @@ static void broker_defaults(struct broker_args *a)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3,
+			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
 		},
 	};
 }

@@ -1,27 +1,22 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * reload.c - `psoffload reload [--pin-dir=DIR]`: SIGHUP to the broker that
- * owns the pin directory.  What the reload changed, and what needs a
- * restart, the daemon logs (one line each); this command only asks.
+ * reload.c - `psoffload reload [--name=NAME | --pin-dir=DIR]`: the broker
+ * re-reads its settings file, as on SIGHUP, asked through its control
+ * socket (daemon/ctlreq.c, "reload").  What the reload changed, and what
+ * needs a restart, the daemon logs (one line each); this command only asks.
  */
-#include <errno.h>
-#include <signal.h>
 #include <stdio.h>
-#include <string.h>
+#include <json-c/json.h>
+#include "cmd/ctl.h"
 #include "cmd/reload.h"
-#include "ctl/dataplane.h"
-#include "daemon/statusfile.h"
 #include "util/opts.h"
 
 struct reload_args {
-	const char *pin_dir;
+	struct pso_ctl_target target;
 };
 
-#define RELOAD(f) PSO_OPT_FIELD(struct reload_args, f)
-
 static const struct pso_opt reload_opts[] = {
-	{ "pin-dir", 0, PSO_OPT_STRING, RELOAD(pin_dir), .arg = "DIR",
-	  .help = "the broker that pinned its maps there\n(default " PSO_PIN_DIR_DEFAULT ")" },
+	PSO_CTL_TARGET_OPTS(struct reload_args),
 	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
 	{ 0 },
 };
@@ -29,8 +24,8 @@ static const struct pso_opt reload_opts[] = {
 static const struct pso_opt_spec reload_spec = {
 	.prog = "psoffload reload",
 	.opts = reload_opts,
-	.head = "usage: psoffload reload [--pin-dir=DIR]\n"
-		"  the running broker re-reads its configuration file (SIGHUP): what can\n"
+	.head = "usage: psoffload reload [--name=NAME | --pin-dir=DIR]\n"
+		"  the running broker re-reads its settings file (as on SIGHUP): what can\n"
 		"  change live changes, the rest is logged as needing a restart\n"
 		"\n"
 		"Options:\n",
@@ -39,25 +34,18 @@ static const struct pso_opt_spec reload_spec = {
 
 int pso_cmd_reload(int argc, char **argv)
 {
-	struct reload_args a = { .pin_dir = PSO_PIN_DIR_DEFAULT };
-	char path[512];
-	int ret, pid;
+	struct reload_args a = { 0 };
+	struct json_object *reply;
+	int ret;
 
 	ret = pso_opts_parse(&reload_spec, argc, argv, &a, NULL);
 	if (ret != PSO_OPTS_RUN)
 		return ret;
-	pid = pso_status_owner(a.pin_dir);
-	if (!pid) {
-		pso_status_path(a.pin_dir, path, sizeof(path));
-		fprintf(stderr, "psoffload reload: no running broker for %s (no live pid in %s)\n",
-			a.pin_dir, path);
-		return PSO_EXIT_FAILURE;
-	}
-	if (kill(pid, SIGHUP)) {
-		fprintf(stderr, "psoffload reload: cannot signal the broker (pid %d): %s\n", pid,
-			strerror(errno));
-		return PSO_EXIT_FAILURE;
-	}
-	printf("asked the broker (pid %d) to reload; its log says what changed\n", pid);
+	ret = pso_ctl_ask_simple(reload_spec.prog, &a.target, "reload", NULL, NULL, &reply);
+	if (ret)
+		return ret;
+	printf("asked the broker (pid %lld) to reload; its log says what changed\n",
+	       (long long)pso_js_int(reply, "pid"));
+	json_object_put(reply);
 	return PSO_EXIT_OK;
 }

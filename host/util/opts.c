@@ -177,6 +177,8 @@ int pso_opt_convert(const struct pso_opt *opt, const char *text, void *field,
 		store(field, opt->size, v);
 		return 0;
 	case PSO_OPT_STRING:
+		if (opt->check && opt->check(text, why, whylen))
+			return -EINVAL;
 		*(const char **)field = text;
 		return 0;
 	case PSO_OPT_ENUM:

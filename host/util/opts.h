@@ -59,6 +59,10 @@ struct pso_opt_spec;
 /* A PSO_OPT_FUNC option's handler: field is the option's field (its
  * offset in the settings), arg the value or NULL.  0, or the exit code 2
  * after one line through pso_opts_error(). */
+/* A PSO_OPT_STRING value's check, on the command line and in a file: 0, or
+ * -EINVAL with why ("use ADDR:PORT"). */
+typedef int (*pso_opt_check)(const char *value, char *why, size_t whylen);
+
 typedef int (*pso_opt_fn)(const struct pso_opt_spec *spec, const struct pso_opt *opt,
 			  const char *arg, void *field);
 
@@ -74,6 +78,7 @@ struct pso_opt {
 	const struct pso_opt_name *names;	/* PSO_OPT_ENUM; { NULL } ends it */
 	const struct pso_opt_name *aliases;	/* accepted too, never listed */
 	pso_opt_fn fn;			/* PSO_OPT_FUNC */
+	pso_opt_check check;		/* PSO_OPT_STRING: NULL, any text */
 	unsigned int flags;		/* PSO_OPT_F_* */
 };
 
@@ -131,7 +136,7 @@ bool pso_opt_takes_value(const struct pso_opt *opt);
  * text as the value of opt into field (settings + opt->off).  FLAG: yes,
  * no, true, false, on, off, 1 or 0; COUNTER: a number 0..9; UINT, INT,
  * ENUM as on the command line; STRING: text itself (the caller keeps it
- * alive).  0, or -EINVAL with why ("use 1..65535 seconds") and nothing
+ * alive), if the row's check takes it.  0, or -EINVAL with why ("use 1..65535 seconds") and nothing
  * stored.  FUNC, HELP and VERSION rows: -ENOTSUP.
  */
 int pso_opt_convert(const struct pso_opt *opt, const char *text, void *field,
