@@ -63,6 +63,7 @@ static void take_iface(struct pso_broker *b, const struct pso_iface *f, struct p
 	else
 		snprintf(o->features, sizeof(o->features), "unknown");
 	o->state = !f->attached ? (f->ifindex ? "failed" : "gone") : f->up ? "up" : "down";
+	o->requested = pso_mode_name(f->requested);
 	o->mode = port ? pso_mode_name(port->mode) : "none";
 	o->host_mode = port ? pso_mode_name(port->host_mode) : "none";
 	snprintf(o->reason, sizeof(o->reason), "%s", f->reason);
@@ -211,6 +212,7 @@ static struct json_object *iface_json(const struct pso_snap_iface *f)
 	add_str(o, "profile", f->profile);
 	add_str(o, "xdp_features", f->features);
 	add_str(o, PSO_ST_STATE, f->state);
+	add_str(o, "requested_mode", f->requested);
 	add_str(o, PSO_ST_MODE, f->mode);
 	add_str(o, "host_mode", f->host_mode);
 	add_str(o, PSO_ST_REASON, f->reason);

@@ -50,7 +50,7 @@ static int granted_qos(uint8_t flags)
 }
 
 /* A topic seen for the first time: offer it to the wildcard subscriptions. */
-static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
+void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name)
 {
 	p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), name);
 	pso_info("topic %u registered: %s", id, name);
@@ -110,7 +110,7 @@ int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16
 	int ret = pso_registry_register(p->reg, name, len, id, &created);
 
 	if (!ret && created)
-		topic_created(p, *id, pso_registry_name(p->reg, *id));
+		pso_topic_created(p, *id, pso_registry_name(p->reg, *id));
 	return ret;
 }
 

@@ -302,6 +302,8 @@ static inline bool pso_client_reachable(const struct pso_client *c)
 /* Find or assign a topic id; a new topic is made known to the data plane
  * and offered to the wildcard subscriptions that match it. */
 int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id);
+/* A topic new to the registry (registered, or predefined by a reload). */
+void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name);
 /* The topic's PSO_TOPIC_F_* for the data plane: its QoS -1 policy, and
  * PSO_TOPIC_F_HOST while it has slotless holds. */
 uint8_t pso_topic_policy(const struct pso_proto *p, uint16_t id);
