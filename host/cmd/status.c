@@ -3,7 +3,6 @@
  * status.c - `psoffload status [--json] [--pin-dir=DIR]`.
  */
 #include <errno.h>
-#include <libgen.h>
 #include <stdbool.h>
 #include <signal.h>
 #include <stdio.h>
@@ -119,7 +118,11 @@ int pso_cmd_status(int argc, char **argv)
 	if (ret != PSO_OPTS_RUN)
 		return ret;
 	pin_dir = a.pin_dir;
-	pso_status_path(pin_dir, path, sizeof(path));
+	ret = pso_status_path(pin_dir, path, sizeof(path));
+	if (ret) {
+		fprintf(stderr, "psoffload status: pin directory %s: %s\n", pin_dir, strerror(-ret));
+		return 1;
+	}
 	root = json_object_from_file(path);
 	if (!root) {
 		fprintf(stderr, "psoffload status: no running broker for %s (%s: %s)\n", pin_dir, path,

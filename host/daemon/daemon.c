@@ -161,11 +161,10 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	b->cfg = *cfg;
 	b->sock = b->sigfd = -1;
 	b->now_ms = now_ms();
-	if (cfg->nifnames > PSO_MAX_PORTS) {
-		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
-		ret = -E2BIG;
+	b->pin_lock.fd = -1;
+	ret = pso_ctl_check_ifnames(cfg->ifnames, cfg->nifnames, err, errlen);
+	if (ret)
 		goto fail;
-	}
 	ret = pso_ctl_table_sizes(&ccfg, cfg->ifnames, cfg->nifnames, &sizes, err, errlen);
 	if (ret)
 		goto fail;
@@ -188,12 +187,14 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		snprintf(err, errlen, "cannot read routes and neighbours (netlink): %s", strerror(-ret));
 		goto fail;
 	}
-	/* Its pins and status file are another live broker's: hands off. */
-	if (cfg->pin_dir && pso_status_owner(cfg->pin_dir)) {
-		snprintf(err, errlen, "pin directory %s is in use by the broker with pid %d; use --pin-dir",
-			 cfg->pin_dir, pso_status_owner(cfg->pin_dir));
-		ret = -EBUSY;
-		goto fail;
+	/* The pin directory is ours for our whole life, or another live
+	 * broker's: then hands off its pins and its status file. */
+	if (cfg->pin_dir) {
+		pid_t owner;
+
+		ret = pso_instance_lock(cfg->pin_dir, &b->pin_lock, &owner, err, errlen);
+		if (ret)
+			goto fail;
 	}
 	ret = pso_dp_load(&b->dp, &sizes, cfg->pin_dir, err, errlen);
 	if (ret)
@@ -236,8 +237,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = -errno;
 		goto fail;
 	}
-	if (cfg->pin_dir) {
-		pso_status_path(cfg->pin_dir, b->status_path, sizeof(b->status_path));
+	if (cfg->pin_dir && !pso_status_path(cfg->pin_dir, b->status_path, sizeof(b->status_path))) {
 		b->status_dirty = true;
 		pso_status_write(b);
 	}
@@ -262,6 +262,35 @@ static void tick(struct pso_broker *b)
 		b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
 	}
 }
+
+/* ---- stopping: every client hears DISCONNECT before the data plane goes ---- */
+
+#define BYE_BATCH	128	/* DISCONNECTs in one go ... */
+#define BYE_PACE_US	1000	/* ... then a pause, so receivers keep up */
+#define BYE_BOUND_MS	1000	/* all of them, at most */
+
+static void say_goodbye(struct pso_broker *b)
+{
+	uint64_t start = now_ms();
+	const struct timespec pace = { .tv_nsec = BYE_PACE_US * 1000 };
+	unsigned int sent = 0;
+	bool done = false;
+
+	for (;;) {
+		sent += pso_proto_shutdown(b->proto, BYE_BATCH, &done);
+		if (done || now_ms() - start >= BYE_BOUND_MS)
+			break;
+		nanosleep(&pace, NULL);
+	}
+	if (!done)
+		pso_warn("DISCONNECT sent to %u clients in %d ms, the bound; the others get none",
+			 sent, BYE_BOUND_MS);
+	else
+		pso_info("DISCONNECT sent to %u client%s in %llu ms", sent, sent == 1 ? "" : "s",
+			 (unsigned long long)(now_ms() - start));
+}
+
+/* ---- the event loop ---- */
 
 int pso_broker_run(struct pso_broker *b)
 {
@@ -297,6 +326,7 @@ int pso_broker_run(struct pso_broker *b)
 
 			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si))
 				pso_info("signal %u: stopping", si.ssi_signo);
+			say_goodbye(b);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
@@ -346,5 +376,7 @@ void pso_broker_stop(struct pso_broker *b)
 	if (b->nh)
 		pso_nh_close(b->nh);
 	pso_proto_free(b->proto);
+	/* Last: the pins are gone, another broker may have the directory. */
+	pso_instance_unlock(&b->pin_lock);
 	free(b);
 }

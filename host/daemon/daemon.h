@@ -13,8 +13,16 @@
 #include "daemon/broker.h"
 #include "proto/proto.h"
 #include "tables/tables.h"
+#include "util/instance.h"
 
 struct pso_nh;
+
+/* Every number the status document carries, as last written. */
+struct pso_status_snap {
+	struct pso_proto_stats stats;
+	struct pso_tables_usage usage;
+	uint32_t ntopics, nsessions;
+};
 
 struct pso_broker {
 	struct pso_broker_cfg cfg;
@@ -31,9 +39,9 @@ struct pso_broker {
 	/* the status file */
 	char status_path[512];
 	bool status_dirty;
-	uint32_t status_nsubs, status_nclients, status_ntopics;
-	struct pso_proto_stats status_stats;	/* as last written */
+	struct pso_status_snap status_last;
 	uint64_t status_written_ms;
+	struct pso_instance_lock pin_lock;	/* the pin directory is ours */
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
@@ -43,7 +51,8 @@ bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bo
 
 /* statusfile.c */
 #define PSO_STATUS_MIN_INTERVAL_MS 100
-/* Rewrite the status file when something moved, at most every 100 ms. */
+/* Rewrite the status file when a value in it moved, at most every 100 ms;
+ * the event loop calls it at least every TICK_MS. */
 void pso_status_refresh(struct pso_broker *b);
 void pso_status_write(struct pso_broker *b);
 

@@ -1,12 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * statusfile.c - the running broker's status document (schema and keys:
- * statusfile.h), rewritten atomically when something moved, at most every
- * PSO_STATUS_MIN_INTERVAL_MS.
+ * statusfile.h), rewritten atomically when any value in it moved (a counter
+ * as much as the occupancy), at most every PSO_STATUS_MIN_INTERVAL_MS.
  */
 #include <errno.h>
-#include <libgen.h>
-#include <signal.h>
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
@@ -18,30 +16,9 @@
 #include "daemon/statusfile.h"
 #include "util/log.h"
 
-void pso_status_path(const char *pin_dir, char *buf, size_t len)
+int pso_status_path(const char *pin_dir, char *buf, size_t len)
 {
-	char tmp[256];
-
-	snprintf(tmp, sizeof(tmp), "%s", pin_dir);
-	snprintf(buf, len, "%s/%s.json", PSO_STATUS_DIR, basename(tmp));
-}
-
-int pso_status_owner(const char *pin_dir)
-{
-	struct json_object *root, *broker;
-	char path[512];
-	int pid = 0;
-
-	pso_status_path(pin_dir, path, sizeof(path));
-	root = json_object_from_file(path);
-	if (!root)
-		return 0;
-	if (json_object_object_get_ex(root, PSO_ST_BROKER, &broker))
-		pid = (int)json_object_get_int64(json_object_object_get(broker, PSO_ST_PID));
-	json_object_put(root);
-	if (pid <= 0 || (kill(pid, 0) && errno == ESRCH))
-		return 0;
-	return pid;
+	return pso_instance_file(pin_dir, "json", buf, len);
 }
 
 static struct json_object *usage_obj(uint64_t used, uint64_t cap)
@@ -53,27 +30,25 @@ static struct json_object *usage_obj(uint64_t used, uint64_t cap)
 	return o;
 }
 
+static void status_snap(struct pso_broker *b, struct pso_status_snap *s)
+{
+	memset(s, 0, sizeof(*s));	/* padding too: compared with memcmp */
+	s->stats = *pso_proto_stats(b->proto);
+	pso_tables_usage(&b->tables, &s->usage);
+	s->ntopics = pso_proto_ntopics(b->proto);
+	s->nsessions = pso_proto_nsessions(b->proto);
+}
+
 void pso_status_refresh(struct pso_broker *b)
 {
-	uint32_t ntopics = pso_proto_ntopics(b->proto);
-	const struct pso_proto_stats *st = pso_proto_stats(b->proto);
-	struct pso_tables_usage u;
+	struct pso_status_snap now;
 
-	if (b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS)
+	if (!b->status_path[0] || b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS)
 		return;
-	/* The daemon's counters are live too, not only the occupancy. */
-	if (memcmp(st, &b->status_stats, sizeof(*st))) {
-		b->status_stats = *st;
+	/* Every counter is live, not only the occupancy. */
+	status_snap(b, &now);
+	if (memcmp(&now, &b->status_last, sizeof(now)))
 		b->status_dirty = true;
-	}
-	pso_tables_usage(&b->tables, &u);
-	if (u.subs != b->status_nsubs || u.clients != b->status_nclients ||
-	    ntopics != b->status_ntopics) {
-		b->status_nsubs = u.subs;
-		b->status_nclients = u.clients;
-		b->status_ntopics = ntopics;
-		b->status_dirty = true;
-	}
 	pso_status_write(b);
 }
 
@@ -94,14 +69,15 @@ static const struct {
 void pso_status_write(struct pso_broker *b)
 {
 	struct json_object *root, *broker, *ifs, *tables, *daemon;
-	const struct pso_proto_stats *st;
-	struct pso_tables_usage u;
+	const struct pso_status_snap *s = &b->status_last;
+	const struct pso_tables_usage *u = &s->usage;
 	char tmp[600], feats[128];
 
 	if (!b->status_path[0] || !b->status_dirty)
 		return;
 	b->status_dirty = false;
 	b->status_written_ms = b->now_ms;
+	status_snap(b, &b->status_last);
 	root = json_object_new_object();
 	broker = json_object_new_object();
 	json_object_object_add(broker, PSO_ST_PID, json_object_new_int(getpid()));
@@ -150,25 +126,23 @@ void pso_status_write(struct pso_broker *b)
 	}
 	json_object_object_add(root, PSO_ST_INTERFACES, ifs);
 
-	pso_tables_usage(&b->tables, &u);
 	tables = json_object_new_object();
-	json_object_object_add(tables, PSO_ST_TOPICS, usage_obj(u.topics, u.max_topics));
-	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u.subs, u.max_subs));
-	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(u.clients, u.max_clients));
-	json_object_object_add(tables, "subscribers_per_topic", json_object_new_int(u.subs_per_topic));
-	json_object_object_add(tables, "pending_grace", json_object_new_int(u.pending));
+	json_object_object_add(tables, PSO_ST_TOPICS, usage_obj(u->topics, u->max_topics));
+	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u->subs, u->max_subs));
+	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(u->clients, u->max_clients));
+	json_object_object_add(tables, "subscribers_per_topic", json_object_new_int(u->subs_per_topic));
+	json_object_object_add(tables, "pending_grace", json_object_new_int(u->pending));
 	json_object_object_add(root, PSO_ST_TABLES, tables);
 
-	st = pso_proto_stats(b->proto);
 	daemon = json_object_new_object();
 	for (size_t i = 0; i < sizeof(daemon_counters) / sizeof(daemon_counters[0]); i++) {
-		const uint64_t *v = (const uint64_t *)((const char *)st + daemon_counters[i].off);
+		const uint64_t *v = (const uint64_t *)((const char *)&s->stats + daemon_counters[i].off);
 
 		json_object_object_add(daemon, daemon_counters[i].name, json_object_new_uint64(*v));
 	}
-	json_object_object_add(daemon, "sessions", json_object_new_uint64(pso_proto_nsessions(b->proto)));
-	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
-	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
+	json_object_object_add(daemon, "sessions", json_object_new_uint64(s->nsessions));
+	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u->nic_write_errors));
+	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u->nic_table_full));
 	json_object_object_add(root, "daemon", daemon);
 
 	mkdir(PSO_STATUS_DIR, 0755);

@@ -2,11 +2,13 @@
 /*
  * statusfile.h - the running broker's status document, written by the
  * daemon (statusfile.c) and read by `psoffload status` (cmd/status.c) and
- * the daemon's own start (is a pin directory another live broker's?).
+ * whoever else wants to know.
  *
  * The daemon writes it atomically (temporary file, then rename) to
- * pso_status_path(pin_dir) whenever something changes; one --pin-dir names
- * one broker instance.  The schema, with the key names both sides use:
+ * pso_status_path(pin_dir) whenever a value in it changed, at least once a
+ * second while any does (statusfile.c); one --pin-dir names one broker
+ * instance (util/instance.h).  The schema, with the key names both sides
+ * use:
  *
  *   { "broker": { "pid", "udp_port", "pin_dir", "requested_mode" },
  *     "interfaces": [ { "name", "ifindex", "driver", "profile", "xdp_features",
@@ -23,8 +25,9 @@
 #define PSO_STATUSFILE_H
 
 #include <stddef.h>
+#include "util/instance.h"
 
-#define PSO_STATUS_DIR "/run/psoffload"
+#define PSO_STATUS_DIR PSO_RUN_DIR
 
 /* Keys that both the writer and a reader name. */
 #define PSO_ST_BROKER		"broker"
@@ -49,10 +52,8 @@
 #define PSO_ST_USED		"used"
 #define PSO_ST_CAPACITY		"capacity"
 
-/* /run/psoffload/<basename of pin_dir>.json */
-void pso_status_path(const char *pin_dir, char *buf, size_t len);
-
-/* The pid of the live broker that owns pin_dir, or 0. */
-int pso_status_owner(const char *pin_dir);
+/* /run/psoffload/NAME.json, NAME the escaped canonical path of pin_dir
+ * (util/instance.h).  0 or -errno. */
+int pso_status_path(const char *pin_dir, char *buf, size_t len);
 
 #endif /* PSO_STATUSFILE_H */

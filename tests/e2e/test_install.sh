@@ -26,11 +26,13 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=wait.sh
 . "$here/wait.sh"
+# shellcheck source=runfile.sh
+. "$here/runfile.sh"
 
 id=pso-inst-$$
 ns=$id
 pin=/sys/fs/bpf/$id
-status_file=/run/psoffload/$id.json
+status_file=$(run_file "$pin" json)
 profiles=$root/nic-profiles
 hidden=$root/.nic-profiles.$id	# nic-profiles/ while the installed binary runs
 work=$(mktemp -d /tmp/pso-test-install.XXXXXX)
@@ -65,7 +67,7 @@ cleanup() {
 	restore_profiles
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "$pin"
-	rm -f "$status_file"
+	rm -f "$status_file" "$(run_file "$pin" lock)"
 	rm -rf "$work"
 }
 trap cleanup EXIT
