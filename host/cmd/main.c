@@ -11,6 +11,7 @@
 #include "ctl/profile.h"
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
+#include "util/instance.h"
 #include "util/log.h"
 #include "util/opts.h"
 #include "cmd/stats.h"
@@ -103,7 +104,9 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
-	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ")" },
+	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
+		  "one broker per directory, by its full path: a lock\n"
+		  "in " PSO_RUN_DIR " says whose" },
 	{ "profiles-dir", 0, PSO_OPT_STRING, BROKER(cfg.profiles_dir), .arg = "DIR",
 	  .help = "NIC profiles (default: nic-profiles/ beside the build)" },
 	{ "verbose", 'v', PSO_OPT_COUNTER, BROKER(verbosity),
@@ -116,7 +119,8 @@ static const struct pso_opt_spec broker_spec = {
 	.prog = "psoffload",
 	.opts = broker_opts,
 	.print_head = broker_head,
-	.tail = "\nRuns until SIGINT or SIGTERM, then detaches everything it attached.\n",
+	.tail = "\nRuns until SIGINT or SIGTERM, then sends every connected client a\n"
+		"DISCONNECT (paced, 1 s at most) and detaches everything it attached.\n",
 };
 
 static int run_broker(int argc, char **argv)
