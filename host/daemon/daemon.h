@@ -40,7 +40,7 @@ struct pso_broker {
 	char status_path[512];
 	bool status_dirty;
 	struct pso_status_snap status_last;
-	uint64_t status_written_ms;
+	uint64_t status_written_ms, status_checked_ms;
 	struct pso_instance_lock pin_lock;	/* the pin directory is ours */
 };
 

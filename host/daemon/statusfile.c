@@ -43,9 +43,12 @@ void pso_status_refresh(struct pso_broker *b)
 {
 	struct pso_status_snap now;
 
-	if (!b->status_path[0] || b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS)
+	if (!b->status_path[0] || b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS ||
+	    b->now_ms - b->status_checked_ms < PSO_STATUS_MIN_INTERVAL_MS)
 		return;
-	/* Every counter is live, not only the occupancy. */
+	/* Every counter is live, not only the occupancy; looked at no more
+	 * often than it may be written, however busy the loop. */
+	b->status_checked_ms = b->now_ms;
 	status_snap(b, &now);
 	if (memcmp(&now, &b->status_last, sizeof(now)))
 		b->status_dirty = true;
