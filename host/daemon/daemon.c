@@ -203,6 +203,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 			      sizes.topics, PSO_MAX_SUBS, sizes.clients);
 	if (!ret)
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
+	if (!ret)
+		ret = pso_tables_use_short_names(&b->tables, b->dp.short_names_fd);
 	/* From here on no table write waits for readers in the event loop. */
 	if (!ret)
 		ret = pso_tables_defer_start(&b->tables);
@@ -230,6 +232,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);	/* a reload */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (b->sigfd < 0) {
@@ -241,11 +244,36 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		b->status_dirty = true;
 		pso_status_write(b);
 	}
+	/* Every interface is attached and the socket bound: READY=1. */
+	pso_notify_init(&b->notify, b->now_ms);
+	pso_broker_reloaded(b);
 	*out = b;
 	return 0;
 fail:
 	pso_broker_stop(b);
 	return ret ? ret : -EIO;
+}
+
+/* The service manager's status line, when it changed. */
+static void notify_status(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_status(&b->notify, line);
+}
+
+void pso_broker_reloading(struct pso_broker *b)
+{
+	pso_notify_reloading(&b->notify);
+}
+
+void pso_broker_reloaded(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_ready(&b->notify, line);
 }
 
 /* Periodic work, every TICK_MS. */
@@ -261,6 +289,7 @@ static void tick(struct pso_broker *b)
 		pso_proto_advertise(b->proto);
 		b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
 	}
+	notify_status(b);
 }
 
 /* ---- stopping: every client hears DISCONNECT before the data plane goes ---- */
@@ -308,11 +337,15 @@ int pso_broker_run(struct pso_broker *b)
 			[FD_SIG] = { .fd = b->sigfd, .events = POLLIN },
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
 		};
-		int timeout;
+		int timeout, wd;
 
 		b->now_ms = now_ms();
 		pso_status_refresh(b);
 		timeout = next_tick > b->now_ms ? (int)(next_tick - b->now_ms) : 0;
+		/* The watchdog is fed from here: a stuck loop stops feeding it. */
+		wd = pso_notify_watchdog(&b->notify, b->now_ms);
+		if (wd >= 0 && wd < timeout)
+			timeout = wd;
 		/* A change the rate limit held back is written soon. */
 		if (b->status_dirty && timeout > PSO_STATUS_MIN_INTERVAL_MS)
 			timeout = PSO_STATUS_MIN_INTERVAL_MS;
@@ -322,10 +355,14 @@ int pso_broker_run(struct pso_broker *b)
 		}
 		b->now_ms = now_ms();
 		if (pfd[FD_SIG].revents & POLLIN) {
-			struct signalfd_siginfo si;
+			struct signalfd_siginfo si = { 0 };
 
-			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si))
-				pso_info("signal %u: stopping", si.ssi_signo);
+			if (read(b->sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP)
+				return PSO_BROKER_RELOAD;
+			pso_notify_stopping(&b->notify, "stopping: detaching");
+			pso_info("signal %u: stopping", si.ssi_signo);
 			say_goodbye(b);
 			return 0;
 		}
