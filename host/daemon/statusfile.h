@@ -1,33 +1,16 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * statusfile.h - the running broker's status document, written by the
- * daemon (statusfile.c) and read by `psoffload status` (cmd/status.c) and
- * whoever else wants to know.
- *
- * The daemon writes it atomically (temporary file, then rename) to
- * pso_status_path(pin_dir) whenever a value in it changed, at least once a
- * second while any does (statusfile.c); one --pin-dir names one broker
- * instance (util/instance.h).  The schema, with the key names both sides
- * use:
- *
- *   { "broker": { "pid", "udp_port", "pin_dir", "requested_mode" },
- *     "interfaces": [ { "name", "ifindex", "driver", "profile", "xdp_features",
- *                       "state" (up|down|gone|failed), "mode", "host_mode",
- *                       "reason", "programs": { "xdp", "xdp_hw", "tc" }, "mtu",
- *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
- *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
- *                 "subscribers_per_topic", "pending_grace" },
- *     "daemon": { every counter of struct pso_proto_stats by its field name
- *                 (statusfile.c: daemon_counters), "sessions",
- *                 "nic_write_errors", "nic_table_full" } }
+ * statusfile.h - the keys of the running broker's status document, which
+ * the daemon serves on its control socket (`status`) and also keeps in
+ * /run/psoffload/NAME.json, rewritten atomically (temporary file, then
+ * rename) whenever something changes.  The schema is in snapshot.h.
  */
 #ifndef PSO_STATUSFILE_H
 #define PSO_STATUSFILE_H
 
 #include <stddef.h>
-#include "util/instance.h"
 
-#define PSO_STATUS_DIR PSO_RUN_DIR
+#define PSO_STATUS_DIR "/run/psoffload"
 
 /* Keys that both the writer and a reader name. */
 #define PSO_ST_BROKER		"broker"
@@ -52,8 +35,7 @@
 #define PSO_ST_USED		"used"
 #define PSO_ST_CAPACITY		"capacity"
 
-/* /run/psoffload/NAME.json, NAME the escaped canonical path of pin_dir
- * (util/instance.h).  0 or -errno. */
-int pso_status_path(const char *pin_dir, char *buf, size_t len);
+/* /run/psoffload/NAME.json, NAME the broker's (--name) */
+void pso_status_path(const char *name, char *buf, size_t len);
 
 #endif /* PSO_STATUSFILE_H */

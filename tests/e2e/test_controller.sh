@@ -86,7 +86,7 @@ cleanup() {
 	# Pins and status files of a daemon that could not remove them itself.
 	for p in a hw c drv e sz; do
 		rm -rf "$PIN_PREFIX-$p"
-		rm -f "$(run_file "$PIN_PREFIX-$p" json)" "$(run_file "$PIN_PREFIX-$p" lock)"
+		rm -f "/run/psoffload/${PIN_PREFIX##*/}-$p.json" "$(run_file "$PIN_PREFIX-$p" lock)"
 	done
 	rm -rf "$work"
 }
@@ -232,7 +232,7 @@ run_refused() {
 	refused_ms=$((($(date +%s%N) - t0) / 1000000))
 }
 
-status_file() { run_file "$1" json; }
+status_file() { echo "/run/psoffload/$(basename "$1").json"; }
 status_json() { lab_run "$1" "$psoffload" status --json --pin-dir="$2" 2>&1; }
 # iface_field NS PIN IFACE JQ-PATH: one field of one interface in status --json.
 iface_field() {

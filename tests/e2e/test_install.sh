@@ -34,7 +34,7 @@ root=$(cd "$here/../.." && pwd)
 id=pso-inst-$$
 ns=$id
 pin=/sys/fs/bpf/$id
-status_file=$(run_file "$pin" json)
+status_file=/run/psoffload/$id.json
 profiles=$root/nic-profiles
 hidden=$root/.nic-profiles.$id	# nic-profiles/ while the installed binary runs
 work=$(mktemp -d /tmp/pso-test-install.XXXXXX)
@@ -230,6 +230,7 @@ t_stop() {
 		rc=1
 	fi
 	[ ! -e "$status_file" ] || { note "status file $status_file left"; rc=1; }
+	[ ! -e "$(run_file "$pin" lock)" ] || { note "lock file $(run_file "$pin" lock) left"; rc=1; }
 	[ $rc -eq 0 ] || tail -n 10 "$log" | sed 's/^/  log: /' >>"$diag"
 	return $rc
 }

@@ -10,8 +10,8 @@
 #   - a NIC profile that is empty: one line naming file:line, nothing attached;
 #   - SIGTERM: every connected client, direct or behind a forwarder, gets a
 #     DISCONNECT within the bound, then the daemon exits 0;
-#   - the status document's counters are live (a kept session's expiry,
-#     which moves no occupancy, shows within a second).
+#   - the status document in /run/psoffload is live (a kept session's
+#     expiry, which moves no occupancy, shows within a second).
 #
 # One result line per test, "ok N - NAME" or "not ok N - NAME" followed by
 # "#"-prefixed diagnostics; the last line is "N passed, N failed".  Exits
@@ -55,8 +55,8 @@ cleanup() {
 	lab_down
 	# Pins and run files of a daemon that could not remove them itself.
 	rm -rf "$PIN"*
-	rm -f "$(run_file "$PIN" json)" "$(run_file "$PIN" lock)" \
-		"$(run_file "$PIN-dead" json)" "$(run_file "$PIN-dead" lock)"
+	rm -f "$(run_file "$PIN" lock)" "$(run_file "$PIN-dead" lock)" \
+		"/run/psoffload/${PIN##*/}"*.json "/run/psoffload/pso-robust-$LAB_ID"-*.json
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -135,7 +135,8 @@ bare() {
 
 pins_of() { ls -i "$1" 2>/dev/null | sort -k2; }
 
-status_json() { lab_run "$NS_B" "$psoffload" status --json --pin-dir="$1"; }
+# status_json ARGS: `psoffload status --json ARGS` (over the control socket).
+status_json() { lab_run "$NS_B" "$psoffload" status --json "$@"; }
 
 # stop_daemon PID: SIGTERM, it exits 0 within 10 s.
 stop_daemon() {
@@ -183,12 +184,18 @@ t_pin_owned() {
 		note "the lock $lock is not held while the broker runs"
 		rc=1
 	fi
-	for spelling in "$PIN/." "$PIN//" "/sys/fs/bpf/../bpf/${PIN##*/}"; do
-		daemon "$NS_B" "$tmp/own-b.log" --pin-dir="$spelling" --port=1884 b1
+	# Another name, so that its control socket would not stop it either.
+	for spelling in "$PIN" "$PIN/." "$PIN//" "/sys/fs/bpf/../bpf/${PIN##*/}"; do
+		daemon "$NS_B" "$tmp/own-b.log" --pin-dir="$spelling" --name="pso-robust-$LAB_ID-b" \
+			--port=1884 b1
 		refused "$dpid" "$tmp/own-b.log" "a second broker on $spelling" \
 			"^psoffload: pin directory .* is in use by the broker with pid $a " || rc=1
 		bare "$NS_B" b1 || rc=1
 	done
+	# Its own name too (what the pin directory gives): the lock speaks first.
+	daemon "$NS_B" "$tmp/own-c.log" --pin-dir="$PIN/." --port=1884 b1
+	refused "$dpid" "$tmp/own-c.log" "a second broker on $PIN/. (same name)" \
+		"^psoffload: pin directory .* is in use by the broker with pid $a " || rc=1
 	after=$(pins_of "$PIN")
 	expect "the owner's pins (inode, name)" "$(tr '\n' ' ' <<<"$before")" "$(tr '\n' ' ' <<<"$after")" || rc=1
 	still_serves own/t "$tmp/own-a.log" || rc=1
@@ -203,14 +210,20 @@ t_pin_owned() {
 t_pin_full_path() {
 	local rc=0 a b
 	mkdir -p "$PIN-a" "$PIN-b"
-	daemon "$NS_B" "$tmp/full-a.log" --pin-dir="$PIN-a/x" b0
+	# Two names: by default both would be "x" (the control socket's rule).
+	daemon "$NS_B" "$tmp/full-a.log" --pin-dir="$PIN-a/x" --name="pso-robust-$LAB_ID-xa" b0
 	a=$dpid
 	wait_serving "$a" "$tmp/full-a.log" || return 1
-	daemon "$NS_B" "$tmp/full-b.log" --pin-dir="$PIN-b/x" --port=1884 b1
+	daemon "$NS_B" "$tmp/full-b.log" --pin-dir="$PIN-b/x" --name="pso-robust-$LAB_ID-xb" \
+		--port=1884 b1
 	b=$dpid
 	wait_serving "$b" "$tmp/full-b.log" || rc=1
-	expect "status of $PIN-a/x: pid" "$a" "$(status_json "$PIN-a/x" | jq -r .broker.pid)" || rc=1
-	expect "status of $PIN-b/x: pid" "$b" "$(status_json "$PIN-b/x" | jq -r .broker.pid)" || rc=1
+	expect "status of $PIN-a/x: pid" "$a" \
+		"$(status_json --name="pso-robust-$LAB_ID-xa" | jq -r .broker.pid)" || rc=1
+	expect "status of $PIN-b/x: pid" "$b" \
+		"$(status_json --name="pso-robust-$LAB_ID-xb" | jq -r .broker.pid)" || rc=1
+	expect "status of $PIN-b/x: pin_dir" "$PIN-b/x" \
+		"$(status_json --name="pso-robust-$LAB_ID-xb" | jq -r .broker.pin_dir)" || rc=1
 	stop_daemon "$a" || rc=1
 	stop_daemon "$b" || rc=1
 	rmdir "$PIN-a" "$PIN-b" 2>/dev/null
@@ -410,7 +423,10 @@ t_status_live() {
 	wait_for 10 grep -q "client st-keep subscribed" "$broker_log" || { note "no subscription"; return 1; }
 	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -t st/t -m one >/dev/null 2>&1
 	wait_gone "$s" 10 || { note "the subscriber did not finish"; return 1; }
-	sessions_are() { [ "$(status_json "$pin" | jq -r .daemon.sessions)" = "$1" ]; }
+	# The file, not the control socket (which answers from a fresh snapshot).
+	local file=/run/psoffload/${pin##*/}.json
+	file_sessions() { jq -r .daemon.sessions "$file" 2>/dev/null; }
+	sessions_are() { [ "$(file_sessions)" = "$1" ]; }
 	wait_for 5 sessions_are 1 || { note "status never showed the kept session"; rc=1; }
 	wait_for 10 grep -q "client st-keep.*session expired" "$broker_log" ||
 		{ note "the kept session did not expire: $(grep st-keep "$broker_log" | tail -n 3)"; return 1; }
@@ -418,11 +434,11 @@ t_status_live() {
 	local t0 now n
 	t0=$(date +%s%N)
 	while :; do
-		n=$(status_json "$pin" | jq -r .daemon.sessions)
+		n=$(file_sessions)
 		now=$(date +%s%N)
 		[ "$n" = 0 ] && break
 		if [ $(((now - t0) / 1000000)) -gt 1000 ]; then
-			note "status still says $(status_json "$pin" | jq -c '{sessions: .daemon.sessions, clients: .tables.clients}') 1 s after the expiry"
+			note "$file still says $(jq -c '{sessions: .daemon.sessions, clients: .tables.clients}' "$file") 1 s after the expiry"
 			rc=1
 			break
 		fi
@@ -440,7 +456,7 @@ run_test "interfaces: too long, twice, by an altname, empty: one line, nothing a
 run_test "profiles: empty, a directory, out of range: one line naming file:line" t_profile_empty
 run_test "SIGTERM: 4 subscribers and 3 forwarded nodes hear DISCONNECT, exit 0" t_sigterm_few
 run_test "SIGTERM: $BYE_CLIENTS clients and 200 forwarded nodes, each one DISCONNECT within 1 s" t_sigterm_many
-run_test "status: a kept session's expiry shows within a second" t_status_live
+run_test "status file: a kept session's expiry shows within a second" t_status_live
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ] && [ "$passed" -gt 0 ]
