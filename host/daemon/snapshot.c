@@ -25,6 +25,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(rx_unsupported, "Messages answered 'not supported' or ignored."),
 	COUNTER(host_deliveries, "Publishes the daemon sent itself (host path)."),
 	COUNTER(congestion, "Requests refused because a table was full."),
+	COUNTER(overflow, "Subscribers of a filter left without a slot: the daemon delivers to them."),
 	COUNTER(expired, "Clients expired by keep-alive."),
 	COUNTER(qosm1_denied, "QoS -1 publishes the daemon refused (--qos-m1)."),
 	COUNTER(qos_deliveries, "QoS 1/2 deliveries queued."),

@@ -106,6 +106,8 @@ struct pso_proto_stats {
 	uint64_t rx_unsupported;	/* answered "not supported" or undecodable */
 	uint64_t host_deliveries;	/* publishes sent by the daemon */
 	uint64_t congestion;		/* requests refused: tables full */
+	uint64_t overflow;		/* holds left without a slot (a filter's
+					 * topic was full): the daemon serves them */
 	uint64_t expired;		/* clients expired by keep-alive */
 	uint64_t qos_deliveries;	/* QoS 1/2 deliveries queued */
 	uint64_t qos_retransmits;
