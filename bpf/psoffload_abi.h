@@ -393,7 +393,7 @@ struct pso_event_cfg {
 /* pso_event_buckets[0] on each CPU: a token bucket in units of
  * 1/1e9 event, refilled by rate units per nanosecond. */
 struct pso_event_bucket {
-	__u64 stamp_ns;		/* bpf_ktime_get_ns() of the last refill */
+	__u64 stamp_ns;		/* bpf_ktime_get_coarse_ns() of the last refill */
 	__u64 credit;		/* 1e9 per event it may send now */
 	__u32 suppressed;	/* since this CPU's last event: told in the next */
 	__u32 pad;

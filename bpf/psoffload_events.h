@@ -12,7 +12,7 @@
  *
  * A flood of bad packets must not turn the ring buffer into a CPU sink:
  * each CPU has a token bucket (struct pso_event_bucket) refilled from
- * bpf_ktime_get_ns() at the rate in pso_event_cfg.  An event it has no
+ * bpf_ktime_get_coarse_ns() at the rate in pso_event_cfg.  An event it has no
  * token for costs two array lookups and a clock read; it is counted
  * (event_suppressed) and the number is told in the CPU's next event.  A
  * full ring buffer loses the event, counted as event_lost.
@@ -41,7 +41,7 @@
 
 /*
  * Take a token from this CPU's bucket: 1 if the event may go, 0 if it is
- * suppressed (counted here).  Refill first: rate units of credit per
+ * suppressed (counted here).  now: CLOCK_MONOTONIC_COARSE.  Refill first: rate units of credit per
  * nanosecond since the last refill, at most a full bucket; a refill
  * longer than PSO_EVENT_REFILL_MAX_NS fills any bucket (the host keeps
  * burst <= 64 * rate), and the cap keeps elapsed * rate far from overflow.
@@ -49,7 +49,8 @@
 static __always_inline int pso_event_token(struct pso_event_bucket *b,
 					   const struct pso_event_cfg *cfg, __u64 now)
 {
-	__u64 elapsed = now - b->stamp_ns, full = (__u64)cfg->burst * PSO_NSEC_PER_EVENT;
+	__u64 full = (__u64)cfg->burst * PSO_NSEC_PER_EVENT;
+	__u64 elapsed = now > b->stamp_ns ? now - b->stamp_ns : 0;	/* a stamp ahead: written by the host */
 	__u64 credit;
 
 	if (elapsed > PSO_EVENT_REFILL_MAX_NS)
@@ -69,33 +70,65 @@ static __always_inline int pso_event_token(struct pso_event_bucket *b,
 }
 
 /*
- * Send the event ev describes (everything but the time and the suppressed
- * count), if the bucket allows.  A subprogram: one copy of its code for
- * all the exits that report.
+ * May an event go now?  This CPU's bucket, with a token taken (1), or NULL
+ * when events are off or the bucket is empty (the event suppressed,
+ * counted).  Asked before an event is built, so that in a flood a
+ * suppressed one costs two array lookups, a clock load and the arithmetic.
  */
-static __noinline int pso_event_send(const struct pso_event *ev)
+static __always_inline struct pso_event_bucket *pso_event_allowed(void)
 {
 	__u32 key = 0;
 	struct pso_event_cfg *cfg = bpf_map_lookup_elem(&pso_event_cfg, &key);
 	struct pso_event_bucket *b = bpf_map_lookup_elem(&pso_event_buckets, &key);
-	struct pso_event *out;
-	__u64 now;
 
 	if (!cfg || !b || !cfg->rate)	/* events off */
-		return 0;
-	now = bpf_ktime_get_ns();
-	if (!pso_event_token(b, cfg, now))
-		return 0;
-	out = bpf_ringbuf_reserve(&pso_events, sizeof(*out), 0);
-	if (!out) {
+		return NULL;
+	/* The tick-grained clock is a load where the precise one reads the
+	 * clock source (tens of ns in a VM): in a flood, that is most of the
+	 * cost of an event suppressed.  A tick is far finer than the bucket
+	 * needs at rates up to a few thousand per second. */
+	return pso_event_token(b, cfg, bpf_ktime_get_coarse_ns()) ? b : NULL;
+}
+
+/* A ring buffer slot, or NULL when it is full (the event lost, counted). */
+static __always_inline struct pso_event *pso_event_reserve(void)
+{
+	struct pso_event *out = bpf_ringbuf_reserve(&pso_events, sizeof(*out), 0);
+
+	if (!out)
 		pso_count(PSO_CNT_EVENT_LOST);
-		return 0;
-	}
-	__builtin_memcpy(out, ev, sizeof(*out));
-	out->ts_ns = now;
+	return out;
+}
+
+/* Time it, tell the events suppressed before it, send it. */
+static __always_inline void pso_event_submit(struct pso_event *out, struct pso_event_bucket *b)
+{
+	out->ts_ns = bpf_ktime_get_ns();
 	out->suppressed = b->suppressed;
 	b->suppressed = 0;
 	bpf_ringbuf_submit(out, 0);
+}
+
+/*
+ * Send the event ev describes (all but its time and suppressed count) if
+ * this CPU's bucket allows.  A subprogram: one copy of its code for every
+ * exit that reports, and its callers need no branch on what it did.  It
+ * takes the event built, never the parse: a pointer to the parse handed to
+ * a call would keep the compiler from knowing the fast lane's address
+ * family after it, and the verifier from following which header is there.
+ */
+static __noinline int pso_event_send(const struct pso_event *ev)
+{
+	struct pso_event_bucket *b = pso_event_allowed();
+	struct pso_event *out;
+
+	if (!b)
+		return 0;
+	out = pso_event_reserve();
+	if (!out)
+		return 0;
+	__builtin_memcpy(out, ev, sizeof(*out));
+	pso_event_submit(out, b);
 	return 0;
 }
 

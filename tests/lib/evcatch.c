@@ -72,7 +72,7 @@ void evcatch_set_credit(struct evcatch *c, uint32_t events)
 
 	if (!b)
 		abort();
-	clock_gettime(CLOCK_MONOTONIC, &ts);
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);	/* the bucket's clock */
 	bpf_map_lookup_elem(c->buckets_fd, &key, b);
 	for (int i = 0; i < c->ncpus; i++) {
 		b[i].credit = (uint64_t)events * 1000000000ull;
