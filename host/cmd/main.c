@@ -102,6 +102,11 @@ static const struct pso_opt broker_opts[] = {
 	  .max = 3600000, .unit = "ms", .arg = "MS",
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
+	{ "event-rate", 0, PSO_OPT_UINT, BROKER(cfg.event_rate), .min = 0,
+	  .max = PSO_EVENT_RATE_MAX, .arg = "N",
+	  .help = "data-plane events (drops, refusals, copies not made)\n"
+		  "each CPU may report per second; the rest are counted\n"
+		  "as event_suppressed; 0: none (default " STR(PSO_EVENT_RATE_DEFAULT) ")" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
 	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ")" },
 	{ "profiles-dir", 0, PSO_OPT_STRING, BROKER(cfg.profiles_dir), .arg = "DIR",
@@ -130,6 +135,7 @@ static int run_broker(int argc, char **argv)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3,
+			.event_rate = PSO_EVENT_RATE_DEFAULT,
 		},
 	};
 	struct pso_broker_cfg *cfg = &a.cfg;

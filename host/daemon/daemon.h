@@ -15,6 +15,7 @@
 #include "tables/tables.h"
 
 struct pso_nh;
+struct pso_events;
 
 struct pso_broker {
 	struct pso_broker_cfg cfg;
@@ -23,6 +24,7 @@ struct pso_broker {
 	struct pso_ctl ctl;		/* interfaces, modes, placement */
 	struct pso_proto *proto;	/* sessions and the control protocol */
 	struct pso_nh *nh;		/* routes, neighbours, links */
+	struct pso_events *events;	/* the data plane's event stream */
 	int sock;			/* the MQTT-SN socket */
 	int sigfd;
 	bool nh_changed;
