@@ -31,6 +31,8 @@ static __always_inline int pso_refused(const struct pso_pkt *p, enum pso_refusal
 		return pso_exit_why(p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_NOT_CONNECTED, TC_ACT_SHOT);
 	case PSO_R_UNKNOWN_TOPIC:
 		return pso_exit_why(p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_UNKNOWN_TOPIC, TC_ACT_SHOT);
+	case PSO_R_TTL_EXPIRED:
+		return pso_exit_why(p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_TTL, TC_ACT_SHOT);
 	case PSO_R_QOSM1_DENIED:
 	default:
 		return pso_exit_why(p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_QOSM1_DENIED, TC_ACT_SHOT);
