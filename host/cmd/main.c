@@ -121,7 +121,8 @@ static const struct pso_opt_spec broker_spec = {
 	.prog = "psoffload",
 	.opts = broker_opts,
 	.print_head = broker_head,
-	.tail = "\nRuns until SIGINT or SIGTERM, then detaches everything it attached.\n",
+	.tail = "\nRuns until SIGINT or SIGTERM, then detaches everything it attached.\n"
+		"Under systemd (Type=notify) it reports READY, STATUS and the watchdog.\n",
 };
 
 static int run_broker(int argc, char **argv)
@@ -152,7 +153,8 @@ static int run_broker(int argc, char **argv)
 		static char dir[512];
 
 		if (pso_profile_dir_default(dir, sizeof(dir))) {
-			fprintf(stderr, "psoffload: cannot find nic-profiles/; use --profiles-dir\n");
+			fprintf(stderr, "%spsoffload: cannot find nic-profiles/; use --profiles-dir\n",
+				pso_log_sd_prefix(PSO_LOG_ERR));
 			return 2;
 		}
 		cfg->profiles_dir = dir;
@@ -163,10 +165,16 @@ static int run_broker(int argc, char **argv)
 
 	ret = pso_broker_start(&b, cfg, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "psoffload: %s\n", err);
+		fprintf(stderr, "%spsoffload: %s\n", pso_log_sd_prefix(PSO_LOG_ERR), err);
 		return 1;
 	}
-	ret = pso_broker_run(b);
+	/* SIGHUP: the configuration file is what a reload re-reads; a broker
+	 * started from its command line alone has nothing to re-read. */
+	while ((ret = pso_broker_run(b)) == PSO_BROKER_RELOAD) {
+		pso_broker_reloading(b);
+		pso_info("SIGHUP: nothing to re-read (no configuration file)");
+		pso_broker_reloaded(b);
+	}
 	pso_broker_stop(b);
 	pso_info("stopped; everything detached");
 	return ret ? 1 : 0;

@@ -31,12 +31,20 @@ struct pso_broker_cfg {
 
 struct pso_broker;
 
-/* Load and attach the data plane on every interface, open the socket.
+/* Load and attach the data plane on every interface, open the socket;
+ * then tell the service manager READY=1 (daemon/notify.h).
  * err gets one line naming the interface and the reason on failure. */
 int pso_broker_start(struct pso_broker **b, const struct pso_broker_cfg *cfg,
 		     char *err, size_t errlen);
-/* Serve until SIGINT/SIGTERM; returns 0 on a clean stop. */
+/* pso_broker_run(): SIGHUP asked for a reload; call it again after. */
+#define PSO_BROKER_RELOAD 1
+/* Serve until SIGINT/SIGTERM (0, a clean stop, after STOPPING=1), SIGHUP
+ * (PSO_BROKER_RELOAD) or an error (negative errno). */
 int pso_broker_run(struct pso_broker *b);
+/* Around a reload, for the service manager: RELOADING=1, then READY=1
+ * with the status line. */
+void pso_broker_reloading(struct pso_broker *b);
+void pso_broker_reloaded(struct pso_broker *b);
 /* Detach everything, free. */
 void pso_broker_stop(struct pso_broker *b);
 

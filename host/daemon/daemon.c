@@ -247,6 +247,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);	/* a reload */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (b->sigfd < 0) {
@@ -259,11 +260,36 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		b->status_dirty = true;
 		pso_status_write(b);
 	}
+	/* Every interface is attached and the socket bound: READY=1. */
+	pso_notify_init(&b->notify, b->now_ms);
+	pso_broker_reloaded(b);
 	*out = b;
 	return 0;
 fail:
 	pso_broker_stop(b);
 	return ret ? ret : -EIO;
+}
+
+/* The service manager's status line, when it changed. */
+static void notify_status(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_status(&b->notify, line);
+}
+
+void pso_broker_reloading(struct pso_broker *b)
+{
+	pso_notify_reloading(&b->notify);
+}
+
+void pso_broker_reloaded(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_ready(&b->notify, line);
 }
 
 /* Periodic work, every TICK_MS. */
@@ -279,6 +305,7 @@ static void tick(struct pso_broker *b)
 		pso_proto_advertise(b->proto);
 		b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
 	}
+	notify_status(b);
 }
 
 int pso_broker_run(struct pso_broker *b)
@@ -298,11 +325,15 @@ int pso_broker_run(struct pso_broker *b)
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
 			[FD_EVENTS] = { .fd = pso_events_fd(b->events), .events = POLLIN },
 		};
-		int timeout;
+		int timeout, wd;
 
 		b->now_ms = now_ms();
 		pso_status_refresh(b);
 		timeout = next_tick > b->now_ms ? (int)(next_tick - b->now_ms) : 0;
+		/* The watchdog is fed from here: a stuck loop stops feeding it. */
+		wd = pso_notify_watchdog(&b->notify, b->now_ms);
+		if (wd >= 0 && wd < timeout)
+			timeout = wd;
 		/* A change the rate limit held back is written soon. */
 		if (b->status_dirty && timeout > PSO_STATUS_MIN_INTERVAL_MS)
 			timeout = PSO_STATUS_MIN_INTERVAL_MS;
@@ -312,10 +343,14 @@ int pso_broker_run(struct pso_broker *b)
 		}
 		b->now_ms = now_ms();
 		if (pfd[FD_SIG].revents & POLLIN) {
-			struct signalfd_siginfo si;
+			struct signalfd_siginfo si = { 0 };
 
-			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si))
-				pso_info("signal %u: stopping", si.ssi_signo);
+			if (read(b->sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP)
+				return PSO_BROKER_RELOAD;
+			pso_notify_stopping(&b->notify, "stopping: detaching");
+			pso_info("signal %u: stopping", si.ssi_signo);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */

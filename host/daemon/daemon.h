@@ -11,6 +11,7 @@
 #include "ctl/controller.h"
 #include "ctl/dataplane.h"
 #include "daemon/broker.h"
+#include "daemon/notify.h"
 #include "proto/proto.h"
 #include "tables/tables.h"
 
@@ -36,12 +37,16 @@ struct pso_broker {
 	uint32_t status_nsubs, status_nclients, status_ntopics;
 	struct pso_proto_stats status_stats;	/* as last written */
 	uint64_t status_written_ms;
+	struct pso_notify notify;	/* the service manager (systemd) */
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
 extern const struct pso_proto_ops pso_broker_proto_ops;
 /* Did the data plane judge this datagram (see struct pso_rx)? */
 bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bool reassembled);
+
+/* notify.c: "b0 drv, b1 skb; 3 clients, 2 topics", for STATUS=. */
+void pso_broker_status_line(struct pso_broker *b, char *buf, size_t len);
 
 /* statusfile.c */
 #define PSO_STATUS_MIN_INTERVAL_MS 100
