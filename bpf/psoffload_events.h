@@ -90,45 +90,61 @@ static __always_inline struct pso_event_bucket *pso_event_allowed(void)
 	return pso_event_token(b, cfg, bpf_ktime_get_coarse_ns()) ? b : NULL;
 }
 
-/* A ring buffer slot, or NULL when it is full (the event lost, counted). */
-static __always_inline struct pso_event *pso_event_reserve(void)
-{
-	struct pso_event *out = bpf_ringbuf_reserve(&pso_events, sizeof(*out), 0);
+/*
+ * What an event says but its address, in two words: a subprogram takes
+ * five arguments, and an event built on the caller's stack would cost the
+ * TC program stack it does not have (its frame, this and
+ * pso_tc_count_copies() stay within 512 bytes as kernels before 6.10
+ * count them, each frame rounded up to 32).
+ */
+#define PSO_EV_WHAT(reason, cause, count, flags, family)			\
+	((__u64)(__u16)(reason) | (__u64)(__u16)(cause) << 16 |		\
+	 (__u64)(__u16)(count) << 32 | (__u64)(__u8)(flags) << 48 |		\
+	 (__u64)(__u8)(family) << 56)
+#define PSO_EV_WHERE(port, topic_id, len)					\
+	((__u64)(__u16)(port) | (__u64)(__u16)(topic_id) << 16 | (__u64)(__u16)(len) << 32)
 
-	if (!out)
+/*
+ * Send an event if this CPU's bucket allows: what and where as packed
+ * above, addr the sender's address (4 or 16 bytes by family; in the packet
+ * or on the stack) when the flags have PSO_EVENT_F_SOURCE.  The address is
+ * copied with bpf_probe_read_kernel(), which needs no proof of bounds: the
+ * callers checked them, and a packet pointer's IPv6 range is one the
+ * verifier may not follow here.  A subprogram: one copy of its code for
+ * every exit that reports, and its callers need no branch on what it did.
+ */
+static __noinline int pso_event_send(__u64 what, __u64 where, const void *addr)
+{
+	struct pso_event_bucket *b = pso_event_allowed();
+	struct pso_event *out;
+	__u8 flags = what >> 48, family = what >> 56;
+
+	if (!b)
+		return 0;
+	out = bpf_ringbuf_reserve(&pso_events, sizeof(*out), 0);
+	if (!out) {
 		pso_count(PSO_CNT_EVENT_LOST);
-	return out;
-}
-
-/* Time it, tell the events suppressed before it, send it. */
-static __always_inline void pso_event_submit(struct pso_event *out, struct pso_event_bucket *b)
-{
+		return 0;
+	}
+	__builtin_memset(out, 0, sizeof(*out));
+	out->reason = (__u16)what;
+	out->cause = (__u16)(what >> 16);
+	out->count = (__u16)(what >> 32);
+	out->flags = flags;
+	out->family = family;
+	out->src_port = (__be16)where;
+	out->topic_id = (__u16)(where >> 16);
+	out->len = (__u16)(where >> 32);
+	if ((flags & PSO_EVENT_F_SOURCE) && addr) {
+		if (family == PSO_AF_INET6)
+			bpf_probe_read_kernel(out->src_addr, 16, addr);
+		else
+			bpf_probe_read_kernel(out->src_addr, 4, addr);
+	}
 	out->ts_ns = bpf_ktime_get_ns();
 	out->suppressed = b->suppressed;
 	b->suppressed = 0;
 	bpf_ringbuf_submit(out, 0);
-}
-
-/*
- * Send the event ev describes (all but its time and suppressed count) if
- * this CPU's bucket allows.  A subprogram: one copy of its code for every
- * exit that reports, and its callers need no branch on what it did.  It
- * takes the event built, never the parse: a pointer to the parse handed to
- * a call would keep the compiler from knowing the fast lane's address
- * family after it, and the verifier from following which header is there.
- */
-static __noinline int pso_event_send(const struct pso_event *ev)
-{
-	struct pso_event_bucket *b = pso_event_allowed();
-	struct pso_event *out;
-
-	if (!b)
-		return 0;
-	out = pso_event_reserve();
-	if (!out)
-		return 0;
-	__builtin_memcpy(out, ev, sizeof(*out));
-	pso_event_submit(out, b);
 	return 0;
 }
 
@@ -143,35 +159,23 @@ static __noinline int pso_event_send(const struct pso_event *ev)
  */
 static __always_inline void pso_report(const struct pso_pkt *p, __u32 reason, __u32 cause)
 {
-	struct pso_event ev = {
-		.reason = (__u16)reason,
-		.cause = (__u16)cause,
-		.count = 1,
-	};
+	__u64 what = PSO_EV_WHAT(reason, cause, 1, 0, 0), where = 0;
+	const void *addr = NULL;
 
 	if (!(PSO_EVENT_REASONS & PSO_EVENT_BIT(reason)))
 		return;
 	if (p && p->udp) {
 		__u16 udp_len = bpf_ntohs(p->udp->len);
+		__u8 flags = PSO_EVENT_F_SOURCE | (p->pub ? PSO_EVENT_F_TOPIC : 0);
 
-		ev.flags = PSO_EVENT_F_SOURCE;
-		ev.family = p->family;
-		ev.src_port = p->udp->source;
-		ev.len = udp_len > sizeof(struct udphdr) ? udp_len - sizeof(struct udphdr) : 0;
-		/* IPv6: a copy the verifier need not prove in bounds.  Which
-		 * header p->l3 holds is p->family, a byte it may not follow to
-		 * here (a caller's IPv4 header is proven for 20 bytes only);
-		 * the parse checked the whole IPv6 header. */
-		if (p->family == PSO_AF_INET)
-			__builtin_memcpy(ev.src_addr, &((struct iphdr *)p->l3)->saddr, 4);
-		else
-			bpf_probe_read_kernel(ev.src_addr, 16, &((struct ipv6hdr *)p->l3)->saddr);
-		if (p->pub) {
-			ev.flags |= PSO_EVENT_F_TOPIC;
-			ev.topic_id = p->topic_id;
-		}
+		what = PSO_EV_WHAT(reason, cause, 1, flags, p->family);
+		where = PSO_EV_WHERE(p->udp->source, p->pub ? p->topic_id : 0,
+				     udp_len > sizeof(struct udphdr) ? udp_len - sizeof(struct udphdr) : 0);
+		/* An address, not a load: pso_event_send() copies it. */
+		addr = p->family == PSO_AF_INET ? (const void *)&((struct iphdr *)p->l3)->saddr
+						: (const void *)&((struct ipv6hdr *)p->l3)->saddr;
 	}
-	pso_event_send(&ev);
+	pso_event_send(what, where, addr);
 }
 
 /*
@@ -184,21 +188,11 @@ static __always_inline void pso_report_copies(__u32 reason, __u32 n, __u8 family
 					      const __u8 *addr, __be16 port, __u16 topic_id,
 					      __u16 len)
 {
-	struct pso_event ev = {
-		.reason = (__u16)reason,
-		.cause = (__u16)reason,
-		.count = n > 0xffff ? 0xffff : (__u16)n,
-		.flags = PSO_EVENT_F_SOURCE | PSO_EVENT_F_TOPIC,
-		.family = family,
-		.src_port = port,
-		.topic_id = topic_id,
-		.len = len,
-	};
-
 	if (!(PSO_EVENT_REASONS & PSO_EVENT_BIT(reason)) || !n)
 		return;
-	__builtin_memcpy(ev.src_addr, addr, 16);
-	pso_event_send(&ev);
+	pso_event_send(PSO_EV_WHAT(reason, reason, n > 0xffff ? 0xffff : n,
+				   PSO_EVENT_F_SOURCE | PSO_EVENT_F_TOPIC, family),
+		       PSO_EV_WHERE(port, topic_id, len), addr);
 }
 
 #else /* no events: the counters say it all */

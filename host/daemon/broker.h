@@ -2,7 +2,8 @@
 /*
  * broker.h - the broker daemon: the data plane loaded, the interfaces
  * attached (ctl/), the protocol layer (proto/) fed from the broker socket,
- * the tables written (tables/), timers, signals and the status file.
+ * the tables written (tables/), timers, signals, the control socket, the
+ * metrics and the status file.
  */
 #ifndef PSO_BROKER_H
 #define PSO_BROKER_H
@@ -18,6 +19,10 @@ struct pso_broker_cfg {
 	enum pso_qosm1_policy qosm1;
 	const char *predefined_path;
 	const char *pin_dir;		/* NULL: do not pin */
+	const char *name;		/* its control socket /run/psoffload/NAME.sock;
+					 * NULL: the pin directory's last component */
+	const char *metrics_addr;	/* ADDR:PORT serving /metrics; NULL: none */
+	unsigned int metrics_topics;	/* per-topic series for the N busiest */
 	const char *profiles_dir;	/* nic-profiles/ */
 	uint8_t gw_id;
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */

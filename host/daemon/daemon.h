@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * daemon.h - inside the daemon: what the event loop (daemon.c), the
- * protocol layer's environment (proto_env.c) and the status file
+ * protocol layer's environment (proto_env.c), the control socket's
+ * requests (ctlreq.c), the snapshots (snapshot.c) and the status file
  * (statusfile.c) share.  The broker owns the parts; each part keeps its
  * own state behind its own interface.
  */
@@ -17,6 +18,8 @@
 
 struct pso_nh;
 struct pso_events;
+struct pso_ctlsock;
+struct pso_metrics;
 
 struct pso_broker {
 	struct pso_broker_cfg cfg;
@@ -29,6 +32,11 @@ struct pso_broker {
 	int sock;			/* the MQTT-SN socket */
 	int sigfd;
 	bool nh_changed;
+	char name[64];			/* cfg.name, or derived from the pin directory */
+	char ctl_path[108];		/* its control socket */
+	struct pso_ctlsock *ctlsock;
+	struct pso_metrics *metrics;	/* NULL: no --metrics */
+	uint64_t started_ms;		/* CLOCK_REALTIME */
 	uint64_t now_ms;
 	uint64_t next_advertise_ms;
 	/* the status file */

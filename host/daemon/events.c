@@ -137,6 +137,11 @@ uint64_t pso_events_total(const struct pso_events *e)
 	return e->seq;
 }
 
+uint64_t pso_events_oldest(const struct pso_events *e)
+{
+	return e->n ? e->seq - e->n + 1 : 0;
+}
+
 void pso_events_foreach(const struct pso_events *e, uint64_t after,
 			pso_events_follow_fn fn, void *ctx)
 {

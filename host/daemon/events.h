@@ -53,6 +53,8 @@ int pso_events_fd(const struct pso_events *e);
 int pso_events_consume(struct pso_events *e);
 /* Events read since the start (the last one's seq). */
 uint64_t pso_events_total(const struct pso_events *e);
+/* The seq of the oldest event kept (0: none kept yet). */
+uint64_t pso_events_oldest(const struct pso_events *e);
 
 /* Call fn for each event kept with seq > after, oldest first. */
 void pso_events_foreach(const struct pso_events *e, uint64_t after,

@@ -596,6 +596,8 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 
 	if (rx->c)
 		rx->c->last_seen_ms = p->now_ms;
+	if (m->type < PSO_PROTO_RX_TYPES)
+		p->stats.rx_type[m->type]++;
 	switch (m->type) {
 	case MQTTSN_REGISTER:
 	case MQTTSN_SUBSCRIBE:

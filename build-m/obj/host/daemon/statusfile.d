@@ -1,0 +1,20 @@
+build-m/obj/host/daemon/statusfile.o: host/daemon/statusfile.c \
+ host/daemon/daemon.h host/ctl/controller.h host/ctl/dataplane.h \
+ bpf/psoffload_abi.h host/ctl/nicinfo.h host/ctl/profile.h \
+ offload/pso_check.h host/daemon/broker.h host/proto/proto.h \
+ host/daemon/notify.h host/tables/tables.h host/daemon/snapshot.h \
+ host/daemon/statusfile.h host/util/log.h
+host/daemon/daemon.h:
+host/ctl/controller.h:
+host/ctl/dataplane.h:
+bpf/psoffload_abi.h:
+host/ctl/nicinfo.h:
+host/ctl/profile.h:
+offload/pso_check.h:
+host/daemon/broker.h:
+host/proto/proto.h:
+host/daemon/notify.h:
+host/tables/tables.h:
+host/daemon/snapshot.h:
+host/daemon/statusfile.h:
+host/util/log.h:

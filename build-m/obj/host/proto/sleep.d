@@ -1,0 +1,10 @@
+build-m/obj/host/proto/sleep.o: host/proto/sleep.c host/proto/session.h \
+ host/proto/mqttsn.h bpf/psoffload_abi.h host/proto/proto.h \
+ host/util/endpoint.h host/proto/topics.h host/util/log.h
+host/proto/session.h:
+host/proto/mqttsn.h:
+bpf/psoffload_abi.h:
+host/proto/proto.h:
+host/util/endpoint.h:
+host/proto/topics.h:
+host/util/log.h:

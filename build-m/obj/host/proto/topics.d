@@ -1,0 +1,2 @@
+build-m/obj/host/proto/topics.o: host/proto/topics.c host/proto/topics.h
+host/proto/topics.h:

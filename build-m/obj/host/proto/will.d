@@ -1,0 +1,10 @@
+build-m/obj/host/proto/will.o: host/proto/will.c host/proto/session.h \
+ host/proto/mqttsn.h bpf/psoffload_abi.h host/proto/proto.h \
+ host/util/endpoint.h host/proto/topics.h host/util/log.h
+host/proto/session.h:
+host/proto/mqttsn.h:
+bpf/psoffload_abi.h:
+host/proto/proto.h:
+host/util/endpoint.h:
+host/proto/topics.h:
+host/util/log.h:

@@ -1,0 +1,2 @@
+build-m/obj/tests/tools/pso_notify_listen.o: \
+ tests/tools/pso_notify_listen.c

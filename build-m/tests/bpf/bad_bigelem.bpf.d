@@ -1,0 +1,1 @@
+build-m/tests/bpf/bad_bigelem.bpf.o: tests/bpf/bad_bigelem.bpf.c

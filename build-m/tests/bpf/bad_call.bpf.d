@@ -1,0 +1,1 @@
+build-m/tests/bpf/bad_call.bpf.o: tests/bpf/bad_call.bpf.c

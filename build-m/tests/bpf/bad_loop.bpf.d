@@ -1,0 +1,1 @@
+build-m/tests/bpf/bad_loop.bpf.o: tests/bpf/bad_loop.bpf.c

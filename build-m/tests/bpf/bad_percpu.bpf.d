@@ -1,0 +1,1 @@
+build-m/tests/bpf/bad_percpu.bpf.o: tests/bpf/bad_percpu.bpf.c

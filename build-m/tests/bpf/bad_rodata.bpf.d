@@ -1,0 +1,1 @@
+build-m/tests/bpf/bad_rodata.bpf.o: tests/bpf/bad_rodata.bpf.c
