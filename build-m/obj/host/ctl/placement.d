@@ -1,3 +1,0 @@
-build-m/obj/host/ctl/placement.o: host/ctl/placement.c \
- host/ctl/placement.h
-host/ctl/placement.h:

@@ -1,9 +1,0 @@
-build-m/obj/host/proto/outbox.o: host/proto/outbox.c host/proto/session.h \
- host/proto/mqttsn.h bpf/psoffload_abi.h host/proto/proto.h \
- host/util/endpoint.h host/util/log.h
-host/proto/session.h:
-host/proto/mqttsn.h:
-bpf/psoffload_abi.h:
-host/proto/proto.h:
-host/util/endpoint.h:
-host/util/log.h:

@@ -1,2 +1,0 @@
-build-m/obj/tests/tools/pso_notify_listen.o: \
- tests/tools/pso_notify_listen.c

@@ -1,1 +1,0 @@
-build-m/tests/bpf/bad_atomic.bpf.o: tests/bpf/bad_atomic.bpf.c

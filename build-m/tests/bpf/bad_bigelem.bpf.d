@@ -1,1 +1,0 @@
-build-m/tests/bpf/bad_bigelem.bpf.o: tests/bpf/bad_bigelem.bpf.c

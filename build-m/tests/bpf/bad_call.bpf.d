@@ -1,1 +1,0 @@
-build-m/tests/bpf/bad_call.bpf.o: tests/bpf/bad_call.bpf.c

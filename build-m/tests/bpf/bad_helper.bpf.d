@@ -1,1 +1,0 @@
-build-m/tests/bpf/bad_helper.bpf.o: tests/bpf/bad_helper.bpf.c

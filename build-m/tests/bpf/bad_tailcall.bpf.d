@@ -1,1 +1,0 @@
-build-m/tests/bpf/bad_tailcall.bpf.o: tests/bpf/bad_tailcall.bpf.c

@@ -1,1 +1,0 @@
-build-m/tests/bpf/ok_minimal.bpf.o: tests/bpf/ok_minimal.bpf.c

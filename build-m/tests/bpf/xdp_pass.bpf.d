@@ -1,1 +1,0 @@
-build-m/tests/bpf/xdp_pass.bpf.o: tests/bpf/xdp_pass.bpf.c
