@@ -10,11 +10,13 @@
 #include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 #include <json-c/json.h>
 #include "daemon/ctlsock.h"
 #include "daemon/daemon.h"
 #include "daemon/events.h"
 #include "daemon/snapshot.h"
+#include "daemon/statusfile.h"
 #include "proto/topics.h"
 #include "util/endpoint.h"
 
@@ -261,7 +263,17 @@ static int req_subscriptions(void *ctx, struct json_object *req, struct json_obj
 	return 0;
 }
 
-/* ---- the table: one row per request -------------------------------------------- */
+/* `psoffload reload`: the event loop returns PSO_BROKER_RELOAD once this
+ * request's reply is out, as for SIGHUP.  What changed goes to the log. */
+static int req_reload(void *ctx, struct json_object *req, struct json_object *reply,
+		      char *err, size_t errlen)
+{
+	struct pso_broker *b = ctx;
+
+	b->reload_asked = true;
+	json_object_object_add(reply, PSO_ST_PID, json_object_new_int(getpid()));
+	return 0;
+}
 
 /* ---- events ---------------------------------------------------------------------- */
 
@@ -321,6 +333,8 @@ static int req_events(void *ctx, struct json_object *req, struct json_object *re
 	return 0;
 }
 
+/* ---- the table: one row per request -------------------------------------------- */
+
 const struct pso_ctl_request pso_ctl_requests[] = {
 	{ "status", req_status, "" },
 	{ "stats", req_stats, "" },
@@ -329,5 +343,6 @@ const struct pso_ctl_request pso_ctl_requests[] = {
 	{ "topics", req_topics, "[\"match\": FILTER]" },
 	{ "subscriptions", req_subscriptions, "[\"topic\": NAME]" },
 	{ "events", req_events, "[\"after\": SEQ] [\"reason\": NAME]" },
+	{ "reload", req_reload, "" },
 	{ 0 },
 };

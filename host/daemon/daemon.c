@@ -311,7 +311,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	for (int i = 0; i < cfg->nifnames; i++) {
-		ret = pso_ctl_add(&b->ctl, cfg->ifnames[i], err, errlen);
+		ret = pso_ctl_add(&b->ctl, cfg->ifnames[i], cfg->ifmodes ? cfg->ifmodes[i] : cfg->mode,
+				  err, errlen);
 		if (ret)
 			goto fail;
 	}
@@ -342,6 +343,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		b->status_dirty = true;
 		pso_status_write(b);
 	}
+	if (cfg->advertise_s)
+		b->next_advertise_ms = b->now_ms;
+	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
 	pso_info("control socket %s", b->ctl_path);
 	/* Every interface is attached and the socket bound: READY=1. */
 	pso_notify_init(&b->notify, b->now_ms);
@@ -396,9 +400,6 @@ int pso_broker_run(struct pso_broker *b)
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
 	uint64_t next_tick = now_ms() + TICK_MS;
 
-	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
-	if (b->cfg.advertise_s)
-		b->next_advertise_ms = now_ms();
 	for (;;) {
 		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_EVENTS, FD_METRICS, FD_CTL, NFDS = FD_CTL };
 		struct pollfd pfd[NFDS + 1 + PSO_CTL_MAX_CONNS] = {
@@ -460,6 +461,10 @@ int pso_broker_run(struct pso_broker *b)
 		/* Operators' requests and scrapes read the state the work
 		 * above left. */
 		pso_ctlsock_process(b->ctlsock, &pfd[FD_CTL], nctl, b->now_ms);
+		if (b->reload_asked) {
+			b->reload_asked = false;
+			return PSO_BROKER_RELOAD;
+		}
 		if ((pfd[FD_METRICS].revents & POLLIN) && pso_metrics_wanted(b->metrics))
 			pso_metrics_put(b->metrics,
 					pso_snapshot_take(b, PSO_SNAP_DATAPLANE | PSO_SNAP_TOPICS));
@@ -472,6 +477,42 @@ int pso_broker_run(struct pso_broker *b)
 			tick(b);
 		}
 	}
+}
+
+int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cfg, char *err,
+			   size_t errlen)
+{
+	struct pso_proto_cfg pcfg = {
+		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
+		.session_expiry_s = cfg->session_expiry_s,
+		.retry_s = cfg->retry_s, .retries = cfg->retries,
+	};
+	struct pso_predef_reload res;
+	int ret;
+
+	/* The one step that can fail goes first, and changes nothing when it
+	 * does (the whole file is checked before anything is added). */
+	if (cfg->predefined_path) {
+		ret = pso_proto_reload_predefined(b->proto, cfg->predefined_path, &res, err, errlen);
+		if (ret)
+			return ret;
+		if (res.added)
+			pso_info("reload: %u new predefined topic%s from %s", res.added,
+				 res.added == 1 ? "" : "s", cfg->predefined_path);
+		if (res.missing)
+			pso_info("reload: %u predefined topic%s no longer in %s stay%s until a restart",
+				 res.missing, res.missing == 1 ? "" : "s", cfg->predefined_path,
+				 res.missing == 1 ? "s" : "");
+	} else if (b->cfg.predefined_path) {
+		pso_info("reload: no predefined topics file any more; its topics stay until a restart");
+	}
+	pso_proto_set_cfg(b->proto, &pcfg);
+	b->ctl.cfg.placement_ms = cfg->placement_ms;
+	if (cfg->advertise_s != b->cfg.advertise_s)
+		b->next_advertise_ms = b->now_ms;	/* the new interval from now */
+	b->cfg = *cfg;
+	b->status_dirty = true;
+	return 0;
 }
 
 void pso_broker_stop(struct pso_broker *b)

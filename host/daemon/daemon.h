@@ -32,6 +32,7 @@ struct pso_broker {
 	int sock;			/* the MQTT-SN socket */
 	int sigfd;
 	bool nh_changed;
+	bool reload_asked;		/* the control socket's "reload" */
 	char name[64];			/* cfg.name, or derived from the pin directory */
 	char ctl_path[108];		/* its control socket */
 	struct pso_ctlsock *ctlsock;
@@ -42,7 +43,7 @@ struct pso_broker {
 	/* the status file */
 	char status_path[512];
 	bool status_dirty;
-	uint32_t status_nsubs, status_nclients, status_ntopics;
+	uint32_t status_nsubs, status_nclients, status_ntopics, status_nsessions;
 	struct pso_proto_stats status_stats;	/* as last written */
 	uint64_t status_written_ms;
 	struct pso_notify notify;	/* the service manager (systemd) */

@@ -47,6 +47,7 @@ static const struct dp_series {
 	[PSO_CNT_XDP_PASS_FANOUT]	= { DP_PACKETS, "xdp", "pass", "fanout" },
 	[PSO_CNT_XDP_PASS_HOST]		= { DP_PACKETS, "xdp", "pass", "host" },
 	[PSO_CNT_XDP_PASS_UNKNOWN_TOPIC] = { DP_PACKETS, "xdp", "pass", "unknown_topic" },
+	[PSO_CNT_XDP_PASS_OVERFLOW]	= { DP_PACKETS, "xdp", "pass", "overflow" },
 	[PSO_CNT_XDP_DROP_TRUNCATED]	= { DP_PACKETS, "xdp", "drop", "truncated" },
 	[PSO_CNT_XDP_DROP_LENGTH]	= { DP_PACKETS, "xdp", "drop", "length" },
 	[PSO_CNT_XDP_DROP_MALFORMED]	= { DP_PACKETS, "xdp", "drop", "malformed" },

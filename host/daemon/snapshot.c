@@ -25,6 +25,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(rx_unsupported, "Messages answered 'not supported' or ignored."),
 	COUNTER(host_deliveries, "Publishes the daemon sent itself (host path)."),
 	COUNTER(congestion, "Requests refused because a table was full."),
+	COUNTER(overflow, "Subscribers of a filter left without a slot: the daemon delivers to them."),
 	COUNTER(expired, "Clients expired by keep-alive."),
 	COUNTER(qosm1_denied, "QoS -1 publishes the daemon refused (--qos-m1)."),
 	COUNTER(qos_deliveries, "QoS 1/2 deliveries queued."),
@@ -62,6 +63,7 @@ static void take_iface(struct pso_broker *b, const struct pso_iface *f, struct p
 	else
 		snprintf(o->features, sizeof(o->features), "unknown");
 	o->state = !f->attached ? (f->ifindex ? "failed" : "gone") : f->up ? "up" : "down";
+	o->requested = pso_mode_name(f->requested);
 	o->mode = port ? pso_mode_name(port->mode) : "none";
 	o->host_mode = port ? pso_mode_name(port->host_mode) : "none";
 	snprintf(o->reason, sizeof(o->reason), "%s", f->reason);
@@ -210,6 +212,7 @@ static struct json_object *iface_json(const struct pso_snap_iface *f)
 	add_str(o, "profile", f->profile);
 	add_str(o, "xdp_features", f->features);
 	add_str(o, PSO_ST_STATE, f->state);
+	add_str(o, "requested_mode", f->requested);
 	add_str(o, PSO_ST_MODE, f->mode);
 	add_str(o, "host_mode", f->host_mode);
 	add_str(o, PSO_ST_REASON, f->reason);

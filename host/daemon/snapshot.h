@@ -14,7 +14,8 @@
  *   { "broker": { "name", "pid", "udp_port", "pin_dir", "requested_mode",
  *                 "control_socket", "metrics" },
  *     "interfaces": [ { "name", "ifindex", "driver", "profile", "xdp_features",
- *                       "state" (up|down|gone|failed), "mode", "host_mode",
+ *                       "state" (up|down|gone|failed), "requested_mode" (--mode or
+ *                       its [interface NAME] mode), "mode", "host_mode",
  *                       "reason", "programs": { "xdp", "xdp_hw", "tc" }, "mtu",
  *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
@@ -54,6 +55,7 @@ struct pso_snap_iface {
 	char profile[32];
 	char features[128];
 	const char *state;		/* up, down, gone, failed */
+	const char *requested;		/* the mode asked for it */
 	const char *mode, *host_mode;	/* "none" when not attached */
 	char reason[512];
 	unsigned int xdp_id, hw_id, tc_id, mtu;

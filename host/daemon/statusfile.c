@@ -24,7 +24,7 @@ void pso_status_path(const char *name, char *buf, size_t len)
 
 void pso_status_refresh(struct pso_broker *b)
 {
-	uint32_t ntopics = pso_proto_ntopics(b->proto);
+	uint32_t ntopics = pso_proto_ntopics(b->proto), nsessions = pso_proto_nsessions(b->proto);
 	const struct pso_proto_stats *st = pso_proto_stats(b->proto);
 	struct pso_tables_usage u;
 
@@ -36,11 +36,13 @@ void pso_status_refresh(struct pso_broker *b)
 		b->status_dirty = true;
 	}
 	pso_tables_usage(&b->tables, &u);
+	/* A kept session that expires offline moves nothing else. */
 	if (u.subs != b->status_nsubs || u.clients != b->status_nclients ||
-	    ntopics != b->status_ntopics) {
+	    ntopics != b->status_ntopics || nsessions != b->status_nsessions) {
 		b->status_nsubs = u.subs;
 		b->status_nclients = u.clients;
 		b->status_ntopics = ntopics;
+		b->status_nsessions = nsessions;
 		b->status_dirty = true;
 	}
 	pso_status_write(b);

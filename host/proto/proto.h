@@ -106,6 +106,8 @@ struct pso_proto_stats {
 	uint64_t rx_unsupported;	/* answered "not supported" or undecodable */
 	uint64_t host_deliveries;	/* publishes sent by the daemon */
 	uint64_t congestion;		/* requests refused: tables full */
+	uint64_t overflow;		/* holds left without a slot (a filter's
+					 * topic was full): the daemon serves them */
 	uint64_t expired;		/* clients expired by keep-alive */
 	uint64_t qos_deliveries;	/* QoS 1/2 deliveries queued */
 	uint64_t qos_retransmits;
@@ -137,6 +139,18 @@ void pso_proto_free(struct pso_proto *p);
  * plane. */
 struct pso_registry *pso_proto_registry(struct pso_proto *p);
 int pso_proto_topics_publish(struct pso_proto *p);
+
+/* A reload: the settings of cfg that can change while clients are
+ * connected (qosm1, gw_id, advertise_s, session_expiry_s, retry_s,
+ * retries; not the table sizes).  A new QoS -1 policy is written to every
+ * topic; a new session expiry applies to the sessions kept already. */
+void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg);
+struct pso_predef_reload;
+/* The predefined file again (pso_registry_reload_predefined): each new
+ * topic is made known to the data plane and offered to the wildcard
+ * subscriptions that match it. */
+int pso_proto_reload_predefined(struct pso_proto *p, const char *path,
+				struct pso_predef_reload *res, char *err, size_t errlen);
 
 /* One datagram from rx->ep. */
 void pso_proto_input(struct pso_proto *p, const struct pso_rx *rx, const uint8_t *buf, size_t len,
