@@ -25,6 +25,7 @@
 #include "util/opts.h"
 #include "cmd/lists.h"
 #include "cmd/stats.h"
+#include "cmd/events_cmd.h"
 #include "cmd/status.h"
 
 /* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
@@ -52,6 +53,8 @@ static const struct command {
 	{ "sessions", pso_cmd_sessions, "[--state=S]", "every session, kept ones too" },
 	{ "topics", pso_cmd_topics, "[--match=F]", "topics by name, with their traffic" },
 	{ "subscriptions", pso_cmd_subscriptions, "[TOPIC]", "who subscribes to what" },
+	{ "events", pso_cmd_events, "[--follow] [--json] [--reason=R]",
+	  "the data plane's recent drops and refusals" },
 	{ "pub", pso_cmd_pub, "[OPTIONS]", "publish (see psoffload pub --help)" },
 	{ "sub", pso_cmd_sub, "[OPTIONS]", "subscribe (see psoffload sub --help)" },
 	{ "check", pso_cmd_check, "[OPTIONS] OBJECT",
@@ -165,6 +168,11 @@ static const struct pso_opt broker_opts[] = {
 	  .max = 3600000, .unit = "ms", .arg = "MS", .flags = LIVE,
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
+	{ "event-rate", 0, PSO_OPT_UINT, BROKER(cfg.event_rate), .min = 0,
+	  .max = PSO_EVENT_RATE_MAX, .arg = "N",
+	  .help = "data-plane events (drops, refusals, copies not made)\n"
+		  "each CPU may report per second; the rest are counted\n"
+		  "as event_suppressed; 0: none (default " STR(PSO_EVENT_RATE_DEFAULT) ")" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
 	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
 		  "under /sys/fs/bpf with no bpffs there (ip netns exec),\n"
@@ -220,6 +228,7 @@ static void broker_defaults(struct broker_args *a)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3,
+			.event_rate = PSO_EVENT_RATE_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
 		},
 	};

@@ -36,6 +36,7 @@ struct pso_broker_cfg {
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
+	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
 	const char *const *ifnames;
 	const enum pso_mode *ifmodes;	/* per interface; NULL: mode for every one */
 	int nifnames;
