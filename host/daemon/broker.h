@@ -24,6 +24,7 @@ struct pso_broker_cfg {
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
+	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	const char *const *ifnames;
 	int nifnames;
 };

@@ -88,7 +88,10 @@ static const struct {
 	COUNTER(qos_deliveries), COUNTER(qos_retransmits), COUNTER(qos_given_up),
 	COUNTER(qos_queue_full), COUNTER(wills_published), COUNTER(unknown_topic),
 	COUNTER(sleep_buffered), COUNTER(sleep_dropped), COUNTER(forwarded),
-	COUNTER(unknown_dropped),
+	COUNTER(unknown_dropped), COUNTER(keepalive_capped), COUNTER(quota_subscriptions),
+	COUNTER(quota_holds), COUNTER(quota_registrations), COUNTER(quota_retained),
+	COUNTER(retained_full), COUNTER(buffered_full), COUNTER(rate_connect),
+	COUNTER(rate_control), COUNTER(rate_evicted),
 };
 
 void pso_status_write(struct pso_broker *b)
@@ -167,6 +170,10 @@ void pso_status_write(struct pso_broker *b)
 		json_object_object_add(daemon, daemon_counters[i].name, json_object_new_uint64(*v));
 	}
 	json_object_object_add(daemon, "sessions", json_object_new_uint64(pso_proto_nsessions(b->proto)));
+	/* What every client holds together, against --max-*-total. */
+	json_object_object_add(daemon, "retained_bytes",
+			       json_object_new_uint64(pso_proto_retained_bytes(b->proto)));
+	json_object_object_add(daemon, "buffered", json_object_new_uint64(pso_proto_buffered(b->proto)));
 	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
 	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
 	json_object_object_add(root, "daemon", daemon);

@@ -16,7 +16,8 @@
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
  *                 "subscribers_per_topic", "pending_grace" },
  *     "daemon": { every counter of struct pso_proto_stats by its field name
- *                 (statusfile.c: daemon_counters), "sessions",
+ *                 (statusfile.c: daemon_counters), "sessions", "retained_bytes",
+ *                 "buffered",
  *                 "nic_write_errors", "nic_table_full" } }
  */
 #ifndef PSO_STATUSFILE_H

@@ -23,7 +23,8 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->reg = pso_registry_new(cfg->max_topics);
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
-	if (!p->reg || !p->topic_holds || !p->retained) {
+	p->rl = pso_rl_new(PSO_RL_ENTRIES_DEFAULT, NULL);
+	if (!p->reg || !p->topic_holds || !p->retained || !p->rl) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -44,9 +45,9 @@ void pso_proto_free(struct pso_proto *p)
 				pso_subscription_free(&c->subs[i]);
 			for (int i = 0; i < c->nheld; i++)
 				free(c->held[i]);
-			pso_outbox_free(c);
+			pso_outbox_free(p, c);
 			pso_will_free(&c->will);
-			pso_sleep_free(c);
+			pso_sleep_free(p, c);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -57,6 +58,7 @@ void pso_proto_free(struct pso_proto *p)
 			free(p->retained[i]);
 	free(p->retained);
 	free(p->topic_holds);
+	pso_rl_free(p->rl);
 	if (p->reg)
 		pso_registry_free(p->reg);
 	free(p);
