@@ -1,15 +1,18 @@
 # psoffload - one Makefile builds everything into build/.
 #   make            BPF objects, skeletons, host tools, tests
 #   make test       every test suite (needs root)
-#   make install    the daemon, the BPF objects, the NIC profiles and the
-#                   systemd units (PREFIX=/usr/local, DESTDIR, SBINDIR,
-#                   DATADIR, SYSCONFDIR=/etc, UNITDIR)
+#   make install    the daemon, the BPF objects, the NIC profiles, the
+#                   systemd units, the man pages and, unless one is there,
+#                   the settings file (PREFIX=/usr/local, DESTDIR, SBINDIR,
+#                   DATADIR, MANDIR, SYSCONFDIR=/etc, UNITDIR)
+#   make man        the man pages (docs/man/*.scd, scdoc) into BUILD/man/
 #   make deb        a Debian package, BUILD/deb/psoffload_*.deb (debian/)
 #   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
 #   make clean
 #
 # Variables:
-#   CC, CLANG, BPFTOOL, PKG_CONFIG   the tools (gcc, clang, bpftool, pkg-config)
+#   CC, CLANG, BPFTOOL, PKG_CONFIG, SCDOC
+#                   the tools (gcc, clang, bpftool, pkg-config, scdoc)
 #   CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS
 #                   the user's: added to what the build needs, never instead
 #                   of it (`make CFLAGS=-O0` still finds every header)
@@ -22,8 +25,11 @@
 #   PSO_DEFINES     capacity overrides, e.g. PSO_DEFINES='-DPSO_MAX_TOPICS=65536'
 #
 # Every object records the headers it includes (-MMD -MP, BUILD/**/*.d), and
-# a change of compiler flags (or of DATADIR, for the one file that uses it)
-# rebuilds what was built with the old ones.
+# a change of compiler flags (or of DATADIR, SYSCONFDIR or the version, for
+# the files that use them) rebuilds what was built with the old ones.
+#
+# The version: the VERSION file, and `git describe` where the tree is a git
+# checkout of its own (psoffload --version).
 
 BUILD      ?= build
 # GNU make's own default for CC is cc; the project's is gcc.
@@ -36,6 +42,7 @@ endif
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
 PKG_CONFIG ?= pkg-config
+SCDOC      ?= scdoc
 INSTALL    ?= install
 MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || $(CC) -print-multiarch)
 
@@ -55,9 +62,16 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 DATADIR    ?= $(PREFIX)/share/psoffload
 DATADIR_REL := $(shell realpath -m -s --relative-to='$(SBINDIR)' '$(DATADIR)')
+MANDIR     ?= $(PREFIX)/share/man
+# The settings file is SYSCONFDIR/psoffload/psoffload.conf, whatever PREFIX.
 SYSCONFDIR ?= /etc
 # systemd reads /usr/local/lib/systemd/system too; the package says /lib.
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+VERSION    := $(shell cat VERSION)
+GIT_DESCRIBE := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+                        git describe --tags --always --dirty 2>/dev/null)
+PSO_VERSION := $(VERSION)$(if $(GIT_DESCRIBE), (git $(GIT_DESCRIBE)))
 
 ifeq ($(V),1)
 Q   :=
@@ -78,7 +92,7 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -I/usr/include/$(MULTIARC
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
 BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD
 
-PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih libsystemd
+PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih libsystemd libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
@@ -107,6 +121,7 @@ HOST_STAMP := $(BUILD)/.flags-host
 LINK_STAMP := $(BUILD)/.flags-link
 BPF_STAMP  := $(BUILD)/.flags-bpf
 DIRS_STAMP := $(BUILD)/.install-dirs
+VERS_STAMP := $(BUILD)/.version
 sq = $(subst ','\'',$(1))
 # $(call stamp,FILE,VARIABLE): FILE holds the text of VARIABLE.
 stamp = $(shell mkdir -p '$(BUILD)' && printf '%s\n' '$(call sq,$($(2)))' | cmp -s - '$(1)' 2>/dev/null || \
@@ -115,11 +130,13 @@ HOST_STAMP_TEXT = $(CC) $(PSO_CPPFLAGS) $(CPPFLAGS) $(PSO_CFLAGS) $(CFLAGS)
 LINK_STAMP_TEXT = $(CC) $(PSO_CFLAGS) $(CFLAGS) $(LDFLAGS) | $(HOST_LDLIBS) $(LDLIBS)
 BPF_STAMP_TEXT  = $(CLANG) $(BPF_DRV_CFLAGS) | $(BPF_OFFLOAD_CFLAGS)
 DIRS_STAMP_TEXT = $(DATADIR) $(DATADIR_REL) $(SBINDIR) $(SYSCONFDIR)
+VERS_STAMP_TEXT = $(PSO_VERSION) | $(SYSCONFDIR)
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 $(call stamp,$(HOST_STAMP),HOST_STAMP_TEXT)
 $(call stamp,$(LINK_STAMP),LINK_STAMP_TEXT)
 $(call stamp,$(BPF_STAMP),BPF_STAMP_TEXT)
 $(call stamp,$(DIRS_STAMP),DIRS_STAMP_TEXT)
+$(call stamp,$(VERS_STAMP),VERS_STAMP_TEXT)
 endif
 
 # ---- what is built -------------------------------------------------------------
@@ -154,7 +171,7 @@ ALL_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,host/cmd/main.c $(LIB_SRCS) $(TEST
                                                 $(TEST_SRCS) $(TOOL_SRCS) $(BENCH_SRCS))
 
 .DEFAULT_GOAL := all
-.PHONY: all bpf test demo deps clean install installable deb
+.PHONY: all bpf test demo deps clean install installable deb man
 # Keep intermediate objects between runs.
 .SECONDARY:
 # A recipe that fails leaves no half-written target behind.
@@ -203,6 +220,11 @@ $(BUILD)/obj/host/ctl/profile.o: $(DIRS_STAMP)
 $(BUILD)/obj/host/ctl/profile.o: OBJ_CPPFLAGS += -DPSO_DATADIR='"$(DATADIR)"' \
                                                 -DPSO_DATADIR_REL='"$(DATADIR_REL)"'
 
+# The version and where the settings file is.
+$(BUILD)/obj/host/cmd/main.o: $(VERS_STAMP)
+$(BUILD)/obj/host/cmd/main.o: OBJ_CPPFLAGS += -DPSO_VERSION='"$(call sq,$(PSO_VERSION))"' \
+                                             -DPSO_SYSCONFDIR='"$(SYSCONFDIR)"'
+
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@
@@ -222,6 +244,15 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(LINK_STAMP)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 
+# ---- man pages -----------------------------------------------------------------
+
+MAN_PAGES := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
+man: $(MAN_PAGES)
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(@D)
+	$(call msg,SCDOC,$@)
+	$(Q)$(SCDOC) <$< >$@
+
 # ---- install -----------------------------------------------------------------
 
 # The units name the installed binary and configuration; the part both
@@ -234,11 +265,13 @@ $(BUILD)/etc/systemd/%.service: etc/systemd/%.service.in etc/systemd/service-com
 
 # What `make install` copies, built (debian/rules builds it before it
 # installs).
-installable: $(BUILD)/psoffload $(BPF_OBJS) $(UNITS)
+installable: $(BUILD)/psoffload $(BPF_OBJS) $(UNITS) $(MAN_PAGES)
 
 # The BPF programs are embedded in the binary (libbpf skeletons,
 # BUILD/bpf/*.skel.h): the daemon never reads DATADIR/bpf.  The objects are
 # installed for `psoffload check` and for inspection (bpftool, llvm-objdump).
+# The settings file is the operator's once it is there: never overwritten.
+CONF_DEST := $(DESTDIR)$(SYSCONFDIR)/psoffload/psoffload.conf
 install: installable
 	$(call msg,INSTALL,$(DESTDIR)$(SBINDIR)/psoffload)
 	$(Q)$(INSTALL) -d '$(DESTDIR)$(SBINDIR)' '$(DESTDIR)$(DATADIR)/bpf' '$(DESTDIR)$(DATADIR)/nic-profiles'
@@ -247,6 +280,16 @@ install: installable
 	$(Q)$(INSTALL) -m 644 $(BPF_OBJS) '$(DESTDIR)$(DATADIR)/bpf/'
 	$(call msg,INSTALL,$(DESTDIR)$(DATADIR)/nic-profiles/)
 	$(Q)$(INSTALL) -m 644 $(wildcard nic-profiles/*) '$(DESTDIR)$(DATADIR)/nic-profiles/'
+	$(call msg,INSTALL,$(DESTDIR)$(MANDIR)/man5/ man8/)
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(MANDIR)/man5' '$(DESTDIR)$(MANDIR)/man8'
+	$(Q)$(INSTALL) -m 644 $(filter %.5,$(MAN_PAGES)) '$(DESTDIR)$(MANDIR)/man5/'
+	$(Q)$(INSTALL) -m 644 $(filter %.8,$(MAN_PAGES)) '$(DESTDIR)$(MANDIR)/man8/'
+	$(Q)if [ -e '$(CONF_DEST)' ]; then \
+		echo '  (kept   $(CONF_DEST): it is there already)'; \
+	else \
+		printf '  %-7s %s\n' INSTALL '$(CONF_DEST)'; \
+		$(INSTALL) -d '$(dir $(CONF_DEST))' && $(INSTALL) -m 644 etc/psoffload.conf '$(CONF_DEST)'; \
+	fi
 	$(call msg,INSTALL,$(DESTDIR)$(UNITDIR)/)
 	$(Q)$(INSTALL) -d '$(DESTDIR)$(UNITDIR)'
 	$(Q)$(INSTALL) -m 644 $(UNITS) '$(DESTDIR)$(UNITDIR)/'

@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * daemon.h - inside the daemon: what the event loop (daemon.c), the
- * protocol layer's environment (proto_env.c) and the status file
+ * protocol layer's environment (proto_env.c), the control socket's
+ * requests (ctlreq.c), the snapshots (snapshot.c) and the status file
  * (statusfile.c) share.  The broker owns the parts; each part keeps its
  * own state behind its own interface.
  */
@@ -16,6 +17,8 @@
 #include "tables/tables.h"
 
 struct pso_nh;
+struct pso_ctlsock;
+struct pso_metrics;
 
 struct pso_broker {
 	struct pso_broker_cfg cfg;
@@ -27,12 +30,18 @@ struct pso_broker {
 	int sock;			/* the MQTT-SN socket */
 	int sigfd;
 	bool nh_changed;
+	bool reload_asked;		/* the control socket's "reload" */
+	char name[64];			/* cfg.name, or derived from the pin directory */
+	char ctl_path[108];		/* its control socket */
+	struct pso_ctlsock *ctlsock;
+	struct pso_metrics *metrics;	/* NULL: no --metrics */
+	uint64_t started_ms;		/* CLOCK_REALTIME */
 	uint64_t now_ms;
 	uint64_t next_advertise_ms;
 	/* the status file */
 	char status_path[512];
 	bool status_dirty;
-	uint32_t status_nsubs, status_nclients, status_ntopics;
+	uint32_t status_nsubs, status_nclients, status_ntopics, status_nsessions;
 	struct pso_proto_stats status_stats;	/* as last written */
 	uint64_t status_written_ms;
 	struct pso_notify notify;	/* the service manager (systemd) */

@@ -899,6 +899,31 @@ t_congestion() {
 	return $rc
 }
 
+# 11b. A filter's topic with more subscribers than slots (a 65th wildcard
+# subscriber once got SUBACK "accepted" and then nothing): 70 subscribers
+# of t11w/#, then the topic is created; 64 get slots, the other 6 are held
+# without one and the daemon delivers to them (the topic's PSO_TOPIC_F_HOST
+# sends every publish up after TC's 64 copies).  Every subscriber gets
+# every message once.
+t_wildcard_overflow() {
+	local rc=0 m=3 i
+	lines "$tmp/t11w" "beyond the slots" $m
+	for i in $(seq 1 70); do
+		start_sub "t11w-$i" "$(sub_ns_of "$i")" "$(sub_host_of "$i")" -t "t11w/#" -C $m -W 30
+	done
+	wait_for 20 log_at_least "client t11w-[0-9]+ subscribed to [^ ]+" 70 ||
+		{ note "only $(log_count "client t11w-[0-9]+ subscribed to [^ ]+") of 70 subscribed"; return 1; }
+	wait_for 10 log_at_least "client t11w-[0-9]+: next hop resolved" 70 || return 1
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t11w" -I t11w-pub -t t11w/x || rc=1
+	for i in $(seq 1 70); do check_sub "t11w-$i" "$tmp/t11w" || rc=1; done
+	expect "subscribers the daemon serves" 6 \
+		"$(log_count "no slot left for client t11w-[0-9]+: the daemon delivers to it")" || rc=1
+	expect_delta xdp_pass_overflow $m || rc=1
+	expect_delta tc_copies $((64 * m)) || rc=1
+	return $rc
+}
+
 # 12. 10,000 random and malformed datagrams: the data plane drops exactly
 # those the generator predicts, passes the rest, and the broker still works.
 fuzz_field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$pred"; }
@@ -1170,6 +1195,8 @@ run_mode() {
 		run_test "$mode: tshark: the second block's broker datagrams are clean MQTT-SN" \
 			t_mode_capture 20
 		run_test "$mode: congestion: 65th subscriber refused, 64 still served" t_congestion
+		run_test "$mode: 70 wildcard subscribers, 64 slots: all 70 served, 6 by the daemon" \
+			t_wildcard_overflow
 		run_test "$mode: 10000 random/malformed datagrams: drops as predicted, still serving" t_fuzz
 		run_test "$mode: tshark: broker traffic is well-formed MQTT-SN, checksums good" t_tshark
 		run_test "$mode: SIGTERM: exit 0, nothing attached" t_sigterm
