@@ -37,6 +37,7 @@ struct pso_broker_cfg {
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
 	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
+	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	const char *const *ifnames;
 	const enum pso_mode *ifmodes;	/* per interface; NULL: mode for every one */
 	int nifnames;

@@ -227,7 +227,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
@@ -523,7 +523,7 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_predef_reload res;
 	int ret;
