@@ -174,7 +174,7 @@ static void publish_frame(struct frame *f, uint16_t topic)
 	ip->version = 4;
 	ip->ihl = 5;
 	ip->tot_len = htons(sizeof(*ip) + sizeof(*udp) + mlen);
-	ip->ttl = PSO_DEFAULT_TTL;
+	ip->ttl = 64;
 	ip->protocol = IPPROTO_UDP;
 	inet_pton(AF_INET, pub_ip, &ip->saddr);
 	inet_pton(AF_INET, broker_ip, &ip->daddr);

@@ -75,7 +75,6 @@
 #define PSO_CLIENT_SLOTS (1u << PSO_CLIENT_SLOT_BITS)
 
 #define PSO_DEFAULT_UDP_PORT 1883
-#define PSO_DEFAULT_TTL 64
 
 /* ---- MQTT-SN v1.2 wire constants --------------------------------------- */
 
@@ -215,11 +214,13 @@ static inline __u32 pso_client_slot_of(__u32 a0, __u32 a1, __u32 a2, __u32 a3, _
 #define PSO_SUB_F_RESOLVED 0x01	/* next-hop MAC known: data plane may deliver */
 /*
  * The form the subscriber knows the topic by, which each copy must carry
- * (MQTT-SN TopicIdType; the id itself is the global one either way): the
- * normal id REGACK/SUBACK/REGISTER told it (0), or the predefined id.
- * Subscribers that know a topic by its short name are served by the daemon.
+ * (MQTT-SN TopicIdType): the normal id REGACK/SUBACK/REGISTER told it
+ * (neither flag), the predefined id (the id itself is the global one
+ * either way), or the topic's two-byte short name, which each copy carries
+ * in its topic-id field instead of the id (pso_short_names).
  */
 #define PSO_SUB_F_PREDEFINED 0x02
+#define PSO_SUB_F_SHORT      0x04
 
 /*
  * One subscriber as the data plane needs it: every header field the rewrite
@@ -267,6 +268,19 @@ struct pso_topic {
 	struct pso_sub first;
 };
 
+/*
+ * A topic's short name (MQTT-SN 3.1.1.3: exactly two bytes), for the copies
+ * to subscribers that know it by that name (PSO_SUB_F_SHORT).  Written by
+ * the host when the topic is created, before any such slot is servable,
+ * and left alone while the id is in use: valid 0 means the topic has no
+ * short name, and a short-form slot of it is not the data plane's.
+ */
+struct pso_short_name {
+	__u8 name[2];		/* wire order: the topic-id field's two bytes */
+	__u8 valid;
+	__u8 pad;
+};
+
 struct pso_topic_stats {
 	__u64 msgs;
 	__u64 bytes;		/* MQTT-SN message bytes */
@@ -298,6 +312,8 @@ enum pso_counter {
 	PSO_CNT_XDP_DROP_QOSM1_DENIED,	/* QoS -1 to a topic that forbids it */
 	PSO_CNT_XDP_DROP_UNKNOWN_TOPIC,	/* topic id outside or absent from table */
 	PSO_CNT_XDP_DROP_NO_SUBSCRIBER,	/* topic has no subscriber */
+	PSO_CNT_XDP_DROP_TTL,		/* TTL / hop limit 1 or 0: a forward would
+					 * send it on with 0 (a loop dies here) */
 	/* TC ingress: per packet */
 	PSO_CNT_TC_FANOUT,		/* fanned out, original consumed */
 	PSO_CNT_TC_FANOUT_UP,		/* fanned out, original continues up */
@@ -329,6 +345,7 @@ enum pso_counter {
 	[PSO_CNT_XDP_DROP_QOSM1_DENIED]	= "xdp_drop_qosm1_denied",	\
 	[PSO_CNT_XDP_DROP_UNKNOWN_TOPIC] = "xdp_drop_unknown_topic",	\
 	[PSO_CNT_XDP_DROP_NO_SUBSCRIBER] = "xdp_drop_no_subscriber",	\
+	[PSO_CNT_XDP_DROP_TTL]		= "xdp_drop_ttl",		\
 	[PSO_CNT_TC_FANOUT]		= "tc_fanout",			\
 	[PSO_CNT_TC_FANOUT_UP]		= "tc_fanout_up",		\
 	[PSO_CNT_TC_PASS]		= "tc_pass",			\

@@ -10,7 +10,11 @@
  *   2. its topic id is served by this topic table (pso_topic_lookup); a
  *      QoS 0 publish to an unknown id, from a connected client, goes up
  *      to the daemon, which answers PUBACK "invalid topic id";
- *   3. QoS -1: the topic's policy admits QoS -1 (PSO_TOPIC_F_ALLOW_QOSM1).
+ *   3. QoS -1: the topic's policy admits QoS -1 (PSO_TOPIC_F_ALLOW_QOSM1);
+ *   4. its TTL / hop limit is at least 2: every copy leaves with one less
+ *      (pso_fwd_ttl), and none leaves with 0, so a datagram caught in a
+ *      loop between brokers (each subscribed, by a spoofer say, as the
+ *      other's subscriber) dies within its TTL's hops.
  *
  * The XDP program calls pso_admit() for both of its lanes and in both
  * builds, the TC program for every publish it fans out: TC is also reached
@@ -48,6 +52,14 @@ static __always_inline int pso_publisher_connected(const struct pso_pkt *p)
 	return pso_client_admit(addr, p->udp->source, p->family);
 }
 
+/* The TTL / hop limit the publish arrived with. */
+static __always_inline __u8 pso_pkt_ttl(const struct pso_pkt *p)
+{
+	if (p->family == PSO_AF_INET)
+		return ((struct iphdr *)p->l3)->ttl;
+	return ((struct ipv6hdr *)p->l3)->hop_limit;
+}
+
 /*
  * Admit the publish p: its topic, or NULL with *action set to the end of
  * the packet (pso_refused(), already counted).  Counts nothing else: the
@@ -73,6 +85,10 @@ static __always_inline struct pso_topic *pso_admit(const struct pso_pkt *p, int 
 	}
 	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {
 		*action = pso_refused(PSO_R_QOSM1_DENIED);
+		return NULL;
+	}
+	if (pso_pkt_ttl(p) <= 1) {
+		*action = pso_refused(PSO_R_TTL_EXPIRED);
 		return NULL;
 	}
 	return t;

@@ -29,6 +29,7 @@ enum pso_refusal {
 	PSO_R_UNKNOWN_TOPIC_UP,	/* the same from a connected client (QoS 0):
 				 * up, for the daemon's PUBACK "invalid topic id" */
 	PSO_R_QOSM1_DENIED,	/* QoS -1 to a topic whose policy forbids it */
+	PSO_R_TTL_EXPIRED,	/* TTL / hop limit 1 or 0: no hop left */
 };
 
 #if defined(PSO_CTX_XDP) && !defined(PSO_CTX_SKB)

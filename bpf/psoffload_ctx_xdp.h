@@ -34,7 +34,8 @@ static __always_inline __u32 pso_ctx_ifindex(const struct xdp_md *ctx)
 #endif
 
 /* XDP counts each refusal by its reason.  The client and topic tables can
- * miss; a topic's QoS -1 policy is the same in every table. */
+ * miss; a topic's QoS -1 policy and a packet's TTL are the same in every
+ * table. */
 static __always_inline int pso_refused(enum pso_refusal why)
 {
 	switch (why) {
@@ -48,6 +49,8 @@ static __always_inline int pso_refused(enum pso_refusal why)
 #else
 		return pso_exit(PSO_CNT_XDP_PASS_UNKNOWN_TOPIC, XDP_PASS);
 #endif
+	case PSO_R_TTL_EXPIRED:
+		return pso_exit(PSO_CNT_XDP_DROP_TTL, XDP_DROP);
 	case PSO_R_QOSM1_DENIED:
 	default:
 		return pso_exit(PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);

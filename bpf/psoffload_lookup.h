@@ -179,6 +179,17 @@ static __always_inline int pso_sub_take(const struct pso_sub *s, __u8 family, __
 	return pso_sub_servable(&seen, family);
 }
 
+#ifndef PSO_OFFLOAD
+/* The short name a short-form slot's copy carries, or NULL when the topic
+ * has none (then the slot is the daemon's). */
+static __always_inline const struct pso_short_name *pso_short_name_lookup(__u32 topic_id)
+{
+	const struct pso_short_name *n = bpf_map_lookup_elem(&pso_short_names, &topic_id);
+
+	return n && n->valid ? n : NULL;
+}
+#endif
+
 static __always_inline void pso_count_topic(__u32 topic_id, __u32 msg_len)
 {
 	struct pso_topic_stats *st = bpf_map_lookup_elem(&pso_topic_stats, &topic_id);

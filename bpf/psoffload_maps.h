@@ -94,6 +94,15 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pso_sub);
 } pso_subs SEC(".maps");
+
+/* Topic id -> its short name, read only for a copy to a short-form slot
+ * (PSO_SUB_F_SHORT).  The NIC has none: such a slot goes to the host. */
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PSO_MAX_TOPICS);
+	__type(key, __u32);
+	__type(value, struct pso_short_name);
+} pso_short_names SEC(".maps");
 #endif
 
 struct {

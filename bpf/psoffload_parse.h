@@ -68,15 +68,28 @@ struct pso_pkt {
  * and the slot's PSO_SUB_F_*): QoS 0, since QoS -1 exists only from client
  * to gateway; DUP and RETAIN clear (a live publish to a subscription that
  * exists, first sent to this subscriber); the TopicIdType the subscriber
- * knows the topic by, predefined or the normal id SUBACK/REGACK/REGISTER
- * gave it, or its client discards the copy (the id itself is global).  The
- * bits PUBLISH does not use (WILL, CLEAN_SESSION) stand as sent: nothing
- * else in the message changes.
+ * knows the topic by, predefined, short name or the normal id
+ * SUBACK/REGACK/REGISTER gave it, or its client discards the copy (a
+ * normal or predefined id is global; a short name replaces the id in the
+ * copy, pso_copy_topic).  The bits PUBLISH does not use (WILL,
+ * CLEAN_SESSION) stand as sent.
  */
 static __always_inline __u8 pso_copy_flags(__u8 pub_flags, __u8 sub_flags)
 {
-	return (pub_flags & (MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION)) |
-	       (sub_flags & PSO_SUB_F_PREDEFINED ? MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL);
+	__u8 form = MQTTSN_TOPIC_NORMAL;
+
+	if (sub_flags & PSO_SUB_F_SHORT)
+		form = MQTTSN_TOPIC_SHORT;
+	else if (sub_flags & PSO_SUB_F_PREDEFINED)
+		form = MQTTSN_TOPIC_PREDEFINED;
+	return (pub_flags & (MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION)) | form;
+}
+
+/* The TTL / hop limit of every copy: one less than the publish came with
+ * (pso_admit refused it at 1 or 0). */
+static __always_inline __u8 pso_fwd_ttl(__u8 ttl)
+{
+	return ttl - 1;
 }
 
 struct pso_cursor {

@@ -11,8 +11,11 @@
  * consumed, unless the daemon needs it: a RETAIN publish (the daemon keeps
  * it) or a slot the data plane may not serve (the daemon delivers to it).
  * Each copy carries the PUBLISH flags its subscriber must get
- * (pso_copy_flags: QoS 0, DUP and RETAIN clear, the slot's topic-id form),
- * rewritten only when they differ from the previous copy's.  Before going
+ * (pso_copy_flags: QoS 0, DUP and RETAIN clear, the slot's topic-id form)
+ * and, for a subscriber that knows the topic by its short name, that name
+ * in the topic-id field; both are rewritten only when they differ from the
+ * previous copy's.  Every copy's TTL / hop limit is one less than the
+ * publish came with (pso_fwd_ttl; admission refused 1 and 0).  Before going
  * up, the original's headers and flags are restored; otherwise the
  * original itself is the last copy.  Overload: once a port's queue refuses
  * a copy, the publish's remaining slots on that port are skipped
@@ -42,8 +45,17 @@ struct pso_hdrs {
 	struct pso_sub sub;	/* MACs, destination port, addresses */
 	__be16 src_port;
 	__u8 ttl;
-	__u8 flags;		/* PUBLISH flags byte */
+	/* The PUBLISH flags byte and topic-id field, and a 0 byte after
+	 * them (pso_pub_word): the part of the message a copy may change. */
+	__u32 pub;
 };
+
+static __always_inline __u32 pso_pub_word(__u8 flags, __u8 topic_hi, __u8 topic_lo)
+{
+	__u8 w[4] = { flags, topic_hi, topic_lo, 0 };	/* wire order */
+
+	return *(__u32 *)w;
+}
 
 /* Byte offsets of the fields the rewrite touches. */
 struct pso_offsets {
@@ -59,7 +71,7 @@ static __always_inline void pso_read_hdrs(const struct pso_pkt *p, struct pso_hd
 	h->src_port = p->udp->source;
 	h->sub.dst_port = p->udp->dest;
 	h->sub.family = p->family;
-	h->flags = p->pub_flags;
+	h->pub = pso_pub_word(p->pub_flags, p->topic_id >> 8, p->topic_id & 0xff);
 	if (p->family == PSO_AF_INET) {
 		struct iphdr *ip = p->l3;
 
@@ -91,6 +103,7 @@ struct pso_fanout {
 	} l3;
 	__u32 l3_off;
 	__u32 flags_off;	/* the PUBLISH flags byte */
+	__u32 topic_id;
 	__u32 slot_base;	/* topic id * PSO_MAX_SUBS */
 	__be16 broker_port;	/* source port of every copy */
 	__u32 copies;
@@ -99,27 +112,27 @@ struct pso_fanout {
 	__u32 full_if;		/* the port whose queue was full, 0: none */
 	__u8 family;
 	__u8 pub_flags;		/* the PUBLISH flags as they arrived */
-	__u8 topic_hi;		/* the topic id's high byte, beside the flags */
+	__u8 ttl;		/* every copy's TTL / hop limit */
 	__u8 to_daemon;		/* the original must go up afterwards */
 	__u8 broken;		/* a rewrite failed: headers undefined */
 };
 
 /*
- * Rewrite the PUBLISH flags byte (cur.flags -> to).  It is the high byte of
- * a 16-bit word of the UDP checksum (it stands 10 or 12 bytes into the UDP
- * datagram), which carries the topic id's high byte beside it: both bytes
- * are known, so the word needs no load.  BPF_F_MARK_MANGLED_0 as for the
- * ports: an IPv4 "no checksum" 0 stays 0, a computed 0 goes out as 0xffff.
+ * Rewrite the PUBLISH flags byte and topic-id field (cur -> flags, topic).
+ * They stand 10 or 12 bytes into the UDP datagram, an even offset: two
+ * 16-bit words of the UDP checksum, (flags, topic high) and (topic low,
+ * message id high), all known but the message id byte, which does not
+ * change and is taken as 0 on both sides of ~m + m': the sum is the same.
+ * BPF_F_MARK_MANGLED_0 as for the ports: an IPv4 "no checksum" 0 stays 0,
+ * a computed 0 goes out as 0xffff.
  */
-static __always_inline int pso_tc_set_flags(struct pso_fanout *f, __u8 to)
+static __always_inline int pso_tc_set_publish(struct pso_fanout *f, __u32 pub)
 {
-	__u8 old_w[2] = { f->cur.flags, f->topic_hi }, new_w[2] = { to, f->topic_hi };
-
-	if (bpf_l4_csum_replace(f->skb, f->off.udp_check, *(__u16 *)old_w, *(__u16 *)new_w,
-				BPF_F_MARK_MANGLED_0 | 2) ||
-	    bpf_skb_store_bytes(f->skb, f->flags_off, &to, 1, 0))
+	if (bpf_l4_csum_replace(f->skb, f->off.udp_check, f->cur.pub, pub,
+				BPF_F_MARK_MANGLED_0 | 4) ||
+	    bpf_skb_store_bytes(f->skb, f->flags_off, &pub, 3, 0))
 		return -1;
-	f->cur.flags = to;
+	f->cur.pub = pub;
 	return 0;
 }
 
@@ -133,12 +146,12 @@ static __always_inline int pso_tc_set_flags(struct pso_fanout *f, __u8 to)
  * go in as one pseudo-header difference, both ports as one 4-byte data
  * change, and BPF_F_MARK_MANGLED_0 leaves an IPv4 "no checksum" 0 as it is.
  * Six helper calls per copy with the clone: three stores, two checksum
- * updates; two more when the PUBLISH flags byte changes to `flags`
- * (pso_tc_set_flags), which a QoS 0 publish by normal id to normal-form
+ * updates; two more when the PUBLISH flags byte or topic-id field changes
+ * (pso_tc_set_publish), which a QoS 0 publish by normal id to normal-form
  * slots never does.
  */
 static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub *to,
-				     __be16 src_port, __u8 ttl, __u8 flags)
+				     __be16 src_port, __u8 ttl, __u32 pub)
 {
 	struct __sk_buff *skb = f->skb;
 	const struct pso_offsets *off = &f->off;
@@ -193,12 +206,35 @@ static __noinline int pso_tc_rewrite(struct pso_fanout *f, const struct pso_sub 
 				udp_flags | 4) ||
 	    bpf_skb_store_bytes(skb, off->ports, ports, sizeof(ports), 0))
 		return -1;
-	if (flags != cur->flags && pso_tc_set_flags(f, flags))
+	if (pub != cur->pub && pso_tc_set_publish(f, pub))
 		return -1;
 
 	__builtin_memcpy(&cur->sub, to, sizeof(*to));
 	cur->src_port = src_port;
 	cur->ttl = ttl;
+	return 0;
+}
+
+/*
+ * The flags and topic-id field (pso_pub_word) of the copy for a slot with
+ * these flags: the slot's form (pso_copy_flags) and the publish's topic
+ * id, or for a short-form slot the topic's short name.  0, or -1 when the
+ * topic has no short name and the slot is the daemon's.
+ */
+static __always_inline int pso_tc_copy_pub(const struct pso_fanout *f, __u8 sub_flags,
+					   __u32 *pub)
+{
+	__u8 flags = pso_copy_flags(f->pub_flags, sub_flags);
+	const struct pso_short_name *sn;
+
+	if (!(sub_flags & PSO_SUB_F_SHORT)) {
+		*pub = pso_pub_word(flags, f->topic_id >> 8, f->topic_id & 0xff);
+		return 0;
+	}
+	sn = pso_short_name_lookup(f->topic_id);
+	if (!sn)
+		return -1;
+	*pub = pso_pub_word(flags, sn->name[0], sn->name[1]);
 	return 0;
 }
 
@@ -212,12 +248,13 @@ static long pso_fanout_slot(__u64 i, void *data)
 	__u32 slot = f->slot_base + (__u32)i;
 	struct pso_sub *s;
 	__u8 sub_flags;
+	__u32 pub;
 	long err;
 
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 1;
-	if (!pso_sub_take(s, f->family, &sub_flags)) {
+	if (!pso_sub_take(s, f->family, &sub_flags) || pso_tc_copy_pub(f, sub_flags, &pub)) {
 		f->to_daemon = 1;
 		pso_count(PSO_CNT_TC_COPY_HOST);
 		return 0;
@@ -229,8 +266,7 @@ static long pso_fanout_slot(__u64 i, void *data)
 		return 0;
 	}
 	/* A rewrite fails only when the skb cannot be made writable. */
-	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL,
-			   pso_copy_flags(f->pub_flags, sub_flags))) {
+	if (pso_tc_rewrite(f, s, f->broker_port, f->ttl, pub)) {
 		f->broken = 1;
 		return 1;
 	}
@@ -262,6 +298,7 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 	__u32 slot = f->slot_base + i;
 	struct pso_sub *s;
 	__u8 sub_flags;
+	__u32 pub;
 
 	if (f->to_daemon) {
 		pso_fanout_slot(i, f);
@@ -270,13 +307,12 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 0;
-	if (!pso_sub_take(s, f->family, &sub_flags) ||
+	if (!pso_sub_take(s, f->family, &sub_flags) || pso_tc_copy_pub(f, sub_flags, &pub) ||
 	    (f->full_if && s->ifindex == f->full_if)) {
 		pso_fanout_slot(i, f);	/* to the daemon, or shed */
 		return 0;
 	}
-	if (pso_tc_rewrite(f, s, f->broker_port, PSO_DEFAULT_TTL,
-			   pso_copy_flags(f->pub_flags, sub_flags))) {
+	if (pso_tc_rewrite(f, s, f->broker_port, f->ttl, pub)) {
 		f->broken = 1;
 		return 0;
 	}
@@ -340,7 +376,8 @@ int psoffload_tc(struct __sk_buff *skb)
 	f.l3_off = p.l3_off;
 	f.flags_off = p.l4_off + sizeof(struct udphdr) + p.hdr_len;
 	f.pub_flags = p.pub_flags;
-	f.topic_hi = topic_id >> 8;
+	f.topic_id = topic_id;
+	f.ttl = pso_fwd_ttl(orig.ttl);
 	if (bpf_skb_load_bytes(skb, p.l3_off & 0xff, &f.l3,
 			       p.family == PSO_AF_INET ? sizeof(f.l3.ip4) : sizeof(f.l3.ip6)))
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
@@ -380,7 +417,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	 * for it to store, QoS, topic-id form) and all.  Every rewrite was
 	 * followed by a clone, sent or failed. */
 	if ((f.copies || f.failed) &&
-	    pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl, orig.flags))
+	    pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl, orig.pub))
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);

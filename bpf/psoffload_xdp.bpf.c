@@ -31,13 +31,18 @@
  * Rewrite Ethernet, IP and UDP headers for subscriber s.  The checksum
  * terms are summed from the old packet words and the new slot words (RFC
  * 1624 eqn. 3, see psoffload_csum.h); the address terms count twice, once
- * in the IP header and once in the UDP pseudo header.  Of the MQTT-SN
- * message only the PUBLISH flags byte may change, to the form the
- * subscriber knows (pso_copy_flags); it is written only when it differs,
- * which a QoS 0 publish by normal id to a normal-form slot (nearly all
- * traffic) never does.  Its checksum word is (flags, topic id high byte),
- * at an even UDP offset in both length forms, both bytes known from the
- * parse: no packet load.
+ * in the IP header and once in the UDP pseudo header.  The TTL / hop
+ * limit goes out one less (pso_fwd_ttl).  Of the MQTT-SN message only the
+ * PUBLISH flags byte may change, to the form the subscriber knows
+ * (pso_copy_flags), and for a short-form subscriber the topic-id field, to
+ * the topic's short name `sn`.  The flags are written only when they
+ * differ, which a QoS 0 publish by normal id to a normal-form slot (nearly
+ * all traffic) never does.  Their checksum word is (flags, topic id high
+ * byte), at an even UDP offset in both length forms, both bytes known from
+ * the parse: no packet load.  The short name's second byte is the high
+ * byte of the next word (topic id low byte, message id high byte): the
+ * message id byte stays, so the word is taken with 0 for it on both sides
+ * of ~m + m', which leaves the sum unchanged.
  *
  * Every packet word the checksums need is read before the first store.  A
  * frame's first cache line was last written by another CPU (the sender, a
@@ -47,7 +52,8 @@
  * whole transfer.  Measured on veth: a third of the fast path's rate.
  */
 static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub *s,
-					const struct pso_port_cfg *cfg, __u8 sub_flags)
+					const struct pso_port_cfg *cfg, __u8 sub_flags,
+					const struct pso_short_name *sn)
 {
 	struct udphdr *udp = p->udp;
 	__be16 old_sport = udp->source, old_dport = udp->dest, old_ucheck = udp->check;
@@ -60,7 +66,8 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 		__u16 old_ttl_word = *ttl_word, new_ttl_word = old_ttl_word;
 		__u16 check;
 
-		((__u8 *)&new_ttl_word)[0] = PSO_DEFAULT_TTL;	/* wire order: ttl first */
+		/* wire order: ttl first */
+		((__u8 *)&new_ttl_word)[0] = pso_fwd_ttl(((__u8 *)&old_ttl_word)[0]);
 		addr_terms = pso_csum_words(0, (__u16 *)&ip->saddr, (const __u16 *)s->src_addr, 2);
 		addr_terms = pso_csum_words(addr_terms, (__u16 *)&ip->daddr, (const __u16 *)s->dst_addr, 2);
 		check = pso_csum_apply(ip->check, pso_csum_word(addr_terms, old_ttl_word, new_ttl_word));
@@ -81,7 +88,7 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 		__builtin_memcpy(p->eth->h_source, s->src_mac, ETH_ALEN);
 		__builtin_memcpy(&ip6->saddr, s->src_addr, 16);
 		__builtin_memcpy(&ip6->daddr, s->dst_addr, 16);
-		ip6->hop_limit = PSO_DEFAULT_TTL;
+		ip6->hop_limit = pso_fwd_ttl(ip6->hop_limit);
 	}
 
 	/* One broker port number on every interface: the ingress port's. */
@@ -92,7 +99,16 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 	/* Computed here, not with the loads above: it needs no packet byte,
 	 * and a short life keeps it in a register. */
 	flags = pso_copy_flags(p->pub_flags, sub_flags);
-	if (flags != p->pub_flags) {
+	if (sn) {
+		__u16 hi = p->topic_id >> 8, lo = p->topic_id & 0xff;
+
+		udp_terms = pso_csum_word(udp_terms, bpf_htons(p->pub_flags << 8 | hi),
+					  bpf_htons(flags << 8 | sn->name[0]));
+		udp_terms = pso_csum_word(udp_terms, bpf_htons(lo << 8), bpf_htons(sn->name[1] << 8));
+		p->pub[0] = flags;
+		p->pub[1] = sn->name[0];
+		p->pub[2] = sn->name[1];
+	} else if (flags != p->pub_flags) {
 		__u16 hi = p->topic_id >> 8;
 
 		/* The word as it stands in memory, in host order (csum.h). */
@@ -113,6 +129,7 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct pso_pkt *p,
 				       struct pso_topic *t)
 {
+	const struct pso_short_name *sn = NULL;
 	struct pso_sub *s;
 	__u8 sub_flags;
 
@@ -127,8 +144,18 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 	s = &t->first;
 	if (!pso_sub_take(s, p->family, &sub_flags))
 		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+	if (sub_flags & PSO_SUB_F_SHORT) {
+#ifdef PSO_OFFLOAD
+		/* The NIC has no short-name table: the host writes the name. */
+		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+#else
+		sn = pso_short_name_lookup(p->topic_id);
+		if (!sn)
+			return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+#endif
+	}
 	if (s->ifindex == cfg->ifindex) {
-		pso_rewrite(p, s, cfg, sub_flags);
+		pso_rewrite(p, s, cfg, sub_flags, sn);
 		return pso_exit(PSO_CNT_XDP_TX, XDP_TX);
 	}
 #ifdef PSO_OFFLOAD
@@ -138,7 +165,7 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 	 * unmodified and the TC path serves it. */
 	if (bpf_redirect_map(&pso_devmap, s->ifindex, 0) != XDP_REDIRECT)
 		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
-	pso_rewrite(p, s, cfg, sub_flags);
+	pso_rewrite(p, s, cfg, sub_flags, sn);
 	return pso_exit(PSO_CNT_XDP_REDIRECT, XDP_REDIRECT);
 #endif
 }

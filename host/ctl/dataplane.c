@@ -134,6 +134,7 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, cons
 	bpf_map__set_max_entries(dp->xdp->maps.pso_topics, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_topic_stats, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_subs, sizes->topics * PSO_MAX_SUBS);
+	bpf_map__set_max_entries(dp->xdp->maps.pso_short_names, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_clients, sizes->clients);
 	dp->sizes = *sizes;
 	ret = psoffload_xdp__load(dp->xdp);
@@ -165,6 +166,7 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, cons
 	dp->devmap_fd = bpf_map__fd(dp->xdp->maps.pso_devmap);
 	dp->topics_fd = bpf_map__fd(dp->xdp->maps.pso_topics);
 	dp->subs_fd = bpf_map__fd(dp->xdp->maps.pso_subs);
+	dp->short_names_fd = bpf_map__fd(dp->xdp->maps.pso_short_names);
 	dp->clients_fd = bpf_map__fd(dp->xdp->maps.pso_clients);
 	dp->counters_fd = bpf_map__fd(dp->xdp->maps.pso_counters);
 	dp->topic_stats_fd = bpf_map__fd(dp->xdp->maps.pso_topic_stats);

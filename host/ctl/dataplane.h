@@ -85,6 +85,7 @@ struct pso_dataplane {
 	struct pso_dp_sizes sizes;
 	/* map fds, owned by the XDP skeleton */
 	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, clients_fd, client_slots_fd;
+	int short_names_fd;
 	int counters_fd, topic_stats_fd;
 };
 

@@ -202,6 +202,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 			      sizes.topics, PSO_MAX_SUBS, sizes.clients);
 	if (!ret)
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
+	if (!ret)
+		ret = pso_tables_use_short_names(&b->tables, b->dp.short_names_fd);
 	/* From here on no table write waits for readers in the event loop. */
 	if (!ret)
 		ret = pso_tables_defer_start(&b->tables);

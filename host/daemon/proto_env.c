@@ -204,11 +204,15 @@ static int env_client_rx(void *ctx, const struct pso_endpoint *ep, uint64_t *rx_
 	return ret;
 }
 
-static int env_topic_set(void *ctx, uint16_t id, uint8_t flags)
+static int env_topic_set(void *ctx, uint16_t id, uint8_t flags, const char *name)
 {
 	struct pso_broker *b = ctx;
+	int ret = 0;
 
-	return pso_tables_topic_set(&b->tables, id, flags);
+	/* The short name first: the topic's short-form slots come after. */
+	if (name && strlen(name) == 2)
+		ret = pso_tables_short_name_set(&b->tables, id, (const uint8_t *)name);
+	return ret ? ret : pso_tables_topic_set(&b->tables, id, flags);
 }
 
 static int env_slot_add(void *ctx, uint16_t id, const struct pso_sub *slot)

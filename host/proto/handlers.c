@@ -52,7 +52,7 @@ static int granted_qos(uint8_t flags)
 /* A topic seen for the first time: offer it to the wildcard subscriptions. */
 static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 {
-	p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id));
+	p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), name);
 	pso_info("topic %u registered: %s", id, name);
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
 		for (struct pso_client *c = p->by_id[h]; c; c = c->next_id) {

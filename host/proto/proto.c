@@ -71,8 +71,7 @@ static int publish_topic(uint16_t id, const char *name, void *ctx)
 {
 	struct pso_proto *p = ctx;
 
-	(void)name;
-	return p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id));
+	return p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), name);
 }
 
 int pso_proto_topics_publish(struct pso_proto *p)

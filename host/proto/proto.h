@@ -82,7 +82,10 @@ struct pso_proto_ops {
 	 * 0, or a negative errno when it cannot tell. */
 	int (*client_rx)(void *ctx, const struct pso_endpoint *ep, uint64_t *rx_msgs);
 
-	int (*topic_set)(void *ctx, uint16_t id, uint8_t flags);
+	/* Topic id, named name, known to the data plane with PSO_TOPIC_F_*
+	 * flags; a name of two bytes is also the topic's short name, which
+	 * the data plane writes into copies to short-form slots. */
+	int (*topic_set)(void *ctx, uint16_t id, uint8_t flags, const char *name);
 	/* Add slot (written not servable) to topic id: -ENOSPC when full. */
 	int (*slot_add)(void *ctx, uint16_t id, const struct pso_sub *slot);
 	/* Rewrite ep's slot in each topic as *slot says (enable, new hop). */

@@ -122,8 +122,7 @@ void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c)
 		pso_info("client %s: next hop unresolved: the daemon delivers to it", c->id);
 }
 
-/* The slot of one hold: where c is reached, in the hold's form.  A
- * short-name subscriber is never servable by the data plane. */
+/* The slot of one hold: where c is reached, in the hold's form. */
 static struct pso_sub hold_slot(const struct pso_client *c, enum pso_form form)
 {
 	struct pso_sub slot = c->slot;
@@ -133,7 +132,7 @@ static struct pso_sub hold_slot(const struct pso_client *c, enum pso_form form)
 	if (form == PSO_FORM_PREDEFINED)
 		slot.flags |= PSO_SUB_F_PREDEFINED;
 	else if (form == PSO_FORM_SHORT)
-		slot.flags &= ~PSO_SUB_F_RESOLVED;
+		slot.flags |= PSO_SUB_F_SHORT;
 	return slot;
 }
 

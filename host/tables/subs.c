@@ -496,6 +496,49 @@ int pso_tables_topic_set(struct pso_tables *t, uint16_t id, uint8_t flags)
 	return topic_write(t, id, &v);	/* the flags byte only */
 }
 
+int pso_tables_use_short_names(struct pso_tables *t, int fd)
+{
+	int err = tbl_check_map(fd, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+				sizeof(struct pso_short_name), t->max_topics);
+
+	if (!err)
+		t->short_names_fd = fd;
+	return err;
+}
+
+/*
+ * The name is written once, before the topic's first short-form slot is
+ * servable, and stays while the id is in use, so the data plane never
+ * reads it half written.  A later call with the same name writes nothing.
+ */
+int pso_tables_short_name_set(struct pso_tables *t, uint16_t id, const uint8_t name[2])
+{
+	struct pso_short_name v = { .name = { name[0], name[1] }, .valid = 1 };
+	__u32 key = id;
+	int err;
+
+	if (!tbl_id_ok(t, id))
+		return -EINVAL;
+	if (t->short_names_fd < 0 || !memcmp(&t->short_names[id], &v, sizeof(v)))
+		return 0;
+	err = tbl_fd_write(t, t->short_names_fd, &key, &v, BPF_ANY);
+	if (!err)
+		t->short_names[id] = v;
+	return err;
+}
+
+/* The slot as the maps may hold it: a short-form slot of a topic whose
+ * short name the data plane does not have is the daemon's. */
+static struct pso_sub slot_as_written(const struct pso_tables *t, uint16_t id,
+				      const struct pso_sub *s)
+{
+	struct pso_sub out = *s;
+
+	if ((out.flags & PSO_SUB_F_SHORT) && !t->short_names[id].valid)
+		out.flags &= ~PSO_SUB_F_RESOLVED;
+	return out;
+}
+
 const struct pso_topic *pso_tables_topic(const struct pso_tables *t, uint16_t id)
 {
 	return id < t->max_topics ? &t->topics[id] : NULL;
@@ -548,7 +591,7 @@ int pso_tables_sub_add(struct pso_tables *t, uint16_t id, const struct pso_sub *
 	if (n >= t->max_subs)
 		return -ENOSPC;
 	memcpy(t->want, cur, n * sizeof(*t->want));
-	t->want[n] = s;
+	t->want[n] = slot_as_written(t, id, &s);
 	err = apply(t, id, n + 1);
 	if (!err)
 		t->nsubs++;
@@ -569,7 +612,7 @@ int pso_tables_sub_update(struct pso_tables *t, uint16_t id, const struct pso_su
 	if (i < 0)
 		return i;
 	memcpy(t->want, target(t, id, &n), sizeof(*t->want) * t->max_subs);
-	t->want[i] = s;
+	t->want[i] = slot_as_written(t, id, &s);
 	return apply(t, id, n);
 }
 
@@ -624,7 +667,7 @@ static int change_many(struct pso_tables *t, const struct pso_endpoint *ep,
 			continue;
 		memcpy(want, target(t, ids[k], &cnt), t->max_subs * sizeof(*want));
 		if (s) {
-			want[i] = *s;
+			want[i] = slot_as_written(t, ids[k], s);
 		} else {
 			want[i] = want[cnt - 1];	/* the last slot fills the hole */
 			cnt--;

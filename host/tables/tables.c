@@ -52,7 +52,9 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int client
 	t->first_since = calloc(max_topics, sizeof(*t->first_since));
 	t->want = calloc(max_subs, sizeof(*t->want));
 	t->undo = calloc(max_subs, sizeof(*t->undo));
-	if (!t->topics || !t->subs || !t->want || !t->undo || !t->slot_since || !t->first_since) {
+	t->short_names = calloc(max_topics, sizeof(*t->short_names));
+	if (!t->topics || !t->subs || !t->want || !t->undo || !t->slot_since || !t->first_since ||
+	    !t->short_names) {
 		pso_tables_free(t);
 		return -ENOMEM;
 	}
@@ -64,6 +66,7 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int client
 	t->max_clients = max_clients;
 	t->sync_readers = pso_tables_sync_rcu;
 	t->client_slots_fd = -1;
+	t->short_names_fd = -1;
 	return 0;
 }
 
@@ -78,6 +81,7 @@ void pso_tables_free(struct pso_tables *t)
 	free(t->first_since);
 	free(t->want);
 	free(t->undo);
+	free(t->short_names);
 	tbl_clients_free(t);
 	memset(t, 0, sizeof(*t));
 }

@@ -73,6 +73,10 @@ struct pso_tables {
 	 * ns, before the write that enabled it), see subs.c. */
 	uint64_t *slot_since, *first_since;
 	struct pso_sub *subs;		/* shadow, max_topics * max_subs */
+	/* pso_short_names (driver build), -1 until
+	 * pso_tables_use_short_names(); shadow, max_topics entries. */
+	int short_names_fd;
+	struct pso_short_name *short_names;
 	struct pso_sub *want, *undo;	/* scratch, max_subs each */
 
 	/* Deferred mode (pso_tables_defer_start()), NULL/0 otherwise: the
@@ -195,6 +199,16 @@ const struct pso_sub *pso_tables_target(const struct pso_tables *t, uint16_t id,
 /* Make a topic known to the data plane (VALID plus PSO_TOPIC_F_* flags);
  * its subscribers are kept.  One map write. */
 int pso_tables_topic_set(struct pso_tables *t, uint16_t id, uint8_t flags);
+
+/* Keep pso_short_names (an ARRAY of struct pso_short_name per topic id):
+ * without it a short-form slot (PSO_SUB_F_SHORT) is never servable.
+ * -EINVAL when fd is no such map. */
+int pso_tables_use_short_names(struct pso_tables *t, int fd);
+/* The short name of topic id (its name, two bytes long), which the copies
+ * to its short-form slots carry.  Written before such a slot can be
+ * servable: until it is, the tables write every short-form slot of the
+ * topic not servable (the daemon delivers).  0, also without the map. */
+int pso_tables_short_name_set(struct pso_tables *t, uint16_t id, const uint8_t name[2]);
 const struct pso_topic *pso_tables_topic(const struct pso_tables *t, uint16_t id);
 const struct pso_sub *pso_tables_slot(const struct pso_tables *t, uint16_t id,
 				      uint32_t slot);

@@ -456,7 +456,8 @@ t_qosm1_allowed() {
 # form it subscribed with, whatever form the publisher used - through the
 # TC fan-out (two subscribers of topic 10: by predefined id, by name) and
 # through XDP_TX (one subscriber of topic 11 by predefined id, a publish by
-# name).  `sub` ignores a PUBLISH in a form it does not know the topic by,
+# name; one subscriber of the short name "tf", which the data plane writes
+# into the copy of a publish by its normal id).  `sub` ignores a PUBLISH in a form it does not know the topic by,
 # as strict clients do.  QoS -1 arrives as QoS 0.  (Once: the copies kept
 # the publisher's form and QoS -1.)
 t_forms() {
@@ -464,17 +465,27 @@ t_forms() {
 	start_sub t-fid "$NS_S1" $BROKER4 -i 10 -C 2 -W 20 -v -d
 	start_sub t-fname "$NS_S2" $BROKER4 -t sensors/temp -C 2 -W 20 -v -d
 	start_sub t-fid11 "$NS_S1" $BROKER4 -i 11 -C 1 -W 20 -v -d
-	wait_clients "t-f(id|name|id11)" 3 || return 1
+	start_sub t-fshort "$NS_S2" $BROKER4 -T tf -C 2 -W 20 -v -d
+	wait_clients "t-f(id|name|id11|short)" 4 || return 1
 	snap
 	pub "$NS_PUB" $BROKER4 -I tf-pub1 -i 10 -q -1 -m "by id" || rc=1
 	pub "$NS_PUB" $BROKER4 -I tf-pub2 -t sensors/temp -m "by name" || rc=1
 	pub "$NS_PUB" $BROKER4 -I tf-pub3 -t sensors/hum -m "hum by name" || rc=1
+	# The short name's topic by its normal id (REGISTER "tf"): the data
+	# plane writes the name into the copy (XDP_TX); by the short name
+	# itself: the daemon.
+	pub "$NS_PUB" $BROKER4 -I tf-pub4 -t tf -m "tf by name" || rc=1
+	pub "$NS_PUB" $BROKER4 -I tf-pub5 -T tf -m "tf by short name" || rc=1
 	printf '%s\n' "10 by id" "10 by name" >"$tmp/tf-id.exp"
 	printf '%s\n' "sensors/temp by id" "sensors/temp by name" >"$tmp/tf-name.exp"
 	printf '%s\n' "11 hum by name" >"$tmp/tf-id11.exp"
+	printf '%s\n' "tf tf by name" "tf tf by short name" >"$tmp/tf-short.exp"
 	check_sub t-fid "$tmp/tf-id.exp" || rc=1
 	check_sub t-fname "$tmp/tf-name.exp" || rc=1
 	check_sub t-fid11 "$tmp/tf-id11.exp" || rc=1
+	check_sub t-fshort "$tmp/tf-short.exp" || rc=1
+	expect "t-fshort: copies as QoS 0, short name (flags 0x02)" 2 \
+		"$(grep -c '<- PUBLISH flags=0x02' "$tmp/t-fshort.err")" || rc=1
 	expect "t-fid: copies as QoS 0, predefined (flags 0x01)" 2 \
 		"$(grep -c '<- PUBLISH flags=0x01' "$tmp/t-fid.err")" || rc=1
 	expect "t-fname: copies as QoS 0, normal (flags 0x00)" 2 \
@@ -482,7 +493,7 @@ t_forms() {
 	expect "t-fid11: the XDP_TX copy as predefined (flags 0x01)" 1 \
 		"$(grep -c '<- PUBLISH flags=0x01' "$tmp/t-fid11.err")" || rc=1
 	expect_delta tc_copies 4 || rc=1
-	expect_delta xdp_tx 1 || rc=1
+	expect_delta xdp_tx 2 || rc=1
 	return $rc
 }
 

@@ -50,7 +50,7 @@ struct ev {
 	int client;			/* endpoint number; 0: not a test client */
 	struct pso_endpoint ep;
 	bool has_local;
-	uint8_t buf[EV_BUF];		/* EV_SEND, EV_BROADCAST */
+	uint8_t buf[EV_BUF];		/* EV_SEND, EV_BROADCAST; EV_TOPIC_SET: the name */
 	size_t len;
 	uint16_t id;			/* EV_TOPIC_SET, EV_SLOT_ADD */
 	uint8_t flags;			/* topic flags, or the slot's flags */
@@ -192,12 +192,14 @@ static int fake_client_rx(void *ctx, const struct pso_endpoint *ep, uint64_t *rx
 	return 0;
 }
 
-static int fake_topic_set(void *ctx, uint16_t id, uint8_t flags)
+static int fake_topic_set(void *ctx, uint16_t id, uint8_t flags, const char *name)
 {
 	struct ev *e = ev_new(ctx, EV_TOPIC_SET, NULL);
 
 	e->id = id;
 	e->flags = flags;
+	e->len = name ? strnlen(name, sizeof(e->buf) - 1) : 0;
+	memcpy(e->buf, name ? name : "", e->len);	/* the topic's name */
 	return ((struct fake *)ctx)->topic_set_err;
 }
 
@@ -400,6 +402,7 @@ struct step {
 #define SLOT_ADD(c, i)    { .kind = S_SLOT_ADD, .client = (c), .id = (i), .flags = 0 }
 /* A slot in the predefined form: copies carry TopicIdType predefined. */
 #define SLOT_ADD_PRE(c, i) { .kind = S_SLOT_ADD, .client = (c), .id = (i), .flags = PSO_SUB_F_PREDEFINED }
+#define SLOT_ADD_SHORT(c, i) { .kind = S_SLOT_ADD, .client = (c), .id = (i), .flags = PSO_SUB_F_SHORT }
 /* slots_set with the client's template: its flags, then the topic ids */
 #define SLOTS_SET(c, fl, ...) \
 	{ .kind = S_SLOTS_SET, .client = (c), .flags = (fl), .ids = { __VA_ARGS__ }, \
@@ -410,6 +413,7 @@ struct step {
 
 #define R PSO_SUB_F_RESOLVED
 #define RP (PSO_SUB_F_RESOLVED | PSO_SUB_F_PREDEFINED)
+#define RS (PSO_SUB_F_RESOLVED | PSO_SUB_F_SHORT)
 #define Q1 PSO_TOPIC_F_ALLOW_QOSM1
 
 /* Messages, as field lists for IN/OUT. */
@@ -1109,9 +1113,12 @@ static void test_subscribe_short_name(void **state)
 {
 	connect_client(1, "c1", 0);
 	run(IN(1, SUB_SHORT(9, 'x', 'y')),
-	    TOPIC_SET(1, 0), SLOT_ADD(1, 1),
+	    TOPIC_SET(1, 0), SLOT_ADD_SHORT(1, 1),
 	    OUT(1, SUBACK(0, 9, 0)),
-	    SLOTS_SET(1, 0, 1));
+	    SLOTS_SET(1, RS, 1));
+	/* The topic's name is its short name, for the data plane. */
+	assert_int_equal(T->f.ev[T->f.nev - 4].len, 2);
+	assert_memory_equal(T->f.ev[T->f.nev - 4].buf, "xy", 2);
 	connect_client(2, "c2", 0);
 	run(IN(2, PUBLISH(QOS0 | SHORT, SHORT_ID('x', 'y'), 0, "v")),
 	    OUT(1, PUBLISH(QOS0 | SHORT, SHORT_ID('x', 'y'), 0, "v")));
@@ -1215,8 +1222,8 @@ static void test_subscribe_duplicate(void **state)
 	    IN(1, SUB_PRE(5, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 5, 0)),
 	    SLOTS_SET(1, RP, 100),
 	    IN(1, SUB_PRE(6, 100)), OUT(1, SUBACK(100, 6, 0)),
-	    IN(1, SUB_SHORT(7, 'q', 'q')), TOPIC_SET(3, 0), SLOT_ADD(1, 3), OUT(1, SUBACK(0, 7, 0)),
-	    SLOTS_SET(1, 0, 3),
+	    IN(1, SUB_SHORT(7, 'q', 'q')), TOPIC_SET(3, 0), SLOT_ADD_SHORT(1, 3),
+	    OUT(1, SUBACK(0, 7, 0)), SLOTS_SET(1, RS, 3),
 	    IN(1, SUB_SHORT(8, 'q', 'q')), OUT(1, SUBACK(0, 8, 0)));
 	assert_int_equal(client(1)->nsubs, 4);
 	assert_int_equal(client(1)->nheld, 4);
@@ -1339,8 +1346,8 @@ static void test_unsubscribe(void **state)
 	    SLOTS_SET(1, R, 1),
 	    IN(1, SUB_PRE(2, 100)), SLOT_ADD_PRE(1, 100), OUT(1, SUBACK(100, 2, 0)),
 	    SLOTS_SET(1, RP, 100),
-	    IN(1, SUB_SHORT(3, 's', 'n')), TOPIC_SET(2, 0), SLOT_ADD(1, 2),
-	    OUT(1, SUBACK(0, 3, 0)), SLOTS_SET(1, 0, 2));
+	    IN(1, SUB_SHORT(3, 's', 'n')), TOPIC_SET(2, 0), SLOT_ADD_SHORT(1, 2),
+	    OUT(1, SUBACK(0, 3, 0)), SLOTS_SET(1, RS, 2));
 	run(IN(1, UNSUB_NAME(0x4242, "a/b")), SLOTS_REMOVE(1, 1), OUT(1, UNSUBACK(0x4242)),
 	    IN(1, UNSUB_PRE(5, 100)), SLOTS_REMOVE(1, 100), OUT(1, UNSUBACK(5)),
 	    IN(1, UNSUB_SHORT(6, 's', 'n')), SLOTS_REMOVE(1, 2), OUT(1, UNSUBACK(6)));
@@ -2106,8 +2113,8 @@ static void test_forms_per_subscriber(void **state)
 	    SLOTS_SET(1, RP, 100),
 	    IN(2, SUB_NAME(1, "pre")), SLOT_ADD(2, 100), OUT(2, SUBACK(100, 1, 0)),
 	    SLOTS_SET(2, R, 100),
-	    IN(3, SUB_SHORT(1, 'a', 'b')), TOPIC_SET(1, 0), SLOT_ADD(3, 1), OUT(3, SUBACK(0, 1, 0)),
-	    SLOTS_SET(3, 0, 1));
+	    IN(3, SUB_SHORT(1, 'a', 'b')), TOPIC_SET(1, 0), SLOT_ADD_SHORT(3, 1),
+	    OUT(3, SUBACK(0, 1, 0)), SLOTS_SET(3, RS, 1));
 	/* A QoS 1 publish by predefined id: predefined to one, normal to the
 	 * other; by normal id the same. */
 	run(IN(4, PUBLISH(QOS1 | PRE, 100, 1, "p")), OUT(4, PUBACK(100, 1, 0)),

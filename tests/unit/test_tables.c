@@ -510,6 +510,56 @@ static void test_topic_set(void **state)
 	expect_layout(f, 5, 1, &s);
 }
 
+/*
+ * Short-form slots (PSO_SUB_F_SHORT): the data plane serves one only when
+ * it has the topic's short name, so the tables write such a slot not
+ * servable until the name is in pso_short_names, and write the name once.
+ */
+static void test_short_names(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s = sub4(1, true), got;
+	struct pso_short_name sn;
+	int names_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_short", sizeof(uint32_t),
+				      sizeof(struct pso_short_name), N_TOPICS, NULL);
+	__u32 key = 5;
+
+	assert_true(names_fd >= 0);
+	f->t.on_write = NULL;	/* the log knows no short-name map */
+	/* Not the map it needs: refused, nothing kept. */
+	assert_int_equal(pso_tables_use_short_names(&f->t, f->topics_fd), -EINVAL);
+	assert_int_equal(f->t.short_names_fd, -1);
+	/* Without the map a name is not written, and the slot stays the daemon's. */
+	assert_int_equal(pso_tables_short_name_set(&f->t, 5, (const uint8_t *)"ab"), 0);
+	s.flags |= PSO_SUB_F_SHORT;
+	assert_int_equal(pso_tables_topic_set(&f->t, 5, 0), 0);
+	assert_int_equal(pso_tables_sub_add(&f->t, 5, &s), 0);
+	assert_int_equal(pso_tables_slot(&f->t, 5, 0)->flags, PSO_SUB_F_SHORT);
+	assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &(__u32){ 5 * N_SLOTS }, &got), 0);
+	assert_int_equal(got.flags, PSO_SUB_F_SHORT);
+
+	assert_int_equal(pso_tables_use_short_names(&f->t, names_fd), 0);
+	assert_int_equal(pso_tables_short_name_set(&f->t, N_TOPICS, (const uint8_t *)"ab"),
+			 -EINVAL);
+	assert_int_equal(pso_tables_short_name_set(&f->t, 5, (const uint8_t *)"ab"), 0);
+	assert_int_equal(bpf_map_lookup_elem(names_fd, &key, &sn), 0);
+	assert_int_equal(sn.valid, 1);
+	assert_memory_equal(sn.name, "ab", 2);
+	/* Now the same slot is servable, in its form. */
+	assert_int_equal(pso_tables_sub_update(&f->t, 5, &s), 0);
+	assert_int_equal(pso_tables_slot(&f->t, 5, 0)->flags, PSO_SUB_F_RESOLVED | PSO_SUB_F_SHORT);
+	assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &(__u32){ 5 * N_SLOTS }, &got), 0);
+	assert_int_equal(got.flags, PSO_SUB_F_RESOLVED | PSO_SUB_F_SHORT);
+	/* Another topic without a name: its short-form slot is not servable,
+	 * by one subscriber's change across topics too. */
+	assert_int_equal(pso_tables_topic_set(&f->t, 6, 0), 0);
+	assert_int_equal(pso_tables_sub_add(&f->t, 6, &s), 0);
+	assert_int_equal(pso_tables_sub_update_many(&f->t, &s, (const uint16_t[]){ 5, 6 }, 2), 0);
+	assert_int_equal(pso_tables_slot(&f->t, 5, 0)->flags, PSO_SUB_F_RESOLVED | PSO_SUB_F_SHORT);
+	assert_int_equal(pso_tables_slot(&f->t, 6, 0)->flags, PSO_SUB_F_SHORT);
+	close(names_fd);
+}
+
 static void test_add_subscribers(void **state)
 {
 	struct fx *f = FX();
@@ -1520,6 +1570,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_init_checks, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_bad_arguments, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_topic_set, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_short_names, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_add_subscribers, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_congestion, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_remove, setup, teardown),

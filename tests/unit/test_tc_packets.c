@@ -60,7 +60,6 @@
 /* ---- The driver's own world ---------------------------------------------- */
 
 #define LO_IFINDEX	1	/* ingress port: the test run's skb comes in on lo */
-#define FWD_TTL		64	/* what every copy carries */
 #define SUB_PORT_BASE	50000	/* slot i's subscriber UDP port: base + i */
 #define MISSING_IFINDEX	0x7ffffff0
 #define COPY_TIMEOUT_MS	2000	/* for the copies that must arrive */
@@ -75,7 +74,7 @@ static const char *const port_names[N_PORTS] = {
 
 static struct {
 	struct psoffload_tc *skel;
-	int prog_fd, port_cfg_fd, topics_fd, subs_fd, clients_fd;
+	int prog_fd, port_cfg_fd, topics_fd, subs_fd, clients_fd, short_names_fd;
 	int counters_fd, stats_fd;
 	int ncpus;
 	int tap_fd[N_PORTS];		/* -1: no device (PORT_MISSING) */
@@ -112,7 +111,8 @@ static struct pso_sub make_sub(const struct tc_sub *r, int i)
 		.dst_port = htons(SUB_PORT_BASE + i),
 		.family = r->family,
 		.flags = (r->unresolved ? 0 : PSO_SUB_F_RESOLVED) |
-			 (r->predef ? PSO_SUB_F_PREDEFINED : 0),
+			 (r->predef ? PSO_SUB_F_PREDEFINED : 0) |
+			 (r->short_form ? PSO_SUB_F_SHORT : 0),
 	};
 
 	if (r->family == PSO_AF_INET6) {
@@ -200,6 +200,12 @@ static void write_tables(const struct tc_case *c)
 
 		assert_int_equal(bpf_map_update_elem(w.clients_fd, &ep, &val, BPF_ANY), 0);
 	}
+	if (c->tbl.topic && c->tbl.short_name) {
+		struct pso_short_name sn = { .name = SHORT_NAME, .valid = 1 };
+		__u32 key = c->tbl.topic;
+
+		assert_int_equal(bpf_map_update_elem(w.short_names_fd, &key, &sn, BPF_ANY), 0);
+	}
 	if (c->tbl.topic)
 		write_topic(&c->tbl);
 }
@@ -217,6 +223,7 @@ static void clear_tables(const struct tc_case *c)
 {
 	static const struct pso_topic no_topic;
 	static const struct pso_sub no_sub;
+	static const struct pso_short_name no_name;
 
 	delete_all(w.port_cfg_fd);
 	delete_all(w.clients_fd);
@@ -224,6 +231,7 @@ static void clear_tables(const struct tc_case *c)
 		__u32 key = c->tbl.topic;
 
 		assert_int_equal(bpf_map_update_elem(w.topics_fd, &key, &no_topic, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(w.short_names_fd, &key, &no_name, BPF_ANY), 0);
 		for (int i = 0; i < MAX_ROW_SUBS; i++) {
 			key = (__u32)c->tbl.topic * PSO_MAX_SUBS + i;
 			assert_int_equal(bpf_map_update_elem(w.subs_fd, &key, &no_sub, BPF_ANY), 0);
@@ -281,21 +289,29 @@ static void drain_taps(void)
 /* ---- Expectations ------------------------------------------------------- */
 
 /* The frame as slot s's subscriber must receive it: headers from the slot,
- * the source port the broker's, TTL 64, the PUBLISH flags the row's
- * copy_flags (unset: QoS 0, DUP and RETAIN clear) with the TopicIdType of
- * the slot's form, everything else as sent; pkt_build() computes every
- * checksum again. */
+ * the source port the broker's, one hop less of TTL, the PUBLISH flags the
+ * row's copy_flags (unset: QoS 0, DUP and RETAIN clear) with the
+ * TopicIdType of the slot's form, for a short-form slot the short name in
+ * place of the topic id, everything else as sent; pkt_build() computes
+ * every checksum again. */
 static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s, uint8_t copy_flags)
 {
+	uint8_t form = MQTTSN_TOPIC_NORMAL;
+
 	memcpy(d->eth_dst, s->dst_mac, 6);
 	memcpy(d->eth_src, s->src_mac, 6);
 	memcpy(d->ip_src, s->src_addr, 16);
 	memcpy(d->ip_dst, s->dst_addr, 16);
-	d->ttl = FWD_TTL;
+	d->ttl = d->ttl - 1;
 	d->sport = BROKER_PORT;
 	d->dport = ntohs(s->dst_port);
-	d->pub_flags = copy_flags | (s->flags & PSO_SUB_F_PREDEFINED ?
-				     MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL);
+	if (s->flags & PSO_SUB_F_SHORT) {
+		form = MQTTSN_TOPIC_SHORT;
+		d->topic_id = SHORT_NAME_ID;
+	} else if (s->flags & PSO_SUB_F_PREDEFINED) {
+		form = MQTTSN_TOPIC_PREDEFINED;
+	}
+	d->pub_flags = copy_flags | form;
 }
 
 static const char *const counter_names[] = PSO_COUNTER_NAMES;
@@ -657,6 +673,7 @@ static int group_setup(void **state)
 	w.port_cfg_fd = bpf_map__fd(w.skel->maps.pso_port_cfg);
 	w.topics_fd = bpf_map__fd(w.skel->maps.pso_topics);
 	w.subs_fd = bpf_map__fd(w.skel->maps.pso_subs);
+	w.short_names_fd = bpf_map__fd(w.skel->maps.pso_short_names);
 	w.clients_fd = bpf_map__fd(w.skel->maps.pso_clients);
 	w.counters_fd = bpf_map__fd(w.skel->maps.pso_counters);
 	w.stats_fd = bpf_map__fd(w.skel->maps.pso_topic_stats);

@@ -51,7 +51,6 @@
 /* ---- The driver's own world ---------------------------------------------- */
 
 #define LO_IFINDEX	1	/* ingress port; lo is 1 in every netns */
-#define FWD_TTL		64	/* what the spec says a forwarded frame carries */
 #define VETH_PORT	"pso-xdp0"	/* stands for a second broker port */
 #define VETH_PEER	"pso-xdp1"
 
@@ -80,6 +79,7 @@ struct build {
 	int port_cfg_fd, topics_fd, subs_fd, clients_fd;
 	int counters_fd, stats_fd;
 	int devmap_fd;		/* driver build only, else -1 */
+	int short_names_fd;	/* driver build only, else -1 */
 	int ncpus;		/* values per element: per-CPU maps hold one per CPU */
 };
 
@@ -106,6 +106,7 @@ static void build_init_drv(struct build *b)
 	b->counters_fd = bpf_map__fd(drv_skel->maps.pso_counters);
 	b->stats_fd = bpf_map__fd(drv_skel->maps.pso_topic_stats);
 	b->devmap_fd = bpf_map__fd(drv_skel->maps.pso_devmap);
+	b->short_names_fd = bpf_map__fd(drv_skel->maps.pso_short_names);
 	b->port_slots_fd = bpf_map__fd(drv_skel->maps.pso_port_slots);
 	b->client_slots_fd = bpf_map__fd(drv_skel->maps.pso_client_slots);
 	b->ncpus = libbpf_num_possible_cpus();
@@ -120,7 +121,7 @@ static void build_init_off(struct build *b)
 	b->clients_fd = bpf_map__fd(off_skel->maps.pso_clients);
 	b->counters_fd = bpf_map__fd(off_skel->maps.pso_counters);
 	b->stats_fd = bpf_map__fd(off_skel->maps.pso_topic_stats);
-	b->devmap_fd = -1;
+	b->devmap_fd = b->short_names_fd = -1;
 	b->port_slots_fd = b->client_slots_fd = -1;
 	b->ncpus = 1;		/* plain ARRAY counters */
 }
@@ -134,9 +135,11 @@ static void set_addr(uint8_t *a, const char *text, int family)
 				   text, a), 1);
 }
 
-/* The kind a *_PREDEF kind is a predefined-form copy of; others: itself. */
-static enum sub_kind base_kind(enum sub_kind k)
+/* The kind a *_PREDEF or *_SHORT kind is a copy of in another form, and
+ * the PSO_SUB_F_* of that form; others: itself, 0. */
+static enum sub_kind base_kind(enum sub_kind k, uint8_t *form)
 {
+	*form = PSO_SUB_F_PREDEFINED;
 	switch (k) {
 	case SUB_SAME4_PREDEF:
 		return SUB_SAME4;
@@ -147,15 +150,31 @@ static enum sub_kind base_kind(enum sub_kind k)
 	case SUB_OTHER6_PREDEF:
 		return SUB_OTHER6;
 	default:
+		break;
+	}
+	*form = PSO_SUB_F_SHORT;
+	switch (k) {
+	case SUB_SAME4_SHORT:
+		return SUB_SAME4;
+	case SUB_OTHER4_SHORT:
+		return SUB_OTHER4;
+	case SUB_SAME6_SHORT:
+		return SUB_SAME6;
+	case SUB_OTHER6_SHORT:
+		return SUB_OTHER6;
+	default:
+		*form = 0;
 		return k;
 	}
 }
 
 /* The slot a subscriber kind stands for: every field the rewrite writes.
- * A *_PREDEF kind has its base kind's headers and PSO_SUB_F_PREDEFINED. */
+ * A *_PREDEF or *_SHORT kind has its base kind's headers and the flag of
+ * its form. */
 static struct pso_sub make_sub(enum sub_kind kind)
 {
-	enum sub_kind k = base_kind(kind);
+	uint8_t form;
+	enum sub_kind k = base_kind(kind, &form);
 	static const uint8_t broker_mac[6] = MAC_BROKER;
 	static const uint8_t port2_mac[6] = { 0x02, 0x00, 0x00, 0x00, 0x01, 0x01 };
 	bool other = k == SUB_OTHER4 || k == SUB_OTHER6;
@@ -165,8 +184,7 @@ static struct pso_sub make_sub(enum sub_kind kind)
 		.ifindex = other ? (uint32_t)other_ifindex : LO_IFINDEX,
 		.dst_port = htons(50000 + k),
 		.family = v6 ? PSO_AF_INET6 : PSO_AF_INET,
-		.flags = (k == SUB_UNRESOLVED4 ? 0 : PSO_SUB_F_RESOLVED) |
-			 (k != kind ? PSO_SUB_F_PREDEFINED : 0),
+		.flags = (k == SUB_UNRESOLVED4 ? 0 : PSO_SUB_F_RESOLVED) | form,
 	};
 
 	memcpy(s.src_mac, other ? port2_mac : broker_mac, 6);
@@ -328,6 +346,12 @@ static void write_tables(const struct build *b, const struct xdp_case *c)
 		write_port_cfg(b);
 	if (c->tbl.client)
 		write_client(b, &c->pkt);
+	if (c->tbl.topic && c->tbl.short_name && b->short_names_fd >= 0) {
+		struct pso_short_name sn = { .name = SHORT_NAME, .valid = 1 };
+		__u32 key = c->tbl.topic;
+
+		assert_int_equal(bpf_map_update_elem(b->short_names_fd, &key, &sn, BPF_ANY), 0);
+	}
 	if (c->tbl.topic)
 		write_topic(b, &c->tbl);
 	if (b->devmap_fd >= 0 && other_ifindex && !c->tbl.no_devmap)
@@ -378,6 +402,8 @@ static void clear_tables(const struct build *b, const struct xdp_case *c)
 		for (int i = 0; i < MAX_ROW_SUBS && b->subs_fd >= 0; i++)
 			zero_elem(b->subs_fd, (__u32)c->tbl.topic * PSO_MAX_SUBS + i,
 				  sizeof(struct pso_sub));
+		if (b->short_names_fd >= 0)
+			zero_elem(b->short_names_fd, c->tbl.topic, sizeof(struct pso_short_name));
 	}
 }
 
@@ -458,18 +484,26 @@ static int run_prog(const struct build *b, const uint8_t *in, size_t len,
 
 /* The input as the subscriber must receive it: headers from the slot, the
  * source port the broker's (one port number on every interface, from the
- * ingress port's config), the PUBLISH flags the row's copy_flags with the
- * TopicIdType of the slot's form, everything else as sent; pkt_build()
- * computes every checksum again. */
+ * ingress port's config), one hop less of TTL, the PUBLISH flags the row's
+ * copy_flags with the TopicIdType of the slot's form, for a short-form
+ * slot the short name in place of the topic id, everything else as sent;
+ * pkt_build() computes every checksum again. */
 static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s, uint8_t copy_flags)
 {
-	d->pub_flags = copy_flags | (s->flags & PSO_SUB_F_PREDEFINED ?
-				     MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL);
+	uint8_t form = MQTTSN_TOPIC_NORMAL;
+
+	if (s->flags & PSO_SUB_F_SHORT) {
+		form = MQTTSN_TOPIC_SHORT;
+		d->topic_id = SHORT_NAME_ID;
+	} else if (s->flags & PSO_SUB_F_PREDEFINED) {
+		form = MQTTSN_TOPIC_PREDEFINED;
+	}
+	d->pub_flags = copy_flags | form;
 	memcpy(d->eth_dst, s->dst_mac, 6);
 	memcpy(d->eth_src, s->src_mac, 6);
 	memcpy(d->ip_src, s->src_addr, 16);
 	memcpy(d->ip_dst, s->dst_addr, 16);
-	d->ttl = FWD_TTL;
+	d->ttl = d->ttl - 1;
 	d->sport = BROKER_PORT;
 	d->dport = ntohs(s->dst_port);
 }
