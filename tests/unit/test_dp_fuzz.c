@@ -27,7 +27,10 @@
  * C is no broker port and not in the devmap, D is down - and a missing
  * ifindex.  Clients, topics and subscriber slots are the tables below:
  * every outcome of docs/DESIGN.md's table "The outcome for an admitted
- * publish" has a topic.  TC copies are read back from the TAP devices.
+ * publish" has a topic, and so has each topic-id form of a subscriber
+ * (normal, predefined, short name with and without a name in the table).
+ * Copies leave with the TTL / hop limit less one; 1 and 0 are dropped.
+ * TC copies are read back from the TAP devices.
  *
  * A mismatch prints the frame, what the model expected and what the
  * program did, and the run goes on to count them all (0 is the only pass).
@@ -67,7 +70,6 @@
 
 #define DEFAULT_COUNT	1000000
 #define MAX_FRAME	1518
-#define FWD_TTL		PSO_DEFAULT_TTL
 
 /* ---- The world ------------------------------------------------------------ */
 
@@ -102,6 +104,7 @@ struct sub_spec {
 	int family;
 	bool unresolved;
 	bool predef;
+	bool shortname;		/* knows the topic by its short name */
 };
 
 struct topic_spec {
@@ -110,6 +113,7 @@ struct topic_spec {
 	bool placed;		/* in the NIC's table (offload build) */
 	int nsubs;
 	struct sub_spec subs[4];
+	const char *short_name;	/* in pso_short_names, NULL: none */
 };
 
 /* Rows name only the fields that are set. */
@@ -131,6 +135,13 @@ static const struct topic_spec topics[] = {
 	{ 0x4a, PSO_TOPIC_F_VALID, false, 2, { { PORT_C, V6 }, { PORT_A, V4, false, true } } },
 	{ 0x4b, PSO_TOPIC_F_ALLOW_QOSM1, true, 1, { { PORT_A, V4 } } },	/* not valid */
 	{ TOPIC_LAST, ALLOW, false, 1, { { PORT_B, V6 } } },
+	/* Short-name subscribers: the name in each copy, where it is known. */
+	{ 0x4c, PSO_TOPIC_F_VALID, true, 1, { { PORT_A, V4, .shortname = true } }, "ab" },
+	{ 0x4d, ALLOW, true, 1, { { PORT_A, V4, .shortname = true } } },	/* no name */
+	{ 0x4e, ALLOW, false, 3, { { PORT_A, V4, .shortname = true },
+				   { PORT_B, V4, false, true, true }, { PORT_A, V4 } }, "zz" },
+	{ 0x4f, PSO_TOPIC_F_VALID, false, 1, { { PORT_B, V6, .shortname = true } }, "\xff\x01" },
+	{ 0x50, PSO_TOPIC_F_VALID, false, 2, { { PORT_C, V4, .shortname = true }, { PORT_B, V4 } } },
 };
 #define N_TOPICS (sizeof(topics) / sizeof(topics[0]))
 
@@ -138,6 +149,7 @@ static const struct topic_spec topics[] = {
 static struct pso_topic model_topic[PSO_MAX_TOPICS];
 static bool model_placed[PSO_MAX_TOPICS];
 static struct pso_sub model_sub[PSO_MAX_TOPICS][4];
+static struct pso_short_name model_short[PSO_MAX_TOPICS];
 
 static void set_addr(uint8_t *a, const char *text, int family)
 {
@@ -155,7 +167,8 @@ static struct pso_sub make_sub(const struct sub_spec *s, int i)
 		.ifindex = (uint32_t)ifindex_of[s->port],
 		.dst_port = htons(50000 + i),
 		.family = (uint8_t)s->family,
-		.flags = (s->unresolved ? 0 : PSO_SUB_F_RESOLVED) | (s->predef ? PSO_SUB_F_PREDEFINED : 0),
+		.flags = (s->unresolved ? 0 : PSO_SUB_F_RESOLVED) | (s->predef ? PSO_SUB_F_PREDEFINED : 0) |
+			 (s->shortname ? PSO_SUB_F_SHORT : 0),
 	};
 	char dst[64];
 
@@ -192,6 +205,7 @@ struct m_frame {
 	uint32_t hdr;		/* MQTT-SN header: 2 or 4 */
 	uint8_t type, flags;
 	uint16_t topic;
+	uint8_t ttl;		/* TTL / hop limit */
 	struct pso_endpoint src;
 };
 
@@ -286,6 +300,7 @@ static enum m_kind m_classify(const uint8_t *f, size_t len, const struct pso_por
 			return M_FRAGMENT;
 		l3_payload = be16(f + l3 + 2) - (uint32_t)ihl;
 		proto = f[l3 + 9];
+		m->ttl = f[l3 + 8];
 		l4 = l3 + ihl;
 		m->family = V4;
 	} else if (ethertype == 0x86dd) {
@@ -295,6 +310,7 @@ static enum m_kind m_classify(const uint8_t *f, size_t len, const struct pso_por
 			return M_FRAGMENT;
 		l3_payload = be16(f + l3 + 4);
 		proto = f[l3 + 6];
+		m->ttl = f[l3 + 7];
 		l4 = l3 + 40;
 		m->family = V6;
 	} else {
@@ -390,11 +406,21 @@ struct result {
 };
 
 /* The flags byte of a forwarded copy: QoS 0, no DUP or RETAIN, the
- * subscriber's TopicIdType, the unused bits as sent (DESIGN 3). */
+ * subscriber's TopicIdType (short name before predefined id), the unused
+ * bits as sent (DESIGN 3). */
 static uint8_t m_copy_flags(uint8_t pub, const struct pso_sub *s)
 {
-	return (pub & (MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION)) |
-	       (s->flags & PSO_SUB_F_PREDEFINED ? MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL);
+	uint8_t form = s->flags & PSO_SUB_F_SHORT ? MQTTSN_TOPIC_SHORT :
+		       s->flags & PSO_SUB_F_PREDEFINED ? MQTTSN_TOPIC_PREDEFINED : MQTTSN_TOPIC_NORMAL;
+
+	return (pub & (MQTTSN_FLAG_WILL | MQTTSN_FLAG_CLEAN_SESSION)) | form;
+}
+
+/* A short-form subscriber is the data plane's only where the topic's name
+ * is in the short-name table (the NIC has none). */
+static bool m_short_ok(const struct pso_sub *s, uint16_t topic, bool offload)
+{
+	return !(s->flags & PSO_SUB_F_SHORT) || (!offload && model_short[topic].valid);
 }
 
 static uint16_t ip4_csum_of(const uint8_t *f, const struct m_frame *m)
@@ -431,7 +457,8 @@ static uint16_t oc_add(uint32_t a, uint32_t b)
 /*
  * The frame f rewritten for subscriber s: its MACs, addresses, the
  * broker's port of the ingress port as source, the subscriber's port,
- * TTL / hop limit, the flags byte; everything else as it came.  The
+ * TTL / hop limit one less, the flags byte, for a short-form subscriber
+ * the topic's short name in the topic-id field; everything else as it came.  The
  * checksums are computed from scratch; a checksum that was wrong in f
  * stays wrong by as much.
  */
@@ -462,17 +489,19 @@ static void m_rewrite(const uint8_t *in, const struct m_frame *m, const struct p
 	memcpy(out, s->dst_mac, 6);
 	memcpy(out + 6, s->src_mac, 6);
 	if (m->family == V4) {
-		out[m->l3 + 8] = FWD_TTL;
+		out[m->l3 + 8] = (uint8_t)(in[m->l3 + 8] - 1);
 		memcpy(out + m->l3 + 12, s->src_addr, 4);
 		memcpy(out + m->l3 + 16, s->dst_addr, 4);
 	} else {
-		out[m->l3 + 7] = FWD_TTL;
+		out[m->l3 + 7] = (uint8_t)(in[m->l3 + 7] - 1);
 		memcpy(out + m->l3 + 8, s->src_addr, 16);
 		memcpy(out + m->l3 + 24, s->dst_addr, 16);
 	}
 	memcpy(out + m->l4, &cfg->udp_port, 2);
 	memcpy(out + m->l4 + 2, &s->dst_port, 2);
 	out[m->msg + m->hdr] = m_copy_flags(m->flags, s);
+	if (s->flags & PSO_SUB_F_SHORT)
+		memcpy(out + m->msg + m->hdr + 1, model_short[m->topic].name, 2);
 	if (m->family == V4) {
 		uint16_t c = ip4_csum_of(out, m);
 
@@ -492,9 +521,9 @@ static void m_rewrite(const uint8_t *in, const struct m_frame *m, const struct p
 }
 
 /* Admission (DESIGN 3): QoS 0 only from a connected client; the topic
- * served by this table; QoS -1 only where its policy allows.  Returns the
- * topic, or NULL with the refusal in *why (0 not connected, 1 unknown,
- * 2 qos-1 denied). */
+ * served by this table; QoS -1 only where its policy allows; a TTL / hop
+ * limit of at least 2.  Returns the topic, or NULL with the refusal in
+ * *why (0 not connected, 1 unknown, 2 qos-1 denied, 3 TTL). */
 static const struct pso_topic *m_admit(const struct m_frame *m, bool offload, struct result *r,
 				       int *why)
 {
@@ -516,6 +545,10 @@ static const struct pso_topic *m_admit(const struct m_frame *m, bool offload, st
 	}
 	if (!qos0 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {
 		*why = 2;
+		return NULL;
+	}
+	if (m->ttl <= 1) {
+		*why = 3;
 		return NULL;
 	}
 	return t;
@@ -558,7 +591,10 @@ static void model_xdp(const uint8_t *in, size_t len, enum port ingress, bool off
 	t = m_admit(&m, offload, r, &why);
 	if (!t) {
 		/* A miss in the NIC's partial tables goes to the host. */
-		if (offload && why != 2) {
+		if (why == 3) {
+			c = PSO_CNT_XDP_DROP_TTL;
+			r->verdict = XDP_DROP;
+		} else if (offload && why != 2) {
 			c = PSO_CNT_XDP_PASS_HOST;
 			r->verdict = XDP_PASS;
 		} else if (why == 0) {
@@ -583,7 +619,7 @@ static void model_xdp(const uint8_t *in, size_t len, enum port ingress, bool off
 		r->verdict = XDP_DROP;
 	} else if (t->sub_count > 1) {
 		c = PSO_CNT_XDP_PASS_FANOUT;
-	} else if (s = &t->first, !m_servable(s, m.family)) {
+	} else if (s = &t->first, !m_servable(s, m.family) || !m_short_ok(s, m.topic, offload)) {
 		c = PSO_CNT_XDP_PASS_HOST;
 	} else if (s->ifindex == cfg->ifindex) {
 		m_rewrite(in, &m, s, cfg, r->out, r);
@@ -638,7 +674,7 @@ static void model_tc(const uint8_t *in, size_t len, enum port ingress, struct re
 		const struct pso_sub *s = &model_sub[m.topic][i];
 		bool last = i == n - 1;
 
-		if (!m_servable(s, m.family)) {
+		if (!m_servable(s, m.family) || !m_short_ok(s, m.topic, false)) {
 			r->cnt[PSO_CNT_TC_COPY_HOST]++;
 			to_daemon = true;
 			continue;
@@ -699,6 +735,7 @@ struct prog {
 	int prog_fd, port_cfg_fd, port_slots_fd, topics_fd, subs_fd, clients_fd;
 	int client_slots_fd, counters_fd, stats_fd, devmap_fd;
 	int ncpus;
+	int short_names_fd;	/* not in the offload build: -1 */
 };
 
 static struct psoffload_xdp *drv_skel;
@@ -721,17 +758,18 @@ static void prog_fds(void)
 		MAP_FD(drv_skel, pso_topics), MAP_FD(drv_skel, pso_subs),
 		MAP_FD(drv_skel, pso_clients), MAP_FD(drv_skel, pso_client_slots),
 		MAP_FD(drv_skel, pso_counters), MAP_FD(drv_skel, pso_topic_stats),
-		MAP_FD(drv_skel, pso_devmap), libbpf_num_possible_cpus() };
+		MAP_FD(drv_skel, pso_devmap), libbpf_num_possible_cpus(),
+		MAP_FD(drv_skel, pso_short_names) };
 	*o = (struct prog){ o->name, true, false, bpf_program__fd(off_skel->progs.psoffload_xdp),
 		MAP_FD(off_skel, pso_port_cfg), -1, MAP_FD(off_skel, pso_topics), -1,
 		MAP_FD(off_skel, pso_clients), -1, MAP_FD(off_skel, pso_counters),
-		MAP_FD(off_skel, pso_topic_stats), -1, 1 };
+		MAP_FD(off_skel, pso_topic_stats), -1, 1, -1 };
 	*t = (struct prog){ t->name, false, true, bpf_program__fd(tc_skel->progs.psoffload_tc),
 		MAP_FD(tc_skel, pso_port_cfg), MAP_FD(tc_skel, pso_port_slots),
 		MAP_FD(tc_skel, pso_topics), MAP_FD(tc_skel, pso_subs),
 		MAP_FD(tc_skel, pso_clients), MAP_FD(tc_skel, pso_client_slots),
 		MAP_FD(tc_skel, pso_counters), MAP_FD(tc_skel, pso_topic_stats), -1,
-		libbpf_num_possible_cpus() };
+		libbpf_num_possible_cpus(), MAP_FD(tc_skel, pso_short_names) };
 }
 
 static uint32_t client_slot_index(const struct pso_endpoint *ep)
@@ -777,6 +815,9 @@ static void write_tables(const struct prog *p)
 			assert_int_equal(bpf_map_update_elem(p->subs_fd, &slot, &model_sub[ts->id][k],
 							     BPF_ANY), 0);
 		}
+		if (p->short_names_fd >= 0 && ts->short_name)
+			assert_int_equal(bpf_map_update_elem(p->short_names_fd, &key,
+							     &model_short[ts->id], BPF_ANY), 0);
 		assert_int_equal(bpf_map_update_elem(p->topics_fd, &key, &model_topic[ts->id],
 						     BPF_ANY), 0);
 		if (p->offload) {
@@ -828,6 +869,10 @@ static void build_world(void)
 			model_sub[ts->id][k] = make_sub(&ts->subs[k], k);
 		if (ts->nsubs)
 			t->first = model_sub[ts->id][0];
+		if (ts->short_name) {
+			memcpy(model_short[ts->id].name, ts->short_name, 2);
+			model_short[ts->id].valid = 1;
+		}
 	}
 }
 
@@ -1175,7 +1220,7 @@ static size_t draw_built(uint8_t *f)
 	static uint8_t body[300];
 	struct pkt_desc d = {
 		.eth_dst = MAC_BROKER, .eth_src = MAC_PUB,
-		.ttl = (uint8_t)(chance(80) ? 61 : rnd()),
+		.ttl = (uint8_t)(chance(70) ? 61 : chance(50) ? below(3) : rnd()),
 		.sport = chance(80) ? PUB_PORT : (uint16_t)(chance(50) ? PUB_PORT + 1 : rnd()),
 		.dport = chance(90) ? BROKER_PORT : (uint16_t)rnd(),
 	};
