@@ -7,9 +7,12 @@
  *
  *   meta (1)   bits 0-2: which of N_EP endpoints sends (IPv4 and IPv6, two
  *              sharing an address); bit 3: the data plane judged it;
- *              bit 4: it came in on port 2 (else 1); bit 7: no datagram,
- *              the data plane admitted a publish from the endpoint
- *              (client_rx() moves: keep-alive activity)
+ *              bit 4: it came in on port 2 (else 1); bit 5: first the
+ *              next hops change (every endpoint's MAC) and
+ *              pso_proto_resolve_all() runs; bit 6: first an ADVERTISE
+ *              (pso_proto_advertise()); bit 7: no datagram, the data plane
+ *              admitted a publish from the endpoint (client_rx() moves:
+ *              keep-alive activity)
  *   step (1)   time passes first: (step & 0x7f) x 100 ms, x 10 s with bit
  *              7; when it is not 0, pso_proto_tick() runs
  *   len (1)    then len bytes: the datagram (the rest of the input if
@@ -86,6 +89,7 @@ struct fake {
 	struct pso_endpoint slots[MAX_TOPICS][MAX_TRACK];
 	int nslots[MAX_TOPICS];
 	uint64_t rx[N_EP];
+	uint8_t hop_gen;		/* next hops as resolve() sees them now */
 	/* this record */
 	int sends;
 	size_t bytes_to_sender;
@@ -185,6 +189,7 @@ static void fake_resolve(void *ctx, const struct pso_endpoint *ep, const struct 
 	if (n == 3)		/* its next hop is never known */
 		return;
 	slot->dst_mac[0] = 0x02;
+	slot->dst_mac[4] = F.hop_gen;
 	slot->dst_mac[5] = (uint8_t)n;
 	slot->flags = PSO_SUB_F_RESOLVED;
 }
@@ -447,6 +452,19 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			pso_proto_tick(p, now);
 			if (F.sends > send_bound(p))
 				finding("one tick sent %d datagrams (bound %d)", F.sends, send_bound(p));
+			check_sessions(p, fed);
+		}
+		if (meta & 0x60) {
+			F.sends = 0;
+			F.sender = NULL;
+			if (meta & 0x20) {
+				F.hop_gen++;
+				pso_proto_resolve_all(p);
+			}
+			if (meta & 0x40)
+				pso_proto_advertise(p);
+			if (F.sends > 1)
+				finding("ADVERTISE and re-resolving sent %d datagrams", F.sends);
 			check_sessions(p, fed);
 		}
 		if (meta & 0x80) {	/* a fast-path publish, not a datagram */

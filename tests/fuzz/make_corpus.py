@@ -118,8 +118,9 @@ def every_message():
     ]
 
 
-def rec(ep, dgram, step=0, judged=False, port2=False):
-    meta = ep | (0x08 if judged else 0) | (0x10 if port2 else 0)
+def rec(ep, dgram, step=0, judged=False, port2=False, rehop=False, advertise=False):
+    meta = (ep | (0x08 if judged else 0) | (0x10 if port2 else 0) | (0x20 if rehop else 0)
+            | (0x40 if advertise else 0))
     return bytes([meta, step, len(dgram)]) + dgram
 
 
@@ -197,6 +198,12 @@ def conversations():
     c.append([rec(i, connect(b"c%d" % i)) for i in range(8)] +
              [rec(0, msg(REGISTER, u16(0) + u16(i) + b"t/%d" % i)) for i in range(1, 17)] +
              [rec(i, subscribe(QOS0, 1, b"t/#")) for i in range(8)])
+    # Next hops change under connected subscribers; ADVERTISE between.
+    c.append([rec(0, connect(b"a")), rec(0, subscribe(QOS0, 1, b"h/#")),
+              rec(4, connect(b"b"), port2=True), rec(4, subscribe(QOS1, 2, b"h/+")),
+              rec(1, connect(b"p")), rec(1, msg(REGISTER, u16(0) + u16(1) + b"h/1")),
+              rec(1, publish(QOS0, 1), rehop=True), rec(1, publish(QOS1, 1, 2), advertise=True),
+              rec(0, msg(PINGREQ), rehop=True, advertise=True)])
     # Every single message from client 0 after it connected.
     c.append([rec(0, connect(b"all"))] + [rec(0, m) for m in every_message() if len(m) < 256])
     return [b"".join(r) for r in c]
