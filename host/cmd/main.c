@@ -8,11 +8,14 @@
 #include <stdio.h>
 #include <string.h>
 #include "daemon/broker.h"
+#include "daemon/ctlsock.h"
+#include "daemon/metrics.h"
 #include "ctl/profile.h"
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "cmd/lists.h"
 #include "cmd/stats.h"
 #include "cmd/status.h"
 
@@ -27,7 +30,11 @@ static const struct command {
 } commands[] = {
 	{ "status", pso_cmd_status, "[--json]",
 	  "per interface: mode in force and why, programs, tables" },
-	{ "stats", pso_cmd_stats, "[--json]", "data-plane counters of the running broker" },
+	{ "stats", pso_cmd_stats, "[--json] [--watch=S]", "the running broker's counters" },
+	{ "clients", pso_cmd_clients, "[--state=S]", "connected clients by client id" },
+	{ "sessions", pso_cmd_sessions, "[--state=S]", "every session, kept ones too" },
+	{ "topics", pso_cmd_topics, "[--match=F]", "topics by name, with their traffic" },
+	{ "subscriptions", pso_cmd_subscriptions, "[TOPIC]", "who subscribes to what" },
 	{ "pub", pso_cmd_pub, "[OPTIONS]", "publish (see psoffload pub --help)" },
 	{ "sub", pso_cmd_sub, "[OPTIONS]", "subscribe (see psoffload sub --help)" },
 	{ "check", pso_cmd_check, "[OPTIONS] OBJECT",
@@ -41,11 +48,11 @@ static void broker_head(FILE *f)
 	char line[64];
 	size_t i;
 
-	fprintf(f, "usage: psoffload %-23s %s\n", "[OPTIONS] IFACE...",
+	fprintf(f, "usage: psoffload %-28s %s\n", "[OPTIONS] IFACE...",
 		"run the broker on these interfaces");
 	for (i = 0; i < N_COMMANDS; i++) {
 		snprintf(line, sizeof(line), "%s %s", commands[i].name, commands[i].args);
-		fprintf(f, "       psoffload %-23s %s\n", line, commands[i].summary);
+		fprintf(f, "       psoffload %-28s %s\n", line, commands[i].summary);
 	}
 	fprintf(f, "\nBroker options:\n");
 }
@@ -60,6 +67,28 @@ static int set_mode(const struct pso_opt_spec *spec, const struct pso_opt *opt,
 {
 	if (pso_mode_parse(arg, field))
 		return pso_opts_error(spec, "bad --mode '%s': use auto, hw, drv or skb", arg);
+	return 0;
+}
+
+static int set_name(const struct pso_opt_spec *spec, const struct pso_opt *opt,
+		    const char *arg, void *field)
+{
+	if (!pso_ctl_name_valid(arg))
+		return pso_opts_error(spec, "bad --name '%s': use letters, digits, '.', '_' and '-' "
+				      "(at most %d)", arg, PSO_CTL_NAME_MAX);
+	*(const char **)field = arg;
+	return 0;
+}
+
+static int set_metrics(const struct pso_opt_spec *spec, const struct pso_opt *opt,
+		       const char *arg, void *field)
+{
+	struct sockaddr_storage ss;
+
+	if (pso_metrics_parse_addr(arg, &ss))
+		return pso_opts_error(spec, "bad --metrics '%s': use ADDR:PORT, [ADDR6]:PORT or :PORT",
+				      arg);
+	*(const char **)field = arg;
 	return 0;
 }
 
@@ -103,7 +132,20 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
-	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ")" },
+	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
+		  "under /sys/fs/bpf with no bpffs there (ip netns exec),\n"
+		  "the broker mounts one" },
+	{ "name", 'n', PSO_OPT_FUNC, BROKER(cfg.name), .fn = set_name, .arg = "NAME",
+	  .help = "the broker's name: its control socket is\n"
+		  PSO_CTL_DIR "/NAME.sock (default: the pin\n"
+		  "directory's last component, psoffload)" },
+	{ "metrics", 0, PSO_OPT_FUNC, BROKER(cfg.metrics_addr), .fn = set_metrics,
+	  .arg = "ADDR:PORT",
+	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		  "(:PORT: every address; default off)" },
+	{ "metrics-topics", 0, PSO_OPT_UINT, BROKER(cfg.metrics_topics), .min = 0, .max = 10000,
+	  .arg = "N", .help = "per-topic metrics for the N busiest topics\n"
+			      "(default " STR(PSO_METRICS_TOPICS_DEFAULT) ")" },
 	{ "profiles-dir", 0, PSO_OPT_STRING, BROKER(cfg.profiles_dir), .arg = "DIR",
 	  .help = "NIC profiles (default: nic-profiles/ beside the build)" },
 	{ "verbose", 'v', PSO_OPT_COUNTER, BROKER(verbosity),
@@ -116,7 +158,8 @@ static const struct pso_opt_spec broker_spec = {
 	.prog = "psoffload",
 	.opts = broker_opts,
 	.print_head = broker_head,
-	.tail = "\nRuns until SIGINT or SIGTERM, then detaches everything it attached.\n",
+	.tail = "\nRuns until SIGINT or SIGTERM, then detaches everything it attached.\n"
+		"Under systemd (Type=notify) it reports READY, STATUS and the watchdog.\n",
 };
 
 static int run_broker(int argc, char **argv)
@@ -130,6 +173,7 @@ static int run_broker(int argc, char **argv)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3,
+			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
 		},
 	};
 	struct pso_broker_cfg *cfg = &a.cfg;
@@ -146,7 +190,8 @@ static int run_broker(int argc, char **argv)
 		static char dir[512];
 
 		if (pso_profile_dir_default(dir, sizeof(dir))) {
-			fprintf(stderr, "psoffload: cannot find nic-profiles/; use --profiles-dir\n");
+			fprintf(stderr, "%spsoffload: cannot find nic-profiles/; use --profiles-dir\n",
+				pso_log_sd_prefix(PSO_LOG_ERR));
 			return 2;
 		}
 		cfg->profiles_dir = dir;
@@ -157,10 +202,16 @@ static int run_broker(int argc, char **argv)
 
 	ret = pso_broker_start(&b, cfg, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "psoffload: %s\n", err);
+		fprintf(stderr, "%spsoffload: %s\n", pso_log_sd_prefix(PSO_LOG_ERR), err);
 		return 1;
 	}
-	ret = pso_broker_run(b);
+	/* SIGHUP: the configuration file is what a reload re-reads; a broker
+	 * started from its command line alone has nothing to re-read. */
+	while ((ret = pso_broker_run(b)) == PSO_BROKER_RELOAD) {
+		pso_broker_reloading(b);
+		pso_info("SIGHUP: nothing to re-read (no configuration file)");
+		pso_broker_reloaded(b);
+	}
 	pso_broker_stop(b);
 	pso_info("stopped; everything detached");
 	return ret ? 1 : 0;

@@ -22,8 +22,9 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->ctx = ctx;
 	p->reg = pso_registry_new(cfg->max_topics);
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
+	p->slotless = calloc(cfg->max_topics, sizeof(*p->slotless));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
-	if (!p->reg || !p->topic_holds || !p->retained) {
+	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -57,6 +58,7 @@ void pso_proto_free(struct pso_proto *p)
 			free(p->retained[i]);
 	free(p->retained);
 	free(p->topic_holds);
+	free(p->slotless);
 	if (p->reg)
 		pso_registry_free(p->reg);
 	free(p);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
 #include "util/opts.h"
 
 #define LONG_ONLY 256		/* getopt val of an option without a letter: + index */
@@ -37,7 +38,7 @@ int pso_opts_error(const struct pso_opt_spec *spec, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", spec->prog);
+	fprintf(stderr, "%s%s: ", pso_log_sd_prefix(PSO_LOG_ERR), spec->prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
