@@ -40,7 +40,9 @@
  *     sizes, not by the input);
  *   - table calls are consistent: no client added twice or removed when
  *     absent, no slot added twice, set or removed when absent, topic ids
- *     within the table;
+ *     within the table; every hold of a connected client has its slot,
+ *     but a slotless one (the topic's slots were full), and a topic has
+ *     PSO_TOPIC_F_HOST exactly while it has slotless holds;
  *   - the layer's own counts agree with its sessions and with the fake's
  *     client table: rx_msgs counts the datagrams fed, the connected
  *     sessions are nclients, every session nsessions, and each connected
@@ -86,6 +88,7 @@ struct fake {
 	struct pso_endpoint clients[MAX_TRACK];
 	int nclients;
 	bool topic_known[MAX_TOPICS];
+	uint8_t topic_flags[MAX_TOPICS];	/* the last topic_set() */
 	struct pso_endpoint slots[MAX_TOPICS][MAX_TRACK];
 	int nslots[MAX_TOPICS];
 	uint64_t rx[N_EP];
@@ -232,6 +235,7 @@ static int fake_topic_set(void *ctx, uint16_t id, uint8_t flags, const char *nam
 	if (!name || !*name)
 		finding("topic_set: topic %u without a name", id);
 	F.topic_known[id] = true;
+	F.topic_flags[id] = flags;
 	return 0;
 }
 
@@ -357,7 +361,7 @@ static int message_type(const uint8_t *buf, size_t len, bool *wrapped, struct mq
 __attribute__((no_sanitize("coverage")))
 static void check_sessions(struct pso_proto *p, uint64_t fed)
 {
-	uint32_t sessions = 0, connected = 0, direct = 0;
+	uint32_t sessions = 0, connected = 0, direct = 0, slotless[MAX_TOPICS] = { 0 };
 
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++)
 		for (struct pso_client *c = p->by_id[h]; c; c = c->next_id) {
@@ -372,12 +376,31 @@ static void check_sessions(struct pso_proto *p, uint64_t fed)
 			    F.nclients < FAKE_CLIENTS)
 				finding("connected client %s has no client-table entry", c->id);
 			for (int i = 0; i < c->nheld; i++) {
-				uint16_t id = c->held[i]->id;
+				const struct pso_hold *h = c->held[i];
+				bool has = find_ep(F.slots[h->id], F.nslots[h->id], &c->ep) >= 0;
 
-				if (find_ep(F.slots[id], F.nslots[id], &c->ep) < 0)
-					finding("client %s holds topic %u without a slot", c->id, id);
+				/* A slotless hold (the topic's slots were full) has
+				 * none, every other hold has one. */
+				if (h->slotless && has)
+					finding("client %s: slotless hold of topic %u has a slot", c->id,
+						h->id);
+				if (!h->slotless && !has)
+					finding("client %s holds topic %u without a slot", c->id, h->id);
+				slotless[h->id] += h->slotless;
 			}
 		}
+	/* The daemon serves slotless holders: their topics go up
+	 * (PSO_TOPIC_F_HOST) exactly while there are any. */
+	for (uint16_t id = 1; id < MAX_TOPICS; id++) {
+		bool host = (F.topic_flags[id] & PSO_TOPIC_F_HOST) != 0;
+
+		if (slotless[id] != p->slotless[id])
+			finding("topic %u: %u slotless holds, the layer counts %u", id, slotless[id],
+				p->slotless[id]);
+		if (host != (slotless[id] > 0))
+			finding("topic %u: %u slotless holds, PSO_TOPIC_F_HOST %s", id, slotless[id],
+				host ? "set" : "clear");
+	}
 	if (sessions != pso_proto_nsessions(p))
 		finding("%u sessions, nsessions says %u", sessions, pso_proto_nsessions(p));
 	if (connected != pso_proto_nclients(p))
