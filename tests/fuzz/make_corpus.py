@@ -197,7 +197,10 @@ def conversations():
     # Full tables: more clients and topics than the fake holds.
     c.append([rec(i, connect(b"c%d" % i)) for i in range(8)] +
              [rec(0, msg(REGISTER, u16(0) + u16(i) + b"t/%d" % i)) for i in range(1, 17)] +
-             [rec(i, subscribe(QOS0, 1, b"t/#")) for i in range(8)])
+             [rec(i, subscribe(QOS0, 1, b"t/#")) for i in range(8)] +
+             # Subscribers without a slot: new next hops, a sleep, a wake.
+             [rec(7, msg(PINGREQ), rehop=True), rec(7, msg(DISCONNECT, u16(30))),
+              rec(7, msg(PINGREQ, b"c7")), rec(4, msg(DISCONNECT))])
     # Next hops change under connected subscribers; ADVERTISE between.
     c.append([rec(0, connect(b"a")), rec(0, subscribe(QOS0, 1, b"h/#")),
               rec(4, connect(b"b"), port2=True), rec(4, subscribe(QOS1, 2, b"h/+")),
