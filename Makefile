@@ -1,16 +1,19 @@
 # psoffload - one Makefile builds everything into build/.
 #   make            BPF objects, skeletons, host tools, tests
 #   make test       every test suite (needs root)
-#   make install    the daemon, the BPF objects, the NIC profiles and the
-#                   systemd units (PREFIX=/usr/local, DESTDIR, SBINDIR,
-#                   DATADIR, SYSCONFDIR=/etc, UNITDIR)
+#   make install    the daemon, the BPF objects, the NIC profiles, the
+#                   systemd units, the man pages and, unless one is there,
+#                   the settings file (PREFIX=/usr/local, DESTDIR, SBINDIR,
+#                   DATADIR, MANDIR, SYSCONFDIR=/etc, UNITDIR)
+#   make man        the man pages (docs/man/*.scd, scdoc) into BUILD/man/
 #   make deb        a Debian package, BUILD/deb/psoffload_*.deb (debian/)
 #   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
 #   make fuzz       libFuzzer targets (tests/fuzz/); `make fuzz-run FUZZ_TIME=S`
 #   make clean
 #
 # Variables:
-#   CC, CLANG, BPFTOOL, PKG_CONFIG   the tools (gcc, clang, bpftool, pkg-config)
+#   CC, CLANG, BPFTOOL, PKG_CONFIG, SCDOC
+#                   the tools (gcc, clang, bpftool, pkg-config, scdoc)
 #   CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS
 #                   the user's: added to what the build needs, never instead
 #                   of it (`make CFLAGS=-O0` still finds every header)
@@ -23,8 +26,11 @@
 #   PSO_DEFINES     capacity overrides, e.g. PSO_DEFINES='-DPSO_MAX_TOPICS=65536'
 #
 # Every object records the headers it includes (-MMD -MP, BUILD/**/*.d), and
-# a change of compiler flags (or of DATADIR, for the one file that uses it)
-# rebuilds what was built with the old ones.
+# a change of compiler flags (or of DATADIR, SYSCONFDIR or the version, for
+# the files that use them) rebuilds what was built with the old ones.
+#
+# The version: the VERSION file, and `git describe` where the tree is a git
+# checkout of its own (psoffload --version).
 
 BUILD      ?= build
 # GNU make's own default for CC is cc; the project's is gcc.
@@ -37,6 +43,7 @@ endif
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
 PKG_CONFIG ?= pkg-config
+SCDOC      ?= scdoc
 INSTALL    ?= install
 MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || $(CC) -print-multiarch)
 
@@ -56,9 +63,16 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 DATADIR    ?= $(PREFIX)/share/psoffload
 DATADIR_REL := $(shell realpath -m -s --relative-to='$(SBINDIR)' '$(DATADIR)')
+MANDIR     ?= $(PREFIX)/share/man
+# The settings file is SYSCONFDIR/psoffload/psoffload.conf, whatever PREFIX.
 SYSCONFDIR ?= /etc
 # systemd reads /usr/local/lib/systemd/system too; the package says /lib.
 UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+VERSION    := $(shell cat VERSION)
+GIT_DESCRIBE := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+                        git describe --tags --always --dirty 2>/dev/null)
+PSO_VERSION := $(VERSION)$(if $(GIT_DESCRIBE), (git $(GIT_DESCRIBE)))
 
 ifeq ($(V),1)
 Q   :=
@@ -108,6 +122,7 @@ HOST_STAMP := $(BUILD)/.flags-host
 LINK_STAMP := $(BUILD)/.flags-link
 BPF_STAMP  := $(BUILD)/.flags-bpf
 DIRS_STAMP := $(BUILD)/.install-dirs
+VERS_STAMP := $(BUILD)/.version
 sq = $(subst ','\'',$(1))
 # $(call stamp,FILE,VARIABLE): FILE holds the text of VARIABLE.
 stamp = $(shell mkdir -p '$(BUILD)' && printf '%s\n' '$(call sq,$($(2)))' | cmp -s - '$(1)' 2>/dev/null || \
@@ -116,11 +131,13 @@ HOST_STAMP_TEXT = $(CC) $(PSO_CPPFLAGS) $(CPPFLAGS) $(PSO_CFLAGS) $(CFLAGS)
 LINK_STAMP_TEXT = $(CC) $(PSO_CFLAGS) $(CFLAGS) $(LDFLAGS) | $(HOST_LDLIBS) $(LDLIBS)
 BPF_STAMP_TEXT  = $(CLANG) $(BPF_DRV_CFLAGS) | $(BPF_OFFLOAD_CFLAGS)
 DIRS_STAMP_TEXT = $(DATADIR) $(DATADIR_REL) $(SBINDIR) $(SYSCONFDIR)
+VERS_STAMP_TEXT = $(PSO_VERSION) | $(SYSCONFDIR)
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 $(call stamp,$(HOST_STAMP),HOST_STAMP_TEXT)
 $(call stamp,$(LINK_STAMP),LINK_STAMP_TEXT)
 $(call stamp,$(BPF_STAMP),BPF_STAMP_TEXT)
 $(call stamp,$(DIRS_STAMP),DIRS_STAMP_TEXT)
+$(call stamp,$(VERS_STAMP),VERS_STAMP_TEXT)
 endif
 
 # ---- what is built -------------------------------------------------------------
@@ -149,13 +166,14 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 UNITS      := $(BUILD)/etc/systemd/psoffload.service $(BUILD)/etc/systemd/psoffload@.service
 # Benchmarks (bench/): built by `make bench*` only.
 BENCH_SRCS := $(wildcard bench/*.c bench/baseline/*.c bench/clients/*.c)
-BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o
+BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o \
+                  $(BUILD)/bench/psoffload_xdp_noev.bpf.o $(BUILD)/bench/psoffload_tc_noev.bpf.o
 
 ALL_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,host/cmd/main.c $(LIB_SRCS) $(TESTLIB_SRCS) \
                                                 $(TEST_SRCS) $(TOOL_SRCS) $(BENCH_SRCS))
 
 .DEFAULT_GOAL := all
-.PHONY: all bpf test demo deps clean install installable deb
+.PHONY: all bpf test demo deps clean install installable deb man
 # Keep intermediate objects between runs.
 .SECONDARY:
 # A recipe that fails leaves no half-written target behind.
@@ -178,6 +196,12 @@ $(TEST_BPF_OBJS): $(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c $(BPF_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,CLANG,$@)
 	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) $(DEPFLAGS) -c $< -o $@
+# The driver build without the event stream, for the microbenchmark's
+# side-by-side figure.
+$(BUILD)/bench/psoffload_%_noev.bpf.o: bpf/psoffload_%.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) -DPSO_NO_EVENTS $(DEPFLAGS) -c $< -o $@
 $(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(BPF_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,CLANG,$@)
@@ -204,6 +228,11 @@ $(BUILD)/obj/host/ctl/profile.o: $(DIRS_STAMP)
 $(BUILD)/obj/host/ctl/profile.o: OBJ_CPPFLAGS += -DPSO_DATADIR='"$(DATADIR)"' \
                                                 -DPSO_DATADIR_REL='"$(DATADIR_REL)"'
 
+# The version and where the settings file is.
+$(BUILD)/obj/host/cmd/main.o: $(VERS_STAMP)
+$(BUILD)/obj/host/cmd/main.o: OBJ_CPPFLAGS += -DPSO_VERSION='"$(call sq,$(PSO_VERSION))"' \
+                                             -DPSO_SYSCONFDIR='"$(SYSCONFDIR)"'
+
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@
@@ -223,6 +252,15 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(LINK_STAMP)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 
+# ---- man pages -----------------------------------------------------------------
+
+MAN_PAGES := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
+man: $(MAN_PAGES)
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(@D)
+	$(call msg,SCDOC,$@)
+	$(Q)$(SCDOC) <$< >$@
+
 # ---- install -----------------------------------------------------------------
 
 # The units name the installed binary and configuration; the part both
@@ -235,11 +273,13 @@ $(BUILD)/etc/systemd/%.service: etc/systemd/%.service.in etc/systemd/service-com
 
 # What `make install` copies, built (debian/rules builds it before it
 # installs).
-installable: $(BUILD)/psoffload $(BPF_OBJS) $(UNITS)
+installable: $(BUILD)/psoffload $(BPF_OBJS) $(UNITS) $(MAN_PAGES)
 
 # The BPF programs are embedded in the binary (libbpf skeletons,
 # BUILD/bpf/*.skel.h): the daemon never reads DATADIR/bpf.  The objects are
 # installed for `psoffload check` and for inspection (bpftool, llvm-objdump).
+# The settings file is the operator's once it is there: never overwritten.
+CONF_DEST := $(DESTDIR)$(SYSCONFDIR)/psoffload/psoffload.conf
 install: installable
 	$(call msg,INSTALL,$(DESTDIR)$(SBINDIR)/psoffload)
 	$(Q)$(INSTALL) -d '$(DESTDIR)$(SBINDIR)' '$(DESTDIR)$(DATADIR)/bpf' '$(DESTDIR)$(DATADIR)/nic-profiles'
@@ -248,6 +288,16 @@ install: installable
 	$(Q)$(INSTALL) -m 644 $(BPF_OBJS) '$(DESTDIR)$(DATADIR)/bpf/'
 	$(call msg,INSTALL,$(DESTDIR)$(DATADIR)/nic-profiles/)
 	$(Q)$(INSTALL) -m 644 $(wildcard nic-profiles/*) '$(DESTDIR)$(DATADIR)/nic-profiles/'
+	$(call msg,INSTALL,$(DESTDIR)$(MANDIR)/man5/ man8/)
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(MANDIR)/man5' '$(DESTDIR)$(MANDIR)/man8'
+	$(Q)$(INSTALL) -m 644 $(filter %.5,$(MAN_PAGES)) '$(DESTDIR)$(MANDIR)/man5/'
+	$(Q)$(INSTALL) -m 644 $(filter %.8,$(MAN_PAGES)) '$(DESTDIR)$(MANDIR)/man8/'
+	$(Q)if [ -e '$(CONF_DEST)' ]; then \
+		echo '  (kept   $(CONF_DEST): it is there already)'; \
+	else \
+		printf '  %-7s %s\n' INSTALL '$(CONF_DEST)'; \
+		$(INSTALL) -d '$(dir $(CONF_DEST))' && $(INSTALL) -m 644 etc/psoffload.conf '$(CONF_DEST)'; \
+	fi
 	$(call msg,INSTALL,$(DESTDIR)$(UNITDIR)/)
 	$(Q)$(INSTALL) -d '$(DESTDIR)$(UNITDIR)'
 	$(Q)$(INSTALL) -m 644 $(UNITS) '$(DESTDIR)$(UNITDIR)/'
@@ -328,7 +378,8 @@ clean:
 
 $(BUILD)/obj/bench/%.o: OBJ_CPPFLAGS += -I$(BUILD)/bench -Ibench
 $(BUILD)/obj/bench/clients/%.o: OBJ_CPPFLAGS += -Ibench/clients
-$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h
+$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h \
+	$(BUILD)/bench/psoffload_xdp_noev.skel.h $(BUILD)/bench/psoffload_tc_noev.skel.h
 $(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
 
 # Microbenchmark: per-packet cost of each data-plane path (BPF_PROG_TEST_RUN).

@@ -28,6 +28,7 @@ struct pso_iface {
 	int ifindex;			/* 0 while the interface is gone */
 	struct pso_nic_info nic;
 	struct pso_nic_profile profile;
+	enum pso_mode requested;	/* --mode, or its [interface NAME] mode */
 	enum pso_mode mode;		/* in force, when attached */
 	bool attached;
 	int tried_ifindex;		/* last incarnation we tried to attach */
@@ -37,7 +38,7 @@ struct pso_iface {
 };
 
 struct pso_ctl_cfg {
-	enum pso_mode mode;		/* requested */
+	enum pso_mode mode;		/* requested, broker-wide */
 	const char *profiles_dir;
 	uint16_t udp_port;		/* host order */
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
@@ -60,11 +61,21 @@ struct pso_ctl {
 };
 
 /*
+ * The interfaces named on the command line, before anything is loaded:
+ * each a valid kernel name (1 .. IFNAMSIZ-1 characters, no '/', ':' or
+ * blank, not "." or ".."), at most PSO_MAX_PORTS of them, and no interface
+ * named twice, by the same name or by two (an altname: the kernel resolves
+ * both to one ifindex).  0, or -EINVAL / -E2BIG with one line in err.
+ */
+int pso_ctl_check_ifnames(const char *const *ifnames, int n, char *err, size_t errlen);
+
+/*
  * The host tables' sizes before the data plane is loaded, from the
  * [driver] keys of the named interfaces' profiles: the tables serve every
  * port, so the largest value any of them asks for applies; 0 (or an
- * interface not there yet) means the build's default.  -ERANGE with one
- * line in err when a profile asks for more than the build can index.
+ * interface not there yet) means the build's default.  A profile that
+ * does not parse (empty, a directory, a value out of range: profile.h)
+ * fails it, with the parser's line in err.
  */
 int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifnames, int n,
 			struct pso_dp_sizes *sizes, char *err, size_t errlen);
@@ -73,11 +84,12 @@ int pso_ctl_init(struct pso_ctl *ctl, const struct pso_ctl_cfg *cfg, struct pso_
 		 struct pso_tables *tables, struct pso_nh *nh, uint32_t max_topics);
 void pso_ctl_free(struct pso_ctl *ctl);
 
-/* Discover the NIC, choose its mode and attach (stepping down the plan
- * when the kernel refuses a mode, auto only).  On failure nothing stays
+/* Discover the NIC, choose its mode (mode: the one requested for it) and
+ * attach (stepping down the plan when the kernel refuses a mode, auto only).  On failure nothing stays
  * attached to it and err has one line naming it, the reason and the mode
  * to try.  Call pso_ctl_redirect_targets() after the last one. */
-int pso_ctl_add(struct pso_ctl *ctl, const char *ifname, char *err, size_t errlen);
+int pso_ctl_add(struct pso_ctl *ctl, const char *ifname, enum pso_mode mode, char *err,
+		size_t errlen);
 
 /* Links or addresses changed (netlink): interfaces gone, back, down/up,
  * new MTU, new addresses (the port tables follow them).  The daemon then

@@ -13,9 +13,16 @@
 #include "ctl/dataplane.h"
 #include "proto/proto.h"
 
+/*
+ * The broker's settings.  A reload (pso_broker_reconfigure) hands in a new
+ * copy whose fields that cannot change live hold their old values: the
+ * command's option table says which can (PSO_OPT_F_LIVE).  Code that reads
+ * a live field from b->cfg where it uses it follows a reload with nothing
+ * more; parts that keep their own copy get it in pso_broker_reconfigure().
+ */
 struct pso_broker_cfg {
 	uint16_t udp_port;
-	enum pso_mode mode;
+	enum pso_mode mode;		/* for interfaces without one of their own */
 	enum pso_qosm1_policy qosm1;
 	const char *predefined_path;
 	const char *pin_dir;		/* NULL: do not pin */
@@ -29,7 +36,10 @@ struct pso_broker_cfg {
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
+	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
+	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	const char *const *ifnames;
+	const enum pso_mode *ifmodes;	/* per interface; NULL: mode for every one */
 	int nifnames;
 };
 
@@ -49,6 +59,16 @@ int pso_broker_run(struct pso_broker *b);
  * with the status line. */
 void pso_broker_reloading(struct pso_broker *b);
 void pso_broker_reloaded(struct pso_broker *b);
+/*
+ * Take cfg's live settings without disturbing the data plane: the
+ * predefined topics file is read again (new entries are added; an entry
+ * gone or changed stays until a restart, and says so), the protocol
+ * limits, the QoS -1 policy, gw id, ADVERTISE interval and placement
+ * interval.  A bad predefined file changes nothing: -EINVAL and one line
+ * in err.
+ */
+int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cfg, char *err,
+			   size_t errlen);
 /* Detach everything, free. */
 void pso_broker_stop(struct pso_broker *b);
 

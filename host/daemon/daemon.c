@@ -25,6 +25,7 @@
 #include "daemon/statusfile.h"
 #include "ctl/nexthop.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "proto/mqttsn.h"
 #include "proto/topics.h"
 #include "util/endpoint.h"
@@ -113,6 +114,14 @@ static void nh_changed(void *ctx)
 	struct pso_broker *b = ctx;
 
 	b->nh_changed = true;
+}
+
+/* An event's topic name, from the registry (pso_events_open). */
+static const char *event_topic_name(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_registry_name(pso_proto_registry(b->proto), id);
 }
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -218,7 +227,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
@@ -236,14 +245,22 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	b->sock = b->sigfd = -1;
 	b->now_ms = now_ms();
 	b->started_ms = realtime_ms();
+	b->pin_lock.fd = -1;
+	ret = pso_ctl_check_ifnames(cfg->ifnames, cfg->nifnames, err, errlen);
+	if (ret)
+		goto fail;
+	/* The pin directory is ours for our whole life, or another live
+	 * broker's: then hands off its pins, whatever either is named. */
+	if (cfg->pin_dir) {
+		pid_t owner;
+
+		ret = pso_instance_lock(cfg->pin_dir, &b->pin_lock, &owner, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	ret = open_control(b, err, errlen);
 	if (ret)
 		goto fail;
-	if (cfg->nifnames > PSO_MAX_PORTS) {
-		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
-		ret = -E2BIG;
-		goto fail;
-	}
 	ret = pso_ctl_table_sizes(&ccfg, cfg->ifnames, cfg->nifnames, &sizes, err, errlen);
 	if (ret)
 		goto fail;
@@ -288,6 +305,13 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	b->dp.tables = &b->tables;
+	ret = pso_events_open(&b->events, b->dp.events_fd, 0, event_topic_name, b);
+	if (!ret)
+		ret = pso_dp_set_event_rate(&b->dp, cfg->event_rate);
+	if (ret) {
+		snprintf(err, errlen, "cannot read the data plane's events: %s", strerror(-ret));
+		goto fail;
+	}
 	pso_proto_topics_publish(b->proto);
 	ret = pso_ctl_init(&b->ctl, &ccfg, &b->dp, &b->tables, b->nh, sizes.topics);
 	if (ret) {
@@ -295,7 +319,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	for (int i = 0; i < cfg->nifnames; i++) {
-		ret = pso_ctl_add(&b->ctl, cfg->ifnames[i], err, errlen);
+		ret = pso_ctl_add(&b->ctl, cfg->ifnames[i], cfg->ifmodes ? cfg->ifmodes[i] : cfg->mode,
+				  err, errlen);
 		if (ret)
 			goto fail;
 	}
@@ -326,6 +351,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		b->status_dirty = true;
 		pso_status_write(b);
 	}
+	if (cfg->advertise_s)
+		b->next_advertise_ms = b->now_ms;
+	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
 	pso_info("control socket %s", b->ctl_path);
 	/* Every interface is attached and the socket bound: READY=1. */
 	pso_notify_init(&b->notify, b->now_ms);
@@ -375,21 +403,48 @@ static void tick(struct pso_broker *b)
 	notify_status(b);
 }
 
+/* ---- stopping: every client hears DISCONNECT before the data plane goes ---- */
+
+#define BYE_BATCH	128	/* DISCONNECTs in one go ... */
+#define BYE_PACE_US	1000	/* ... then a pause, so receivers keep up */
+#define BYE_BOUND_MS	1000	/* all of them, at most */
+
+static void say_goodbye(struct pso_broker *b)
+{
+	uint64_t start = now_ms();
+	const struct timespec pace = { .tv_nsec = BYE_PACE_US * 1000 };
+	unsigned int sent = 0;
+	bool done = false;
+
+	for (;;) {
+		sent += pso_proto_shutdown(b->proto, BYE_BATCH, &done);
+		if (done || now_ms() - start >= BYE_BOUND_MS)
+			break;
+		nanosleep(&pace, NULL);
+	}
+	if (!done)
+		pso_warn("DISCONNECT sent to %u clients in %d ms, the bound; the others get none",
+			 sent, BYE_BOUND_MS);
+	else
+		pso_info("DISCONNECT sent to %u client%s in %llu ms", sent, sent == 1 ? "" : "s",
+			 (unsigned long long)(now_ms() - start));
+}
+
+/* ---- the event loop ---- */
+
 int pso_broker_run(struct pso_broker *b)
 {
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
 	uint64_t next_tick = now_ms() + TICK_MS;
 
-	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
-	if (b->cfg.advertise_s)
-		b->next_advertise_ms = now_ms();
 	for (;;) {
-		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_METRICS, FD_CTL, NFDS = FD_CTL };
+		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_EVENTS, FD_METRICS, FD_CTL, NFDS = FD_CTL };
 		struct pollfd pfd[NFDS + 1 + PSO_CTL_MAX_CONNS] = {
 			[FD_SOCK] = { .fd = b->sock, .events = POLLIN },
 			[FD_NH] = { .fd = pso_nh_fd(b->nh), .events = POLLIN },
 			[FD_SIG] = { .fd = b->sigfd, .events = POLLIN },
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
+			[FD_EVENTS] = { .fd = pso_events_fd(b->events), .events = POLLIN },
 			[FD_METRICS] = { .fd = b->metrics ? pso_metrics_fd(b->metrics) : -1,
 					 .events = POLLIN },
 		};
@@ -420,6 +475,7 @@ int pso_broker_run(struct pso_broker *b)
 				return PSO_BROKER_RELOAD;
 			pso_notify_stopping(&b->notify, "stopping: detaching");
 			pso_info("signal %u: stopping", si.ssi_signo);
+			say_goodbye(b);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
@@ -427,6 +483,8 @@ int pso_broker_run(struct pso_broker *b)
 			pso_tables_grace_done(&b->tables);
 		if (pfd[FD_NH].revents & POLLIN)
 			pso_nh_process(b->nh);
+		if (pfd[FD_EVENTS].revents & POLLIN)
+			pso_events_consume(b->events);
 		if (pfd[FD_SOCK].revents & POLLIN) {
 			/* Bounded batch, so timers and signals keep their turn. */
 			for (int i = 0; i < 256; i++)
@@ -441,6 +499,10 @@ int pso_broker_run(struct pso_broker *b)
 		/* Operators' requests and scrapes read the state the work
 		 * above left. */
 		pso_ctlsock_process(b->ctlsock, &pfd[FD_CTL], nctl, b->now_ms);
+		if (b->reload_asked) {
+			b->reload_asked = false;
+			return PSO_BROKER_RELOAD;
+		}
 		if ((pfd[FD_METRICS].revents & POLLIN) && pso_metrics_wanted(b->metrics))
 			pso_metrics_put(b->metrics,
 					pso_snapshot_take(b, PSO_SNAP_DATAPLANE | PSO_SNAP_TOPICS));
@@ -453,6 +515,42 @@ int pso_broker_run(struct pso_broker *b)
 			tick(b);
 		}
 	}
+}
+
+int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cfg, char *err,
+			   size_t errlen)
+{
+	struct pso_proto_cfg pcfg = {
+		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
+		.session_expiry_s = cfg->session_expiry_s,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
+	};
+	struct pso_predef_reload res;
+	int ret;
+
+	/* The one step that can fail goes first, and changes nothing when it
+	 * does (the whole file is checked before anything is added). */
+	if (cfg->predefined_path) {
+		ret = pso_proto_reload_predefined(b->proto, cfg->predefined_path, &res, err, errlen);
+		if (ret)
+			return ret;
+		if (res.added)
+			pso_info("reload: %u new predefined topic%s from %s", res.added,
+				 res.added == 1 ? "" : "s", cfg->predefined_path);
+		if (res.missing)
+			pso_info("reload: %u predefined topic%s no longer in %s stay%s until a restart",
+				 res.missing, res.missing == 1 ? "" : "s", cfg->predefined_path,
+				 res.missing == 1 ? "s" : "");
+	} else if (b->cfg.predefined_path) {
+		pso_info("reload: no predefined topics file any more; its topics stay until a restart");
+	}
+	pso_proto_set_cfg(b->proto, &pcfg);
+	b->ctl.cfg.placement_ms = cfg->placement_ms;
+	if (cfg->advertise_s != b->cfg.advertise_s)
+		b->next_advertise_ms = b->now_ms;	/* the new interval from now */
+	b->cfg = *cfg;
+	b->status_dirty = true;
+	return 0;
 }
 
 void pso_broker_stop(struct pso_broker *b)
@@ -472,11 +570,14 @@ void pso_broker_stop(struct pso_broker *b)
 	 * maps are still there, then the programs and maps go. */
 	pso_dp_detach_all(&b->dp);
 	b->dp.tables = NULL;
+	pso_events_close(b->events);
 	pso_tables_free(&b->tables);
 	pso_dp_close(&b->dp);
 	pso_ctl_free(&b->ctl);
 	if (b->nh)
 		pso_nh_close(b->nh);
 	pso_proto_free(b->proto);
+	/* Last: the pins are gone, another broker may have the directory. */
+	pso_instance_unlock(&b->pin_lock);
 	free(b);
 }

@@ -14,14 +14,15 @@
  *   { "broker": { "name", "pid", "udp_port", "pin_dir", "requested_mode",
  *                 "control_socket", "metrics" },
  *     "interfaces": [ { "name", "ifindex", "driver", "profile", "xdp_features",
- *                       "state" (up|down|gone|failed), "mode", "host_mode",
+ *                       "state" (up|down|gone|failed), "requested_mode" (--mode or
+ *                       its [interface NAME] mode), "mode", "host_mode",
  *                       "reason", "programs": { "xdp", "xdp_hw", "tc" }, "mtu",
  *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
  *                 "subscribers_per_topic", "pending_grace" },
  *     "daemon": { every counter of pso_snap_daemon_counters[] by its name,
  *                 "sessions", "sessions_by_state": { state: n },
- *                 "retained_messages", "retained_bytes",
+ *                 "retained_messages", "retained_bytes", "buffered",
  *                 "rx_by_type": { "CONNECT": n, ... (types seen) },
  *                 "nic_write_errors", "nic_table_full" } }
  *
@@ -54,6 +55,7 @@ struct pso_snap_iface {
 	char profile[32];
 	char features[128];
 	const char *state;		/* up, down, gone, failed */
+	const char *requested;		/* the mode asked for it */
 	const char *mode, *host_mode;	/* "none" when not attached */
 	char reason[512];
 	unsigned int xdp_id, hw_id, tc_id, mtu;
@@ -91,6 +93,7 @@ struct pso_snapshot {
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;
 	uint64_t retained_msgs, retained_bytes;
+	uint32_t buffered;		/* outbox and sleep-buffer messages */
 	int nifaces;
 	struct pso_snap_iface ifaces[PSO_MAX_PORTS];
 	uint32_t ntopics;		/* PSO_SNAP_TOPICS */
