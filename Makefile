@@ -347,7 +347,7 @@ test-offload: bpf $(BUILD)/psoffload
 FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
                -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
                -D_GNU_SOURCE -Ibpf -Ihost $(PSO_DEFINES)
-FUZZ_HDRS   := $(wildcard host/proto/*.h host/util/endpoint.h) bpf/psoffload_abi.h
+FUZZ_HDRS   := $(wildcard host/proto/*.h host/util/*.h) bpf/psoffload_abi.h
 FUZZ_BINS   := $(BUILD)/fuzz/fuzz_mqttsn $(BUILD)/fuzz/fuzz_proto
 FUZZ_TIME   ?= 60
 .PHONY: fuzz fuzz-run
@@ -356,7 +356,7 @@ fuzz-run: $(FUZZ_BINS)
 	bash tests/fuzz/run.sh $(BUILD) $(FUZZ_TIME)
 $(BUILD)/fuzz/fuzz_mqttsn: tests/fuzz/fuzz_mqttsn.c host/proto/mqttsn.c $(FUZZ_HDRS)
 $(BUILD)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c $(wildcard host/proto/*.c) \
-                          host/util/endpoint.c $(FUZZ_HDRS)
+                          host/util/endpoint.c host/util/ratelimit.c $(FUZZ_HDRS)
 $(FUZZ_BINS):
 	@mkdir -p $(@D)
 	$(call msg,FUZZ,$@)

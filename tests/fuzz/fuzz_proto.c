@@ -43,6 +43,8 @@
  *     within the table; every hold of a connected client has its slot,
  *     but a slotless one (the topic's slots were full), and a topic has
  *     PSO_TOPIC_F_HOST exactly while it has slotless holds;
+ *   - no client holds more than its quotas (small ones, cfg.lim below):
+ *     subscriptions, holds, QoS 1/2 owed, sleep buffer;
  *   - the layer's own counts agree with its sessions and with the fake's
  *     client table: rx_msgs counts the datagrams fed, the connected
  *     sessions are nclients, every session nsessions, and each connected
@@ -319,6 +321,12 @@ static const struct pso_proto_cfg cfg = {
 	.session_expiry_s = 60,
 	.retry_s = 2,
 	.retries = 2,
+	/* Small limits, so that inputs reach them (0 would be none). */
+	.lim = {
+		.max_keepalive_s = 30, .subscriptions = 4, .holds = 6, .registrations = 6,
+		.retained = 600, .outbox = 4, .sleep_buffer = 4, .retained_total = 2000,
+		.buffered_total = 16, .connect_rate = 5, .control_rate = 40,
+	},
 };
 
 /* ---- invariants --------------------------------------------------------- */
@@ -366,6 +374,13 @@ static void check_sessions(struct pso_proto *p, uint64_t fed)
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++)
 		for (struct pso_client *c = p->by_id[h]; c; c = c->next_id) {
 			sessions++;
+			/* Quotas hold whatever the input asked for. */
+			if ((uint32_t)c->nsubs > cfg.lim.subscriptions ||
+			    (uint32_t)c->nheld > cfg.lim.holds || c->out_len > cfg.lim.outbox ||
+			    c->zz_len > cfg.lim.sleep_buffer)
+				finding("client %s beyond its quotas: %d subscriptions, %d holds, "
+					"%u owed, %u buffered", c->id, c->nsubs, c->nheld, c->out_len,
+					c->zz_len);
 			if (!c->connected)
 				continue;
 			connected++;
