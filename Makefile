@@ -8,6 +8,7 @@
 #   make man        the man pages (docs/man/*.scd, scdoc) into BUILD/man/
 #   make deb        a Debian package, BUILD/deb/psoffload_*.deb (debian/)
 #   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
+#   make fuzz       libFuzzer targets (tests/fuzz/); `make fuzz-run FUZZ_TIME=S`
 #   make clean
 #
 # Variables:
@@ -348,6 +349,28 @@ test: all
 .PHONY: test-offload
 test-offload: bpf $(BUILD)/psoffload
 	bash tests/offload-vm/run.sh $(BUILD)
+
+# ---- fuzzing (tests/fuzz/): `make fuzz` builds the libFuzzer targets,
+# `make fuzz-run FUZZ_TIME=SECONDS` runs each that long (tests/fuzz/run.sh).
+# Built by clang with libFuzzer, ASan and UBSan, from the sources they test:
+# the codec alone, and the whole protocol layer (its own log stub).
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+               -D_GNU_SOURCE -Ibpf -Ihost $(PSO_DEFINES)
+FUZZ_HDRS   := $(wildcard host/proto/*.h host/util/*.h) bpf/psoffload_abi.h
+FUZZ_BINS   := $(BUILD)/fuzz/fuzz_mqttsn $(BUILD)/fuzz/fuzz_proto
+FUZZ_TIME   ?= 60
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_BINS)
+fuzz-run: $(FUZZ_BINS)
+	bash tests/fuzz/run.sh $(BUILD) $(FUZZ_TIME)
+$(BUILD)/fuzz/fuzz_mqttsn: tests/fuzz/fuzz_mqttsn.c host/proto/mqttsn.c $(FUZZ_HDRS)
+$(BUILD)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c $(wildcard host/proto/*.c) \
+                          host/util/endpoint.c host/util/ratelimit.c $(FUZZ_HDRS)
+$(FUZZ_BINS):
+	@mkdir -p $(@D)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(HOST_WERROR) $(filter %.c,$^) -o $@
 
 # The README's first command: set-up included.
 deps:

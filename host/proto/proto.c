@@ -176,9 +176,7 @@ void pso_proto_resolve_all(struct pso_proto *p)
 			pso_client_resolve(p, c);
 			if (!memcmp(&old, &c->slot, sizeof(old)))
 				continue;
-			for (int i = 0; i < c->nheld; i++)
-				ids[i] = c->held[i]->id;
-			pso_client_enable(p, c, ids, c->nheld);
+			pso_client_enable(p, c, ids, pso_client_held_ids(c, ids));
 			pso_client_log_next_hop(p, c);
 		}
 	}

@@ -234,9 +234,13 @@ static void hold_free(struct pso_proto *p, struct pso_client *c, int i)
 
 int pso_client_held_ids(const struct pso_client *c, uint16_t *ids)
 {
+	int n = 0;
+
+	/* A slotless hold has no slot of c in its topic to rewrite. */
 	for (int i = 0; i < c->nheld; i++)
-		ids[i] = c->held[i]->id;
-	return c->nheld;
+		if (!c->held[i]->slotless)
+			ids[n++] = c->held[i]->id;
+	return n;
 }
 
 /*

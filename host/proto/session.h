@@ -199,7 +199,7 @@ void pso_client_detach(struct pso_proto *p, struct pso_client *c);
  * the subscription that wants it (counted as congestion, logged). */
 void pso_client_attach(struct pso_proto *p, struct pso_client *c, const struct pso_endpoint *ep,
 		       const struct in6_pktinfo *local);
-/* Every held topic of c. */
+/* Every topic c holds a slot in (its slotless holds left out). */
 int pso_client_held_ids(const struct pso_client *c, uint16_t *ids);
 /* Fill c->slot from ops->resolve(). */
 void pso_client_resolve(struct pso_proto *p, struct pso_client *c);

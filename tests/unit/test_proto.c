@@ -1362,6 +1362,63 @@ static void test_slotless_promoted(void **state)
 	assert_false(pso_client_hold_of(client(2), 1)->slotless);
 }
 
+/* Table calls that name every topic a client holds (a new next hop, a
+ * sleep, a wake) leave out the topics it holds without a slot: the
+ * tables have no slot of it there to rewrite.  Found by
+ * tests/fuzz/fuzz_proto (slots_set for a slot that does not exist). */
+static void assert_no_slots_set_for(int client, uint16_t id)
+{
+	for (int i = T->f.cursor; i < T->f.nev; i++) {
+		const struct ev *e = &T->f.ev[i];
+
+		if (e->kind != EV_SLOTS_SET || e->client != client)
+			continue;
+		for (int k = 0; k < e->n; k++)
+			if (e->ids[k] == id) {
+				dump_events();
+				fail_msg("slots_set for client %d names topic %u, where it has no slot",
+					 client, id);
+			}
+	}
+}
+
+static void test_slotless_not_rewritten(void **state)
+{
+	struct mqttsn_msg sleep = { .type = MQTTSN_DISCONNECT, .has_duration = true,
+				    .duration = 60 };
+	struct mqttsn_msg wake = { .type = MQTTSN_PINGREQ, .data = (const uint8_t *)"c2",
+				   .data_len = 2 };
+	int slots_sets = 0;
+
+	connect_client(1, "c1", 0);
+	connect_client(2, "c2", 0);
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1),
+	    IN(2, SUB_NAME(2, "u")), TOPIC_SET(2, 0), SLOT_ADD(2, 2), OUT(2, SUBACK(2, 2, 0)),
+	    SLOTS_SET(2, R, 2));
+	T->f.slot_add_err = -ENOSPC;
+	T->f.slot_add_err_id = 1;
+	input(2, false, &(struct mqttsn_msg){ SUB_NAME(3, "#") });
+	T->f.slot_add_err = 0;
+	assert_true(pso_client_hold_of(client(2), 1)->slotless);
+	assert_false(pso_client_hold_of(client(2), 2)->slotless);
+	drain();
+
+	T->f.mac_gen[2] = 9;	/* a new next hop */
+	pso_proto_resolve_all(T->p);
+	assert_no_slots_set_for(2, 1);
+	for (int i = T->f.cursor; i < T->f.nev; i++)
+		slots_sets += T->f.ev[i].kind == EV_SLOTS_SET && T->f.ev[i].client == 2;
+	assert_int_equal(slots_sets, 1);	/* topic 2 still is rewritten */
+	drain();
+	input(2, false, &sleep);
+	assert_no_slots_set_for(2, 1);
+	drain();
+	input(2, false, &wake);
+	assert_no_slots_set_for(2, 1);
+	drain();
+}
+
 /* 5.3.10 SUBSCRIBE by name when the registry is full -> congestion. */
 static void test_subscribe_registry_full(void **state)
 {
@@ -3617,6 +3674,7 @@ int main(void)
 		TEST(test_subscribe_filter_slot_full),
 		TEST(test_subscribe_filter_later_topic_full),
 		TEST(test_slotless_promoted),
+		TEST(test_slotless_not_rewritten),
 		TEST(test_subscribe_registry_full),
 		/* 6.9 unsubscribe */
 		TEST(test_unsubscribe),
