@@ -98,6 +98,17 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "QoS 1/2 deliveries: resend an unacknowledged one\nevery SEC seconds (T_RETRY, default 10)" },
 	{ "retries", 0, PSO_OPT_UINT, BROKER(cfg.retries), .min = 0, .max = 100, .arg = "N",
 	  .help = "QoS 1/2 deliveries: give up after N resends\n(N_RETRY, default 3)" },
+	{ "max-publish-rate", 0, PSO_OPT_UINT, BROKER(cfg.max_publish_rate), .min = 0,
+	  .max = 1000000000, .unit = "publishes a second", .arg = "N",
+	  .help = "forward at most N QoS 0 publishes a second from\n"
+		  "each connected client in the data plane; the rest are\n"
+		  "dropped and counted (xdp_drop_rate); 0: no limit\n"
+		  "(default " STR(PSO_DEFAULT_MAX_PUBLISH_RATE) ")" },
+	{ "publish-burst", 0, PSO_OPT_UINT, BROKER(cfg.publish_burst), .min = 0,
+	  .max = 1000000000, .arg = "N",
+	  .help = "a client idle for a while may send N publishes at\n"
+		  "once before --max-publish-rate holds (default: N of\n"
+		  "--max-publish-rate, one second's worth)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS",
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
@@ -130,6 +141,7 @@ static int run_broker(int argc, char **argv)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3,
+			.max_publish_rate = PSO_DEFAULT_MAX_PUBLISH_RATE,
 		},
 	};
 	struct pso_broker_cfg *cfg = &a.cfg;
@@ -142,6 +154,8 @@ static int run_broker(int argc, char **argv)
 		return ret;
 	if (first >= argc)
 		return pso_opts_error(&broker_spec, "no interface given");
+	if (cfg->publish_burst && !cfg->max_publish_rate)
+		return pso_opts_error(&broker_spec, "--publish-burst needs a --max-publish-rate above 0");
 	if (!cfg->profiles_dir) {
 		static char dir[512];
 

@@ -24,9 +24,16 @@ struct pso_broker_cfg {
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
+	/* Each connected client's QoS 0 publishes a second the data plane
+	 * forwards (0: no limit), and how many at once (0: one second's). */
+	unsigned int max_publish_rate, publish_burst;
 	const char *const *ifnames;
 	int nifnames;
 };
+
+/* The default publish-rate limit: far above what an ordinary MQTT-SN
+ * client sends, far below what one CPU of the data plane forwards. */
+#define PSO_DEFAULT_MAX_PUBLISH_RATE 10000
 
 struct pso_broker;
 

@@ -204,6 +204,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (!ret)
 		ret = pso_tables_use_short_names(&b->tables, b->dp.short_names_fd);
+	if (!ret)
+		ret = pso_tables_set_publish_rate(&b->tables, cfg->max_publish_rate,
+						  cfg->publish_burst);
 	/* From here on no table write waits for readers in the event loop. */
 	if (!ret)
 		ret = pso_tables_defer_start(&b->tables);
@@ -255,6 +258,9 @@ static void tick(struct pso_broker *b)
 {
 	pso_proto_tick(b->proto, b->now_ms);
 	pso_ctl_tick(&b->ctl, b->now_ms);
+	/* hw mode: the NICs have no clock, so their publish budgets are
+	 * topped up here. */
+	pso_tables_rate_refill(&b->tables, b->now_ms);
 	if (b->ctl.changed) {
 		b->ctl.changed = false;
 		b->status_dirty = true;

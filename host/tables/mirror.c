@@ -18,7 +18,7 @@ int pso_tables_mirror_add(struct pso_tables *t, int topics_fd, int clients_fd,
 {
 	struct pso_tables_mirror *m;
 	struct pso_endpoint key, next;
-	struct pso_client_val val = {};
+	struct pso_client_val val = pso_tables_client_val_new(t);
 	void *prev = NULL;
 	int err;
 
