@@ -174,7 +174,8 @@ void pso_tables_rate_refill(struct pso_tables *t, uint64_t now_ms)
 
 			key = next;
 			prev = &key;
-			if (bpf_map_lookup_elem(fd, &key, &v))
+			/* Gone meanwhile, or added without a limit. */
+			if (bpf_map_lookup_elem(fd, &key, &v) || v.budget_end == UINT64_MAX)
 				continue;
 			end = budget_end_after(v.rx_msgs, v.budget_end, earned, t->rate.burst);
 			if (end == v.budget_end)
