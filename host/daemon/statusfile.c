@@ -85,6 +85,7 @@ static const struct {
 } daemon_counters[] = {
 	COUNTER(rx_msgs), COUNTER(rx_malformed), COUNTER(rx_unsupported),
 	COUNTER(host_deliveries), COUNTER(congestion), COUNTER(expired), COUNTER(qosm1_denied),
+	COUNTER(unreachable),
 	COUNTER(qos_deliveries), COUNTER(qos_retransmits), COUNTER(qos_given_up),
 	COUNTER(qos_queue_full), COUNTER(wills_published), COUNTER(unknown_topic),
 	COUNTER(sleep_buffered), COUNTER(sleep_dropped), COUNTER(forwarded),
