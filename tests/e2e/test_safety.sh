@@ -289,7 +289,8 @@ t_rate() {
 # subscriber gets all 100.
 icmp_case() {
 	local same=$1 rc=0 lpid rpid noports0 noports lost0 realtopic=calm got want=100
-	local vport=$((45000 + same))
+	local vport=$((45000 + same)) lout=$tmp/icmp-listener-$same-$mode.out
+	rm -f "$lout"
 	# On "gone" the real subscriber gets the 5 warm-up publishes too.
 	[ "$same" = 1 ] && realtopic=gone want=105
 	nsenter --net="$(lab_ns "$NS_S1")" python3 -c '
@@ -302,10 +303,10 @@ while True:
     s.recv(2048)
     n += 1
     print(n, flush=True)
-' $vport >"$tmp/icmp-listener.out" 2>&1 &
+' $vport >"$lout" 2>&1 &
 	lpid=$!
 	test_pids+=("$lpid")
-	wait_for 5 grep -q bound "$tmp/icmp-listener.out" || { note "no listener"; return 1; }
+	wait_for 5 grep -q bound "$lout" || { note "no listener"; return 1; }
 	spoof 10.77.1.11 $vport $BROKER4 1883 "$(mqttsn_connect victim$same)" "$(mqttsn_subscribe gone)"
 	wait_for 10 grep -q "client victim$same: next hop resolved" "$broker_log" ||
 		{ note "the broker never took the spoofed subscriber"; return 1; }
@@ -318,8 +319,8 @@ while True:
 	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I warm$same -t gone -m warm -C 5 ||
 		{ note "pub failed"; return 1; }
 	# CONNACK, SUBACK, 5 publishes.
-	if ! wait_for 5 grep -qx 7 "$tmp/icmp-listener.out"; then
-		note "the victim's socket got $(tail -1 "$tmp/icmp-listener.out") datagrams, not 7"
+	if ! wait_for 5 grep -qx 7 "$lout"; then
+		note "the victim's socket got $(tail -1 "$lout") datagrams, not 7"
 		grep "victim$same\|warm$same" "$broker_log" | sed 's/^/  /' >>"$diag"
 		return 1
 	fi
