@@ -175,13 +175,15 @@ struct pso_endpoint {
  * A client's publish-rate limit (--max-publish-rate) in the driver build: a
  * token bucket kept as GCRA (the "virtual scheduling" form of ITU-T I.371),
  * one timestamp per program instead of a token count and a refill time.  A
- * publish at time now (bpf_ktime_get_ns) is admitted when
+ * publish at time now (bpf_ktime_get_coarse_ns) is admitted when
  *     tat[prog] <= now + (burst - 1 + slack) * interval_ns
  * and then tat[prog] = max(tat[prog], now) + interval_ns.  A bucket that
  * has been idle for burst intervals admits burst publishes back to back,
  * then one per interval.  tat 0 is a full bucket, so the host writes a
  * client with zeros and a test can set any state, no sleeping, by writing
- * tat relative to CLOCK_MONOTONIC (the clock bpf_ktime_get_ns reads).
+ * tat relative to CLOCK_MONOTONIC_COARSE (the clock the program reads: the
+ * tick's time, a load where bpf_ktime_get_ns reads the clock source; its
+ * steps of a tick, 1-10 ms, only let a burst grow by a tick's worth).
  * XDP and TC each have a bucket (PSO_RATE_XDP, PSO_RATE_TC): TC sees what
  * XDP admitted, and sharing one bucket would charge a fanned-out publish
  * twice.  interval_ns 0: no limit (the data plane reads no clock).

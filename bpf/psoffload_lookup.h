@@ -127,7 +127,7 @@ static __always_inline int pso_rate_take(struct pso_rate *r, __u32 prog, __u32 s
 
 	if (!interval)
 		return 1;
-	now = bpf_ktime_get_ns();
+	now = bpf_ktime_get_coarse_ns();
 	tat = r->tat[prog & 1];
 	if (tat < now)
 		tat = now;
