@@ -14,8 +14,9 @@
  *
  *   __u32 pso_ctx_ifindex(ctx)          the ingress port, as the port table
  *                                       is keyed in this build
- *   int pso_refused(enum pso_refusal)   a publish refused admission: count
- *                                       it and return the program's action
+ *   int pso_refused(p, enum pso_refusal)  publish p refused admission:
+ *                                       count (and report) it and return
+ *                                       the program's action
  *   PSO_CTX_RATE_BUCKET                 the program's token bucket in a
  *                                       client's rate limit (PSO_RATE_*)
  *   PSO_CTX_RATE_SLACK                  publishes it allows beyond the burst

@@ -36,6 +36,8 @@ struct pso_broker_cfg {
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
+	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
+	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	/* Each connected client's QoS 0 publishes a second the data plane
 	 * forwards (0: no limit), and how many at once (0: one second's). */
 	unsigned int max_publish_rate, publish_burst;
