@@ -4,7 +4,9 @@
  * BPF_PROG_TEST_RUN with a large repeat count.
  *
  *   (a) XDP fast path, one subscriber on the ingress port (XDP_TX), IPv4,
- *       64-byte MQTT-SN payload, driver build
+ *       64-byte MQTT-SN payload, driver build; and (a2) the same with the
+ *       publisher held to a publish-rate limit it never reaches (its token
+ *       bucket taken from each time: the clock read, the check, the store)
  *   (b) the same through the offload build (run on the host CPU)
  *   (c) the XDP_PASS decision for a topic with two subscribers
  *   (d) floor: swap Ethernet/IP/UDP source and destination, XDP_TX
@@ -239,6 +241,10 @@ static void identity_sub(struct pso_sub *s)
  * Where the object has the direct-mapped pso_port_slots and
  * pso_client_slots, port and client are in their slots too, as the daemon
  * puts them when no other holds the slot: the path measured is the fast one. */
+/* The publisher's publish-rate limit in the tables written next: none, or
+ * one it never reaches (an interval of 1 ns, a burst of 2^31). */
+static bool rate_limited;
+
 static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, int n)
 {
 	struct bpf_map *port_cfg = bpf_object__find_map_by_name(obj, "pso_port_cfg");
@@ -251,23 +257,25 @@ static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, in
 				    .flags = PSO_PORT_F_VALID };
 	struct pso_endpoint client = { .port = htons(PUB_PORT), .family = PSO_AF_INET };
 	struct pso_topic t = { .sub_count = n, .flags = PSO_TOPIC_F_VALID };
-	uint8_t zeros[64] = {};
+	struct pso_client_val cval = { .budget_end = UINT64_MAX };
 	struct pso_sub s;
 
 	memcpy(cfg.mac, broker_mac, 6);
 	inet_pton(AF_INET, broker_ip, &cfg.ip4);
 	map_set(bpf_map__fd(port_cfg), &port_key, &cfg, "pso_port_cfg");
 	inet_pton(AF_INET, pub_ip, client.addr);
-	if (bpf_map__value_size(clients) > sizeof(zeros))
-		die("pso_clients value larger than expected");
-	map_set(bpf_map__fd(clients), &client, zeros, "pso_clients");
+	if (rate_limited)
+		cval.rate = (struct pso_rate){ .interval_ns = 1, .burst = 1u << 31 };
+	if (bpf_map__value_size(clients) != sizeof(cval))
+		die("pso_clients value of another size than expected");
+	map_set(bpf_map__fd(clients), &client, &cval, "pso_clients");
 	if (port_slots) {
 		uint32_t k = pso_port_slot_of(sink_idx);
 
 		map_set(bpf_map__fd(port_slots), &k, &cfg, "pso_port_slots");
 	}
 	if (client_slots) {
-		struct pso_client_slot cs = { .ep = client };
+		struct pso_client_slot cs = { .ep = client, .rate = cval.rate };
 		uint32_t w[4], k;
 
 		memcpy(w, client.addr, sizeof(w));
@@ -518,7 +526,7 @@ static const char *cpu_model(void)
 
 int main(int argc, char **argv)
 {
-	struct psoffload_xdp_bench *xdp;
+	struct psoffload_xdp_bench *xdp, *xdp_rl;
 	struct psoffload_xdp_offload_bench *off;
 	struct psoffload_tc_bench *tc;
 	struct psoffload_xdp_bench_noev *xdp_ne;
@@ -571,12 +579,13 @@ int main(int argc, char **argv)
 		die("%s", netns_error());
 
 	xdp = psoffload_xdp_bench__open_and_load();
+	xdp_rl = psoffload_xdp_bench__open_and_load();
 	off = psoffload_xdp_offload_bench__open_and_load();
 	tc = psoffload_tc_bench__open_and_load();
 	fl = floor_xdp__open_and_load();
 	xdp_ne = psoffload_xdp_bench_noev__open_and_load();
 	tc_ne = psoffload_tc_bench_noev__open_and_load();
-	if (!xdp || !off || !tc || !fl || !xdp_ne || !tc_ne)
+	if (!xdp || !xdp_rl || !off || !tc || !fl || !xdp_ne || !tc_ne)
 		die("loading the BPF programs failed");
 	/* The daemon's default rate limit, as it runs. */
 	{
@@ -593,6 +602,15 @@ int main(int argc, char **argv)
 		      false, XDP_TX);
 	publish_frame(&b->f, TOPIC_ONE);
 	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
+
+	/* (a2) the same in a second instance, whose publisher has a limit. */
+	rate_limited = true;
+	tables(xdp_rl->obj, sink_idx, TOPIC_ONE, 1);
+	rate_limited = false;
+	b = bench_add("(a2) the same, publish-rate limit on",
+		      bpf_program__fd(xdp_rl->progs.psoffload_xdp), false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+	bench_check(b, xdp_rl->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
 
 	/* (b) offload build: its one port config sits at key 0. */
 	tables(off->obj, 0, TOPIC_ONE, 1);
@@ -713,6 +731,7 @@ int main(int argc, char **argv)
 	floor_xdp__destroy(fl);
 	psoffload_tc_bench__destroy(tc);
 	psoffload_xdp_offload_bench__destroy(off);
+	psoffload_xdp_bench__destroy(xdp_rl);
 	psoffload_xdp_bench__destroy(xdp);
 	netns_leave(saved);
 	netns_cleanup_all();

@@ -176,23 +176,62 @@ struct pso_endpoint {
 };
 
 /*
- * Value of pso_clients.  The data plane counts each admitted publish, so the
- * daemon can see that a client which only publishes on the fast path is
- * alive (keep-alive) without any packet reaching user space.
+ * A client's publish-rate limit (--max-publish-rate) in the driver build: a
+ * token bucket kept as GCRA (the "virtual scheduling" form of ITU-T I.371),
+ * one timestamp per program instead of a token count and a refill time.  A
+ * publish at time now (bpf_ktime_get_coarse_ns) is admitted when
+ *     tat[prog] <= now + (burst - 1 + slack) * interval_ns
+ * and then tat[prog] = max(tat[prog], now) + interval_ns.  A bucket that
+ * has been idle for burst intervals admits burst publishes back to back,
+ * then one per interval.  tat 0 is a full bucket, so the host writes a
+ * client with zeros and a test can set any state, no sleeping, by writing
+ * tat relative to CLOCK_MONOTONIC_COARSE (the clock the program reads: the
+ * tick's time, a load where bpf_ktime_get_ns reads the clock source; its
+ * steps of a tick, 1-10 ms, only let a burst grow by a tick's worth).
+ * XDP and TC each have a bucket (PSO_RATE_XDP, PSO_RATE_TC): TC sees what
+ * XDP admitted, and sharing one bucket would charge a fanned-out publish
+ * twice.  interval_ns 0: no limit (the data plane reads no clock).
+ */
+#define PSO_RATE_XDP 0
+#define PSO_RATE_TC  1
+struct pso_rate {
+	__u64 tat[2];		/* theoretical arrival time, ns, per program */
+	__u32 interval_ns;	/* 1 s / the rate; 0 = unlimited */
+	__u32 burst;		/* publishes a full bucket admits at once, >= 1 */
+};
+
+/*
+ * Value of pso_clients.  The data plane counts each publish it sees from a
+ * connected client, admitted or over its rate, so the daemon can see that
+ * a client which only publishes on the fast path is alive (keep-alive)
+ * without any packet reaching user space.
+ *
+ * budget_end is the rate limit of the offload build, whose NIC has no
+ * clock: a publish is admitted while rx_msgs < budget_end, so the budget
+ * left is budget_end - rx_msgs, spent by the count the data plane keeps
+ * anyway.  The host refills it from its event loop's timer (at most
+ * burst, host/tables/clients.c pso_tables_rate_refill); ~0 = unlimited.
+ * The driver build ignores it, the offload build ignores rate.
+ *
+ * 40 bytes: with its key (20, rounded to 24) one entry fills the NFP's 64
+ * bytes per entry exactly.
  */
 struct pso_client_val {
 	__u64 rx_msgs;
+	struct pso_rate rate;	/* driver build */
+	__u64 budget_end;	/* offload build */
 };
 
 /*
  * One pso_client_slots entry.  ep.family is the valid byte: 0 = empty, and
  * the host changes the other fields only while it is 0 (host/tables/subs.c).
- * rx_msgs as in pso_client_val, for publishes admitted from this slot.
+ * rx_msgs and rate as in pso_client_val, for publishes from this slot.
  */
 struct pso_client_slot {
 	struct pso_endpoint ep;
 	__u32 pad;
 	__u64 rx_msgs;
+	struct pso_rate rate;
 };
 
 /*
@@ -323,11 +362,14 @@ enum pso_counter {
 	PSO_CNT_XDP_DROP_NO_SUBSCRIBER,	/* topic has no subscriber */
 	PSO_CNT_XDP_DROP_TTL,		/* TTL / hop limit 1 or 0: a forward would
 					 * send it on with 0 (a loop dies here) */
+	PSO_CNT_XDP_DROP_RATE,		/* QoS 0 from a client over its publish
+					 * rate (--max-publish-rate) */
 	/* TC ingress: per packet */
 	PSO_CNT_TC_FANOUT,		/* fanned out, original consumed */
 	PSO_CNT_TC_FANOUT_UP,		/* fanned out, original continues up */
 	PSO_CNT_TC_PASS,		/* not a fast-path publish: untouched */
 	PSO_CNT_TC_DROP,		/* malformed or not admitted */
+	PSO_CNT_TC_DROP_RATE,		/* not admitted: over its publish rate */
 	/* TC ingress: per copy */
 	PSO_CNT_TC_COPIES,		/* copies sent */
 	PSO_CNT_TC_COPY_FAILED,		/* bpf_clone_redirect failed */
@@ -359,10 +401,12 @@ enum pso_counter {
 	[PSO_CNT_XDP_DROP_UNKNOWN_TOPIC] = "xdp_drop_unknown_topic",	\
 	[PSO_CNT_XDP_DROP_NO_SUBSCRIBER] = "xdp_drop_no_subscriber",	\
 	[PSO_CNT_XDP_DROP_TTL]		= "xdp_drop_ttl",		\
+	[PSO_CNT_XDP_DROP_RATE]		= "xdp_drop_rate",		\
 	[PSO_CNT_TC_FANOUT]		= "tc_fanout",			\
 	[PSO_CNT_TC_FANOUT_UP]		= "tc_fanout_up",		\
 	[PSO_CNT_TC_PASS]		= "tc_pass",			\
 	[PSO_CNT_TC_DROP]		= "tc_drop",			\
+	[PSO_CNT_TC_DROP_RATE]		= "tc_drop_rate",		\
 	[PSO_CNT_TC_COPIES]		= "tc_copies",			\
 	[PSO_CNT_TC_COPY_FAILED]	= "tc_copy_failed",		\
 	[PSO_CNT_TC_COPY_HOST]		= "tc_copy_host",		\
@@ -391,7 +435,9 @@ enum pso_counter {
 	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC) |		\
 	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_NO_SUBSCRIBER) |		\
 	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_TTL) |				\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_RATE) |				\
 	 PSO_EVENT_BIT(PSO_CNT_TC_DROP) |				\
+	 PSO_EVENT_BIT(PSO_CNT_TC_DROP_RATE) |				\
 	 PSO_EVENT_BIT(PSO_CNT_TC_COPY_FAILED) |			\
 	 PSO_EVENT_BIT(PSO_CNT_TC_COPY_SHED))
 

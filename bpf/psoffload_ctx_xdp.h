@@ -23,6 +23,10 @@ static __always_inline __u32 pso_ctx_ifindex(const struct xdp_md *ctx)
 #endif
 }
 
+/* XDP judges a publish first: its bucket holds exactly the burst. */
+#define PSO_CTX_RATE_BUCKET PSO_RATE_XDP
+#define PSO_CTX_RATE_SLACK 0
+
 /*
  * A table miss.  The driver build's tables are complete, so a miss is a
  * drop; the NIC's are a subset of the host's, so the offload build passes
@@ -52,6 +56,10 @@ static __always_inline int pso_refused(const struct pso_pkt *p, enum pso_refusal
 #endif
 	case PSO_R_TTL_EXPIRED:
 		return pso_exit(p, PSO_CNT_XDP_DROP_TTL, XDP_DROP);
+	case PSO_R_OVER_RATE:
+		/* The NIC's budget is its own: what it refuses is not the
+		 * host's to judge again. */
+		return pso_exit(p, PSO_CNT_XDP_DROP_RATE, XDP_DROP);
 	case PSO_R_QOSM1_DENIED:
 	default:
 		return pso_exit(p, PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);

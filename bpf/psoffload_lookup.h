@@ -10,8 +10,11 @@
  *                            an event (psoffload_events.h), return its action
  *   pso_port_lookup          the broker's config on the ingress port: the
  *                            direct-mapped slot, then the HASH
- *   pso_client_admit         is the publisher connected: the direct-mapped
- *                            slot, then the HASH; counts its sign of life
+ *   pso_client_admit         is the publisher connected and within its
+ *                            publish rate: the direct-mapped slot, then the
+ *                            HASH; counts its sign of life
+ *   pso_rate_take            one publish from a client's token bucket
+ *                            (driver build; the NIC spends a budget)
  *   pso_topic_lookup         the topic of an id, if this table serves it
  *   pso_sub_take             is a subscriber slot servable, and its flags
  *   pso_count_topic          per-topic messages and bytes (pso_topic_stats)
@@ -116,20 +119,62 @@ static __always_inline struct pso_port_cfg *pso_port_lookup(__u32 ifindex)
 #endif
 }
 
+/* What pso_client_admit() found. */
+enum pso_client_verdict {
+	PSO_CLIENT_UNKNOWN = 0,	/* not a connected client */
+	PSO_CLIENT_OK,		/* connected, within its publish rate */
+	PSO_CLIENT_OVER_RATE,	/* connected, over its publish rate */
+};
+
+#ifndef PSO_OFFLOAD
 /*
- * Is (addr, port) a connected client?  addr: four words in wire order, an
- * IPv4 address in word 0 and zeros after.  Counts the publish in the
- * client's rx_msgs, the daemon's sign of life from a client whose publishes
- * never reach it.  Driver build: the direct-mapped slot first (valid when
- * ep.family is set, host/tables/clients.c), the HASH behind it.  The slot's counter
- * is a plain add: a lost update between CPUs still leaves it changed, which
- * is all the keep-alive check asks.
+ * Take one publish from bucket `prog` of a client's rate limit (struct
+ * pso_rate, psoffload_abi.h, has the rule): 1 when it is within the rate.
+ * slack publishes more than the burst are allowed (the TC program's
+ * bucket, behind XDP's, psoffload_ctx.h).  No clock is read for a client
+ * without a limit.  Two CPUs taking from one bucket at once may both be
+ * admitted on the old timestamp: a client's publishes hash to one receive
+ * queue, so this is rare, and it admits one more, never one less.
  */
-static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8 family)
+static __always_inline int pso_rate_take(struct pso_rate *r, __u32 prog, __u32 slack)
+{
+	__u32 interval = r->interval_ns, burst = r->burst;
+	__u64 now, tat;
+
+	if (!interval)
+		return 1;
+	now = bpf_ktime_get_coarse_ns();
+	tat = r->tat[prog & 1];
+	if (tat < now)
+		tat = now;
+	burst = burst ? burst - 1 : 0;
+	if (tat - now > (__u64)(burst + slack) * interval)
+		return 0;
+	r->tat[prog & 1] = tat + interval;
+	return 1;
+}
+#endif
+
+/*
+ * Is (addr, port) a connected client, and within its publish rate?  addr:
+ * four words in wire order, an IPv4 address in word 0 and zeros after.
+ * Counts the publish in the client's rx_msgs, within its rate or not: the
+ * daemon's sign of life from a client whose publishes never reach it.
+ * Driver build: the direct-mapped slot first (valid when ep.family is set,
+ * host/tables/clients.c), the HASH behind it; the rate is bucket `prog` of
+ * the entry found (pso_rate_take).  The slot's counter is a plain add: a
+ * lost update between CPUs still leaves it changed, which is all the
+ * keep-alive check asks.  Offload build: within its rate while rx_msgs,
+ * before this publish, is below the budget the host last gave
+ * (budget_end); the count is the non-fetch atomic add (XADD) the NFP has,
+ * and NIC cores racing past the end admit at most one publish each.
+ */
+static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8 family,
+					    __u32 prog, __u32 slack)
 {
 	struct pso_endpoint key = {};
 	struct pso_client_val *val;
-	int found = 0;
+	int found = PSO_CLIENT_UNKNOWN;
 #ifndef PSO_OFFLOAD
 	__u32 a0 = addr[0], a1 = addr[1], a2 = addr[2], a3 = addr[3];
 	__u32 slot = pso_client_slot_of(a0, a1, a2, a3, port);
@@ -140,21 +185,32 @@ static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8
 
 		if (w[0] == a0 && w[1] == a1 && w[2] == a2 && w[3] == a3) {
 			cs->rx_msgs++;
-			found = 1;
+			found = pso_rate_take(&cs->rate, prog, slack) ? PSO_CLIENT_OK
+								      : PSO_CLIENT_OVER_RATE;
 		}
 	}
 	pso_merge(found);
+#else
+	(void)prog;
+	(void)slack;
 #endif
-	if (!found) {
+	if (found == PSO_CLIENT_UNKNOWN) {
 		__builtin_memcpy(key.addr, addr, 16);
 		key.port = port;
 		key.family = family;
 		val = bpf_map_lookup_elem(&pso_clients, &key);
 		if (val) {
+#ifdef PSO_OFFLOAD
+			found = val->rx_msgs < val->budget_end ? PSO_CLIENT_OK
+							      : PSO_CLIENT_OVER_RATE;
+#endif
 			/* Shared by all CPUs: non-fetch atomic add (XADD, which
 			 * the NFP has). */
 			__sync_fetch_and_add(&val->rx_msgs, 1);
-			found = 1;
+#ifndef PSO_OFFLOAD
+			found = pso_rate_take(&val->rate, prog, slack) ? PSO_CLIENT_OK
+								       : PSO_CLIENT_OVER_RATE;
+#endif
 		}
 	}
 	pso_merge(found);

@@ -203,6 +203,17 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "other control messages a second from one source\n"
 		  "(all but PUBLISH and its acknowledgements), in bursts\n"
 		  "of N; the rest dropped unanswered (default 500)" },
+	{ "max-publish-rate", 0, PSO_OPT_UINT, BROKER(cfg.max_publish_rate), .min = 0,
+	  .max = 1000000000, .unit = "publishes a second", .arg = "N",
+	  .help = "forward at most N QoS 0 publishes a second from\n"
+		  "each connected client in the data plane; the rest are\n"
+		  "dropped and counted (xdp_drop_rate); 0: no limit\n"
+		  "(default " STR(PSO_DEFAULT_MAX_PUBLISH_RATE) ")" },
+	{ "publish-burst", 0, PSO_OPT_UINT, BROKER(cfg.publish_burst), .min = 0,
+	  .max = 1000000000, .arg = "N",
+	  .help = "a client idle for a while may send N publishes at\n"
+		  "once before --max-publish-rate holds (default: N of\n"
+		  "--max-publish-rate, one second's worth)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS", .flags = LIVE,
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
@@ -267,6 +278,7 @@ static void broker_defaults(struct broker_args *a)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3,
+			.max_publish_rate = PSO_DEFAULT_MAX_PUBLISH_RATE,
 			.event_rate = PSO_EVENT_RATE_DEFAULT,
 			.lim = PSO_LIMITS_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
@@ -330,6 +342,11 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 			   c->given, &conf, found, err, errlen))
 		return PSO_EXIT_USAGE;
 
+	if (a->cfg.publish_burst && !a->cfg.max_publish_rate) {
+		snprintf(err, errlen, "--publish-burst needs a --max-publish-rate above 0");
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
 	if (!a->cfg.profiles_dir) {
 		if (!profiles[0] && pso_profile_dir_default(profiles, sizeof(profiles))) {
 			snprintf(err, errlen, "cannot find nic-profiles/; use --profiles-dir");

@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netinet/icmp6.h>
+#include <netinet/ip_icmp.h>
+#include <linux/errqueue.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -106,6 +109,79 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 	rx.judged = pso_broker_judged(b, &rx.local, reassembled);
 	reply_address(&rx.local, has_pi4 ? &pi4 : NULL);
 	pso_proto_input(b->proto, &rx, buf, (size_t)n, b->now_ms);
+	return 0;
+}
+
+/*
+ * What an ICMP error on the broker socket's error queue says, when it says
+ * that nothing receives at its datagram's destination any more: port
+ * unreachable (no socket there) or host unreachable (no such host on the
+ * path), in ICMP or ICMPv6 (where "address unreachable" is the host's).
+ * NULL for every other error: a network unreachable or a too-big says
+ * nothing about the endpoint, and SO_EE_ORIGIN_LOCAL errors are this
+ * host's own.
+ */
+static const char *unreachable_kind(const struct sock_extended_err *ee)
+{
+	if (ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_type == ICMP_DEST_UNREACH) {
+		if (ee->ee_code == ICMP_PORT_UNREACH)
+			return "ICMP port unreachable";
+		if (ee->ee_code == ICMP_HOST_UNREACH)
+			return "ICMP host unreachable";
+	}
+	if (ee->ee_origin == SO_EE_ORIGIN_ICMP6 && ee->ee_type == ICMP6_DST_UNREACH) {
+		if (ee->ee_code == ICMP6_DST_UNREACH_NOPORT)
+			return "ICMPv6 port unreachable";
+		if (ee->ee_code == ICMP6_DST_UNREACH_ADDR)
+			return "ICMPv6 address unreachable";
+	}
+	return NULL;
+}
+
+/*
+ * One error from the socket's error queue (IP_RECVERR / IPV6_RECVERR).
+ * The kernel matches an ICMP error to the socket by the datagram it
+ * quotes, whose source is the broker's address and port: the copies the
+ * data plane sends leave from there too, without the socket, and their
+ * errors arrive here all the same.  msg_name is the quoted datagram's
+ * destination: the endpoint that did not receive it.
+ */
+static int receive_error(struct pso_broker *b)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6)) * 2];
+		struct cmsghdr align;
+	} ctl;
+	uint8_t quoted[64];
+	struct sockaddr_in6 sa;
+	struct iovec iov = { .iov_base = quoted, .iov_len = sizeof(quoted) };
+	struct msghdr msg = {
+		.msg_name = &sa, .msg_namelen = sizeof(sa),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	ssize_t n = recvmsg(b->sock, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		struct sock_extended_err ee;
+		struct pso_endpoint ep;
+		const char *what;
+		char s[64];
+
+		if (!((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
+		      (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+			continue;
+		memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+		what = unreachable_kind(&ee);
+		if (!what || msg.msg_namelen < sizeof(sa) || sa.sin6_family != AF_INET6)
+			continue;
+		pso_endpoint_from_sa(&sa, &ep);
+		if (!pso_proto_unreachable(b->proto, &ep, what, b->now_ms))
+			pso_debug("%s for %s: no client there", what,
+				  pso_endpoint_str(&ep, s, sizeof(s)));
+	}
 	return 0;
 }
 
@@ -206,6 +282,10 @@ static int open_socket(struct pso_broker *b, char *err, size_t errlen)
 	    setsockopt(b->sock, IPPROTO_IP, IP_RECVFRAGSIZE, &on, sizeof(on)) ||
 	    setsockopt(b->sock, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) ||
 	    setsockopt(b->sock, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)) ||
+	    /* ICMP errors for what the broker and its data plane send: a
+	     * subscriber that is gone (receive_error()). */
+	    setsockopt(b->sock, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)) ||
+	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on)) ||
 	    /* When the kernel received each datagram: whether the data
 	     * plane could serve a slot that was enabled meanwhile. */
 	    setsockopt(b->sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on))) {
@@ -297,6 +377,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (!ret)
 		ret = pso_tables_use_short_names(&b->tables, b->dp.short_names_fd);
+	if (!ret)
+		ret = pso_tables_set_publish_rate(&b->tables, cfg->max_publish_rate,
+						  cfg->publish_burst);
 	/* From here on no table write waits for readers in the event loop. */
 	if (!ret)
 		ret = pso_tables_defer_start(&b->tables);
@@ -392,6 +475,9 @@ static void tick(struct pso_broker *b)
 {
 	pso_proto_tick(b->proto, b->now_ms);
 	pso_ctl_tick(&b->ctl, b->now_ms);
+	/* hw mode: the NICs have no clock, so their publish budgets are
+	 * topped up here. */
+	pso_tables_rate_refill(&b->tables, b->now_ms);
 	if (b->ctl.changed) {
 		b->ctl.changed = false;
 		b->status_dirty = true;
@@ -483,6 +569,13 @@ int pso_broker_run(struct pso_broker *b)
 			pso_tables_grace_done(&b->tables);
 		if (pfd[FD_NH].revents & POLLIN)
 			pso_nh_process(b->nh);
+		/* Errors first: a subscriber that is gone is not served the
+		 * publishes read next. */
+		if (pfd[FD_SOCK].revents & POLLERR) {
+			for (int i = 0; i < 256; i++)
+				if (receive_error(b) == -EAGAIN)
+					break;
+		}
 		if (pfd[FD_EVENTS].revents & POLLIN)
 			pso_events_consume(b->events);
 		if (pfd[FD_SOCK].revents & POLLIN) {

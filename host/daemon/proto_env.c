@@ -46,7 +46,15 @@ static int sock_send(struct pso_broker *b, const struct sockaddr_in6 *sa,
 	 * ARP wait in the kernel's neighbour queue, holding the socket's send
 	 * buffer, and a blocking send would stall the event loop (and every
 	 * client) until they time out.  Such a datagram is lost (-EAGAIN). */
-	return sendmsg(b->sock, &msg, MSG_DONTWAIT) < 0 ? -errno : 0;
+	if (sendmsg(b->sock, &msg, MSG_DONTWAIT) >= 0)
+		return 0;
+	/* With IP_RECVERR an ICMP error also sets the socket's pending
+	 * error, which the next send reports (and clears) instead of
+	 * sending: it belongs to an earlier datagram, to another endpoint
+	 * maybe, and the event loop reads it from the error queue. */
+	if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)
+		return sendmsg(b->sock, &msg, MSG_DONTWAIT) < 0 ? -errno : 0;
+	return -errno;
 }
 
 /* The unspecified address, IPv6 or IPv4-mapped. */

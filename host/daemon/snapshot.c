@@ -28,6 +28,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(overflow, "Subscribers of a filter left without a slot: the daemon delivers to them."),
 	COUNTER(expired, "Clients expired by keep-alive."),
 	COUNTER(qosm1_denied, "QoS -1 publishes the daemon refused (--qos-m1)."),
+	COUNTER(unreachable, "Clients lost to an ICMP port or host unreachable for their address."),
 	COUNTER(qos_deliveries, "QoS 1/2 deliveries queued."),
 	COUNTER(qos_retransmits, "QoS 1/2 deliveries sent again."),
 	COUNTER(qos_given_up, "QoS 1/2 deliveries given up after every retry."),

@@ -83,6 +83,40 @@ int pso_proto_topics_publish(struct pso_proto *p)
 	return pso_registry_foreach(p->reg, publish_topic, p);
 }
 
+/* A client lost without its DISCONNECT: a clean session ends, a kept one
+ * goes offline, and its will goes to the others. */
+static void client_lost(struct pso_proto *p, struct pso_client *c, const char *why)
+{
+	struct pso_will will = pso_will_take(c);
+	char id[sizeof(c->id)];
+
+	snprintf(id, sizeof(id), "%s", c->id);
+	if (c->clean) {
+		pso_client_remove(p, c, why);
+	} else {
+		pso_info("client %s %s; session kept for %us", c->id, why,
+			 p->cfg.session_expiry_s);
+		pso_client_detach(p, c);
+	}
+	pso_will_publish(p, &will, id);
+}
+
+int pso_proto_unreachable(struct pso_proto *p, const struct pso_endpoint *ep, const char *what,
+			  uint64_t now_ms)
+{
+	struct pso_client *c;
+	char why[96];
+
+	p->now_ms = now_ms;
+	c = pso_client_find(p, ep);
+	if (!c || !c->connected)
+		return 0;
+	p->stats.unreachable++;
+	snprintf(why, sizeof(why), "unreachable (%s)", what);
+	client_lost(p, c, why);
+	return 1;
+}
+
 void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
 {
 	bool policy = cfg->qosm1 != p->cfg.qosm1;
@@ -136,20 +170,8 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 			}
 			if (now_ms > c->last_seen_ms &&
 			    now_ms - c->last_seen_ms > (uint64_t)period * 1500) {
-				struct pso_will will = pso_will_take(c);
-				char id[sizeof(c->id)];
-
 				p->stats.expired++;
-				snprintf(id, sizeof(id), "%s", c->id);
-				if (c->clean) {
-					pso_client_remove(p, c, "expired (keep-alive)");
-				} else {
-					pso_info("client %s expired (keep-alive); session kept for %us",
-						 c->id, p->cfg.session_expiry_s);
-					pso_client_detach(p, c);
-				}
-				/* Lost: its will goes to the others. */
-				pso_will_publish(p, &will, id);
+				client_lost(p, c, "expired (keep-alive)");
 			}
 		}
 	}

@@ -155,6 +155,8 @@ struct pso_proto_stats {
 	uint64_t unknown_dropped;	/* datagrams from endpoints without a
 					 * session left unanswered */
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
+	uint64_t unreachable;		/* clients lost to an ICMP port or host
+					 * unreachable (pso_proto_unreachable) */
 	/* Limits (struct pso_limits): each refusal counted once. */
 	uint64_t keepalive_capped;	/* CONNECTs whose keep-alive was capped */
 	uint64_t quota_subscriptions;	/* SUBSCRIBE refused: too many subscriptions */
@@ -204,6 +206,16 @@ void pso_proto_input(struct pso_proto *p, const struct pso_rx *rx, const uint8_t
 /* Keep-alive: expire the clients silent for 1.5 x their keep-alive (a
  * kept session goes offline); end kept sessions past their expiry. */
 void pso_proto_tick(struct pso_proto *p, uint64_t now_ms);
+/*
+ * An ICMP port or host unreachable said nothing receives at ep any more
+ * (`what` names it for the log).  The client connected there is lost at
+ * once, as if its keep-alive had expired: its slots go (the data plane
+ * stops sending to it), a clean session ends, a kept one goes offline,
+ * its will is published; one log line, counted (stats.unreachable).
+ * 1 when a client was lost, 0 when none is connected at ep.
+ */
+int pso_proto_unreachable(struct pso_proto *p, const struct pso_endpoint *ep, const char *what,
+			  uint64_t now_ms);
 /* Routes, neighbours or port addresses changed: re-resolve every client
  * and rewrite the slots whose delivery template changed. */
 void pso_proto_resolve_all(struct pso_proto *p);

@@ -9,6 +9,14 @@
 #           other.  Before the data plane decremented the TTL it reset it,
 #           and the loop never ended (567,580 xdp_tx in 2 s); now it dies
 #           after the publish's TTL in hops.
+#   rate    a connected client flooding at 10x --max-publish-rate: its
+#           subscribers get about the limit (burst + rate x time), the rest
+#           is dropped and counted (xdp_drop_rate), and another publisher on
+#           the same topic loses nothing.
+#   icmp    a subscriber whose address answers ICMP port unreachable (its
+#           socket closed): the broker drops its session and stops sending
+#           to it within a bound, while a real subscriber keeps receiving;
+#           once for a copy XDP sends (XDP_TX), once for a copy TC clones.
 #
 #   flood   20,000 spoofed CONNECTs with keep-alive 0 from 100 source
 #           addresses and many ports fill the client table (once: for good,
@@ -252,6 +260,164 @@ t_loop() {
 	return $rc
 }
 
+# daemon_counter NAME: one of broker A's daemon counters (status document).
+daemon_counter() {
+	lab_run "$NS_B" "$psoffload" status --json --pin-dir="$pin_dir" | jq -r ".daemon.$1"
+}
+
+# pace RATE SECONDS PREFIX: RATE lines a second for SECONDS, "PREFIX<n>",
+# on stdout, each flushed when due (a publisher's stdin for pub -l).
+cat >"$work/pace.py" <<'PY'
+import sys, time
+rate, secs, prefix = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+n = int(rate * secs)
+t0 = time.monotonic()
+for i in range(n):
+    due = t0 + i / rate
+    d = due - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+    sys.stdout.write('%s%d\n' % (prefix, i))
+    sys.stdout.flush()
+PY
+pace() { python3 "$work/pace.py" "$@"; }
+
+# lines_with FILE PREFIX: how many lines of FILE start with PREFIX.
+lines_with() { grep -c "^$2" "$1" 2>/dev/null || true; }
+
+# Broker A with --max-publish-rate=100 (burst 100, the default: one
+# second's worth).  Topic "flood" has two subscribers, S1 and S3 (a second
+# port), so each publish is judged by XDP (its bucket) and fanned out by TC
+# (its own bucket, one deeper): a publish charged twice would halve what
+# they get.  "flooder" sends 1000 publishes a second for 3 s (10x the
+# limit), "calm" 20 a second at the same time, on the same topic.  Each
+# subscriber must get all 60 of calm's and burst + 3 s x rate of the
+# flooder's (400; 300..500 for the pacing's and the scheduler's slack), the
+# same number at both; every other flood publish is counted in
+# xdp_drop_rate, and TC drops none.
+t_rate() {
+	local rc=0 f1 f3 c1 c3 drops0 tcdrops0 drops tcdrops pid1 pid3
+	lab_run "$NS_B" "$psoffload" status --json --pin-dir="$pin_dir" >/dev/null ||
+		{ note "no status"; return 1; }
+	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h $BROKER4 -I rsub1 -t flood -W 12 \
+		>"$tmp/rate-s1.out" 2>"$tmp/rate-s1.err" &
+	pid1=$!
+	test_pids+=("$pid1")
+	nsenter --net="$(lab_ns "$NS_S3")" "$psoffload" sub -h $BROKER4_P2 -I rsub3 -t flood -W 12 \
+		>"$tmp/rate-s3.out" 2>"$tmp/rate-s3.err" &
+	pid3=$!
+	test_pids+=("$pid3")
+	wait_for 10 grep -q "client rsub1: next hop resolved" "$broker_log" &&
+		wait_for 10 grep -q "client rsub3: next hop resolved" "$broker_log" ||
+		{ note "the subscribers never got their slots"; return 1; }
+	drops0=$(counter "$NS_B" "$pin_dir" xdp_drop_rate)
+	tcdrops0=$(counter "$NS_B" "$pin_dir" tc_drop_rate)
+	pace 1000 3 f | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I flooder -t flood -l \
+		>"$tmp/rate-flood.out" 2>&1 &
+	local fpid=$!
+	pace 20 3 c | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I calm -t flood -l \
+		>"$tmp/rate-calm.out" 2>&1 || { note "calm publisher failed"; rc=1; }
+	wait "$fpid" || { note "flooding publisher failed: $(cat "$tmp/rate-flood.out")"; rc=1; }
+	# Every copy has arrived once calm's last one has, at both.
+	wait_for 5 grep -q '^c59$' "$tmp/rate-s1.out"
+	wait_for 5 grep -q '^c59$' "$tmp/rate-s3.out"
+	stop_test_pids
+	f1=$(lines_with "$tmp/rate-s1.out" f); f3=$(lines_with "$tmp/rate-s3.out" f)
+	c1=$(lines_with "$tmp/rate-s1.out" c); c3=$(lines_with "$tmp/rate-s3.out" c)
+	drops=$(($(counter "$NS_B" "$pin_dir" xdp_drop_rate) - drops0))
+	tcdrops=$(($(counter "$NS_B" "$pin_dir" tc_drop_rate) - tcdrops0))
+	expect "calm's publishes at S1" 60 "$c1" || rc=1
+	expect "calm's publishes at S3" 60 "$c3" || rc=1
+	if [ "$f1" -lt 300 ] || [ "$f1" -gt 500 ]; then
+		note "flood publishes at S1: $f1, expected 300..500 (100 + 3 s x 100/s)"
+		rc=1
+	fi
+	expect "flood publishes at S3 (as at S1)" "$f1" "$f3" || rc=1
+	expect "xdp_drop_rate (3000 sent - $f1 delivered)" $((3000 - f1)) "$drops" || rc=1
+	expect "tc_drop_rate" 0 "$tcdrops" || rc=1
+	info "flood at 10x the limit (3000 in 3 s, limit 100/s): $f1 delivered to each subscriber, $drops dropped (xdp_drop_rate); calm publisher 60/60"
+	return $rc
+}
+
+# icmp_case SAME: a spoofed subscriber "victim" at 10.77.1.11:4500SAME (ns S1)
+# of topic "gone", where a UDP socket first receives (the handshake and 5
+# publishes reach it) and is then closed, so S1 answers what follows with
+# ICMP port unreachable.  The real subscriber "real" (ns S3) is on "gone"
+# too when SAME is 1 (two subscribers: TC clones the victim's copies), else
+# on "calm" (the victim is gone's only subscriber: XDP_TX sends its copies).
+# One publisher sends 100 publishes to each topic at 100 a second.  The
+# broker must lose the victim (logged once, daemon counter unreachable) and
+# S1 may see at most 3 datagrams after its socket closed (the first copy
+# draws the ICMP error; the event loop reads it the next time round, within
+# a millisecond or so, while publishes come every 10 ms); the real
+# subscriber gets all 100.
+icmp_case() {
+	local same=$1 rc=0 lpid rpid noports0 noports lost0 realtopic=calm got want=100
+	local vport=$((45000 + same)) lout=$tmp/icmp-listener-$same-$mode.out
+	rm -f "$lout"
+	# On "gone" the real subscriber gets the 5 warm-up publishes too.
+	[ "$same" = 1 ] && realtopic=gone want=105
+	nsenter --net="$(lab_ns "$NS_S1")" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.77.1.11", int(sys.argv[1])))
+print("bound", flush=True)
+n = 0
+while True:
+    s.recv(2048)
+    n += 1
+    print(n, flush=True)
+' $vport >"$lout" 2>&1 &
+	lpid=$!
+	test_pids+=("$lpid")
+	wait_for 5 grep -q bound "$lout" || { note "no listener"; return 1; }
+	spoof 10.77.1.11 $vport $BROKER4 1883 "$(mqttsn_connect victim$same)" "$(mqttsn_subscribe gone)"
+	wait_for 10 grep -q "client victim$same: next hop resolved" "$broker_log" ||
+		{ note "the broker never took the spoofed subscriber"; return 1; }
+	nsenter --net="$(lab_ns "$NS_S3")" "$psoffload" sub -h $BROKER4_P2 -I real$same \
+		-t $realtopic -C $want -W 20 >"$tmp/icmp-real.out" 2>"$tmp/icmp-real.err" &
+	rpid=$!
+	test_pids+=("$rpid")
+	wait_for 10 grep -q "client real$same: next hop resolved" "$broker_log" ||
+		{ note "the real subscriber never got its slot"; return 1; }
+	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I warm$same -t gone -m warm -C 5 ||
+		{ note "pub failed"; return 1; }
+	# CONNACK, SUBACK, 5 publishes.
+	if ! wait_for 5 grep -qx 7 "$lout"; then
+		note "the victim's socket got $(tail -1 "$lout") datagrams, not 7"
+		grep "victim$same\|warm$same" "$broker_log" | sed 's/^/  /' >>"$diag"
+		return 1
+	fi
+	stop_pid "$lpid"
+	noports0=$(lab_run "$NS_S1" awk '/^Udp:/ { n++; if (n == 2) print $3 }' /proc/net/snmp)
+	lost0=$(daemon_counter unreachable)
+	pace 100 1 g | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I pg$same -t gone -l \
+		>/dev/null 2>&1 &
+	local gpid=$!
+	if [ "$same" = 1 ]; then
+		wait "$gpid"
+	else
+		pace 100 1 r | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I pr$same -t calm -l \
+			>/dev/null 2>&1
+		wait "$gpid"
+	fi
+	wait_for 5 grep -q "client victim$same .*unreachable (ICMP port unreachable)" "$broker_log" ||
+		{ note "the broker never dropped the victim"; rc=1; }
+	noports=$(($(lab_run "$NS_S1" awk '/^Udp:/ { n++; if (n == 2) print $3 }' /proc/net/snmp) - noports0))
+	if [ "$noports" -gt 3 ] || [ "$noports" -lt 1 ]; then
+		note "S1 got $noports datagrams on the closed port, expected 1..3"
+		rc=1
+	fi
+	expect "clients lost to ICMP (daemon counter unreachable)" 1 $(($(daemon_counter unreachable) - lost0)) || rc=1
+	expect "log lines for the victim's loss" 1 "$(grep -c "client victim$same .*unreachable" "$broker_log")" || rc=1
+	wait_for 10 gone "$rpid"
+	got=$(grep -c . "$tmp/icmp-real.out")
+	expect "publishes at the real subscriber" $want "$got" || rc=1
+	info "victim's socket closed ($([ "$same" = 1 ] && echo TC || echo XDP_TX) copies): $noports datagrams reached it, then its session was lost; real subscriber $got/$want"
+	return $rc
+}
+t_icmp_xdp() { icmp_case 0; }
+t_icmp_tc() { icmp_case 1; }
 # 20,000 spoofed CONNECTs (keep-alive 0) from 100 addresses x 200 ports,
 # off-link ones (198.18.0.0/15, routed through the publisher's host, as the
 # Internet is through a router: on-link addresses that never answer ARP
@@ -398,10 +564,18 @@ for mode in $MODES; do
 		# Before the loop test, whose spoofed sessions would answer.
 		run_test "$mode: a spoofed DISCONNECT between two brokers: no ping-pong" t_pingpong
 		run_test "$mode: two brokers as each other's spoofed subscribers: the loop dies by TTL" t_loop
+		run_test "$mode: ICMP port unreachable for a subscriber served by XDP_TX: session lost" t_icmp_xdp
+		run_test "$mode: ICMP port unreachable for a subscriber served by TC: session lost" t_icmp_tc
 	else
 		failed=$((failed + 1))
 	fi
 	stop_pair
+	if start_a -v --max-publish-rate=100; then
+		run_test "$mode: a publisher at 10x --max-publish-rate gets the limit, another all" t_rate
+	else
+		failed=$((failed + 1))
+	fi
+	stop_broker
 	# The spoofed sources of t_flood are off-link, behind the publisher.
 	lab_run "$NS_B" ip route add 198.18.0.0/15 via 10.77.1.10
 	if start_a --max-keepalive=$FLOOD_KEEPALIVE --connect-rate=100000; then

@@ -1551,6 +1551,39 @@ static void test_keepalive_activity(void **state)
 	assert_true(T->f.client_rx_calls >= 4);
 }
 
+/* An ICMP port or host unreachable for a client's endpoint loses it at
+ * once, as a keep-alive expiry would: its slots and client entry go, it is
+ * counted once, and a second error for the endpoint finds no client.  A
+ * kept session (CleanSession 0) goes offline, keeping its subscriptions;
+ * an endpoint without a client changes nothing. */
+static void test_unreachable(void **state)
+{
+	struct pso_endpoint e1 = ep_of(1), e2 = ep_of(2), e3 = ep_of(3);
+
+	T->now = 1000;
+	connect_client(1, "c1", 60);
+	run(IN(1, SUB_NAME(1, "a")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	assert_int_equal(pso_proto_unreachable(T->p, &e3, "ICMP port unreachable", 2000), 0);
+	expect_none();
+	assert_int_equal(pso_proto_unreachable(T->p, &e1, "ICMP port unreachable", 2000), 1);
+	run(SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1));
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+	assert_int_equal(pso_proto_unreachable(T->p, &e1, "ICMP port unreachable", 2001), 0);
+	expect_none();
+	assert_int_equal(stats()->unreachable, 1);
+	assert_int_equal(stats()->expired, 0);
+
+	run(IN(2, .type = MQTTSN_CONNECT, .duration = 60, DATA("kept")), CLIENT_ADD(2),
+	    OUT(2, CONNACK(0)),
+	    IN(2, SUB_NAME(2, "a")), SLOT_ADD(2, 1), OUT(2, SUBACK(1, 2, 0)), SLOTS_SET(2, R, 1));
+	assert_int_equal(pso_proto_unreachable(T->p, &e2, "ICMP host unreachable", 3000), 1);
+	run(SLOTS_REMOVE(2, 1), CLIENT_REMOVE(2));
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+	assert_int_equal(stats()->unreachable, 2);
+}
+
 /* Events of kind k not yet accounted for, now accounted for. */
 static int events_of(enum ev_kind k)
 {
@@ -3687,6 +3720,7 @@ int main(void)
 		TEST(test_keepalive_capped),
 		TEST(test_flood_recovers),
 		TEST(test_sleep_capped),
+		TEST(test_unreachable),
 		/* 6.12/6.14 disconnect */
 		TEST(test_disconnect),
 		TEST(test_disconnect_with_duration),

@@ -177,6 +177,41 @@ static uint64_t client_rx(const struct pso_endpoint *ep)
 	return val.rx_msgs;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A client's rate limit in state st, relative to now: TC's bucket as the
+ * row says, XDP's spent. */
+static struct pso_rate rate_as(enum rate_state st, uint64_t now)
+{
+	struct pso_rate r = { .interval_ns = RATE_INTERVAL_NS, .burst = RATE_BURST };
+
+	r.tat[PSO_RATE_XDP] = now + 10 * RATE_BURST * RATE_INTERVAL_NS;
+	switch (st) {
+	case RATE_NONE:
+		return (struct pso_rate){ 0 };
+	case RATE_FULL:
+		r.tat[PSO_RATE_TC] = 0;
+		break;
+	case RATE_LAST:
+		r.tat[PSO_RATE_TC] = now + RATE_BURST * RATE_INTERVAL_NS;
+		break;
+	case RATE_SPENT:
+		r.tat[PSO_RATE_TC] = now + (RATE_BURST + 1) * RATE_INTERVAL_NS;
+		break;
+	case RATE_REFILLED:
+		r.tat[PSO_RATE_TC] = now + (RATE_BURST + 1) * RATE_INTERVAL_NS -
+				     3 * RATE_INTERVAL_NS / 2;
+		break;
+	}
+	return r;
+}
+
 /* ABI write order: the slots first, then the topic whose sub_count covers them. */
 static void write_topic(const struct tc_tables *t)
 {
@@ -205,7 +240,7 @@ static void write_tables(const struct tc_case *c)
 		write_port_cfg();
 	if (c->tbl.client) {
 		struct pso_endpoint ep = row_client(&c->pkt);
-		struct pso_client_val val = { 0 };
+		struct pso_client_val val = { .rate = rate_as(c->tbl.rate, mono_ns()) };
 
 		assert_int_equal(bpf_map_update_elem(w.clients_fd, &ep, &val, BPF_ANY), 0);
 	}

@@ -42,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
@@ -262,6 +263,22 @@ static uint32_t client_slot_index(const struct pso_endpoint *ep)
 	return pso_client_slot_of(w[0], w[1], w[2], w[3], ep->port);
 }
 
+/* The rate state the data plane uses for the row's client: the slot's
+ * when the slot holds it, else the HASH value's. */
+static struct pso_client_val client_live(const struct build *b, const struct pso_endpoint *ep)
+{
+	struct pso_client_val val = { 0 };
+	struct pso_client_slot cs = { 0 };
+	uint32_t idx = client_slot_index(ep);
+
+	bpf_map_lookup_elem(b->clients_fd, ep, &val);
+	if (b->client_slots_fd >= 0 && !bpf_map_lookup_elem(b->client_slots_fd, &idx, &cs) &&
+	    cs.ep.family == ep->family && cs.ep.port == ep->port &&
+	    !memcmp(cs.ep.addr, ep->addr, 16))
+		val.rate = cs.rate;
+	return val;
+}
+
 /* Admitted publishes counted for the row's client, in its HASH value and
  * its slot. */
 static uint64_t client_rx(const struct build *b, const struct pso_endpoint *ep)
@@ -293,12 +310,63 @@ static struct pso_endpoint row_client(const struct pkt_desc *d)
 	return ep;
 }
 
-static void write_client(const struct build *b, const struct pkt_desc *d)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A client's rate limit in state st, as the host writes it (tables/
+ * clients.c) and then time and publishes moved it: the driver build's
+ * bucket, relative to now, and the NIC's budget (*rx, *budget_end). */
+static struct pso_rate rate_as(enum rate_state st, uint64_t now, __u64 *rx,
+			       __u64 *budget_end)
+{
+	struct pso_rate r = { .interval_ns = RATE_INTERVAL_NS, .burst = RATE_BURST };
+	uint64_t tat = 0;
+
+	*rx = 0;
+	*budget_end = RATE_BURST;
+	switch (st) {
+	case RATE_NONE:
+		*budget_end = UINT64_MAX;
+		return (struct pso_rate){ 0 };
+	case RATE_FULL:
+		break;
+	case RATE_LAST:
+		tat = now + (RATE_BURST - 1) * RATE_INTERVAL_NS;
+		*rx = RATE_BURST - 1;
+		break;
+	case RATE_SPENT:
+		tat = now + RATE_BURST * RATE_INTERVAL_NS;
+		*rx = RATE_BURST;
+		break;
+	case RATE_REFILLED:
+		tat = now + RATE_BURST * RATE_INTERVAL_NS - 3 * RATE_INTERVAL_NS / 2;
+		*rx = RATE_BURST;
+		*budget_end = 2 * RATE_BURST;
+		break;
+	}
+	r.tat[PSO_RATE_XDP] = r.tat[PSO_RATE_TC] = tat;
+	return r;
+}
+
+static void write_client_rate(const struct build *b, const struct pkt_desc *d,
+			      enum rate_state st, uint64_t now)
 {
 	struct pso_endpoint ep = row_client(d);
 	struct pso_client_val val = { 0 };
 	struct pso_client_slot cs = { .ep = ep };
 	uint32_t idx = client_slot_index(&ep);
+
+	cs.rate = val.rate = rate_as(st, now, &val.rx_msgs, &val.budget_end);
+	/* The slot counts the driver build's publishes; the NIC's budget is
+	 * spent by the HASH's count. */
+	cs.rx_msgs = 0;
+	if (!b->offload)
+		val.rx_msgs = 0;
 
 	assert_int_equal(bpf_map_update_elem(b->clients_fd, &ep, &val, BPF_ANY), 0);
 	switch (b->layout) {
@@ -356,7 +424,7 @@ static void write_tables(const struct build *b, const struct xdp_case *c)
 	if (!c->tbl.no_port)
 		write_port_cfg(b);
 	if (c->tbl.client)
-		write_client(b, &c->pkt);
+		write_client_rate(b, &c->pkt, c->tbl.rate, mono_ns());
 	if (c->tbl.topic && c->tbl.short_name && b->short_names_fd >= 0) {
 		struct pso_short_name sn = { .name = SHORT_NAME, .valid = 1 };
 		__u32 key = c->tbl.topic;
@@ -561,6 +629,39 @@ static void check_stats(struct outcome *o, const struct xdp_case *c)
 			 (unsigned long long)want_msgs, (unsigned long long)want_bytes);
 }
 
+/*
+ * The bucket after the run: a QoS 0 publish within the rate moved XDP's
+ * timestamp to max(tat, now) + one interval, now being some time between
+ * t0 and t1; anything else left it (and TC's) alone.  The NIC's budget is
+ * the host's to change, never the data plane's.
+ */
+static void check_rate(struct outcome *o, const struct xdp_case *c, const struct expect *e,
+		       const struct build *b, const struct pso_client_val *before,
+		       const struct pso_client_val *after, uint64_t t0, uint64_t t1)
+{
+	uint64_t tat = before->rate.tat[PSO_RATE_XDP], got = after->rate.tat[PSO_RATE_XDP];
+	bool qos0 = c->pkt.msg_type == MQTTSN_PUBLISH && !c->pkt.body &&
+		    (c->pkt.pub_flags & MQTTSN_FLAG_QOS_MASK) == MQTTSN_FLAG_QOS_0;
+	bool takes = qos0 && e->counter != PSO_CNT_XDP_DROP_RATE;
+
+	if (b->offload) {
+		if (after->budget_end != before->budget_end)
+			complain(o, "  the NIC's budget end moved from %llu to %llu\n",
+				 (unsigned long long)before->budget_end,
+				 (unsigned long long)after->budget_end);
+		return;
+	}
+	if (after->rate.tat[PSO_RATE_TC] != before->rate.tat[PSO_RATE_TC])
+		complain(o, "  XDP moved TC's bucket\n");
+	if (!takes && got != tat)
+		complain(o, "  the bucket moved (tat %+lld ns) for a publish not admitted\n",
+			 (long long)(got - tat));
+	if (takes && (got < (tat > t0 ? tat : t0) + RATE_INTERVAL_NS ||
+		      got > (tat > t1 ? tat : t1) + RATE_INTERVAL_NS))
+		complain(o, "  the bucket's tat is now+%lld ns, expected max(tat, now) + %llu\n",
+			 (long long)(got - t1), (unsigned long long)RATE_INTERVAL_NS);
+}
+
 static void check_output(struct outcome *o, const struct expect *e)
 {
 	char why[128];
@@ -660,8 +761,9 @@ static void test_xdp_case(void **state)
 	const struct xdp_case *c = r->c;
 	const struct build *b = r->b;
 	const struct expect *e = b->offload ? &c->off : &c->drv;
+	struct pso_client_val live_before, live_after;
 	struct pso_endpoint ep;
-	uint64_t rx_before, rx;
+	uint64_t rx_before, rx, t0, t1;
 	struct outcome *o;
 	size_t n_errs;
 	int err;
@@ -678,12 +780,18 @@ static void test_xdp_case(void **state)
 	o->st_before = read_stats(b, stats_topic(c));
 	ep = row_client(&c->pkt);
 	rx_before = client_rx(b, &ep);
+	live_before = client_live(b, &ep);
+	t0 = mono_ns();
 	o->out_len = sizeof(o->out);
 	err = run_prog(b, o->in, o->in_len, o->out, &o->out_len, &o->retval);
 	assert_int_equal(err, 0);
+	t1 = mono_ns();
 	read_counters(b, o->after);
 	o->st_after = read_stats(b, stats_topic(c));
 	rx = client_rx(b, &ep) - rx_before;
+	live_after = client_live(b, &ep);
+	if (c->tbl.client && c->tbl.rate != RATE_NONE)
+		check_rate(o, c, e, b, &live_before, &live_after, t0, t1);
 
 	/* Admission counts a publish for its client once, whichever table
 	 * and lane found it; a forwarded QoS 0 publish was admitted. */
@@ -751,6 +859,84 @@ static void test_csum_known_answers(void **state)
 	assert_int_equal(f[info.l4_off + 6] << 8 | f[info.l4_off + 7], 0xff1d);
 	assert_int_equal(pkt_build(&d6, f, sizeof(f), &info), 14 + 40 + 17);
 	assert_int_equal(f[info.l4_off + 6] << 8 | f[info.l4_off + 7], 0xf10a);
+}
+
+/*
+ * The bucket over time, in one build: a client idle for long sends
+ * RATE_BURST publishes back to back, all forwarded; the next is dropped
+ * and counted (xdp_drop_rate); an interval and a half later (the driver
+ * build's bucket moved back by that much, which is what time does to it;
+ * the NIC's budget topped up by one publish, what the host's refill does
+ * after one interval) the next is forwarded again.
+ */
+static const struct xdp_case rate_seq_case = {
+	"rate: burst, drop, refill", .pkt = PKT4(),
+	.tbl = TBL(.subs = { SUB_SAME4 }, .rate = RATE_FULL),
+};
+
+static int rate_run(const struct build *b, const struct outcome *frame, enum pso_counter *moved)
+{
+	uint64_t before[PSO_CNT__MAX], after[PSO_CNT__MAX];
+	uint8_t out[PKT_MAX_LEN * 2];
+	size_t out_len = sizeof(out);
+	int retval, n = 0;
+
+	read_counters(b, before);
+	assert_int_equal(run_prog(b, frame->in, frame->in_len, out, &out_len, &retval), 0);
+	read_counters(b, after);
+	for (int k = 0; k < PSO_CNT__MAX; k++) {
+		if (after[k] != before[k]) {
+			*moved = (enum pso_counter)k;
+			n++;
+		}
+	}
+	assert_int_equal(n, 1);
+	return retval;
+}
+
+static void test_rate_sequence(void **state)
+{
+	const struct build *b = *state;
+	const struct xdp_case *c = &rate_seq_case;
+	struct pso_endpoint ep = row_client(&c->pkt);
+	struct pso_client_val val;
+	struct pso_client_slot cs;
+	uint32_t idx = client_slot_index(&ep);
+	struct outcome *o = calloc(1, sizeof(*o));
+	enum pso_counter moved;
+
+	assert_non_null(o);
+	build_frames(c, &c->drv, o);
+	write_tables(b, c);
+	for (int i = 0; i < RATE_BURST; i++) {
+		assert_int_equal(rate_run(b, o, &moved), XDP_TX);
+		assert_int_equal(moved, PSO_CNT_XDP_TX);
+	}
+	assert_int_equal(rate_run(b, o, &moved), XDP_DROP);
+	assert_int_equal(moved, PSO_CNT_XDP_DROP_RATE);
+	assert_int_equal(rate_run(b, o, &moved), XDP_DROP);
+	assert_int_equal(moved, PSO_CNT_XDP_DROP_RATE);
+
+	assert_int_equal(bpf_map_lookup_elem(b->clients_fd, &ep, &val), 0);
+	if (b->offload) {
+		/* Every publish counted, the two refused ones too. */
+		assert_int_equal(val.rx_msgs, RATE_BURST + 2);
+		val.budget_end = val.rx_msgs + 1;
+		assert_int_equal(bpf_map_update_elem(b->clients_fd, &ep, &val, BPF_EXIST), 0);
+	} else if (b->layout == LAYOUT_SLOTS) {
+		assert_int_equal(bpf_map_lookup_elem(b->client_slots_fd, &idx, &cs), 0);
+		cs.rate.tat[PSO_RATE_XDP] -= 3 * RATE_INTERVAL_NS / 2;
+		assert_int_equal(bpf_map_update_elem(b->client_slots_fd, &idx, &cs, BPF_ANY), 0);
+	} else {
+		val.rate.tat[PSO_RATE_XDP] -= 3 * RATE_INTERVAL_NS / 2;
+		assert_int_equal(bpf_map_update_elem(b->clients_fd, &ep, &val, BPF_EXIST), 0);
+	}
+	assert_int_equal(rate_run(b, o, &moved), XDP_TX);
+	assert_int_equal(moved, PSO_CNT_XDP_TX);
+	assert_int_equal(rate_run(b, o, &moved), XDP_DROP);
+	assert_int_equal(moved, PSO_CNT_XDP_DROP_RATE);
+	clear_tables(b, c);
+	free(o);
 }
 
 /* The NIC could not run it: the offload build has no event maps. */
@@ -931,9 +1117,10 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	size_t n = 3 + N_BUILDS * N_CASES;
+	size_t n = 3 + N_BUILDS + N_BUILDS * N_CASES;
 	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
 	struct run *runs = calloc(N_BUILDS * N_CASES, sizeof(*runs));
+	static char seq_names[N_BUILDS][96];
 	int failed;
 
 	if (!tests || !runs)
@@ -942,6 +1129,15 @@ int main(void)
 	tests[1] = (struct CMUnitTest)cmocka_unit_test(test_offload_build_has_no_events);
 	tests[2] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
 		test_rate_limit_suppresses_and_counts, rate_setup, rate_teardown);
+	for (size_t i = 0; i < N_BUILDS; i++) {
+		snprintf(seq_names[i], sizeof(seq_names[i]), "%s: %s", builds[i].name,
+			 rate_seq_case.name);
+		tests[3 + N_BUILDS * N_CASES + i] = (struct CMUnitTest){
+			.name = seq_names[i],
+			.test_func = test_rate_sequence,
+			.initial_state = &builds[i],
+		};
+	}
 	for (size_t i = 0; i < N_BUILDS * N_CASES; i++) {
 		struct run *r = &runs[i];
 
