@@ -805,7 +805,9 @@ static void write_tables(const struct prog *p)
 							     BPF_ANY), 0);
 	}
 	for (size_t i = 0; i < N_CLIENTS; i++) {
-		struct pso_client_val val = { 0 };
+		/* No publish-rate limit (the host's entry with the limit off:
+		 * budget_end unlimited, interval 0); the model has none. */
+		struct pso_client_val val = { .budget_end = UINT64_MAX };
 		struct pso_client_slot cs = { .ep = client_ep[i] };
 		__u32 idx = client_slot_index(&client_ep[i]);
 
