@@ -23,7 +23,7 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->reg = pso_registry_new(cfg->max_topics);
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
-	if (!p->reg || !p->topic_holds || !p->retained) {
+	if (!p->reg || !p->topic_holds || !p->retained || pso_valid_init(p)) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -47,6 +47,7 @@ void pso_proto_free(struct pso_proto *p)
 			pso_outbox_free(c);
 			pso_will_free(&c->will);
 			pso_sleep_free(c);
+			pso_valid_free(p, c);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -57,6 +58,7 @@ void pso_proto_free(struct pso_proto *p)
 			free(p->retained[i]);
 	free(p->retained);
 	free(p->topic_holds);
+	free(p->guesses);
 	if (p->reg)
 		pso_registry_free(p->reg);
 	free(p);
@@ -90,6 +92,9 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 			unsigned int period;
 
 			next = c->next_ep;
+			/* Unproven past its time: gone or offline now. */
+			if (pso_valid_tick(p, c))
+				continue;
 			pso_outbox_tick(p, c);
 			/* A sleeper is lost past 1.5 x its sleep, not its
 			 * keep-alive. */

@@ -288,7 +288,16 @@ struct fixture {
 
 static struct fixture *T;
 
+/* Every test client's network is trusted (its address taken as proven)
+ * except in the address validation tests (RFC 9000 8.1), which use
+ * untrusted_cfg. */
+static const struct pso_cidr trust_all[] = {
+	{ .family = PSO_AF_INET, .plen = 0 }, { .family = PSO_AF_INET6, .plen = 0 },
+};
+
 static const struct pso_proto_cfg default_cfg = {
+	.trusted = trust_all,
+	.ntrusted = 2,
 	.qosm1 = PSO_QOSM1_PREDEFINED,
 	.gw_id = 7,
 	.advertise_s = 900,
