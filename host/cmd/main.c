@@ -63,6 +63,27 @@ static int set_mode(const struct pso_opt_spec *spec, const struct pso_opt *opt,
 	return 0;
 }
 
+/* --trusted=CIDR,...: repeatable, networks added to the list. */
+static int add_trusted(const struct pso_opt_spec *spec, const struct pso_opt *opt,
+		       const char *arg, void *field)
+{
+	struct pso_broker_cfg *cfg = field;
+	char list[1024], *save = NULL;
+
+	if (strlen(arg) >= sizeof(list))
+		return pso_opts_error(spec, "--trusted list too long");
+	snprintf(list, sizeof(list), "%s", arg);
+	for (char *net = strtok_r(list, ",", &save); net; net = strtok_r(NULL, ",", &save)) {
+		if (cfg->ntrusted == PSO_MAX_TRUSTED)
+			return pso_opts_error(spec, "--trusted: at most %d networks", PSO_MAX_TRUSTED);
+		if (pso_cidr_parse(net, &cfg->trusted[cfg->ntrusted]))
+			return pso_opts_error(spec, "bad --trusted network '%s': use ADDRESS/PREFIX, "
+					      "e.g. 10.0.0.0/8 or fd00::/8, host bits zero", net);
+		cfg->ntrusted++;
+	}
+	return 0;
+}
+
 static const struct pso_opt_name qosm1_names[] = {
 	{ "predefined", PSO_QOSM1_PREDEFINED },
 	{ "all", PSO_QOSM1_ALL },
@@ -98,6 +119,12 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "QoS 1/2 deliveries: resend an unacknowledged one\nevery SEC seconds (T_RETRY, default 10)" },
 	{ "retries", 0, PSO_OPT_UINT, BROKER(cfg.retries), .min = 0, .max = 100, .arg = "N",
 	  .help = "QoS 1/2 deliveries: give up after N resends\n(N_RETRY, default 3)" },
+	{ "trusted", 0, PSO_OPT_FUNC, BROKER(cfg), .fn = add_trusted, .arg = "CIDR,...",
+	  .help = "networks whose clients need not prove their address\n"
+		  "(repeatable; loopback always is; see docs/SECURITY.md)" },
+	{ "unvalidated-expiry", 0, PSO_OPT_UINT, BROKER(cfg.unvalidated_s), .min = 1,
+	  .max = 3600, .unit = "seconds", .arg = "SEC",
+	  .help = "end a session whose address is not proven within\nSEC seconds (default 30)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS",
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
@@ -129,7 +156,7 @@ static int run_broker(int argc, char **argv)
 			.pin_dir = PSO_PIN_DIR_DEFAULT,
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
-			.retry_s = 10, .retries = 3,
+			.retry_s = 10, .retries = 3, .unvalidated_s = 30,
 		},
 	};
 	struct pso_broker_cfg *cfg = &a.cfg;

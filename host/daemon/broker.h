@@ -12,6 +12,8 @@
 #include "ctl/dataplane.h"
 #include "proto/proto.h"
 
+#define PSO_MAX_TRUSTED 64	/* --trusted networks */
+
 struct pso_broker_cfg {
 	uint16_t udp_port;
 	enum pso_mode mode;
@@ -24,6 +26,11 @@ struct pso_broker_cfg {
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
+	/* Address validation: networks whose clients start proven (loopback
+	 * always does), and how long an unproven session lasts. */
+	struct pso_cidr trusted[PSO_MAX_TRUSTED];
+	int ntrusted;
+	unsigned int unvalidated_s;
 	const char *const *ifnames;
 	int nifnames;
 };

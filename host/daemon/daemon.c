@@ -145,6 +145,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.ntrusted = cfg->ntrusted, .unvalidated_s = cfg->unvalidated_s,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
@@ -159,6 +160,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		return -ENOMEM;
 	}
 	b->cfg = *cfg;
+	pcfg.trusted = b->cfg.trusted;	/* b outlives the protocol layer */
 	b->sock = b->sigfd = -1;
 	b->now_ms = now_ms();
 	if (cfg->nifnames > PSO_MAX_PORTS) {

@@ -91,6 +91,27 @@ static const struct {
 	COUNTER(unknown_dropped),
 };
 
+/* Address validation: sessions proven or not now, bytes held for the
+ * latter, and what happened to the echoes (docs/SECURITY.md). */
+static struct json_object *validation_obj(const struct pso_proto *proto)
+{
+	const struct pso_proto_stats *st = pso_proto_stats(proto);
+	struct json_object *o = json_object_new_object();
+	struct pso_valid_state vs;
+
+	pso_proto_valid_state(proto, &vs);
+	json_object_object_add(o, "validated", json_object_new_uint64(vs.validated));
+	json_object_object_add(o, "unvalidated", json_object_new_uint64(vs.unvalidated));
+	json_object_object_add(o, "held_bytes", json_object_new_uint64(vs.held_bytes));
+	json_object_object_add(o, "proved", json_object_new_uint64(st->valid_proved));
+	json_object_object_add(o, "failures", json_object_new_uint64(st->valid_failures));
+	json_object_object_add(o, "expired", json_object_new_uint64(st->valid_expired));
+	json_object_object_add(o, "held", json_object_new_uint64(st->valid_held));
+	json_object_object_add(o, "held_dropped", json_object_new_uint64(st->valid_held_dropped));
+	json_object_object_add(o, "capped_bytes", json_object_new_uint64(st->valid_capped_bytes));
+	return o;
+}
+
 void pso_status_write(struct pso_broker *b)
 {
 	struct json_object *root, *broker, *ifs, *tables, *daemon;
@@ -169,6 +190,7 @@ void pso_status_write(struct pso_broker *b)
 	json_object_object_add(daemon, "sessions", json_object_new_uint64(pso_proto_nsessions(b->proto)));
 	json_object_object_add(daemon, "nic_write_errors", json_object_new_uint64(u.nic_write_errors));
 	json_object_object_add(daemon, "nic_table_full", json_object_new_uint64(u.nic_table_full));
+	json_object_object_add(daemon, "validation", validation_obj(b->proto));
 	json_object_object_add(root, "daemon", daemon);
 
 	mkdir(PSO_STATUS_DIR, 0755);

@@ -17,7 +17,11 @@
  *                 "subscribers_per_topic", "pending_grace" },
  *     "daemon": { every counter of struct pso_proto_stats by its field name
  *                 (statusfile.c: daemon_counters), "sessions",
- *                 "nic_write_errors", "nic_table_full" } }
+ *                 "nic_write_errors", "nic_table_full",
+ *                 "validation": { "validated", "unvalidated" (connected
+ *                   sessions), "held_bytes" (held for the unvalidated),
+ *                   "proved", "failures", "expired", "held", "held_dropped",
+ *                   "capped_bytes" (counters) } } }
  */
 #ifndef PSO_STATUSFILE_H
 #define PSO_STATUSFILE_H
