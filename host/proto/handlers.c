@@ -298,9 +298,12 @@ static int subscribe_topic(struct pso_proto *p, struct pso_client *c, struct pso
 {
 	int ret = pso_client_hold(p, c, id, pso_form_of(s->kind), added);
 
-	if (!ret)
-		s->topic_id = id;
-	return ret;
+	if (ret)
+		return ret;
+	s->topic_id = id;
+	/* It named the topic itself: its SUBACK says the id. */
+	pso_client_hold_of(c, id)->told = true;
+	return 0;
 }
 
 /* One walk of the registry for a new filter: hold every matching topic. */
