@@ -8,7 +8,20 @@
 #           the other, then one publish: the brokers forward it to each
 #           other.  Before the data plane decremented the TTL it reset it,
 #           and the loop never ended (567,580 xdp_tx in 2 s); now it dies
-#           after the publish's TTL in hops.
+#           after the publish's TTL in hops.  The brokers run with
+#           --trusted for the lab network there, as an operator who vouches
+#           for it would: without it the spoofed subscribers never prove
+#           their address and the loop never forms (loop-untrusted).
+#   reflect-* spoofed CONNECT (keep-alive 0) and SUBSCRIBE from a victim's
+#           address (ns S1, 10.77.1.11, which has no socket there and
+#           answers ICMP): (a) to a busy topic, (b) "#" over 200 retained
+#           messages of 1 KB, (c) 63 endpoints of the victim with a
+#           wildcard each (with the real subscriber, the topic's 64 slots).  A capture at the victim counts what the broker
+#           sends it; the amplification factor (bytes to the victim / bytes
+#           spoofed in its name, UDP payloads) must be at most 3 (RFC 9000
+#           8.1: before validation, at most 3x).  Before address validation
+#           (682019d): (a) ~1,300x, (b) ~7,000x, (c) ~400x (see docs/SECURITY.md).
+#           Meanwhile a real `psoffload sub` in ns S2 gets every publish.
 #
 # A second broker runs in ns S2 (10.77.1.12, on the bridge with broker A's
 # port b0).  One result line per test; the last line is "N passed, N failed".
@@ -87,17 +100,18 @@ expect() {
 
 # ---- the brokers -------------------------------------------------------------
 
-# start_pair: broker A on b0 and b1 (ns B), broker B on s2 (ns S2).
+# start_pair [ARGS...]: broker A on b0 and b1 (ns B), broker B on s2
+# (ns S2), both with ARGS.
 start_pair() {
 	pin_dir=/sys/fs/bpf/psoffload-safety-$LAB_ID-a
 	b_pin=/sys/fs/bpf/psoffload-safety-$LAB_ID-b
 	broker_log=$tmp/broker-a.log
 	b_log=$tmp/broker-b.log
 	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode="$mode" --pin-dir="$pin_dir" \
-		b0 b1 >"$broker_log" 2>&1 &
+		"$@" b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
 	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" -v --mode="$mode" --pin-dir="$b_pin" \
-		s2 >"$b_log" 2>&1 &
+		"$@" s2 >"$b_log" 2>&1 &
 	b_pid=$!
 	wait_for 10 grep -q "serving MQTT-SN" "$broker_log" &&
 		wait_for 10 grep -q "serving MQTT-SN" "$b_log" && return 0
@@ -157,7 +171,219 @@ hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 mqttsn_connect() { printf '%02x0404' $((6 + ${#1})); printf '01003c'; hex "$1"; }
 mqttsn_subscribe() { printf '%02x12000001' $((5 + ${#1})); hex "$1"; }
 
+# SUBSCRIBE (QoS 0) to a filter, and the bytes of a list of hex datagrams.
+hexlen() { local n=0 h; for h in "$@"; do n=$((n + ${#h} / 2)); done; echo $n; }
+
+# ---- the victim's capture, the publisher -----------------------------------
+
+# capture.py IFACE ADDR PORT COUNT OUT: counts the UDP payload bytes from
+# port 1883 to ADDR, ports PORT .. PORT+COUNT-1, seen on IFACE (AF_PACKET, so whatever the victim's kernel does
+# with them), writing "bytes datagrams" to OUT every 100 ms.
+cat >"$work/capture.py" <<'PY'
+import socket, struct, sys, time, os
+ifc, addr, out = sys.argv[1], socket.inet_aton(sys.argv[2]), sys.argv[5]
+lo, hi = int(sys.argv[3]), int(sys.argv[3]) + int(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s.bind((ifc, 0))
+s.settimeout(0.1)
+nbytes = ndgrams = 0
+def flush():
+    with open(out + ".tmp", "w") as f:
+        f.write("%d %d\n" % (nbytes, ndgrams))
+    os.rename(out + ".tmp", out)
+flush()
+last = time.monotonic()
+while True:
+    try:
+        fr, meta = s.recvfrom(65535)
+        if meta[2] != socket.PACKET_OUTGOING and len(fr) >= 42:
+            ip = fr[14:]
+            ihl = (ip[0] & 15) * 4
+            if ip[9] == 17 and ip[16:20] == addr:
+                sport, dport, ulen = struct.unpack("!HHH", ip[ihl:ihl + 6])
+                if sport == 1883 and lo <= dport < hi:
+                    nbytes += ulen - 8
+                    ndgrams += 1
+    except socket.timeout:
+        pass
+    if time.monotonic() - last >= 0.1:
+        flush()
+        last = time.monotonic()
+PY
+
+# client.py HOST CID TOPIC COUNT SIZE RATE [retain]: a plain MQTT-SN
+# publisher (it REGACKs the broker's REGISTER, as clients do): COUNT QoS 0
+# publishes of SIZE bytes at RATE a second; with "retain", one retained
+# publish to each of TOPIC/I%10/I for I in 0 .. COUNT-1 instead.
+cat >"$work/client.py" <<'PY'
+import socket, struct, sys, time
+host, cid, topic, count, size, rate = sys.argv[1], sys.argv[2].encode(), sys.argv[3], \
+    int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+retain = len(sys.argv) > 7
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((host, 1883)); s.settimeout(5)
+def wait(mtype, msg_id=None):
+    while True:
+        d = s.recv(2048)
+        if d[1] == 0x0A:	# the broker's REGISTER: REGACK, same MsgId
+            s.send(bytes([7, 0x0B]) + d[2:4] + d[4:6] + b"\0")
+            continue
+        if d[1] == mtype and (msg_id is None or d[4:6] == struct.pack("!H", msg_id)):
+            return d
+s.send(bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 60) + cid)
+assert wait(0x05)[2] == 0
+def register(name, mid):
+    s.send(bytes([6 + len(name), 0x0A]) + struct.pack("!HH", 0, mid) + name)
+    ack = wait(0x0B, mid)
+    assert ack[6] == 0, ack.hex()
+    return ack[2:4]
+payload = (b"x" * size)
+names = ["%s/%d/%d" % (topic, i % 10, i) for i in range(count)] if retain else [topic]
+tids = [register(n.encode(), 1 + i) for i, n in enumerate(names)]
+start = time.monotonic()
+for i in range(count):
+    tid = tids[i] if retain else tids[0]
+    flags = 0x10 if retain else 0x00
+    body = bytes([flags]) + tid + b"\0\0" + payload
+    s.send((bytes([2 + len(body)]) if 2 + len(body) < 256 else
+            b"\x01" + struct.pack("!H", 4 + len(body))) + b"\x0c" + body)
+    if rate:
+        delay = start + (i + 1) / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+print("published %d" % count, flush=True)
+PY
+
+VICTIM4=10.77.1.11	# ns S1
+new_build=0
+"$psoffload" --help 2>&1 | grep -q -- --trusted && new_build=1
+
+# capture_start PORT COUNT: the victim's ports PORT .. PORT+COUNT-1.
+capture_start() {
+	rm -f "$work/capture"
+	nsenter --net="$(lab_ns "$NS_S1")" python3 "$work/capture.py" s1 $VICTIM4 "$1" "$2" \
+		"$work/capture" &
+	test_pids+=("$!")
+	wait_for 5 test -s "$work/capture"
+}
+captured() { cut -d' ' -f1 "$work/capture"; }
+# The capture has settled: the same count twice, 300 ms apart.
+capture_settled() {
+	local a b
+	a=$(captured)
+	sleep 0.3
+	b=$(captured)
+	[ "$a" = "$b" ]
+}
+
+# legit NAME FILTER COUNT: a real subscriber in ns S2, proven (once the
+# broker can tell), expecting COUNT publishes.
+legit() {
+	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h $BROKER4 -I "$1" -t "$2" -C "$3" \
+		-W 60 >"$work/$1.out" 2>"$work/$1.err" &
+	test_pids+=("$!")
+	legit_pid=$!
+	wait_for 10 grep -q "client $1 subscribed to" "$broker_log" ||
+		{ note "$1 did not subscribe: $(cat "$work/$1.err")"; return 1; }
+	[ $new_build = 0 ] || wait_for 10 grep -q "client $1: address proven" "$broker_log" ||
+		{ note "$1 never proved its address"; return 1; }
+}
+legit_done() {	# NAME COUNT
+	wait_for 30 gone "$legit_pid" || { note "$1 got $(wc -l <"$work/$1.out") of $2"; return 1; }
+	forget_pid "$legit_pid"
+	expect "publishes $1 received during the attack" "$2" "$(wc -l <"$work/$1.out")"
+}
+
+# amplification NAME SPOOFED_BYTES: the capture's bytes over the spoofed
+# ones, checked against 3.
+amplification() {
+	local got ratio
+	wait_for 5 capture_settled
+	got=$(captured)
+	ratio=$(awk -v a="$got" -v b="$2" 'BEGIN { printf "%.2f", a / b }')
+	info "$1: $2 bytes spoofed in the victim's name, $got bytes to the victim: ${ratio}x"
+	awk -v r="$ratio" 'BEGIN { exit !(r <= 3) }' ||
+		{ note "$1: amplification ${ratio}x > 3"; return 1; }
+}
+
 # ---- the tests ---------------------------------------------------------------
+
+# (a) A spoofed CONNECT (keep-alive 0) + SUBSCRIBE to a topic a publisher
+# sends 50 publishes of 100 bytes a second to, for 6 s.
+t_reflect_busy() {
+	local rc=0 pkts
+	pkts=("$(printf '0e0404010000'; hex victim-a)" "$(mqttsn_subscribe busy/t)")
+	legit legit-a busy/t 300 || return 1
+	capture_start 40000 1 || { note "no capture"; return 1; }
+	spoof $VICTIM4 40000 $BROKER4 1883 "${pkts[@]}"
+	wait_for 10 grep -q "client victim-a subscribed to busy/t" "$broker_log" ||
+		{ note "the spoofed subscription never reached the broker"; return 1; }
+	lab_run "$NS_PUB" python3 "$work/client.py" $BROKER4 busy-pub busy/t 300 100 50 >/dev/null ||
+		{ note "the publisher failed"; return 1; }
+	legit_done legit-a 300 || rc=1
+	amplification "spoofed subscriber of a busy topic" "$(hexlen "${pkts[@]}")" || rc=1
+	return $rc
+}
+
+# (b) A spoofed SUBSCRIBE "#" over 200 retained messages of 1 KB.
+t_reflect_retained() {
+	local rc=0 pkts
+	lab_run "$NS_PUB" python3 "$work/client.py" $BROKER4 ret-pub ret 200 1000 0 retain >/dev/null ||
+		{ note "the retained publisher failed"; return 1; }
+	pkts=("$(printf '0e0404010000'; hex victim-b)" "$(mqttsn_subscribe '#')")
+	capture_start 40001 1 || { note "no capture"; return 1; }
+	spoof $VICTIM4 40001 $BROKER4 1883 "${pkts[@]}"
+	wait_for 10 grep -q "client victim-b subscribed to # (filter)" "$broker_log" ||
+		{ note "the spoofed subscription never reached the broker"; return 1; }
+	# Meanwhile a real subscriber gets the retained messages it asks for
+	# (20: all 200 at once may overflow its socket's receive buffer).
+	legit legit-b 'ret/3/#' 20 || return 1
+	legit_done legit-b 20 || rc=1
+	amplification "spoofed SUBSCRIBE # over 200 retained x 1 KB" "$(hexlen "${pkts[@]}")" || rc=1
+	return $rc
+}
+
+# (c) 63 spoofed endpoints of the victim (ports 40100-40162), each with a
+# wildcard subscription (with legit-c, every one of the topic's
+# PSO_MAX_SUBS slots), then 100 publishes of 100 bytes at 50 a second.
+t_reflect_wildcards() {
+	local rc=0 i spoofed=0 c
+	legit legit-c wc/t 100 || return 1
+	capture_start 40100 63 || { note "no capture"; return 1; }
+	for i in $(seq 0 62); do
+		c="$(printf '%02x0404010000' $((14 + ${#i})); hex "victim-c$i")"
+		spoof $VICTIM4 $((40100 + i)) $BROKER4 1883 "$c" "$(mqttsn_subscribe 'wc/#')"
+		spoofed=$((spoofed + $(hexlen "$c" "$(mqttsn_subscribe 'wc/#')")))
+	done
+	wait_for 10 log_count_at_least "client victim-c[0-9]* subscribed to wc/# (filter)" 63 ||
+		{ note "the spoofed subscriptions never all reached the broker"; return 1; }
+	lab_run "$NS_PUB" python3 "$work/client.py" $BROKER4 wc-pub wc/t 100 100 50 >/dev/null ||
+		{ note "the publisher failed"; return 1; }
+	legit_done legit-c 100 || rc=1
+	amplification "63 spoofed wildcard subscriptions" "$spoofed" || rc=1
+	return $rc
+}
+log_count_at_least() { [ "$(grep -c "$1" "$broker_log")" -ge "$2" ]; }
+
+# Without --trusted, the spoofed subscribers of the loop attack never
+# prove their address: their slots stay not servable and one publish
+# crosses no broker at all (A and B's xdp_tx do not move).
+t_loop_untrusted() {
+	local tx
+	spoof $BROKER_B4 1883 $BROKER4 1883 "$(mqttsn_connect peer-b)" "$(mqttsn_subscribe loop2)"
+	spoof $BROKER4 1883 $BROKER_B4 1883 "$(mqttsn_connect peer-a)" "$(mqttsn_subscribe loop2)"
+	wait_for 10 grep -q "client peer-b subscribed to loop2" "$broker_log" ||
+		{ note "broker A never took the spoofed subscriber peer-b"; return 1; }
+	wait_for 10 grep -q "client peer-a subscribed to loop2" "$b_log" ||
+		{ note "broker B never took the spoofed subscriber peer-a"; return 1; }
+	tx=$(sum_ab xdp_tx)
+	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I loop2-pub -t loop2 -m "no loop" ||
+		{ note "pub failed"; return 1; }
+	# The publish went up to A's daemon (an unservable slot), which holds it.
+	wait_for 10 grep -q '"held": [1-9]' "/run/psoffload/$(basename "$pin_dir").json" ||
+		{ note "broker A did not hold the publish for its unproven subscriber"; return 1; }
+	expect "forwards between the brokers (A and B xdp_tx)" 0 $(($(sum_ab xdp_tx) - tx))
+}
 
 # Two brokers made each other's subscriber of topic "loop" by a spoofer,
 # then one QoS 0 publish with TTL 64: each forward takes one hop off, so the
@@ -196,6 +422,18 @@ for mode in $MODES; do
 	lab_run "$NS_SW" ip link set sws2 xdpdrv obj "$pass_obj" sec xdp
 	echo "# mode $mode: lab $LAB_ID"
 	if start_pair; then
+		run_test "$mode: reflect-busy: spoofed subscriber of a busy topic, amplification <= 3" \
+			t_reflect_busy
+		run_test "$mode: reflect-retained: spoofed SUBSCRIBE # over 200 x 1 KB retained, <= 3" \
+			t_reflect_retained
+		run_test "$mode: reflect-wildcards: 63 spoofed wildcard subscriptions, <= 3" \
+			t_reflect_wildcards
+		run_test "$mode: loop-untrusted: spoofed subscribers never proven, no loop" t_loop_untrusted
+	else
+		failed=$((failed + 1))
+	fi
+	stop_pair
+	if start_pair --trusted=10.77.1.0/24; then
 		run_test "$mode: two brokers as each other's spoofed subscribers: the loop dies by TTL" t_loop
 	else
 		failed=$((failed + 1))
