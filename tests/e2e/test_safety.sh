@@ -184,6 +184,7 @@ import socket, struct, sys, time, os
 ifc, addr, out = sys.argv[1], socket.inet_aton(sys.argv[2]), sys.argv[5]
 lo, hi = int(sys.argv[3]), int(sys.argv[3]) + int(sys.argv[4])
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)	# SO_RCVBUFFORCE: count, not drop
 s.bind((ifc, 0))
 s.settimeout(0.1)
 nbytes = ndgrams = 0
