@@ -1,13 +1,18 @@
 # psoffload - one Makefile builds everything into build/.
 #   make            BPF objects, skeletons, host tools, tests
 #   make test       every test suite (needs root)
-#   make install    the daemon, the BPF objects and the NIC profiles
-#                   (PREFIX=/usr/local, DESTDIR, SBINDIR, DATADIR)
+#   make install    the daemon, the BPF objects, the NIC profiles, the
+#                   systemd units, the man pages and, unless one is there,
+#                   the settings file (PREFIX=/usr/local, DESTDIR, SBINDIR,
+#                   DATADIR, MANDIR, SYSCONFDIR=/etc, UNITDIR)
+#   make man        the man pages (docs/man/*.scd, scdoc) into BUILD/man/
+#   make deb        a Debian package, BUILD/deb/psoffload_*.deb (debian/)
 #   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
 #   make clean
 #
 # Variables:
-#   CC, CLANG, BPFTOOL, PKG_CONFIG   the tools (gcc, clang, bpftool, pkg-config)
+#   CC, CLANG, BPFTOOL, PKG_CONFIG, SCDOC
+#                   the tools (gcc, clang, bpftool, pkg-config, scdoc)
 #   CFLAGS, CPPFLAGS, LDFLAGS, LDLIBS
 #                   the user's: added to what the build needs, never instead
 #                   of it (`make CFLAGS=-O0` still finds every header)
@@ -20,8 +25,11 @@
 #   PSO_DEFINES     capacity overrides, e.g. PSO_DEFINES='-DPSO_MAX_TOPICS=65536'
 #
 # Every object records the headers it includes (-MMD -MP, BUILD/**/*.d), and
-# a change of compiler flags (or of DATADIR, for the one file that uses it)
-# rebuilds what was built with the old ones.
+# a change of compiler flags (or of DATADIR, SYSCONFDIR or the version, for
+# the files that use them) rebuilds what was built with the old ones.
+#
+# The version: the VERSION file, and `git describe` where the tree is a git
+# checkout of its own (psoffload --version).
 
 BUILD      ?= build
 # GNU make's own default for CC is cc; the project's is gcc.
@@ -34,6 +42,7 @@ endif
 CLANG      ?= clang
 BPFTOOL    ?= bpftool
 PKG_CONFIG ?= pkg-config
+SCDOC      ?= scdoc
 INSTALL    ?= install
 MULTIARCH  ?= $(shell gcc -print-multiarch 2>/dev/null || $(CC) -print-multiarch)
 
@@ -53,6 +62,16 @@ PREFIX     ?= /usr/local
 SBINDIR    ?= $(PREFIX)/sbin
 DATADIR    ?= $(PREFIX)/share/psoffload
 DATADIR_REL := $(shell realpath -m -s --relative-to='$(SBINDIR)' '$(DATADIR)')
+MANDIR     ?= $(PREFIX)/share/man
+# The settings file is SYSCONFDIR/psoffload/psoffload.conf, whatever PREFIX.
+SYSCONFDIR ?= /etc
+# systemd reads /usr/local/lib/systemd/system too; the package says /lib.
+UNITDIR    ?= $(PREFIX)/lib/systemd/system
+
+VERSION    := $(shell cat VERSION)
+GIT_DESCRIBE := $(shell [ "$$(git rev-parse --show-toplevel 2>/dev/null)" = "$(CURDIR)" ] && \
+                        git describe --tags --always --dirty 2>/dev/null)
+PSO_VERSION := $(VERSION)$(if $(GIT_DESCRIBE), (git $(GIT_DESCRIBE)))
 
 ifeq ($(V),1)
 Q   :=
@@ -73,7 +92,7 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -I/usr/include/$(MULTIARC
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
 BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD
 
-PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih
+PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih libsystemd libmicrohttpd
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
@@ -102,6 +121,7 @@ HOST_STAMP := $(BUILD)/.flags-host
 LINK_STAMP := $(BUILD)/.flags-link
 BPF_STAMP  := $(BUILD)/.flags-bpf
 DIRS_STAMP := $(BUILD)/.install-dirs
+VERS_STAMP := $(BUILD)/.version
 sq = $(subst ','\'',$(1))
 # $(call stamp,FILE,VARIABLE): FILE holds the text of VARIABLE.
 stamp = $(shell mkdir -p '$(BUILD)' && printf '%s\n' '$(call sq,$($(2)))' | cmp -s - '$(1)' 2>/dev/null || \
@@ -109,12 +129,14 @@ stamp = $(shell mkdir -p '$(BUILD)' && printf '%s\n' '$(call sq,$($(2)))' | cmp 
 HOST_STAMP_TEXT = $(CC) $(PSO_CPPFLAGS) $(CPPFLAGS) $(PSO_CFLAGS) $(CFLAGS)
 LINK_STAMP_TEXT = $(CC) $(PSO_CFLAGS) $(CFLAGS) $(LDFLAGS) | $(HOST_LDLIBS) $(LDLIBS)
 BPF_STAMP_TEXT  = $(CLANG) $(BPF_DRV_CFLAGS) | $(BPF_OFFLOAD_CFLAGS)
-DIRS_STAMP_TEXT = $(DATADIR) $(DATADIR_REL)
+DIRS_STAMP_TEXT = $(DATADIR) $(DATADIR_REL) $(SBINDIR) $(SYSCONFDIR)
+VERS_STAMP_TEXT = $(PSO_VERSION) | $(SYSCONFDIR)
 ifneq ($(filter-out clean,$(or $(MAKECMDGOALS),all)),)
 $(call stamp,$(HOST_STAMP),HOST_STAMP_TEXT)
 $(call stamp,$(LINK_STAMP),LINK_STAMP_TEXT)
 $(call stamp,$(BPF_STAMP),BPF_STAMP_TEXT)
 $(call stamp,$(DIRS_STAMP),DIRS_STAMP_TEXT)
+$(call stamp,$(VERS_STAMP),VERS_STAMP_TEXT)
 endif
 
 # ---- what is built -------------------------------------------------------------
@@ -139,6 +161,8 @@ TEST_BPF_OBJS := $(patsubst tests/bpf/%.bpf.c,$(BUILD)/tests/bpf/%.bpf.o,$(wildc
 # Small C test tools for the end-to-end scripts (tests/tools/*.c).
 TOOL_SRCS  := $(wildcard tests/tools/*.c)
 TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
+# The systemd units, with the installed paths in (etc/systemd/*.in).
+UNITS      := $(BUILD)/etc/systemd/psoffload.service $(BUILD)/etc/systemd/psoffload@.service
 # Benchmarks (bench/): built by `make bench*` only.
 BENCH_SRCS := $(wildcard bench/*.c bench/baseline/*.c bench/clients/*.c)
 BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o
@@ -147,12 +171,12 @@ ALL_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,host/cmd/main.c $(LIB_SRCS) $(TEST
                                                 $(TEST_SRCS) $(TOOL_SRCS) $(BENCH_SRCS))
 
 .DEFAULT_GOAL := all
-.PHONY: all bpf test demo deps clean install
+.PHONY: all bpf test demo deps clean install installable deb man
 # Keep intermediate objects between runs.
 .SECONDARY:
 # A recipe that fails leaves no half-written target behind.
 .DELETE_ON_ERROR:
-all: bpf $(BUILD)/psoffload $(TEST_BINS) $(TOOL_BINS)
+all: bpf $(BUILD)/psoffload $(UNITS) $(TEST_BINS) $(TOOL_BINS)
 bpf: $(BPF_OBJS) $(SKELS)
 
 # ---- BPF ---------------------------------------------------------------------
@@ -196,6 +220,11 @@ $(BUILD)/obj/host/ctl/profile.o: $(DIRS_STAMP)
 $(BUILD)/obj/host/ctl/profile.o: OBJ_CPPFLAGS += -DPSO_DATADIR='"$(DATADIR)"' \
                                                 -DPSO_DATADIR_REL='"$(DATADIR_REL)"'
 
+# The version and where the settings file is.
+$(BUILD)/obj/host/cmd/main.o: $(VERS_STAMP)
+$(BUILD)/obj/host/cmd/main.o: OBJ_CPPFLAGS += -DPSO_VERSION='"$(call sq,$(PSO_VERSION))"' \
+                                             -DPSO_SYSCONFDIR='"$(SYSCONFDIR)"'
+
 $(LIB): $(LIB_OBJS)
 	$(call msg,AR,$@)
 	$(Q)rm -f $@
@@ -215,12 +244,35 @@ $(BUILD)/tests/tools/%: $(BUILD)/obj/tests/tools/%.o $(LIB) $(LINK_STAMP)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 
+# ---- man pages -----------------------------------------------------------------
+
+MAN_PAGES := $(patsubst docs/man/%.scd,$(BUILD)/man/%,$(wildcard docs/man/*.scd))
+man: $(MAN_PAGES)
+$(BUILD)/man/%: docs/man/%.scd
+	@mkdir -p $(@D)
+	$(call msg,SCDOC,$@)
+	$(Q)$(SCDOC) <$< >$@
+
 # ---- install -----------------------------------------------------------------
+
+# The units name the installed binary and configuration; the part both
+# share is etc/systemd/service-common.in.
+$(BUILD)/etc/systemd/%.service: etc/systemd/%.service.in etc/systemd/service-common.in $(DIRS_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,GEN,$@)
+	$(Q)sed -e '/^@UNIT_COMMON@$$/{r etc/systemd/service-common.in' -e 'd;}' $< | \
+		sed -e 's|@SBINDIR@|$(SBINDIR)|g' -e 's|@SYSCONFDIR@|$(SYSCONFDIR)|g' >$@
+
+# What `make install` copies, built (debian/rules builds it before it
+# installs).
+installable: $(BUILD)/psoffload $(BPF_OBJS) $(UNITS) $(MAN_PAGES)
 
 # The BPF programs are embedded in the binary (libbpf skeletons,
 # BUILD/bpf/*.skel.h): the daemon never reads DATADIR/bpf.  The objects are
 # installed for `psoffload check` and for inspection (bpftool, llvm-objdump).
-install: $(BUILD)/psoffload $(BPF_OBJS)
+# The settings file is the operator's once it is there: never overwritten.
+CONF_DEST := $(DESTDIR)$(SYSCONFDIR)/psoffload/psoffload.conf
+install: installable
 	$(call msg,INSTALL,$(DESTDIR)$(SBINDIR)/psoffload)
 	$(Q)$(INSTALL) -d '$(DESTDIR)$(SBINDIR)' '$(DESTDIR)$(DATADIR)/bpf' '$(DESTDIR)$(DATADIR)/nic-profiles'
 	$(Q)$(INSTALL) -m 755 $(BUILD)/psoffload '$(DESTDIR)$(SBINDIR)/'
@@ -228,6 +280,46 @@ install: $(BUILD)/psoffload $(BPF_OBJS)
 	$(Q)$(INSTALL) -m 644 $(BPF_OBJS) '$(DESTDIR)$(DATADIR)/bpf/'
 	$(call msg,INSTALL,$(DESTDIR)$(DATADIR)/nic-profiles/)
 	$(Q)$(INSTALL) -m 644 $(wildcard nic-profiles/*) '$(DESTDIR)$(DATADIR)/nic-profiles/'
+	$(call msg,INSTALL,$(DESTDIR)$(MANDIR)/man5/ man8/)
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(MANDIR)/man5' '$(DESTDIR)$(MANDIR)/man8'
+	$(Q)$(INSTALL) -m 644 $(filter %.5,$(MAN_PAGES)) '$(DESTDIR)$(MANDIR)/man5/'
+	$(Q)$(INSTALL) -m 644 $(filter %.8,$(MAN_PAGES)) '$(DESTDIR)$(MANDIR)/man8/'
+	$(Q)if [ -e '$(CONF_DEST)' ]; then \
+		echo '  (kept   $(CONF_DEST): it is there already)'; \
+	else \
+		printf '  %-7s %s\n' INSTALL '$(CONF_DEST)'; \
+		$(INSTALL) -d '$(dir $(CONF_DEST))' && $(INSTALL) -m 644 etc/psoffload.conf '$(CONF_DEST)'; \
+	fi
+	$(call msg,INSTALL,$(DESTDIR)$(UNITDIR)/)
+	$(Q)$(INSTALL) -d '$(DESTDIR)$(UNITDIR)'
+	$(Q)$(INSTALL) -m 644 $(UNITS) '$(DESTDIR)$(UNITDIR)/'
+
+# ---- Debian package ------------------------------------------------------------
+
+# dpkg-buildpackage writes its output beside the source tree, so the
+# package is built from a copy in BUILD/deb/src (the files git knows,
+# committed or not, or without git everything but the build outputs):
+# BUILD/deb/psoffload_VERSION_ARCH.deb.  debian/rules: PREFIX=/usr.
+DEB_DIR := $(BUILD)/deb
+deb:
+	$(Q)v=$$(dpkg-parsechangelog -S Version) && \
+	if [ -f VERSION ] && [ "$$v" != "$$(cat VERSION)" ]; then \
+		echo "make deb: debian/changelog says $$v, VERSION says $$(cat VERSION): add a changelog entry"; \
+		exit 1; \
+	fi
+	$(call msg,COPY,$(DEB_DIR)/src)
+	$(Q)rm -rf '$(DEB_DIR)' && mkdir -p '$(DEB_DIR)/src'
+	$(Q)if git rev-parse --is-inside-work-tree >/dev/null 2>&1; then \
+		git ls-files -z -co --exclude-standard | \
+			xargs -0 sh -c 'for f; do [ -e "$$f" ] && printf "%s\0" "$$f"; done' sh | \
+			tar --null -T - -cf - ; \
+	else \
+		tar --exclude='./build*' --exclude=./bench/results --exclude=./.git -cf - . ; \
+	fi | tar -C '$(DEB_DIR)/src' -xf -
+	$(call msg,DPKG,$(DEB_DIR)/psoffload_*.deb)
+	$(Q)cd '$(DEB_DIR)/src' && dpkg-buildpackage -b -us -uc $(if $(filter 1,$(V)),,>../build.log 2>&1) || \
+		{ tail -n 30 ../build.log 2>/dev/null; echo "make deb: dpkg-buildpackage failed; the log: $(DEB_DIR)/build.log"; exit 1; }
+	$(Q)ls '$(DEB_DIR)'/psoffload_*.deb
 
 # ---- tests, demo -------------------------------------------------------------
 

@@ -254,6 +254,9 @@ static inline int pso_sub_servable(const struct pso_sub *s, __u8 family)
 /* Topic flags. */
 #define PSO_TOPIC_F_VALID      0x01	/* entry is authoritative in this table */
 #define PSO_TOPIC_F_ALLOW_QOSM1 0x02	/* QoS -1 publishes admitted */
+/* Some subscribers of the topic have no slot (its slots were full when
+ * they came): the daemon delivers to them, so every publish also goes up. */
+#define PSO_TOPIC_F_HOST       0x04
 
 /*
  * One topic.  sub_count says how many pso_subs slots are live; `first` is a
@@ -304,6 +307,8 @@ enum pso_counter {
 	PSO_CNT_XDP_PASS_HOST,		/* this program cannot finish it here */
 	PSO_CNT_XDP_PASS_UNKNOWN_TOPIC,	/* QoS 0 from a client to an unknown id:
 					 * the daemon answers "invalid topic id" */
+	PSO_CNT_XDP_PASS_OVERFLOW,	/* topic with subscribers beyond its slots
+					 * (PSO_TOPIC_F_HOST): TC, then the daemon */
 	/* XDP: dropped */
 	PSO_CNT_XDP_DROP_TRUNCATED,	/* shorter than its headers say */
 	PSO_CNT_XDP_DROP_LENGTH,	/* MQTT-SN length != UDP payload length */
@@ -338,6 +343,7 @@ enum pso_counter {
 	[PSO_CNT_XDP_PASS_FANOUT]	= "xdp_pass_fanout",		\
 	[PSO_CNT_XDP_PASS_HOST]		= "xdp_pass_host",		\
 	[PSO_CNT_XDP_PASS_UNKNOWN_TOPIC] = "xdp_pass_unknown_topic",	\
+	[PSO_CNT_XDP_PASS_OVERFLOW]	= "xdp_pass_overflow",		\
 	[PSO_CNT_XDP_DROP_TRUNCATED]	= "xdp_drop_truncated",		\
 	[PSO_CNT_XDP_DROP_LENGTH]	= "xdp_drop_length",		\
 	[PSO_CNT_XDP_DROP_MALFORMED]	= "xdp_drop_malformed",		\

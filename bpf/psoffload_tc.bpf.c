@@ -9,7 +9,8 @@
  * the previous one's, so one rewrite per copy suffices.  The slot count per
  * topic is the build-time constant PSO_MAX_SUBS.  The original is
  * consumed, unless the daemon needs it: a RETAIN publish (the daemon keeps
- * it) or a slot the data plane may not serve (the daemon delivers to it).
+ * it), a slot the data plane may not serve, or a topic with subscribers
+ * beyond its slots (PSO_TOPIC_F_HOST; the daemon delivers to those).
  * Each copy carries the PUBLISH flags its subscriber must get
  * (pso_copy_flags: QoS 0, DUP and RETAIN clear, the slot's topic-id form)
  * and, for a subscriber that knows the topic by its short name, that name
@@ -364,8 +365,9 @@ int psoffload_tc(struct __sk_buff *skb)
 	topic_id = p.topic_id;
 	pso_read_hdrs(&p, &orig, &f.off);
 
-	/* RETAIN: the daemon keeps the publish; the copies go without it. */
-	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) != 0;
+	/* RETAIN: the daemon keeps the publish; the copies go without it.
+	 * Subscribers beyond the topic's slots: the daemon delivers to them. */
+	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) || (t->flags & PSO_TOPIC_F_HOST);
 	n = t->sub_count;
 	if (n == 0 && !f.to_daemon)
 		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);

@@ -123,8 +123,9 @@ static __always_inline void pso_rewrite(struct pso_pkt *p, const struct pso_sub 
 
 /*
  * What becomes of an admitted publish to topic t, counted in its topic
- * stats already: up for RETAIN or many subscribers, dropped for none, sent
- * on to one.  Both lanes end here.
+ * stats already: up for RETAIN, for subscribers beyond the topic's slots
+ * (the daemon's) or many subscribers, dropped for none, sent on to one.
+ * Both lanes end here.
  */
 static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct pso_pkt *p,
 				       struct pso_topic *t)
@@ -135,6 +136,8 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 
 	if (p->pub_flags & MQTTSN_FLAG_RETAIN)
 		return pso_exit(PSO_CNT_XDP_PASS_RETAIN, XDP_PASS);
+	if (t->flags & PSO_TOPIC_F_HOST)
+		return pso_exit(PSO_CNT_XDP_PASS_OVERFLOW, XDP_PASS);
 	if (t->sub_count == 0)
 		return pso_exit(PSO_CNT_XDP_DROP_NO_SUBSCRIBER, XDP_DROP);
 	if (t->sub_count > 1)

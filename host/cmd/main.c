@@ -3,18 +3,37 @@
  * main.c - the psoffload command: the broker daemon and its subcommands.
  *
  * `psoffload NAME ...` runs the subcommand NAME from the table below;
- * anything else is the broker's own command line.
+ * anything else is the broker's own command line.  The broker's settings
+ * come from one table (broker_opts): its rows are the command-line options
+ * and the keys of the configuration file (util/conf.h), and say which a
+ * reload (SIGHUP) may change while the broker runs.
  */
+#include <errno.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include "daemon/broker.h"
+#include "daemon/ctlsock.h"
+#include "daemon/metrics.h"
 #include "ctl/profile.h"
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
+#include "cmd/reload.h"
+#include "util/conf.h"
 #include "util/log.h"
 #include "util/opts.h"
+#include "cmd/lists.h"
 #include "cmd/stats.h"
 #include "cmd/status.h"
+
+/* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
+#ifndef PSO_VERSION
+#define PSO_VERSION "unknown"
+#endif
+#ifndef PSO_SYSCONFDIR
+#define PSO_SYSCONFDIR "/etc"
+#endif
+#define PSO_CONFIG_DEFAULT PSO_SYSCONFDIR "/psoffload/psoffload.conf"
 
 #define STR(x) STR_(x)
 #define STR_(x) #x
@@ -27,11 +46,17 @@ static const struct command {
 } commands[] = {
 	{ "status", pso_cmd_status, "[--json]",
 	  "per interface: mode in force and why, programs, tables" },
-	{ "stats", pso_cmd_stats, "[--json]", "data-plane counters of the running broker" },
+	{ "stats", pso_cmd_stats, "[--json] [--watch=S]", "the running broker's counters" },
+	{ "clients", pso_cmd_clients, "[--state=S]", "connected clients by client id" },
+	{ "sessions", pso_cmd_sessions, "[--state=S]", "every session, kept ones too" },
+	{ "topics", pso_cmd_topics, "[--match=F]", "topics by name, with their traffic" },
+	{ "subscriptions", pso_cmd_subscriptions, "[TOPIC]", "who subscribes to what" },
 	{ "pub", pso_cmd_pub, "[OPTIONS]", "publish (see psoffload pub --help)" },
 	{ "sub", pso_cmd_sub, "[OPTIONS]", "subscribe (see psoffload sub --help)" },
 	{ "check", pso_cmd_check, "[OPTIONS] OBJECT",
 	  "does a BPF object fit a NIC's offload limits" },
+	{ "reload", pso_cmd_reload, "[--name=NAME]",
+	  "the running broker re-reads its configuration" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -41,11 +66,11 @@ static void broker_head(FILE *f)
 	char line[64];
 	size_t i;
 
-	fprintf(f, "usage: psoffload %-23s %s\n", "[OPTIONS] IFACE...",
+	fprintf(f, "usage: psoffload %-28s %s\n", "[OPTIONS] [IFACE...]",
 		"run the broker on these interfaces");
 	for (i = 0; i < N_COMMANDS; i++) {
 		snprintf(line, sizeof(line), "%s %s", commands[i].name, commands[i].args);
-		fprintf(f, "       psoffload %-23s %s\n", line, commands[i].summary);
+		fprintf(f, "       psoffload %-28s %s\n", line, commands[i].summary);
 	}
 	fprintf(f, "\nBroker options:\n");
 }
@@ -53,35 +78,54 @@ static void broker_head(FILE *f)
 struct broker_args {
 	struct pso_broker_cfg cfg;
 	int verbosity;
+	const char *config;
 };
 
-static int set_mode(const struct pso_opt_spec *spec, const struct pso_opt *opt,
-		    const char *arg, void *field)
+static const struct pso_opt_name mode_names[] = {
+	{ "auto", PSO_MODE_AUTO },
+	{ "hw", PSO_MODE_HW },
+	{ "drv", PSO_MODE_DRV },
+	{ "skb", PSO_MODE_SKB },
+	{ 0 },
+};
+
+/* xdp-loader's spellings */
+static const struct pso_opt_name mode_aliases[] = {
+	{ "native", PSO_MODE_DRV },
+	{ "generic", PSO_MODE_SKB },
+	{ "offload", PSO_MODE_HW },
+	{ 0 },
+};
+
+static int check_name(const char *arg, char *why, size_t whylen)
 {
-	if (pso_mode_parse(arg, field))
-		return pso_opts_error(spec, "bad --mode '%s': use auto, hw, drv or skb", arg);
-	return 0;
+	if (pso_ctl_name_valid(arg))
+		return 0;
+	snprintf(why, whylen, "use letters, digits, '.', '_' and '-' (at most %d)", PSO_CTL_NAME_MAX);
+	return -EINVAL;
 }
 
-/* --trusted=CIDR,...: repeatable, networks added to the list. */
-static int add_trusted(const struct pso_opt_spec *spec, const struct pso_opt *opt,
-		       const char *arg, void *field)
+static int check_metrics(const char *arg, char *why, size_t whylen)
 {
-	struct pso_broker_cfg *cfg = field;
-	char list[1024], *save = NULL;
+	struct sockaddr_storage ss;
 
-	if (strlen(arg) >= sizeof(list))
-		return pso_opts_error(spec, "--trusted list too long");
-	snprintf(list, sizeof(list), "%s", arg);
-	for (char *net = strtok_r(list, ",", &save); net; net = strtok_r(NULL, ",", &save)) {
-		if (cfg->ntrusted == PSO_MAX_TRUSTED)
-			return pso_opts_error(spec, "--trusted: at most %d networks", PSO_MAX_TRUSTED);
-		if (pso_cidr_parse(net, &cfg->trusted[cfg->ntrusted]))
-			return pso_opts_error(spec, "bad --trusted network '%s': use ADDRESS/PREFIX, "
-					      "e.g. 10.0.0.0/8 or fd00::/8, host bits zero", net);
-		cfg->ntrusted++;
-	}
-	return 0;
+	if (!pso_metrics_parse_addr(arg, &ss))
+		return 0;
+	snprintf(why, whylen, "use ADDR:PORT, [ADDR6]:PORT or :PORT");
+	return -EINVAL;
+}
+
+/* --trusted=CIDR,...: every network must parse. */
+static int check_trusted(const char *arg, char *why, size_t whylen)
+{
+	struct pso_cidr nets[PSO_MAX_TRUSTED];
+	int n;
+
+	if (!pso_cidr_parse_list(arg, nets, PSO_MAX_TRUSTED, &n))
+		return 0;
+	snprintf(why, whylen, "use ADDRESS/PREFIX,... (at most %d, host bits zero), "
+		 "e.g. 10.0.0.0/8,fd00::/8", PSO_MAX_TRUSTED);
+	return -EINVAL;
 }
 
 static const struct pso_opt_name qosm1_names[] = {
@@ -92,63 +136,99 @@ static const struct pso_opt_name qosm1_names[] = {
 };
 
 #define BROKER(f) PSO_OPT_FIELD(struct broker_args, f)
+#define LIVE PSO_OPT_F_LIVE
 
+/* Every broker setting.  .flags: LIVE, a reload changes it in the running
+ * broker (pso_broker_reconfigure); PSO_OPT_F_IFACE, an [interface NAME]
+ * section may set it too; PSO_OPT_F_CLI_ONLY, no key in the file. */
 static const struct pso_opt broker_opts[] = {
-	{ "mode", 'm', PSO_OPT_FUNC, BROKER(cfg.mode), .fn = set_mode, .arg = "MODE",
+	{ "mode", 'm', PSO_OPT_ENUM, BROKER(cfg.mode), .names = mode_names,
+	  .aliases = mode_aliases, .arg = "MODE",
+	  .flags = PSO_OPT_F_IFACE,
 	  .help = "auto|hw|drv|skb: where XDP runs (default auto: hw where\n"
 		  "the NIC offloads, else drv where the driver has native\n"
 		  "XDP, else skb; each step down is logged with its reason)" },
 	{ "port", 'p', PSO_OPT_UINT, BROKER(cfg.udp_port), .min = 1, .max = 65535, .arg = "N",
 	  .help = "MQTT-SN UDP port (default " STR(PSO_DEFAULT_UDP_PORT) ")" },
 	{ "predefined", 'P', PSO_OPT_STRING, BROKER(cfg.predefined_path), .arg = "FILE",
+	  .flags = LIVE,
 	  .help = "predefined topics, one \"id name\" per line" },
 	{ "qos-m1", 0, PSO_OPT_ENUM, BROKER(cfg.qosm1), .names = qosm1_names, .arg = "POLICY",
+	  .flags = LIVE,
 	  .help = "predefined|all|none: topics QoS -1 may publish to:\n"
 		  "predefined ids and short names, any, or none\n(default predefined)" },
 	{ "gw-id", 0, PSO_OPT_UINT, BROKER(cfg.gw_id), .min = 0, .max = 255, .arg = "N",
+	  .flags = LIVE,
 	  .help = "gateway id in GWINFO/ADVERTISE (default 1)" },
 	{ "advertise", 0, PSO_OPT_UINT, BROKER(cfg.advertise_s), .min = 0, .max = 65535,
-	  .unit = "seconds", .arg = "SEC",
+	  .unit = "seconds", .arg = "SEC", .flags = LIVE,
 	  .help = "send ADVERTISE every SEC seconds on every interface,\n"
 		  "IPv4 broadcast and IPv6 ff02::1 (default off)" },
 	{ "session-expiry", 0, PSO_OPT_UINT, BROKER(cfg.session_expiry_s), .min = 0,
-	  .max = 4294967, .unit = "seconds", .arg = "SEC",
+	  .max = 4294967, .unit = "seconds", .arg = "SEC", .flags = LIVE,
 	  .help = "how long a session kept by a CONNECT without\nCleanSession outlives its connection (default 3600)" },
 	{ "retry-interval", 0, PSO_OPT_UINT, BROKER(cfg.retry_s), .min = 1, .max = 3600,
-	  .unit = "seconds", .arg = "SEC",
+	  .unit = "seconds", .arg = "SEC", .flags = LIVE,
 	  .help = "QoS 1/2 deliveries: resend an unacknowledged one\nevery SEC seconds (T_RETRY, default 10)" },
 	{ "retries", 0, PSO_OPT_UINT, BROKER(cfg.retries), .min = 0, .max = 100, .arg = "N",
+	  .flags = LIVE,
 	  .help = "QoS 1/2 deliveries: give up after N resends\n(N_RETRY, default 3)" },
-	{ "trusted", 0, PSO_OPT_FUNC, BROKER(cfg), .fn = add_trusted, .arg = "CIDR,...",
+	{ "trusted", 0, PSO_OPT_STRING, BROKER(cfg.trusted_list), .check = check_trusted,
+	  .arg = "CIDR,...",
 	  .help = "networks whose clients need not prove their address\n"
-		  "(repeatable; loopback always is; see docs/SECURITY.md)" },
+		  "(loopback always is; see docs/SECURITY.md)" },
 	{ "unvalidated-expiry", 0, PSO_OPT_UINT, BROKER(cfg.unvalidated_s), .min = 1,
 	  .max = 3600, .unit = "seconds", .arg = "SEC",
 	  .help = "end a session whose address is not proven within\nSEC seconds (default 30)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
-	  .max = 3600000, .unit = "ms", .arg = "MS",
+	  .max = 3600000, .unit = "ms", .arg = "MS", .flags = LIVE,
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
-	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ")" },
+	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
+		  "under /sys/fs/bpf with no bpffs there (ip netns exec),\n"
+		  "the broker mounts one" },
+	{ "name", 'n', PSO_OPT_STRING, BROKER(cfg.name), .check = check_name, .arg = "NAME",
+	  .help = "the broker's name: its control socket is\n"
+		  PSO_CTL_DIR "/NAME.sock (default: the pin\n"
+		  "directory's last component, psoffload)" },
+	{ "metrics", 0, PSO_OPT_STRING, BROKER(cfg.metrics_addr), .check = check_metrics,
+	  .arg = "ADDR:PORT",
+	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
+		  "(:PORT: every address; default off)" },
+	{ "metrics-topics", 0, PSO_OPT_UINT, BROKER(cfg.metrics_topics), .min = 0, .max = 10000,
+	  .arg = "N", .help = "per-topic metrics for the N busiest topics\n"
+			      "(default " STR(PSO_METRICS_TOPICS_DEFAULT) ")" },
 	{ "profiles-dir", 0, PSO_OPT_STRING, BROKER(cfg.profiles_dir), .arg = "DIR",
 	  .help = "NIC profiles (default: nic-profiles/ beside the build)" },
-	{ "verbose", 'v', PSO_OPT_COUNTER, BROKER(verbosity),
-	  .help = "more log lines; twice: libbpf debug output" },
-	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
+	{ "verbose", 'v', PSO_OPT_COUNTER, BROKER(verbosity), .flags = LIVE,
+	  .help = "more log lines; twice: libbpf debug output\n(in the file: verbose = 0, 1 or 2)" },
+	{ "config", 'c', PSO_OPT_STRING, BROKER(config), .arg = "FILE", .flags = PSO_OPT_F_CLI_ONLY,
+	  .help = "settings file (default " PSO_CONFIG_DEFAULT ";\n"
+		  "that one may be missing); the command line wins" },
+	{ "version", 'V', PSO_OPT_VERSION, .flags = PSO_OPT_F_CLI_ONLY, .help = "the version" },
+	{ "help", 'h', PSO_OPT_HELP, .flags = PSO_OPT_F_CLI_ONLY, .help = "this text" },
 	{ 0 },
 };
+
+#define N_BROKER_OPTS (sizeof(broker_opts) / sizeof(broker_opts[0]) - 1)
 
 static const struct pso_opt_spec broker_spec = {
 	.prog = "psoffload",
 	.opts = broker_opts,
 	.print_head = broker_head,
-	.tail = "\nRuns until SIGINT or SIGTERM, then detaches everything it attached.\n",
+	.version = PSO_VERSION,
+	.tail = "\nThe interfaces: the IFACE operands, else the [interface NAME] sections of the\n"
+		"settings file.  Runs until SIGINT or SIGTERM, then detaches everything it\n"
+		"attached; SIGHUP (psoffload reload) re-reads the settings file and applies\n"
+		"what can change live.  Under systemd (Type=notify) it reports READY, STATUS\n"
+		"and the watchdog.  Exit status: 0 stopped cleanly, 1 could not start or\n"
+		"failed, 2 bad command line or settings file.\n",
 };
 
-static int run_broker(int argc, char **argv)
+static void broker_defaults(struct broker_args *a)
 {
-	struct broker_args a = {
+	*a = (struct broker_args){
 		.cfg = {
 			.udp_port = PSO_DEFAULT_UDP_PORT,
 			.mode = PSO_MODE_AUTO,
@@ -157,40 +237,213 @@ static int run_broker(int argc, char **argv)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3, .unvalidated_s = 30,
+			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
 		},
 	};
-	struct pso_broker_cfg *cfg = &a.cfg;
+}
+
+/* The broker's interfaces and the mode each asks for. */
+struct iface_list {
+	int n;
+	char **names;
+	enum pso_mode *modes;
+};
+
+static void iface_list_free(struct iface_list *l)
+{
+	for (int i = 0; i < l->n; i++)
+		free(l->names[i]);
+	free(l->names);
+	free(l->modes);
+	memset(l, 0, sizeof(*l));
+}
+
+static bool iface_list_equal(const struct iface_list *a, const struct iface_list *b)
+{
+	if (a->n != b->n)
+		return false;
+	for (int i = 0; i < a->n; i++)
+		if (strcmp(a->names[i], b->names[i]) || a->modes[i] != b->modes[i])
+			return false;
+	return true;
+}
+
+/* The command line, as parsed once: each reload applies it again. */
+struct broker_cmd {
+	int argc;
+	char **argv;
+	int first;			/* the first IFACE operand */
+	struct broker_args cli;		/* the command line over the defaults */
+	uint64_t given;			/* the rows it sets */
+	const char *config;		/* the settings file */
+	bool config_given;		/* --config: it must be there */
+};
+
+/*
+ * The defaults, then the settings file, then the command line, into a;
+ * the interfaces into ifs (the operands, else the file's sections; each
+ * with the mode of its section unless --mode was given).  0, or an exit
+ * code with one line in err.  *found: the file was there.
+ */
+static int settle(const struct broker_cmd *c, struct broker_args *a, struct iface_list *ifs,
+		  bool *found, char *err, size_t errlen)
+{
+	static char profiles[512];
+	struct pso_conf conf;
+	int ret = 0, n;
+
+	broker_defaults(a);
+	memset(ifs, 0, sizeof(*ifs));
+	if (pso_conf_merge(c->config, c->config_given, broker_opts, a, sizeof(*a), &c->cli,
+			   c->given, &conf, found, err, errlen))
+		return PSO_EXIT_USAGE;
+
+	if (!a->cfg.profiles_dir) {
+		if (!profiles[0] && pso_profile_dir_default(profiles, sizeof(profiles))) {
+			snprintf(err, errlen, "cannot find nic-profiles/; use --profiles-dir");
+			ret = PSO_EXIT_USAGE;
+			goto out;
+		}
+		a->cfg.profiles_dir = profiles;
+	}
+
+	n = c->first < c->argc ? c->argc - c->first : conf.nifaces;
+	if (!n) {
+		snprintf(err, errlen, "no interface given (name one, or an [interface NAME] section in %s)",
+			 c->config);
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	ifs->names = calloc(n, sizeof(*ifs->names));
+	ifs->modes = calloc(n, sizeof(*ifs->modes));
+	if (!ifs->names || !ifs->modes) {
+		snprintf(err, errlen, "out of memory");
+		ret = PSO_EXIT_FAILURE;
+		goto out;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *name = c->first < c->argc ? c->argv[c->first + i] : conf.ifaces[i].name;
+		const struct pso_conf_iface *f = pso_conf_iface(&conf, name);
+		struct broker_args mine = *a;
+
+		ifs->names[i] = strdup(name);
+		if (!ifs->names[i]) {
+			snprintf(err, errlen, "out of memory");
+			ret = PSO_EXIT_FAILURE;
+			goto out;
+		}
+		ifs->n = i + 1;
+		if (f)
+			pso_conf_iface_apply(f, broker_opts, &mine, c->given);
+		ifs->modes[i] = mine.cfg.mode;
+	}
+	a->cfg.ifnames = (const char *const *)ifs->names;
+	a->cfg.ifmodes = ifs->modes;
+	a->cfg.nifnames = ifs->n;
+out:
+	pso_conf_free(&conf);
+	if (ret)
+		iface_list_free(ifs);
+	return ret;
+}
+
+/*
+ * SIGHUP: read the settings again; hand the broker the live ones, keep the
+ * others as they are and say, one line each, which changed and need a
+ * restart.  A bad file changes nothing.
+ */
+static void reload(const struct broker_cmd *c, struct pso_broker *b, struct broker_args *cur,
+		   const struct iface_list *cur_ifs)
+{
+	struct broker_args want, next;
+	struct iface_list ifs;
+	char err[512], was[256], now[256];
+	int live = 0, restart = 0;
+	bool found;
+
+	if (settle(c, &want, &ifs, &found, err, sizeof(err))) {
+		pso_err("reload: %s; nothing changed", err);
+		return;
+	}
+	next = want;
+	for (size_t i = 0; i < N_BROKER_OPTS; i++)
+		if (!(broker_opts[i].flags & PSO_OPT_F_LIVE))
+			pso_opt_copy(&broker_opts[i], &next, cur);
+	next.cfg.ifnames = cur->cfg.ifnames;
+	next.cfg.ifmodes = cur->cfg.ifmodes;
+	next.cfg.nifnames = cur->cfg.nifnames;
+	if (pso_broker_reconfigure(b, &next.cfg, err, sizeof(err))) {
+		pso_err("reload: %s; nothing changed", err);
+		iface_list_free(&ifs);
+		return;
+	}
+	for (size_t i = 0; i < N_BROKER_OPTS; i++) {
+		const struct pso_opt *opt = &broker_opts[i];
+
+		if (opt->flags & PSO_OPT_F_CLI_ONLY || pso_opt_equal(opt, cur, &want))
+			continue;
+		pso_opt_format(opt, cur, was, sizeof(was));
+		pso_opt_format(opt, &want, now, sizeof(now));
+		if (opt->flags & PSO_OPT_F_LIVE) {
+			pso_info("reload: %s %s -> %s", opt->name, was, now);
+			live++;
+		} else {
+			pso_warn("reload: %s %s -> %s needs a restart; still %s", opt->name, was, now,
+				 was);
+			restart++;
+		}
+	}
+	if (!iface_list_equal(cur_ifs, &ifs)) {
+		pso_warn("reload: the interfaces or their modes changed: needs a restart");
+		restart++;
+	}
+	iface_list_free(&ifs);
+	pso_log_set_level(next.verbosity);
+	*cur = next;
+	pso_info("reload: %s%s: %d change%s applied, %d needing a restart", c->config,
+		 found ? "" : " (not there: the defaults)", live, live == 1 ? "" : "s", restart);
+}
+
+static int run_broker(int argc, char **argv)
+{
+	struct broker_cmd c = { .argc = argc, .argv = argv };
+	struct broker_args a;
+	struct iface_list ifs;
 	struct pso_broker *b;
-	int first, ret;
+	bool found;
+	int ret;
 	char err[512];
 
-	ret = pso_opts_parse(&broker_spec, argc, argv, &a, &first);
+	broker_defaults(&c.cli);
+	ret = pso_opts_parse_given(&broker_spec, argc, argv, &c.cli, &c.first, &c.given);
 	if (ret != PSO_OPTS_RUN)
 		return ret;
-	if (first >= argc)
-		return pso_opts_error(&broker_spec, "no interface given");
-	if (!cfg->profiles_dir) {
-		static char dir[512];
-
-		if (pso_profile_dir_default(dir, sizeof(dir))) {
-			fprintf(stderr, "psoffload: cannot find nic-profiles/; use --profiles-dir\n");
-			return 2;
-		}
-		cfg->profiles_dir = dir;
-	}
-	cfg->ifnames = (const char *const *)&argv[first];
-	cfg->nifnames = argc - first;
-	pso_log_set_level(a.verbosity);
-
-	ret = pso_broker_start(&b, cfg, err, sizeof(err));
+	c.config_given = c.cli.config != NULL;
+	c.config = c.config_given ? c.cli.config : PSO_CONFIG_DEFAULT;
+	ret = settle(&c, &a, &ifs, &found, err, sizeof(err));
 	if (ret) {
-		fprintf(stderr, "psoffload: %s\n", err);
-		return 1;
+		fprintf(stderr, "%spsoffload: %s\n", pso_log_sd_prefix(PSO_LOG_ERR), err);
+		return ret;
 	}
-	ret = pso_broker_run(b);
+	pso_log_set_level(a.verbosity);
+	if (found)
+		pso_info("settings from %s and the command line", c.config);
+
+	ret = pso_broker_start(&b, &a.cfg, err, sizeof(err));
+	if (ret) {
+		fprintf(stderr, "%spsoffload: %s\n", pso_log_sd_prefix(PSO_LOG_ERR), err);
+		iface_list_free(&ifs);
+		return PSO_EXIT_FAILURE;
+	}
+	while ((ret = pso_broker_run(b)) == PSO_BROKER_RELOAD) {
+		pso_broker_reloading(b);
+		reload(&c, b, &a, &ifs);
+		pso_broker_reloaded(b);
+	}
 	pso_broker_stop(b);
+	iface_list_free(&ifs);
 	pso_info("stopped; everything detached");
-	return ret ? 1 : 0;
+	return ret ? PSO_EXIT_FAILURE : PSO_EXIT_OK;
 }
 
 int main(int argc, char **argv)

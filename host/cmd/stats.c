@@ -1,98 +1,23 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * stats.c - `psoffload stats [--json] [--watch=SECONDS] [--pin-dir=DIR]`.
+ * stats.c - `psoffload stats [--json] [--watch=SECONDS [--count=N]]
+ * [--name=NAME | --pin-dir=DIR]`: the broker's counters from its control
+ * socket (the `stats` request, daemon/snapshot.h).
  */
-#include <errno.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <unistd.h>
-#include <bpf/bpf.h>
-#include <bpf/libbpf.h>
 #include <json-c/json.h>
-#include "ctl/dataplane.h"
+#include "cmd/ctl.h"
 #include "cmd/stats.h"
-#include "util/opts.h"
-
-static const char *const counter_names[PSO_CNT__MAX] = PSO_COUNTER_NAMES;
-
-struct topic_row {
-	__u32 id;
-	struct pso_topic_stats st;
-};
-
-/* Per-topic counters with traffic, summed over CPUs. */
-static int read_topic_stats(int fd, struct topic_row **rows, int *nrows)
-{
-	struct bpf_map_info info = {};
-	__u32 len = sizeof(info);
-	int ncpu = 1, n = 0;
-	struct pso_topic_stats *vals;
-
-	*rows = NULL;
-	*nrows = 0;
-	if (bpf_obj_get_info_by_fd(fd, &info, &len))
-		return -errno;
-	if (info.type == BPF_MAP_TYPE_PERCPU_ARRAY)
-		ncpu = libbpf_num_possible_cpus();
-	vals = calloc(ncpu, sizeof(*vals));
-	*rows = calloc(info.max_entries, sizeof(**rows));
-	if (!vals || !*rows) {
-		free(vals);
-		return -ENOMEM;
-	}
-	for (__u32 id = 0; id < info.max_entries; id++) {
-		struct pso_topic_stats sum = { 0 };
-
-		if (bpf_map_lookup_elem(fd, &id, vals))
-			continue;
-		for (int c = 0; c < ncpu; c++) {
-			sum.msgs += vals[c].msgs;
-			sum.bytes += vals[c].bytes;
-		}
-		if (sum.msgs)
-			(*rows)[n++] = (struct topic_row){ .id = id, .st = sum };
-	}
-	free(vals);
-	*nrows = n;
-	return 0;
-}
-
-/* The live rate view: counters that moved, per second, every interval. */
-static int watch(int cfd, unsigned int seconds)
-{
-	__u64 prev[PSO_CNT__MAX], cur[PSO_CNT__MAX];
-	int ret = pso_dp_read_counters(cfd, prev);
-
-	while (!ret) {
-		struct timespec ts = { .tv_sec = seconds };
-		time_t now;
-		char stamp[16];
-
-		if (nanosleep(&ts, NULL))
-			break;
-		ret = pso_dp_read_counters(cfd, cur);
-		if (ret)
-			break;
-		now = time(NULL);
-		strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
-		printf("%s", stamp);
-		for (int i = 0; i < PSO_CNT__MAX; i++)
-			if (cur[i] != prev[i])
-				printf("  %s=%.0f/s", counter_names[i], (double)(cur[i] - prev[i]) / seconds);
-		printf("\n");
-		fflush(stdout);
-		memcpy(prev, cur, sizeof(prev));
-	}
-	return ret ? 1 : 0;
-}
 
 struct stats_args {
 	bool json;
 	unsigned int watch_s;	/* 0: print once */
-	const char *pin_dir;
+	unsigned int count;	/* --watch samples; 0: until interrupted */
+	struct pso_ctl_target target;
 };
 
 #define STATS(f) PSO_OPT_FIELD(struct stats_args, f)
@@ -100,9 +25,10 @@ struct stats_args {
 static const struct pso_opt stats_opts[] = {
 	{ "json", 'j', PSO_OPT_FLAG, STATS(json), .help = "print counters and topics as JSON" },
 	{ "watch", 'w', PSO_OPT_UINT, STATS(watch_s), .min = 1, .max = 3600, .unit = "seconds",
-	  .arg = "SECONDS", .help = "the rate of each moving counter every SECONDS" },
-	{ "pin-dir", 0, PSO_OPT_STRING, STATS(pin_dir), .arg = "DIR",
-	  .help = "the broker that pinned its maps there\n(default " PSO_PIN_DIR_DEFAULT ")" },
+	  .arg = "SECONDS", .help = "every SECONDS, the per-second rate of each\ncounter that moved" },
+	{ "count", 'c', PSO_OPT_UINT, STATS(count), .min = 1, .max = 1000000, .arg = "N",
+	  .help = "with --watch: stop after N lines" },
+	PSO_CTL_TARGET_OPTS(struct stats_args),
 	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
 	{ 0 },
 };
@@ -110,84 +36,113 @@ static const struct pso_opt stats_opts[] = {
 static const struct pso_opt_spec stats_spec = {
 	.prog = "psoffload stats",
 	.opts = stats_opts,
-	.head = "usage: psoffload stats [--json] [--watch=SECONDS] [--pin-dir=DIR]\n"
-		"  every data-plane counter (per path, per drop reason) and per-topic\n"
-		"  messages and bytes; --watch prints the rate of each moving counter\n"
-		"  every SECONDS until interrupted\n"
+	.head = "usage: psoffload stats [--json] [--watch=SECONDS [--count=N]]\n"
+		"                       [--name=NAME | --pin-dir=DIR]\n"
+		"  every data-plane counter (per path, per drop reason), the daemon's\n"
+		"  counters, and per-topic messages and bytes by topic name\n"
 		"\n"
 		"Options:\n",
 };
 
+static void print_object(const char *title, struct json_object *o)
+{
+	printf("%-28s %14s\n", title, "Value");
+	json_object_object_foreach(o, k, v)
+		if (json_object_is_type(v, json_type_int))
+			printf("%-28s %14lld\n", k, (long long)json_object_get_int64(v));
+}
+
+static void print_table(struct json_object *root)
+{
+	struct json_object *topics = pso_js_get(root, "topics");
+
+	print_object("Counter", pso_js_get(root, "counters"));
+	printf("\n");
+	print_object("Daemon", pso_js_get(root, "daemon"));
+	printf("\n%-6s %-32s %14s %16s\n", "Id", "Topic", "Messages", "Bytes");
+	for (size_t i = 0; topics && i < json_object_array_length(topics); i++) {
+		struct json_object *t = json_object_array_get_idx(topics, i);
+
+		printf("%-6lld %-32s %14lld %16lld\n", (long long)pso_js_int(t, "topic_id"),
+		       pso_js_str(t, "name"), (long long)pso_js_int(t, "msgs"),
+		       (long long)pso_js_int(t, "bytes"));
+	}
+}
+
+/* The daemon object's gauges: no rate. */
+static bool is_gauge(const char *key)
+{
+	return !strcmp(key, "sessions") || !strncmp(key, "retained_", 9);
+}
+
+/* The per-second rate of every counter in cur that moved since prev. */
+static void print_rates(struct json_object *prev, struct json_object *cur, double secs)
+{
+	json_object_object_foreach(cur, k, v) {
+		struct json_object *p = pso_js_get(prev, k);
+
+		if (!p || !json_object_is_type(v, json_type_int) || is_gauge(k))
+			continue;
+		if (json_object_get_int64(v) != json_object_get_int64(p))
+			printf("  %s=%.0f/s", k,
+			       (double)(json_object_get_int64(v) - json_object_get_int64(p)) / secs);
+	}
+}
+
+static int watch(const struct stats_args *a)
+{
+	struct json_object *prev = NULL, *cur = NULL;
+	unsigned int lines = 0;
+	int ret = pso_ctl_ask_simple(stats_spec.prog, &a->target, "stats", NULL, NULL, &prev);
+
+	while (!ret && pso_watch_sleep(a->watch_s)) {
+		double secs;
+		time_t now;
+		char stamp[16];
+
+		ret = pso_ctl_ask_simple(stats_spec.prog, &a->target, "stats", NULL, NULL, &cur);
+		if (ret)
+			break;
+		secs = (double)(pso_js_int(cur, "taken_ms") - pso_js_int(prev, "taken_ms")) / 1000.0;
+		if (secs <= 0)
+			secs = a->watch_s;
+		now = time(NULL);
+		strftime(stamp, sizeof(stamp), "%H:%M:%S", localtime(&now));
+		printf("%s", stamp);
+		print_rates(pso_js_get(prev, "counters"), pso_js_get(cur, "counters"), secs);
+		print_rates(pso_js_get(prev, "daemon"), pso_js_get(cur, "daemon"), secs);
+		printf("\n");
+		fflush(stdout);
+		json_object_put(prev);
+		prev = cur;
+		cur = NULL;
+		if (a->count && ++lines >= a->count)
+			break;
+	}
+	json_object_put(prev);
+	return ret;
+}
+
 int pso_cmd_stats(int argc, char **argv)
 {
-	struct stats_args a = { .pin_dir = PSO_PIN_DIR_DEFAULT };
-	const char *pin_dir;
-	__u64 counters[PSO_CNT__MAX];
-	struct topic_row *rows = NULL;
-	int cfd, tfd, nrows = 0, ret;
-	char path[512];
+	struct stats_args a = { 0 };
+	struct json_object *root;
+	int ret;
 
 	ret = pso_opts_parse(&stats_spec, argc, argv, &a, NULL);
 	if (ret != PSO_OPTS_RUN)
 		return ret;
-	pin_dir = a.pin_dir;
-	snprintf(path, sizeof(path), "%s/pso_counters", pin_dir);
-	cfd = bpf_obj_get(path);
-	if (cfd >= 0) {
-		snprintf(path, sizeof(path), "%s/pso_topic_stats", pin_dir);
-		tfd = bpf_obj_get(path);
-	} else {
-		tfd = -1;
-	}
-	if (cfd < 0 || tfd < 0) {
-		fprintf(stderr, "psoffload stats: no running broker: cannot open %s (%s)\n",
-			path, strerror(errno));
-		return 1;
-	}
-	if (a.watch_s) {
-		ret = watch(cfd, a.watch_s);
-		close(cfd);
-		close(tfd);
+	if (a.count && !a.watch_s)
+		return pso_opts_error(&stats_spec, "--count goes with --watch");
+	if (a.watch_s)
+		return watch(&a);
+	ret = pso_ctl_ask_simple(stats_spec.prog, &a.target, "stats", NULL, NULL, &root);
+	if (ret)
 		return ret;
-	}
-	ret = pso_dp_read_counters(cfd, counters);
-	if (!ret)
-		ret = read_topic_stats(tfd, &rows, &nrows);
-	if (ret) {
-		fprintf(stderr, "psoffload stats: cannot read counters: %s\n", strerror(-ret));
-		return 1;
-	}
-
-	if (a.json) {
-		struct json_object *root = json_object_new_object();
-		struct json_object *cnt = json_object_new_object();
-		struct json_object *topics = json_object_new_array();
-
-		for (int i = 0; i < PSO_CNT__MAX; i++)
-			json_object_object_add(cnt, counter_names[i], json_object_new_uint64(counters[i]));
-		for (int i = 0; i < nrows; i++) {
-			struct json_object *t = json_object_new_object();
-
-			json_object_object_add(t, "topic_id", json_object_new_int(rows[i].id));
-			json_object_object_add(t, "msgs", json_object_new_uint64(rows[i].st.msgs));
-			json_object_object_add(t, "bytes", json_object_new_uint64(rows[i].st.bytes));
-			json_object_array_add(topics, t);
-		}
-		json_object_object_add(root, "counters", cnt);
-		json_object_object_add(root, "topics", topics);
-		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
-		json_object_put(root);
-	} else {
-		printf("%-26s %14s\n", "Counter", "Value");
-		for (int i = 0; i < PSO_CNT__MAX; i++)
-			printf("%-26s %14llu\n", counter_names[i], (unsigned long long)counters[i]);
-		printf("\n%-10s %14s %16s\n", "Topic", "Messages", "Bytes");
-		for (int i = 0; i < nrows; i++)
-			printf("%-10u %14llu %16llu\n", rows[i].id,
-			       (unsigned long long)rows[i].st.msgs, (unsigned long long)rows[i].st.bytes);
-	}
-	free(rows);
-	close(cfd);
-	close(tfd);
+	if (a.json)
+		pso_ctl_print_json(root);
+	else
+		print_table(root);
+	json_object_put(root);
 	return 0;
 }

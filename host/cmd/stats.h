@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * stats.h - `psoffload stats`: the data plane's counters, read from the maps
- * a running daemon pinned.
+ * stats.h - `psoffload stats`: the running broker's counters, from its
+ * control socket.
  */
 #ifndef PSO_STATS_H
 #define PSO_STATS_H

@@ -1,16 +1,12 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * status.c - `psoffload status [--json] [--pin-dir=DIR]`.
+ * status.c - `psoffload status [--json] [--name=NAME | --pin-dir=DIR]`:
+ * the status document (daemon/snapshot.h) from the control socket.
  */
-#include <errno.h>
-#include <libgen.h>
 #include <stdbool.h>
-#include <signal.h>
 #include <stdio.h>
-#include <stdlib.h>
-#include <string.h>
 #include <json-c/json.h>
-#include "ctl/dataplane.h"
+#include "cmd/ctl.h"
 #include "cmd/status.h"
 #include "daemon/statusfile.h"
 #include "util/opts.h"
@@ -58,9 +54,16 @@ static void print_table(struct json_object *root)
 	struct json_object *ifs, *tables, *broker;
 	char ids[64];
 
+	struct json_object *daemon, *by;
+	char up[32];
+
 	json_object_object_get_ex(root, PSO_ST_BROKER, &broker);
-	printf("psoffload broker pid %lld, MQTT-SN on UDP port %lld\n\n",
-	       (long long)num(broker, PSO_ST_PID), (long long)num(broker, PSO_ST_UDP_PORT));
+	printf("psoffload broker %s: pid %lld, MQTT-SN on UDP port %lld, up %s\n",
+	       str(broker, PSO_ST_NAME), (long long)num(broker, PSO_ST_PID),
+	       (long long)num(broker, PSO_ST_UDP_PORT),
+	       pso_fmt_duration(num(broker, "uptime_s") * 1000, up, sizeof(up)));
+	printf("control socket %s, metrics %s\n\n", str(broker, "control_socket"),
+	       str(broker, "metrics")[0] ? str(broker, "metrics") : "off");
 	printf("%-12s %-10s %-5s %-6s %-18s %s\n", "Interface", "Driver", "Mode", "State",
 	       "Prog IDs (xdp/hw/tc)", "Why");
 	if (json_object_object_get_ex(root, PSO_ST_INTERFACES, &ifs)) {
@@ -81,18 +84,29 @@ static void print_table(struct json_object *root)
 		print_usage_row(tables, PSO_ST_SUBSCRIBERS);
 		print_usage_row(tables, PSO_ST_CLIENTS);
 	}
+	if (json_object_object_get_ex(root, "daemon", &daemon) &&
+	    json_object_object_get_ex(daemon, "sessions_by_state", &by)) {
+		printf("\nSessions: %lld (", (long long)num(daemon, "sessions"));
+		bool first = true;
+
+		json_object_object_foreach(by, k, v) {
+			printf("%s%s %lld", first ? "" : ", ", k, (long long)json_object_get_int64(v));
+			first = false;
+		}
+		printf("); retained messages %lld (%lld bytes)\n", (long long)num(daemon, "retained_messages"),
+		       (long long)num(daemon, "retained_bytes"));
+	}
 }
 
 struct status_args {
 	bool json;
-	const char *pin_dir;
+	struct pso_ctl_target target;
 };
 
 static const struct pso_opt status_opts[] = {
 	{ "json", 'j', PSO_OPT_FLAG, PSO_OPT_FIELD(struct status_args, json),
 	  .help = "print the status document as JSON" },
-	{ "pin-dir", 0, PSO_OPT_STRING, PSO_OPT_FIELD(struct status_args, pin_dir), .arg = "DIR",
-	  .help = "the broker that pinned its maps there\n(default " PSO_PIN_DIR_DEFAULT ")" },
+	PSO_CTL_TARGET_OPTS(struct status_args),
 	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
 	{ 0 },
 };
@@ -100,40 +114,28 @@ static const struct pso_opt status_opts[] = {
 static const struct pso_opt_spec status_spec = {
 	.prog = "psoffload status",
 	.opts = status_opts,
-	.head = "usage: psoffload status [--json] [--pin-dir=DIR]\n"
-		"  per interface: driver, XDP features, mode in force and why, program ids;\n"
-		"  table occupancy against capacity\n"
+	.head = "usage: psoffload status [--json] [--name=NAME | --pin-dir=DIR]\n"
+		"  per interface: driver, mode in force and why, program ids; table\n"
+		"  occupancy against capacity; sessions.  Asks the broker's control\n"
+		"  socket, so it works from any network or mount namespace.\n"
 		"\n"
 		"Options:\n",
 };
 
 int pso_cmd_status(int argc, char **argv)
 {
-	struct status_args a = { .pin_dir = PSO_PIN_DIR_DEFAULT };
-	const char *pin_dir;
+	struct status_args a = { 0 };
 	struct json_object *root;
-	char path[512];
 	int ret;
 
 	ret = pso_opts_parse(&status_spec, argc, argv, &a, NULL);
 	if (ret != PSO_OPTS_RUN)
 		return ret;
-	pin_dir = a.pin_dir;
-	pso_status_path(pin_dir, path, sizeof(path));
-	root = json_object_from_file(path);
-	if (!root) {
-		fprintf(stderr, "psoffload status: no running broker for %s (%s: %s)\n", pin_dir, path,
-			strerror(errno));
-		return 1;
-	}
-	/* A file left by a broker that died is no status. */
-	if (kill((pid_t)num(json_object_object_get(root, PSO_ST_BROKER), PSO_ST_PID), 0) && errno == ESRCH) {
-		fprintf(stderr, "psoffload status: the broker that wrote %s is gone\n", path);
-		json_object_put(root);
-		return 1;
-	}
+	ret = pso_ctl_ask_simple(status_spec.prog, &a.target, "status", NULL, NULL, &root);
+	if (ret)
+		return ret;
 	if (a.json)
-		printf("%s\n", json_object_to_json_string_ext(root, JSON_C_TO_STRING_PRETTY));
+		pso_ctl_print_json(root);
 	else
 		print_table(root);
 	json_object_put(root);

@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * status.h - `psoffload status`: the running broker's status document
- * (daemon/statusfile.h) as a table or as JSON.
+ * (daemon/snapshot.h), from its control socket, as a table or as JSON.
  */
 #ifndef PSO_STATUS_H
 #define PSO_STATUS_H

@@ -101,7 +101,7 @@ static void iface_detach(struct pso_ctl *ctl, struct pso_iface *f)
  */
 static int iface_attach(struct pso_ctl *ctl, struct pso_iface *f, char *err, size_t errlen)
 {
-	struct pso_mode_input in = { .requested = ctl->cfg.mode, .offload_check = -1 };
+	struct pso_mode_input in = { .requested = f->requested, .offload_check = -1 };
 	struct pso_hw_opts hw;
 	struct pso_mode_plan plan;
 	struct pso_port_cfg pc;
@@ -155,11 +155,11 @@ static int iface_attach(struct pso_ctl *ctl, struct pso_iface *f, char *err, siz
 			 pso_mode_name(mode), err, pso_mode_name(plan.steps[i + 1]));
 	}
 	if (ret) {
-		if (ctl->cfg.mode != PSO_MODE_AUTO && ctl->cfg.mode != PSO_MODE_SKB) {
+		if (f->requested != PSO_MODE_AUTO && f->requested != PSO_MODE_SKB) {
 			size_t n = strlen(err);
 
 			snprintf(err + n, errlen - n, "; try --mode=%s",
-				 ctl->cfg.mode == PSO_MODE_HW && nic_native(f) ? "drv" : "skb");
+				 f->requested == PSO_MODE_HW && nic_native(f) ? "drv" : "skb");
 		}
 		return ret;
 	}
@@ -475,7 +475,8 @@ void pso_ctl_free(struct pso_ctl *ctl)
 	ctl->topic_last = ctl->topic_retired = NULL;
 }
 
-int pso_ctl_add(struct pso_ctl *ctl, const char *ifname, char *err, size_t errlen)
+int pso_ctl_add(struct pso_ctl *ctl, const char *ifname, enum pso_mode mode, char *err,
+		size_t errlen)
 {
 	struct pso_iface *f;
 
@@ -485,6 +486,7 @@ int pso_ctl_add(struct pso_ctl *ctl, const char *ifname, char *err, size_t errle
 	}
 	f = &ctl->ifaces[ctl->nifaces++];
 	snprintf(f->name, sizeof(f->name), "%s", ifname);
+	f->requested = mode;
 	return iface_attach(ctl, f, err, errlen);
 }
 

@@ -28,6 +28,7 @@ struct pso_iface {
 	int ifindex;			/* 0 while the interface is gone */
 	struct pso_nic_info nic;
 	struct pso_nic_profile profile;
+	enum pso_mode requested;	/* --mode, or its [interface NAME] mode */
 	enum pso_mode mode;		/* in force, when attached */
 	bool attached;
 	int tried_ifindex;		/* last incarnation we tried to attach */
@@ -37,7 +38,7 @@ struct pso_iface {
 };
 
 struct pso_ctl_cfg {
-	enum pso_mode mode;		/* requested */
+	enum pso_mode mode;		/* requested, broker-wide */
 	const char *profiles_dir;
 	uint16_t udp_port;		/* host order */
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
@@ -73,11 +74,12 @@ int pso_ctl_init(struct pso_ctl *ctl, const struct pso_ctl_cfg *cfg, struct pso_
 		 struct pso_tables *tables, struct pso_nh *nh, uint32_t max_topics);
 void pso_ctl_free(struct pso_ctl *ctl);
 
-/* Discover the NIC, choose its mode and attach (stepping down the plan
- * when the kernel refuses a mode, auto only).  On failure nothing stays
+/* Discover the NIC, choose its mode (mode: the one requested for it) and
+ * attach (stepping down the plan when the kernel refuses a mode, auto only).  On failure nothing stays
  * attached to it and err has one line naming it, the reason and the mode
  * to try.  Call pso_ctl_redirect_targets() after the last one. */
-int pso_ctl_add(struct pso_ctl *ctl, const char *ifname, char *err, size_t errlen);
+int pso_ctl_add(struct pso_ctl *ctl, const char *ifname, enum pso_mode mode, char *err,
+		size_t errlen);
 
 /* Links or addresses changed (netlink): interfaces gone, back, down/up,
  * new MTU, new addresses (the port tables follow them).  The daemon then

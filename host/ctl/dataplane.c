@@ -541,3 +541,33 @@ int pso_dp_read_counters(int counters_fd, __u64 *out)
 	free(vals);
 	return 0;
 }
+
+int pso_dp_read_topic_stats(int topic_stats_fd, uint16_t id, struct pso_topic_stats *out)
+{
+	static int ncpu;
+	struct bpf_map_info info = {};
+	__u32 len = sizeof(info), key = id;
+	int n = 1;
+
+	if (bpf_obj_get_info_by_fd(topic_stats_fd, &info, &len))
+		return -errno;
+	if (info.type == BPF_MAP_TYPE_PERCPU_ARRAY) {
+		if (!ncpu)
+			ncpu = libbpf_num_possible_cpus();
+		if (ncpu < 1)
+			return ncpu ? ncpu : -EINVAL;
+		n = ncpu;
+	}
+	{
+		struct pso_topic_stats vals[n];
+
+		memset(out, 0, sizeof(*out));
+		if (bpf_map_lookup_elem(topic_stats_fd, &key, vals))
+			return -errno;
+		for (int c = 0; c < n; c++) {
+			out->msgs += vals[c].msgs;
+			out->bytes += vals[c].bytes;
+		}
+	}
+	return 0;
+}

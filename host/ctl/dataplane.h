@@ -120,5 +120,7 @@ void pso_dp_close(struct pso_dataplane *dp);
 
 /* Sum a counter map (per-CPU or not) into out[PSO_CNT__MAX]. */
 int pso_dp_read_counters(int counters_fd, __u64 *out);
+/* One topic's messages and bytes (per-CPU or not), summed. */
+int pso_dp_read_topic_stats(int topic_stats_fd, uint16_t id, struct pso_topic_stats *out);
 
 #endif /* PSO_DATAPLANE_H */

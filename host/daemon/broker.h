@@ -2,7 +2,8 @@
 /*
  * broker.h - the broker daemon: the data plane loaded, the interfaces
  * attached (ctl/), the protocol layer (proto/) fed from the broker socket,
- * the tables written (tables/), timers, signals and the status file.
+ * the tables written (tables/), timers, signals, the control socket, the
+ * metrics and the status file.
  */
 #ifndef PSO_BROKER_H
 #define PSO_BROKER_H
@@ -14,12 +15,23 @@
 
 #define PSO_MAX_TRUSTED 64	/* --trusted networks */
 
+/*
+ * The broker's settings.  A reload (pso_broker_reconfigure) hands in a new
+ * copy whose fields that cannot change live hold their old values: the
+ * command's option table says which can (PSO_OPT_F_LIVE).  Code that reads
+ * a live field from b->cfg where it uses it follows a reload with nothing
+ * more; parts that keep their own copy get it in pso_broker_reconfigure().
+ */
 struct pso_broker_cfg {
 	uint16_t udp_port;
-	enum pso_mode mode;
+	enum pso_mode mode;		/* for interfaces without one of their own */
 	enum pso_qosm1_policy qosm1;
 	const char *predefined_path;
 	const char *pin_dir;		/* NULL: do not pin */
+	const char *name;		/* its control socket /run/psoffload/NAME.sock;
+					 * NULL: the pin directory's last component */
+	const char *metrics_addr;	/* ADDR:PORT serving /metrics; NULL: none */
+	unsigned int metrics_topics;	/* per-topic series for the N busiest */
 	const char *profiles_dir;	/* nic-profiles/ */
 	uint8_t gw_id;
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */
@@ -28,21 +40,39 @@ struct pso_broker_cfg {
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
 	/* Address validation: networks whose clients start proven (loopback
 	 * always does), and how long an unproven session lasts. */
-	struct pso_cidr trusted[PSO_MAX_TRUSTED];
-	int ntrusted;
+	const char *trusted_list;	/* "CIDR,..." (--trusted) */
 	unsigned int unvalidated_s;
 	const char *const *ifnames;
+	const enum pso_mode *ifmodes;	/* per interface; NULL: mode for every one */
 	int nifnames;
 };
 
 struct pso_broker;
 
-/* Load and attach the data plane on every interface, open the socket.
+/* Load and attach the data plane on every interface, open the socket;
+ * then tell the service manager READY=1 (daemon/notify.h).
  * err gets one line naming the interface and the reason on failure. */
 int pso_broker_start(struct pso_broker **b, const struct pso_broker_cfg *cfg,
 		     char *err, size_t errlen);
-/* Serve until SIGINT/SIGTERM; returns 0 on a clean stop. */
+/* pso_broker_run(): SIGHUP asked for a reload; call it again after. */
+#define PSO_BROKER_RELOAD 1
+/* Serve until SIGINT/SIGTERM (0, a clean stop, after STOPPING=1), SIGHUP
+ * (PSO_BROKER_RELOAD) or an error (negative errno). */
 int pso_broker_run(struct pso_broker *b);
+/* Around a reload, for the service manager: RELOADING=1, then READY=1
+ * with the status line. */
+void pso_broker_reloading(struct pso_broker *b);
+void pso_broker_reloaded(struct pso_broker *b);
+/*
+ * Take cfg's live settings without disturbing the data plane: the
+ * predefined topics file is read again (new entries are added; an entry
+ * gone or changed stays until a restart, and says so), the protocol
+ * limits, the QoS -1 policy, gw id, ADVERTISE interval and placement
+ * interval.  A bad predefined file changes nothing: -EINVAL and one line
+ * in err.
+ */
+int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cfg, char *err,
+			   size_t errlen);
 /* Detach everything, free. */
 void pso_broker_stop(struct pso_broker *b);
 

@@ -1,8 +1,9 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
- * daemon.c - the broker daemon: start (data plane, tables, interfaces,
- * socket), the event loop (datagrams, netlink, grace periods, timers,
- * signals) and stop.
+ * daemon.c - the broker daemon: start (control socket, bpffs, data plane,
+ * tables, interfaces, socket, metrics), the event loop (datagrams,
+ * netlink, grace periods, timers, signals, control connections, metrics
+ * scrapes) and stop.
  */
 #include <errno.h>
 #include <poll.h>
@@ -13,8 +14,14 @@
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
+#include <sys/vfs.h>
+#include <linux/magic.h>
+#include "daemon/ctlsock.h"
+#include "daemon/metrics.h"
+#include "daemon/snapshot.h"
 #include "daemon/statusfile.h"
 #include "ctl/nexthop.h"
 #include "daemon/daemon.h"
@@ -108,6 +115,73 @@ static void nh_changed(void *ctx)
 	b->nh_changed = true;
 }
 
+#define BPFFS_ROOT "/sys/fs/bpf"
+
+/*
+ * `ip netns exec` runs its command in a mount namespace of its own with a
+ * fresh /sys, where nothing is mounted at /sys/fs/bpf.  A pin directory
+ * under it then gets a bpffs of its own, as iproute2 does for its pins
+ * (one private to that mount namespace, gone with it).
+ */
+static int ensure_bpffs(const char *pin_dir, char *err, size_t errlen)
+{
+	size_t n = strlen(BPFFS_ROOT);
+	struct statfs st;
+
+	if (strncmp(pin_dir, BPFFS_ROOT "/", n + 1))
+		return 0;
+	if (statfs(BPFFS_ROOT, &st)) {
+		snprintf(err, errlen, "cannot read %s: %s", BPFFS_ROOT, strerror(errno));
+		return -errno;
+	}
+	if (st.f_type == BPF_FS_MAGIC)
+		return 0;
+	if (mount("bpf", BPFFS_ROOT, "bpf", 0, "mode=0700")) {
+		snprintf(err, errlen, "no bpffs at %s and none could be mounted there: %s",
+			 BPFFS_ROOT, strerror(errno));
+		return -errno;
+	}
+	pso_info("no bpffs at %s (as under `ip netns exec`): mounted one", BPFFS_ROOT);
+	return 0;
+}
+
+static uint64_t realtime_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_REALTIME, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+/* The broker's name and its control socket, before anything is loaded: a
+ * second broker of the same name stops here. */
+static int open_control(struct pso_broker *b, char *err, size_t errlen)
+{
+	bool replaced;
+	int ret;
+
+	if (b->cfg.name)
+		snprintf(b->name, sizeof(b->name), "%s", b->cfg.name);
+	else
+		pso_ctl_name_from_pin_dir(b->cfg.pin_dir ? b->cfg.pin_dir : PSO_PIN_DIR_DEFAULT,
+					  b->name, sizeof(b->name));
+	if (!pso_ctl_name_valid(b->name)) {
+		snprintf(err, errlen, "bad broker name '%s': use letters, digits, '.', '_' and '-' "
+			 "(at most %d); see --name", b->name, PSO_CTL_NAME_MAX);
+		return -EINVAL;
+	}
+	pso_ctl_path(b->name, b->ctl_path, sizeof(b->ctl_path));
+	ret = pso_ctlsock_open(&b->ctlsock, b->ctl_path, pso_ctl_requests, b, &replaced, err, errlen);
+	if (ret == -EADDRINUSE)
+		snprintf(err, errlen, "a broker named %s is running already (its control socket %s "
+			 "answers); give this one another --name or --pin-dir", b->name, b->ctl_path);
+	if (ret)
+		return ret;
+	if (replaced)
+		pso_info("replaced the stale control socket %s", b->ctl_path);
+	return 0;
+}
+
 static int open_socket(struct pso_broker *b, char *err, size_t errlen)
 {
 	struct sockaddr_in6 sa = {
@@ -145,7 +219,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries,
-		.ntrusted = cfg->ntrusted, .unvalidated_s = cfg->unvalidated_s,
+		.unvalidated_s = cfg->unvalidated_s,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
@@ -160,9 +234,21 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		return -ENOMEM;
 	}
 	b->cfg = *cfg;
-	pcfg.trusted = b->cfg.trusted;	/* b outlives the protocol layer */
 	b->sock = b->sigfd = -1;
+	/* Parsed once: a reload does not change them (restart). */
+	if (cfg->trusted_list &&
+	    pso_cidr_parse_list(cfg->trusted_list, b->trusted, PSO_MAX_TRUSTED, &b->ntrusted)) {
+		snprintf(err, errlen, "bad --trusted '%s'", cfg->trusted_list);
+		ret = -EINVAL;
+		goto fail;
+	}
+	pcfg.trusted = b->trusted;	/* b outlives the protocol layer */
+	pcfg.ntrusted = b->ntrusted;
 	b->now_ms = now_ms();
+	b->started_ms = realtime_ms();
+	ret = open_control(b, err, errlen);
+	if (ret)
+		goto fail;
 	if (cfg->nifnames > PSO_MAX_PORTS) {
 		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
 		ret = -E2BIG;
@@ -190,12 +276,10 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		snprintf(err, errlen, "cannot read routes and neighbours (netlink): %s", strerror(-ret));
 		goto fail;
 	}
-	/* Its pins and status file are another live broker's: hands off. */
-	if (cfg->pin_dir && pso_status_owner(cfg->pin_dir)) {
-		snprintf(err, errlen, "pin directory %s is in use by the broker with pid %d; use --pin-dir",
-			 cfg->pin_dir, pso_status_owner(cfg->pin_dir));
-		ret = -EBUSY;
-		goto fail;
+	if (cfg->pin_dir) {
+		ret = ensure_bpffs(cfg->pin_dir, err, errlen);
+		if (ret)
+			goto fail;
 	}
 	ret = pso_dp_load(&b->dp, &sizes, cfg->pin_dir, err, errlen);
 	if (ret)
@@ -221,7 +305,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	for (int i = 0; i < cfg->nifnames; i++) {
-		ret = pso_ctl_add(&b->ctl, cfg->ifnames[i], err, errlen);
+		ret = pso_ctl_add(&b->ctl, cfg->ifnames[i], cfg->ifmodes ? cfg->ifmodes[i] : cfg->mode,
+				  err, errlen);
 		if (ret)
 			goto fail;
 	}
@@ -233,6 +318,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
+	sigaddset(&mask, SIGHUP);	/* a reload */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (b->sigfd < 0) {
@@ -240,16 +326,51 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = -errno;
 		goto fail;
 	}
+	if (cfg->metrics_addr) {
+		ret = pso_metrics_start(&b->metrics, cfg->metrics_addr, cfg->metrics_topics, err, errlen);
+		if (ret)
+			goto fail;
+		pso_info("serving metrics on http://%s/metrics", cfg->metrics_addr);
+	}
 	if (cfg->pin_dir) {
-		pso_status_path(cfg->pin_dir, b->status_path, sizeof(b->status_path));
+		pso_status_path(b->name, b->status_path, sizeof(b->status_path));
 		b->status_dirty = true;
 		pso_status_write(b);
 	}
+	if (cfg->advertise_s)
+		b->next_advertise_ms = b->now_ms;
+	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
+	pso_info("control socket %s", b->ctl_path);
+	/* Every interface is attached and the socket bound: READY=1. */
+	pso_notify_init(&b->notify, b->now_ms);
+	pso_broker_reloaded(b);
 	*out = b;
 	return 0;
 fail:
 	pso_broker_stop(b);
 	return ret ? ret : -EIO;
+}
+
+/* The service manager's status line, when it changed. */
+static void notify_status(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_status(&b->notify, line);
+}
+
+void pso_broker_reloading(struct pso_broker *b)
+{
+	pso_notify_reloading(&b->notify);
+}
+
+void pso_broker_reloaded(struct pso_broker *b)
+{
+	char line[256];
+
+	pso_broker_status_line(b, line, sizeof(line));
+	pso_notify_ready(&b->notify, line);
 }
 
 /* Periodic work, every TICK_MS. */
@@ -265,6 +386,7 @@ static void tick(struct pso_broker *b)
 		pso_proto_advertise(b->proto);
 		b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
 	}
+	notify_status(b);
 }
 
 int pso_broker_run(struct pso_broker *b)
@@ -272,35 +394,43 @@ int pso_broker_run(struct pso_broker *b)
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
 	uint64_t next_tick = now_ms() + TICK_MS;
 
-	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
-	if (b->cfg.advertise_s)
-		b->next_advertise_ms = now_ms();
 	for (;;) {
-		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, NFDS };
-		struct pollfd pfd[NFDS] = {
+		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_METRICS, FD_CTL, NFDS = FD_CTL };
+		struct pollfd pfd[NFDS + 1 + PSO_CTL_MAX_CONNS] = {
 			[FD_SOCK] = { .fd = b->sock, .events = POLLIN },
 			[FD_NH] = { .fd = pso_nh_fd(b->nh), .events = POLLIN },
 			[FD_SIG] = { .fd = b->sigfd, .events = POLLIN },
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
+			[FD_METRICS] = { .fd = b->metrics ? pso_metrics_fd(b->metrics) : -1,
+					 .events = POLLIN },
 		};
-		int timeout;
+		int timeout, wd, nctl;
 
 		b->now_ms = now_ms();
 		pso_status_refresh(b);
 		timeout = next_tick > b->now_ms ? (int)(next_tick - b->now_ms) : 0;
+		/* The watchdog is fed from here: a stuck loop stops feeding it. */
+		wd = pso_notify_watchdog(&b->notify, b->now_ms);
+		if (wd >= 0 && wd < timeout)
+			timeout = wd;
 		/* A change the rate limit held back is written soon. */
 		if (b->status_dirty && timeout > PSO_STATUS_MIN_INTERVAL_MS)
 			timeout = PSO_STATUS_MIN_INTERVAL_MS;
-		if (poll(pfd, NFDS, timeout) < 0 && errno != EINTR) {
+		nctl = pso_ctlsock_pollfds(b->ctlsock, &pfd[FD_CTL], 1 + PSO_CTL_MAX_CONNS);
+		if (poll(pfd, (nfds_t)(FD_CTL + nctl), timeout) < 0 && errno != EINTR) {
 			pso_err("poll: %s", strerror(errno));
 			return -errno;
 		}
 		b->now_ms = now_ms();
 		if (pfd[FD_SIG].revents & POLLIN) {
-			struct signalfd_siginfo si;
+			struct signalfd_siginfo si = { 0 };
 
-			if (read(b->sigfd, &si, sizeof(si)) == sizeof(si))
-				pso_info("signal %u: stopping", si.ssi_signo);
+			if (read(b->sigfd, &si, sizeof(si)) != sizeof(si))
+				continue;
+			if (si.ssi_signo == SIGHUP)
+				return PSO_BROKER_RELOAD;
+			pso_notify_stopping(&b->notify, "stopping: detaching");
+			pso_info("signal %u: stopping", si.ssi_signo);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
@@ -319,6 +449,16 @@ int pso_broker_run(struct pso_broker *b)
 			pso_ctl_links_changed(&b->ctl);
 			pso_proto_resolve_all(b->proto);
 		}
+		/* Operators' requests and scrapes read the state the work
+		 * above left. */
+		pso_ctlsock_process(b->ctlsock, &pfd[FD_CTL], nctl, b->now_ms);
+		if (b->reload_asked) {
+			b->reload_asked = false;
+			return PSO_BROKER_RELOAD;
+		}
+		if ((pfd[FD_METRICS].revents & POLLIN) && pso_metrics_wanted(b->metrics))
+			pso_metrics_put(b->metrics,
+					pso_snapshot_take(b, PSO_SNAP_DATAPLANE | PSO_SNAP_TOPICS));
 		if (b->ctl.changed) {
 			b->ctl.changed = false;
 			b->status_dirty = true;
@@ -330,12 +470,51 @@ int pso_broker_run(struct pso_broker *b)
 	}
 }
 
+int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cfg, char *err,
+			   size_t errlen)
+{
+	struct pso_proto_cfg pcfg = {
+		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
+		.session_expiry_s = cfg->session_expiry_s,
+		.retry_s = cfg->retry_s, .retries = cfg->retries,
+	};
+	struct pso_predef_reload res;
+	int ret;
+
+	/* The one step that can fail goes first, and changes nothing when it
+	 * does (the whole file is checked before anything is added). */
+	if (cfg->predefined_path) {
+		ret = pso_proto_reload_predefined(b->proto, cfg->predefined_path, &res, err, errlen);
+		if (ret)
+			return ret;
+		if (res.added)
+			pso_info("reload: %u new predefined topic%s from %s", res.added,
+				 res.added == 1 ? "" : "s", cfg->predefined_path);
+		if (res.missing)
+			pso_info("reload: %u predefined topic%s no longer in %s stay%s until a restart",
+				 res.missing, res.missing == 1 ? "" : "s", cfg->predefined_path,
+				 res.missing == 1 ? "s" : "");
+	} else if (b->cfg.predefined_path) {
+		pso_info("reload: no predefined topics file any more; its topics stay until a restart");
+	}
+	pso_proto_set_cfg(b->proto, &pcfg);
+	b->ctl.cfg.placement_ms = cfg->placement_ms;
+	if (cfg->advertise_s != b->cfg.advertise_s)
+		b->next_advertise_ms = b->now_ms;	/* the new interval from now */
+	b->cfg = *cfg;
+	b->status_dirty = true;
+	return 0;
+}
+
 void pso_broker_stop(struct pso_broker *b)
 {
 	if (!b)
 		return;
+	/* Scrapes first: the metrics thread reads only what it was given. */
+	pso_metrics_stop(b->metrics);
 	if (b->status_path[0])
 		unlink(b->status_path);
+	pso_ctlsock_close(b->ctlsock);
 	if (b->sock >= 0)
 		close(b->sock);
 	if (b->sigfd >= 0)

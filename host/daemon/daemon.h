@@ -1,7 +1,8 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * daemon.h - inside the daemon: what the event loop (daemon.c), the
- * protocol layer's environment (proto_env.c) and the status file
+ * protocol layer's environment (proto_env.c), the control socket's
+ * requests (ctlreq.c), the snapshots (snapshot.c) and the status file
  * (statusfile.c) share.  The broker owns the parts; each part keeps its
  * own state behind its own interface.
  */
@@ -11,10 +12,13 @@
 #include "ctl/controller.h"
 #include "ctl/dataplane.h"
 #include "daemon/broker.h"
+#include "daemon/notify.h"
 #include "proto/proto.h"
 #include "tables/tables.h"
 
 struct pso_nh;
+struct pso_ctlsock;
+struct pso_metrics;
 
 struct pso_broker {
 	struct pso_broker_cfg cfg;
@@ -22,24 +26,36 @@ struct pso_broker {
 	struct pso_tables tables;	/* the only writer of the maps */
 	struct pso_ctl ctl;		/* interfaces, modes, placement */
 	struct pso_proto *proto;	/* sessions and the control protocol */
+	struct pso_cidr trusted[PSO_MAX_TRUSTED];	/* --trusted, parsed */
+	int ntrusted;
 	struct pso_nh *nh;		/* routes, neighbours, links */
 	int sock;			/* the MQTT-SN socket */
 	int sigfd;
 	bool nh_changed;
+	bool reload_asked;		/* the control socket's "reload" */
+	char name[64];			/* cfg.name, or derived from the pin directory */
+	char ctl_path[108];		/* its control socket */
+	struct pso_ctlsock *ctlsock;
+	struct pso_metrics *metrics;	/* NULL: no --metrics */
+	uint64_t started_ms;		/* CLOCK_REALTIME */
 	uint64_t now_ms;
 	uint64_t next_advertise_ms;
 	/* the status file */
 	char status_path[512];
 	bool status_dirty;
-	uint32_t status_nsubs, status_nclients, status_ntopics;
+	uint32_t status_nsubs, status_nclients, status_ntopics, status_nsessions;
 	struct pso_proto_stats status_stats;	/* as last written */
 	uint64_t status_written_ms;
+	struct pso_notify notify;	/* the service manager (systemd) */
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
 extern const struct pso_proto_ops pso_broker_proto_ops;
 /* Did the data plane judge this datagram (see struct pso_rx)? */
 bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bool reassembled);
+
+/* notify.c: "b0 drv, b1 skb; 3 clients, 2 topics", for STATUS=. */
+void pso_broker_status_line(struct pso_broker *b, char *buf, size_t len);
 
 /* statusfile.c */
 #define PSO_STATUS_MIN_INTERVAL_MS 100

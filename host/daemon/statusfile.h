@@ -1,27 +1,9 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
- * statusfile.h - the running broker's status document, written by the
- * daemon (statusfile.c) and read by `psoffload status` (cmd/status.c) and
- * the daemon's own start (is a pin directory another live broker's?).
- *
- * The daemon writes it atomically (temporary file, then rename) to
- * pso_status_path(pin_dir) whenever something changes; one --pin-dir names
- * one broker instance.  The schema, with the key names both sides use:
- *
- *   { "broker": { "pid", "udp_port", "pin_dir", "requested_mode" },
- *     "interfaces": [ { "name", "ifindex", "driver", "profile", "xdp_features",
- *                       "state" (up|down|gone|failed), "mode", "host_mode",
- *                       "reason", "programs": { "xdp", "xdp_hw", "tc" }, "mtu",
- *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
- *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
- *                 "subscribers_per_topic", "pending_grace" },
- *     "daemon": { every counter of struct pso_proto_stats by its field name
- *                 (statusfile.c: daemon_counters), "sessions",
- *                 "nic_write_errors", "nic_table_full",
- *                 "validation": { "validated", "unvalidated" (connected
- *                   sessions), "held_bytes" (held for the unvalidated),
- *                   "proved", "failures", "expired", "held", "held_dropped",
- *                   "capped_bytes" (counters) } } }
+ * statusfile.h - the keys of the running broker's status document, which
+ * the daemon serves on its control socket (`status`) and also keeps in
+ * /run/psoffload/NAME.json, rewritten atomically (temporary file, then
+ * rename) whenever something changes.  The schema is in snapshot.h.
  */
 #ifndef PSO_STATUSFILE_H
 #define PSO_STATUSFILE_H
@@ -53,10 +35,7 @@
 #define PSO_ST_USED		"used"
 #define PSO_ST_CAPACITY		"capacity"
 
-/* /run/psoffload/<basename of pin_dir>.json */
-void pso_status_path(const char *pin_dir, char *buf, size_t len);
-
-/* The pid of the live broker that owns pin_dir, or 0. */
-int pso_status_owner(const char *pin_dir);
+/* /run/psoffload/NAME.json, NAME the broker's (--name) */
+void pso_status_path(const char *name, char *buf, size_t len);
 
 #endif /* PSO_STATUSFILE_H */

@@ -50,7 +50,7 @@ static int granted_qos(uint8_t flags)
 }
 
 /* A topic seen for the first time: offer it to the wildcard subscriptions. */
-static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
+void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name)
 {
 	p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), name);
 	pso_info("topic %u registered: %s", id, name);
@@ -70,9 +70,9 @@ static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
 				if (ids)
 					s->ids = ids;
-				if (!ids || pso_client_hold(p, c, id, PSO_FORM_NORMAL, &added)) {
+				if (!ids || pso_client_hold(p, c, id, PSO_FORM_NORMAL, true, &added)) {
 					p->stats.congestion++;
-					pso_warn("topic %u: no slot left for client %s (filter %s)",
+					pso_warn("topic %u: client %s (filter %s) left out: out of memory",
 						 id, c->id, s->filter);
 					continue;
 				}
@@ -87,14 +87,21 @@ static void topic_created(struct pso_proto *p, uint16_t id, const char *name)
 
 uint8_t pso_topic_policy(const struct pso_proto *p, uint16_t id)
 {
+	uint8_t flags = p->slotless[id] ? PSO_TOPIC_F_HOST : 0;
+
 	switch (p->cfg.qosm1) {
 	case PSO_QOSM1_ALL:
-		return PSO_TOPIC_F_ALLOW_QOSM1;
+		return flags | PSO_TOPIC_F_ALLOW_QOSM1;
 	case PSO_QOSM1_PREDEFINED:
-		return pso_registry_is_predefined(p->reg, id) ? PSO_TOPIC_F_ALLOW_QOSM1 : 0;
+		return flags | (pso_registry_is_predefined(p->reg, id) ? PSO_TOPIC_F_ALLOW_QOSM1 : 0);
 	default:
-		return 0;
+		return flags;
 	}
+}
+
+int pso_topic_refresh(struct pso_proto *p, uint16_t id)
+{
+	return p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), pso_registry_name(p->reg, id));
 }
 
 int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id)
@@ -103,7 +110,7 @@ int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16
 	int ret = pso_registry_register(p->reg, name, len, id, &created);
 
 	if (!ret && created)
-		topic_created(p, *id, pso_registry_name(p->reg, *id));
+		pso_topic_created(p, *id, pso_registry_name(p->reg, *id));
 	return ret;
 }
 
@@ -296,7 +303,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 static int subscribe_topic(struct pso_proto *p, struct pso_client *c, struct pso_subscription *s,
 			   uint16_t id, bool *added)
 {
-	int ret = pso_client_hold(p, c, id, pso_form_of(s->kind), added);
+	int ret = pso_client_hold(p, c, id, pso_form_of(s->kind), false, added);
 
 	if (ret)
 		return ret;
@@ -323,7 +330,7 @@ static int hold_matching(uint16_t id, const char *name, void *arg)
 
 	if (!pso_topic_match(w->filter, name))
 		return 0;
-	w->err = pso_client_hold(w->p, w->c, id, PSO_FORM_NORMAL, &added);
+	w->err = pso_client_hold(w->p, w->c, id, PSO_FORM_NORMAL, true, &added);
 	if (w->err)
 		return 1;
 	w->held[w->nheld++] = id;
@@ -604,6 +611,8 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 
 	if (rx->c)
 		rx->c->last_seen_ms = p->now_ms;
+	if (m->type < PSO_PROTO_RX_TYPES)
+		p->stats.rx_type[m->type]++;
 	switch (m->type) {
 	case MQTTSN_REGISTER:
 	case MQTTSN_SUBSCRIBE:

@@ -22,8 +22,9 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->ctx = ctx;
 	p->reg = pso_registry_new(cfg->max_topics);
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
+	p->slotless = calloc(cfg->max_topics, sizeof(*p->slotless));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
-	if (!p->reg || !p->topic_holds || !p->retained || pso_valid_init(p)) {
+	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || pso_valid_init(p)) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -59,6 +60,7 @@ void pso_proto_free(struct pso_proto *p)
 	free(p->retained);
 	free(p->topic_holds);
 	free(p->guesses);
+	free(p->slotless);
 	if (p->reg)
 		pso_registry_free(p->reg);
 	free(p);
@@ -79,6 +81,32 @@ static int publish_topic(uint16_t id, const char *name, void *ctx)
 int pso_proto_topics_publish(struct pso_proto *p)
 {
 	return pso_registry_foreach(p->reg, publish_topic, p);
+}
+
+void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
+{
+	bool policy = cfg->qosm1 != p->cfg.qosm1;
+
+	p->cfg.qosm1 = cfg->qosm1;
+	p->cfg.gw_id = cfg->gw_id;
+	p->cfg.advertise_s = cfg->advertise_s;
+	p->cfg.session_expiry_s = cfg->session_expiry_s;
+	p->cfg.retry_s = cfg->retry_s;
+	p->cfg.retries = cfg->retries;
+	if (policy)
+		pso_proto_topics_publish(p);
+}
+
+static int predefined_added(uint16_t id, const char *name, void *ctx)
+{
+	pso_topic_created(ctx, id, name);
+	return 0;
+}
+
+int pso_proto_reload_predefined(struct pso_proto *p, const char *path,
+				struct pso_predef_reload *res, char *err, size_t errlen)
+{
+	return pso_registry_reload_predefined(p->reg, path, res, predefined_added, p, err, errlen);
 }
 
 void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)

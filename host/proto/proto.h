@@ -104,6 +104,8 @@ struct pso_proto_ops {
 			    uint64_t rx_ns);
 };
 
+#define PSO_PROTO_RX_TYPES 0x1e
+
 /* Daemon-side counters (the data plane has its own). */
 struct pso_proto_stats {
 	uint64_t rx_msgs;		/* datagrams handed to pso_proto_input */
@@ -111,6 +113,8 @@ struct pso_proto_stats {
 	uint64_t rx_unsupported;	/* answered "not supported" or undecodable */
 	uint64_t host_deliveries;	/* publishes sent by the daemon */
 	uint64_t congestion;		/* requests refused: tables full */
+	uint64_t overflow;		/* holds left without a slot (a filter's
+					 * topic was full): the daemon serves them */
 	uint64_t expired;		/* clients expired by keep-alive */
 	uint64_t qos_deliveries;	/* QoS 1/2 deliveries queued */
 	uint64_t qos_retransmits;
@@ -131,6 +135,9 @@ struct pso_proto_stats {
 	uint64_t valid_held;		/* publishes buffered until validation */
 	uint64_t valid_held_dropped;	/* the oldest of a full buffer, or over the cap */
 	uint64_t valid_capped_bytes;	/* not sent: over 3 x what the endpoint sent */
+	/* Datagrams decoded, by MQTT-SN message type (0x00..0x1d; the
+	 * forwarder's envelope counts in `forwarded`, its content here). */
+	uint64_t rx_type[PSO_PROTO_RX_TYPES];
 };
 
 /* Address validation now: connected sessions proven or not, and the bytes
@@ -155,6 +162,18 @@ void pso_proto_free(struct pso_proto *p);
 struct pso_registry *pso_proto_registry(struct pso_proto *p);
 int pso_proto_topics_publish(struct pso_proto *p);
 
+/* A reload: the settings of cfg that can change while clients are
+ * connected (qosm1, gw_id, advertise_s, session_expiry_s, retry_s,
+ * retries; not the table sizes).  A new QoS -1 policy is written to every
+ * topic; a new session expiry applies to the sessions kept already. */
+void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg);
+struct pso_predef_reload;
+/* The predefined file again (pso_registry_reload_predefined): each new
+ * topic is made known to the data plane and offered to the wildcard
+ * subscriptions that match it. */
+int pso_proto_reload_predefined(struct pso_proto *p, const char *path,
+				struct pso_predef_reload *res, char *err, size_t errlen);
+
 /* One datagram from rx->ep. */
 void pso_proto_input(struct pso_proto *p, const struct pso_rx *rx, const uint8_t *buf, size_t len,
 		     uint64_t now_ms);
@@ -173,5 +192,81 @@ uint32_t pso_proto_nclients(const struct pso_proto *p);	/* connected */
 uint32_t pso_proto_nsessions(const struct pso_proto *p);	/* connected or kept */
 uint32_t pso_proto_ntopics(const struct pso_proto *p);
 void pso_proto_valid_state(const struct pso_proto *p, struct pso_valid_state *out);
+
+/*
+ * Read-only views of the protocol layer's state, for the control socket
+ * and the metrics (daemon/ctlreq.c, daemon/snapshot.c): each foreach calls
+ * fn once per item, in no particular order, and stops early when fn
+ * returns non-zero (returning that value).  The views point into the
+ * layer's state and are valid only during the call.
+ */
+enum pso_session_state {
+	PSO_SESSION_ACTIVE,	/* connected */
+	PSO_SESSION_CONNECTING,	/* CONNECT waiting for WILLTOPIC / WILLMSG */
+	PSO_SESSION_ASLEEP,	/* DISCONNECT with a duration */
+	PSO_SESSION_AWAKE,	/* asleep, awake for a PINGREQ */
+	PSO_SESSION_OFFLINE,	/* kept (CleanSession 0) without a connection */
+	PSO_SESSION__STATES
+};
+/* "active", "connecting", "asleep", "awake", "offline" */
+const char *pso_session_state_name(enum pso_session_state s);
+/* 0, or -EINVAL for a name not above. */
+int pso_session_state_parse(const char *name, enum pso_session_state *s);
+
+struct pso_client_info {
+	const char *id;
+	enum pso_session_state state;
+	bool connected;
+	struct pso_endpoint ep;		/* connected: where it is (behind a
+					 * forwarder: the forwarder's endpoint) */
+	bool forwarded;			/* behind a forwarder */
+	bool clean;			/* CleanSession: ends with its connection */
+	bool resolved;			/* the data plane can deliver to it */
+	uint16_t keepalive_s;
+	uint16_t sleep_s;		/* asleep: the duration it asked for */
+	uint64_t idle_ms;		/* connected: since its last message;
+					 * offline: since its connection ended */
+	uint64_t expires_in_ms;		/* offline: until the session ends */
+	uint32_t subscriptions, topics;	/* what it asked for, topics held */
+	uint32_t outbox;		/* QoS 1/2 deliveries owed */
+	uint32_t buffered;		/* QoS 0 publishes kept while asleep */
+	const char *will_topic;		/* NULL: no will */
+};
+int pso_proto_foreach_client(const struct pso_proto *p,
+			     int (*fn)(const struct pso_client_info *ci, void *ctx), void *ctx);
+
+struct pso_subscription_info {
+	const char *client_id;
+	const char *kind;		/* "name", "filter", "predefined", "short" */
+	const char *topic;		/* the name, filter or short name asked for;
+					 * a predefined id's name (NULL if none) */
+	uint16_t topic_id;		/* not a filter: its topic */
+	int qos;			/* granted */
+	const uint16_t *ids;		/* the topics it wants (a filter's matches,
+					 * else its one topic) */
+	uint32_t nids;
+};
+int pso_proto_foreach_subscription(const struct pso_proto *p,
+				   int (*fn)(const struct pso_subscription_info *si, void *ctx),
+				   void *ctx);
+
+struct pso_topic_info {
+	uint16_t id;
+	const char *name;
+	bool predefined;
+	bool qosm1;			/* QoS -1 admitted (--qos-m1) */
+	uint32_t subscribers;		/* clients holding it */
+	uint32_t retained_bytes;	/* its retained message; 0: none */
+	bool retained;
+};
+/* In id order. */
+int pso_proto_foreach_topic(const struct pso_proto *p,
+			    int (*fn)(const struct pso_topic_info *ti, void *ctx), void *ctx);
+/* The id of a topic name: 0, or -ENOENT. */
+int pso_proto_topic_id(const struct pso_proto *p, const char *name, uint16_t *id);
+
+/* Sessions by state, and the retained messages (count, payload bytes). */
+void pso_proto_session_counts(const struct pso_proto *p, uint32_t counts[PSO_SESSION__STATES]);
+void pso_proto_retained_usage(const struct pso_proto *p, uint64_t *msgs, uint64_t *bytes);
 
 #endif /* PSO_PROTO_H */

@@ -155,9 +155,27 @@ struct pso_hold *pso_client_hold_of(const struct pso_client *c, uint16_t id)
 	return hold_of(c, id, NULL);
 }
 
-int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum pso_form form,
-		    bool *added)
+/*
+ * Hold h has no slot (on) or has one again (off).  The topic's first
+ * slotless hold sets PSO_TOPIC_F_HOST before the daemon is counted on to
+ * deliver to it; the last one clears it after the hold has its slot, so
+ * no publish is lost in between (one the data plane served as well goes
+ * to nobody twice: the daemon asks slot_served).
+ */
+static void hold_set_slotless(struct pso_proto *p, struct pso_hold *h, bool on)
 {
+	if (h->slotless == on)
+		return;
+	h->slotless = on;
+	if (on ? p->slotless[h->id]++ == 0 : --p->slotless[h->id] == 0)
+		pso_topic_refresh(p, h->id);
+}
+
+int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum pso_form form,
+		    bool overflow, bool *added)
+{
+	bool slotless = false;
+
 	struct pso_hold *h = hold_of(c, id, NULL), **grown;
 	struct pso_sub slot = hold_slot(c, form);
 	int ret;
@@ -178,7 +196,12 @@ int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum
 	 * offline session gets its slots when it is back. */
 	slot.flags &= ~PSO_SUB_F_RESOLVED;
 	ret = c->connected ? p->ops->slot_add(p->ctx, id, &slot) : 0;
-	if (ret && ret != -EEXIST) {
+	if (ret == -ENOSPC && overflow) {
+		p->stats.overflow++;
+		pso_info("topic %u: no slot left for client %s: the daemon delivers to it", id,
+			 c->id);
+		slotless = true;
+	} else if (ret && ret != -EEXIST) {
 		free(h);
 		return ret;
 	}
@@ -188,7 +211,8 @@ int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum
 		h->next->prev = h;
 	p->topic_holds[id] = h;
 	c->held[c->nheld++] = h;
-	*added = c->connected;
+	hold_set_slotless(p, h, slotless);
+	*added = c->connected && !slotless;
 	return 0;
 }
 
@@ -197,6 +221,7 @@ static void hold_free(struct pso_proto *p, struct pso_client *c, int i)
 {
 	struct pso_hold *h = c->held[i];
 
+	hold_set_slotless(p, h, false);
 	if (h->prev)
 		h->prev->next = h->next;
 	else
@@ -214,6 +239,42 @@ int pso_client_held_ids(const struct pso_client *c, uint16_t *ids)
 	return c->nheld;
 }
 
+/*
+ * A slot of topic id was given back: the first slotless hold of the topic
+ * takes it (added not servable, enabled, then counted as slotless no
+ * more, so the daemon serves it until the data plane does).
+ */
+static void promote_slotless(struct pso_proto *p, uint16_t id)
+{
+	if (!p->slotless[id])
+		return;
+	for (struct pso_hold *h = p->topic_holds[id]; h; h = h->next) {
+		struct pso_sub slot;
+
+		if (!h->slotless)
+			continue;
+		slot = hold_slot(h->c, h->form);
+		slot.flags &= ~PSO_SUB_F_RESOLVED;
+		if (p->ops->slot_add(p->ctx, id, &slot))
+			return;
+		pso_client_enable(p, h->c, &id, 1);
+		hold_set_slotless(p, h, false);
+		pso_info("topic %u: client %s has a slot again", id, h->c->id);
+		return;
+	}
+}
+
+/* Slots of c in topics ids (n of them) leave the tables together; each
+ * place freed goes to a slotless hold of its topic. */
+static void remove_slots(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n)
+{
+	if (!n)
+		return;
+	p->ops->slots_remove(p->ctx, &c->ep, ids, n);
+	for (int i = 0; i < n; i++)
+		promote_slotless(p, ids[i]);
+}
+
 void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n)
 {
 	uint16_t gone[n ? n : 1];
@@ -225,11 +286,12 @@ void pso_client_release(struct pso_proto *p, struct pso_client *c, const uint16_
 
 		if (!h || --h->refs > 0)
 			continue;
-		gone[ngone++] = ids[k];
+		if (!h->slotless)
+			gone[ngone++] = ids[k];
 		hold_free(p, c, i);
 	}
-	if (ngone && c->connected)
-		p->ops->slots_remove(p->ctx, &c->ep, gone, ngone);
+	if (c->connected)
+		remove_slots(p, c, gone, ngone);
 }
 
 void pso_client_enable(struct pso_proto *p, struct pso_client *c, const uint16_t *ids, int n)
@@ -267,9 +329,16 @@ void pso_client_detach(struct pso_proto *p, struct pso_client *c)
 		return;
 	if (c->nheld) {
 		uint16_t ids[c->nheld];
+		int n = 0;
 
 		/* Every slot at once: one table change for all of them. */
-		p->ops->slots_remove(p->ctx, &c->ep, ids, pso_client_held_ids(c, ids));
+		for (int i = 0; i < c->nheld; i++) {
+			if (c->held[i]->slotless)
+				hold_set_slotless(p, c->held[i], false);
+			else
+				ids[n++] = c->held[i]->id;
+		}
+		remove_slots(p, c, ids, n);
 	}
 	if (!pso_client_forwarded(c))
 		p->ops->client_remove(p->ctx, &c->ep);
@@ -316,9 +385,17 @@ void pso_client_attach(struct pso_proto *p, struct pso_client *c, const struct p
 		ret = p->ops->slot_add(p->ctx, h->id, &slot);
 		if (!ret || ret == -EEXIST)
 			continue;
+		if (ret == -ENOSPC) {
+			/* Its SUBACK was given: the daemon serves it. */
+			p->stats.overflow++;
+			pso_info("client %s: no slot left in topic %u: the daemon delivers to it",
+				 c->id, h->id);
+			hold_set_slotless(p, h, true);
+			continue;
+		}
 		p->stats.congestion++;
-		pso_warn("client %s: no slot left in topic %u: its subscription to it ends",
-			 c->id, h->id);
+		pso_warn("client %s: topic %u: %s: its subscription to it ends", c->id, h->id,
+			 strerror(-ret));
 		forget_topic(c, h->id);
 		hold_free(p, c, i--);
 	}

@@ -51,6 +51,8 @@ struct pso_hold {
 	bool told;		/* the client knows the id (REGISTER sent, or it
 				 * named the topic itself) */
 	bool retain_owed;	/* its retained message waits for validation */
+	bool slotless;		/* connected, but the topic's slots were full:
+				 * the daemon delivers to it (PSO_TOPIC_F_HOST) */
 	struct pso_hold *next, *prev;	/* the topic's list */
 };
 
@@ -176,6 +178,7 @@ struct pso_proto {
 	uint32_t nclients;		/* connected */
 	uint32_t nsessions;		/* connected or kept */
 	struct pso_hold **topic_holds;		/* by topic id: list heads */
+	uint32_t *slotless;			/* by topic id: its slotless holds */
 	struct pso_retained **retained;		/* by topic id */
 	uint64_t now_ms;
 	uint32_t unknown_tokens;		/* pso_reply_unknown()'s bucket */
@@ -218,10 +221,12 @@ void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c);
  * One more subscription of c wants topic id.  The first takes a slot in the
  * topic's table, not servable until pso_client_enable(): the client first
  * learns (SUBACK, REGISTER) what it will receive.  *added tells whether this
- * call took the slot.  -ENOSPC when the topic's table is full.
+ * call took the slot.  When the topic's table is full: -ENOSPC, or with
+ * overflow (a filter's topics: the SUBACK covers many) a hold without a
+ * slot, which the daemon serves (the topic gets PSO_TOPIC_F_HOST).
  */
 int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum pso_form form,
-		    bool *added);
+		    bool overflow, bool *added);
 struct pso_hold *pso_client_hold_of(const struct pso_client *c, uint16_t id);
 /* Drop one ref on each topic; the slots no subscription wants any more
  * leave the tables together. */
@@ -367,6 +372,12 @@ void pso_valid_free(struct pso_proto *p, struct pso_client *c);
 /* Find or assign a topic id; a new topic is made known to the data plane
  * and offered to the wildcard subscriptions that match it. */
 int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id);
+/* A topic new to the registry (registered, or predefined by a reload). */
+void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name);
+/* The topic's PSO_TOPIC_F_* for the data plane: its QoS -1 policy, and
+ * PSO_TOPIC_F_HOST while it has slotless holds. */
 uint8_t pso_topic_policy(const struct pso_proto *p, uint16_t id);
+/* Tell the data plane the topic's flags again (ops->topic_set). */
+int pso_topic_refresh(struct pso_proto *p, uint16_t id);
 
 #endif /* PSO_SESSION_H */

@@ -208,6 +208,8 @@ struct predef_load {
 	struct pso_registry *reg;	/* the registry being loaded */
 	struct pso_registry *file;	/* this file's entries, merged at the end */
 	uint32_t *line_of;		/* by id: line of the file defining it */
+	bool reload;			/* entries reg holds already are fine */
+	uint32_t unchanged;		/* such entries */
 	const char *path;
 	char *err;
 	size_t errlen;
@@ -288,6 +290,18 @@ static int load_line(struct predef_load *ld, unsigned long line, char *s)
 	if (ld->line_of[id])
 		return load_error(ld, line, "duplicate topic id %lu (first on line %u)",
 				  id, ld->line_of[id]);
+	if (ld->reload && pso_registry_is_predefined(ld->reg, id) &&
+	    !strcmp(pso_registry_name(ld->reg, id), name)) {
+		ld->line_of[id] = line;
+		ld->unchanged++;
+		return 0;
+	}
+	if (ld->reload && pso_registry_name(ld->reg, id))
+		return load_error(ld, line, "topic id %lu is '%s' in the running broker: "
+				  "a new name needs a restart", id, pso_registry_name(ld->reg, id));
+	if (ld->reload && !pso_registry_lookup(ld->reg, name, len, &other))
+		return load_error(ld, line, "topic '%s' is id %u in the running broker: "
+				  "a new id needs a restart", name, other);
 	if (pso_registry_name(ld->reg, id))
 		return load_error(ld, line, "duplicate topic id %lu (already '%s')",
 				  id, pso_registry_name(ld->reg, id));
@@ -311,10 +325,27 @@ static int merge_one(uint16_t id, const char *name, void *ctx)
 	return registry_insert(reg, id, name, strlen(name), true);
 }
 
-int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
-				 char *err, size_t errlen)
+struct added_cb {
+	int (*fn)(uint16_t id, const char *name, void *ctx);
+	void *ctx;
+};
+
+static int call_added(uint16_t id, const char *name, void *ctx)
 {
-	struct predef_load ld = { .reg = reg, .path = path, .err = err, .errlen = errlen };
+	struct added_cb *cb = ctx;
+
+	cb->fn(id, name, cb->ctx);
+	return 0;
+}
+
+static int load_predefined(struct pso_registry *reg, const char *path, bool reload,
+			   struct pso_predef_reload *res,
+			   int (*added)(uint16_t id, const char *name, void *ctx), void *ctx,
+			   char *err, size_t errlen)
+{
+	struct predef_load ld = {
+		.reg = reg, .path = path, .reload = reload, .err = err, .errlen = errlen,
+	};
 	unsigned long line = 0;
 	char *buf = NULL;
 	size_t cap = 0;
@@ -362,6 +393,19 @@ int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
 	}
 	if (!ret)
 		ret = pso_registry_foreach(ld.file, merge_one, reg);
+	if (!ret && res) {
+		res->added = pso_registry_count(ld.file);
+		res->unchanged = ld.unchanged;
+		res->missing = 0;
+		for (uint32_t id = 1; id <= reg->hi; id++)
+			if (reg->predefined[id] && !ld.line_of[id])
+				res->missing++;
+	}
+	if (!ret && added) {
+		struct added_cb cb = { added, ctx };
+
+		pso_registry_foreach(ld.file, call_added, &cb);
+	}
 	if (ret == -ENOMEM && err && errlen && !err[0])
 		snprintf(err, errlen, "%s: %s", path, strerror(ENOMEM));
 out:
@@ -370,6 +414,20 @@ out:
 	pso_registry_free(ld.file);
 	fclose(f);
 	return ret;
+}
+
+int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
+				 char *err, size_t errlen)
+{
+	return load_predefined(reg, path, false, NULL, NULL, NULL, err, errlen);
+}
+
+int pso_registry_reload_predefined(struct pso_registry *reg, const char *path,
+				   struct pso_predef_reload *res,
+				   int (*added)(uint16_t id, const char *name, void *ctx),
+				   void *ctx, char *err, size_t errlen)
+{
+	return load_predefined(reg, path, true, res, added, ctx, err, errlen);
 }
 
 /* ---- names and filters ---------------------------------------------------- */

@@ -31,6 +31,26 @@ int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
 int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id,
 				const char *name);
 
+/* What a reload of the predefined file did. */
+struct pso_predef_reload {
+	uint32_t added;		/* new entries, now in the registry */
+	uint32_t unchanged;	/* entries the registry held already */
+	uint32_t missing;	/* predefined ids no longer in the file: kept */
+};
+
+/*
+ * The same file again, into a registry that is in use: an entry the
+ * registry holds as predefined already is unchanged, a new one is added
+ * (added() is called for each after the whole file was checked), and one
+ * whose id or name the registry has otherwise is an error ("a new name
+ * needs a restart"), as is anything load_predefined() refuses; then nothing
+ * is added.  Ids are never taken back: an entry gone from the file stays.
+ */
+int pso_registry_reload_predefined(struct pso_registry *reg, const char *path,
+				   struct pso_predef_reload *res,
+				   int (*added)(uint16_t id, const char *name, void *ctx),
+				   void *ctx, char *err, size_t errlen);
+
 /* Find or assign the id of a topic name (no wildcards).  0, -EINVAL for a
  * bad name, -ENOSPC when the table is full.  *created tells whether the
  * name is new (the caller then offers it to wildcard subscriptions). */

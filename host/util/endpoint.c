@@ -92,6 +92,22 @@ int pso_cidr_parse(const char *s, struct pso_cidr *out)
 	return 0;
 }
 
+int pso_cidr_parse_list(const char *list, struct pso_cidr *out, int max, int *n)
+{
+	char buf[2048], *save = NULL;
+
+	*n = 0;
+	if (strlen(list) >= sizeof(buf))
+		return -EINVAL;
+	snprintf(buf, sizeof(buf), "%s", list);
+	for (char *net = strtok_r(buf, ",", &save); net; net = strtok_r(NULL, ",", &save)) {
+		if (*n == max || pso_cidr_parse(net, &out[*n]))
+			return -EINVAL;
+		(*n)++;
+	}
+	return *n ? 0 : -EINVAL;
+}
+
 static bool cidr_has(const struct pso_cidr *c, const struct pso_endpoint *ep)
 {
 	int full = c->plen / 8, rest = c->plen % 8;

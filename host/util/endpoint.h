@@ -30,6 +30,8 @@ struct pso_cidr {
 /* "10.0.0.0/8", "fd00::/8", or an address alone (a /32 or /128); the bits
  * past the prefix must be zero.  0, or -EINVAL. */
 int pso_cidr_parse(const char *s, struct pso_cidr *out);
+/* "CIDR,CIDR,...": at most max networks into out, *n of them; -EINVAL. */
+int pso_cidr_parse_list(const char *list, struct pso_cidr *out, int max, int *n);
 /* ep's address is inside one of the n networks. */
 bool pso_cidr_contains(const struct pso_cidr *nets, int n, const struct pso_endpoint *ep);
 /* Loopback: 127.0.0.0/8 and ::1. */

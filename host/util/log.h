@@ -12,6 +12,11 @@ void pso_log_set_level(int verbosity);	/* 0 = info, 1+ = debug + libbpf */
 void pso_log(enum pso_log_level lvl, const char *fmt, ...)
 	__attribute__((format(printf, 2, 3)));
 
+/* "<3>" ... "<7>" (sd-daemon(3)) when stderr is the journal
+ * (JOURNAL_STREAM names it), so that journalctl knows each line's
+ * priority; "" otherwise.  For the lines printed without pso_log(). */
+const char *pso_log_sd_prefix(enum pso_log_level lvl);
+
 /* libbpf's first warning since the reset ("" if none), for error lines. */
 void pso_log_libbpf_reset(void);
 const char *pso_log_libbpf_first(void);

@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "util/log.h"
 #include "util/opts.h"
 
 #define LONG_ONLY 256		/* getopt val of an option without a letter: + index */
@@ -37,7 +38,7 @@ int pso_opts_error(const struct pso_opt_spec *spec, const char *fmt, ...)
 {
 	va_list ap;
 
-	fprintf(stderr, "%s: ", spec->prog);
+	fprintf(stderr, "%s%s: ", pso_log_sd_prefix(PSO_LOG_ERR), spec->prog);
 	va_start(ap, fmt);
 	vfprintf(stderr, fmt, ap);
 	va_end(ap);
@@ -55,18 +56,43 @@ int pso_opt_num(const struct pso_opt_spec *spec, const struct pso_opt *opt,
 			      opt->unit ? opt->unit : "");
 }
 
-static bool takes_value(const struct pso_opt *opt)
+bool pso_opt_takes_value(const struct pso_opt *opt)
 {
 	switch (opt->kind) {
 	case PSO_OPT_FLAG:
 	case PSO_OPT_COUNTER:
 	case PSO_OPT_HELP:
+	case PSO_OPT_VERSION:
 		return false;
 	case PSO_OPT_FUNC:
 		return opt->arg != NULL;
 	default:
 		return true;
 	}
+}
+
+static long long load(const void *field, size_t size, bool is_signed)
+{
+	int8_t v8;
+	int16_t v16;
+	int32_t v32;
+	int64_t v64;
+
+	switch (size) {
+	case 1:
+		memcpy(&v8, field, 1);
+		return is_signed ? (long long)v8 : (long long)(uint8_t)v8;
+	case 2:
+		memcpy(&v16, field, 2);
+		return is_signed ? (long long)v16 : (long long)(uint16_t)v16;
+	case 4:
+		memcpy(&v32, field, 4);
+		return is_signed ? (long long)v32 : (long long)(uint32_t)v32;
+	case 8:
+		memcpy(&v64, field, 8);
+		return v64;
+	}
+	return 0;
 }
 
 static void store(void *field, size_t size, long long v)
@@ -105,20 +131,130 @@ static void list_names(const struct pso_opt_name *names, char *buf, size_t len)
 				i == 0 ? "" : i == n - 1 ? " or " : ", ", names[i].name);
 }
 
-static int set_enum(const struct pso_opt_spec *spec, const struct pso_opt *opt,
-		    const char *arg, void *field)
+static bool parse_bool(const char *v, bool *out)
 {
-	const struct pso_opt_name *nm;
-	char list[256];
+	static const char *const yes[] = { "yes", "true", "on", "1" };
+	static const char *const no[] = { "no", "false", "off", "0" };
 
-	for (nm = opt->names; nm->name; nm++) {
-		if (!strcmp(arg, nm->name)) {
-			store(field, opt->size, nm->value);
-			return 0;
+	for (size_t i = 0; i < sizeof(yes) / sizeof(yes[0]); i++) {
+		if (!strcmp(v, yes[i]) || !strcmp(v, no[i])) {
+			*out = !strcmp(v, yes[i]);
+			return true;
 		}
 	}
-	list_names(opt->names, list, sizeof(list));
-	return pso_opts_error(spec, "bad --%s '%s': use %s", opt->name, arg, list);
+	return false;
+}
+
+int pso_opt_convert(const struct pso_opt *opt, const char *text, void *field,
+		    char *why, size_t whylen)
+{
+	const struct pso_opt_name *nm;
+	long long v;
+	bool b;
+
+	switch (opt->kind) {
+	case PSO_OPT_FLAG:
+		if (!parse_bool(text, &b)) {
+			snprintf(why, whylen, "use yes or no");
+			return -EINVAL;
+		}
+		store(field, opt->size, b);
+		return 0;
+	case PSO_OPT_COUNTER:
+		if (pso_parse_num(text, 0, 9, &v)) {
+			snprintf(why, whylen, "use 0..9");
+			return -EINVAL;
+		}
+		*(int *)field = (int)v;
+		return 0;
+	case PSO_OPT_UINT:
+	case PSO_OPT_INT:
+		if (pso_parse_num(text, opt->min, opt->max, &v)) {
+			snprintf(why, whylen, "use %lld..%lld%s%s", opt->min, opt->max,
+				 opt->unit ? " " : "", opt->unit ? opt->unit : "");
+			return -EINVAL;
+		}
+		store(field, opt->size, v);
+		return 0;
+	case PSO_OPT_STRING:
+		if (opt->check && opt->check(text, why, whylen))
+			return -EINVAL;
+		*(const char **)field = text;
+		return 0;
+	case PSO_OPT_ENUM:
+		for (nm = opt->names; nm->name; nm++) {
+			if (!strcmp(text, nm->name)) {
+				store(field, opt->size, nm->value);
+				return 0;
+			}
+		}
+		for (nm = opt->aliases; nm && nm->name; nm++) {
+			if (!strcmp(text, nm->name)) {
+				store(field, opt->size, nm->value);
+				return 0;
+			}
+		}
+		snprintf(why, whylen, "use ");
+		list_names(opt->names, why + strlen(why), whylen - strlen(why));
+		return -EINVAL;
+	default:
+		snprintf(why, whylen, "not a setting");
+		return -ENOTSUP;
+	}
+}
+
+bool pso_opt_equal(const struct pso_opt *opt, const void *a, const void *b)
+{
+	const char *fa = (const char *)a + opt->off, *fb = (const char *)b + opt->off;
+
+	if (opt->kind == PSO_OPT_STRING) {
+		const char *sa, *sb;
+
+		memcpy(&sa, fa, sizeof(sa));
+		memcpy(&sb, fb, sizeof(sb));
+		return sa == sb || (sa && sb && !strcmp(sa, sb));
+	}
+	return !memcmp(fa, fb, opt->size);
+}
+
+void pso_opt_copy(const struct pso_opt *opt, void *dst, const void *src)
+{
+	memcpy((char *)dst + opt->off, (const char *)src + opt->off, opt->size);
+}
+
+void pso_opt_format(const struct pso_opt *opt, const void *settings, char *buf, size_t len)
+{
+	const char *field = (const char *)settings + opt->off;
+	const struct pso_opt_name *nm;
+	const char *s;
+	long long v;
+
+	switch (opt->kind) {
+	case PSO_OPT_STRING:
+		memcpy(&s, field, sizeof(s));
+		snprintf(buf, len, "%s", s ? s : "(none)");
+		return;
+	case PSO_OPT_FLAG:
+		snprintf(buf, len, "%s", load(field, opt->size, false) ? "yes" : "no");
+		return;
+	case PSO_OPT_ENUM:
+		v = load(field, opt->size, true);
+		for (nm = opt->names; nm->name; nm++) {
+			if (nm->value == v) {
+				snprintf(buf, len, "%s", nm->name);
+				return;
+			}
+		}
+		snprintf(buf, len, "%lld", v);
+		return;
+	case PSO_OPT_INT:
+	case PSO_OPT_COUNTER:
+		snprintf(buf, len, "%lld", load(field, opt->size, true));
+		return;
+	default:
+		snprintf(buf, len, "%lld", load(field, opt->size, false));
+		return;
+	}
 }
 
 /* One option seen: convert and store its value.  0 or an exit code. */
@@ -126,7 +262,7 @@ static int apply(const struct pso_opt_spec *spec, const struct pso_opt *opt,
 		 const char *arg, void *settings)
 {
 	void *field = (char *)settings + opt->off;
-	long long v;
+	char why[256];
 
 	switch (opt->kind) {
 	case PSO_OPT_FLAG:
@@ -137,19 +273,18 @@ static int apply(const struct pso_opt_spec *spec, const struct pso_opt *opt,
 		return 0;
 	case PSO_OPT_UINT:
 	case PSO_OPT_INT:
-		if (pso_opt_num(spec, opt, arg, &v))
-			return 2;
-		store(field, opt->size, v);
-		return 0;
 	case PSO_OPT_STRING:
-		*(const char **)field = arg;
-		return 0;
 	case PSO_OPT_ENUM:
-		return set_enum(spec, opt, arg, field);
+		if (pso_opt_convert(opt, arg, field, why, sizeof(why)))
+			return pso_opts_error(spec, "bad --%s '%s': %s", opt->name, arg, why);
+		return 0;
 	case PSO_OPT_FUNC:
 		return opt->fn(spec, opt, arg, field);
 	case PSO_OPT_HELP:
 		pso_opts_help(spec, stdout);
+		return 0;
+	case PSO_OPT_VERSION:
+		printf("%s %s\n", spec->prog, spec->version ? spec->version : "(unknown version)");
 		return 0;
 	}
 	return 2;
@@ -190,11 +325,19 @@ static int bad_option(const struct pso_opt_spec *spec, int ch, const char *word)
 int pso_opts_parse(const struct pso_opt_spec *spec, int argc, char **argv,
 		   void *settings, int *first_arg)
 {
+	return pso_opts_parse_given(spec, argc, argv, settings, first_arg, NULL);
+}
+
+int pso_opts_parse_given(const struct pso_opt_spec *spec, int argc, char **argv,
+			 void *settings, int *first_arg, uint64_t *given)
+{
 	size_t n = 0, i, s = 0;
 	int ch, ret = PSO_OPTS_RUN;
 
 	while (spec->opts[n].name)
 		n++;
+	if (given)
+		*given = 0;
 
 	struct option longopts[n + 1];
 	char shortopts[2 * n + 2];
@@ -203,7 +346,7 @@ int pso_opts_parse(const struct pso_opt_spec *spec, int argc, char **argv,
 	shortopts[s++] = ':';
 	for (i = 0; i < n; i++) {
 		const struct pso_opt *opt = &spec->opts[i];
-		bool value = takes_value(opt);
+		bool value = pso_opt_takes_value(opt);
 
 		longopts[i] = (struct option){
 			.name = opt->name,
@@ -232,7 +375,9 @@ int pso_opts_parse(const struct pso_opt_spec *spec, int argc, char **argv,
 			break;
 		}
 		r = apply(spec, opt, optarg, settings);
-		if (r || opt->kind == PSO_OPT_HELP)
+		if (given && opt - spec->opts < PSO_OPTS_MAX)
+			*given |= 1ull << (opt - spec->opts);
+		if (r || opt->kind == PSO_OPT_HELP || opt->kind == PSO_OPT_VERSION)
 			ret = r;
 	}
 	if (ret != PSO_OPTS_RUN)
@@ -249,8 +394,8 @@ static int option_words(const struct pso_opt *opt, char *buf, size_t len)
 {
 	return snprintf(buf, len, "%c%c%c --%s%s%s", opt->short_name ? '-' : ' ',
 			opt->short_name ? opt->short_name : ' ', opt->short_name ? ',' : ' ',
-			opt->name, takes_value(opt) ? "=" : "",
-			takes_value(opt) ? (opt->arg ? opt->arg : "VALUE") : "");
+			opt->name, pso_opt_takes_value(opt) ? "=" : "",
+			pso_opt_takes_value(opt) ? (opt->arg ? opt->arg : "VALUE") : "");
 }
 
 void pso_opts_help(const struct pso_opt_spec *spec, FILE *f)

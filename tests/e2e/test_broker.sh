@@ -910,6 +910,31 @@ t_congestion() {
 	return $rc
 }
 
+# 11b. A filter's topic with more subscribers than slots (a 65th wildcard
+# subscriber once got SUBACK "accepted" and then nothing): 70 subscribers
+# of t11w/#, then the topic is created; 64 get slots, the other 6 are held
+# without one and the daemon delivers to them (the topic's PSO_TOPIC_F_HOST
+# sends every publish up after TC's 64 copies).  Every subscriber gets
+# every message once.
+t_wildcard_overflow() {
+	local rc=0 m=3 i
+	lines "$tmp/t11w" "beyond the slots" $m
+	for i in $(seq 1 70); do
+		start_sub "t11w-$i" "$(sub_ns_of "$i")" "$(sub_host_of "$i")" -t "t11w/#" -C $m -W 30
+	done
+	wait_for 20 log_at_least "client t11w-[0-9]+ subscribed to [^ ]+" 70 ||
+		{ note "only $(log_count "client t11w-[0-9]+ subscribed to [^ ]+") of 70 subscribed"; return 1; }
+	wait_for 10 log_at_least "client t11w-[0-9]+: next hop resolved" 70 || return 1
+	snap
+	pub_lines "$NS_PUB" $BROKER4 "$tmp/t11w" -I t11w-pub -t t11w/x || rc=1
+	for i in $(seq 1 70); do check_sub "t11w-$i" "$tmp/t11w" || rc=1; done
+	expect "subscribers the daemon serves" 6 \
+		"$(log_count "no slot left for client t11w-[0-9]+: the daemon delivers to it")" || rc=1
+	expect_delta xdp_pass_overflow $m || rc=1
+	expect_delta tc_copies $((64 * m)) || rc=1
+	return $rc
+}
+
 # 12. 10,000 random and malformed datagrams: the data plane drops exactly
 # those the generator predicts, passes the rest, and the broker still works.
 fuzz_field() { sed -n "s/.* $1=\([0-9]*\).*/\1/p" <<<"$pred"; }
@@ -1056,19 +1081,23 @@ t_sigterm() {
 
 # ---- one mode ------------------------------------------------------------------
 
-# The whole first block of a mode, captured where subscribers and
+# Each block of a mode's tests, captured where subscribers and
 # publishers meet the broker (the bridge port facing b0, S3's end of port 2), then
 # decoded by tshark: every datagram the broker sent is clean MQTT-SN (a
 # message type, checksums good, not malformed) and nothing in the capture
-# is malformed or an expert error.  This covers every feature the block
-# exercises (sessions, QoS 1/2, sleep, wills, forms), not only one test's.
+# is malformed or an expert error.  Two blocks per mode: the first covers
+# the tests up to the forms (sessions, QoS 1/2, the SUBACK race, sleep,
+# forms), the second the QoS no-ack, forwarder, unsubscribe, keep-alive and
+# will tests; what comes after (congestion, fuzzing) has tshark checks of
+# its own.
+# mode_capture_start BLOCK: the captures of one block of tests.
 mode_cap_pids=()
 mode_capture_start() {
 	mode_caps=() mode_cap_pids=()
 	command -v tshark >/dev/null || return 0
 	local where
 	for where in "$NS_SW:swb0" "$NS_S3:s3"; do
-		local ns=${where%%:*} dev=${where#*:} cap=$tmp/mode-${where#*:}.pcapng
+		local ns=${where%%:*} dev=${where#*:} cap=$tmp/mode-$1-${where#*:}.pcapng
 		: >"$cap.log"
 		# -P -l: each packet is handed over (and counted) as it comes.
 		nsenter --net="$(lab_ns "$ns")" tshark -i "$dev" -f "udp port 1883" -w "$cap" -P -l \
@@ -1081,8 +1110,9 @@ mode_capture_start() {
 	done
 }
 
+# t_mode_capture MIN: at least MIN broker datagrams in the block's captures.
 t_mode_capture() {
-	local rc=0 cap pid fields bad n total=0
+	local rc=0 cap pid fields bad n total=0 min=$1
 	command -v tshark >/dev/null || { note "tshark not installed"; return 77; }
 	# The last datagrams of the block reach the capture before it stops:
 	# wait until its summary stops growing.
@@ -1122,7 +1152,7 @@ t_mode_capture() {
 		fi
 	done
 	info "$total datagrams from the broker decoded"
-	[ "$total" -ge 200 ] || { note "only $total datagrams from the broker captured"; rc=1; }
+	[ "$total" -ge "$min" ] || { note "only $total datagrams from the broker captured"; rc=1; }
 	return $rc
 }
 
@@ -1143,7 +1173,7 @@ run_mode() {
 		lab_down
 		return 1
 	fi
-	mode_capture_start
+	mode_capture_start 1
 	run_test "$mode: 1 subscriber, same port: XDP_TX, payload bytes exact" t_xdp_tx
 	run_test "$mode: 1 subscriber, other port: XDP_REDIRECT" t_xdp_redirect
 	run_test "$mode: fan-out 2: TC clones" t_fanout 2
@@ -1159,18 +1189,25 @@ run_mode() {
 	run_test "$mode: QoS 1/2 deliveries at min(publish, granted), acknowledged, once each" t_qos_deliveries
 	run_test "$mode: sleeping client: publishes buffered while asleep, delivered at its PINGREQ" t_sleep
 	run_test "$mode: topic-id forms per subscriber, QoS -1 as QoS 0, in TC copies and XDP_TX" t_forms
-	run_test "$mode: tshark: every datagram the broker sent in these tests is clean MQTT-SN" t_mode_capture
+	run_test "$mode: tshark: every datagram the broker sent in these tests is clean MQTT-SN" \
+		t_mode_capture 200
 	run_test "$mode: QoS -1 to a predefined topic delivered" t_qosm1_allowed
 	run_test "$mode: QoS -1 to a short topic name delivered" t_qosm1_short
 	stop_broker
 	if start_broker --predefined="$tmp/predefined" --qos-m1=none --retry-interval=1 --retries=2; then
+		mode_capture_start 2
 		run_test "$mode: QoS -1 with --qos-m1=none dropped (xdp_drop_qosm1_denied)" t_qosm1_denied
 		run_test "$mode: QoS 1 to a client that never acknowledges: resent twice with DUP, given up" t_qos_noack
 		run_test "$mode: forwarder encapsulation: two nodes behind one forwarder, wrapped both ways" t_forwarder
 		run_test "$mode: UNSUBSCRIBE stops delivery, subscriber count 2 -> 1" t_unsubscribe
 		run_test "$mode: keep-alive expiry of a frozen subscriber" t_keepalive
 		run_test "$mode: will published when a client is lost, not after DISCONNECT, retained" t_will
+		# Before the fuzzing, whose malformed datagrams the captures would hold.
+		run_test "$mode: tshark: the second block's broker datagrams are clean MQTT-SN" \
+			t_mode_capture 20
 		run_test "$mode: congestion: 65th subscriber refused, 64 still served" t_congestion
+		run_test "$mode: 70 wildcard subscribers, 64 slots: all 70 served, 6 by the daemon" \
+			t_wildcard_overflow
 		run_test "$mode: 10000 random/malformed datagrams: drops as predicted, still serving" t_fuzz
 		run_test "$mode: tshark: broker traffic is well-formed MQTT-SN, checksums good" t_tshark
 		run_test "$mode: SIGTERM: exit 0, nothing attached" t_sigterm

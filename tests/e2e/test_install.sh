@@ -2,7 +2,9 @@
 # test_install.sh BUILD - `make install`: what lands under DESTDIR, and the
 # installed daemon running from there with the installed NIC profiles.
 #
-#   make install DESTDIR=$work/root PREFIX=/usr    (BUILD's objects)
+#   make install DESTDIR=$work/root PREFIX=/usr    (BUILD's objects): the
+#   binary, BPF objects, NIC profiles and the systemd units, whose
+#   ExecStart names the installed binary
 #   the source tree's nic-profiles/ renamed away while the installed binary
 #   runs: it can only find $work/root/usr/share/psoffload/nic-profiles, the
 #   path from SBINDIR to DATADIR the build computed (/usr/share/psoffload
@@ -10,6 +12,8 @@
 #   $work/root/usr/sbin/psoffload --mode=skb on a veth in a namespace of its
 #   own, `psoffload status --json`, SIGTERM
 #   make install DESTDIR=$work/root-default: everything under usr/local
+#   (the settings file under etc/ whatever PREFIX); a second make install
+#   keeps a settings file that is there
 #
 # The daemon gets its own pin dir under /sys/fs/bpf and runs in the
 # namespace through nsenter (`ip netns exec` would hide /sys/fs/bpf).
@@ -115,14 +119,21 @@ run_test() {
 # files_under DIR: every file below DIR, relative, sorted.
 files_under() { (cd "$1" && find . -type f | sed 's|^\./||' | LC_ALL=C sort); }
 
-# expect_files DIR SBINDIR DATADIR: DIR holds exactly the binary in SBINDIR,
-# the BPF objects in DATADIR/bpf and nic-profiles/* in DATADIR/nic-profiles.
+# expect_files DIR SBINDIR DATADIR UNITDIR MANDIR: DIR holds exactly the
+# binary in SBINDIR, the BPF objects in DATADIR/bpf, nic-profiles/* in
+# DATADIR/nic-profiles, the two units in UNITDIR, which start /SBINDIR's,
+# the man pages in MANDIR and the settings file.
 expect_files() {
-	local dir=$1 sbin=$2 share=$3 want f
+	local dir=$1 sbin=$2 share=$3 units=$4 man=$5 want f
 	want=$( {
 		echo "$sbin/psoffload"
 		for f in "$build_abs"/bpf/*.bpf.o; do echo "$share/bpf/${f##*/}"; done
 		for f in "$profiles"/*; do echo "$share/nic-profiles/${f##*/}"; done
+		echo "$units/psoffload.service"
+		echo "$units/psoffload@.service"
+		echo "$man/man8/psoffload.8"
+		echo "$man/man5/psoffload.conf.5"
+		echo "etc/psoffload/psoffload.conf"
 	} | LC_ALL=C sort)
 	if [ "$(files_under "$dir")" != "$want" ]; then
 		note "files under DESTDIR, expected vs installed:"
@@ -132,6 +143,13 @@ expect_files() {
 	[ -x "$dir/$sbin/psoffload" ] || { note "$sbin/psoffload is not executable"; return 1; }
 	cmp -s "$dir/$share/nic-profiles/veth.ini" "$profiles/veth.ini" ||
 		{ note "$share/nic-profiles/veth.ini differs from the source tree's"; return 1; }
+	for f in psoffload.service psoffload@.service; do
+		grep -q "^ExecStart=/$sbin/psoffload " "$dir/$units/$f" ||
+			{ note "$units/$f: $(grep ExecStart= "$dir/$units/$f")"; return 1; }
+		grep -q '^Type=notify$' "$dir/$units/$f" || { note "$units/$f: no Type=notify"; return 1; }
+	done
+	cmp -s "$dir/etc/psoffload/psoffload.conf" "$root/etc/psoffload.conf" ||
+		{ note "etc/psoffload/psoffload.conf differs from the source tree's"; return 1; }
 }
 
 # install_into DESTDIR [VAR=VALUE...]: make install; its output in make.log.
@@ -150,7 +168,17 @@ install_into() {
 
 t_install_usr() {
 	install_into "$dest" PREFIX=/usr || return 1
-	expect_files "$dest" usr/sbin usr/share/psoffload
+	expect_files "$dest" usr/sbin usr/share/psoffload usr/lib/systemd/system usr/share/man
+}
+
+# The settings file is the operator's once it is there.
+t_keep_conf() {
+	local f=$dest/etc/psoffload/psoffload.conf
+	printf '[broker]\nport = 1884\n' >"$f"
+	install_into "$dest" PREFIX=/usr || return 1
+	[ "$(cat "$f")" = "$(printf '[broker]\nport = 1884')" ] ||
+		{ note "a second make install replaced the operator's $f"; return 1; }
+	cp "$root/etc/psoffload.conf" "$f"
 }
 
 # The source tree's profiles are out of the way from here to t_stop.
@@ -229,10 +257,12 @@ t_restore_profiles() {
 
 t_install_default() {
 	install_into "$dest_default" || return 1
-	expect_files "$dest_default" usr/local/sbin usr/local/share/psoffload
+	expect_files "$dest_default" usr/local/sbin usr/local/share/psoffload usr/local/lib/systemd/system \
+		usr/local/share/man
 }
 
-run_test "make install DESTDIR PREFIX=/usr: binary, BPF objects, every nic-profiles/ file" t_install_usr
+run_test "make install DESTDIR PREFIX=/usr: binary, BPF objects, every nic-profiles/ file, units, man pages, settings file" t_install_usr
+run_test "make install again: the settings file there is kept" t_keep_conf
 if [ $failed -eq 0 ]; then
 	run_test "the source tree's nic-profiles/ out of the way" t_hide_profiles
 	run_test "installed binary: default profiles dir is DESTDIR/usr/share/psoffload/nic-profiles" t_profiles_dir

@@ -1294,8 +1294,11 @@ static void test_subscribe_slot_full(void **state)
 	    SLOT_ADD(1, 1), OUT(1, SUBACK(1, 3, 0)), SLOTS_SET(1, R, 1));
 }
 
-/* 5.3.10 a wildcard SUBSCRIBE is all or nothing: one full topic table
- * refuses it (congestion) and the slots it took are given back. */
+/* 5.3.10 a wildcard SUBSCRIBE whose filter matches a topic with no slot
+ * left is still accepted, and never silently lossy: the client holds that
+ * topic without a slot, the topic is flagged PSO_TOPIC_F_HOST (every
+ * publish also goes up) and the daemon delivers to it (overflow counted).
+ * The data plane serves its other topics. */
 static void test_subscribe_filter_slot_full(void **state)
 {
 	connect_client(2, "c2", 0);
@@ -1306,17 +1309,27 @@ static void test_subscribe_filter_slot_full(void **state)
 	T->f.slot_add_err = -ENOSPC;
 	T->f.slot_add_err_id = 2;
 	run(IN(1, SUB_NAME(1, "a/+")),
-	    SLOT_ADD(1, 1), SLOT_ADD(1, 2),
-	    SLOTS_REMOVE(1, 1),
-	    OUT(1, SUBACK(0, 1, MQTTSN_RC_CONGESTION)));
-	assert_int_equal(stats()->congestion, 1);
-	assert_int_equal(client(1)->nheld, 0);
-	run(IN(2, PUBLISH(QOS1, 1, 1, "x")), OUT(2, PUBACK(1, 1, 0)));
+	    SLOT_ADD(1, 1), SLOT_ADD(1, 2), TOPIC_SET(2, PSO_TOPIC_F_HOST), SLOT_ADD(1, 3),
+	    OUT(1, SUBACK(0, 1, 0)),
+	    OUT(1, REGISTER(1, 1, "a/1")), OUT(1, REGISTER(2, 2, "a/2")),
+	    OUT(1, REGISTER(3, 3, "a/3")), SLOTS_SET(1, R, 1, 3));
+	assert_int_equal(stats()->congestion, 0);
+	assert_int_equal(stats()->overflow, 1);
+	assert_int_equal(client(1)->nheld, 3);
+	/* A publish the data plane judged (and passed up, PSO_TOPIC_F_HOST)
+	 * reaches the slotless holder from the daemon: the tables say no slot
+	 * of its served it (slot_served false). */
+	run(IN_JUDGED(2, PUBLISH(QOS0, 2, 0, "x")), OUT(1, PUBLISH(QOS0, 2, 0, "x")));
+	/* The last slotless hold gone, the flag goes. */
+	T->f.slot_add_err = 0;
+	run(IN(1, UNSUB_NAME(2, "a/+")), TOPIC_SET(2, 0), SLOTS_REMOVE(1, 1, 3),
+	    OUT(1, UNSUBACK(2)));
 }
 
 /* 6.9 a topic registered later whose table is full for a wildcard
- * subscriber: REGISTER was sent, the slot is refused (congestion counted),
- * the REGACK still accepts. */
+ * subscriber: REGISTER was sent, the client holds it without a slot and
+ * the daemon serves it (the topic flagged PSO_TOPIC_F_HOST); the REGACK
+ * still accepts. */
 static void test_subscribe_filter_later_topic_full(void **state)
 {
 	connect_client(1, "c1", 0);
@@ -1325,8 +1338,31 @@ static void test_subscribe_filter_later_topic_full(void **state)
 	T->f.slot_add_err = -ENOSPC;
 	run(IN(2, REGISTER(0, 1, "t")),
 	    TOPIC_SET(1, 0), OUT(1, REGISTER(1, 1, "t")), SLOT_ADD(1, 1),
-	    OUT(2, REGACK(1, 1, 0)));
-	assert_int_equal(stats()->congestion, 1);
+	    TOPIC_SET(1, PSO_TOPIC_F_HOST), OUT(2, REGACK(1, 1, 0)));
+	assert_int_equal(stats()->congestion, 0);
+	assert_int_equal(stats()->overflow, 1);
+	run(IN(2, PUBLISH(QOS1, 1, 1, "y")), OUT(2, PUBACK(1, 1, 0)),
+	    OUT(1, PUBLISH(QOS0, 1, 0, "y")));
+}
+
+/* A slot given back goes to the topic's first slotless holder: added,
+ * enabled, and only then the topic's PSO_TOPIC_F_HOST cleared, so the
+ * daemon serves it until the data plane does. */
+static void test_slotless_promoted(void **state)
+{
+	connect_client(1, "c1", 0);
+	connect_client(2, "c2", 0);
+	connect_client(3, "c3", 0);
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	T->f.slot_add_err = -ENOSPC;
+	run(IN(2, SUB_NAME(1, "#")), SLOT_ADD(2, 1), TOPIC_SET(1, PSO_TOPIC_F_HOST),
+	    OUT(2, SUBACK(0, 1, 0)), OUT(2, REGISTER(1, 1, "t")));
+	T->f.slot_add_err = 0;
+	run(IN(1, UNSUB_NAME(2, "t")), SLOTS_REMOVE(1, 1), SLOT_ADD(2, 1), SLOTS_SET(2, R, 1),
+	    TOPIC_SET(1, 0), OUT(1, UNSUBACK(2)));
+	assert_int_equal(stats()->overflow, 1);
+	assert_false(pso_client_hold_of(client(2), 1)->slotless);
 }
 
 /* 5.3.10 SUBSCRIBE by name when the registry is full -> congestion. */
@@ -3327,6 +3363,7 @@ int main(void)
 		TEST(test_subscribe_slot_full),
 		TEST(test_subscribe_filter_slot_full),
 		TEST(test_subscribe_filter_later_topic_full),
+		TEST(test_slotless_promoted),
 		TEST(test_subscribe_registry_full),
 		/* 6.9 unsubscribe */
 		TEST(test_unsubscribe),

@@ -56,6 +56,7 @@
 #include "psoffload_abi.h"
 #include "psoffload_tc.skel.h"
 #include "pkt.h"
+#include "copy_desc.h"
 
 /* ---- The driver's own world ---------------------------------------------- */
 
@@ -288,32 +289,6 @@ static void drain_taps(void)
 
 /* ---- Expectations ------------------------------------------------------- */
 
-/* The frame as slot s's subscriber must receive it: headers from the slot,
- * the source port the broker's, one hop less of TTL, the PUBLISH flags the
- * row's copy_flags (unset: QoS 0, DUP and RETAIN clear) with the
- * TopicIdType of the slot's form, for a short-form slot the short name in
- * place of the topic id, everything else as sent; pkt_build() computes
- * every checksum again. */
-static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s, uint8_t copy_flags)
-{
-	uint8_t form = MQTTSN_TOPIC_NORMAL;
-
-	memcpy(d->eth_dst, s->dst_mac, 6);
-	memcpy(d->eth_src, s->src_mac, 6);
-	memcpy(d->ip_src, s->src_addr, 16);
-	memcpy(d->ip_dst, s->dst_addr, 16);
-	d->ttl = d->ttl - 1;
-	d->sport = BROKER_PORT;
-	d->dport = ntohs(s->dst_port);
-	if (s->flags & PSO_SUB_F_SHORT) {
-		form = MQTTSN_TOPIC_SHORT;
-		d->topic_id = SHORT_NAME_ID;
-	} else if (s->flags & PSO_SUB_F_PREDEFINED) {
-		form = MQTTSN_TOPIC_PREDEFINED;
-	}
-	d->pub_flags = copy_flags | form;
-}
-
 static const char *const counter_names[] = PSO_COUNTER_NAMES;
 
 static const char *verdict_name(int v)
@@ -387,7 +362,7 @@ static void build_frames(const struct tc_case *c, struct outcome *o)
 
 		if (c->sent & SLOT(i))
 			assert_true(port_up(c->tbl.subs[i].port));
-		rewrite_desc(&d, &s, c->copy_flags);
+		copy_desc(&d, &s, c->copy_flags, BROKER_PORT, SHORT_NAME_ID);
 		len = pkt_build(&d, o->want[i].b, sizeof(o->want[i].b), NULL);
 		assert_int_equal(len, (int)o->in.len);
 		o->want[i].len = (size_t)len;

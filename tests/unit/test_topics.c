@@ -502,6 +502,77 @@ static void test_predefined_file_missing(void **state)
 	pso_registry_free(reg);
 }
 
+/* A running broker reads its predefined file again. */
+static int note_added(uint16_t id, const char *name, void *ctx)
+{
+	char *log = ctx;
+	size_t n = strlen(log);
+
+	snprintf(log + n, 256 - n, "%u=%s;", id, name);
+	return 0;
+}
+
+static void test_predefined_reload(void **state)
+{
+	char *path = write_temp("1 a\n2 b\n3 c\n");
+	struct pso_registry *reg = pso_registry_new(16);
+	struct pso_predef_reload res;
+	char err[256], want[256], log[256] = "";
+	uint16_t id;
+
+	assert_int_equal(pso_registry_load_predefined(reg, path, err, sizeof(err)), 0);
+	assert_int_equal(reg_register(reg, "dyn", &id, NULL), 0);	/* takes id 4 */
+	assert_int_equal(id, 4);
+	/* The same file: nothing new. */
+	assert_int_equal(pso_registry_reload_predefined(reg, path, &res, note_added, log, err,
+							sizeof(err)), 0);
+	assert_int_equal(res.added, 0);
+	assert_int_equal(res.unchanged, 3);
+	assert_int_equal(res.missing, 0);
+	assert_string_equal(log, "");
+	unlink(path);
+	free(path);
+
+	/* 2 gone, 7 and 9 new: added (in id order), 2 stays. */
+	path = write_temp("9 i\n1 a\n7 g\n3 c\n");
+	assert_int_equal(pso_registry_reload_predefined(reg, path, &res, note_added, log, err,
+							sizeof(err)), 0);
+	assert_int_equal(res.added, 2);
+	assert_int_equal(res.unchanged, 2);
+	assert_int_equal(res.missing, 1);
+	assert_string_equal(log, "7=g;9=i;");
+	assert_true(pso_registry_is_predefined(reg, 7));
+	assert_true(pso_registry_is_predefined(reg, 2));
+	assert_string_equal(pso_registry_name(reg, 2), "b");
+	assert_int_equal(pso_registry_count(reg), 6);
+	unlink(path);
+	free(path);
+
+	/* A new name for an id in use, a new id for a name in use, a
+	 * predefined id a client registered meanwhile: refused, and nothing
+	 * of the file is taken. */
+	static const struct { const char *text, *error; } bad[] = {
+		{ "1 a\n10 new\n2 bee\n", "3: topic id 2 is 'b' in the running broker: a new name needs a restart" },
+		{ "10 new\n11 a\n", "2: topic 'a' is id 1 in the running broker: a new id needs a restart" },
+		{ "10 new\n4 dyn\n", "2: topic id 4 is 'dyn' in the running broker: a new name needs a restart" },
+		{ "10 new\n12 x/+\n", "2: invalid topic name 'x/+': wildcards are not allowed in a topic name" },
+	};
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		path = write_temp(bad[i].text);
+		log[0] = '\0';
+		assert_int_equal(pso_registry_reload_predefined(reg, path, &res, note_added, log, err,
+								sizeof(err)), -EINVAL);
+		snprintf(want, sizeof(want), "%s:%s", path, bad[i].error);
+		assert_string_equal(err, want);
+		assert_string_equal(log, "");
+		assert_null(pso_registry_name(reg, 10));
+		assert_int_equal(pso_registry_count(reg), 6);
+		unlink(path);
+		free(path);
+	}
+	pso_registry_free(reg);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -518,6 +589,7 @@ int main(void)
 		cmocka_unit_test(test_predefined_file_bad),
 		cmocka_unit_test(test_predefined_file_long_name),
 		cmocka_unit_test(test_predefined_file_conflicts_with_registry),
+		cmocka_unit_test(test_predefined_reload),
 		cmocka_unit_test(test_predefined_file_missing),
 	};
 

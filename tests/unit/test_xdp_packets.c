@@ -47,6 +47,7 @@
 #include "psoffload_xdp.skel.h"
 #include "psoffload_xdp_offload.skel.h"
 #include "pkt.h"
+#include "copy_desc.h"
 
 /* ---- The driver's own world ---------------------------------------------- */
 
@@ -482,32 +483,6 @@ static int run_prog(const struct build *b, const uint8_t *in, size_t len,
 
 /* ---- Expectations ------------------------------------------------------- */
 
-/* The input as the subscriber must receive it: headers from the slot, the
- * source port the broker's (one port number on every interface, from the
- * ingress port's config), one hop less of TTL, the PUBLISH flags the row's
- * copy_flags with the TopicIdType of the slot's form, for a short-form
- * slot the short name in place of the topic id, everything else as sent;
- * pkt_build() computes every checksum again. */
-static void rewrite_desc(struct pkt_desc *d, const struct pso_sub *s, uint8_t copy_flags)
-{
-	uint8_t form = MQTTSN_TOPIC_NORMAL;
-
-	if (s->flags & PSO_SUB_F_SHORT) {
-		form = MQTTSN_TOPIC_SHORT;
-		d->topic_id = SHORT_NAME_ID;
-	} else if (s->flags & PSO_SUB_F_PREDEFINED) {
-		form = MQTTSN_TOPIC_PREDEFINED;
-	}
-	d->pub_flags = copy_flags | form;
-	memcpy(d->eth_dst, s->dst_mac, 6);
-	memcpy(d->eth_src, s->src_mac, 6);
-	memcpy(d->ip_src, s->src_addr, 16);
-	memcpy(d->ip_dst, s->dst_addr, 16);
-	d->ttl = d->ttl - 1;
-	d->sport = BROKER_PORT;
-	d->dport = ntohs(s->dst_port);
-}
-
 static const char *const counter_names[] = PSO_COUNTER_NAMES;
 
 static const char *verdict_name(int v)
@@ -631,7 +606,7 @@ static void build_frames(const struct xdp_case *c, const struct expect *e,
 		struct pkt_desc d = c->pkt;
 		struct pso_sub s = make_sub(c->tbl.subs[0]);
 
-		rewrite_desc(&d, &s, c->copy_flags);
+		copy_desc(&d, &s, c->copy_flags, BROKER_PORT, SHORT_NAME_ID);
 		len = pkt_build(&d, o->want, sizeof(o->want), &info);
 		assert_int_equal(len, (int)o->in_len);
 		o->want_len = (size_t)len;
