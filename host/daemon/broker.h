@@ -42,6 +42,8 @@ struct pso_broker_cfg {
 	 * always does), and how long an unproven session lasts. */
 	const char *trusted_list;	/* "CIDR,..." (--trusted) */
 	unsigned int unvalidated_s;
+	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
+	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	const char *const *ifnames;
 	const enum pso_mode *ifmodes;	/* per interface; NULL: mode for every one */
 	int nifnames;

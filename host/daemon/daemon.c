@@ -25,6 +25,7 @@
 #include "daemon/statusfile.h"
 #include "ctl/nexthop.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "proto/mqttsn.h"
 #include "proto/topics.h"
 #include "util/endpoint.h"
@@ -113,6 +114,14 @@ static void nh_changed(void *ctx)
 	struct pso_broker *b = ctx;
 
 	b->nh_changed = true;
+}
+
+/* An event's topic name, from the registry (pso_events_open). */
+static const char *event_topic_name(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_registry_name(pso_proto_registry(b->proto), id);
 }
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -218,7 +227,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 		.unvalidated_s = cfg->unvalidated_s,
 	};
 	struct pso_ctl_cfg ccfg = {
@@ -246,14 +255,22 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	pcfg.ntrusted = b->ntrusted;
 	b->now_ms = now_ms();
 	b->started_ms = realtime_ms();
+	b->pin_lock.fd = -1;
+	ret = pso_ctl_check_ifnames(cfg->ifnames, cfg->nifnames, err, errlen);
+	if (ret)
+		goto fail;
+	/* The pin directory is ours for our whole life, or another live
+	 * broker's: then hands off its pins, whatever either is named. */
+	if (cfg->pin_dir) {
+		pid_t owner;
+
+		ret = pso_instance_lock(cfg->pin_dir, &b->pin_lock, &owner, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	ret = open_control(b, err, errlen);
 	if (ret)
 		goto fail;
-	if (cfg->nifnames > PSO_MAX_PORTS) {
-		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
-		ret = -E2BIG;
-		goto fail;
-	}
 	ret = pso_ctl_table_sizes(&ccfg, cfg->ifnames, cfg->nifnames, &sizes, err, errlen);
 	if (ret)
 		goto fail;
@@ -298,6 +315,13 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	b->dp.tables = &b->tables;
+	ret = pso_events_open(&b->events, b->dp.events_fd, 0, event_topic_name, b);
+	if (!ret)
+		ret = pso_dp_set_event_rate(&b->dp, cfg->event_rate);
+	if (ret) {
+		snprintf(err, errlen, "cannot read the data plane's events: %s", strerror(-ret));
+		goto fail;
+	}
 	pso_proto_topics_publish(b->proto);
 	ret = pso_ctl_init(&b->ctl, &ccfg, &b->dp, &b->tables, b->nh, sizes.topics);
 	if (ret) {
@@ -389,18 +413,48 @@ static void tick(struct pso_broker *b)
 	notify_status(b);
 }
 
+/* ---- stopping: every client hears DISCONNECT before the data plane goes ---- */
+
+#define BYE_BATCH	128	/* DISCONNECTs in one go ... */
+#define BYE_PACE_US	1000	/* ... then a pause, so receivers keep up */
+#define BYE_BOUND_MS	1000	/* all of them, at most */
+
+static void say_goodbye(struct pso_broker *b)
+{
+	uint64_t start = now_ms();
+	const struct timespec pace = { .tv_nsec = BYE_PACE_US * 1000 };
+	unsigned int sent = 0;
+	bool done = false;
+
+	for (;;) {
+		sent += pso_proto_shutdown(b->proto, BYE_BATCH, &done);
+		if (done || now_ms() - start >= BYE_BOUND_MS)
+			break;
+		nanosleep(&pace, NULL);
+	}
+	if (!done)
+		pso_warn("DISCONNECT sent to %u clients in %d ms, the bound; the others get none",
+			 sent, BYE_BOUND_MS);
+	else
+		pso_info("DISCONNECT sent to %u client%s in %llu ms", sent, sent == 1 ? "" : "s",
+			 (unsigned long long)(now_ms() - start));
+}
+
+/* ---- the event loop ---- */
+
 int pso_broker_run(struct pso_broker *b)
 {
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
 	uint64_t next_tick = now_ms() + TICK_MS;
 
 	for (;;) {
-		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_METRICS, FD_CTL, NFDS = FD_CTL };
+		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_EVENTS, FD_METRICS, FD_CTL, NFDS = FD_CTL };
 		struct pollfd pfd[NFDS + 1 + PSO_CTL_MAX_CONNS] = {
 			[FD_SOCK] = { .fd = b->sock, .events = POLLIN },
 			[FD_NH] = { .fd = pso_nh_fd(b->nh), .events = POLLIN },
 			[FD_SIG] = { .fd = b->sigfd, .events = POLLIN },
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
+			[FD_EVENTS] = { .fd = pso_events_fd(b->events), .events = POLLIN },
 			[FD_METRICS] = { .fd = b->metrics ? pso_metrics_fd(b->metrics) : -1,
 					 .events = POLLIN },
 		};
@@ -431,6 +485,7 @@ int pso_broker_run(struct pso_broker *b)
 				return PSO_BROKER_RELOAD;
 			pso_notify_stopping(&b->notify, "stopping: detaching");
 			pso_info("signal %u: stopping", si.ssi_signo);
+			say_goodbye(b);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
@@ -438,6 +493,8 @@ int pso_broker_run(struct pso_broker *b)
 			pso_tables_grace_done(&b->tables);
 		if (pfd[FD_NH].revents & POLLIN)
 			pso_nh_process(b->nh);
+		if (pfd[FD_EVENTS].revents & POLLIN)
+			pso_events_consume(b->events);
 		if (pfd[FD_SOCK].revents & POLLIN) {
 			/* Bounded batch, so timers and signals keep their turn. */
 			for (int i = 0; i < 256; i++)
@@ -476,7 +533,7 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_predef_reload res;
 	int ret;
@@ -523,11 +580,14 @@ void pso_broker_stop(struct pso_broker *b)
 	 * maps are still there, then the programs and maps go. */
 	pso_dp_detach_all(&b->dp);
 	b->dp.tables = NULL;
+	pso_events_close(b->events);
 	pso_tables_free(&b->tables);
 	pso_dp_close(&b->dp);
 	pso_ctl_free(&b->ctl);
 	if (b->nh)
 		pso_nh_close(b->nh);
 	pso_proto_free(b->proto);
+	/* Last: the pins are gone, another broker may have the directory. */
+	pso_instance_unlock(&b->pin_lock);
 	free(b);
 }

@@ -24,7 +24,9 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
 	p->slotless = calloc(cfg->max_topics, sizeof(*p->slotless));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
-	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || pso_valid_init(p)) {
+	p->rl = pso_rl_new(PSO_RL_ENTRIES_DEFAULT, NULL);
+	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || !p->rl ||
+	    pso_valid_init(p)) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -45,9 +47,9 @@ void pso_proto_free(struct pso_proto *p)
 				pso_subscription_free(&c->subs[i]);
 			for (int i = 0; i < c->nheld; i++)
 				free(c->held[i]);
-			pso_outbox_free(c);
+			pso_outbox_free(p, c);
 			pso_will_free(&c->will);
-			pso_sleep_free(c);
+			pso_sleep_free(p, c);
 			pso_valid_free(p, c);
 			free(c->subs);
 			free(c->held);
@@ -60,6 +62,7 @@ void pso_proto_free(struct pso_proto *p)
 	free(p->retained);
 	free(p->topic_holds);
 	free(p->guesses);
+	pso_rl_free(p->rl);
 	free(p->slotless);
 	if (p->reg)
 		pso_registry_free(p->reg);
@@ -93,6 +96,9 @@ void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
 	p->cfg.session_expiry_s = cfg->session_expiry_s;
 	p->cfg.retry_s = cfg->retry_s;
 	p->cfg.retries = cfg->retries;
+	/* Every limit is read where it is applied (quota.c): a new one holds
+	 * from the next request on, and takes nothing away. */
+	p->cfg.lim = cfg->lim;
 	if (policy)
 		pso_proto_topics_publish(p);
 }
@@ -194,6 +200,37 @@ void pso_proto_advertise(struct pso_proto *p)
 	/* What to send is this layer's; where (every port) the broker's. */
 	if (n < 0 || p->ops->broadcast(p->ctx, p->txbuf, (size_t)n))
 		pso_debug("ADVERTISE not sent");
+}
+
+unsigned int pso_proto_shutdown(struct pso_proto *p, unsigned int budget, bool *done)
+{
+	unsigned int sent = 0;
+
+	if (!p->bye_started) {
+		p->bye_started = true;
+		p->bye_bucket = 0;
+		p->bye_next = p->by_ep[0];
+	}
+	while (p->bye_bucket < PSO_CLIENT_HASH_SIZE) {
+		struct pso_client *c = p->bye_next;
+
+		if (!c) {
+			if (++p->bye_bucket < PSO_CLIENT_HASH_SIZE)
+				p->bye_next = p->by_ep[p->bye_bucket];
+			continue;
+		}
+		if (!pso_client_reachable(c)) {
+			p->bye_next = c->next_ep;
+			continue;
+		}
+		if (sent == budget)
+			break;
+		pso_send_to_simple(p, c, MQTTSN_DISCONNECT);
+		sent++;
+		p->bye_next = c->next_ep;
+	}
+	*done = p->bye_bucket >= PSO_CLIENT_HASH_SIZE;
+	return sent;
 }
 
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p)
