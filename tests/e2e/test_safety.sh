@@ -115,8 +115,9 @@ expect() {
 start_pair() {
 	pin_dir=/sys/fs/bpf/psoffload-safety-$LAB_ID-a
 	b_pin=/sys/fs/bpf/psoffload-safety-$LAB_ID-b
-	broker_log=$tmp/broker-a.log
-	b_log=$tmp/broker-b.log
+	# Fresh logs: a "serving" line of the round before is no start.
+	broker_log=$tmp/broker-a-$mode-$((++a_starts)).log
+	b_log=$tmp/broker-b-$mode-$a_starts.log
 	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode="$mode" --pin-dir="$pin_dir" \
 		"$@" b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
