@@ -62,11 +62,12 @@
 #include <bpf/libbpf.h>
 
 #include "psoffload_abi.h"
-#include "psoffload_xdp.skel.h"
-#include "psoffload_xdp_offload.skel.h"
-#include "psoffload_tc.skel.h"
-#include "psoffload_xdp_noev.skel.h"
-#include "psoffload_tc_noev.skel.h"
+/* The programs with copies that keep their TTL (PSO_BENCH_KEEP_TTL). */
+#include "psoffload_xdp_bench.skel.h"
+#include "psoffload_xdp_offload_bench.skel.h"
+#include "psoffload_tc_bench.skel.h"
+#include "psoffload_xdp_bench_noev.skel.h"
+#include "psoffload_tc_bench_noev.skel.h"
 #include "floor_xdp.skel.h"
 #include "netns.h"
 
@@ -517,11 +518,11 @@ static const char *cpu_model(void)
 
 int main(int argc, char **argv)
 {
-	struct psoffload_xdp *xdp;
-	struct psoffload_xdp_offload *off;
-	struct psoffload_tc *tc;
-	struct psoffload_xdp_noev *xdp_ne;
-	struct psoffload_tc_noev *tc_ne;
+	struct psoffload_xdp_bench *xdp;
+	struct psoffload_xdp_offload_bench *off;
+	struct psoffload_tc_bench *tc;
+	struct psoffload_xdp_bench_noev *xdp_ne;
+	struct psoffload_tc_bench_noev *tc_ne;
 	struct floor_xdp *fl;
 	int rounds = 5, saved, opt, floor_i = -1, n_fixed = 0, fixed_bench[2] = { -1, -1 };
 	double fixed[2][FIXED_SAMPLES + MAX_ROUNDS], lo, hi;
@@ -569,12 +570,12 @@ int main(int argc, char **argv)
 	if (netns_enter(ns, &saved))
 		die("%s", netns_error());
 
-	xdp = psoffload_xdp__open_and_load();
-	off = psoffload_xdp_offload__open_and_load();
-	tc = psoffload_tc__open_and_load();
+	xdp = psoffload_xdp_bench__open_and_load();
+	off = psoffload_xdp_offload_bench__open_and_load();
+	tc = psoffload_tc_bench__open_and_load();
 	fl = floor_xdp__open_and_load();
-	xdp_ne = psoffload_xdp_noev__open_and_load();
-	tc_ne = psoffload_tc_noev__open_and_load();
+	xdp_ne = psoffload_xdp_bench_noev__open_and_load();
+	tc_ne = psoffload_tc_bench_noev__open_and_load();
 	if (!xdp || !off || !tc || !fl || !xdp_ne || !tc_ne)
 		die("loading the BPF programs failed");
 	/* The daemon's default rate limit, as it runs. */
@@ -707,12 +708,12 @@ int main(int argc, char **argv)
 	       "return code after the program, so its transmit is not in the figure.\n", n_fixed,
 	       median(fixed[0], n_fixed, &lo, &hi) / 1e6, median(fixed[1], n_fixed, &lo, &hi) / 1e6);
 
-	psoffload_tc_noev__destroy(tc_ne);
-	psoffload_xdp_noev__destroy(xdp_ne);
+	psoffload_tc_bench_noev__destroy(tc_ne);
+	psoffload_xdp_bench_noev__destroy(xdp_ne);
 	floor_xdp__destroy(fl);
-	psoffload_tc__destroy(tc);
-	psoffload_xdp_offload__destroy(off);
-	psoffload_xdp__destroy(xdp);
+	psoffload_tc_bench__destroy(tc);
+	psoffload_xdp_offload_bench__destroy(off);
+	psoffload_xdp_bench__destroy(xdp);
 	netns_leave(saved);
 	netns_cleanup_all();
 	return 0;
