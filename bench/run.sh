@@ -212,7 +212,8 @@ run_psoffload() {	# MODE
 	local mode=$1 sys=psoffload-$1 rc
 	rm -rf "$PIN"
 	start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
-		"$BUILD/psoffload" --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 "$DEV_BRK" || return 1
+		"$BUILD/psoffload" --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 \
+			--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
 	record_progs "$sys"
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats-before.json"
 	loadgen "$sys" --broker-pid "$broker_pid" "${LAT[@]}"
