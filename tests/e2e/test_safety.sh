@@ -13,8 +13,8 @@
 #           for it would: without it the spoofed subscribers never prove
 #           their address and the loop never forms (loop-untrusted).
 #   reflect-* spoofed CONNECT (keep-alive 0) and SUBSCRIBE from a victim's
-#           address (ns S1, 10.77.1.11, which has no socket there and
-#           answers ICMP): (a) to a busy topic, (b) "#" over 200 retained
+#           address (ns S1, 10.77.1.11, silent: sockets on those ports it
+#           never reads, so no ICMP cuts the attack short): (a) to a busy topic, (b) "#" over 200 retained
 #           messages of 1 KB, (c) 64 endpoints of the victim with a
 #           wildcard each.  A capture at the victim counts what the broker
 #           sends it; the amplification factor (bytes to the victim / bytes
@@ -200,11 +200,19 @@ hexlen() { local n=0 h; for h in "$@"; do n=$((n + ${#h} / 2)); done; echo $n; }
 
 # capture.py IFACE ADDR PORT COUNT OUT: counts the UDP payload bytes from
 # port 1883 to ADDR, ports PORT .. PORT+COUNT-1, seen on IFACE (AF_PACKET, so whatever the victim's kernel does
-# with them), writing "bytes datagrams" to OUT every 100 ms.
+# with them), writing "bytes datagrams" to OUT every 100 ms.  The victim
+# holds those ports with sockets it never reads, so it answers nothing:
+# the broker learns nothing from it (a victim that answers ICMP port
+# unreachable is dropped at its first one: the icmp tests).
 cat >"$work/capture.py" <<'PY'
 import socket, struct, sys, time, os
 ifc, addr, out = sys.argv[1], socket.inet_aton(sys.argv[2]), sys.argv[5]
 lo, hi = int(sys.argv[3]), int(sys.argv[3]) + int(sys.argv[4])
+held = []
+for port in range(lo, hi):
+    u = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    u.bind((sys.argv[2], port))
+    held.append(u)
 s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
 s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)	# SO_RCVBUFFORCE: count, not drop
 s.bind((ifc, 0))
@@ -756,8 +764,8 @@ t_holds() {
 	return $rc
 }
 
-# daemon NS PIN KEY: one of the daemon counters in a broker's status.
-daemon_counter() {
+# broker_daemon_counter NS PIN KEY: one daemon counter of the broker at PIN.
+broker_daemon_counter() {
 	lab_run "$1" "$psoffload" status --json --pin-dir="$2" | jq -r ".daemon.$3"
 }
 # round_trip HOST ID: a real client publishes to the broker at HOST and
@@ -774,19 +782,19 @@ round_trip() {
 t_pingpong() {
 	local rc=0 a0 b0 a1 b1 a2 b2 a3 b3 ra rb
 	# What one round trip to each broker alone makes them read.
-	a0=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
-	b0=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	a0=$(broker_daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b0=$(broker_daemon_counter "$NS_S2" "$b_pin" rx_msgs)
 	round_trip $BROKER4 pp-a0 && round_trip $BROKER_B4 pp-b0 || { note "pub failed"; return 1; }
-	a1=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
-	b1=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	a1=$(broker_daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b1=$(broker_daemon_counter "$NS_S2" "$b_pin" rx_msgs)
 	ra=$((a1 - a0)) rb=$((b1 - b0))
 	spoof $BROKER_B4 1883 $BROKER4 1883 "0218"
 	round_trip $BROKER4 pp-a1 && round_trip $BROKER_B4 pp-b1 || { note "pub failed"; return 1; }
-	a2=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
-	b2=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	a2=$(broker_daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b2=$(broker_daemon_counter "$NS_S2" "$b_pin" rx_msgs)
 	round_trip $BROKER4 pp-a2 && round_trip $BROKER_B4 pp-b2 || { note "pub failed"; return 1; }
-	a3=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
-	b3=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	a3=$(broker_daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b3=$(broker_daemon_counter "$NS_S2" "$b_pin" rx_msgs)
 	expect "datagrams broker A read: a round trip and the spoofed DISCONNECT" $((ra + 1)) \
 		$((a2 - a1)) || rc=1
 	expect "datagrams broker B read: a round trip, nothing from A" $rb $((b2 - b1)) || rc=1
