@@ -20,6 +20,7 @@
 #include "cmd/client.h"
 #include "cmd/reload.h"
 #include "util/conf.h"
+#include "util/instance.h"
 #include "util/log.h"
 #include "util/opts.h"
 #include "cmd/lists.h"
@@ -167,7 +168,8 @@ static const struct pso_opt broker_opts[] = {
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
 	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
 		  "under /sys/fs/bpf with no bpffs there (ip netns exec),\n"
-		  "the broker mounts one" },
+		  "the broker mounts one; one broker per directory, by\n"
+		  "its full path: a lock in " PSO_RUN_DIR " says whose" },
 	{ "name", 'n', PSO_OPT_STRING, BROKER(cfg.name), .check = check_name, .arg = "NAME",
 	  .help = "the broker's name: its control socket is\n"
 		  PSO_CTL_DIR "/NAME.sock (default: the pin\n"
@@ -199,7 +201,8 @@ static const struct pso_opt_spec broker_spec = {
 	.print_head = broker_head,
 	.version = PSO_VERSION,
 	.tail = "\nThe interfaces: the IFACE operands, else the [interface NAME] sections of the\n"
-		"settings file.  Runs until SIGINT or SIGTERM, then detaches everything it\n"
+		"settings file.  Runs until SIGINT or SIGTERM, then sends every connected\n"
+		"client a DISCONNECT (paced, 1 s at most) and detaches everything it\n"
 		"attached; SIGHUP (psoffload reload) re-reads the settings file and applies\n"
 		"what can change live.  Under systemd (Type=notify) it reports READY, STATUS\n"
 		"and the watchdog.  Exit status: 0 stopped cleanly, 1 could not start or\n"

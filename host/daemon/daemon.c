@@ -236,14 +236,22 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	b->sock = b->sigfd = -1;
 	b->now_ms = now_ms();
 	b->started_ms = realtime_ms();
+	b->pin_lock.fd = -1;
+	ret = pso_ctl_check_ifnames(cfg->ifnames, cfg->nifnames, err, errlen);
+	if (ret)
+		goto fail;
+	/* The pin directory is ours for our whole life, or another live
+	 * broker's: then hands off its pins, whatever either is named. */
+	if (cfg->pin_dir) {
+		pid_t owner;
+
+		ret = pso_instance_lock(cfg->pin_dir, &b->pin_lock, &owner, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	ret = open_control(b, err, errlen);
 	if (ret)
 		goto fail;
-	if (cfg->nifnames > PSO_MAX_PORTS) {
-		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
-		ret = -E2BIG;
-		goto fail;
-	}
 	ret = pso_ctl_table_sizes(&ccfg, cfg->ifnames, cfg->nifnames, &sizes, err, errlen);
 	if (ret)
 		goto fail;
@@ -379,6 +387,35 @@ static void tick(struct pso_broker *b)
 	notify_status(b);
 }
 
+/* ---- stopping: every client hears DISCONNECT before the data plane goes ---- */
+
+#define BYE_BATCH	128	/* DISCONNECTs in one go ... */
+#define BYE_PACE_US	1000	/* ... then a pause, so receivers keep up */
+#define BYE_BOUND_MS	1000	/* all of them, at most */
+
+static void say_goodbye(struct pso_broker *b)
+{
+	uint64_t start = now_ms();
+	const struct timespec pace = { .tv_nsec = BYE_PACE_US * 1000 };
+	unsigned int sent = 0;
+	bool done = false;
+
+	for (;;) {
+		sent += pso_proto_shutdown(b->proto, BYE_BATCH, &done);
+		if (done || now_ms() - start >= BYE_BOUND_MS)
+			break;
+		nanosleep(&pace, NULL);
+	}
+	if (!done)
+		pso_warn("DISCONNECT sent to %u clients in %d ms, the bound; the others get none",
+			 sent, BYE_BOUND_MS);
+	else
+		pso_info("DISCONNECT sent to %u client%s in %llu ms", sent, sent == 1 ? "" : "s",
+			 (unsigned long long)(now_ms() - start));
+}
+
+/* ---- the event loop ---- */
+
 int pso_broker_run(struct pso_broker *b)
 {
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
@@ -421,6 +458,7 @@ int pso_broker_run(struct pso_broker *b)
 				return PSO_BROKER_RELOAD;
 			pso_notify_stopping(&b->notify, "stopping: detaching");
 			pso_info("signal %u: stopping", si.ssi_signo);
+			say_goodbye(b);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
@@ -519,5 +557,7 @@ void pso_broker_stop(struct pso_broker *b)
 	if (b->nh)
 		pso_nh_close(b->nh);
 	pso_proto_free(b->proto);
+	/* Last: the pins are gone, another broker may have the directory. */
+	pso_instance_unlock(&b->pin_lock);
 	free(b);
 }

@@ -191,6 +191,37 @@ void pso_proto_advertise(struct pso_proto *p)
 		pso_debug("ADVERTISE not sent");
 }
 
+unsigned int pso_proto_shutdown(struct pso_proto *p, unsigned int budget, bool *done)
+{
+	unsigned int sent = 0;
+
+	if (!p->bye_started) {
+		p->bye_started = true;
+		p->bye_bucket = 0;
+		p->bye_next = p->by_ep[0];
+	}
+	while (p->bye_bucket < PSO_CLIENT_HASH_SIZE) {
+		struct pso_client *c = p->bye_next;
+
+		if (!c) {
+			if (++p->bye_bucket < PSO_CLIENT_HASH_SIZE)
+				p->bye_next = p->by_ep[p->bye_bucket];
+			continue;
+		}
+		if (!pso_client_reachable(c)) {
+			p->bye_next = c->next_ep;
+			continue;
+		}
+		if (sent == budget)
+			break;
+		pso_send_to_simple(p, c, MQTTSN_DISCONNECT);
+		sent++;
+		p->bye_next = c->next_ep;
+	}
+	*done = p->bye_bucket >= PSO_CLIENT_HASH_SIZE;
+	return sent;
+}
+
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p)
 {
 	return &p->stats;

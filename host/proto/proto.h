@@ -165,6 +165,19 @@ void pso_proto_resolve_all(struct pso_proto *p);
 /* ADVERTISE, through ops->broadcast. */
 void pso_proto_advertise(struct pso_proto *p);
 
+/*
+ * The broker is stopping: DISCONNECT (without a duration) to every client
+ * that can hear it, through ops->send, wrapped for a client behind a
+ * forwarder.  A sleeping client that is not awake gets none: MQTT-SN sends
+ * an asleep client nothing (6.14), and its next PINGREQ, to a broker that
+ * no longer knows it, is answered with DISCONNECT anyway.  Kept sessions
+ * offline have nobody to tell.  Wills are not published: the broker, not
+ * the client, is going.  At most `budget` datagrams per call, so the
+ * caller can pace them; returns how many it sent, *done once every client
+ * has had its one.  Call it last: nothing else may run between its calls.
+ */
+unsigned int pso_proto_shutdown(struct pso_proto *p, unsigned int budget, bool *done);
+
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);
 uint32_t pso_proto_nclients(const struct pso_proto *p);	/* connected */
 uint32_t pso_proto_nsessions(const struct pso_proto *p);	/* connected or kept */

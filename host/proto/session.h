@@ -159,6 +159,10 @@ struct pso_proto {
 	uint32_t *slotless;			/* by topic id: its slotless holds */
 	struct pso_retained **retained;		/* by topic id */
 	uint64_t now_ms;
+	/* pso_proto_shutdown(): the next client to hear DISCONNECT */
+	int bye_bucket;				/* by_ep index; PSO_CLIENT_HASH_SIZE: done */
+	struct pso_client *bye_next;
+	bool bye_started;
 	uint32_t unknown_tokens;		/* pso_reply_unknown()'s bucket */
 	uint64_t unknown_refill_ms;
 	struct pso_proto_stats stats;

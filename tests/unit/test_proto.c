@@ -2983,6 +2983,91 @@ static void test_topics_publish_error(void **state)
 	run(TOPIC_SET(3, Q1));
 }
 
+/* ---- stopping the broker -------------------------------------------------- */
+
+/* The next event is a DISCONNECT without a duration, to a direct client
+ * (its number) or wrapped to the forwarder at endpoint 5 (-1). */
+static int expect_goodbye(void)
+{
+	const struct ev *e;
+	struct mqttsn_encap enc;
+	struct mqttsn_msg m;
+	const uint8_t *inner = NULL;
+	size_t len = 0;
+	int who;
+
+	assert_true(T->f.cursor < T->f.nev);
+	e = &T->f.ev[T->f.cursor++];
+	assert_int_equal(e->kind, EV_SEND);
+	assert_true(e->has_local);
+	if (!mqttsn_decap(e->buf, e->len, &enc, &inner, &len)) {
+		assert_int_equal(e->client, 5);
+		assert_int_equal(enc.node_len, 1);
+		assert_int_equal(enc.node[0], 0x07);
+		assert_int_equal(mqttsn_decode(inner, len, &m), 0);
+		who = -1;
+	} else {
+		assert_int_equal(mqttsn_decode(e->buf, e->len, &m), 0);
+		who = e->client;
+	}
+	assert_int_equal(m.type, MQTTSN_DISCONNECT);
+	assert_false(m.has_duration);
+	return who;
+}
+
+/* The broker stops (SIGTERM): DISCONNECT to every client that can hear it,
+ * IPv4, IPv6 and behind a forwarder (wrapped), each once, at most `budget`
+ * per call; none to a sleeper (6.14: nothing goes to an asleep client) or
+ * an offline kept session; no table call, no will.  Bug classes: clients
+ * left to find out by keep-alive, a client told twice across calls, the
+ * budget overrun (no pacing), a forwarded client told unwrapped. */
+static void test_shutdown_disconnects(void **state)
+{
+	bool done = false, seen1 = false, seen11 = false, seen_fwd = false;
+	struct mqttsn_msg m;
+
+	connect_client(1, "v4", 60);
+	connect_client(11, "v6", 60);
+	fwd_input(5, "\x07", &(struct mqttsn_msg){ CONNECT("node", 60) });
+	fwd_expect(5, "\x07", MQTTSN_CONNACK, &m);
+	connect_client(2, "sleeper", 60);
+	run(IN(2, .type = MQTTSN_DISCONNECT, .has_duration = true, .duration = 300),
+	    OUT(2, SIMPLE(MQTTSN_DISCONNECT)));
+	run(IN(3, CONNECT_KEEP("kept", 60)), CLIENT_ADD(3), OUT(3, CONNACK(0)),
+	    IN(3, SIMPLE(MQTTSN_DISCONNECT)), OUT(3, SIMPLE(MQTTSN_DISCONNECT)), CLIENT_REMOVE(3));
+	assert_int_equal(pso_proto_nsessions(T->p), 5);
+
+	assert_int_equal(pso_proto_shutdown(T->p, 2, &done), 2);
+	assert_false(done);
+	assert_int_equal(T->f.nev - T->f.cursor, 2);
+	assert_int_equal(pso_proto_shutdown(T->p, 2, &done), 1);
+	assert_true(done);
+	for (int i = 0; i < 3; i++) {
+		int who = expect_goodbye();
+		bool *seen = who == 1 ? &seen1 : who == 11 ? &seen11 : who == -1 ? &seen_fwd : NULL;
+
+		if (!seen || *seen)
+			fail_msg("DISCONNECT %d went to %d: not a listening client, or twice", i, who);
+		*seen = true;
+	}
+	expect_none();
+	/* Done is done: nobody hears it twice. */
+	assert_int_equal(pso_proto_shutdown(T->p, 100, &done), 0);
+	assert_true(done);
+	expect_none();
+	assert_int_equal(stats()->wills_published, 0);
+}
+
+/* Nobody connected: done at once, nothing sent. */
+static void test_shutdown_nobody(void **state)
+{
+	bool done = false;
+
+	assert_int_equal(pso_proto_shutdown(T->p, 0, &done), 0);
+	assert_true(done);
+	expect_none();
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -3084,6 +3169,9 @@ int main(void)
 		TEST(test_connect_same_endpoint_new_id),
 		TEST(test_topic_name_too_long),
 		TEST(test_topics_publish_error),
+		/* stopping */
+		TEST(test_shutdown_disconnects),
+		TEST(test_shutdown_nobody),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
