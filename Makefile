@@ -165,7 +165,9 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 UNITS      := $(BUILD)/etc/systemd/psoffload.service $(BUILD)/etc/systemd/psoffload@.service
 # Benchmarks (bench/): built by `make bench*` only.
 BENCH_SRCS := $(wildcard bench/*.c bench/baseline/*.c bench/clients/*.c)
-BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o
+BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o \
+                  $(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
+                    $(BUILD)/bench/psoffload_$(o).bpf.o)
 
 ALL_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,host/cmd/main.c $(LIB_SRCS) $(TESTLIB_SRCS) \
                                                 $(TEST_SRCS) $(TOOL_SRCS) $(BENCH_SRCS))
@@ -194,6 +196,21 @@ $(TEST_BPF_OBJS): $(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c $(BPF_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,CLANG,$@)
 	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) $(DEPFLAGS) -c $< -o $@
+# The microbenchmark's builds: the product's programs with copies that keep
+# their TTL (PSO_BENCH_KEEP_TTL, see pso_fwd_ttl), and the driver build
+# without the event stream for the side-by-side figure.
+$(BUILD)/bench/psoffload_%_bench.bpf.o: bpf/psoffload_%.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) -DPSO_BENCH_KEEP_TTL $(DEPFLAGS) -c $< -o $@
+$(BUILD)/bench/psoffload_xdp_offload_bench.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_OFFLOAD_CFLAGS) -DPSO_BENCH_KEEP_TTL $(DEPFLAGS) -c $< -o $@
+$(BUILD)/bench/psoffload_%_bench_noev.bpf.o: bpf/psoffload_%.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) -DPSO_BENCH_KEEP_TTL -DPSO_NO_EVENTS $(DEPFLAGS) -c $< -o $@
 $(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(BPF_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,CLANG,$@)
@@ -352,7 +369,9 @@ clean:
 
 $(BUILD)/obj/bench/%.o: OBJ_CPPFLAGS += -I$(BUILD)/bench -Ibench
 $(BUILD)/obj/bench/clients/%.o: OBJ_CPPFLAGS += -Ibench/clients
-$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h
+$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h \
+	$(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
+	  $(BUILD)/bench/psoffload_$(o).skel.h)
 $(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
 
 # Microbenchmark: per-packet cost of each data-plane path (BPF_PROG_TEST_RUN).

@@ -14,6 +14,11 @@
  *       clones through the sink; the last copy is the original, which the
  *       program hands back with TC_ACT_REDIRECT, so its transmit (not its
  *       rewrite) falls outside the figure
+ *   (g) the cost of the event stream, side by side with the same driver
+ *       build compiled without it (-DPSO_NO_EVENTS, "no events"): the fast
+ *       path (a), the fan-out to 8 (f), and a malformed publish dropped
+ *       (xdp_drop_malformed) in a flood, where the CPU's rate limit is
+ *       spent and every event is suppressed (event_suppressed)
  *
  * A test run executes the program `repeat` times on one buffer, which the
  * program's rewrite changes in place.  So that every iteration takes the
@@ -57,9 +62,12 @@
 #include <bpf/libbpf.h>
 
 #include "psoffload_abi.h"
-#include "psoffload_xdp.skel.h"
-#include "psoffload_xdp_offload.skel.h"
-#include "psoffload_tc.skel.h"
+/* The programs with copies that keep their TTL (PSO_BENCH_KEEP_TTL). */
+#include "psoffload_xdp_bench.skel.h"
+#include "psoffload_xdp_offload_bench.skel.h"
+#include "psoffload_tc_bench.skel.h"
+#include "psoffload_xdp_bench_noev.skel.h"
+#include "psoffload_tc_bench_noev.skel.h"
 #include "floor_xdp.skel.h"
 #include "netns.h"
 
@@ -194,6 +202,13 @@ static void publish_frame(struct frame *f, uint16_t topic)
 	if (!udp->check)
 		udp->check = 0xffff;
 	f->len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + mlen;
+}
+
+/* The same, its MsgType 0x03 undefined: dropped as malformed. */
+static void malformed_frame(struct frame *f)
+{
+	publish_frame(f, TOPIC_ONE);
+	f->b[sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) + 1] = 0x03;
 }
 
 /* ---- tables -------------------------------------------------------------- */
@@ -503,9 +518,11 @@ static const char *cpu_model(void)
 
 int main(int argc, char **argv)
 {
-	struct psoffload_xdp *xdp;
-	struct psoffload_xdp_offload *off;
-	struct psoffload_tc *tc;
+	struct psoffload_xdp_bench *xdp;
+	struct psoffload_xdp_offload_bench *off;
+	struct psoffload_tc_bench *tc;
+	struct psoffload_xdp_bench_noev *xdp_ne;
+	struct psoffload_tc_bench_noev *tc_ne;
 	struct floor_xdp *fl;
 	int rounds = 5, saved, opt, floor_i = -1, n_fixed = 0, fixed_bench[2] = { -1, -1 };
 	double fixed[2][FIXED_SAMPLES + MAX_ROUNDS], lo, hi;
@@ -553,12 +570,21 @@ int main(int argc, char **argv)
 	if (netns_enter(ns, &saved))
 		die("%s", netns_error());
 
-	xdp = psoffload_xdp__open_and_load();
-	off = psoffload_xdp_offload__open_and_load();
-	tc = psoffload_tc__open_and_load();
+	xdp = psoffload_xdp_bench__open_and_load();
+	off = psoffload_xdp_offload_bench__open_and_load();
+	tc = psoffload_tc_bench__open_and_load();
 	fl = floor_xdp__open_and_load();
-	if (!xdp || !off || !tc || !fl)
+	xdp_ne = psoffload_xdp_bench_noev__open_and_load();
+	tc_ne = psoffload_tc_bench_noev__open_and_load();
+	if (!xdp || !off || !tc || !fl || !xdp_ne || !tc_ne)
 		die("loading the BPF programs failed");
+	/* The daemon's default rate limit, as it runs. */
+	{
+		struct pso_event_cfg ecfg = { PSO_EVENT_RATE_DEFAULT, PSO_EVENT_RATE_DEFAULT };
+		uint32_t k = 0;
+
+		map_set(bpf_map__fd(xdp->maps.pso_event_cfg), &k, &ecfg, "pso_event_cfg");
+	}
 
 	/* (a) driver build, one subscriber on the ingress port. */
 	tables(xdp->obj, sink_idx, TOPIC_ONE, 1);
@@ -606,6 +632,29 @@ int main(int argc, char **argv)
 		bench_check(b, tc->maps.pso_counters, true, PSO_CNT_TC_COPIES, fan[i]);
 		bench_check(b, tc->maps.pso_counters, true, PSO_CNT_TC_FANOUT, 1);
 	}
+
+	/* (g) the event stream's cost, each beside its build without it. */
+	tables(xdp_ne->obj, sink_idx, TOPIC_ONE, 1);
+	b = bench_add("(g) (a) with no events compiled in",
+		      bpf_program__fd(xdp_ne->progs.psoffload_xdp), false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+	bench_check(b, xdp_ne->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
+	if (PSO_MAX_SUBS >= 8) {
+		tables(tc_ne->obj, sink_idx, TOPIC_FAN + 1, 8);
+		b = bench_add("(g) (f) fan-out 8, no events compiled in",
+			      bpf_program__fd(tc_ne->progs.psoffload_tc), true, TC_ACT_REDIRECT);
+		publish_frame(&b->f, TOPIC_FAN + 1);
+		bench_check(b, tc_ne->maps.pso_counters, true, PSO_CNT_TC_COPIES, 8);
+		bench_check(b, tc_ne->maps.pso_counters, true, PSO_CNT_TC_FANOUT, 1);
+	}
+	b = bench_add("(g) drop malformed, events, rate spent",
+		      bpf_program__fd(xdp->progs.psoffload_xdp), false, XDP_DROP);
+	malformed_frame(&b->f);
+	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_DROP_MALFORMED, 1);
+	b = bench_add("(g) drop malformed, no events compiled in",
+		      bpf_program__fd(xdp_ne->progs.psoffload_xdp), false, XDP_DROP);
+	malformed_frame(&b->f);
+	bench_check(b, xdp_ne->maps.pso_counters, true, PSO_CNT_XDP_DROP_MALFORMED, 1);
 
 	/* Fixed costs per kind of run, sampled before and in every round. */
 	for (int i = 0; i < FIXED_SAMPLES; i++) {
@@ -659,10 +708,12 @@ int main(int argc, char **argv)
 	       "return code after the program, so its transmit is not in the figure.\n", n_fixed,
 	       median(fixed[0], n_fixed, &lo, &hi) / 1e6, median(fixed[1], n_fixed, &lo, &hi) / 1e6);
 
+	psoffload_tc_bench_noev__destroy(tc_ne);
+	psoffload_xdp_bench_noev__destroy(xdp_ne);
 	floor_xdp__destroy(fl);
-	psoffload_tc__destroy(tc);
-	psoffload_xdp_offload__destroy(off);
-	psoffload_xdp__destroy(xdp);
+	psoffload_tc_bench__destroy(tc);
+	psoffload_xdp_offload_bench__destroy(off);
+	psoffload_xdp_bench__destroy(xdp);
 	netns_leave(saved);
 	netns_cleanup_all();
 	return 0;

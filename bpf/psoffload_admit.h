@@ -71,7 +71,7 @@ static __always_inline struct pso_topic *pso_admit(const struct pso_pkt *p, int 
 	struct pso_topic *t;
 
 	if (qos == MQTTSN_FLAG_QOS_0 && !pso_publisher_connected(p)) {
-		*action = pso_refused(PSO_R_NOT_CONNECTED);
+		*action = pso_refused(p, PSO_R_NOT_CONNECTED);
 		return NULL;
 	}
 	t = pso_topic_lookup(p->topic_id);
@@ -79,16 +79,16 @@ static __always_inline struct pso_topic *pso_admit(const struct pso_pkt *p, int 
 		/* A connected client told of the topic id it lost (after a
 		 * broker restart, say) registers again (MQTT-SN 6.5): the
 		 * daemon answers, so its publish goes up. */
-		*action = pso_refused(qos == MQTTSN_FLAG_QOS_0 ? PSO_R_UNKNOWN_TOPIC_UP
-							      : PSO_R_UNKNOWN_TOPIC);
+		*action = pso_refused(p, qos == MQTTSN_FLAG_QOS_0 ? PSO_R_UNKNOWN_TOPIC_UP
+								 : PSO_R_UNKNOWN_TOPIC);
 		return NULL;
 	}
 	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {
-		*action = pso_refused(PSO_R_QOSM1_DENIED);
+		*action = pso_refused(p, PSO_R_QOSM1_DENIED);
 		return NULL;
 	}
 	if (pso_pkt_ttl(p) <= 1) {
-		*action = pso_refused(PSO_R_TTL_EXPIRED);
+		*action = pso_refused(p, PSO_R_TTL_EXPIRED);
 		return NULL;
 	}
 	return t;

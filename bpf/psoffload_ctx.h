@@ -14,8 +14,9 @@
  *
  *   __u32 pso_ctx_ifindex(ctx)          the ingress port, as the port table
  *                                       is keyed in this build
- *   int pso_refused(enum pso_refusal)   a publish refused admission: count
- *                                       it and return the program's action
+ *   int pso_refused(p, enum pso_refusal)  publish p refused admission:
+ *                                       count (and report) it and return
+ *                                       the program's action
  *
  * Only what really differs is here; everything else is written once.
  */

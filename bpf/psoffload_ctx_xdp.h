@@ -9,6 +9,7 @@
 #include <linux/bpf.h>
 #include "psoffload_abi.h"
 #include "psoffload_lookup.h"
+#include "psoffload_parse.h"
 
 static __always_inline __u32 pso_ctx_ifindex(const struct xdp_md *ctx)
 {
@@ -28,32 +29,32 @@ static __always_inline __u32 pso_ctx_ifindex(const struct xdp_md *ctx)
  * the packet to the host, whose XDP program decides.
  */
 #ifdef PSO_OFFLOAD
-#define pso_miss(counter) pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS)
+#define pso_miss(p, counter) pso_exit((p), PSO_CNT_XDP_PASS_HOST, XDP_PASS)
 #else
-#define pso_miss(counter) pso_exit((counter), XDP_DROP)
+#define pso_miss(p, counter) pso_exit((p), (counter), XDP_DROP)
 #endif
 
 /* XDP counts each refusal by its reason.  The client and topic tables can
  * miss; a topic's QoS -1 policy and a packet's TTL are the same in every
  * table. */
-static __always_inline int pso_refused(enum pso_refusal why)
+static __always_inline int pso_refused(const struct pso_pkt *p, enum pso_refusal why)
 {
 	switch (why) {
 	case PSO_R_NOT_CONNECTED:
-		return pso_miss(PSO_CNT_XDP_DROP_NOT_CONNECTED);
+		return pso_miss(p, PSO_CNT_XDP_DROP_NOT_CONNECTED);
 	case PSO_R_UNKNOWN_TOPIC:
-		return pso_miss(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC);
+		return pso_miss(p, PSO_CNT_XDP_DROP_UNKNOWN_TOPIC);
 	case PSO_R_UNKNOWN_TOPIC_UP:
 #ifdef PSO_OFFLOAD
-		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 #else
-		return pso_exit(PSO_CNT_XDP_PASS_UNKNOWN_TOPIC, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_UNKNOWN_TOPIC, XDP_PASS);
 #endif
 	case PSO_R_TTL_EXPIRED:
-		return pso_exit(PSO_CNT_XDP_DROP_TTL, XDP_DROP);
+		return pso_exit(p, PSO_CNT_XDP_DROP_TTL, XDP_DROP);
 	case PSO_R_QOSM1_DENIED:
 	default:
-		return pso_exit(PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);
+		return pso_exit(p, PSO_CNT_XDP_DROP_QOSM1_DENIED, XDP_DROP);
 	}
 }
 

@@ -6,7 +6,8 @@
  * is here, shared by the XDP program (both builds) and the TC program:
  *
  *   pso_count, pso_count_n   outcome counters (pso_counters)
- *   pso_exit                 count a packet's outcome and return its action
+ *   pso_exit, pso_exit_why   count a packet's outcome, report it when it is
+ *                            an event (psoffload_events.h), return its action
  *   pso_port_lookup          the broker's config on the ingress port: the
  *                            direct-mapped slot, then the HASH
  *   pso_client_admit         is the publisher connected: the direct-mapped
@@ -30,6 +31,7 @@
 #include <bpf/bpf_helpers.h>
 #include "psoffload_abi.h"
 #include "psoffload_maps.h"
+#include "psoffload_parse.h"
 
 /*
  * Counter adds.  Per-CPU values need no atomics; shared ARRAY values (offload)
@@ -58,15 +60,29 @@ static __always_inline void pso_count_n(__u32 counter, __u64 n)
 		pso_add(val, n);
 }
 
+/* pso_report(), which counts what it suppresses with pso_count(). */
+#include "psoffload_events.h"
+
 /*
- * The one way out of a program: count the packet's outcome, return its
- * action.  Each program's counters account for every packet it saw, so
- * every exit goes through here.
+ * The one way out of a program: count the packet's outcome, report it if
+ * it is an event (a drop or a refusal, PSO_EVENT_REASONS; driver build),
+ * return its action.  Each program's counters account for every packet it
+ * saw, so every exit goes through here.  p is the packet as parsed so far,
+ * for the event: NULL where its pointers are stale.  cause: what the event
+ * names as the reason when the counter stands for several (see struct
+ * pso_event); pso_exit() is the usual case, cause == counter.
  */
-static __always_inline int pso_exit(__u32 counter, int action)
+static __always_inline int pso_exit_why(const struct pso_pkt *p, __u32 counter, __u32 cause,
+					int action)
 {
 	pso_count(counter);
+	pso_report(p, counter, cause);
 	return action;
+}
+
+static __always_inline int pso_exit(const struct pso_pkt *p, __u32 counter, int action)
+{
+	return pso_exit_why(p, counter, counter, action);
 }
 
 /*

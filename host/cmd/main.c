@@ -25,6 +25,7 @@
 #include "util/opts.h"
 #include "cmd/lists.h"
 #include "cmd/stats.h"
+#include "cmd/events_cmd.h"
 #include "cmd/status.h"
 
 /* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
@@ -52,6 +53,8 @@ static const struct command {
 	{ "sessions", pso_cmd_sessions, "[--state=S]", "every session, kept ones too" },
 	{ "topics", pso_cmd_topics, "[--match=F]", "topics by name, with their traffic" },
 	{ "subscriptions", pso_cmd_subscriptions, "[TOPIC]", "who subscribes to what" },
+	{ "events", pso_cmd_events, "[--follow] [--json] [--reason=R]",
+	  "the data plane's recent drops and refusals" },
 	{ "pub", pso_cmd_pub, "[OPTIONS]", "publish (see psoffload pub --help)" },
 	{ "sub", pso_cmd_sub, "[OPTIONS]", "subscribe (see psoffload sub --help)" },
 	{ "check", pso_cmd_check, "[OPTIONS] OBJECT",
@@ -168,10 +171,54 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "after a restart or crash without a store: the adopted\n"
 		  "data plane's clients and subscribers that no session\n"
 		  "claims are removed when silent for SEC (default 90)" },
+	/* Limits (proto/quota.c, docs/DESIGN.md "Limits"); 0 is none.  Each
+	 * is read where it is applied, so a reload changes it live. */
+	{ "max-keepalive", 0, PSO_OPT_UINT, BROKER(cfg.lim.max_keepalive_s), .flags = LIVE, .min = 0,
+	  .max = 65535, .unit = "seconds", .arg = "SEC",
+	  .help = "a CONNECT's keep-alive of 0 or above SEC gets SEC,\n"
+		  "and so does a sleep: the client is lost 1.5 x SEC after\n"
+		  "its last message (default 3600)" },
+	{ "max-subscriptions", 0, PSO_OPT_UINT, BROKER(cfg.lim.subscriptions), .flags = LIVE, .min = 0,
+	  .max = 1000000, .arg = "N", .help = "subscriptions per client (default 256)" },
+	{ "max-holds", 0, PSO_OPT_UINT, BROKER(cfg.lim.holds), .flags = LIVE, .min = 0, .max = 65536, .arg = "N",
+	  .help = "topics a client's subscriptions may take a subscriber\n"
+		  "slot in; a filter counts every topic it matches, later\n"
+		  "ones too (default 1024)" },
+	{ "max-registrations", 0, PSO_OPT_UINT, BROKER(cfg.lim.registrations), .flags = LIVE, .min = 0,
+	  .max = 65536, .arg = "N",
+	  .help = "topics one client session may create (default 1024)" },
+	{ "max-retained", 0, PSO_OPT_UINT, BROKER(cfg.lim.retained), .flags = LIVE, .min = 0,
+	  .max = 1LL << 40, .unit = "bytes", .arg = "BYTES",
+	  .help = "bytes of retained messages one client may store\n(default 1048576)" },
+	{ "max-outbox", 0, PSO_OPT_UINT, BROKER(cfg.lim.outbox), .flags = LIVE, .min = 0, .max = 1000000,
+	  .arg = "N", .help = "QoS 1/2 deliveries owed one client, in flight and\nwaiting (default 64)" },
+	{ "max-sleep-buffer", 0, PSO_OPT_UINT, BROKER(cfg.lim.sleep_buffer), .flags = LIVE, .min = 0,
+	  .max = 1000000, .arg = "N",
+	  .help = "QoS 0 publishes kept for one sleeping client, the\noldest dropped (default 64)" },
+	{ "max-retained-total", 0, PSO_OPT_UINT, BROKER(cfg.lim.retained_total), .flags = LIVE, .min = 0,
+	  .max = 1LL << 40, .unit = "bytes", .arg = "BYTES",
+	  .help = "bytes of retained messages in all (default 67108864)" },
+	{ "max-buffered-total", 0, PSO_OPT_UINT, BROKER(cfg.lim.buffered_total), .flags = LIVE, .min = 0,
+	  .max = 100000000, .arg = "N",
+	  .help = "messages in every outbox and sleep buffer together\n(default 65536)" },
+	{ "connect-rate", 0, PSO_OPT_UINT, BROKER(cfg.lim.connect_rate), .flags = LIVE, .min = 0,
+	  .max = 1000000, .unit = "per second", .arg = "N",
+	  .help = "CONNECTs a second from one source (IPv4 address,\n"
+		  "IPv6 /64), in bursts of N; the rest dropped unanswered\n(default 50)" },
+	{ "control-rate", 0, PSO_OPT_UINT, BROKER(cfg.lim.control_rate), .flags = LIVE, .min = 0,
+	  .max = 1000000, .unit = "per second", .arg = "N",
+	  .help = "other control messages a second from one source\n"
+		  "(all but PUBLISH and its acknowledgements), in bursts\n"
+		  "of N; the rest dropped unanswered (default 500)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS", .flags = LIVE,
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
+	{ "event-rate", 0, PSO_OPT_UINT, BROKER(cfg.event_rate), .min = 0,
+	  .max = PSO_EVENT_RATE_MAX, .arg = "N",
+	  .help = "data-plane events (drops, refusals, copies not made)\n"
+		  "each CPU may report per second; the rest are counted\n"
+		  "as event_suppressed; 0: none (default " STR(PSO_EVENT_RATE_DEFAULT) ")" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
 	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
 		  "under /sys/fs/bpf with no bpffs there (ip netns exec),\n"
@@ -230,6 +277,8 @@ static void broker_defaults(struct broker_args *a)
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3, .adopt_grace_s = 90,
 			.build = PSO_VERSION,
+			.event_rate = PSO_EVENT_RATE_DEFAULT,
+			.lim = PSO_LIMITS_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
 		},
 	};

@@ -101,6 +101,7 @@ struct pso_dataplane {
 	/* Leave everything attached and pinned when closing: a handover to
 	 * an exec'd daemon, or a failed start over an adopted data plane. */
 	bool keep;
+	int events_fd, event_cfg_fd;	/* the event ring buffer, its rate limit */
 };
 
 /* How pso_dp_load() goes about a pin directory. */
@@ -144,6 +145,11 @@ void pso_dp_detach_all(struct pso_dataplane *dp);
 
 /* Detach from every port, unpin, free (dp->keep: only free). */
 void pso_dp_close(struct pso_dataplane *dp);
+
+/* The data plane's event rate limit: rate events per second per CPU, a
+ * second's worth at once; 0: no events.  0 or -errno (-ERANGE beyond
+ * PSO_EVENT_RATE_MAX). */
+int pso_dp_set_event_rate(struct pso_dataplane *dp, uint32_t rate);
 
 /* Sum a counter map (per-CPU or not) into out[PSO_CNT__MAX]. */
 int pso_dp_read_counters(int counters_fd, __u64 *out);

@@ -39,6 +39,8 @@ struct pso_broker_cfg {
 	unsigned int adopt_grace_s;	/* adopted entries no session claims expire
 					 * after this long silent (no store) */
 	const char *build;		/* this build's version, into pso_meta */
+	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
+	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	const char *const *ifnames;
 	const enum pso_mode *ifmodes;	/* per interface; NULL: mode for every one */
 	int nifnames;

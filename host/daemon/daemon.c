@@ -26,6 +26,7 @@
 #include "daemon/statusfile.h"
 #include "ctl/nexthop.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "proto/mqttsn.h"
 #include "proto/topics.h"
 #include "util/endpoint.h"
@@ -116,6 +117,14 @@ static void nh_changed(void *ctx)
 	struct pso_broker *b = ctx;
 
 	b->nh_changed = true;
+}
+
+/* An event's topic name, from the registry (pso_events_open). */
+static const char *event_topic_name(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_registry_name(pso_proto_registry(b->proto), id);
 }
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -233,7 +242,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
@@ -351,6 +360,13 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	b->dp.tables = &b->tables;
+	ret = pso_events_open(&b->events, b->dp.events_fd, 0, event_topic_name, b);
+	if (!ret)
+		ret = pso_dp_set_event_rate(&b->dp, cfg->event_rate);
+	if (ret) {
+		snprintf(err, errlen, "cannot read the data plane's events: %s", strerror(-ret));
+		goto fail;
+	}
 	pso_proto_topics_publish(b->proto);
 	ret = pso_ctl_init(&b->ctl, &ccfg, &b->dp, &b->tables, b->nh, sizes.topics);
 	if (ret) {
@@ -493,12 +509,13 @@ int pso_broker_run(struct pso_broker *b)
 	uint64_t next_tick = now_ms() + TICK_MS;
 
 	for (;;) {
-		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_METRICS, FD_CTL, NFDS = FD_CTL };
+		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_EVENTS, FD_METRICS, FD_CTL, NFDS = FD_CTL };
 		struct pollfd pfd[NFDS + 1 + PSO_CTL_MAX_CONNS] = {
 			[FD_SOCK] = { .fd = b->sock, .events = POLLIN },
 			[FD_NH] = { .fd = pso_nh_fd(b->nh), .events = POLLIN },
 			[FD_SIG] = { .fd = b->sigfd, .events = POLLIN },
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
+			[FD_EVENTS] = { .fd = pso_events_fd(b->events), .events = POLLIN },
 			[FD_METRICS] = { .fd = b->metrics ? pso_metrics_fd(b->metrics) : -1,
 					 .events = POLLIN },
 		};
@@ -539,6 +556,8 @@ int pso_broker_run(struct pso_broker *b)
 			pso_tables_grace_done(&b->tables);
 		if (pfd[FD_NH].revents & POLLIN)
 			pso_nh_process(b->nh);
+		if (pfd[FD_EVENTS].revents & POLLIN)
+			pso_events_consume(b->events);
 		if (pfd[FD_SOCK].revents & POLLIN) {
 			/* Bounded batch, so timers and signals keep their turn. */
 			for (int i = 0; i < 256; i++)
@@ -581,7 +600,7 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_predef_reload res;
 	int ret;
@@ -632,6 +651,7 @@ void pso_broker_stop(struct pso_broker *b)
 	if (!b->dp.keep)
 		pso_dp_detach_all(&b->dp);
 	b->dp.tables = NULL;
+	pso_events_close(b->events);
 	pso_tables_free(&b->tables);
 	pso_adopted_free(b->adopted);
 	pso_dp_close(&b->dp);

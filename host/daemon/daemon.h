@@ -18,6 +18,7 @@
 #include "util/instance.h"
 
 struct pso_nh;
+struct pso_events;
 struct pso_ctlsock;
 struct pso_metrics;
 struct pso_adopted;
@@ -43,6 +44,7 @@ struct pso_broker {
 	struct pso_ctl ctl;		/* interfaces, modes, placement */
 	struct pso_proto *proto;	/* sessions and the control protocol */
 	struct pso_nh *nh;		/* routes, neighbours, links */
+	struct pso_events *events;	/* the data plane's event stream */
 	int sock;			/* the MQTT-SN socket */
 	int sigfd;
 	bool nh_changed;

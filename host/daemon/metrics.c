@@ -27,11 +27,12 @@
 
 /* ---- the data plane's counters as labelled series ---------------------------- */
 
-enum dp_family { DP_PACKETS, DP_COPIES };
+enum dp_family { DP_PACKETS, DP_COPIES, DP_EVENTS };
 
 /* Each data-plane counter (PSO_CNT_*) is one series: of which family, and
  * its labels.  Packets: path (xdp, tc), outcome (tx, redirect, pass, drop,
- * fanout), reason.  Copies (TC, one per subscriber): result. */
+ * fanout), reason.  Copies (TC, one per subscriber): result.  Events not
+ * sent (the event stream's own counters): result. */
 static const struct dp_series {
 	enum dp_family family;
 	const char *path, *outcome, *reason;
@@ -63,6 +64,8 @@ static const struct dp_series {
 	[PSO_CNT_TC_COPY_FAILED]	= { DP_COPIES, NULL, NULL, "failed" },
 	[PSO_CNT_TC_COPY_HOST]		= { DP_COPIES, NULL, NULL, "host" },
 	[PSO_CNT_TC_COPY_SHED]		= { DP_COPIES, NULL, NULL, "shed" },
+	[PSO_CNT_EVENT_SUPPRESSED]	= { DP_EVENTS, NULL, NULL, "suppressed" },
+	[PSO_CNT_EVENT_LOST]		= { DP_EVENTS, NULL, NULL, "lost" },
 };
 
 /* ---- rendering -------------------------------------------------------------- */
@@ -109,6 +112,12 @@ static void render_dataplane(FILE *f, const struct pso_snapshot *s)
 	for (int i = 0; i < PSO_CNT__MAX; i++)
 		if (dp_series[i].family == DP_COPIES)
 			fprintf(f, "psoffload_dataplane_copies_total{result=\"%s\"} %llu\n",
+				dp_series[i].reason, (unsigned long long)s->dp[i]);
+	family(f, "psoffload_dataplane_events_unsent_total", "counter",
+	       "Data-plane events not sent: suppressed by the per-CPU rate limit, or lost to a full ring buffer.");
+	for (int i = 0; i < PSO_CNT__MAX; i++)
+		if (dp_series[i].family == DP_EVENTS)
+			fprintf(f, "psoffload_dataplane_events_unsent_total{result=\"%s\"} %llu\n",
 				dp_series[i].reason, (unsigned long long)s->dp[i]);
 }
 

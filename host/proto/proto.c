@@ -24,7 +24,8 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
 	p->slotless = calloc(cfg->max_topics, sizeof(*p->slotless));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
-	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained) {
+	p->rl = pso_rl_new(PSO_RL_ENTRIES_DEFAULT, NULL);
+	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || !p->rl) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -45,9 +46,9 @@ void pso_proto_free(struct pso_proto *p)
 				pso_subscription_free(&c->subs[i]);
 			for (int i = 0; i < c->nheld; i++)
 				free(c->held[i]);
-			pso_outbox_free(c);
+			pso_outbox_free(p, c);
 			pso_will_free(&c->will);
-			pso_sleep_free(c);
+			pso_sleep_free(p, c);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -58,6 +59,7 @@ void pso_proto_free(struct pso_proto *p)
 			free(p->retained[i]);
 	free(p->retained);
 	free(p->topic_holds);
+	pso_rl_free(p->rl);
 	free(p->slotless);
 	if (p->reg)
 		pso_registry_free(p->reg);
@@ -91,6 +93,9 @@ void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
 	p->cfg.session_expiry_s = cfg->session_expiry_s;
 	p->cfg.retry_s = cfg->retry_s;
 	p->cfg.retries = cfg->retries;
+	/* Every limit is read where it is applied (quota.c): a new one holds
+	 * from the next request on, and takes nothing away. */
+	p->cfg.lim = cfg->lim;
 	if (policy)
 		pso_proto_topics_publish(p);
 }

@@ -13,6 +13,14 @@
  * by tests/lib/pkt.c from the subscriber slot with checksums computed from
  * scratch, never through bpf/psoffload_csum.h (the code under test).
  *
+ * In the driver build each row is also judged by its events: a row whose
+ * counter is an event (PSO_EVENT_REASONS: a drop or a refusal) must give
+ * exactly one, with that reason, the frame's source address and port, its
+ * length and (for a refusal) its topic id; any other row, every forwarding
+ * one among them, must give none.  The offload build has no event stream.
+ * Apart from the rows: the rate limit suppresses and counts, and tells the
+ * number in the next event.
+ *
  * Every row runs as one cmocka test per build: "off: ..." and, for the
  * driver build's four slot layouts, "drv: ...", "drv/slots: ...",
  * "drv/taken: ..." and "drv/disabled: ...".  The
@@ -47,6 +55,7 @@
 #include "psoffload_xdp.skel.h"
 #include "psoffload_xdp_offload.skel.h"
 #include "pkt.h"
+#include "evcatch.h"
 #include "copy_desc.h"
 
 /* ---- The driver's own world ---------------------------------------------- */
@@ -95,6 +104,7 @@ static struct build builds[] = {
 };
 #define N_BUILDS (sizeof(builds) / sizeof(builds[0]))
 static int other_ifindex;	/* VETH_PORT, 0 when it could not be made */
+static struct evcatch events;	/* the driver build's */
 static struct nl_sock *rtnl;
 
 static void build_init_drv(struct build *b)
@@ -508,6 +518,7 @@ struct outcome {
 	uint64_t before[PSO_CNT__MAX], after[PSO_CNT__MAX];
 	struct pso_topic_stats st_before, st_after;
 	size_t msg_len;
+	struct pkt_info info;
 	char errs[1024];
 	size_t n_errs;
 };
@@ -577,6 +588,30 @@ static void report(const struct run *r, const struct expect *e, struct outcome *
 	fflush(stderr);
 }
 
+/* The refusals: the parse got as far as the topic id. */
+static bool admission_reason(enum pso_counter c)
+{
+	return c == PSO_CNT_XDP_DROP_NOT_CONNECTED || c == PSO_CNT_XDP_DROP_UNKNOWN_TOPIC ||
+	       c == PSO_CNT_XDP_DROP_QOSM1_DENIED || c == PSO_CNT_XDP_DROP_NO_SUBSCRIBER ||
+	       c == PSO_CNT_XDP_DROP_TTL ||
+	       c == PSO_CNT_XDP_PASS_UNKNOWN_TOPIC;
+}
+
+/* Driver build: one event for an outcome that is one, none for the rest. */
+static void check_events(struct outcome *o, const struct xdp_case *c, const struct expect *e)
+{
+	size_t n = evcatch_drain(&events), want = PSO_EVENT_REASONS & PSO_EVENT_BIT(e->counter) ? 1 : 0;
+	char why[512] = "";
+
+	if (n != want) {
+		complain(o, "  %zu event(s), expected %zu\n", n, want);
+		return;
+	}
+	if (n && evcatch_check(&events.ev[0], &c->pkt, &o->info, e->counter, e->counter, 1,
+			       admission_reason(e->counter), why, sizeof(why)))
+		complain(o, "%s", why);
+}
+
 /* ---- The tests ---------------------------------------------------------- */
 
 static uint16_t udp_csum_field(const uint8_t *frame, const struct pkt_info *info)
@@ -595,6 +630,7 @@ static void build_frames(const struct xdp_case *c, const struct expect *e,
 		assert_int_equal(udp_csum_field(o->in, &info), c->in_csum);
 	o->in_len = (size_t)len;
 	o->msg_len = info.msg_len;
+	o->info = info;
 	if (c->cut) {
 		assert_true(c->cut < o->in_len);
 		o->in_len = c->cut;
@@ -636,6 +672,8 @@ static void test_xdp_case(void **state)
 	assert_non_null(o);
 	build_frames(c, e, o);
 
+	if (!b->offload)
+		evcatch_drain(&events);
 	read_counters(b, o->before);
 	o->st_before = read_stats(b, stats_topic(c));
 	ep = row_client(&c->pkt);
@@ -662,6 +700,8 @@ static void test_xdp_case(void **state)
 	check_counters(o, e);
 	check_stats(o, c);
 	check_output(o, e);
+	if (!b->offload)
+		check_events(o, c, e);
 	n_errs = o->n_errs;
 	if (n_errs)
 		report(r, e, o);
@@ -711,6 +751,105 @@ static void test_csum_known_answers(void **state)
 	assert_int_equal(f[info.l4_off + 6] << 8 | f[info.l4_off + 7], 0xff1d);
 	assert_int_equal(pkt_build(&d6, f, sizeof(f), &info), 14 + 40 + 17);
 	assert_int_equal(f[info.l4_off + 6] << 8 | f[info.l4_off + 7], 0xf10a);
+}
+
+/* The NIC could not run it: the offload build has no event maps. */
+static void test_offload_build_has_no_events(void **state)
+{
+	assert_null(bpf_object__find_map_by_name(off_skel->obj, "pso_events"));
+	assert_null(bpf_object__find_map_by_name(off_skel->obj, "pso_event_cfg"));
+	assert_non_null(bpf_object__find_map_by_name(drv_skel->obj, "pso_events"));
+}
+
+static uint64_t counter_sum(__u32 k)
+{
+	uint64_t cnt[PSO_CNT__MAX];
+
+	read_counters(&builds[0], cnt);
+	return cnt[k];
+}
+
+/* A malformed frame to the broker (MsgType 0x03 is not defined), run
+ * `repeat` times in one test run. */
+static void run_malformed(uint32_t repeat, struct pkt_desc *d, struct pkt_info *info)
+{
+	uint8_t in[PKT_MAX_LEN], out[PKT_MAX_LEN * 2];
+	struct xdp_md ctx = { .ingress_ifindex = LO_IFINDEX };
+	int len;
+
+	*d = (struct pkt_desc)PKT4(.msg_type = 0x03, .data_len = 4, .sport = 40123);
+	len = pkt_build(d, in, sizeof(in), info);
+	assert_true(len > 0);
+	ctx.data_end = (__u32)len;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
+		    .data_out = out, .data_size_out = sizeof(out),
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
+	assert_int_equal(bpf_prog_test_run_opts(builds[0].prog_fd, &opts), 0);
+	assert_int_equal(opts.retval, XDP_DROP);
+}
+
+/*
+ * The rate limit: a bucket of 3 at 1 event/s lets 3 of 10 drops report
+ * (the 10 take microseconds, far from a second's refill), counts the other
+ * 7 as suppressed, and the next event that gets a token says 7.  The
+ * tokens are given by writing the bucket, not by waiting.
+ */
+static void test_rate_limit_suppresses_and_counts(void **state)
+{
+	struct pkt_desc d;
+	struct pkt_info info;
+	uint64_t supp0, drop0;
+	char why[512] = "";
+	cpu_set_t one;
+
+	/* Buckets are per CPU: every run on the same one. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	write_port_cfg(&builds[0]);
+	evcatch_set_rate(&events, 1, 3);
+	evcatch_drain(&events);
+	supp0 = counter_sum(PSO_CNT_EVENT_SUPPRESSED);
+	drop0 = counter_sum(PSO_CNT_XDP_DROP_MALFORMED);
+	run_malformed(10, &d, &info);
+	assert_int_equal(counter_sum(PSO_CNT_XDP_DROP_MALFORMED) - drop0, 10);
+	assert_int_equal(evcatch_drain(&events), 3);
+	for (int i = 0; i < 3; i++) {
+		if (evcatch_check(&events.ev[i], &d, &info, PSO_CNT_XDP_DROP_MALFORMED,
+				  PSO_CNT_XDP_DROP_MALFORMED, 1, 0, why, sizeof(why)))
+			fail_msg("event %d:\n%s", i, why);
+		assert_int_equal(events.ev[i].suppressed, 0);
+	}
+	assert_int_equal(counter_sum(PSO_CNT_EVENT_SUPPRESSED) - supp0, 7);
+
+	/* One token: the next drop reports, and tells of the 7 before it. */
+	evcatch_set_credit(&events, 1);
+	run_malformed(1, &d, &info);
+	assert_int_equal(evcatch_drain(&events), 1);
+	assert_int_equal(events.ev[0].suppressed, 7);
+	assert_int_equal(counter_sum(PSO_CNT_EVENT_SUPPRESSED) - supp0, 7);
+
+	/* Rate 0: no events at all, and nothing counted as suppressed. */
+	evcatch_set_rate(&events, 0, 0);
+	run_malformed(5, &d, &info);
+	assert_int_equal(evcatch_drain(&events), 0);
+	assert_int_equal(counter_sum(PSO_CNT_EVENT_SUPPRESSED) - supp0, 7);
+
+}
+
+static cpu_set_t all_cpus;
+
+static int rate_setup(void **state)
+{
+	return sched_getaffinity(0, sizeof(all_cpus), &all_cpus);
+}
+
+/* Whatever the test got to: the rows after it see the rate wide open. */
+static int rate_teardown(void **state)
+{
+	evcatch_set_rate(&events, PSO_EVENT_RATE_MAX, PSO_EVENT_RATE_MAX);
+	clear_tables(&builds[0], &xdp_cases[0]);
+	return sched_setaffinity(0, sizeof(all_cpus), &all_cpus);
 }
 
 /* ---- Runner ------------------------------------------------------------- */
@@ -770,12 +909,21 @@ static int group_setup(void **state)
 			build_init_drv(&builds[i]);
 	}
 	make_other_port();
+	if (evcatch_open(&events, bpf_map__fd(drv_skel->maps.pso_events),
+			 bpf_map__fd(drv_skel->maps.pso_event_cfg),
+			 bpf_map__fd(drv_skel->maps.pso_event_buckets))) {
+		fprintf(stderr, "cannot read the event ring buffer\n");
+		return -1;
+	}
+	/* Wide open: a row's event is never suppressed. */
+	evcatch_set_rate(&events, PSO_EVENT_RATE_MAX, PSO_EVENT_RATE_MAX);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	remove_other_port();
+	evcatch_close(&events);
 	psoffload_xdp__destroy(drv_skel);
 	psoffload_xdp_offload__destroy(off_skel);
 	return 0;
@@ -783,7 +931,7 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	size_t n = 1 + N_BUILDS * N_CASES;
+	size_t n = 3 + N_BUILDS * N_CASES;
 	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
 	struct run *runs = calloc(N_BUILDS * N_CASES, sizeof(*runs));
 	int failed;
@@ -791,13 +939,16 @@ int main(void)
 	if (!tests || !runs)
 		return 1;
 	tests[0] = (struct CMUnitTest)cmocka_unit_test(test_csum_known_answers);
+	tests[1] = (struct CMUnitTest)cmocka_unit_test(test_offload_build_has_no_events);
+	tests[2] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+		test_rate_limit_suppresses_and_counts, rate_setup, rate_teardown);
 	for (size_t i = 0; i < N_BUILDS * N_CASES; i++) {
 		struct run *r = &runs[i];
 
 		r->c = &xdp_cases[i / N_BUILDS];
 		r->b = &builds[i % N_BUILDS];
 		snprintf(r->name, sizeof(r->name), "%s: %s", r->b->name, r->c->name);
-		tests[i + 1] = (struct CMUnitTest){
+		tests[i + 3] = (struct CMUnitTest){
 			.name = r->name,
 			.test_func = test_xdp_case,
 			.setup_func = case_setup,
