@@ -49,6 +49,7 @@ SCALE_TOPICS=${PSO_RESTART_TOPICS:-4000}
 passed=0 failed=0 tnum=0
 broker_pid='' broker_log=''
 test_pids=()
+broker_extra=()		# more broker options for the next start
 diag=$work/diag
 
 # shellcheck source=harness.sh
@@ -93,7 +94,7 @@ start_broker() {
 	broker_log=$work/broker.$tnum.log
 	: >"$broker_log"
 	env "$@" nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode="$mode" --pin-dir="$PIN" \
-		b0 b1 >>"$broker_log" 2>&1 &
+		"${broker_extra[@]}" b0 b1 >>"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 20 serving_or_gone "$broker_pid" "$broker_log" || ! serving "$broker_log"; then
 		fail_with "the broker did not start"
@@ -271,7 +272,10 @@ t_sigterm_detaches() {
 
 t_scale() {
 	local mc out js
-	start_broker drv || return 1
+	# Every client from one address at once: per-source rates off.
+	broker_extra=(--connect-rate=0 --control-rate=0)
+	start_broker drv || { broker_extra=(); return 1; }
+	broker_extra=()
 	coproc MC { nsenter --net="$(lab_ns "$NS_S1")" python3 "$here/manyclients.py" $BROKER4 \
 		"$SCALE_CLIENTS" "$SCALE_TOPICS" 2>&1; }
 	mc=$MC_PID
