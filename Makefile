@@ -239,6 +239,10 @@ $(BUILD)/obj/host/ctl/profile.o: OBJ_CPPFLAGS += -DPSO_DATADIR='"$(DATADIR)"' \
                                                 -DPSO_DATADIR_REL='"$(DATADIR_REL)"'
 
 # The version and where the settings file is.
+# pso_meta's ABI hash: the shared headers as this build has them (pins.h).
+PSO_ABI_HASH := $(shell cat bpf/psoffload_abi.h bpf/psoffload_maps.h | cksum | cut -d' ' -f1)
+$(BUILD)/obj/host/ctl/pins.o: bpf/psoffload_abi.h bpf/psoffload_maps.h
+$(BUILD)/obj/host/ctl/pins.o: OBJ_CPPFLAGS += -DPSO_ABI_HASH=$(PSO_ABI_HASH)u
 $(BUILD)/obj/host/cmd/main.o: $(VERS_STAMP)
 $(BUILD)/obj/host/cmd/main.o: OBJ_CPPFLAGS += -DPSO_VERSION='"$(call sq,$(PSO_VERSION))"' \
                                              -DPSO_SYSCONFDIR='"$(SYSCONFDIR)"'

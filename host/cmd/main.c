@@ -61,6 +61,8 @@ static const struct command {
 	  "does a BPF object fit a NIC's offload limits" },
 	{ "reload", pso_cmd_reload, "[--name=NAME]",
 	  "the running broker re-reads its configuration" },
+	{ "restart", pso_cmd_restart, "[--name=NAME]",
+	  "hand over to a fresh exec of the binary, data plane running" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -184,6 +186,11 @@ static const struct pso_opt broker_opts[] = {
 	{ "unvalidated-expiry", 0, PSO_OPT_UINT, BROKER(cfg.unvalidated_s), .min = 1,
 	  .max = 3600, .unit = "seconds", .arg = "SEC",
 	  .help = "end a session whose address is not proven within\nSEC seconds (default 30)" },
+	{ "adopt-grace", 0, PSO_OPT_UINT, BROKER(cfg.adopt_grace_s), .min = 1, .max = 4294967,
+	  .unit = "seconds", .arg = "SEC",
+	  .help = "after a restart or crash without a store: the adopted\n"
+		  "data plane's clients and subscribers that no session\n"
+		  "claims are removed when silent for SEC (default 90)" },
 	/* Limits (proto/quota.c, docs/DESIGN.md "Limits"); 0 is none.  Each
 	 * is read where it is applied, so a reload changes it live. */
 	{ "max-keepalive", 0, PSO_OPT_UINT, BROKER(cfg.lim.max_keepalive_s), .flags = LIVE, .min = 0,
@@ -282,7 +289,9 @@ static const struct pso_opt_spec broker_spec = {
 		"settings file.  Runs until SIGINT or SIGTERM, then sends every connected\n"
 		"client a DISCONNECT (paced, 1 s at most) and detaches everything it\n"
 		"attached; SIGHUP (psoffload reload) re-reads the settings file and applies\n"
-		"what can change live.  Under systemd (Type=notify) it reports READY, STATUS\n"
+		"what can change live; SIGUSR2 (psoffload restart) execs the binary at its\n"
+		"path again, which adopts the running data plane (nothing detached, no client\n"
+		"told); a broker started over a dead one's pins adopts them too.  Under systemd (Type=notify) it reports READY, STATUS\n"
 		"and the watchdog.  Exit status: 0 stopped cleanly, 1 could not start or\n"
 		"failed, 2 bad command line or settings file.\n",
 };
@@ -297,8 +306,9 @@ static void broker_defaults(struct broker_args *a)
 			.pin_dir = PSO_PIN_DIR_DEFAULT,
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
-			.retry_s = 10, .retries = 3, .unvalidated_s = 30,
+			.retry_s = 10, .retries = 3, .unvalidated_s = 30, .adopt_grace_s = 90,
 			.max_publish_rate = PSO_DEFAULT_MAX_PUBLISH_RATE,
+			.build = PSO_VERSION,
 			.event_rate = PSO_EVENT_RATE_DEFAULT,
 			.lim = PSO_LIMITS_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
@@ -504,7 +514,14 @@ static int run_broker(int argc, char **argv)
 		iface_list_free(&ifs);
 		return PSO_EXIT_FAILURE;
 	}
-	while ((ret = pso_broker_run(b)) == PSO_BROKER_RELOAD) {
+	while ((ret = pso_broker_run(b)) == PSO_BROKER_RELOAD || ret == PSO_BROKER_RESTART) {
+		if (ret == PSO_BROKER_RESTART) {
+			/* Returns only when the exec failed: serve on. */
+			pso_broker_exec(b, argv, err, sizeof(err));
+			pso_err("%s", err);
+			pso_broker_reloaded(b);
+			continue;
+		}
 		pso_broker_reloading(b);
 		reload(&c, b, &a, &ifs);
 		pso_broker_reloaded(b);

@@ -8,5 +8,7 @@
 #define PSO_RELOAD_H
 
 int pso_cmd_reload(int argc, char **argv);
+/* `psoffload restart` (restart.c): the broker hands over to a new exec. */
+int pso_cmd_restart(int argc, char **argv);
 
 #endif /* PSO_RELOAD_H */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <net/if.h>
 #include <linux/if_link.h>
@@ -21,8 +22,6 @@
 #include "tables/tables.h"
 #include "util/log.h"
 
-#define PSO_TC_HANDLE   0x50f0
-#define PSO_TC_PRIORITY 1
 
 static const char *const mode_names[] = {
 	[PSO_MODE_AUTO] = "auto",
@@ -56,6 +55,12 @@ int pso_mode_parse(const char *s, enum pso_mode *mode)
 	return 0;
 }
 
+/* Counters are no state: a map of theirs in another layout is made anew. */
+static bool counter_map(const char *name)
+{
+	return !strcmp(name, "pso_counters") || !strcmp(name, "pso_topic_stats");
+}
+
 static int pin_maps(struct pso_dataplane *dp, const char *pin_dir, char *err, size_t errlen)
 {
 	struct bpf_map *map;
@@ -67,9 +72,11 @@ static int pin_maps(struct pso_dataplane *dp, const char *pin_dir, char *err, si
 		return -errno;
 	}
 	bpf_object__for_each_map(map, dp->xdp->obj) {
+		if (bpf_map__is_pinned(map))
+			continue;	/* adopted: pinned already */
 		snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
-		/* A pin left by a daemon that died is stale: replace it. */
-		if (unlink(path) == 0)
+		/* A pin of no data plane we adopted is stale: replace it. */
+		if (unlink(path) == 0 && !dp->adopted)
 			pso_warn("replaced stale pin %s", path);
 		if (bpf_map__pin(map, path)) {
 			snprintf(err, errlen, "cannot pin map %s at %s", bpf_map__name(map), path);
@@ -91,8 +98,93 @@ static void unpin_maps(struct pso_dataplane *dp)
 		snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, bpf_map__name(map));
 		bpf_map__unpin(map, path);
 	}
+	snprintf(path, sizeof(path), "%s/%s", dp->pin_dir, PSO_META_PIN);
+	unlink(path);
 	rmdir(dp->pin_dir);
 	dp->pin_dir[0] = '\0';
+}
+
+/*
+ * Adoption, before load: every map of this build that is pinned already
+ * is reused as it is, so the programs about to load read the tables the
+ * running data plane reads.  All are checked before any is taken: a map of
+ * state in a layout this build does not have refuses the whole adoption
+ * (nothing touched); a counter map in another layout is made anew.
+ */
+static int adopt_maps(struct pso_dataplane *dp, const char *pin_dir, char *err, size_t errlen)
+{
+	struct bpf_map *map;
+	char path[512];
+	int fds[64], n = 0, ret = 0;
+
+	bpf_object__for_each_map(map, dp->xdp->obj) {
+		struct bpf_map_info info = {};
+		__u32 len = sizeof(info);
+		const char *name = bpf_map__name(map);
+		int fd;
+
+		if (n >= (int)(sizeof(fds) / sizeof(fds[0])))
+			return -E2BIG;
+		snprintf(path, sizeof(path), "%s/%s", pin_dir, name);
+		fd = bpf_obj_get(path);
+		fds[n++] = fd;
+		if (fd < 0) {
+			if (errno == ENOENT)
+				continue;	/* new in this build: made and pinned */
+			snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
+			ret = -errno;
+			goto out;
+		}
+		if (bpf_obj_get_info_by_fd(fd, &info, &len)) {
+			snprintf(err, errlen, "cannot read %s: %s", path, strerror(errno));
+			ret = -errno;
+			goto out;
+		}
+		/* The kernel makes every devmap read-only to programs (as
+		 * libbpf's own reuse check knows). */
+		if (info.type == BPF_MAP_TYPE_DEVMAP || info.type == BPF_MAP_TYPE_DEVMAP_HASH)
+			info.map_flags &= ~BPF_F_RDONLY_PROG;
+		if (info.type == bpf_map__type(map) && info.key_size == bpf_map__key_size(map) &&
+		    info.value_size == bpf_map__value_size(map) &&
+		    info.max_entries == bpf_map__max_entries(map) &&
+		    info.map_flags == bpf_map__map_flags(map))
+			continue;
+		if (counter_map(name)) {
+			close(fd);
+			fds[n - 1] = -1;
+			dp->fresh_maps++;
+			continue;
+		}
+		snprintf(err, errlen, "%s: map %s has type %u, key %u, value %u bytes, %u entries, "
+			 "flags %#x; this build needs %u, %u, %u, %u, %#x: refusing to adopt it (nothing "
+			 "touched; stop its broker with SIGTERM, or remove the directory, to start empty)",
+			 pin_dir, name, info.type, info.key_size, info.value_size, info.max_entries,
+			 info.map_flags, bpf_map__type(map), bpf_map__key_size(map),
+			 bpf_map__value_size(map), bpf_map__max_entries(map), bpf_map__map_flags(map));
+		ret = -EPROTO;
+		goto out;
+	}
+	n = 0;
+	bpf_object__for_each_map(map, dp->xdp->obj) {
+		int fd = fds[n++];
+
+		if (fd < 0)
+			continue;
+		ret = bpf_map__reuse_fd(map, fd);
+		if (!ret) {
+			snprintf(path, sizeof(path), "%s/%s", pin_dir, bpf_map__name(map));
+			ret = bpf_map__set_pin_path(map, path);
+		}
+		if (ret) {
+			snprintf(err, errlen, "cannot reuse map %s: %s", bpf_map__name(map), strerror(-ret));
+			goto out;
+		}
+	}
+out:
+	for (int i = 0; i < n; i++)
+		if (fds[i] >= 0)
+			close(fds[i]);	/* reuse_fd took a copy */
+	return ret;
 }
 
 /* The TC object reads the XDP object's tables: same names, same layout. */
@@ -112,12 +204,49 @@ static int share_maps(struct pso_dataplane *dp)
 	return 0;
 }
 
-int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, const char *pin_dir,
-		char *err, size_t errlen)
+/* The sizes the adopted maps were made with. */
+static int adopt_sizes(const struct pso_meta *m, struct pso_dp_sizes *sizes, const char *pin_dir,
+		       char *err, size_t errlen)
 {
+	if (m->max_subs != PSO_MAX_SUBS || m->client_slots != PSO_CLIENT_SLOTS ||
+	    m->port_slots != PSO_PORT_SLOTS || m->topics < 2 || m->topics > PSO_MAX_TOPICS ||
+	    !m->clients || m->clients > PSO_MAX_CLIENTS) {
+		snprintf(err, errlen, "%s: the data plane of build %s has %u slots per topic, %u client "
+			 "and %u port slots, %u topics, %u clients; this build has %u, %u, %u and at most "
+			 "%u, %u: refusing to adopt it (nothing touched)", pin_dir, m->build, m->max_subs,
+			 m->client_slots, m->port_slots, m->topics, m->clients, PSO_MAX_SUBS,
+			 PSO_CLIENT_SLOTS, PSO_PORT_SLOTS, PSO_MAX_TOPICS, PSO_MAX_CLIENTS);
+		return -EPROTO;
+	}
+	if (sizes->topics != m->topics || sizes->clients != m->clients)
+		pso_info("adopting %u topics and %u clients as the tables have them (the profiles "
+			 "ask for %u and %u: a stop and start applies that)", m->topics, m->clients,
+			 sizes->topics, sizes->clients);
+	sizes->topics = m->topics;
+	sizes->clients = m->clients;
+	return 0;
+}
+
+int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *want, const char *pin_dir,
+		const struct pso_dp_load_opts *opts, char *err, size_t errlen)
+{
+	struct pso_dp_sizes s = *want, *sizes = &s;
+	struct pso_meta old;
 	int ret;
 
 	memset(dp, 0, sizeof(*dp));
+	if (pin_dir) {
+		ret = pso_meta_read(pin_dir, &old, err, errlen);
+		if (ret && ret != -ENOENT)
+			return ret;
+		dp->adopted = ret == 0;
+		if (dp->adopted) {
+			ret = adopt_sizes(&old, sizes, pin_dir, err, errlen);
+			if (ret)
+				return ret;
+			snprintf(dp->adopted_build, sizeof(dp->adopted_build), "%s", old.build);
+		}
+	}
 	if (sizes->topics < 2 || sizes->topics > PSO_MAX_TOPICS || !sizes->clients ||
 	    sizes->clients > PSO_MAX_CLIENTS) {
 		snprintf(err, errlen, "table sizes %u topics, %u clients: out of this build's range",
@@ -137,6 +266,14 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, cons
 	bpf_map__set_max_entries(dp->xdp->maps.pso_short_names, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_clients, sizes->clients);
 	dp->sizes = *sizes;
+	if (dp->adopted) {
+		ret = adopt_maps(dp, pin_dir, err, errlen);
+		if (ret) {
+			/* Nothing was touched: close without unpinning. */
+			dp->keep = true;
+			goto fail;
+		}
+	}
 	ret = psoffload_xdp__load(dp->xdp);
 	if (ret) {
 		snprintf(err, errlen, "cannot load the XDP program: %s (run with -v for the verifier log)",
@@ -176,11 +313,56 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, cons
 		ret = pin_maps(dp, pin_dir, err, errlen);
 		if (ret)
 			goto fail;
+		pso_meta_init(&dp->meta, opts ? opts->build : NULL, sizes->topics, sizes->clients);
+		if (dp->adopted) {
+			dp->meta.created_ms = old.created_ms;
+			dp->meta.restarts = old.restarts + (opts && opts->handover);
+			dp->meta.adoptions = old.adoptions + !(opts && opts->handover);
+			dp->meta.adopted_ms = (uint64_t)time(NULL) * 1000;
+			memcpy(dp->meta.ports, old.ports, sizeof(dp->meta.ports));
+		}
+		ret = pso_meta_write(pin_dir, &dp->meta, err, errlen);
+		if (ret)
+			goto fail;
 	}
 	return 0;
 fail:
+	/* Over an adopted data plane a failure leaves it as it runs. */
+	if (dp->adopted)
+		dp->keep = true;
 	pso_dp_close(dp);
 	return ret;
+}
+
+void pso_dp_meta_sync(struct pso_dataplane *dp)
+{
+	char err[256];
+
+	if (!dp->pin_dir[0])
+		return;
+	if (pso_meta_write(dp->pin_dir, &dp->meta, err, sizeof(err)))
+		pso_warn("%s", err);
+}
+
+/* The meta's record of a port: the one of its ifindex, else a free one. */
+static struct pso_meta_port *meta_port(struct pso_dataplane *dp, int ifindex, bool add)
+{
+	struct pso_meta_port *free_one = NULL;
+
+	for (int i = 0; i < PSO_MAX_PORTS; i++) {
+		struct pso_meta_port *mp = &dp->meta.ports[i];
+
+		if ((int)mp->ifindex == ifindex)
+			return mp;
+		if (!mp->ifindex && !free_one)
+			free_one = mp;
+	}
+	if (add && free_one) {
+		memset(free_one, 0, sizeof(*free_one));
+		free_one->ifindex = ifindex;
+		return free_one;
+	}
+	return NULL;
 }
 
 int pso_dp_set_event_rate(struct pso_dataplane *dp, uint32_t rate)
@@ -310,8 +492,29 @@ static int hw_load(struct pso_port *port, const struct pso_hw_opts *hw,
 		}
 	}
 	pso_log_libbpf_reset();
-	ret = bpf_xdp_attach(port->ifindex, bpf_program__fd(port->hw->progs.psoffload_xdp),
-			     XDP_FLAGS_HW_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST, NULL);
+	/* The NIC keeps a netlink attachment (no link for an offloaded
+	 * program here: see DESIGN, "Restart and recovery").  One left by a
+	 * daemon before us that is ours by name is replaced in one step
+	 * (XDP_FLAGS_REPLACE with the old program); meanwhile it serves the
+	 * tables it had, and the host's path whatever it passes up. */
+	{
+		DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, xopts, .old_prog_fd = -1);
+		struct bpf_prog_info info = {};
+		__u32 id = 0, len = sizeof(info);
+		__u32 flags = XDP_FLAGS_HW_MODE | XDP_FLAGS_UPDATE_IF_NOEXIST;
+		int old_fd = -1;
+
+		if (!bpf_xdp_query_id(port->ifindex, XDP_FLAGS_HW_MODE, &id) && id &&
+		    (old_fd = bpf_prog_get_fd_by_id(id)) >= 0 &&
+		    !bpf_obj_get_info_by_fd(old_fd, &info, &len) && !strcmp(info.name, "psoffload_xdp")) {
+			xopts.old_prog_fd = old_fd;
+			flags = XDP_FLAGS_HW_MODE | XDP_FLAGS_REPLACE;
+		}
+		ret = bpf_xdp_attach(port->ifindex, bpf_program__fd(port->hw->progs.psoffload_xdp),
+				     flags, xopts.old_prog_fd >= 0 ? &xopts : NULL);
+		if (old_fd >= 0)
+			close(old_fd);
+	}
 	if (ret) {
 		const char *why = pso_log_libbpf_first();
 
@@ -345,14 +548,28 @@ static void port_remove(struct pso_dataplane *dp, __u32 ifindex)
 				      NULL);
 }
 
+static void link_drop(struct pso_dataplane *dp, int *fd, const char *kind, const char *ifname)
+{
+	char path[512];
+
+	if (*fd >= 0) {
+		bpf_link_detach(*fd);
+		close(*fd);
+		*fd = -1;
+	}
+	if (dp->pin_dir[0]) {
+		pso_link_pin_path(dp->pin_dir, kind, ifname, path, sizeof(path));
+		unlink(path);
+	}
+}
+
 static void detach_port(struct pso_dataplane *dp, struct pso_port *port)
 {
 	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = port->ifindex,
 			    .attach_point = BPF_TC_INGRESS);
 	DECLARE_LIBBPF_OPTS(bpf_tc_opts, tc_opts, .handle = PSO_TC_HANDLE,
 			    .priority = PSO_TC_PRIORITY);
-	DECLARE_LIBBPF_OPTS(bpf_xdp_attach_opts, xdp_opts,
-			    .old_prog_fd = bpf_program__fd(dp->xdp->progs.psoffload_xdp));
+	struct pso_meta_port *mp;
 	__u32 key = port->ifindex;
 	char name[IF_NAMESIZE];
 
@@ -364,34 +581,196 @@ static void detach_port(struct pso_dataplane *dp, struct pso_port *port)
 	}
 	if (port->hw)
 		hw_unload(port);
-	if (port->xdp_attached) {
-		/* old_prog_fd: remove only our program, never someone else's. */
-		if (bpf_xdp_detach(port->ifindex, xdp_flags_for(port->host_mode) & ~XDP_FLAGS_UPDATE_IF_NOEXIST,
-				   &xdp_opts))
-			pso_warn("%s: could not detach XDP program", port->name);
-		port->xdp_attached = false;
-	}
-	if (port->tc_attached) {
+	/* A link detaches only our program, never someone else's. */
+	link_drop(dp, &port->xdp_link_fd, "xdp", port->name);
+	port->xdp_attached = false;
+	link_drop(dp, &port->tc_link_fd, "tc", port->name);
+	if (port->tc_attached && port->tc_kind == PSO_TC_FILTER) {
 		if (bpf_tc_detach(&hook, &tc_opts))
 			pso_warn("%s: could not detach TC filter", port->name);
-		port->tc_attached = false;
 	}
+	port->tc_attached = false;
 	if (port->clsact_created) {
 		hook.attach_point = BPF_TC_INGRESS | BPF_TC_EGRESS;
 		bpf_tc_hook_destroy(&hook);
 		port->clsact_created = false;
 	}
+	mp = meta_port(dp, port->ifindex, false);
+	if (mp) {
+		memset(mp, 0, sizeof(*mp));
+		pso_dp_meta_sync(dp);
+	}
 	pso_devmap_set(dp->devmap_fd, key, 0);
 	port_remove(dp, key);
+}
+
+/* The XDP mode a link serves in: the attached program of that mode is
+ * the link's. */
+static bool link_in_mode(int ifindex, enum pso_mode mode, uint32_t link_prog)
+{
+	__u32 id = 0;
+
+	return !bpf_xdp_query_id(ifindex, xdp_flags_for(mode) & ~XDP_FLAGS_UPDATE_IF_NOEXIST, &id) &&
+	       id == link_prog;
+}
+
+/*
+ * The host XDP program through a bpf_link, pinned: an adopted link of the
+ * port in the same mode gets the new program in one step (bpf_link_update);
+ * else a new link.  A link of the port in another mode goes first (the
+ * port passes everything to the stack in between: logged).
+ */
+static int xdp_link_attach(struct pso_dataplane *dp, struct pso_port *port, enum pso_mode mode,
+			   char *err, size_t errlen)
+{
+	DECLARE_LIBBPF_OPTS(bpf_link_create_opts, lopts,
+			    .flags = xdp_flags_for(mode) & ~XDP_FLAGS_UPDATE_IF_NOEXIST);
+	int prog_fd = bpf_program__fd(dp->xdp->progs.psoffload_xdp);
+	char path[512] = "";
+	uint32_t prog_id;
+	int fd, ret;
+
+	if (dp->pin_dir[0]) {
+		pso_link_pin_path(dp->pin_dir, "xdp", port->name, path, sizeof(path));
+		fd = pso_link_open(path, false, port->ifindex, &prog_id);
+		if (fd >= 0 && link_in_mode(port->ifindex, mode, prog_id)) {
+			if (bpf_link_update(fd, prog_fd, NULL)) {
+				ret = -errno;
+				close(fd);
+				snprintf(err, errlen, "%s: cannot replace the adopted XDP program: %s",
+					 port->name, strerror(-ret));
+				return ret;
+			}
+			port->xdp_link_fd = fd;
+			port->adopted = true;
+			return 0;
+		}
+		if (fd >= 0) {
+			pso_warn("%s: the adopted XDP link runs in another mode than %s: replaced "
+				 "(the port passes everything to the stack for a moment)",
+				 port->name, pso_mode_name(mode));
+			bpf_link_detach(fd);
+			close(fd);
+			unlink(path);
+		} else if (fd == -EPROTO) {
+			snprintf(err, errlen, "%s: %s is not an XDP link of this interface", port->name,
+				 path);
+			return -EPROTO;
+		}
+	}
+	fd = bpf_link_create(prog_fd, port->ifindex, BPF_XDP, &lopts);
+	if (fd < 0) {
+		ret = -errno;
+		if (ret == -EBUSY || ret == -EEXIST)
+			snprintf(err, errlen, "%s: another XDP program is already attached; remove it first",
+				 port->name);
+		else if (ret == -EOPNOTSUPP && mode == PSO_MODE_DRV)
+			snprintf(err, errlen, "%s: the driver has no native XDP (%s); try --mode=skb",
+				 port->name, strerror(-ret));
+		else
+			snprintf(err, errlen, "%s: cannot attach XDP in %s mode: %s", port->name,
+				 pso_mode_name(mode), strerror(-ret));
+		return ret;
+	}
+	port->xdp_link_fd = fd;
+	if (path[0] && bpf_obj_pin(fd, path)) {
+		ret = -errno;
+		snprintf(err, errlen, "%s: cannot pin its XDP link at %s: %s", port->name, path,
+			 strerror(-ret));
+		return ret;
+	}
+	return 0;
+}
+
+/*
+ * The TC fan-out program: a tcx link (pinned, replaced with
+ * bpf_link_update) where the kernel has tcx, else a clsact cls_bpf filter
+ * at PSO_TC_HANDLE / PSO_TC_PRIORITY, replaced in place (BPF_TC_F_REPLACE)
+ * when the one found there is ours (its program reads our pso_topics).
+ */
+static int tc_attach(struct pso_dataplane *dp, struct pso_port *port, char *err, size_t errlen)
+{
+	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .ifindex = port->ifindex,
+			    .attach_point = BPF_TC_INGRESS);
+	DECLARE_LIBBPF_OPTS(bpf_tc_opts, tc_opts, .handle = PSO_TC_HANDLE,
+			    .priority = PSO_TC_PRIORITY);
+	int prog_fd = bpf_program__fd(dp->tc->progs.psoffload_tc);
+	struct pso_meta_port *mp = meta_port(dp, port->ifindex, true);
+	char path[512] = "", name[32];
+	uint32_t prog_id;
+	int fd, ret;
+
+	if (dp->pin_dir[0]) {
+		pso_link_pin_path(dp->pin_dir, "tc", port->name, path, sizeof(path));
+		fd = pso_link_open(path, true, port->ifindex, &prog_id);
+		if (fd >= 0) {
+			if (bpf_link_update(fd, prog_fd, NULL)) {
+				ret = -errno;
+				close(fd);
+				snprintf(err, errlen, "%s: cannot replace the adopted TC program: %s",
+					 port->name, strerror(-ret));
+				return ret;
+			}
+			port->tc_link_fd = fd;
+			port->tc_kind = PSO_TC_TCX;
+			goto done;
+		}
+	}
+	fd = pso_tcx_create(prog_fd, port->ifindex);
+	if (fd >= 0) {
+		port->tc_link_fd = fd;
+		port->tc_kind = PSO_TC_TCX;
+		if (path[0] && bpf_obj_pin(fd, path)) {
+			ret = -errno;
+			snprintf(err, errlen, "%s: cannot pin its TC link at %s: %s", port->name, path,
+				 strerror(-ret));
+			return ret;
+		}
+		goto done;
+	}
+	if (fd != -EINVAL) {
+		snprintf(err, errlen, "%s: cannot attach the TC program (tcx): %s", port->name,
+			 strerror(-fd));
+		return fd;
+	}
+	/* No tcx (before Linux 6.6): a filter, ours by its handle and maps. */
+	ret = bpf_tc_hook_create(&hook);
+	if (ret && ret != -EEXIST) {
+		snprintf(err, errlen, "%s: cannot create clsact qdisc: %s", port->name, strerror(-ret));
+		return ret;
+	}
+	port->clsact_created = ret == 0 || (mp && mp->clsact_created);
+	port->tc_kind = PSO_TC_FILTER;
+	if (!bpf_tc_query(&hook, &tc_opts)) {
+		if (!pso_prog_uses_map(tc_opts.prog_id, dp->topics_fd, name, sizeof(name))) {
+			snprintf(err, errlen, "%s: another TC ingress filter (program %u, %s) holds "
+				 "handle %#x priority %u; remove it first", port->name, tc_opts.prog_id,
+				 name[0] ? name : "?", PSO_TC_HANDLE, PSO_TC_PRIORITY);
+			return -EBUSY;
+		}
+		port->adopted = true;
+		tc_opts.prog_id = 0;
+		tc_opts.flags = BPF_TC_F_REPLACE;
+	}
+	tc_opts.prog_fd = prog_fd;
+	ret = bpf_tc_attach(&hook, &tc_opts);
+	if (ret) {
+		snprintf(err, errlen, "%s: cannot attach TC ingress filter: %s", port->name,
+			 strerror(-ret));
+		return ret;
+	}
+done:
+	if (mp) {
+		mp->clsact_created = port->clsact_created;
+		mp->tc_kind = port->tc_kind;
+	}
+	return 0;
 }
 
 int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mode,
 		  enum pso_mode host_mode, const struct pso_hw_opts *hw,
 		  const struct pso_port_cfg *cfg, char *err, size_t errlen)
 {
-	DECLARE_LIBBPF_OPTS(bpf_tc_hook, hook, .attach_point = BPF_TC_INGRESS);
-	DECLARE_LIBBPF_OPTS(bpf_tc_opts, tc_opts, .handle = PSO_TC_HANDLE,
-			    .priority = PSO_TC_PRIORITY);
 	struct pso_port *port;
 	__u32 key;
 	int ret;
@@ -413,6 +792,7 @@ int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mo
 	port->mode = mode;
 	port->host_mode = host_mode;
 	port->cfg = *cfg;
+	port->xdp_link_fd = port->tc_link_fd = -1;
 
 	if (mode == PSO_MODE_HW) {
 		ret = hw_load(port, hw, cfg, err, errlen);
@@ -430,43 +810,30 @@ int pso_dp_attach(struct pso_dataplane *dp, const char *ifname, enum pso_mode mo
 		goto fail;
 	}
 
-	ret = bpf_xdp_attach(port->ifindex, bpf_program__fd(dp->xdp->progs.psoffload_xdp),
-			     xdp_flags_for(host_mode), NULL);
-	if (ret) {
-		if (ret == -EBUSY || ret == -EEXIST)
-			snprintf(err, errlen, "%s: another XDP program is already attached; remove it first",
-				 ifname);
-		else if (ret == -EOPNOTSUPP && host_mode == PSO_MODE_DRV)
-			snprintf(err, errlen, "%s: the driver has no native XDP (%s); try --mode=skb",
-				 ifname, strerror(-ret));
-		else
-			snprintf(err, errlen, "%s: cannot attach XDP in %s mode: %s", ifname,
-				 pso_mode_name(host_mode), strerror(-ret));
+	ret = xdp_link_attach(dp, port, host_mode, err, errlen);
+	if (ret)
 		goto fail;
-	}
 	port->xdp_attached = true;
 	bpf_xdp_query_id(port->ifindex, xdp_flags_for(host_mode) & ~XDP_FLAGS_UPDATE_IF_NOEXIST,
 			 &port->xdp_prog_id);
-
-	hook.ifindex = port->ifindex;
-	ret = bpf_tc_hook_create(&hook);
-	if (ret && ret != -EEXIST) {
-		snprintf(err, errlen, "%s: cannot create clsact qdisc: %s", ifname, strerror(-ret));
+	ret = tc_attach(dp, port, err, errlen);
+	if (ret)
 		goto fail;
-	}
-	port->clsact_created = ret == 0;
-	tc_opts.prog_fd = bpf_program__fd(dp->tc->progs.psoffload_tc);
-	ret = bpf_tc_attach(&hook, &tc_opts);
-	if (ret) {
-		snprintf(err, errlen, "%s: cannot attach TC ingress filter: %s", ifname, strerror(-ret));
-		goto fail;
-	}
 	port->tc_attached = true;
-	port->tc_prog_id = tc_opts.prog_id;
+	{
+		struct bpf_prog_info info = {};
+		__u32 len = sizeof(info);
+
+		if (!bpf_obj_get_info_by_fd(bpf_program__fd(dp->tc->progs.psoffload_tc), &info, &len))
+			port->tc_prog_id = info.id;
+	}
+	pso_dp_meta_sync(dp);
 	dp->nports++;
 	return 0;
 fail:
-	detach_port(dp, port);
+	/* A failure over an adopted port leaves it as it runs. */
+	if (!port->adopted)
+		detach_port(dp, port);
 	return ret ? ret : -EIO;
 }
 
@@ -519,6 +886,21 @@ void pso_dp_detach_all(struct pso_dataplane *dp)
 
 void pso_dp_close(struct pso_dataplane *dp)
 {
+	if (dp->keep) {
+		/* The links and pins hold the data plane without us. */
+		for (int i = 0; i < dp->nports; i++) {
+			struct pso_port *port = &dp->ports[i];
+
+			if (port->xdp_link_fd >= 0)
+				close(port->xdp_link_fd);
+			if (port->tc_link_fd >= 0)
+				close(port->tc_link_fd);
+			if (port->hw)
+				psoffload_xdp_offload__destroy(port->hw);
+		}
+		dp->nports = 0;
+		dp->pin_dir[0] = '\0';
+	}
 	pso_dp_detach_all(dp);
 	dp->tables = NULL;
 	unpin_maps(dp);

@@ -14,6 +14,7 @@
 #include <stdint.h>
 #include <net/if.h>
 #include "psoffload_abi.h"
+#include "ctl/pins.h"
 
 #define PSO_PIN_DIR_DEFAULT "/sys/fs/bpf/psoffload"
 
@@ -43,6 +44,10 @@ struct pso_port {
 	bool xdp_attached;	/* host XDP program (driver build) */
 	bool tc_attached;
 	bool clsact_created;	/* we made the clsact qdisc: remove it too */
+	int xdp_link_fd;	/* the XDP bpf_link (pinned with a pin dir) */
+	int tc_link_fd;		/* the tcx link, -1 with a cls_bpf filter */
+	enum pso_tc_kind tc_kind;
+	bool adopted;		/* its programs were replaced in place */
 	unsigned int xdp_prog_id;
 	unsigned int tc_prog_id;
 	/* hw mode: the offload build, bound to this device with its maps */
@@ -87,14 +92,36 @@ struct pso_dataplane {
 	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, clients_fd, client_slots_fd;
 	int short_names_fd;
 	int counters_fd, topic_stats_fd;
+	/* Restart and recovery (pins.h): the maps were found pinned and
+	 * reused, with what the directory said about them. */
+	bool adopted;
+	struct pso_meta meta;	/* as this daemon wrote it */
+	char adopted_build[64];	/* the build that made the adopted maps */
+	uint32_t fresh_maps;	/* maps made anew (counters of another layout) */
+	/* Leave everything attached and pinned when closing: a handover to
+	 * an exec'd daemon, or a failed start over an adopted data plane. */
+	bool keep;
 	int events_fd, event_cfg_fd;	/* the event ring buffer, its rate limit */
 };
 
-/* Open and load both programs with shared maps sized as given; pin the
- * maps under pin_dir (NULL: no pinning).  Returns 0 or -errno; err gets
- * one line. */
+/* How pso_dp_load() goes about a pin directory. */
+struct pso_dp_load_opts {
+	const char *build;	/* this build's version, into pso_meta */
+	bool handover;		/* an exec'd daemon taking over (counts a restart) */
+};
+
+/*
+ * Open and load both programs with shared maps sized as given; pin the
+ * maps under pin_dir (NULL: no pinning).  A pin directory with a pso_meta
+ * is adopted: its maps are reused as they are (their sizes, not `sizes`;
+ * dp->sizes says which), provided they are psoffload's and of a layout
+ * this build reads - else -EPROTO and one line, with nothing touched.
+ * Returns 0 or -errno; err gets one line.
+ */
 int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, const char *pin_dir,
-		char *err, size_t errlen);
+		const struct pso_dp_load_opts *opts, char *err, size_t errlen);
+/* Write dp->meta (ports, counts) to the pin directory again. */
+void pso_dp_meta_sync(struct pso_dataplane *dp);
 
 /* Attach XDP and the TC fan-out program to a port and register its config.
  * mode DRV or SKB: the driver build in that mode.  mode HW: the offload
@@ -116,7 +143,7 @@ struct pso_port *pso_dp_port_by_ifindex(struct pso_dataplane *dp, int ifindex);
 /* Detach from every port (their table entries go through dp->tables). */
 void pso_dp_detach_all(struct pso_dataplane *dp);
 
-/* Detach from every port, unpin, free. */
+/* Detach from every port, unpin, free (dp->keep: only free). */
 void pso_dp_close(struct pso_dataplane *dp);
 
 /* The data plane's event rate limit: rate events per second per CPU, a

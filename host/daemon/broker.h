@@ -42,6 +42,9 @@ struct pso_broker_cfg {
 	 * always does), and how long an unproven session lasts. */
 	const char *trusted_list;	/* "CIDR,..." (--trusted) */
 	unsigned int unvalidated_s;
+	unsigned int adopt_grace_s;	/* adopted entries no session claims expire
+					 * after this long silent (no store) */
+	const char *build;		/* this build's version, into pso_meta */
 	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
 	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	/* Each connected client's QoS 0 publishes a second the data plane
@@ -65,6 +68,10 @@ int pso_broker_start(struct pso_broker **b, const struct pso_broker_cfg *cfg,
 		     char *err, size_t errlen);
 /* pso_broker_run(): SIGHUP asked for a reload; call it again after. */
 #define PSO_BROKER_RELOAD 1
+/* pso_broker_run(): SIGUSR2 or `psoffload restart` asked for a handover:
+ * call pso_broker_exec() (it returns only when the exec failed; then run
+ * again). */
+#define PSO_BROKER_RESTART 2
 /* Serve until SIGINT/SIGTERM (0, a clean stop, after STOPPING=1), SIGHUP
  * (PSO_BROKER_RELOAD) or an error (negative errno). */
 int pso_broker_run(struct pso_broker *b);
@@ -82,6 +89,13 @@ void pso_broker_reloaded(struct pso_broker *b);
  */
 int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cfg, char *err,
 			   size_t errlen);
+/*
+ * Hand over to the binary now at this process's path, exec'd with argv in
+ * this process: the data plane, the UDP and control sockets and the pin
+ * lock carry over, nothing is detached, no client hears anything.  Returns
+ * only on failure (-errno, one line in err), still running.
+ */
+int pso_broker_exec(struct pso_broker *b, char *const argv[], char *err, size_t errlen);
 /* Detach everything, free. */
 void pso_broker_stop(struct pso_broker *b);
 

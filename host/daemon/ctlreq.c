@@ -275,6 +275,25 @@ static int req_reload(void *ctx, struct json_object *req, struct json_object *re
 	return 0;
 }
 
+/* `psoffload restart`: the event loop returns PSO_BROKER_RESTART once this
+ * request's reply is out, as for SIGUSR2, and the daemon execs its
+ * successor.  A broker without a pin directory cannot hand over. */
+static int req_restart(void *ctx, struct json_object *req, struct json_object *reply,
+		       char *err, size_t errlen)
+{
+	struct pso_broker *b = ctx;
+
+	if (!b->cfg.pin_dir) {
+		snprintf(err, errlen, "this broker pins nothing (--pin-dir): its data plane cannot "
+			 "outlive it; stop and start it instead");
+		return -EINVAL;
+	}
+	b->restart_asked = true;
+	json_object_object_add(reply, PSO_ST_PID, json_object_new_int(getpid()));
+	json_object_object_add(reply, "restarts", json_object_new_int64(b->dp.meta.restarts));
+	return 0;
+}
+
 /* ---- events ---------------------------------------------------------------------- */
 
 struct event_walk {
@@ -344,5 +363,6 @@ const struct pso_ctl_request pso_ctl_requests[] = {
 	{ "subscriptions", req_subscriptions, "[\"topic\": NAME]" },
 	{ "events", req_events, "[\"after\": SEQ] [\"reason\": NAME]" },
 	{ "reload", req_reload, "" },
+	{ "restart", req_restart, "" },
 	{ 0 },
 };

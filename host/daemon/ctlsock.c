@@ -281,6 +281,28 @@ int pso_ctlsock_open(struct pso_ctlsock **out, const char *path, const struct ps
 	return 0;
 }
 
+int pso_ctlsock_adopt(struct pso_ctlsock **out, int lfd, const char *path,
+		      const struct pso_ctl_request *table, void *ctx)
+{
+	struct pso_ctlsock *cs = calloc(1, sizeof(*cs));
+
+	if (!cs)
+		return -ENOMEM;
+	for (int i = 0; i < PSO_CTL_MAX_CONNS; i++)
+		cs->conns[i].fd = -1;
+	snprintf(cs->path, sizeof(cs->path), "%s", path);
+	cs->table = table;
+	cs->ctx = ctx;
+	cs->lfd = lfd;
+	*out = cs;
+	return 0;
+}
+
+int pso_ctlsock_listen_fd(const struct pso_ctlsock *cs)
+{
+	return cs ? cs->lfd : -1;
+}
+
 static void conn_close(struct conn *c)
 {
 	if (c->fd < 0)

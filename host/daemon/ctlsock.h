@@ -86,6 +86,11 @@ int pso_ctlsock_open(struct pso_ctlsock **cs, const char *path, const struct pso
 		     void *ctx, bool *replaced, char *err, size_t errlen);
 /* Closes every connection and removes the socket file. */
 void pso_ctlsock_close(struct pso_ctlsock *cs);
+/* A restart: serve on the listening socket lfd, bound to path by the
+ * daemon this one was exec'd from (connections queued on it are kept). */
+int pso_ctlsock_adopt(struct pso_ctlsock **cs, int lfd, const char *path,
+		      const struct pso_ctl_request *table, void *ctx);
+int pso_ctlsock_listen_fd(const struct pso_ctlsock *cs);
 /* The listening socket and every connection, for poll(): fills at most
  * max entries (1 + PSO_CTL_MAX_CONNS is always enough), returns how many. */
 int pso_ctlsock_pollfds(const struct pso_ctlsock *cs, struct pollfd *pfd, int max);

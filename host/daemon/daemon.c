@@ -22,6 +22,7 @@
 #include <sys/socket.h>
 #include <sys/vfs.h>
 #include <linux/magic.h>
+#include "daemon/adopted.h"
 #include "daemon/ctlsock.h"
 #include "daemon/metrics.h"
 #include "daemon/snapshot.h"
@@ -108,6 +109,8 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 	pso_endpoint_from_sa(&sa, &rx.ep);
 	rx.judged = pso_broker_judged(b, &rx.local, reassembled);
 	reply_address(&rx.local, has_pi4 ? &pi4 : NULL);
+	if (pso_broker_placeholder_input(b, &rx, buf, (size_t)n))
+		return 0;
 	pso_proto_input(b->proto, &rx, buf, (size_t)n, b->now_ms);
 	return 0;
 }
@@ -238,6 +241,11 @@ static uint64_t realtime_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
 }
 
+uint64_t realtime_ms_now(void)
+{
+	return realtime_ms();
+}
+
 /* The broker's name and its control socket, before anything is loaded: a
  * second broker of the same name stops here. */
 static int open_control(struct pso_broker *b, char *err, size_t errlen)
@@ -256,6 +264,8 @@ static int open_control(struct pso_broker *b, char *err, size_t errlen)
 		return -EINVAL;
 	}
 	pso_ctl_path(b->name, b->ctl_path, sizeof(b->ctl_path));
+	if (b->handover.active && b->handover.ctl >= 0)
+		return pso_ctlsock_adopt(&b->ctlsock, b->handover.ctl, b->ctl_path, pso_ctl_requests, b);
 	ret = pso_ctlsock_open(&b->ctlsock, b->ctl_path, pso_ctl_requests, b, &replaced, err, errlen);
 	if (ret == -EADDRINUSE)
 		snprintf(err, errlen, "a broker named %s is running already (its control socket %s "
@@ -274,6 +284,11 @@ static int open_socket(struct pso_broker *b, char *err, size_t errlen)
 	};
 	int off = 0, on = 1, rcvbuf = 4 << 20;
 
+	/* A restart: the socket bound all along, what came meanwhile queued. */
+	if (b->handover.active) {
+		b->sock = b->handover.sock;
+		return 0;
+	}
 	b->sock = socket(AF_INET6, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (b->sock < 0 ||
 	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_V6ONLY, &off, sizeof(off)) ||
@@ -336,12 +351,19 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	b->now_ms = now_ms();
 	b->started_ms = realtime_ms();
 	b->pin_lock.fd = -1;
+	ret = pso_handover_take(&b->handover, err, errlen);
+	if (ret)
+		goto fail;
 	ret = pso_ctl_check_ifnames(cfg->ifnames, cfg->nifnames, err, errlen);
 	if (ret)
 		goto fail;
 	/* The pin directory is ours for our whole life, or another live
 	 * broker's: then hands off its pins, whatever either is named. */
-	if (cfg->pin_dir) {
+	if (cfg->pin_dir && b->handover.active && b->handover.lock >= 0) {
+		/* The lock held across the exec: it never was free. */
+		b->pin_lock.fd = b->handover.lock;
+		pso_instance_file(cfg->pin_dir, "lock", b->pin_lock.path, sizeof(b->pin_lock.path));
+	} else if (cfg->pin_dir) {
 		pid_t owner;
 
 		ret = pso_instance_lock(cfg->pin_dir, &b->pin_lock, &owner, err, errlen);
@@ -378,9 +400,32 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		if (ret)
 			goto fail;
 	}
-	ret = pso_dp_load(&b->dp, &sizes, cfg->pin_dir, err, errlen);
+	{
+		struct pso_dp_load_opts lo = { .build = cfg->build, .handover = b->handover.active };
+
+		ret = pso_dp_load(&b->dp, &sizes, cfg->pin_dir, &lo, err, errlen);
+	}
 	if (ret)
 		goto fail;
+	/* Adopted maps keep their sizes, which the protocol must index. */
+	if (b->dp.adopted && (b->dp.sizes.topics != sizes.topics || b->dp.sizes.clients != sizes.clients)) {
+		pso_proto_free(b->proto);
+		pcfg.max_topics = b->dp.sizes.topics;
+		pcfg.max_clients = b->dp.sizes.clients;
+		b->proto = pso_proto_new(&pcfg, &pso_broker_proto_ops, b);
+		if (!b->proto) {
+			snprintf(err, errlen, "out of memory");
+			ret = -ENOMEM;
+			goto fail;
+		}
+		if (cfg->predefined_path) {
+			ret = pso_registry_load_predefined(pso_proto_registry(b->proto),
+							   cfg->predefined_path, err, errlen);
+			if (ret)
+				goto fail;
+		}
+	}
+	sizes = b->dp.sizes;
 	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.clients_fd,
 			      sizes.topics, PSO_MAX_SUBS, sizes.clients);
 	if (!ret)
@@ -390,6 +435,16 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	if (!ret)
 		ret = pso_tables_set_publish_rate(&b->tables, cfg->max_publish_rate,
 						  cfg->publish_burst);
+	if (ret) {
+		snprintf(err, errlen, "cannot set up the tables: %s", strerror(-ret));
+		goto fail;
+	}
+	/* The running data plane's tables, read back; then its sessions. */
+	if (b->dp.adopted) {
+		ret = pso_broker_adopt(b, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	/* From here on no table write waits for readers in the event loop. */
 	if (!ret)
 		ret = pso_tables_defer_start(&b->tables);
@@ -426,6 +481,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	sigaddset(&mask, SIGINT);
 	sigaddset(&mask, SIGTERM);
 	sigaddset(&mask, SIGHUP);	/* a reload */
+	sigaddset(&mask, SIGUSR2);	/* a restart: hand over to a new exec */
 	sigprocmask(SIG_BLOCK, &mask, NULL);
 	b->sigfd = signalfd(-1, &mask, SFD_CLOEXEC | SFD_NONBLOCK);
 	if (b->sigfd < 0) {
@@ -446,11 +502,17 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	}
 	if (cfg->advertise_s)
 		b->next_advertise_ms = b->now_ms;
+	if (b->handover.active) {
+		b->handover_ms = realtime_ms() - b->handover.since_ms;
+		pso_info("restart: the new daemon serves %llu ms after the exec (restart %u of this "
+			 "data plane)", (unsigned long long)b->handover_ms, b->dp.meta.restarts);
+	}
 	pso_info("serving MQTT-SN on UDP port %u", b->cfg.udp_port);
 	pso_info("control socket %s", b->ctl_path);
 	/* Every interface is attached and the socket bound: READY=1. */
 	pso_notify_init(&b->notify, b->now_ms);
 	pso_broker_reloaded(b);
+	b->started = true;
 	*out = b;
 	return 0;
 fail:
@@ -484,6 +546,15 @@ void pso_broker_reloaded(struct pso_broker *b)
 static void tick(struct pso_broker *b)
 {
 	pso_proto_tick(b->proto, b->now_ms);
+	if (b->adopted) {
+		uint32_t n = pso_adopted_expire(b->adopted, b->now_ms, false);
+
+		if (n) {
+			pso_info("adopt: %u placeholder%s expired (no session came for %u s)", n,
+				 n == 1 ? "" : "s", b->cfg.adopt_grace_s);
+			b->status_dirty = true;
+		}
+	}
 	pso_ctl_tick(&b->ctl, b->now_ms);
 	/* hw mode: the NICs have no clock, so their publish budgets are
 	 * topped up here. */
@@ -569,6 +640,8 @@ int pso_broker_run(struct pso_broker *b)
 				continue;
 			if (si.ssi_signo == SIGHUP)
 				return PSO_BROKER_RELOAD;
+			if (si.ssi_signo == SIGUSR2)
+				return PSO_BROKER_RESTART;
 			pso_notify_stopping(&b->notify, "stopping: detaching");
 			pso_info("signal %u: stopping", si.ssi_signo);
 			say_goodbye(b);
@@ -605,6 +678,10 @@ int pso_broker_run(struct pso_broker *b)
 		if (b->reload_asked) {
 			b->reload_asked = false;
 			return PSO_BROKER_RELOAD;
+		}
+		if (b->restart_asked) {
+			b->restart_asked = false;
+			return PSO_BROKER_RESTART;
 		}
 		if ((pfd[FD_METRICS].revents & POLLIN) && pso_metrics_wanted(b->metrics))
 			pso_metrics_put(b->metrics,
@@ -667,14 +744,19 @@ void pso_broker_stop(struct pso_broker *b)
 	pso_ctlsock_close(b->ctlsock);
 	if (b->sock >= 0)
 		close(b->sock);
+	/* A start that failed over an adopted data plane leaves it running. */
+	if (b->dp.adopted && !b->started)
+		b->dp.keep = true;
 	if (b->sigfd >= 0)
 		close(b->sigfd);
 	/* Ports leave the tables, pending table changes finish while the
 	 * maps are still there, then the programs and maps go. */
-	pso_dp_detach_all(&b->dp);
+	if (!b->dp.keep)
+		pso_dp_detach_all(&b->dp);
 	b->dp.tables = NULL;
 	pso_events_close(b->events);
 	pso_tables_free(&b->tables);
+	pso_adopted_free(b->adopted);
 	pso_dp_close(&b->dp);
 	pso_ctl_free(&b->ctl);
 	if (b->nh)

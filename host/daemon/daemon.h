@@ -21,6 +21,14 @@ struct pso_nh;
 struct pso_events;
 struct pso_ctlsock;
 struct pso_metrics;
+struct pso_adopted;
+
+/* What a daemon exec'd by a restart was handed (restart.c). */
+struct pso_handover {
+	bool active;
+	int sock, ctl, lock;	/* the UDP socket, the control socket, the pin lock */
+	uint64_t since_ms;	/* CLOCK_REALTIME when the old one began the exec */
+};
 
 /* Every number the status document carries, as last written. */
 struct pso_status_snap {
@@ -57,12 +65,29 @@ struct pso_broker {
 	uint64_t status_written_ms, status_checked_ms;
 	struct pso_instance_lock pin_lock;	/* the pin directory is ours */
 	struct pso_notify notify;	/* the service manager (systemd) */
+	/* restart and recovery (restart.c) */
+	struct pso_handover handover;	/* this daemon is a restart's */
+	struct pso_adopted *adopted;	/* placeholders; NULL: nothing adopted */
+	uint32_t adopted_reserved;	/* topic ids kept as $adopted/ID */
+	uint64_t placeholder_pings;	/* PINGREQs answered for placeholders */
+	uint64_t adopt_ms;		/* reading the tables back took */
+	uint64_t handover_ms;		/* exec to serving, for a restart */
+	bool restart_asked;		/* the control socket's "restart" */
+	bool started;			/* pso_broker_start() succeeded */
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
 extern const struct pso_proto_ops pso_broker_proto_ops;
 /* Did the data plane judge this datagram (see struct pso_rx)? */
 bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bool reassembled);
+
+/* restart.c */
+int pso_handover_take(struct pso_handover *h, char *err, size_t errlen);
+int pso_broker_adopt(struct pso_broker *b, char *err, size_t errlen);
+int pso_broker_load_store(struct pso_broker *b, char *err, size_t errlen);
+bool pso_broker_placeholder_input(struct pso_broker *b, const struct pso_rx *rx,
+				  const uint8_t *buf, size_t len);
+uint64_t realtime_ms_now(void);
 
 /* notify.c: "b0 drv, b1 skb; 3 clients, 2 topics", for STATUS=. */
 void pso_broker_status_line(struct pso_broker *b, char *buf, size_t len);

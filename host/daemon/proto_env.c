@@ -11,6 +11,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include "ctl/nexthop.h"
+#include "daemon/adopted.h"
 #include "daemon/daemon.h"
 #include "util/endpoint.h"
 #include "util/log.h"
@@ -191,10 +192,13 @@ static const char *env_ifname(void *ctx, int ifindex)
 	return port ? port->name : "?";
 }
 
+/* An adopted data plane's entry is taken over by the session that asks
+ * for it, as it is: the data plane never stops serving it (adopted.h). */
 static int env_client_add(void *ctx, const struct pso_endpoint *ep)
 {
 	struct pso_broker *b = ctx;
 
+	pso_adopted_claim_client(b->adopted, ep);
 	return pso_tables_client_add(&b->tables, ep);
 }
 
@@ -230,8 +234,15 @@ static int env_topic_set(void *ctx, uint16_t id, uint8_t flags, const char *name
 static int env_slot_add(void *ctx, uint16_t id, const struct pso_sub *slot)
 {
 	struct pso_broker *b = ctx;
+	struct pso_endpoint ep;
+	int ret = pso_tables_sub_add(&b->tables, id, slot);
 
-	return pso_tables_sub_add(&b->tables, id, slot);
+	if (ret == -EEXIST && b->adopted) {
+		pso_sub_endpoint(slot, &ep);
+		if (pso_adopted_claim_slot(b->adopted, id, &ep))
+			return 0;
+	}
+	return ret;
 }
 
 static void env_slots_set(void *ctx, const struct pso_sub *slot, const uint16_t *ids, int n)

@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <json-c/json.h>
 #include "ctl/mode.h"
+#include "daemon/adopted.h"
 #include "daemon/daemon.h"
 #include "daemon/snapshot.h"
 #include "daemon/statusfile.h"
@@ -88,6 +89,11 @@ static void take_iface(struct pso_broker *b, const struct pso_iface *f, struct p
 	o->hw_id = port ? port->hw_prog_id : 0;
 	o->tc_id = port ? port->tc_prog_id : 0;
 	o->mtu = f->mtu;
+	o->xdp_link = !port || !port->xdp_attached ? "none"
+		      : port->xdp_link_fd < 0 ? "netlink" : b->dp.pin_dir[0] ? "pinned link" : "link";
+	o->tc_link = !port || !port->tc_attached ? "none"
+		     : port->tc_kind == PSO_TC_TCX ? "tcx link" : "cls_bpf filter";
+	o->adopted = port && port->adopted;
 	if (port && port->hw) {
 		const struct pso_tables_mirror *m = pso_ctl_nic_mirror(&b->ctl, port);
 
@@ -168,6 +174,27 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	s->buffered = pso_proto_buffered(b->proto);
 	for (int i = 0; i < b->ctl.nifaces && i < PSO_MAX_PORTS; i++)
 		take_iface(b, &b->ctl.ifaces[i], &s->ifaces[s->nifaces++]);
+	s->restarts = b->dp.meta.restarts;
+	s->adoptions = b->dp.meta.adoptions;
+	s->came = !b->dp.adopted ? "fresh" : b->handover.active ? "handover" : "crash";
+	snprintf(s->adopted_build, sizeof(s->adopted_build), "%s", b->dp.adopted_build);
+	snprintf(s->build, sizeof(s->build), "%s", b->cfg.build ? b->cfg.build : "");
+	s->created_ms = b->dp.meta.created_ms;
+	s->handover_ms = b->handover_ms;
+	s->adopt_ms = b->adopt_ms;
+	s->pings = b->placeholder_pings;
+	s->reserved_ids = b->adopted_reserved;
+	{
+		struct pso_adopted_usage au;
+
+		pso_adopted_usage(b->adopted, &au);
+		s->ph_endpoints = au.endpoints;
+		s->ph_clients = au.clients;
+		s->ph_slots = au.slots;
+		s->ph_claimed = au.claimed;
+		s->ph_expired = au.expired;
+		s->ph_next_ms = au.next_expiry_ms > b->now_ms ? au.next_expiry_ms - b->now_ms : 0;
+	}
 
 	if (what & PSO_SNAP_DATAPLANE) {
 		int ret = pso_dp_read_counters(b->dp.counters_fd, s->dp);
@@ -239,6 +266,14 @@ static struct json_object *iface_json(const struct pso_snap_iface *f)
 	add_u64(progs, PSO_ST_PROG_XDP_HW, f->hw_id);
 	add_u64(progs, PSO_ST_PROG_TC, f->tc_id);
 	json_object_object_add(o, PSO_ST_PROGRAMS, progs);
+	{
+		struct json_object *links = json_object_new_object();
+
+		add_str(links, "xdp", f->xdp_link);
+		add_str(links, "tc", f->tc_link);
+		json_object_object_add(links, "adopted", json_object_new_boolean(f->adopted));
+		json_object_object_add(o, "links", links);
+	}
 	add_u64(o, "mtu", f->mtu);
 	if (f->hw) {
 		struct json_object *placed = json_object_new_array();
@@ -306,6 +341,28 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 	add_u64(tables, "pending_grace", u->pending);
 	json_object_object_add(root, PSO_ST_TABLES, tables);
 
+	{
+		struct json_object *r = json_object_new_object(), *ph = json_object_new_object();
+
+		add_u64(r, "restarts", s->restarts);
+		add_u64(r, "adoptions", s->adoptions);
+		add_str(r, "adopted", s->came);
+		add_str(r, "adopted_build", s->adopted_build);
+		add_str(r, "build", s->build);
+		add_u64(r, "created_ms", s->created_ms);
+		add_u64(r, "handover_ms", s->handover_ms);
+		add_u64(r, "adopt_read_ms", s->adopt_ms);
+		add_u64(ph, "endpoints", s->ph_endpoints);
+		add_u64(ph, "slots", s->ph_slots);
+		add_u64(ph, "clients", s->ph_clients);
+		add_u64(ph, "claimed", s->ph_claimed);
+		add_u64(ph, "expired", s->ph_expired);
+		add_u64(ph, "next_expiry_s", (s->ph_next_ms + 999) / 1000);
+		add_u64(ph, "pings_answered", s->pings);
+		json_object_object_add(r, "placeholders", ph);
+		add_u64(r, "reserved_topic_ids", s->reserved_ids);
+		json_object_object_add(root, "restart", r);
+	}
 	json_object_object_add(root, "daemon", pso_snap_daemon_json(s));
 	return root;
 }

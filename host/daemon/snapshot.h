@@ -17,9 +17,18 @@
  *                       "state" (up|down|gone|failed), "requested_mode" (--mode or
  *                       its [interface NAME] mode), "mode", "host_mode",
  *                       "reason", "programs": { "xdp", "xdp_hw", "tc" }, "mtu",
+ *                       "links": { "xdp" (pinned link|link|netlink|none),
+ *                                  "tc" (tcx link|cls_bpf filter|none),
+ *                                  "adopted" (its programs replaced in place) },
  *                       hw mode: "nic_topics_capacity", "nic_topics": [ids] } ],
  *     "tables": { "topics"|"subscribers"|"clients": { "used", "capacity" },
  *                 "subscribers_per_topic", "pending_grace" },
+ *     "restart": { "restarts", "adoptions" (of this data plane, from pso_meta),
+ *                  "adopted": how this daemon came (fresh|handover|crash),
+ *                  "adopted_build", "build", "created_ms", "handover_ms",
+ *                  "adopt_read_ms", "placeholders": { "endpoints", "slots",
+ *                  "clients", "claimed", "expired", "next_expiry_s",
+ *                  "pings_answered" }, "reserved_topic_ids" },
  *     "daemon": { every counter of pso_snap_daemon_counters[] by its name,
  *                 "sessions", "sessions_by_state": { state: n },
  *                 "retained_messages", "retained_bytes", "buffered",
@@ -61,6 +70,8 @@ struct pso_snap_iface {
 	const char *mode, *host_mode;	/* "none" when not attached */
 	char reason[512];
 	unsigned int xdp_id, hw_id, tc_id, mtu;
+	const char *xdp_link, *tc_link;	/* how each is attached */
+	bool adopted;
 	bool hw;
 	uint32_t nic_topics_cap, n_nic_topics;
 	uint16_t *nic_topics;
@@ -99,6 +110,14 @@ struct pso_snapshot {
 	uint32_t buffered;		/* outbox and sleep-buffer messages */
 	int nifaces;
 	struct pso_snap_iface ifaces[PSO_MAX_PORTS];
+	/* restart and recovery */
+	uint32_t restarts, adoptions;
+	const char *came;		/* fresh, handover, crash */
+	char adopted_build[64], build[64];
+	uint64_t created_ms, handover_ms, adopt_ms, pings;
+	uint32_t reserved_ids;
+	uint32_t ph_endpoints, ph_clients;
+	uint64_t ph_slots, ph_claimed, ph_expired, ph_next_ms;
 	uint32_t ntopics;		/* PSO_SNAP_TOPICS */
 	struct pso_snap_topic *topics;	/* in id order */
 };

@@ -31,6 +31,11 @@ int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
 int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id,
 				const char *name);
 
+/* Give id (unused) the name, as a registration would but at that id: the
+ * ids an adopted data plane uses with no name known (no store) are kept
+ * from new names this way.  -EINVAL, -EEXIST. */
+int pso_registry_reserve(struct pso_registry *reg, uint16_t id, const char *name);
+
 /* What a reload of the predefined file did. */
 struct pso_predef_reload {
 	uint32_t added;		/* new entries, now in the registry */

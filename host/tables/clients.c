@@ -57,7 +57,7 @@ int pso_tables_use_client_slots(struct pso_tables *t, int fd)
 	return 0;
 }
 
-static uint32_t endpoint_slot(const struct pso_endpoint *ep)
+uint32_t tbl_endpoint_slot(const struct pso_endpoint *ep)
 {
 	uint32_t w[4];
 
@@ -197,7 +197,7 @@ static void client_slot_take(struct pso_tables *t, const struct pso_endpoint *ke
 
 	if (t->client_slots_fd < 0)
 		return;
-	idx = endpoint_slot(key);
+	idx = tbl_endpoint_slot(key);
 	if (t->slot_owner[idx].family)
 		return;
 	if (t->syncs < t->slot_reuse_after[idx]) {
@@ -237,7 +237,7 @@ static int client_slot_leave(struct pso_tables *t, const struct pso_endpoint *ke
 
 	if (t->client_slots_fd < 0)
 		return 0;
-	idx = endpoint_slot(key);
+	idx = tbl_endpoint_slot(key);
 	if (!same_endpoint(&t->slot_owner[idx], key))
 		return 0;
 	v.ep.family = 0;
@@ -286,7 +286,7 @@ int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint 
 	if (bpf_map_lookup_elem(t->clients_fd, &key, val))
 		return errno ? -errno : -EIO;
 	if (t->client_slots_fd >= 0) {
-		uint32_t idx = endpoint_slot(&key);
+		uint32_t idx = tbl_endpoint_slot(&key);
 		struct pso_client_slot cs;
 
 		if (same_endpoint(&t->slot_owner[idx], &key) &&

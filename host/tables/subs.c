@@ -377,6 +377,11 @@ static void pending_drop(struct pso_tables *t, uint16_t id)
  * every slot it has disabled has had its grace period (need <= syncs).  A
  * topic that arrives at its target is no longer pending.
  */
+int tbl_topic_reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *want, uint32_t n)
+{
+	return reconcile(t, id, want, n);
+}
+
 static int topic_advance(struct pso_tables *t, uint16_t id)
 {
 	struct pso_pending *p = t->pending[id];

@@ -140,11 +140,34 @@ bool pso_tables_mirror_is_placed(const struct pso_tables_mirror *m, uint16_t id)
 void pso_tables_mirror_remove(struct pso_tables *t, int topics_fd);
 
 /* The maps must be new (all-zero ARRAYs, empty HASH): the shadow starts
- * zeroed.  Map types and value sizes are checked: -EINVAL on mismatch. */
+ * zeroed (maps written before: pso_tables_adopt()).  Map types and value sizes are checked: -EINVAL on mismatch. */
 int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd,
 		    int clients_fd, uint32_t max_topics, uint32_t max_subs,
 		    uint32_t max_clients);
 void pso_tables_free(struct pso_tables *t);
+
+/* What an adoption found in the maps. */
+struct pso_tables_adoption {
+	uint32_t topics;	/* valid topic entries */
+	uint64_t subs;		/* live subscriber slots */
+	uint32_t disabled;	/* live slots caught disabled (mid-change) */
+	uint32_t clients, client_slots;
+	uint32_t repaired;	/* topics a crash left mid-change, repaired */
+};
+/*
+ * The maps were written by a daemon before this one (a restart, a crash):
+ * read them back into the shadow instead of starting from zero.  After
+ * pso_tables_init() (and the use_* calls), before pso_tables_defer_start().
+ * The maps are checked against the write protocol first (adopt.c): one
+ * that no state of it can leave is -EUCLEAN with one line in err and
+ * nothing written; what a crash can leave is repaired by the protocol.
+ */
+int pso_tables_adopt(struct pso_tables *t, struct pso_tables_adoption *res, char *err,
+		     size_t errlen);
+/* Every client of the client table (adopted ones included), until fn
+ * returns non-zero (returned). */
+int pso_tables_foreach_client(const struct pso_tables *t,
+			      int (*fn)(const struct pso_endpoint *ep, void *ctx), void *ctx);
 
 /* The default sync_readers: an RCU grace period (membarrier(2)
  * MEMBARRIER_CMD_GLOBAL), typically 5-30 ms. */

@@ -37,6 +37,10 @@ struct pso_pending {
 	uint64_t need;		/* syncs its disabled slots wait for, 0: none */
 	struct pso_sub want[];	/* the target, max_subs entries */
 };
+/* The write protocol's whole change of one topic to want[0..n-1], waiting
+ * for readers inline (synchronous mode; adopt.c repairs with it). */
+int tbl_topic_reconcile(struct pso_tables *t, uint16_t id, const struct pso_sub *want, uint32_t n);
+uint32_t tbl_endpoint_slot(const struct pso_endpoint *ep);
 /* Run the pending steps whose period completed (t->syncs); drop every
  * pending record (the maps stay as they are). */
 void tbl_subs_grace_done(struct pso_tables *t);
