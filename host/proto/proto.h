@@ -95,6 +95,15 @@ struct pso_proto_ops {
 	 * kernel received at rx_ns (0: would it now)? */
 	bool (*slot_served)(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family,
 			    uint64_t rx_ns);
+
+	/* Optional (NULL: nothing is kept), for a store (persist.h): the
+	 * session of this client id changed or ended, a topic was
+	 * registered, a topic's retained message changed.  Called as it
+	 * happens, any number of times; the owner reads the records back
+	 * with pso_proto_export_*() when it writes. */
+	void (*session_changed)(void *ctx, const char *client_id);
+	void (*topic_changed)(void *ctx, uint16_t id);
+	void (*retained_changed)(void *ctx, uint16_t id);
 };
 
 #define PSO_PROTO_RX_TYPES 0x1e

@@ -68,6 +68,7 @@ int pso_sleep_buffer(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 	c->zz_tail = o;
 	c->zz_len++;
 	p->stats.sleep_buffered++;
+	pso_session_touch(p, c);
 	return 0;
 }
 

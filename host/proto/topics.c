@@ -131,6 +131,17 @@ int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id, const cha
 	return registry_insert(reg, id, name, len, true);
 }
 
+int pso_registry_restore(struct pso_registry *reg, uint16_t id, const char *name)
+{
+	size_t len = strlen(name);
+
+	if (id < 1 || id > reg->hi || !pso_topic_name_valid(name, len))
+		return -EINVAL;
+	if (reg->names[id] || reg->hash[hash_slot(reg, name, len)])
+		return -EEXIST;
+	return registry_insert(reg, id, name, len, false);
+}
+
 int pso_registry_register(struct pso_registry *reg, const char *name, size_t len,
 			  uint16_t *id, bool *created)
 {

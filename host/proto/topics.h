@@ -31,6 +31,10 @@ int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
 int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id,
 				const char *name);
 
+/* A registered (not predefined) name back at the id it had (a store's
+ * record): 0, -EINVAL (bad id or name), -EEXIST (id or name taken). */
+int pso_registry_restore(struct pso_registry *reg, uint16_t id, const char *name);
+
 /* What a reload of the predefined file did. */
 struct pso_predef_reload {
 	uint32_t added;		/* new entries, now in the registry */
