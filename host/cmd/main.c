@@ -25,6 +25,7 @@
 #include "cmd/lists.h"
 #include "cmd/stats.h"
 #include "cmd/status.h"
+#include "store/store.h"
 
 /* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
 #ifndef PSO_VERSION
@@ -115,6 +116,11 @@ static int check_metrics(const char *arg, char *why, size_t whylen)
 	return -EINVAL;
 }
 
+static int check_store(const char *arg, char *why, size_t whylen)
+{
+	return pso_store_spec_check(arg, why, whylen);
+}
+
 static const struct pso_opt_name qosm1_names[] = {
 	{ "predefined", PSO_QOSM1_PREDEFINED },
 	{ "all", PSO_QOSM1_ALL },
@@ -172,6 +178,15 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "the broker's name: its control socket is\n"
 		  PSO_CTL_DIR "/NAME.sock (default: the pin\n"
 		  "directory's last component, psoffload)" },
+	{ "store", 0, PSO_OPT_STRING, BROKER(cfg.store), .check = check_store, .arg = "SPEC",
+	  .help = "where sessions, registrations and retained messages\n"
+		  "outlive the broker: sqlite:PATH (created if missing)\n"
+		  "or none (default sqlite:" PSO_STORE_DIR "/state.db;\n"
+		  "a broker named otherwise: " PSO_STORE_DIR "/NAME.db)" },
+	{ "store-reset", 0, PSO_OPT_FLAG, BROKER(cfg.store_reset), .flags = PSO_OPT_F_CLI_ONLY,
+	  .help = "set the store file aside (renamed, never deleted) and\n"
+		  "start empty: the way to start over a store that is\n"
+		  "corrupt, not psoffload's or of a newer version" },
 	{ "metrics", 0, PSO_OPT_STRING, BROKER(cfg.metrics_addr), .check = check_metrics,
 	  .arg = "ADDR:PORT",
 	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"

@@ -27,6 +27,7 @@
 #include "daemon/daemon.h"
 #include "proto/mqttsn.h"
 #include "proto/topics.h"
+#include "store/store.h"
 #include "util/endpoint.h"
 #include "util/log.h"
 
@@ -239,6 +240,10 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	ret = open_control(b, err, errlen);
 	if (ret)
 		goto fail;
+	/* A store that cannot be used stops the start before anything loads. */
+	ret = pso_broker_open_store(b, err, errlen);
+	if (ret)
+		goto fail;
 	if (cfg->nifnames > PSO_MAX_PORTS) {
 		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
 		ret = -E2BIG;
@@ -249,6 +254,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	pcfg.max_topics = sizes.topics;
 	pcfg.max_clients = sizes.clients;
+	b->max_topics = sizes.topics;
 	b->proto = pso_proto_new(&pcfg, &pso_broker_proto_ops, b);
 	if (!b->proto) {
 		snprintf(err, errlen, "out of memory");
@@ -301,9 +307,15 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 			goto fail;
 	}
 	pso_ctl_redirect_targets(&b->ctl);
+	/* Sessions, registrations and retained messages from the store,
+	 * with the tables and interfaces there and before the first datagram. */
+	ret = pso_broker_load_store(b, err, errlen);
+	if (ret)
+		goto fail;
 	ret = open_socket(b, err, errlen);
 	if (ret)
 		goto fail;
+	pso_broker_resume_store(b);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -367,6 +379,8 @@ void pso_broker_reloaded(struct pso_broker *b)
 static void tick(struct pso_broker *b)
 {
 	pso_proto_tick(b->proto, b->now_ms);
+	if (b->store)
+		pso_store_tick(b->store, realtime_ms());	/* leases */
 	pso_ctl_tick(&b->ctl, b->now_ms);
 	if (b->ctl.changed) {
 		b->ctl.changed = false;
@@ -457,6 +471,8 @@ int pso_broker_run(struct pso_broker *b)
 			next_tick = b->now_ms + TICK_MS;
 			tick(b);
 		}
+		/* What this round changed, in one transaction. */
+		pso_broker_flush_store(b);
 	}
 }
 
@@ -502,6 +518,8 @@ void pso_broker_stop(struct pso_broker *b)
 		return;
 	/* Scrapes first: the metrics thread reads only what it was given. */
 	pso_metrics_stop(b->metrics);
+	/* The last changes, while the protocol layer is still there. */
+	pso_broker_close_store(b);
 	if (b->status_path[0])
 		unlink(b->status_path);
 	pso_ctlsock_close(b->ctlsock);

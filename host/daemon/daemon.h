@@ -19,6 +19,8 @@
 struct pso_nh;
 struct pso_ctlsock;
 struct pso_metrics;
+struct pso_store;
+struct pso_dirty;
 
 struct pso_broker {
 	struct pso_broker_cfg cfg;
@@ -45,12 +47,36 @@ struct pso_broker {
 	struct pso_proto_stats status_stats;	/* as last written */
 	uint64_t status_written_ms;
 	struct pso_notify notify;	/* the service manager (systemd) */
+	/* the store (store_env.c) */
+	struct pso_store *store;
+	struct pso_dirty *dirty;	/* what it must write this round; NULL: --store=none */
+	uint32_t max_topics;		/* the protocol layer's topic ids */
+	bool store_failing;
+	uint64_t store_error_logged_ms;
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
 extern const struct pso_proto_ops pso_broker_proto_ops;
 /* Did the data plane judge this datagram (see struct pso_rx)? */
 bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bool reassembled);
+
+/*
+ * store_env.c: the store.  Opened before anything is loaded (a store that
+ * cannot be used stops the start: one line in err); loaded into the
+ * protocol layer once the tables and interfaces are there, before the
+ * broker serves; resumed (what restored sessions are owed is sent) once
+ * the socket is open; written at the end of every event-loop round;
+ * closed (written one last time) when the broker stops.
+ */
+int pso_broker_open_store(struct pso_broker *b, char *err, size_t errlen);
+int pso_broker_load_store(struct pso_broker *b, char *err, size_t errlen);
+void pso_broker_resume_store(struct pso_broker *b);
+void pso_broker_flush_store(struct pso_broker *b);
+void pso_broker_close_store(struct pso_broker *b);
+/* The protocol layer's session_changed, topic_changed, retained_changed. */
+void pso_broker_session_changed(void *ctx, const char *client_id);
+void pso_broker_topic_changed(void *ctx, uint16_t id);
+void pso_broker_retained_changed(void *ctx, uint16_t id);
 
 /* notify.c: "b0 drv, b1 skb; 3 clients, 2 topics", for STATUS=. */
 void pso_broker_status_line(struct pso_broker *b, char *buf, size_t len);
