@@ -77,9 +77,9 @@ int pso_proto_export_session(struct pso_proto *p, const char *client_id, uint64_
 
 	memset(rec, 0, sizeof(*rec));
 	rec->kind = PSO_REC_SESSION;
+	snprintf(s->id, sizeof(s->id), "%s", client_id);	/* the key, even of a delete */
 	if (!c)
 		return -ENOENT;
-	snprintf(s->id, sizeof(s->id), "%s", c->id);
 	s->clean = c->clean;
 	s->connected = c->connected;
 	s->asleep = c->asleep;
