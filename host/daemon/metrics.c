@@ -261,6 +261,8 @@ static void render_store(FILE *f, const struct pso_snapshot *s)
 {
 	const struct pso_store_stats *st = &s->store_stats;
 
+	if (!s->store[0])
+		return;		/* no store (yet) */
 	family(f, "psoffload_store_info", "gauge",
 	       "The store in use (--store): sqlite:PATH, or none.");
 	fputs("psoffload_store_info{store=", f);
