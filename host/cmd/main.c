@@ -214,9 +214,10 @@ static const struct pso_opt_spec broker_spec = {
 	.print_head = broker_head,
 	.version = PSO_VERSION,
 	.tail = "\nThe interfaces: the IFACE operands, else the [interface NAME] sections of the\n"
-		"settings file.  Runs until SIGINT or SIGTERM, then detaches everything it\n"
-		"attached; SIGHUP (psoffload reload) re-reads the settings file and applies\n"
-		"what can change live.  Under systemd (Type=notify) it reports READY, STATUS\n"
+		"settings file.  Runs until SIGINT or SIGTERM, then writes its store (sessions,\n"
+		"registrations and retained messages, which the next start on the same store\n"
+		"resumes) and detaches everything it attached; SIGHUP (psoffload reload)\n"
+		"re-reads the settings file and applies what can change live.  Under systemd (Type=notify) it reports READY, STATUS\n"
 		"and the watchdog.  Exit status: 0 stopped cleanly, 1 could not start or\n"
 		"failed, 2 bad command line or settings file.\n",
 };

@@ -93,10 +93,10 @@ start_pair() {
 	b_pin=/sys/fs/bpf/psoffload-safety-$LAB_ID-b
 	broker_log=$tmp/broker-a.log
 	b_log=$tmp/broker-b.log
-	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode="$mode" --pin-dir="$pin_dir" \
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$pin_dir" \
 		b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
-	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" -v --mode="$mode" --pin-dir="$b_pin" \
+	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$b_pin" \
 		s2 >"$b_log" 2>&1 &
 	b_pid=$!
 	wait_for 10 grep -q "serving MQTT-SN" "$broker_log" &&
