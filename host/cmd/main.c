@@ -217,9 +217,10 @@ static const struct pso_opt_spec broker_spec = {
 		"settings file.  Runs until SIGINT or SIGTERM, then writes its store (sessions,\n"
 		"registrations and retained messages, which the next start on the same store\n"
 		"resumes) and detaches everything it attached; SIGHUP (psoffload reload)\n"
-		"re-reads the settings file and applies what can change live.  Under systemd (Type=notify) it reports READY, STATUS\n"
-		"and the watchdog.  Exit status: 0 stopped cleanly, 1 could not start or\n"
-		"failed, 2 bad command line or settings file.\n",
+		"re-reads the settings file and applies what can change live.  Under systemd\n"
+		"(Type=notify) it reports READY, STATUS and the watchdog.  Exit status: 0\n"
+		"stopped cleanly, 1 could not start or failed, 2 bad command line or\n"
+		"settings file.\n",
 };
 
 static void broker_defaults(struct broker_args *a)
