@@ -364,6 +364,11 @@ $(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o $(BUILD)/obj/bench/benchlib
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) -lm $(LDLIBS)
+# Control-plane rate: CONNECT+SUBSCRIBE per second (bench/ctlrate.c).
+$(BUILD)/bench/ctlrate: $(BUILD)/obj/bench/ctlrate.o $(LIB) $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 $(BUILD)/bench/pso-baseline: $(BUILD)/obj/bench/baseline/baseline.o $(LIB) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
@@ -380,7 +385,7 @@ $(BUILD)/bench/bench-%: $(BUILD)/obj/bench/clients/%.o $(BUILD)/obj/bench/client
 
 # `make bench-quick` (about a minute) and `make bench` (up to 30 minutes):
 # bench/run.sh, results under bench/results/<UTC timestamp>/.
-BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline \
+BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline $(BUILD)/bench/ctlrate \
                  $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o
 BENCH_CLIENTS := $(BUILD)/bench/bench-mosquitto $(BUILD)/bench/bench-redis $(BUILD)/bench/bench-nats
 .PHONY: bench bench-quick
