@@ -8,6 +8,7 @@
 #   make man        the man pages (docs/man/*.scd, scdoc) into BUILD/man/
 #   make deb        a Debian package, BUILD/deb/psoffload_*.deb (debian/)
 #   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
+#   make fuzz       libFuzzer targets (tests/fuzz/); `make fuzz-run FUZZ_TIME=S`
 #   make clean
 #
 # Variables:
@@ -165,7 +166,9 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 UNITS      := $(BUILD)/etc/systemd/psoffload.service $(BUILD)/etc/systemd/psoffload@.service
 # Benchmarks (bench/): built by `make bench*` only.
 BENCH_SRCS := $(wildcard bench/*.c bench/baseline/*.c bench/clients/*.c)
-BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o
+BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o \
+                  $(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
+                    $(BUILD)/bench/psoffload_$(o).bpf.o)
 
 ALL_OBJS   := $(patsubst %.c,$(BUILD)/obj/%.o,host/cmd/main.c $(LIB_SRCS) $(TESTLIB_SRCS) \
                                                 $(TEST_SRCS) $(TOOL_SRCS) $(BENCH_SRCS))
@@ -194,6 +197,21 @@ $(TEST_BPF_OBJS): $(BUILD)/tests/bpf/%.bpf.o: tests/bpf/%.bpf.c $(BPF_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,CLANG,$@)
 	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) $(DEPFLAGS) -c $< -o $@
+# The microbenchmark's builds: the product's programs with copies that keep
+# their TTL (PSO_BENCH_KEEP_TTL, see pso_fwd_ttl), and the driver build
+# without the event stream for the side-by-side figure.
+$(BUILD)/bench/psoffload_%_bench.bpf.o: bpf/psoffload_%.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) -DPSO_BENCH_KEEP_TTL $(DEPFLAGS) -c $< -o $@
+$(BUILD)/bench/psoffload_xdp_offload_bench.bpf.o: bpf/psoffload_xdp.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_OFFLOAD_CFLAGS) -DPSO_BENCH_KEEP_TTL $(DEPFLAGS) -c $< -o $@
+$(BUILD)/bench/psoffload_%_bench_noev.bpf.o: bpf/psoffload_%.bpf.c $(BPF_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,CLANG,$@)
+	$(Q)$(CLANG) $(BPF_DRV_CFLAGS) -DPSO_BENCH_KEEP_TTL -DPSO_NO_EVENTS $(DEPFLAGS) -c $< -o $@
 $(BUILD)/bench/%.bpf.o: bench/%.bpf.c $(BPF_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,CLANG,$@)
@@ -332,6 +350,28 @@ test: all
 test-offload: bpf $(BUILD)/psoffload
 	bash tests/offload-vm/run.sh $(BUILD)
 
+# ---- fuzzing (tests/fuzz/): `make fuzz` builds the libFuzzer targets,
+# `make fuzz-run FUZZ_TIME=SECONDS` runs each that long (tests/fuzz/run.sh).
+# Built by clang with libFuzzer, ASan and UBSan, from the sources they test:
+# the codec alone, and the whole protocol layer (its own log stub).
+FUZZ_CFLAGS := -g -O1 -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=all \
+               -fno-omit-frame-pointer -std=gnu11 -Wall -Wextra -Wno-unused-parameter \
+               -D_GNU_SOURCE -Ibpf -Ihost $(PSO_DEFINES)
+FUZZ_HDRS   := $(wildcard host/proto/*.h host/util/*.h) bpf/psoffload_abi.h
+FUZZ_BINS   := $(BUILD)/fuzz/fuzz_mqttsn $(BUILD)/fuzz/fuzz_proto
+FUZZ_TIME   ?= 60
+.PHONY: fuzz fuzz-run
+fuzz: $(FUZZ_BINS)
+fuzz-run: $(FUZZ_BINS)
+	bash tests/fuzz/run.sh $(BUILD) $(FUZZ_TIME)
+$(BUILD)/fuzz/fuzz_mqttsn: tests/fuzz/fuzz_mqttsn.c host/proto/mqttsn.c $(FUZZ_HDRS)
+$(BUILD)/fuzz/fuzz_proto: tests/fuzz/fuzz_proto.c $(wildcard host/proto/*.c) \
+                          host/util/endpoint.c host/util/ratelimit.c $(FUZZ_HDRS)
+$(FUZZ_BINS):
+	@mkdir -p $(@D)
+	$(call msg,FUZZ,$@)
+	$(Q)$(CLANG) $(FUZZ_CFLAGS) $(HOST_WERROR) $(filter %.c,$^) -o $@
+
 # The README's first command: set-up included.
 deps:
 	bash tests/install-deps.sh
@@ -348,7 +388,9 @@ clean:
 
 $(BUILD)/obj/bench/%.o: OBJ_CPPFLAGS += -I$(BUILD)/bench -Ibench
 $(BUILD)/obj/bench/clients/%.o: OBJ_CPPFLAGS += -Ibench/clients
-$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h
+$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h \
+	$(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
+	  $(BUILD)/bench/psoffload_$(o).skel.h)
 $(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
 
 # Microbenchmark: per-packet cost of each data-plane path (BPF_PROG_TEST_RUN).

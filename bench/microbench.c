@@ -4,7 +4,9 @@
  * BPF_PROG_TEST_RUN with a large repeat count.
  *
  *   (a) XDP fast path, one subscriber on the ingress port (XDP_TX), IPv4,
- *       64-byte MQTT-SN payload, driver build
+ *       64-byte MQTT-SN payload, driver build; and (a2) the same with the
+ *       publisher held to a publish-rate limit it never reaches (its token
+ *       bucket taken from each time: the clock read, the check, the store)
  *   (b) the same through the offload build (run on the host CPU)
  *   (c) the XDP_PASS decision for a topic with two subscribers
  *   (d) floor: swap Ethernet/IP/UDP source and destination, XDP_TX
@@ -14,6 +16,11 @@
  *       clones through the sink; the last copy is the original, which the
  *       program hands back with TC_ACT_REDIRECT, so its transmit (not its
  *       rewrite) falls outside the figure
+ *   (g) the cost of the event stream, side by side with the same driver
+ *       build compiled without it (-DPSO_NO_EVENTS, "no events"): the fast
+ *       path (a), the fan-out to 8 (f), and a malformed publish dropped
+ *       (xdp_drop_malformed) in a flood, where the CPU's rate limit is
+ *       spent and every event is suppressed (event_suppressed)
  *
  * A test run executes the program `repeat` times on one buffer, which the
  * program's rewrite changes in place.  So that every iteration takes the
@@ -57,9 +64,12 @@
 #include <bpf/libbpf.h>
 
 #include "psoffload_abi.h"
-#include "psoffload_xdp.skel.h"
-#include "psoffload_xdp_offload.skel.h"
-#include "psoffload_tc.skel.h"
+/* The programs with copies that keep their TTL (PSO_BENCH_KEEP_TTL). */
+#include "psoffload_xdp_bench.skel.h"
+#include "psoffload_xdp_offload_bench.skel.h"
+#include "psoffload_tc_bench.skel.h"
+#include "psoffload_xdp_bench_noev.skel.h"
+#include "psoffload_tc_bench_noev.skel.h"
 #include "floor_xdp.skel.h"
 #include "netns.h"
 
@@ -196,6 +206,13 @@ static void publish_frame(struct frame *f, uint16_t topic)
 	f->len = sizeof(*eth) + sizeof(*ip) + sizeof(*udp) + mlen;
 }
 
+/* The same, its MsgType 0x03 undefined: dropped as malformed. */
+static void malformed_frame(struct frame *f)
+{
+	publish_frame(f, TOPIC_ONE);
+	f->b[sizeof(struct ethhdr) + sizeof(struct iphdr) + sizeof(struct udphdr) + 1] = 0x03;
+}
+
 /* ---- tables -------------------------------------------------------------- */
 
 static void map_set(int fd, const void *key, const void *val, const char *what)
@@ -224,6 +241,10 @@ static void identity_sub(struct pso_sub *s)
  * Where the object has the direct-mapped pso_port_slots and
  * pso_client_slots, port and client are in their slots too, as the daemon
  * puts them when no other holds the slot: the path measured is the fast one. */
+/* The publisher's publish-rate limit in the tables written next: none, or
+ * one it never reaches (an interval of 1 ns, a burst of 2^31). */
+static bool rate_limited;
+
 static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, int n)
 {
 	struct bpf_map *port_cfg = bpf_object__find_map_by_name(obj, "pso_port_cfg");
@@ -236,23 +257,25 @@ static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, in
 				    .flags = PSO_PORT_F_VALID };
 	struct pso_endpoint client = { .port = htons(PUB_PORT), .family = PSO_AF_INET };
 	struct pso_topic t = { .sub_count = n, .flags = PSO_TOPIC_F_VALID };
-	uint8_t zeros[64] = {};
+	struct pso_client_val cval = { .budget_end = UINT64_MAX };
 	struct pso_sub s;
 
 	memcpy(cfg.mac, broker_mac, 6);
 	inet_pton(AF_INET, broker_ip, &cfg.ip4);
 	map_set(bpf_map__fd(port_cfg), &port_key, &cfg, "pso_port_cfg");
 	inet_pton(AF_INET, pub_ip, client.addr);
-	if (bpf_map__value_size(clients) > sizeof(zeros))
-		die("pso_clients value larger than expected");
-	map_set(bpf_map__fd(clients), &client, zeros, "pso_clients");
+	if (rate_limited)
+		cval.rate = (struct pso_rate){ .interval_ns = 1, .burst = 1u << 31 };
+	if (bpf_map__value_size(clients) != sizeof(cval))
+		die("pso_clients value of another size than expected");
+	map_set(bpf_map__fd(clients), &client, &cval, "pso_clients");
 	if (port_slots) {
 		uint32_t k = pso_port_slot_of(sink_idx);
 
 		map_set(bpf_map__fd(port_slots), &k, &cfg, "pso_port_slots");
 	}
 	if (client_slots) {
-		struct pso_client_slot cs = { .ep = client };
+		struct pso_client_slot cs = { .ep = client, .rate = cval.rate };
 		uint32_t w[4], k;
 
 		memcpy(w, client.addr, sizeof(w));
@@ -503,9 +526,11 @@ static const char *cpu_model(void)
 
 int main(int argc, char **argv)
 {
-	struct psoffload_xdp *xdp;
-	struct psoffload_xdp_offload *off;
-	struct psoffload_tc *tc;
+	struct psoffload_xdp_bench *xdp, *xdp_rl;
+	struct psoffload_xdp_offload_bench *off;
+	struct psoffload_tc_bench *tc;
+	struct psoffload_xdp_bench_noev *xdp_ne;
+	struct psoffload_tc_bench_noev *tc_ne;
 	struct floor_xdp *fl;
 	int rounds = 5, saved, opt, floor_i = -1, n_fixed = 0, fixed_bench[2] = { -1, -1 };
 	double fixed[2][FIXED_SAMPLES + MAX_ROUNDS], lo, hi;
@@ -553,12 +578,22 @@ int main(int argc, char **argv)
 	if (netns_enter(ns, &saved))
 		die("%s", netns_error());
 
-	xdp = psoffload_xdp__open_and_load();
-	off = psoffload_xdp_offload__open_and_load();
-	tc = psoffload_tc__open_and_load();
+	xdp = psoffload_xdp_bench__open_and_load();
+	xdp_rl = psoffload_xdp_bench__open_and_load();
+	off = psoffload_xdp_offload_bench__open_and_load();
+	tc = psoffload_tc_bench__open_and_load();
 	fl = floor_xdp__open_and_load();
-	if (!xdp || !off || !tc || !fl)
+	xdp_ne = psoffload_xdp_bench_noev__open_and_load();
+	tc_ne = psoffload_tc_bench_noev__open_and_load();
+	if (!xdp || !xdp_rl || !off || !tc || !fl || !xdp_ne || !tc_ne)
 		die("loading the BPF programs failed");
+	/* The daemon's default rate limit, as it runs. */
+	{
+		struct pso_event_cfg ecfg = { PSO_EVENT_RATE_DEFAULT, PSO_EVENT_RATE_DEFAULT };
+		uint32_t k = 0;
+
+		map_set(bpf_map__fd(xdp->maps.pso_event_cfg), &k, &ecfg, "pso_event_cfg");
+	}
 
 	/* (a) driver build, one subscriber on the ingress port. */
 	tables(xdp->obj, sink_idx, TOPIC_ONE, 1);
@@ -567,6 +602,15 @@ int main(int argc, char **argv)
 		      false, XDP_TX);
 	publish_frame(&b->f, TOPIC_ONE);
 	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
+
+	/* (a2) the same in a second instance, whose publisher has a limit. */
+	rate_limited = true;
+	tables(xdp_rl->obj, sink_idx, TOPIC_ONE, 1);
+	rate_limited = false;
+	b = bench_add("(a2) the same, publish-rate limit on",
+		      bpf_program__fd(xdp_rl->progs.psoffload_xdp), false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+	bench_check(b, xdp_rl->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
 
 	/* (b) offload build: its one port config sits at key 0. */
 	tables(off->obj, 0, TOPIC_ONE, 1);
@@ -606,6 +650,29 @@ int main(int argc, char **argv)
 		bench_check(b, tc->maps.pso_counters, true, PSO_CNT_TC_COPIES, fan[i]);
 		bench_check(b, tc->maps.pso_counters, true, PSO_CNT_TC_FANOUT, 1);
 	}
+
+	/* (g) the event stream's cost, each beside its build without it. */
+	tables(xdp_ne->obj, sink_idx, TOPIC_ONE, 1);
+	b = bench_add("(g) (a) with no events compiled in",
+		      bpf_program__fd(xdp_ne->progs.psoffload_xdp), false, XDP_TX);
+	publish_frame(&b->f, TOPIC_ONE);
+	bench_check(b, xdp_ne->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
+	if (PSO_MAX_SUBS >= 8) {
+		tables(tc_ne->obj, sink_idx, TOPIC_FAN + 1, 8);
+		b = bench_add("(g) (f) fan-out 8, no events compiled in",
+			      bpf_program__fd(tc_ne->progs.psoffload_tc), true, TC_ACT_REDIRECT);
+		publish_frame(&b->f, TOPIC_FAN + 1);
+		bench_check(b, tc_ne->maps.pso_counters, true, PSO_CNT_TC_COPIES, 8);
+		bench_check(b, tc_ne->maps.pso_counters, true, PSO_CNT_TC_FANOUT, 1);
+	}
+	b = bench_add("(g) drop malformed, events, rate spent",
+		      bpf_program__fd(xdp->progs.psoffload_xdp), false, XDP_DROP);
+	malformed_frame(&b->f);
+	bench_check(b, xdp->maps.pso_counters, true, PSO_CNT_XDP_DROP_MALFORMED, 1);
+	b = bench_add("(g) drop malformed, no events compiled in",
+		      bpf_program__fd(xdp_ne->progs.psoffload_xdp), false, XDP_DROP);
+	malformed_frame(&b->f);
+	bench_check(b, xdp_ne->maps.pso_counters, true, PSO_CNT_XDP_DROP_MALFORMED, 1);
 
 	/* Fixed costs per kind of run, sampled before and in every round. */
 	for (int i = 0; i < FIXED_SAMPLES; i++) {
@@ -659,10 +726,13 @@ int main(int argc, char **argv)
 	       "return code after the program, so its transmit is not in the figure.\n", n_fixed,
 	       median(fixed[0], n_fixed, &lo, &hi) / 1e6, median(fixed[1], n_fixed, &lo, &hi) / 1e6);
 
+	psoffload_tc_bench_noev__destroy(tc_ne);
+	psoffload_xdp_bench_noev__destroy(xdp_ne);
 	floor_xdp__destroy(fl);
-	psoffload_tc__destroy(tc);
-	psoffload_xdp_offload__destroy(off);
-	psoffload_xdp__destroy(xdp);
+	psoffload_tc_bench__destroy(tc);
+	psoffload_xdp_offload_bench__destroy(off);
+	psoffload_xdp_bench__destroy(xdp_rl);
+	psoffload_xdp_bench__destroy(xdp);
 	netns_leave(saved);
 	netns_cleanup_all();
 	return 0;

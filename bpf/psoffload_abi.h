@@ -26,6 +26,10 @@
  *   pso_devmap     DEVMAP_HASH, ifindex -> ifindex (driver build only)
  *   pso_counters   one u64 per enum pso_counter
  *   pso_topic_stats  ARRAY, index = topic id      -> struct pso_topic_stats
+ *   pso_events     RINGBUF of struct pso_event (driver build only)
+ *   pso_event_cfg  ARRAY, key 0 -> struct pso_event_cfg (driver build only)
+ *   pso_event_buckets PERCPU_ARRAY, key 0 -> struct pso_event_bucket
+ *                  (driver build only; the data plane's own state)
  *
  * Write order that keeps the data plane consistent (host side, see
  * host/tables/subs.c for the whole protocol): a subscriber slot is written before
@@ -172,23 +176,62 @@ struct pso_endpoint {
 };
 
 /*
- * Value of pso_clients.  The data plane counts each admitted publish, so the
- * daemon can see that a client which only publishes on the fast path is
- * alive (keep-alive) without any packet reaching user space.
+ * A client's publish-rate limit (--max-publish-rate) in the driver build: a
+ * token bucket kept as GCRA (the "virtual scheduling" form of ITU-T I.371),
+ * one timestamp per program instead of a token count and a refill time.  A
+ * publish at time now (bpf_ktime_get_coarse_ns) is admitted when
+ *     tat[prog] <= now + (burst - 1 + slack) * interval_ns
+ * and then tat[prog] = max(tat[prog], now) + interval_ns.  A bucket that
+ * has been idle for burst intervals admits burst publishes back to back,
+ * then one per interval.  tat 0 is a full bucket, so the host writes a
+ * client with zeros and a test can set any state, no sleeping, by writing
+ * tat relative to CLOCK_MONOTONIC_COARSE (the clock the program reads: the
+ * tick's time, a load where bpf_ktime_get_ns reads the clock source; its
+ * steps of a tick, 1-10 ms, only let a burst grow by a tick's worth).
+ * XDP and TC each have a bucket (PSO_RATE_XDP, PSO_RATE_TC): TC sees what
+ * XDP admitted, and sharing one bucket would charge a fanned-out publish
+ * twice.  interval_ns 0: no limit (the data plane reads no clock).
+ */
+#define PSO_RATE_XDP 0
+#define PSO_RATE_TC  1
+struct pso_rate {
+	__u64 tat[2];		/* theoretical arrival time, ns, per program */
+	__u32 interval_ns;	/* 1 s / the rate; 0 = unlimited */
+	__u32 burst;		/* publishes a full bucket admits at once, >= 1 */
+};
+
+/*
+ * Value of pso_clients.  The data plane counts each publish it sees from a
+ * connected client, admitted or over its rate, so the daemon can see that
+ * a client which only publishes on the fast path is alive (keep-alive)
+ * without any packet reaching user space.
+ *
+ * budget_end is the rate limit of the offload build, whose NIC has no
+ * clock: a publish is admitted while rx_msgs < budget_end, so the budget
+ * left is budget_end - rx_msgs, spent by the count the data plane keeps
+ * anyway.  The host refills it from its event loop's timer (at most
+ * burst, host/tables/clients.c pso_tables_rate_refill); ~0 = unlimited.
+ * The driver build ignores it, the offload build ignores rate.
+ *
+ * 40 bytes: with its key (20, rounded to 24) one entry fills the NFP's 64
+ * bytes per entry exactly.
  */
 struct pso_client_val {
 	__u64 rx_msgs;
+	struct pso_rate rate;	/* driver build */
+	__u64 budget_end;	/* offload build */
 };
 
 /*
  * One pso_client_slots entry.  ep.family is the valid byte: 0 = empty, and
  * the host changes the other fields only while it is 0 (host/tables/subs.c).
- * rx_msgs as in pso_client_val, for publishes admitted from this slot.
+ * rx_msgs and rate as in pso_client_val, for publishes from this slot.
  */
 struct pso_client_slot {
 	struct pso_endpoint ep;
 	__u32 pad;
 	__u64 rx_msgs;
+	struct pso_rate rate;
 };
 
 /*
@@ -319,16 +362,22 @@ enum pso_counter {
 	PSO_CNT_XDP_DROP_NO_SUBSCRIBER,	/* topic has no subscriber */
 	PSO_CNT_XDP_DROP_TTL,		/* TTL / hop limit 1 or 0: a forward would
 					 * send it on with 0 (a loop dies here) */
+	PSO_CNT_XDP_DROP_RATE,		/* QoS 0 from a client over its publish
+					 * rate (--max-publish-rate) */
 	/* TC ingress: per packet */
 	PSO_CNT_TC_FANOUT,		/* fanned out, original consumed */
 	PSO_CNT_TC_FANOUT_UP,		/* fanned out, original continues up */
 	PSO_CNT_TC_PASS,		/* not a fast-path publish: untouched */
 	PSO_CNT_TC_DROP,		/* malformed or not admitted */
+	PSO_CNT_TC_DROP_RATE,		/* not admitted: over its publish rate */
 	/* TC ingress: per copy */
 	PSO_CNT_TC_COPIES,		/* copies sent */
 	PSO_CNT_TC_COPY_FAILED,		/* bpf_clone_redirect failed */
 	PSO_CNT_TC_COPY_HOST,		/* slot left to the daemon (host path) */
 	PSO_CNT_TC_COPY_SHED,		/* slot not tried: its port's queue was full */
+	/* Events (driver build): not packets, the event stream's own */
+	PSO_CNT_EVENT_SUPPRESSED,	/* not sent: the CPU's rate limit was spent */
+	PSO_CNT_EVENT_LOST,		/* not sent: the ring buffer was full */
 	PSO_CNT__MAX
 };
 
@@ -352,14 +401,98 @@ enum pso_counter {
 	[PSO_CNT_XDP_DROP_UNKNOWN_TOPIC] = "xdp_drop_unknown_topic",	\
 	[PSO_CNT_XDP_DROP_NO_SUBSCRIBER] = "xdp_drop_no_subscriber",	\
 	[PSO_CNT_XDP_DROP_TTL]		= "xdp_drop_ttl",		\
+	[PSO_CNT_XDP_DROP_RATE]		= "xdp_drop_rate",		\
 	[PSO_CNT_TC_FANOUT]		= "tc_fanout",			\
 	[PSO_CNT_TC_FANOUT_UP]		= "tc_fanout_up",		\
 	[PSO_CNT_TC_PASS]		= "tc_pass",			\
 	[PSO_CNT_TC_DROP]		= "tc_drop",			\
+	[PSO_CNT_TC_DROP_RATE]		= "tc_drop_rate",		\
 	[PSO_CNT_TC_COPIES]		= "tc_copies",			\
 	[PSO_CNT_TC_COPY_FAILED]	= "tc_copy_failed",		\
 	[PSO_CNT_TC_COPY_HOST]		= "tc_copy_host",		\
 	[PSO_CNT_TC_COPY_SHED]		= "tc_copy_shed",		\
+	[PSO_CNT_EVENT_SUPPRESSED]	= "event_suppressed",		\
+	[PSO_CNT_EVENT_LOST]		= "event_lost",			\
 }
+
+/* ---- Data-plane events (driver build; bpf/psoffload_events.h) ----------- */
+
+/*
+ * The outcomes that are reported one by one as well as counted: every drop
+ * and admission refusal of either program and the fan-out copies not made.
+ * A bit per enum pso_counter, so an event's reason is a counter index and
+ * its name comes from PSO_COUNTER_NAMES.  Nothing that forwards is here: the
+ * forwarding paths never emit.  A new drop counter joins this list.
+ */
+#define PSO_EVENT_BIT(c) (1ull << (c))
+#define PSO_EVENT_REASONS						\
+	(PSO_EVENT_BIT(PSO_CNT_XDP_PASS_UNKNOWN_TOPIC) |		\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_TRUNCATED) |			\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_LENGTH) |			\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_MALFORMED) |			\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_NOT_CONNECTED) |		\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_QOSM1_DENIED) |			\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_UNKNOWN_TOPIC) |		\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_NO_SUBSCRIBER) |		\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_TTL) |				\
+	 PSO_EVENT_BIT(PSO_CNT_XDP_DROP_RATE) |				\
+	 PSO_EVENT_BIT(PSO_CNT_TC_DROP) |				\
+	 PSO_EVENT_BIT(PSO_CNT_TC_DROP_RATE) |				\
+	 PSO_EVENT_BIT(PSO_CNT_TC_COPY_FAILED) |			\
+	 PSO_EVENT_BIT(PSO_CNT_TC_COPY_SHED))
+
+/* Ring buffer size (a power of two, a multiple of the page size). */
+#ifndef PSO_EVENT_RING_BYTES
+#define PSO_EVENT_RING_BYTES (256 * 1024)
+#endif
+/* Events per second each CPU may send, unless the daemon is told otherwise;
+ * its bucket holds one second's worth. */
+#define PSO_EVENT_RATE_DEFAULT 200
+#define PSO_EVENT_RATE_MAX 1000000
+
+/* pso_event_cfg[0], written by the daemon.  rate 0: no events at all (the
+ * table as loaded).  The host keeps 1 <= burst <= 64 * rate, so that a
+ * refill of at most PSO_EVENT_REFILL_MAX_NS fills any bucket. */
+struct pso_event_cfg {
+	__u32 rate;		/* events per second per CPU */
+	__u32 burst;		/* bucket size: events a quiet CPU may send at once */
+};
+
+#define PSO_EVENT_REFILL_MAX_NS (64ull * 1000000000ull)
+
+/* pso_event_buckets[0] on each CPU: a token bucket in units of
+ * 1/1e9 event, refilled by rate units per nanosecond. */
+struct pso_event_bucket {
+	__u64 stamp_ns;		/* bpf_ktime_get_coarse_ns() of the last refill */
+	__u64 credit;		/* 1e9 per event it may send now */
+	__u32 suppressed;	/* since this CPU's last event: told in the next */
+	__u32 pad;
+};
+
+#define PSO_EVENT_F_SOURCE 0x01	/* family, src_addr and src_port are known */
+#define PSO_EVENT_F_TOPIC  0x02	/* topic_id is known (a PUBLISH) */
+
+/*
+ * One event.  reason is the counter the packet (or copy) moved; cause says
+ * why when one counter stands for several causes (tc_drop): the XDP counter
+ * of the same cause (xdp_drop_malformed, xdp_drop_not_connected, ...), or
+ * tc_drop itself when the cause is the program's own (the packet could not
+ * be made writable).  Otherwise cause == reason.  48 bytes.
+ */
+struct pso_event {
+	__u64 ts_ns;		/* bpf_ktime_get_ns(): CLOCK_MONOTONIC */
+	__u16 reason;		/* enum pso_counter */
+	__u16 cause;		/* enum pso_counter */
+	__u16 count;		/* copies this event stands for (tc_copy_*), else 1 */
+	__u8 flags;		/* PSO_EVENT_F_* */
+	__u8 family;		/* PSO_AF_INET or PSO_AF_INET6 */
+	__u8 src_addr[16];	/* the sender; IPv4 in the first 4 bytes */
+	__be16 src_port;
+	__u16 topic_id;
+	__u16 len;		/* UDP payload bytes, as the UDP header says */
+	__u16 pad;
+	__u32 suppressed;	/* this CPU's events suppressed just before it */
+	__u32 pad2;
+};
 
 #endif /* PSOFFLOAD_ABI_H */

@@ -6,7 +6,12 @@
  * predefined topic id (PSO_V_PUBLISH) only when, checked in this order:
  *
  *   1. QoS 0: its publisher is a connected client (pso_client_admit, which
- *      also counts the publish as the client's sign of life);
+ *      also counts the publish as the client's sign of life), and
+ *      within its publish rate (--max-publish-rate): a token bucket in
+ *      the driver build, one per program (the TC program's holds one
+ *      publish more than XDP's: it sees what XDP admitted a little later,
+ *      and must not turn that jitter into drops), and in the offload
+ *      build a budget the host refills (struct pso_client_val);
  *   2. its topic id is served by this topic table (pso_topic_lookup); a
  *      QoS 0 publish to an unknown id, from a connected client, goes up
  *      to the daemon, which answers PUBACK "invalid topic id";
@@ -34,8 +39,8 @@
 #include "psoffload_ctx.h"
 
 /* The publisher, read from the packet: IPv4 source in word 0 and zeros
- * after, or the IPv6 source; and its UDP port. */
-static __always_inline int pso_publisher_connected(const struct pso_pkt *p)
+ * after, or the IPv6 source; and its UDP port.  enum pso_client_verdict. */
+static __always_inline int pso_publisher_admit(const struct pso_pkt *p)
 {
 	__u32 addr[4] = {};
 
@@ -49,7 +54,8 @@ static __always_inline int pso_publisher_connected(const struct pso_pkt *p)
 		addr[2] = src[2];
 		addr[3] = src[3];
 	}
-	return pso_client_admit(addr, p->udp->source, p->family);
+	return pso_client_admit(addr, p->udp->source, p->family, PSO_CTX_RATE_BUCKET,
+				PSO_CTX_RATE_SLACK);
 }
 
 /* The TTL / hop limit the publish arrived with. */
@@ -70,25 +76,30 @@ static __always_inline struct pso_topic *pso_admit(const struct pso_pkt *p, int 
 	__u8 qos = p->pub_flags & MQTTSN_FLAG_QOS_MASK;
 	struct pso_topic *t;
 
-	if (qos == MQTTSN_FLAG_QOS_0 && !pso_publisher_connected(p)) {
-		*action = pso_refused(PSO_R_NOT_CONNECTED);
-		return NULL;
+	if (qos == MQTTSN_FLAG_QOS_0) {
+		int client = pso_publisher_admit(p);
+
+		if (client != PSO_CLIENT_OK) {
+			*action = pso_refused(p, client == PSO_CLIENT_UNKNOWN ? PSO_R_NOT_CONNECTED
+									      : PSO_R_OVER_RATE);
+			return NULL;
+		}
 	}
 	t = pso_topic_lookup(p->topic_id);
 	if (!t) {
 		/* A connected client told of the topic id it lost (after a
 		 * broker restart, say) registers again (MQTT-SN 6.5): the
 		 * daemon answers, so its publish goes up. */
-		*action = pso_refused(qos == MQTTSN_FLAG_QOS_0 ? PSO_R_UNKNOWN_TOPIC_UP
-							      : PSO_R_UNKNOWN_TOPIC);
+		*action = pso_refused(p, qos == MQTTSN_FLAG_QOS_0 ? PSO_R_UNKNOWN_TOPIC_UP
+								 : PSO_R_UNKNOWN_TOPIC);
 		return NULL;
 	}
 	if (qos == MQTTSN_FLAG_QOS_M1 && !(t->flags & PSO_TOPIC_F_ALLOW_QOSM1)) {
-		*action = pso_refused(PSO_R_QOSM1_DENIED);
+		*action = pso_refused(p, PSO_R_QOSM1_DENIED);
 		return NULL;
 	}
 	if (pso_pkt_ttl(p) <= 1) {
-		*action = pso_refused(PSO_R_TTL_EXPIRED);
+		*action = pso_refused(p, PSO_R_TTL_EXPIRED);
 		return NULL;
 	}
 	return t;

@@ -14,8 +14,12 @@
  *
  *   __u32 pso_ctx_ifindex(ctx)          the ingress port, as the port table
  *                                       is keyed in this build
- *   int pso_refused(enum pso_refusal)   a publish refused admission: count
- *                                       it and return the program's action
+ *   int pso_refused(p, enum pso_refusal)  publish p refused admission:
+ *                                       count (and report) it and return
+ *                                       the program's action
+ *   PSO_CTX_RATE_BUCKET                 the program's token bucket in a
+ *                                       client's rate limit (PSO_RATE_*)
+ *   PSO_CTX_RATE_SLACK                  publishes it allows beyond the burst
  *
  * Only what really differs is here; everything else is written once.
  */
@@ -30,6 +34,7 @@ enum pso_refusal {
 				 * up, for the daemon's PUBACK "invalid topic id" */
 	PSO_R_QOSM1_DENIED,	/* QoS -1 to a topic whose policy forbids it */
 	PSO_R_TTL_EXPIRED,	/* TTL / hop limit 1 or 0: no hop left */
+	PSO_R_OVER_RATE,	/* QoS 0 from a client over its publish rate */
 };
 
 #if defined(PSO_CTX_XDP) && !defined(PSO_CTX_SKB)

@@ -6,11 +6,15 @@
  * is here, shared by the XDP program (both builds) and the TC program:
  *
  *   pso_count, pso_count_n   outcome counters (pso_counters)
- *   pso_exit                 count a packet's outcome and return its action
+ *   pso_exit, pso_exit_why   count a packet's outcome, report it when it is
+ *                            an event (psoffload_events.h), return its action
  *   pso_port_lookup          the broker's config on the ingress port: the
  *                            direct-mapped slot, then the HASH
- *   pso_client_admit         is the publisher connected: the direct-mapped
- *                            slot, then the HASH; counts its sign of life
+ *   pso_client_admit         is the publisher connected and within its
+ *                            publish rate: the direct-mapped slot, then the
+ *                            HASH; counts its sign of life
+ *   pso_rate_take            one publish from a client's token bucket
+ *                            (driver build; the NIC spends a budget)
  *   pso_topic_lookup         the topic of an id, if this table serves it
  *   pso_sub_take             is a subscriber slot servable, and its flags
  *   pso_count_topic          per-topic messages and bytes (pso_topic_stats)
@@ -30,6 +34,7 @@
 #include <bpf/bpf_helpers.h>
 #include "psoffload_abi.h"
 #include "psoffload_maps.h"
+#include "psoffload_parse.h"
 
 /*
  * Counter adds.  Per-CPU values need no atomics; shared ARRAY values (offload)
@@ -58,15 +63,29 @@ static __always_inline void pso_count_n(__u32 counter, __u64 n)
 		pso_add(val, n);
 }
 
+/* pso_report(), which counts what it suppresses with pso_count(). */
+#include "psoffload_events.h"
+
 /*
- * The one way out of a program: count the packet's outcome, return its
- * action.  Each program's counters account for every packet it saw, so
- * every exit goes through here.
+ * The one way out of a program: count the packet's outcome, report it if
+ * it is an event (a drop or a refusal, PSO_EVENT_REASONS; driver build),
+ * return its action.  Each program's counters account for every packet it
+ * saw, so every exit goes through here.  p is the packet as parsed so far,
+ * for the event: NULL where its pointers are stale.  cause: what the event
+ * names as the reason when the counter stands for several (see struct
+ * pso_event); pso_exit() is the usual case, cause == counter.
  */
-static __always_inline int pso_exit(__u32 counter, int action)
+static __always_inline int pso_exit_why(const struct pso_pkt *p, __u32 counter, __u32 cause,
+					int action)
 {
 	pso_count(counter);
+	pso_report(p, counter, cause);
 	return action;
+}
+
+static __always_inline int pso_exit(const struct pso_pkt *p, __u32 counter, int action)
+{
+	return pso_exit_why(p, counter, counter, action);
 }
 
 /*
@@ -100,20 +119,62 @@ static __always_inline struct pso_port_cfg *pso_port_lookup(__u32 ifindex)
 #endif
 }
 
+/* What pso_client_admit() found. */
+enum pso_client_verdict {
+	PSO_CLIENT_UNKNOWN = 0,	/* not a connected client */
+	PSO_CLIENT_OK,		/* connected, within its publish rate */
+	PSO_CLIENT_OVER_RATE,	/* connected, over its publish rate */
+};
+
+#ifndef PSO_OFFLOAD
 /*
- * Is (addr, port) a connected client?  addr: four words in wire order, an
- * IPv4 address in word 0 and zeros after.  Counts the publish in the
- * client's rx_msgs, the daemon's sign of life from a client whose publishes
- * never reach it.  Driver build: the direct-mapped slot first (valid when
- * ep.family is set, host/tables/clients.c), the HASH behind it.  The slot's counter
- * is a plain add: a lost update between CPUs still leaves it changed, which
- * is all the keep-alive check asks.
+ * Take one publish from bucket `prog` of a client's rate limit (struct
+ * pso_rate, psoffload_abi.h, has the rule): 1 when it is within the rate.
+ * slack publishes more than the burst are allowed (the TC program's
+ * bucket, behind XDP's, psoffload_ctx.h).  No clock is read for a client
+ * without a limit.  Two CPUs taking from one bucket at once may both be
+ * admitted on the old timestamp: a client's publishes hash to one receive
+ * queue, so this is rare, and it admits one more, never one less.
  */
-static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8 family)
+static __always_inline int pso_rate_take(struct pso_rate *r, __u32 prog, __u32 slack)
+{
+	__u32 interval = r->interval_ns, burst = r->burst;
+	__u64 now, tat;
+
+	if (!interval)
+		return 1;
+	now = bpf_ktime_get_coarse_ns();
+	tat = r->tat[prog & 1];
+	if (tat < now)
+		tat = now;
+	burst = burst ? burst - 1 : 0;
+	if (tat - now > (__u64)(burst + slack) * interval)
+		return 0;
+	r->tat[prog & 1] = tat + interval;
+	return 1;
+}
+#endif
+
+/*
+ * Is (addr, port) a connected client, and within its publish rate?  addr:
+ * four words in wire order, an IPv4 address in word 0 and zeros after.
+ * Counts the publish in the client's rx_msgs, within its rate or not: the
+ * daemon's sign of life from a client whose publishes never reach it.
+ * Driver build: the direct-mapped slot first (valid when ep.family is set,
+ * host/tables/clients.c), the HASH behind it; the rate is bucket `prog` of
+ * the entry found (pso_rate_take).  The slot's counter is a plain add: a
+ * lost update between CPUs still leaves it changed, which is all the
+ * keep-alive check asks.  Offload build: within its rate while rx_msgs,
+ * before this publish, is below the budget the host last gave
+ * (budget_end); the count is the non-fetch atomic add (XADD) the NFP has,
+ * and NIC cores racing past the end admit at most one publish each.
+ */
+static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8 family,
+					    __u32 prog, __u32 slack)
 {
 	struct pso_endpoint key = {};
 	struct pso_client_val *val;
-	int found = 0;
+	int found = PSO_CLIENT_UNKNOWN;
 #ifndef PSO_OFFLOAD
 	__u32 a0 = addr[0], a1 = addr[1], a2 = addr[2], a3 = addr[3];
 	__u32 slot = pso_client_slot_of(a0, a1, a2, a3, port);
@@ -124,21 +185,32 @@ static __always_inline int pso_client_admit(const __u32 *addr, __be16 port, __u8
 
 		if (w[0] == a0 && w[1] == a1 && w[2] == a2 && w[3] == a3) {
 			cs->rx_msgs++;
-			found = 1;
+			found = pso_rate_take(&cs->rate, prog, slack) ? PSO_CLIENT_OK
+								      : PSO_CLIENT_OVER_RATE;
 		}
 	}
 	pso_merge(found);
+#else
+	(void)prog;
+	(void)slack;
 #endif
-	if (!found) {
+	if (found == PSO_CLIENT_UNKNOWN) {
 		__builtin_memcpy(key.addr, addr, 16);
 		key.port = port;
 		key.family = family;
 		val = bpf_map_lookup_elem(&pso_clients, &key);
 		if (val) {
+#ifdef PSO_OFFLOAD
+			found = val->rx_msgs < val->budget_end ? PSO_CLIENT_OK
+							      : PSO_CLIENT_OVER_RATE;
+#endif
 			/* Shared by all CPUs: non-fetch atomic add (XADD, which
 			 * the NFP has). */
 			__sync_fetch_and_add(&val->rx_msgs, 1);
-			found = 1;
+#ifndef PSO_OFFLOAD
+			found = pso_rate_take(&val->rate, prog, slack) ? PSO_CLIENT_OK
+								       : PSO_CLIENT_OVER_RATE;
+#endif
 		}
 	}
 	pso_merge(found);

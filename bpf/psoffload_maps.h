@@ -17,6 +17,16 @@
 #include <bpf/bpf_helpers.h>
 #include "psoffload_abi.h"
 
+/*
+ * Data-plane events (psoffload_events.h): the driver build has them; the
+ * offload build, which the NFP could not run them in, reports the same
+ * reasons through its counters only.  -DPSO_NO_EVENTS makes a driver build
+ * without them, for the benchmark's side-by-side figure.
+ */
+#if !defined(PSO_OFFLOAD) && !defined(PSO_NO_EVENTS)
+#define PSO_EVENTS 1
+#endif
+
 #ifdef PSO_OFFLOAD
 /* Per-topic counters of the topics placed in the NIC. */
 #define PSO_TOPIC_STATS_MAP_TYPE BPF_MAP_TYPE_HASH
@@ -125,5 +135,28 @@ struct {
 	__type(key, __u32);
 	__type(value, struct pso_topic_stats);
 } pso_topic_stats SEC(".maps");
+
+#ifdef PSO_EVENTS
+/* Sampled events for the daemon, its only reader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_RINGBUF);
+	__uint(max_entries, PSO_EVENT_RING_BYTES);
+} pso_events SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pso_event_cfg);
+} pso_event_cfg SEC(".maps");
+
+/* Per CPU: no atomics, and one CPU's flood spends only its own bucket. */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pso_event_bucket);
+} pso_event_buckets SEC(".maps");
+#endif
 
 #endif /* PSOFFLOAD_MAPS_H */

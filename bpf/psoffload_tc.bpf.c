@@ -25,7 +25,9 @@
  * Per packet: parse, admit (XDP's rule, pso_admit in psoffload_admit.h,
  * with TC's side from psoffload_ctx_skb.h), look up the slots, rewrite and
  * send each copy, count.  Every exit goes through pso_exit()
- * (psoffload_lookup.h), which counts the outcome.
+ * (psoffload_lookup.h), which counts the outcome and reports a drop
+ * (psoffload_events.h); the copies not made are reported where they are
+ * counted, pso_tc_count_copies().
  */
 /* This program's context, for psoffload_ctx.h. */
 #define PSO_CTX_SKB
@@ -287,6 +289,34 @@ static long pso_fanout_slot(__u64 i, void *data)
 }
 
 /*
+ * The copies of one publish, counted when it is done; the ones not made
+ * (failed, shed) are reported too, one event each kind, with the
+ * publisher's address and port from orig (the packet holds a copy's
+ * headers by now), topic id and length from the parse.  A subprogram: its
+ * branches end in it, and the verifier follows the rest of the program
+ * once.  It takes the parse's numbers, never the parse: a pointer to it
+ * handed to a call would keep the compiler from knowing its address family
+ * afterwards, and the verifier from following which header is there.
+ */
+static __noinline int pso_tc_count_copies(const struct pso_fanout *f, const struct pso_hdrs *orig,
+					  __u32 topic_id, __u32 msg_len, __u32 copies)
+{
+	if (copies)
+		pso_count_n(PSO_CNT_TC_COPIES, copies);
+	if (f->failed) {
+		pso_count_n(PSO_CNT_TC_COPY_FAILED, f->failed);
+		pso_report_copies(PSO_CNT_TC_COPY_FAILED, f->failed, orig->sub.family,
+				  orig->sub.src_addr, orig->src_port, topic_id, msg_len);
+	}
+	if (f->shed) {
+		pso_count_n(PSO_CNT_TC_COPY_SHED, f->shed);
+		pso_report_copies(PSO_CNT_TC_COPY_SHED, f->shed, orig->sub.family,
+				  orig->sub.src_addr, orig->src_port, topic_id, msg_len);
+	}
+	return 0;
+}
+
+/*
  * The last slot.  When the original is not going up (no RETAIN, no slot
  * left to the daemon), it becomes the last copy: rewritten and redirected
  * (TC_ACT_REDIRECT), and the publish is counted here.  Returns that action,
@@ -294,7 +324,8 @@ static long pso_fanout_slot(__u64 i, void *data)
  * caller finishes.  A redirect to a device that vanished meanwhile is
  * dropped by the stack after this program; it is counted as a copy.
  */
-static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
+static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i, const struct pso_hdrs *orig,
+					 __u32 msg_len)
 {
 	__u32 slot = f->slot_base + i;
 	struct pso_sub *s;
@@ -317,11 +348,7 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i)
 		f->broken = 1;
 		return 0;
 	}
-	pso_count_n(PSO_CNT_TC_COPIES, f->copies + 1);
-	if (f->failed)
-		pso_count_n(PSO_CNT_TC_COPY_FAILED, f->failed);
-	if (f->shed)
-		pso_count_n(PSO_CNT_TC_COPY_SHED, f->shed);
+	pso_tc_count_copies(f, orig, f->topic_id, msg_len, f->copies + 1);
 	pso_count(PSO_CNT_TC_FANOUT);
 	return bpf_redirect(s->ifindex, 0);
 }
@@ -341,21 +368,23 @@ int psoffload_tc(struct __sk_buff *skb)
 
 	cfg = pso_port_lookup(pso_ctx_ifindex(skb));
 	if (!cfg)
-		return pso_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+		return pso_exit(NULL, PSO_CNT_TC_PASS, TC_ACT_OK);
 
 	/* The whole datagram must be in the linear area for the length checks. */
 	if (bpf_skb_pull_data(skb, skb->len))
-		return pso_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+		return pso_exit(NULL, PSO_CNT_TC_PASS, TC_ACT_OK);
 
 	switch (pso_parse((void *)(long)skb->data, (void *)(long)skb->data_end, cfg, &p)) {
 	case PSO_V_PUBLISH:
 		break;
 	case PSO_V_TRUNCATED:
+		return pso_exit_why(&p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_TRUNCATED, TC_ACT_SHOT);
 	case PSO_V_BAD_LENGTH:
+		return pso_exit_why(&p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_LENGTH, TC_ACT_SHOT);
 	case PSO_V_MALFORMED:
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit_why(&p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_MALFORMED, TC_ACT_SHOT);
 	default:
-		return pso_exit(PSO_CNT_TC_PASS, TC_ACT_OK);
+		return pso_exit(&p, PSO_CNT_TC_PASS, TC_ACT_OK);
 	}
 	/* Admission as in XDP, by the same rule: the TC path is also reached
 	 * without it. */
@@ -370,7 +399,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) || (t->flags & PSO_TOPIC_F_HOST);
 	n = t->sub_count;
 	if (n == 0 && !f.to_daemon)
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit_why(&p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_NO_SUBSCRIBER, TC_ACT_SHOT);
 	if (n > PSO_MAX_SUBS)
 		n = PSO_MAX_SUBS;
 	f.cur = orig;
@@ -382,7 +411,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	f.ttl = pso_fwd_ttl(orig.ttl);
 	if (bpf_skb_load_bytes(skb, p.l3_off & 0xff, &f.l3,
 			       p.family == PSO_AF_INET ? sizeof(f.l3.ip4) : sizeof(f.l3.ip6)))
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(&p, PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	f.slot_base = topic_id * PSO_MAX_SUBS;
 	f.broker_port = cfg->udp_port;
 	/* The stack moved the publisher's 802.1Q tag from the frame into
@@ -393,37 +422,32 @@ int psoffload_tc(struct __sk_buff *skb)
 	vlan_proto = skb->vlan_proto;
 	vlan_tci = skb->vlan_tci;
 	if (vlan_present && bpf_skb_vlan_pop(skb))
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	/* Every slot but the last gets a clone; the last gets the original
 	 * itself when nothing needs it upward any more (one skb_clone and one
 	 * free fewer per publish), else a clone like the rest. */
 	if (n > 1)
 		bpf_loop(n - 1, pso_fanout_slot, &f, 0);
 	if (n > 0 && !f.broken) {
-		last = pso_last_slot(&f, n - 1);
+		last = pso_last_slot(&f, n - 1, &orig, p.msg_len);
 		if (last)
 			return last;
 	}
-	if (f.shed)
-		pso_count_n(PSO_CNT_TC_COPY_SHED, f.shed);
-
-	if (f.copies)
-		pso_count_n(PSO_CNT_TC_COPIES, f.copies);
-	if (f.failed)
-		pso_count_n(PSO_CNT_TC_COPY_FAILED, f.failed);
+	pso_tc_count_copies(&f, &orig, topic_id, p.msg_len, f.copies);
+	/* From here on the packet may have changed: p's pointers are stale. */
 	if (f.broken)
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (!f.to_daemon)
-		return pso_exit(PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
+		return pso_exit(NULL, PSO_CNT_TC_FANOUT, TC_ACT_STOLEN);
 	/* Going up: give the daemon the publish as it arrived, flags (RETAIN
 	 * for it to store, QoS, topic-id form) and all.  Every rewrite was
 	 * followed by a clone, sent or failed. */
 	if ((f.copies || f.failed) &&
 	    pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl, orig.pub))
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
+		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))
-		return pso_exit(PSO_CNT_TC_DROP, TC_ACT_SHOT);
-	return pso_exit(PSO_CNT_TC_FANOUT_UP, TC_ACT_OK);
+		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
+	return pso_exit(NULL, PSO_CNT_TC_FANOUT_UP, TC_ACT_OK);
 }
 
 char LICENSE[] SEC("license") = "Dual BSD/GPL";

@@ -12,7 +12,8 @@
  * Per packet: parse, admit, look up, rewrite, act, count.  Admission is
  * the rule both programs share (pso_admit, psoffload_admit.h); what is
  * XDP's own in it comes from psoffload_ctx_xdp.h.  Every exit goes through
- * pso_exit() (psoffload_lookup.h), which counts the outcome.
+ * pso_exit() (psoffload_lookup.h), which counts the outcome and, in the
+ * driver build, reports a drop or refusal as an event (psoffload_events.h).
  */
 /* This program's context, for psoffload_ctx.h. */
 #define PSO_CTX_XDP
@@ -135,41 +136,41 @@ static __always_inline int pso_deliver(const struct pso_port_cfg *cfg, struct ps
 	__u8 sub_flags;
 
 	if (p->pub_flags & MQTTSN_FLAG_RETAIN)
-		return pso_exit(PSO_CNT_XDP_PASS_RETAIN, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_RETAIN, XDP_PASS);
 	if (t->flags & PSO_TOPIC_F_HOST)
-		return pso_exit(PSO_CNT_XDP_PASS_OVERFLOW, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_OVERFLOW, XDP_PASS);
 	if (t->sub_count == 0)
-		return pso_exit(PSO_CNT_XDP_DROP_NO_SUBSCRIBER, XDP_DROP);
+		return pso_exit(p, PSO_CNT_XDP_DROP_NO_SUBSCRIBER, XDP_DROP);
 	if (t->sub_count > 1)
-		return pso_exit(PSO_CNT_XDP_PASS_FANOUT, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_FANOUT, XDP_PASS);
 
 	/* one subscriber: rewrite and act */
 	s = &t->first;
 	if (!pso_sub_take(s, p->family, &sub_flags))
-		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 	if (sub_flags & PSO_SUB_F_SHORT) {
 #ifdef PSO_OFFLOAD
 		/* The NIC has no short-name table: the host writes the name. */
-		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 #else
 		sn = pso_short_name_lookup(p->topic_id);
 		if (!sn)
-			return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+			return pso_exit(p, PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 #endif
 	}
 	if (s->ifindex == cfg->ifindex) {
 		pso_rewrite(p, s, cfg, sub_flags, sn);
-		return pso_exit(PSO_CNT_XDP_TX, XDP_TX);
+		return pso_exit(p, PSO_CNT_XDP_TX, XDP_TX);
 	}
 #ifdef PSO_OFFLOAD
-	return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+	return pso_exit(p, PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 #else
 	/* Redirect first: if the port is not in the devmap the packet goes up
 	 * unmodified and the TC path serves it. */
 	if (bpf_redirect_map(&pso_devmap, s->ifindex, 0) != XDP_REDIRECT)
-		return pso_exit(PSO_CNT_XDP_PASS_HOST, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_HOST, XDP_PASS);
 	pso_rewrite(p, s, cfg, sub_flags, sn);
-	return pso_exit(PSO_CNT_XDP_REDIRECT, XDP_REDIRECT);
+	return pso_exit(p, PSO_CNT_XDP_REDIRECT, XDP_REDIRECT);
 #endif
 }
 
@@ -236,24 +237,24 @@ static __always_inline struct pso_topic *pso_fast_lane(void *data, void *data_en
 }
 
 /* Every verdict of pso_parse() but PSO_V_PUBLISH: its counter and action. */
-static __always_inline int pso_not_publish(enum pso_verdict v)
+static __always_inline int pso_not_publish(const struct pso_pkt *p, enum pso_verdict v)
 {
 	switch (v) {
 	case PSO_V_SLOW_QOS:
-		return pso_exit(PSO_CNT_XDP_PASS_SLOW_QOS, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_SLOW_QOS, XDP_PASS);
 	case PSO_V_CONTROL:
-		return pso_exit(PSO_CNT_XDP_PASS_CONTROL, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_CONTROL, XDP_PASS);
 	case PSO_V_FRAGMENT:
-		return pso_exit(PSO_CNT_XDP_PASS_FRAGMENT, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_FRAGMENT, XDP_PASS);
 	case PSO_V_TRUNCATED:
-		return pso_exit(PSO_CNT_XDP_DROP_TRUNCATED, XDP_DROP);
+		return pso_exit(p, PSO_CNT_XDP_DROP_TRUNCATED, XDP_DROP);
 	case PSO_V_BAD_LENGTH:
-		return pso_exit(PSO_CNT_XDP_DROP_LENGTH, XDP_DROP);
+		return pso_exit(p, PSO_CNT_XDP_DROP_LENGTH, XDP_DROP);
 	case PSO_V_MALFORMED:
-		return pso_exit(PSO_CNT_XDP_DROP_MALFORMED, XDP_DROP);
+		return pso_exit(p, PSO_CNT_XDP_DROP_MALFORMED, XDP_DROP);
 	case PSO_V_NOT_BROKER:
 	default:
-		return pso_exit(PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
+		return pso_exit(p, PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
 	}
 }
 
@@ -269,12 +270,12 @@ int psoffload_xdp(struct xdp_md *ctx)
 	int action;
 
 	if (!cfg)	/* not a broker port */
-		return pso_exit(PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
+		return pso_exit(NULL, PSO_CNT_XDP_PASS_NOT_BROKER, XDP_PASS);
 	t = pso_fast_lane(data, data_end, cfg, &p, &action);
 	if (!t && action == PSO_SLOW_LANE) {
 		v = pso_parse(data, data_end, cfg, &p);
 		if (v != PSO_V_PUBLISH)
-			return pso_not_publish(v);
+			return pso_not_publish(&p, v);
 		t = pso_admit(&p, &action);
 	}
 	if (!t)		/* refused, counted */

@@ -1,5 +1,7 @@
 #!/usr/bin/env bash
-# Install the Debian 12 packages psoffload builds, tests and demos with.
+# Install the Debian 12 packages psoffload builds, tests and demos with
+# (libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes, for
+# `make fuzz`; python3: tests/fuzz/make_corpus.py).
 # Does nothing when they are all there already.
 set -euo pipefail
 
@@ -7,7 +9,8 @@ PACKAGES=(
 	make gcc clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config
 	libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libcmocka-dev
 	libinih-dev libjson-c-dev libsystemd-dev libmicrohttpd-dev libsqlite3-dev sqlite3 bpftool iproute2 ethtool tshark jq
-	curl python3 debhelper dpkg-dev scdoc systemd
+	curl python3 debhelper dpkg-dev scdoc systemd util-linux
+	libclang-rt-14-dev
 )
 
 missing=()

@@ -20,10 +20,12 @@
 #include "cmd/client.h"
 #include "cmd/reload.h"
 #include "util/conf.h"
+#include "util/instance.h"
 #include "util/log.h"
 #include "util/opts.h"
 #include "cmd/lists.h"
 #include "cmd/stats.h"
+#include "cmd/events_cmd.h"
 #include "cmd/status.h"
 #include "store/store.h"
 
@@ -52,6 +54,8 @@ static const struct command {
 	{ "sessions", pso_cmd_sessions, "[--state=S]", "every session, kept ones too" },
 	{ "topics", pso_cmd_topics, "[--match=F]", "topics by name, with their traffic" },
 	{ "subscriptions", pso_cmd_subscriptions, "[TOPIC]", "who subscribes to what" },
+	{ "events", pso_cmd_events, "[--follow] [--json] [--reason=R]",
+	  "the data plane's recent drops and refusals" },
 	{ "pub", pso_cmd_pub, "[OPTIONS]", "publish (see psoffload pub --help)" },
 	{ "sub", pso_cmd_sub, "[OPTIONS]", "subscribe (see psoffload sub --help)" },
 	{ "check", pso_cmd_check, "[OPTIONS] OBJECT",
@@ -166,14 +170,70 @@ static const struct pso_opt broker_opts[] = {
 	{ "retries", 0, PSO_OPT_UINT, BROKER(cfg.retries), .min = 0, .max = 100, .arg = "N",
 	  .flags = LIVE,
 	  .help = "QoS 1/2 deliveries: give up after N resends\n(N_RETRY, default 3)" },
+	/* Limits (proto/quota.c, docs/DESIGN.md "Limits"); 0 is none.  Each
+	 * is read where it is applied, so a reload changes it live. */
+	{ "max-keepalive", 0, PSO_OPT_UINT, BROKER(cfg.lim.max_keepalive_s), .flags = LIVE, .min = 0,
+	  .max = 65535, .unit = "seconds", .arg = "SEC",
+	  .help = "a CONNECT's keep-alive of 0 or above SEC gets SEC,\n"
+		  "and so does a sleep: the client is lost 1.5 x SEC after\n"
+		  "its last message (default 3600)" },
+	{ "max-subscriptions", 0, PSO_OPT_UINT, BROKER(cfg.lim.subscriptions), .flags = LIVE, .min = 0,
+	  .max = 1000000, .arg = "N", .help = "subscriptions per client (default 256)" },
+	{ "max-holds", 0, PSO_OPT_UINT, BROKER(cfg.lim.holds), .flags = LIVE, .min = 0, .max = 65536, .arg = "N",
+	  .help = "topics a client's subscriptions may take a subscriber\n"
+		  "slot in; a filter counts every topic it matches, later\n"
+		  "ones too (default 1024)" },
+	{ "max-registrations", 0, PSO_OPT_UINT, BROKER(cfg.lim.registrations), .flags = LIVE, .min = 0,
+	  .max = 65536, .arg = "N",
+	  .help = "topics one client session may create (default 1024)" },
+	{ "max-retained", 0, PSO_OPT_UINT, BROKER(cfg.lim.retained), .flags = LIVE, .min = 0,
+	  .max = 1LL << 40, .unit = "bytes", .arg = "BYTES",
+	  .help = "bytes of retained messages one client may store\n(default 1048576)" },
+	{ "max-outbox", 0, PSO_OPT_UINT, BROKER(cfg.lim.outbox), .flags = LIVE, .min = 0, .max = 1000000,
+	  .arg = "N", .help = "QoS 1/2 deliveries owed one client, in flight and\nwaiting (default 64)" },
+	{ "max-sleep-buffer", 0, PSO_OPT_UINT, BROKER(cfg.lim.sleep_buffer), .flags = LIVE, .min = 0,
+	  .max = 1000000, .arg = "N",
+	  .help = "QoS 0 publishes kept for one sleeping client, the\noldest dropped (default 64)" },
+	{ "max-retained-total", 0, PSO_OPT_UINT, BROKER(cfg.lim.retained_total), .flags = LIVE, .min = 0,
+	  .max = 1LL << 40, .unit = "bytes", .arg = "BYTES",
+	  .help = "bytes of retained messages in all (default 67108864)" },
+	{ "max-buffered-total", 0, PSO_OPT_UINT, BROKER(cfg.lim.buffered_total), .flags = LIVE, .min = 0,
+	  .max = 100000000, .arg = "N",
+	  .help = "messages in every outbox and sleep buffer together\n(default 65536)" },
+	{ "connect-rate", 0, PSO_OPT_UINT, BROKER(cfg.lim.connect_rate), .flags = LIVE, .min = 0,
+	  .max = 1000000, .unit = "per second", .arg = "N",
+	  .help = "CONNECTs a second from one source (IPv4 address,\n"
+		  "IPv6 /64), in bursts of N; the rest dropped unanswered\n(default 50)" },
+	{ "control-rate", 0, PSO_OPT_UINT, BROKER(cfg.lim.control_rate), .flags = LIVE, .min = 0,
+	  .max = 1000000, .unit = "per second", .arg = "N",
+	  .help = "other control messages a second from one source\n"
+		  "(all but PUBLISH and its acknowledgements), in bursts\n"
+		  "of N; the rest dropped unanswered (default 500)" },
+	{ "max-publish-rate", 0, PSO_OPT_UINT, BROKER(cfg.max_publish_rate), .min = 0,
+	  .max = 1000000000, .unit = "publishes a second", .arg = "N",
+	  .help = "forward at most N QoS 0 publishes a second from\n"
+		  "each connected client in the data plane; the rest are\n"
+		  "dropped and counted (xdp_drop_rate); 0: no limit\n"
+		  "(default " STR(PSO_DEFAULT_MAX_PUBLISH_RATE) ")" },
+	{ "publish-burst", 0, PSO_OPT_UINT, BROKER(cfg.publish_burst), .min = 0,
+	  .max = 1000000000, .arg = "N",
+	  .help = "a client idle for a while may send N publishes at\n"
+		  "once before --max-publish-rate holds (default: N of\n"
+		  "--max-publish-rate, one second's worth)" },
 	{ "placement-interval", 0, PSO_OPT_UINT, BROKER(cfg.placement_ms), .min = 10,
 	  .max = 3600000, .unit = "ms", .arg = "MS", .flags = LIVE,
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
+	{ "event-rate", 0, PSO_OPT_UINT, BROKER(cfg.event_rate), .min = 0,
+	  .max = PSO_EVENT_RATE_MAX, .arg = "N",
+	  .help = "data-plane events (drops, refusals, copies not made)\n"
+		  "each CPU may report per second; the rest are counted\n"
+		  "as event_suppressed; 0: none (default " STR(PSO_EVENT_RATE_DEFAULT) ")" },
 	{ "pin-dir", 0, PSO_OPT_STRING, BROKER(cfg.pin_dir), .arg = "DIR",
 	  .help = "where the maps are pinned (default " PSO_PIN_DIR_DEFAULT ");\n"
 		  "under /sys/fs/bpf with no bpffs there (ip netns exec),\n"
-		  "the broker mounts one" },
+		  "the broker mounts one; one broker per directory, by\n"
+		  "its full path: a lock in " PSO_RUN_DIR " says whose" },
 	{ "name", 'n', PSO_OPT_STRING, BROKER(cfg.name), .check = check_name, .arg = "NAME",
 	  .help = "the broker's name: its control socket is\n"
 		  PSO_CTL_DIR "/NAME.sock (default: the pin\n"
@@ -214,10 +274,12 @@ static const struct pso_opt_spec broker_spec = {
 	.print_head = broker_head,
 	.version = PSO_VERSION,
 	.tail = "\nThe interfaces: the IFACE operands, else the [interface NAME] sections of the\n"
-		"settings file.  Runs until SIGINT or SIGTERM, then writes its store (sessions,\n"
-		"registrations and retained messages, which the next start on the same store\n"
-		"resumes) and detaches everything it attached; SIGHUP (psoffload reload)\n"
-		"re-reads the settings file and applies what can change live.  Under systemd\n"
+		"settings file.  Runs until SIGINT or SIGTERM, then writes its store and\n"
+		"detaches everything it attached.  With a store that keeps sessions (not\n"
+		"--store=none) the next start on it resumes them where they are, and the\n"
+		"clients are not told; with --store=none every connected client is sent a\n"
+		"DISCONNECT (paced, 1 s at most) first.  SIGHUP (psoffload reload) re-reads\n"
+		"the settings file and applies what can change live.  Under systemd\n"
 		"(Type=notify) it reports READY, STATUS and the watchdog.  Exit status: 0\n"
 		"stopped cleanly, 1 could not start or failed, 2 bad command line or\n"
 		"settings file.\n",
@@ -234,6 +296,9 @@ static void broker_defaults(struct broker_args *a)
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
 			.retry_s = 10, .retries = 3,
+			.max_publish_rate = PSO_DEFAULT_MAX_PUBLISH_RATE,
+			.event_rate = PSO_EVENT_RATE_DEFAULT,
+			.lim = PSO_LIMITS_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
 		},
 	};
@@ -295,6 +360,11 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 			   c->given, &conf, found, err, errlen))
 		return PSO_EXIT_USAGE;
 
+	if (a->cfg.publish_burst && !a->cfg.max_publish_rate) {
+		snprintf(err, errlen, "--publish-burst needs a --max-publish-rate above 0");
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
 	if (!a->cfg.profiles_dir) {
 		if (!profiles[0] && pso_profile_dir_default(profiles, sizeof(profiles))) {
 			snprintf(err, errlen, "cannot find nic-profiles/; use --profiles-dir");

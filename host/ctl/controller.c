@@ -3,6 +3,7 @@
  * controller.c - one interface's mode, attach and detach; link and address
  * events; redirect targets; hw-mode topic placement (see controller.h).
  */
+#include <ctype.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -508,6 +509,53 @@ struct pso_tables_mirror *pso_ctl_nic_mirror(struct pso_ctl *ctl, const struct p
 	return pso_tables_mirror_find(ctl->tables, bpf_map__fd(port->hw->maps.pso_topics));
 }
 
+/* The kernel's dev_valid_name(), and IFNAMSIZ. */
+_Static_assert(IF_NAMESIZE == 16, "the message below says 15");
+static const char *ifname_problem(const char *name)
+{
+	if (!*name)
+		return "an empty interface name";
+	if (strlen(name) >= IF_NAMESIZE)
+		return "longer than 15 characters (IFNAMSIZ - 1), the kernel's limit";
+	if (!strcmp(name, ".") || !strcmp(name, ".."))
+		return "not an interface name";
+	for (const char *s = name; *s; s++)
+		if (*s == '/' || *s == ':' || isspace((unsigned char)*s))
+			return "an interface name has no '/', ':' or blanks";
+	return NULL;
+}
+
+int pso_ctl_check_ifnames(const char *const *ifnames, int n, char *err, size_t errlen)
+{
+	unsigned int ifindex[PSO_MAX_PORTS];
+
+	if (n > PSO_MAX_PORTS) {
+		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
+		return -E2BIG;
+	}
+	for (int i = 0; i < n; i++) {
+		const char *why = ifname_problem(ifnames[i]);
+
+		if (why) {
+			snprintf(err, errlen, "interface '%s': %s", ifnames[i], why);
+			return -EINVAL;
+		}
+		ifindex[i] = if_nametoindex(ifnames[i]);
+		for (int j = 0; j < i; j++) {
+			if (!strcmp(ifnames[i], ifnames[j])) {
+				snprintf(err, errlen, "interface %s named twice", ifnames[i]);
+				return -EINVAL;
+			}
+			if (ifindex[i] && ifindex[i] == ifindex[j]) {
+				snprintf(err, errlen, "%s and %s are one interface (ifindex %u): name it once",
+					 ifnames[j], ifnames[i], ifindex[i]);
+				return -EINVAL;
+			}
+		}
+	}
+	return 0;
+}
+
 int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifnames, int n,
 			struct pso_dp_sizes *sizes, char *err, size_t errlen)
 {
@@ -518,19 +566,15 @@ int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifname
 		struct pso_nic_info nic;
 		char why[256];
 
-		if (pso_nic_query(ifnames[i], &nic, why, sizeof(why)) ||
-		    pso_profile_for_driver(cfg->profiles_dir, nic.driver, &prof, why, sizeof(why)))
+		int ret;
+
+		if (pso_nic_query(ifnames[i], &nic, why, sizeof(why)))
 			continue;	/* attaching it says why */
-		if (prof.max_topics > PSO_MAX_TOPICS || prof.max_topics == 1) {
-			snprintf(err, errlen, "%s: [driver] max_topics = %u: use 0 or 2..%u (this build)",
-				 prof.path, prof.max_topics, PSO_MAX_TOPICS);
-			return -ERANGE;
-		}
-		if (prof.max_clients > PSO_MAX_CLIENTS) {
-			snprintf(err, errlen, "%s: [driver] max_clients = %u: use 0..%u (this build)",
-				 prof.path, prof.max_clients, PSO_MAX_CLIENTS);
-			return -ERANGE;
-		}
+		/* A broken profile stops the start before anything is loaded;
+		 * the parser checked every value's range (profile.c). */
+		ret = pso_profile_for_driver(cfg->profiles_dir, nic.driver, &prof, err, errlen);
+		if (ret)
+			return ret;
 		if (prof.max_topics > topics)
 			topics = prof.max_topics;
 		if (prof.max_clients > clients)

@@ -61,11 +61,21 @@ struct pso_ctl {
 };
 
 /*
+ * The interfaces named on the command line, before anything is loaded:
+ * each a valid kernel name (1 .. IFNAMSIZ-1 characters, no '/', ':' or
+ * blank, not "." or ".."), at most PSO_MAX_PORTS of them, and no interface
+ * named twice, by the same name or by two (an altname: the kernel resolves
+ * both to one ifindex).  0, or -EINVAL / -E2BIG with one line in err.
+ */
+int pso_ctl_check_ifnames(const char *const *ifnames, int n, char *err, size_t errlen);
+
+/*
  * The host tables' sizes before the data plane is loaded, from the
  * [driver] keys of the named interfaces' profiles: the tables serve every
  * port, so the largest value any of them asks for applies; 0 (or an
- * interface not there yet) means the build's default.  -ERANGE with one
- * line in err when a profile asks for more than the build can index.
+ * interface not there yet) means the build's default.  A profile that
+ * does not parse (empty, a directory, a value out of range: profile.h)
+ * fails it, with the parser's line in err.
  */
 int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifnames, int n,
 			struct pso_dp_sizes *sizes, char *err, size_t errlen);

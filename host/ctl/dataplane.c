@@ -170,6 +170,8 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, cons
 	dp->clients_fd = bpf_map__fd(dp->xdp->maps.pso_clients);
 	dp->counters_fd = bpf_map__fd(dp->xdp->maps.pso_counters);
 	dp->topic_stats_fd = bpf_map__fd(dp->xdp->maps.pso_topic_stats);
+	dp->events_fd = bpf_map__fd(dp->xdp->maps.pso_events);
+	dp->event_cfg_fd = bpf_map__fd(dp->xdp->maps.pso_event_cfg);
 	if (pin_dir) {
 		ret = pin_maps(dp, pin_dir, err, errlen);
 		if (ret)
@@ -179,6 +181,18 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *sizes, cons
 fail:
 	pso_dp_close(dp);
 	return ret;
+}
+
+int pso_dp_set_event_rate(struct pso_dataplane *dp, uint32_t rate)
+{
+	/* A second's worth at once: within the 64 x rate the data plane's
+	 * refill assumes (struct pso_event_cfg). */
+	struct pso_event_cfg cfg = { .rate = rate, .burst = rate };
+	__u32 key = 0;
+
+	if (rate > PSO_EVENT_RATE_MAX)
+		return -ERANGE;
+	return bpf_map_update_elem(dp->event_cfg_fd, &key, &cfg, BPF_ANY) ? -errno : 0;
 }
 
 static __u32 xdp_flags_for(enum pso_mode mode)

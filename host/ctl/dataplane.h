@@ -87,6 +87,7 @@ struct pso_dataplane {
 	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, clients_fd, client_slots_fd;
 	int short_names_fd;
 	int counters_fd, topic_stats_fd;
+	int events_fd, event_cfg_fd;	/* the event ring buffer, its rate limit */
 };
 
 /* Open and load both programs with shared maps sized as given; pin the
@@ -117,6 +118,11 @@ void pso_dp_detach_all(struct pso_dataplane *dp);
 
 /* Detach from every port, unpin, free. */
 void pso_dp_close(struct pso_dataplane *dp);
+
+/* The data plane's event rate limit: rate events per second per CPU, a
+ * second's worth at once; 0: no events.  0 or -errno (-ERANGE beyond
+ * PSO_EVENT_RATE_MAX). */
+int pso_dp_set_event_rate(struct pso_dataplane *dp, uint32_t rate);
 
 /* Sum a counter map (per-CPU or not) into out[PSO_CNT__MAX]. */
 int pso_dp_read_counters(int counters_fd, __u64 *out);

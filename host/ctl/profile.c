@@ -23,6 +23,7 @@
 #include <ini.h>
 
 #include "ctl/profile.h"
+#include "psoffload_abi.h"
 
 enum key_type { KEY_BOOL, KEY_U32, KEY_U64 };
 
@@ -31,27 +32,36 @@ struct key_desc {
 	const char *key;
 	enum key_type type;
 	size_t off;		/* into struct pso_nic_profile */
+	/* numbers: 0 ("not given"), or min .. max; max 0: the type's */
+	unsigned long long min, max;
 };
 
-#define PKEY(sec, name, type, field) { sec, name, type, offsetof(struct pso_nic_profile, field) }
+#define PKEY(sec, name, type, field) { sec, name, type, offsetof(struct pso_nic_profile, field), 0, 0 }
+#define PKEY_RANGE(sec, name, type, field, lo, hi) \
+	{ sec, name, type, offsetof(struct pso_nic_profile, field), lo, hi }
+
+/* The kernel's bounds: MAX_BPF_STACK, BPF_COMPLEXITY_LIMIT_INSNS. */
+#define PSO_BPF_STACK_MAX 512
+#define PSO_BPF_INSNS_MAX 1000000
 
 /* Every key a profile may set; nic-profiles/README.md documents them. */
 static const struct key_desc keys[] = {
 	PKEY("xdp",	"native",		KEY_BOOL, xdp_native),
 	PKEY("xdp",	"redirect",		KEY_BOOL, xdp_redirect),
 	PKEY("xdp",	"hw_offload",		KEY_BOOL, hw_offload),
-	PKEY("driver",	"max_topics",		KEY_U32,  max_topics),
-	PKEY("driver",	"max_clients",		KEY_U32,  max_clients),
+	/* ids 1 .. N-1: a table of one entry holds no topic */
+	PKEY_RANGE("driver", "max_topics",	KEY_U32,  max_topics, 2, PSO_MAX_TOPICS),
+	PKEY_RANGE("driver", "max_clients",	KEY_U32,  max_clients, 1, PSO_MAX_CLIENTS),
 	PKEY("offload",	"max_maps",		KEY_U32,  offload.max_maps),
 	PKEY("offload",	"max_map_entries",	KEY_U64,  offload.max_map_entries_total),
 	PKEY("offload",	"max_entries_per_map",	KEY_U32,  offload.max_entries_per_map),
 	PKEY("offload",	"max_key_size",		KEY_U32,  offload.max_key_size),
 	PKEY("offload",	"max_value_size",	KEY_U32,  offload.max_value_size),
 	PKEY("offload",	"max_elem_size",	KEY_U32,  offload.max_elem_size),
-	PKEY("offload",	"max_insns",		KEY_U32,  offload.max_insns),
-	PKEY("offload",	"max_stack",		KEY_U32,  offload.max_stack),
-	PKEY("offload",	"topics",		KEY_U32,  offload_topics),
-	PKEY("offload",	"clients",		KEY_U32,  offload_clients),
+	PKEY_RANGE("offload", "max_insns",	KEY_U32,  offload.max_insns, 1, PSO_BPF_INSNS_MAX),
+	PKEY_RANGE("offload", "max_stack",	KEY_U32,  offload.max_stack, 1, PSO_BPF_STACK_MAX),
+	PKEY_RANGE("offload", "topics",		KEY_U32,  offload_topics, 1, PSO_MAX_TOPICS),
+	PKEY_RANGE("offload", "clients",	KEY_U32,  offload_clients, 1, PSO_MAX_CLIENTS),
 };
 #define NKEYS (sizeof(keys) / sizeof(keys[0]))
 
@@ -253,6 +263,13 @@ static int handler(void *user, const char *section, const char *name, const char
 		why = parse_number(value, max, &n);
 		if (why != NUM_OK)
 			return bad_number(c, value, k, why, max);
+		if (n && k->max && (n < k->min || n > k->max)) {
+			if (k->min > 1)
+				return fail(c, c->lineno, "%s = %llu in [%s] is out of range: use 0 or %llu..%llu",
+					    name, n, section, k->min, k->max);
+			return fail(c, c->lineno, "%s = %llu in [%s] is out of range: use 0..%llu",
+				    name, n, section, k->max);
+		}
 		if (k->type == KEY_U32)
 			*(uint32_t *)field = (uint32_t)n;
 		else
@@ -260,6 +277,35 @@ static int handler(void *user, const char *section, const char *name, const char
 		break;
 	}
 	return 1;
+}
+
+static int key_index(const char *section, const char *key)
+{
+	for (size_t i = 0; i < NKEYS; i++)
+		if (!strcmp(keys[i].section, section) && !strcmp(keys[i].key, key))
+			return (int)i;
+	return -1;
+}
+
+/* What no single line shows: a profile that sets nothing, and keys that
+ * must agree with each other. */
+static void check_whole(struct parse_ctx *c)
+{
+	int topics = key_index("offload", "topics"), per_map = key_index("offload", "max_entries_per_map");
+	size_t i;
+
+	for (i = 0; i < NKEYS && !c->seen[i]; i++)
+		;
+	if (i == NKEYS) {
+		fail(c, 1, "empty profile: no key set (a profile says at least [xdp] native, "
+		     "redirect and hw_offload)");
+		return;
+	}
+	if (c->p->offload_topics && c->p->offload.max_entries_per_map &&
+	    c->p->offload_topics > c->p->offload.max_entries_per_map)
+		fail(c, c->seen[topics], "topics = %u in [offload] is out of range: "
+		     "more than max_entries_per_map = %u (line %d)", c->p->offload_topics,
+		     c->p->offload.max_entries_per_map, c->seen[per_map]);
 }
 
 /* "dir/nfp.ini" -> "nfp" */
@@ -281,6 +327,7 @@ static void name_from_path(const char *path, char *name, size_t len)
 int pso_profile_load(const char *path, struct pso_nic_profile *p, char *err, size_t errlen)
 {
 	struct parse_ctx c = { .path = path, .p = p };
+	struct stat st = { 0 };
 	int ret;
 
 	memset(p, 0, sizeof(*p));
@@ -294,8 +341,17 @@ int pso_profile_load(const char *path, struct pso_nic_profile *p, char *err, siz
 		snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
 		return ret;
 	}
+	/* fopen() opens a directory too, and reading it finds no key. */
+	if (fstat(fileno(c.f), &st) || !S_ISREG(st.st_mode)) {
+		snprintf(err, errlen, "%s: %s, not a profile", path,
+			 S_ISDIR(st.st_mode) ? "a directory" : "not a regular file");
+		fclose(c.f);
+		return -EINVAL;
+	}
 	ret = ini_parse_stream(reader, &c, handler, &c);
 	fclose(c.f);
+	if (!ret && !c.err_line)
+		check_whole(&c);
 
 	/* inih returns the first line it rejected (a syntax error or a key
 	 * the handler refused); ours may name an earlier line (a section). */

@@ -28,8 +28,10 @@ struct pso_nic_profile {
 	uint32_t offload_clients;	/* entries of the NIC's client table */
 };
 
-/* Parse one profile file.  Keys not in the file are 0 / no.  0, or -EINVAL
- * (bad contents) / -errno (cannot open) with one line in err:
+/* Parse one profile file.  Keys not in the file are 0 / no, but a file
+ * that sets none, or is no regular file, is refused, and so is a value
+ * out of its key's range.  0, or -EINVAL (bad contents) / -errno (cannot
+ * open) with one line in err:
  * "nic-profiles/nfp.ini:12: unknown key 'foo' in [offload]". */
 int pso_profile_load(const char *path, struct pso_nic_profile *p, char *err, size_t errlen);
 

@@ -39,10 +39,19 @@ struct pso_broker_cfg {
 	const char *store;		/* "sqlite:PATH" or "none"; NULL: the default
 					 * for the name (pso_store_default_spec) */
 	bool store_reset;		/* set the store aside, start empty */
+	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
+	struct pso_limits lim;		/* quotas, caps, per-source rates */
+	/* Each connected client's QoS 0 publishes a second the data plane
+	 * forwards (0: no limit), and how many at once (0: one second's). */
+	unsigned int max_publish_rate, publish_burst;
 	const char *const *ifnames;
 	const enum pso_mode *ifmodes;	/* per interface; NULL: mode for every one */
 	int nifnames;
 };
+
+/* The default publish-rate limit: far above what an ordinary MQTT-SN
+ * client sends, far below what one CPU of the data plane forwards. */
+#define PSO_DEFAULT_MAX_PUBLISH_RATE 10000
 
 struct pso_broker;
 

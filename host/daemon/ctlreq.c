@@ -14,6 +14,7 @@
 #include <json-c/json.h>
 #include "daemon/ctlsock.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "daemon/snapshot.h"
 #include "daemon/statusfile.h"
 #include "proto/topics.h"
@@ -274,6 +275,64 @@ static int req_reload(void *ctx, struct json_object *req, struct json_object *re
 	return 0;
 }
 
+/* ---- events ---------------------------------------------------------------------- */
+
+struct event_walk {
+	struct json_object *list;
+	bool by_reason;
+	unsigned int reason;
+};
+
+static void event_add(void *ctx, const struct pso_event_rec *rec)
+{
+	struct event_walk *w = ctx;
+
+	if (!w->by_reason || pso_event_matches(rec, w->reason))
+		json_object_array_add(w->list, pso_event_to_json(rec));
+}
+
+/*
+ * The data plane's recent events with seq > "after" (default 0: all kept),
+ * oldest first, those of "reason" only when given.  "last" is the newest
+ * seq read, from which a follower asks again; "oldest" the oldest kept, so
+ * it can tell how many it missed.
+ */
+static int req_events(void *ctx, struct json_object *req, struct json_object *reply,
+		      char *err, size_t errlen)
+{
+	struct pso_broker *b = ctx;
+	struct event_walk w = { 0 };
+	struct json_object *o;
+	const char *reason;
+	uint64_t after = 0;
+	int ret = arg_str(req, "reason", &reason, err, errlen);
+
+	if (ret)
+		return ret;
+	if (reason) {
+		if (pso_event_reason_parse(reason, &w.reason)) {
+			snprintf(err, errlen, "unknown reason '%s' (a counter name, as in stats)", reason);
+			return -EINVAL;
+		}
+		w.by_reason = true;
+	}
+	if (json_object_object_get_ex(req, "after", &o) && !json_object_is_type(o, json_type_null)) {
+		if (!json_object_is_type(o, json_type_int) || json_object_get_int64(o) < 0) {
+			snprintf(err, errlen, "\"after\" must be a sequence number");
+			return -EINVAL;
+		}
+		after = json_object_get_uint64(o);
+	}
+	/* What the ring buffer holds now, so a follower sees it at once. */
+	pso_events_consume(b->events);
+	w.list = json_object_new_array();
+	pso_events_foreach(b->events, after, event_add, &w);
+	json_object_object_add(reply, "last", json_object_new_uint64(pso_events_total(b->events)));
+	json_object_object_add(reply, "oldest", json_object_new_uint64(pso_events_oldest(b->events)));
+	json_object_object_add(reply, "events", w.list);
+	return 0;
+}
+
 /* ---- the table: one row per request -------------------------------------------- */
 
 const struct pso_ctl_request pso_ctl_requests[] = {
@@ -283,6 +342,7 @@ const struct pso_ctl_request pso_ctl_requests[] = {
 	{ "sessions", req_sessions, "[\"state\": STATE]" },
 	{ "topics", req_topics, "[\"match\": FILTER]" },
 	{ "subscriptions", req_subscriptions, "[\"topic\": NAME]" },
+	{ "events", req_events, "[\"after\": SEQ] [\"reason\": NAME]" },
 	{ "reload", req_reload, "" },
 	{ 0 },
 };

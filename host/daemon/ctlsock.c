@@ -5,6 +5,7 @@
  * the client the commands use.
  */
 #include <errno.h>
+#include <limits.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -16,6 +17,7 @@
 #include <sys/un.h>
 #include <json-c/json.h>
 #include "daemon/ctlsock.h"
+#include "util/instance.h"
 #include "util/log.h"
 
 bool pso_ctl_name_valid(const char *name)
@@ -36,7 +38,13 @@ bool pso_ctl_name_valid(const char *name)
 
 void pso_ctl_name_from_pin_dir(const char *pin_dir, char *buf, size_t len)
 {
-	const char *end = pin_dir + strlen(pin_dir), *start;
+	char canon[PATH_MAX];
+	const char *end, *start;
+
+	/* "x/." and "a/../x" are x too (util/instance.h). */
+	if (!pso_instance_canonical(pin_dir, canon, sizeof(canon)))
+		pin_dir = canon;
+	end = pin_dir + strlen(pin_dir);
 
 	while (end > pin_dir && end[-1] == '/')
 		end--;

@@ -67,7 +67,8 @@ extern const struct pso_ctl_request pso_ctl_requests[];
 /* A broker name: letters, digits, '.', '_', '-', not starting with '.',
  * at most PSO_CTL_NAME_MAX bytes. */
 bool pso_ctl_name_valid(const char *name);
-/* The name a pin directory gives: its last component ("psoffload"). */
+/* The name a pin directory gives: the last component of its canonical
+ * path ("psoffload"; "/sys/fs/bpf/psoffload/." too). */
 void pso_ctl_name_from_pin_dir(const char *pin_dir, char *buf, size_t len);
 /* /run/psoffload/NAME.sock */
 void pso_ctl_path(const char *name, char *buf, size_t len);

@@ -14,6 +14,9 @@
 #include <time.h>
 #include <unistd.h>
 #include <netinet/in.h>
+#include <netinet/icmp6.h>
+#include <netinet/ip_icmp.h>
+#include <linux/errqueue.h>
 #include <sys/mount.h>
 #include <sys/signalfd.h>
 #include <sys/socket.h>
@@ -25,6 +28,7 @@
 #include "daemon/statusfile.h"
 #include "ctl/nexthop.h"
 #include "daemon/daemon.h"
+#include "daemon/events.h"
 #include "proto/mqttsn.h"
 #include "proto/topics.h"
 #include "store/store.h"
@@ -109,11 +113,92 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 	return 0;
 }
 
+/*
+ * What an ICMP error on the broker socket's error queue says, when it says
+ * that nothing receives at its datagram's destination any more: port
+ * unreachable (no socket there) or host unreachable (no such host on the
+ * path), in ICMP or ICMPv6 (where "address unreachable" is the host's).
+ * NULL for every other error: a network unreachable or a too-big says
+ * nothing about the endpoint, and SO_EE_ORIGIN_LOCAL errors are this
+ * host's own.
+ */
+static const char *unreachable_kind(const struct sock_extended_err *ee)
+{
+	if (ee->ee_origin == SO_EE_ORIGIN_ICMP && ee->ee_type == ICMP_DEST_UNREACH) {
+		if (ee->ee_code == ICMP_PORT_UNREACH)
+			return "ICMP port unreachable";
+		if (ee->ee_code == ICMP_HOST_UNREACH)
+			return "ICMP host unreachable";
+	}
+	if (ee->ee_origin == SO_EE_ORIGIN_ICMP6 && ee->ee_type == ICMP6_DST_UNREACH) {
+		if (ee->ee_code == ICMP6_DST_UNREACH_NOPORT)
+			return "ICMPv6 port unreachable";
+		if (ee->ee_code == ICMP6_DST_UNREACH_ADDR)
+			return "ICMPv6 address unreachable";
+	}
+	return NULL;
+}
+
+/*
+ * One error from the socket's error queue (IP_RECVERR / IPV6_RECVERR).
+ * The kernel matches an ICMP error to the socket by the datagram it
+ * quotes, whose source is the broker's address and port: the copies the
+ * data plane sends leave from there too, without the socket, and their
+ * errors arrive here all the same.  msg_name is the quoted datagram's
+ * destination: the endpoint that did not receive it.
+ */
+static int receive_error(struct pso_broker *b)
+{
+	union {
+		char buf[CMSG_SPACE(sizeof(struct sock_extended_err) + sizeof(struct sockaddr_in6)) * 2];
+		struct cmsghdr align;
+	} ctl;
+	uint8_t quoted[64];
+	struct sockaddr_in6 sa;
+	struct iovec iov = { .iov_base = quoted, .iov_len = sizeof(quoted) };
+	struct msghdr msg = {
+		.msg_name = &sa, .msg_namelen = sizeof(sa),
+		.msg_iov = &iov, .msg_iovlen = 1,
+		.msg_control = ctl.buf, .msg_controllen = sizeof(ctl.buf),
+	};
+	ssize_t n = recvmsg(b->sock, &msg, MSG_ERRQUEUE | MSG_DONTWAIT);
+
+	if (n < 0)
+		return -errno;
+	for (struct cmsghdr *cm = CMSG_FIRSTHDR(&msg); cm; cm = CMSG_NXTHDR(&msg, cm)) {
+		struct sock_extended_err ee;
+		struct pso_endpoint ep;
+		const char *what;
+		char s[64];
+
+		if (!((cm->cmsg_level == IPPROTO_IP && cm->cmsg_type == IP_RECVERR) ||
+		      (cm->cmsg_level == IPPROTO_IPV6 && cm->cmsg_type == IPV6_RECVERR)))
+			continue;
+		memcpy(&ee, CMSG_DATA(cm), sizeof(ee));
+		what = unreachable_kind(&ee);
+		if (!what || msg.msg_namelen < sizeof(sa) || sa.sin6_family != AF_INET6)
+			continue;
+		pso_endpoint_from_sa(&sa, &ep);
+		if (!pso_proto_unreachable(b->proto, &ep, what, b->now_ms))
+			pso_debug("%s for %s: no client there", what,
+				  pso_endpoint_str(&ep, s, sizeof(s)));
+	}
+	return 0;
+}
+
 static void nh_changed(void *ctx)
 {
 	struct pso_broker *b = ctx;
 
 	b->nh_changed = true;
+}
+
+/* An event's topic name, from the registry (pso_events_open). */
+static const char *event_topic_name(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_registry_name(pso_proto_registry(b->proto), id);
 }
 
 #define BPFFS_ROOT "/sys/fs/bpf"
@@ -198,6 +283,10 @@ static int open_socket(struct pso_broker *b, char *err, size_t errlen)
 	    setsockopt(b->sock, IPPROTO_IP, IP_RECVFRAGSIZE, &on, sizeof(on)) ||
 	    setsockopt(b->sock, IPPROTO_IP, IP_PKTINFO, &on, sizeof(on)) ||
 	    setsockopt(b->sock, SOL_SOCKET, SO_BROADCAST, &on, sizeof(on)) ||
+	    /* ICMP errors for what the broker and its data plane send: a
+	     * subscriber that is gone (receive_error()). */
+	    setsockopt(b->sock, IPPROTO_IP, IP_RECVERR, &on, sizeof(on)) ||
+	    setsockopt(b->sock, IPPROTO_IPV6, IPV6_RECVERR, &on, sizeof(on)) ||
 	    /* When the kernel received each datagram: whether the data
 	     * plane could serve a slot that was enabled meanwhile. */
 	    setsockopt(b->sock, SOL_SOCKET, SO_TIMESTAMPNS, &on, sizeof(on))) {
@@ -219,7 +308,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
@@ -237,6 +326,19 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	b->sock = b->sigfd = -1;
 	b->now_ms = now_ms();
 	b->started_ms = realtime_ms();
+	b->pin_lock.fd = -1;
+	ret = pso_ctl_check_ifnames(cfg->ifnames, cfg->nifnames, err, errlen);
+	if (ret)
+		goto fail;
+	/* The pin directory is ours for our whole life, or another live
+	 * broker's: then hands off its pins, whatever either is named. */
+	if (cfg->pin_dir) {
+		pid_t owner;
+
+		ret = pso_instance_lock(cfg->pin_dir, &b->pin_lock, &owner, err, errlen);
+		if (ret)
+			goto fail;
+	}
 	ret = open_control(b, err, errlen);
 	if (ret)
 		goto fail;
@@ -244,11 +346,6 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	ret = pso_broker_open_store(b, err, errlen);
 	if (ret)
 		goto fail;
-	if (cfg->nifnames > PSO_MAX_PORTS) {
-		snprintf(err, errlen, "too many interfaces (at most %d)", PSO_MAX_PORTS);
-		ret = -E2BIG;
-		goto fail;
-	}
 	ret = pso_ctl_table_sizes(&ccfg, cfg->ifnames, cfg->nifnames, &sizes, err, errlen);
 	if (ret)
 		goto fail;
@@ -286,6 +383,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (!ret)
 		ret = pso_tables_use_short_names(&b->tables, b->dp.short_names_fd);
+	if (!ret)
+		ret = pso_tables_set_publish_rate(&b->tables, cfg->max_publish_rate,
+						  cfg->publish_burst);
 	/* From here on no table write waits for readers in the event loop. */
 	if (!ret)
 		ret = pso_tables_defer_start(&b->tables);
@@ -294,6 +394,13 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		goto fail;
 	}
 	b->dp.tables = &b->tables;
+	ret = pso_events_open(&b->events, b->dp.events_fd, 0, event_topic_name, b);
+	if (!ret)
+		ret = pso_dp_set_event_rate(&b->dp, cfg->event_rate);
+	if (ret) {
+		snprintf(err, errlen, "cannot read the data plane's events: %s", strerror(-ret));
+		goto fail;
+	}
 	pso_proto_topics_publish(b->proto);
 	ret = pso_ctl_init(&b->ctl, &ccfg, &b->dp, &b->tables, b->nh, sizes.topics);
 	if (ret) {
@@ -382,6 +489,9 @@ static void tick(struct pso_broker *b)
 	if (b->store)
 		pso_store_tick(b->store, realtime_ms());	/* leases */
 	pso_ctl_tick(&b->ctl, b->now_ms);
+	/* hw mode: the NICs have no clock, so their publish budgets are
+	 * topped up here. */
+	pso_tables_rate_refill(&b->tables, b->now_ms);
 	if (b->ctl.changed) {
 		b->ctl.changed = false;
 		b->status_dirty = true;
@@ -393,18 +503,49 @@ static void tick(struct pso_broker *b)
 	notify_status(b);
 }
 
+/* ---- stopping: every client hears DISCONNECT before the data plane goes
+ * (unless the store keeps their sessions for the next start) ---- */
+
+#define BYE_BATCH	128	/* DISCONNECTs in one go ... */
+#define BYE_PACE_US	1000	/* ... then a pause, so receivers keep up */
+#define BYE_BOUND_MS	1000	/* all of them, at most */
+
+static void say_goodbye(struct pso_broker *b)
+{
+	uint64_t start = now_ms();
+	const struct timespec pace = { .tv_nsec = BYE_PACE_US * 1000 };
+	unsigned int sent = 0;
+	bool done = false;
+
+	for (;;) {
+		sent += pso_proto_shutdown(b->proto, BYE_BATCH, &done);
+		if (done || now_ms() - start >= BYE_BOUND_MS)
+			break;
+		nanosleep(&pace, NULL);
+	}
+	if (!done)
+		pso_warn("DISCONNECT sent to %u clients in %d ms, the bound; the others get none",
+			 sent, BYE_BOUND_MS);
+	else
+		pso_info("DISCONNECT sent to %u client%s in %llu ms", sent, sent == 1 ? "" : "s",
+			 (unsigned long long)(now_ms() - start));
+}
+
+/* ---- the event loop ---- */
+
 int pso_broker_run(struct pso_broker *b)
 {
 	static uint8_t rxbuf[MQTTSN_MAX_MSG];
 	uint64_t next_tick = now_ms() + TICK_MS;
 
 	for (;;) {
-		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_METRICS, FD_CTL, NFDS = FD_CTL };
+		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_EVENTS, FD_METRICS, FD_CTL, NFDS = FD_CTL };
 		struct pollfd pfd[NFDS + 1 + PSO_CTL_MAX_CONNS] = {
 			[FD_SOCK] = { .fd = b->sock, .events = POLLIN },
 			[FD_NH] = { .fd = pso_nh_fd(b->nh), .events = POLLIN },
 			[FD_SIG] = { .fd = b->sigfd, .events = POLLIN },
 			[FD_GRACE] = { .fd = pso_tables_grace_fd(&b->tables), .events = POLLIN },
+			[FD_EVENTS] = { .fd = pso_events_fd(b->events), .events = POLLIN },
 			[FD_METRICS] = { .fd = b->metrics ? pso_metrics_fd(b->metrics) : -1,
 					 .events = POLLIN },
 		};
@@ -435,6 +576,13 @@ int pso_broker_run(struct pso_broker *b)
 				return PSO_BROKER_RELOAD;
 			pso_notify_stopping(&b->notify, "stopping: detaching");
 			pso_info("signal %u: stopping", si.ssi_signo);
+			/* A store that keeps the sessions: the next start resumes
+			 * them where they are, so the clients are not sent away. */
+			if (pso_store_persistent(b->store))
+				pso_info("store %s keeps the sessions: no DISCONNECT; a start on "
+					 "it resumes them", pso_store_spec(b->store));
+			else
+				say_goodbye(b);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
@@ -442,6 +590,15 @@ int pso_broker_run(struct pso_broker *b)
 			pso_tables_grace_done(&b->tables);
 		if (pfd[FD_NH].revents & POLLIN)
 			pso_nh_process(b->nh);
+		/* Errors first: a subscriber that is gone is not served the
+		 * publishes read next. */
+		if (pfd[FD_SOCK].revents & POLLERR) {
+			for (int i = 0; i < 256; i++)
+				if (receive_error(b) == -EAGAIN)
+					break;
+		}
+		if (pfd[FD_EVENTS].revents & POLLIN)
+			pso_events_consume(b->events);
 		if (pfd[FD_SOCK].revents & POLLIN) {
 			/* Bounded batch, so timers and signals keep their turn. */
 			for (int i = 0; i < 256; i++)
@@ -482,7 +639,7 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
-		.retry_s = cfg->retry_s, .retries = cfg->retries,
+		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_predef_reload res;
 	int ret;
@@ -531,11 +688,14 @@ void pso_broker_stop(struct pso_broker *b)
 	 * maps are still there, then the programs and maps go. */
 	pso_dp_detach_all(&b->dp);
 	b->dp.tables = NULL;
+	pso_events_close(b->events);
 	pso_tables_free(&b->tables);
 	pso_dp_close(&b->dp);
 	pso_ctl_free(&b->ctl);
 	if (b->nh)
 		pso_nh_close(b->nh);
 	pso_proto_free(b->proto);
+	/* Last: the pins are gone, another broker may have the directory. */
+	pso_instance_unlock(&b->pin_lock);
 	free(b);
 }

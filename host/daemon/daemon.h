@@ -15,12 +15,21 @@
 #include "daemon/notify.h"
 #include "proto/proto.h"
 #include "tables/tables.h"
+#include "util/instance.h"
 
 struct pso_nh;
+struct pso_events;
 struct pso_ctlsock;
 struct pso_metrics;
 struct pso_store;
 struct pso_dirty;
+
+/* Every number the status document carries, as last written. */
+struct pso_status_snap {
+	struct pso_proto_stats stats;
+	struct pso_tables_usage usage;
+	uint32_t ntopics, nsessions;
+};
 
 struct pso_broker {
 	struct pso_broker_cfg cfg;
@@ -29,6 +38,7 @@ struct pso_broker {
 	struct pso_ctl ctl;		/* interfaces, modes, placement */
 	struct pso_proto *proto;	/* sessions and the control protocol */
 	struct pso_nh *nh;		/* routes, neighbours, links */
+	struct pso_events *events;	/* the data plane's event stream */
 	int sock;			/* the MQTT-SN socket */
 	int sigfd;
 	bool nh_changed;
@@ -43,9 +53,9 @@ struct pso_broker {
 	/* the status file */
 	char status_path[512];
 	bool status_dirty;
-	uint32_t status_nsubs, status_nclients, status_ntopics, status_nsessions;
-	struct pso_proto_stats status_stats;	/* as last written */
-	uint64_t status_written_ms;
+	struct pso_status_snap status_last;
+	uint64_t status_written_ms, status_checked_ms;
+	struct pso_instance_lock pin_lock;	/* the pin directory is ours */
 	struct pso_notify notify;	/* the service manager (systemd) */
 	/* the store (store_env.c) */
 	struct pso_store *store;
@@ -83,7 +93,8 @@ void pso_broker_status_line(struct pso_broker *b, char *buf, size_t len);
 
 /* statusfile.c */
 #define PSO_STATUS_MIN_INTERVAL_MS 100
-/* Rewrite the status file when something moved, at most every 100 ms. */
+/* Rewrite the status file when a value in it moved, at most every 100 ms;
+ * the event loop calls it at least every TICK_MS. */
 void pso_status_refresh(struct pso_broker *b);
 void pso_status_write(struct pso_broker *b);
 

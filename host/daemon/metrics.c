@@ -27,11 +27,12 @@
 
 /* ---- the data plane's counters as labelled series ---------------------------- */
 
-enum dp_family { DP_PACKETS, DP_COPIES };
+enum dp_family { DP_PACKETS, DP_COPIES, DP_EVENTS };
 
 /* Each data-plane counter (PSO_CNT_*) is one series: of which family, and
  * its labels.  Packets: path (xdp, tc), outcome (tx, redirect, pass, drop,
- * fanout), reason.  Copies (TC, one per subscriber): result. */
+ * fanout), reason.  Copies (TC, one per subscriber): result.  Events not
+ * sent (the event stream's own counters): result. */
 static const struct dp_series {
 	enum dp_family family;
 	const char *path, *outcome, *reason;
@@ -55,14 +56,18 @@ static const struct dp_series {
 	[PSO_CNT_XDP_DROP_UNKNOWN_TOPIC] = { DP_PACKETS, "xdp", "drop", "unknown_topic" },
 	[PSO_CNT_XDP_DROP_NO_SUBSCRIBER] = { DP_PACKETS, "xdp", "drop", "no_subscriber" },
 	[PSO_CNT_XDP_DROP_TTL]		= { DP_PACKETS, "xdp", "drop", "ttl" },
+	[PSO_CNT_XDP_DROP_RATE]		= { DP_PACKETS, "xdp", "drop", "rate" },
 	[PSO_CNT_TC_FANOUT]		= { DP_PACKETS, "tc", "fanout", "consumed" },
 	[PSO_CNT_TC_FANOUT_UP]		= { DP_PACKETS, "tc", "fanout", "up" },
 	[PSO_CNT_TC_PASS]		= { DP_PACKETS, "tc", "pass", "not_fast_path" },
 	[PSO_CNT_TC_DROP]		= { DP_PACKETS, "tc", "drop", "not_admitted" },
+	[PSO_CNT_TC_DROP_RATE]		= { DP_PACKETS, "tc", "drop", "rate" },
 	[PSO_CNT_TC_COPIES]		= { DP_COPIES, NULL, NULL, "sent" },
 	[PSO_CNT_TC_COPY_FAILED]	= { DP_COPIES, NULL, NULL, "failed" },
 	[PSO_CNT_TC_COPY_HOST]		= { DP_COPIES, NULL, NULL, "host" },
 	[PSO_CNT_TC_COPY_SHED]		= { DP_COPIES, NULL, NULL, "shed" },
+	[PSO_CNT_EVENT_SUPPRESSED]	= { DP_EVENTS, NULL, NULL, "suppressed" },
+	[PSO_CNT_EVENT_LOST]		= { DP_EVENTS, NULL, NULL, "lost" },
 };
 
 /* ---- rendering -------------------------------------------------------------- */
@@ -109,6 +114,12 @@ static void render_dataplane(FILE *f, const struct pso_snapshot *s)
 	for (int i = 0; i < PSO_CNT__MAX; i++)
 		if (dp_series[i].family == DP_COPIES)
 			fprintf(f, "psoffload_dataplane_copies_total{result=\"%s\"} %llu\n",
+				dp_series[i].reason, (unsigned long long)s->dp[i]);
+	family(f, "psoffload_dataplane_events_unsent_total", "counter",
+	       "Data-plane events not sent: suppressed by the per-CPU rate limit, or lost to a full ring buffer.");
+	for (int i = 0; i < PSO_CNT__MAX; i++)
+		if (dp_series[i].family == DP_EVENTS)
+			fprintf(f, "psoffload_dataplane_events_unsent_total{result=\"%s\"} %llu\n",
 				dp_series[i].reason, (unsigned long long)s->dp[i]);
 }
 

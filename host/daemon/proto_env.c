@@ -42,7 +42,19 @@ static int sock_send(struct pso_broker *b, const struct sockaddr_in6 *sa,
 		cm->cmsg_len = CMSG_LEN(sizeof(*pi));
 		memcpy(CMSG_DATA(cm), pi, sizeof(*pi));
 	}
-	return sendmsg(b->sock, &msg, 0) < 0 ? -errno : 0;
+	/* Never wait: datagrams to spoofed neighbours that do not answer
+	 * ARP wait in the kernel's neighbour queue, holding the socket's send
+	 * buffer, and a blocking send would stall the event loop (and every
+	 * client) until they time out.  Such a datagram is lost (-EAGAIN). */
+	if (sendmsg(b->sock, &msg, MSG_DONTWAIT) >= 0)
+		return 0;
+	/* With IP_RECVERR an ICMP error also sets the socket's pending
+	 * error, which the next send reports (and clears) instead of
+	 * sending: it belongs to an earlier datagram, to another endpoint
+	 * maybe, and the event loop reads it from the error queue. */
+	if (errno == ECONNREFUSED || errno == EHOSTUNREACH || errno == ENETUNREACH)
+		return sendmsg(b->sock, &msg, MSG_DONTWAIT) < 0 ? -errno : 0;
+	return -errno;
 }
 
 /* The unspecified address, IPv6 or IPv4-mapped. */

@@ -28,6 +28,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(overflow, "Subscribers of a filter left without a slot: the daemon delivers to them."),
 	COUNTER(expired, "Clients expired by keep-alive."),
 	COUNTER(qosm1_denied, "QoS -1 publishes the daemon refused (--qos-m1)."),
+	COUNTER(unreachable, "Clients lost to an ICMP port or host unreachable for their address."),
 	COUNTER(qos_deliveries, "QoS 1/2 deliveries queued."),
 	COUNTER(qos_retransmits, "QoS 1/2 deliveries sent again."),
 	COUNTER(qos_given_up, "QoS 1/2 deliveries given up after every retry."),
@@ -38,6 +39,16 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(sleep_dropped, "Buffered publishes dropped from a full sleep buffer."),
 	COUNTER(forwarded, "Datagrams that came wrapped by a forwarder."),
 	COUNTER(unknown_dropped, "Datagrams from endpoints without a session left unanswered."),
+	COUNTER(keepalive_capped, "CONNECTs and sleeps whose keep-alive was capped (--max-keepalive)."),
+	COUNTER(quota_subscriptions, "SUBSCRIBEs refused: the client's subscriptions (--max-subscriptions)."),
+	COUNTER(quota_holds, "Topics not taken: the client holds its share (--max-holds)."),
+	COUNTER(quota_registrations, "Topics not created: the session created its share (--max-registrations)."),
+	COUNTER(quota_retained, "Retained publishes refused: the client's bytes (--max-retained)."),
+	COUNTER(retained_full, "Retained publishes refused: every client's bytes (--max-retained-total)."),
+	COUNTER(buffered_full, "Deliveries not buffered: every buffer together (--max-buffered-total)."),
+	COUNTER(rate_connect, "CONNECTs dropped unanswered: over their source's rate (--connect-rate)."),
+	COUNTER(rate_control, "Control messages dropped unanswered: over their source's rate (--control-rate)."),
+	COUNTER(rate_evicted, "Rate-limiter entries taken from a source seen recently (the table was full)."),
 };
 const size_t pso_snap_ndaemon_counters =
 	sizeof(pso_snap_daemon_counters) / sizeof(pso_snap_daemon_counters[0]);
@@ -147,6 +158,7 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	pso_proto_session_counts(b->proto, s->sessions);
 	s->nsessions = pso_proto_nsessions(b->proto);
 	pso_proto_retained_usage(b->proto, &s->retained_msgs, &s->retained_bytes);
+	s->buffered = pso_proto_buffered(b->proto);
 	for (int i = 0; i < b->ctl.nifaces && i < PSO_MAX_PORTS; i++)
 		take_iface(b, &b->ctl.ifaces[i], &s->ifaces[s->nifaces++]);
 	if (b->store) {
@@ -250,6 +262,7 @@ struct json_object *pso_snap_daemon_json(const struct pso_snapshot *s)
 	json_object_object_add(d, "sessions_by_state", by);
 	add_u64(d, "retained_messages", s->retained_msgs);
 	add_u64(d, "retained_bytes", s->retained_bytes);
+	add_u64(d, "buffered", s->buffered);
 	for (int t = 0; t < PSO_PROTO_RX_TYPES; t++)
 		if (s->proto.rx_type[t])
 			add_u64(types, mqttsn_type_name((uint8_t)t), s->proto.rx_type[t]);

@@ -22,7 +22,7 @@
  *                 "subscribers_per_topic", "pending_grace" },
  *     "daemon": { every counter of pso_snap_daemon_counters[] by its name,
  *                 "sessions", "sessions_by_state": { state: n },
- *                 "retained_messages", "retained_bytes",
+ *                 "retained_messages", "retained_bytes", "buffered",
  *                 "rx_by_type": { "CONNECT": n, ... (types seen) },
  *                 "nic_write_errors", "nic_table_full" },
  *     "store": { "spec", "persistent", "revision", "commits", "puts", "deletes",
@@ -98,6 +98,7 @@ struct pso_snapshot {
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;
 	uint64_t retained_msgs, retained_bytes;
+	uint32_t buffered;		/* outbox and sleep-buffer messages */
 	int nifaces;
 	struct pso_snap_iface ifaces[PSO_MAX_PORTS];
 	uint32_t ntopics;		/* PSO_SNAP_TOPICS */

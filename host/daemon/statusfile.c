@@ -1,9 +1,10 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * statusfile.c - the running broker's status document (schema:
- * snapshot.h) in a file, rewritten atomically when something moved, at
- * most every PSO_STATUS_MIN_INTERVAL_MS.  `psoffload status` asks the
- * control socket; the file is for scripts that read it directly.
+ * snapshot.h) in a file, rewritten atomically when any number in it moved
+ * (a counter as much as the occupancy), at most every
+ * PSO_STATUS_MIN_INTERVAL_MS.  `psoffload status` asks the control socket;
+ * the file is for scripts that read it directly.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -22,29 +23,28 @@ void pso_status_path(const char *name, char *buf, size_t len)
 	snprintf(buf, len, "%s/%s.json", PSO_STATUS_DIR, name);
 }
 
+static void status_snap(struct pso_broker *b, struct pso_status_snap *s)
+{
+	memset(s, 0, sizeof(*s));	/* padding too: compared with memcmp */
+	s->stats = *pso_proto_stats(b->proto);
+	pso_tables_usage(&b->tables, &s->usage);
+	s->ntopics = pso_proto_ntopics(b->proto);
+	s->nsessions = pso_proto_nsessions(b->proto);
+}
+
 void pso_status_refresh(struct pso_broker *b)
 {
-	uint32_t ntopics = pso_proto_ntopics(b->proto), nsessions = pso_proto_nsessions(b->proto);
-	const struct pso_proto_stats *st = pso_proto_stats(b->proto);
-	struct pso_tables_usage u;
+	struct pso_status_snap now;
 
-	if (b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS)
+	if (!b->status_path[0] || b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS ||
+	    b->now_ms - b->status_checked_ms < PSO_STATUS_MIN_INTERVAL_MS)
 		return;
-	/* The daemon's counters are live too, not only the occupancy. */
-	if (memcmp(st, &b->status_stats, sizeof(*st))) {
-		b->status_stats = *st;
+	/* Every counter is live, not only the occupancy; looked at no more
+	 * often than it may be written, however busy the loop. */
+	b->status_checked_ms = b->now_ms;
+	status_snap(b, &now);
+	if (memcmp(&now, &b->status_last, sizeof(now)))
 		b->status_dirty = true;
-	}
-	pso_tables_usage(&b->tables, &u);
-	/* A kept session that expires offline moves nothing else. */
-	if (u.subs != b->status_nsubs || u.clients != b->status_nclients ||
-	    ntopics != b->status_ntopics || nsessions != b->status_nsessions) {
-		b->status_nsubs = u.subs;
-		b->status_nclients = u.clients;
-		b->status_ntopics = ntopics;
-		b->status_nsessions = nsessions;
-		b->status_dirty = true;
-	}
 	pso_status_write(b);
 }
 
@@ -61,6 +61,7 @@ void pso_status_write(struct pso_broker *b)
 		return;
 	b->status_dirty = false;
 	b->status_written_ms = b->now_ms;
+	status_snap(b, &b->status_last);
 	root = pso_snap_status_json(snap);
 	pso_snapshot_free(snap);
 	mkdir(PSO_STATUS_DIR, 0755);

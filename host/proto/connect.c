@@ -92,9 +92,10 @@ static void connect_done(struct pso_proto *p, struct pso_client *c, const struct
 {
 	char s[64];
 
-	pso_info("client %s connected from %s%s, keep-alive %us%s%s", c->id,
+	pso_info("client %s connected from %s%s, keep-alive %us%s%s%s", c->id,
 		 pso_endpoint_str(pso_client_forwarded(c) ? &c->fwd_ep : &c->ep, s, sizeof(s)),
 		 pso_client_forwarded(c) ? " (a forwarder's node)" : "", c->keepalive_s,
+		 c->keepalive_s != c->keepalive_asked ? " (capped: --max-keepalive)" : "",
 		 c->nheld ? ", session resumed" : "", c->will.topic ? ", with a will" : "");
 	if (c->slot.flags & PSO_SUB_F_RESOLVED)
 		pso_client_log_next_hop(p, c);
@@ -122,7 +123,8 @@ void pso_handle_connect(struct pso_proto *p, struct rx *rx)
 		return;
 	}
 	c->clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
-	c->keepalive_s = rx->m.duration;
+	c->keepalive_asked = rx->m.duration;
+	c->keepalive_s = pso_quota_keepalive(p, rx->m.duration);
 	c->last_seen_ms = p->now_ms;
 	/* A new CONNECT brings its own will, or none. */
 	pso_will_free(&c->will);

@@ -184,7 +184,7 @@ void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, 
 	}
 }
 
-void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
+void pso_retain_store(struct pso_proto *p, struct pso_client *c, uint16_t id, uint8_t flags,
 		      const uint8_t *data, size_t len)
 {
 	struct pso_retained *r = NULL;
@@ -199,6 +199,7 @@ void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
 		r->len = len;
 		memcpy(r->data, data, len);
 	}
+	pso_quota_retained_set(p, id, r, c);
 	free(p->retained[id]);
 	/* An empty retained publish clears the topic's retained message (MQTT). */
 	p->retained[id] = r;

@@ -65,6 +65,10 @@ void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name)
 
 				if (s->kind != PSO_SUB_FILTER || !pso_topic_match(s->filter, name))
 					continue;
+				/* A filter holds every topic it matches, later ones
+				 * too: past its share, the client is not told. */
+				if (!pso_client_hold_of(c, id) && !pso_quota_hold(p, c))
+					continue;
 				/* REGISTER goes out before the slot is servable;
 				 * an offline session hears of it when it is back. */
 				if (pso_client_reachable(c))
@@ -153,9 +157,11 @@ static void handle_register(struct pso_proto *p, struct rx *rx)
 		.type = MQTTSN_REGACK, .msg_id = rx->m.msg_id, .return_code = MQTTSN_RC_ACCEPTED,
 	};
 	uint16_t id = 0;
-	int ret = pso_topic_register(p, (const char *)rx->m.data, rx->m.data_len, &id);
+	int ret = pso_quota_topic_register(p, rx->c, (const char *)rx->m.data, rx->m.data_len, &id);
 
-	if (ret == -ENOSPC || ret == -ENOMEM) {
+	if (ret == -EDQUOT) {
+		ack.return_code = MQTTSN_RC_CONGESTION;	/* counted by quota.c */
+	} else if (ret == -ENOSPC || ret == -ENOMEM) {
 		p->stats.congestion++;
 		ack.return_code = MQTTSN_RC_CONGESTION;
 		pso_warn("REGISTER from %s refused: %s", rx->c->id,
@@ -169,19 +175,24 @@ static void handle_register(struct pso_proto *p, struct rx *rx)
 
 /*
  * The topic id a PUBLISH names, or 0 when unknown.  A short topic name is
- * registered on first use, but only for a connected client: an unconnected
- * QoS -1 sender must not be able to fill the registry for good.
+ * registered on first use, but only for a connected client (c) and within
+ * its share (*quota_err -EDQUOT): an unconnected QoS -1 sender must not be
+ * able to fill the registry for good.
  */
-static uint16_t publish_topic(struct pso_proto *p, const struct mqttsn_msg *m, bool may_create)
+static uint16_t publish_topic(struct pso_proto *p, const struct mqttsn_msg *m,
+			      struct pso_client *c, int *quota_err)
 {
 	uint16_t id = 0;
 
+	*quota_err = 0;
 	switch (m->flags & MQTTSN_FLAG_TOPIC_MASK) {
 	case MQTTSN_TOPIC_SHORT: {
 		char name[3] = { m->topic_id >> 8, m->topic_id & 0xff, 0 };
-		int ret = may_create ? pso_topic_register(p, name, 2, &id)
-				     : pso_registry_lookup(p->reg, name, 2, &id);
+		int ret = c ? pso_quota_topic_register(p, c, name, 2, &id)
+			    : pso_registry_lookup(p->reg, name, 2, &id);
 
+		if (ret == -EDQUOT)
+			*quota_err = ret;
 		return ret ? 0 : id;
 	}
 	case MQTTSN_TOPIC_PREDEFINED:
@@ -248,22 +259,30 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	bool retain = m->flags & MQTTSN_FLAG_RETAIN, duplicate = false;
 	uint16_t id;
 	bool judged;
+	int refused;
 
 	if (qos != -1 && !rx->c) {
 		pso_reply_unknown_rx(p, rx, MQTTSN_DISCONNECT);
 		return;
 	}
-	id = publish_topic(p, m, rx->c != NULL);
+	id = publish_topic(p, m, rx->c, &refused);
+	/* Over a quota (quota.c): a QoS 1/2 publish is refused whole; of a
+	 * QoS 0/-1 one, which the data plane may have forwarded already,
+	 * only what would be kept (its topic, its retained copy). */
+	if (id && retain && pso_quota_retain(p, rx->c, id, m->data_len)) {
+		refused = -EDQUOT;
+		retain = false;
+	}
 	if (qos == 1 || qos == 2) {
 		struct mqttsn_msg ack = {
 			.type = qos == 1 ? MQTTSN_PUBACK : MQTTSN_PUBREC,
 			.topic_id = m->topic_id, .msg_id = m->msg_id,
 		};
 
-		if (!id) {
+		if (!id || refused) {
 			/* PUBACK carries the refusal for both QoS 1 and 2. */
 			ack.type = MQTTSN_PUBACK;
-			ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+			ack.return_code = refused ? MQTTSN_RC_CONGESTION : MQTTSN_RC_INVALID_TOPIC;
 			pso_reply(p, rx, &ack);
 			return;
 		}
@@ -278,7 +297,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 		 * is answered PUBACK "invalid topic id" too, so the client can
 		 * register again - at most once a second per client, since it
 		 * asks for no answer.  QoS -1 senders have no session. */
-		if (qos == 0 && p->now_ms >= rx->c->unknown_reply_ms) {
+		if (qos == 0 && !refused && p->now_ms >= rx->c->unknown_reply_ms) {
 			struct mqttsn_msg ack = {
 				.type = MQTTSN_PUBACK, .topic_id = m->topic_id,
 				.return_code = MQTTSN_RC_INVALID_TOPIC,
@@ -296,7 +315,7 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 	/* Only what the data plane forwards at all was served by it. */
 	judged = (qos == 0 || qos == -1) && topic_type != MQTTSN_TOPIC_SHORT && rx->judged;
 	if (retain)
-		pso_retain_store(p, id, m->flags, m->data, m->data_len);
+		pso_retain_store(p, rx->c, id, m->flags, m->data, m->data_len);
 	pso_deliver(p, id, rx->ep.family, judged, qos, rx->rx_ns, m->data, m->data_len);
 }
 
@@ -416,6 +435,10 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 			ack.topic_id = existing->topic_id;
 		goto reply;
 	}
+	if (!pso_quota_subscription(p, c)) {
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		goto reply;
+	}
 	grown = realloc(c->subs, (c->nsubs + 1) * sizeof(*c->subs));
 	if (!grown) {
 		ack.return_code = MQTTSN_RC_CONGESTION;
@@ -437,7 +460,8 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 	case PSO_SUB_SHORT:
 		/* A short name is exactly 2 bytes, NUL included: the registry
 		 * refuses a NUL, as it does for PUBLISH. */
-		ret = pso_topic_register(p, name, kind == PSO_SUB_SHORT ? 2 : strlen(name), &id);
+		ret = pso_quota_topic_register(p, c, name, kind == PSO_SUB_SHORT ? 2 : strlen(name),
+					       &id);
 		if (!ret)
 			ret = subscribe_topic(p, c, &sub, id, &one_added);
 		break;
@@ -471,11 +495,15 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 	default:
 		ret = -EINVAL;
 	}
-	if (ret == -ENOSPC || ret == -ENOMEM) {
-		p->stats.congestion++;
+	if (ret == -ENOSPC || ret == -ENOMEM || ret == -EDQUOT) {
+		/* A quota's refusal is counted by quota.c, as its own. */
+		if (ret != -EDQUOT)
+			p->stats.congestion++;
 		ack.return_code = MQTTSN_RC_CONGESTION;
 		pso_warn("SUBSCRIBE %s from %s refused: %s", name[0] ? name : "(predefined)", c->id,
-			 ret == -ENOSPC ? "table full" : "out of memory");
+			 ret == -ENOSPC ? "table full" : ret == -EDQUOT ?
+			 "over the client's quota of topics (--max-holds, --max-registrations)" :
+			 "out of memory");
 		goto reply;
 	}
 	if (ret) {
@@ -735,6 +763,9 @@ void pso_proto_input(struct pso_proto *p, const struct pso_rx *in, const uint8_t
 		p->stats.rx_malformed++;
 		return;
 	}
+	/* Per source network: a forwarder's nodes share its address. */
+	if (!pso_quota_source(p, &in->ep, rx.m.type))
+		return;
 	if (!rx.fwd)
 		rx.c = pso_client_find(p, &rx.ep);
 	handle_message(p, &rx);

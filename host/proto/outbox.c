@@ -64,6 +64,7 @@ static void pop(struct pso_proto *p, struct pso_client *c)
 	if (!c->out_head)
 		c->out_tail = NULL;
 	c->out_len--;
+	p->buffered--;
 	free(o);
 	pump(p, c);
 	pso_sleep_outbox_done(p, c);
@@ -72,13 +73,19 @@ static void pop(struct pso_proto *p, struct pso_client *c)
 int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uint16_t topic_field,
 		   const uint8_t *data, size_t len)
 {
+	uint32_t max = p->cfg.lim.outbox;
 	struct pso_outmsg *o;
 
-	if (c->out_len >= PSO_OUTBOX_MAX) {
+	if (max && c->out_len >= max) {
 		p->stats.qos_queue_full++;
-		pso_debug("client %s: outbox full (%u): a QoS %d delivery dropped", c->id,
-			  PSO_OUTBOX_MAX, mqttsn_flags_qos(flags));
+		pso_debug("client %s: outbox full (%u, --max-outbox): a QoS %d delivery dropped",
+			  c->id, max, mqttsn_flags_qos(flags));
 		return -ENOSPC;
+	}
+	if (!pso_quota_buffer(p)) {
+		pso_debug("client %s: every buffer full (--max-buffered-total): a QoS %d delivery dropped",
+			  c->id, mqttsn_flags_qos(flags));
+		return -ENOBUFS;
 	}
 	o = calloc(1, sizeof(*o) + len);
 	if (!o)
@@ -94,6 +101,7 @@ int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uin
 		c->out_head = o;
 	c->out_tail = o;
 	c->out_len++;
+	p->buffered++;
 	p->stats.qos_deliveries++;
 	pso_session_touch(p, c);
 	pump(p, c);
@@ -164,8 +172,9 @@ void pso_outbox_back(struct pso_proto *p, struct pso_client *c)
 	pump(p, c);
 }
 
-void pso_outbox_free(struct pso_client *c)
+void pso_outbox_free(struct pso_proto *p, struct pso_client *c)
 {
+	p->buffered -= c->out_len;
 	while (c->out_head) {
 		struct pso_outmsg *o = c->out_head;
 

@@ -193,7 +193,8 @@ static int import_retained(struct pso_proto *p, const struct pso_rec_retained *r
 			 r->topic_id);
 		return -ENOENT;
 	}
-	pso_retain_store(p, r->topic_id, r->flags, r->data, r->len);
+	/* Its owner (for the retained quota) is not kept: none, as for QoS -1. */
+	pso_retain_store(p, NULL, r->topic_id, r->flags, r->data, r->len);
 	return p->retained[r->topic_id] || !r->len ? 0 : -ENOMEM;
 }
 
@@ -276,7 +277,7 @@ static int import_sub(struct pso_proto *p, struct pso_client *c, const struct ps
 	return 0;
 }
 
-static int import_msgs(struct pso_client *c, const struct pso_rec_session *s)
+static int import_msgs(struct pso_proto *p, struct pso_client *c, const struct pso_rec_session *s)
 {
 	for (int i = 0; i < s->nmsgs; i++) {
 		const struct pso_rec_msg *r = &s->msgs[i];
@@ -309,6 +310,7 @@ static int import_msgs(struct pso_client *c, const struct pso_rec_session *s)
 			*head = o;
 		*tail = o;
 		(*len)++;
+		p->buffered++;	/* against the total (quota.c), as queued ones are */
 	}
 	return 0;
 }
@@ -354,7 +356,7 @@ static int import_session(struct pso_proto *p, const struct pso_rec_session *s, 
 	for (int i = 0; !ret && i < s->nsubs; i++)
 		ret = import_sub(p, c, &s->subs[i]);
 	if (!ret)
-		ret = import_msgs(c, s);
+		ret = import_msgs(p, c, s);
 	if (ret) {
 		pso_client_remove(p, c, "not restored: out of memory");
 		snprintf(err, errlen, "session %s: %s", s->id, strerror(-ret));

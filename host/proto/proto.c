@@ -24,7 +24,8 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
 	p->slotless = calloc(cfg->max_topics, sizeof(*p->slotless));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
-	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained) {
+	p->rl = pso_rl_new(PSO_RL_ENTRIES_DEFAULT, NULL);
+	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || !p->rl) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -45,9 +46,9 @@ void pso_proto_free(struct pso_proto *p)
 				pso_subscription_free(&c->subs[i]);
 			for (int i = 0; i < c->nheld; i++)
 				free(c->held[i]);
-			pso_outbox_free(c);
+			pso_outbox_free(p, c);
 			pso_will_free(&c->will);
-			pso_sleep_free(c);
+			pso_sleep_free(p, c);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -58,6 +59,7 @@ void pso_proto_free(struct pso_proto *p)
 			free(p->retained[i]);
 	free(p->retained);
 	free(p->topic_holds);
+	pso_rl_free(p->rl);
 	free(p->slotless);
 	if (p->reg)
 		pso_registry_free(p->reg);
@@ -81,6 +83,40 @@ int pso_proto_topics_publish(struct pso_proto *p)
 	return pso_registry_foreach(p->reg, publish_topic, p);
 }
 
+/* A client lost without its DISCONNECT: a clean session ends, a kept one
+ * goes offline, and its will goes to the others. */
+static void client_lost(struct pso_proto *p, struct pso_client *c, const char *why)
+{
+	struct pso_will will = pso_will_take(c);
+	char id[sizeof(c->id)];
+
+	snprintf(id, sizeof(id), "%s", c->id);
+	if (c->clean) {
+		pso_client_remove(p, c, why);
+	} else {
+		pso_info("client %s %s; session kept for %us", c->id, why,
+			 p->cfg.session_expiry_s);
+		pso_client_detach(p, c);
+	}
+	pso_will_publish(p, &will, id);
+}
+
+int pso_proto_unreachable(struct pso_proto *p, const struct pso_endpoint *ep, const char *what,
+			  uint64_t now_ms)
+{
+	struct pso_client *c;
+	char why[96];
+
+	p->now_ms = now_ms;
+	c = pso_client_find(p, ep);
+	if (!c || !c->connected)
+		return 0;
+	p->stats.unreachable++;
+	snprintf(why, sizeof(why), "unreachable (%s)", what);
+	client_lost(p, c, why);
+	return 1;
+}
+
 void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
 {
 	bool policy = cfg->qosm1 != p->cfg.qosm1;
@@ -91,6 +127,9 @@ void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
 	p->cfg.session_expiry_s = cfg->session_expiry_s;
 	p->cfg.retry_s = cfg->retry_s;
 	p->cfg.retries = cfg->retries;
+	/* Every limit is read where it is applied (quota.c): a new one holds
+	 * from the next request on, and takes nothing away. */
+	p->cfg.lim = cfg->lim;
 	if (policy)
 		pso_proto_topics_publish(p);
 }
@@ -131,20 +170,8 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 			}
 			if (now_ms > c->last_seen_ms &&
 			    now_ms - c->last_seen_ms > (uint64_t)period * 1500) {
-				struct pso_will will = pso_will_take(c);
-				char id[sizeof(c->id)];
-
 				p->stats.expired++;
-				snprintf(id, sizeof(id), "%s", c->id);
-				if (c->clean) {
-					pso_client_remove(p, c, "expired (keep-alive)");
-				} else {
-					pso_info("client %s expired (keep-alive); session kept for %us",
-						 c->id, p->cfg.session_expiry_s);
-					pso_client_detach(p, c);
-				}
-				/* Lost: its will goes to the others. */
-				pso_will_publish(p, &will, id);
+				client_lost(p, c, "expired (keep-alive)");
 			}
 		}
 	}
@@ -171,9 +198,7 @@ void pso_proto_resolve_all(struct pso_proto *p)
 			pso_client_resolve(p, c);
 			if (!memcmp(&old, &c->slot, sizeof(old)))
 				continue;
-			for (int i = 0; i < c->nheld; i++)
-				ids[i] = c->held[i]->id;
-			pso_client_enable(p, c, ids, c->nheld);
+			pso_client_enable(p, c, ids, pso_client_held_ids(c, ids));
 			pso_client_log_next_hop(p, c);
 		}
 	}
@@ -189,6 +214,37 @@ void pso_proto_advertise(struct pso_proto *p)
 	/* What to send is this layer's; where (every port) the broker's. */
 	if (n < 0 || p->ops->broadcast(p->ctx, p->txbuf, (size_t)n))
 		pso_debug("ADVERTISE not sent");
+}
+
+unsigned int pso_proto_shutdown(struct pso_proto *p, unsigned int budget, bool *done)
+{
+	unsigned int sent = 0;
+
+	if (!p->bye_started) {
+		p->bye_started = true;
+		p->bye_bucket = 0;
+		p->bye_next = p->by_ep[0];
+	}
+	while (p->bye_bucket < PSO_CLIENT_HASH_SIZE) {
+		struct pso_client *c = p->bye_next;
+
+		if (!c) {
+			if (++p->bye_bucket < PSO_CLIENT_HASH_SIZE)
+				p->bye_next = p->by_ep[p->bye_bucket];
+			continue;
+		}
+		if (!pso_client_reachable(c)) {
+			p->bye_next = c->next_ep;
+			continue;
+		}
+		if (sent == budget)
+			break;
+		pso_send_to_simple(p, c, MQTTSN_DISCONNECT);
+		sent++;
+		p->bye_next = c->next_ep;
+	}
+	*done = p->bye_bucket >= PSO_CLIENT_HASH_SIZE;
+	return sent;
 }
 
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p)

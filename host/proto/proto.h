@@ -26,6 +26,39 @@ enum pso_qosm1_policy {
 	PSO_QOSM1_NONE,
 };
 
+/*
+ * What one client, and all of them together, may hold, and how fast one
+ * source may ask (quota.c; docs/DESIGN.md, "Limits").  0: no limit.  The
+ * defaults (PSO_LIMITS_DEFAULT) are far above what an ordinary client
+ * uses; every refusal is the MQTT-SN return code "rejected: congestion"
+ * (0x01) in the reply the message asks for, or a counted drop.
+ */
+struct pso_limits {
+	/* A CONNECT's keep-alive of 0 or above this gets this (and so does
+	 * a sleep duration): the client is lost 1.5 x this after its last
+	 * message.  MQTT-SN's CONNACK cannot tell the client. */
+	uint32_t max_keepalive_s;
+	uint32_t subscriptions;		/* per client */
+	uint32_t holds;			/* topics a client's subscriptions take a
+					 * subscriber slot in: a filter counts
+					 * every topic it matches, later ones too */
+	uint32_t registrations;		/* topics one session may create */
+	uint64_t retained;		/* bytes of retained messages a client stored */
+	uint32_t outbox;		/* QoS 1/2 deliveries owed a client */
+	uint32_t sleep_buffer;		/* QoS 0 publishes kept for a sleeper */
+	uint64_t retained_total;	/* bytes of retained messages in all */
+	uint32_t buffered_total;	/* messages in every outbox and sleep buffer */
+	uint32_t connect_rate;		/* CONNECTs a second per source network */
+	uint32_t control_rate;		/* other control messages a second per source */
+};
+
+#define PSO_LIMITS_DEFAULT {						\
+	.max_keepalive_s = 3600, .subscriptions = 256, .holds = 1024,	\
+	.registrations = 1024, .retained = 1 << 20, .outbox = 64,	\
+	.sleep_buffer = 64, .retained_total = 64 << 20,			\
+	.buffered_total = 65536, .connect_rate = 50, .control_rate = 500, \
+}
+
 struct pso_proto_cfg {
 	enum pso_qosm1_policy qosm1;
 	uint8_t gw_id;			/* GWINFO, ADVERTISE */
@@ -39,6 +72,7 @@ struct pso_proto_cfg {
 	 * at most retries times (MQTT-SN T_RETRY, N_RETRY). */
 	uint32_t retry_s;
 	uint32_t retries;
+	struct pso_limits lim;
 };
 
 /* Where a datagram came from, and how it reached the broker. */
@@ -130,6 +164,19 @@ struct pso_proto_stats {
 	uint64_t unknown_dropped;	/* datagrams from endpoints without a
 					 * session left unanswered */
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
+	uint64_t unreachable;		/* clients lost to an ICMP port or host
+					 * unreachable (pso_proto_unreachable) */
+	/* Limits (struct pso_limits): each refusal counted once. */
+	uint64_t keepalive_capped;	/* CONNECTs whose keep-alive was capped */
+	uint64_t quota_subscriptions;	/* SUBSCRIBE refused: too many subscriptions */
+	uint64_t quota_holds;		/* a topic not taken: too many held */
+	uint64_t quota_registrations;	/* topics not created: too many created */
+	uint64_t quota_retained;	/* retained publishes refused: client's bytes */
+	uint64_t retained_full;		/* ... refused: every client's bytes */
+	uint64_t buffered_full;		/* deliveries not buffered: every buffer's count */
+	uint64_t rate_connect;		/* CONNECTs dropped by the per-source rate */
+	uint64_t rate_control;		/* other control messages dropped so */
+	uint64_t rate_evicted;		/* limiter entries taken from a recent source */
 	/* Datagrams decoded, by MQTT-SN message type (0x00..0x1d; the
 	 * forwarder's envelope counts in `forwarded`, its content here). */
 	uint64_t rx_type[PSO_PROTO_RX_TYPES];
@@ -168,16 +215,42 @@ void pso_proto_input(struct pso_proto *p, const struct pso_rx *rx, const uint8_t
 /* Keep-alive: expire the clients silent for 1.5 x their keep-alive (a
  * kept session goes offline); end kept sessions past their expiry. */
 void pso_proto_tick(struct pso_proto *p, uint64_t now_ms);
+/*
+ * An ICMP port or host unreachable said nothing receives at ep any more
+ * (`what` names it for the log).  The client connected there is lost at
+ * once, as if its keep-alive had expired: its slots go (the data plane
+ * stops sending to it), a clean session ends, a kept one goes offline,
+ * its will is published; one log line, counted (stats.unreachable).
+ * 1 when a client was lost, 0 when none is connected at ep.
+ */
+int pso_proto_unreachable(struct pso_proto *p, const struct pso_endpoint *ep, const char *what,
+			  uint64_t now_ms);
 /* Routes, neighbours or port addresses changed: re-resolve every client
  * and rewrite the slots whose delivery template changed. */
 void pso_proto_resolve_all(struct pso_proto *p);
 /* ADVERTISE, through ops->broadcast. */
 void pso_proto_advertise(struct pso_proto *p);
 
+/*
+ * The broker is stopping: DISCONNECT (without a duration) to every client
+ * that can hear it, through ops->send, wrapped for a client behind a
+ * forwarder.  A sleeping client that is not awake gets none: MQTT-SN sends
+ * an asleep client nothing (6.14), and its next PINGREQ, to a broker that
+ * no longer knows it, is answered with DISCONNECT anyway.  Kept sessions
+ * offline have nobody to tell.  Wills are not published: the broker, not
+ * the client, is going.  At most `budget` datagrams per call, so the
+ * caller can pace them; returns how many it sent, *done once every client
+ * has had its one.  Call it last: nothing else may run between its calls.
+ */
+unsigned int pso_proto_shutdown(struct pso_proto *p, unsigned int budget, bool *done);
+
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);
 uint32_t pso_proto_nclients(const struct pso_proto *p);	/* connected */
 uint32_t pso_proto_nsessions(const struct pso_proto *p);	/* connected or kept */
 uint32_t pso_proto_ntopics(const struct pso_proto *p);
+/* What every client holds together (struct pso_limits' totals). */
+uint64_t pso_proto_retained_bytes(const struct pso_proto *p);
+uint32_t pso_proto_buffered(const struct pso_proto *p);
 
 /*
  * Read-only views of the protocol layer's state, for the control socket

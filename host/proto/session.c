@@ -199,6 +199,8 @@ int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum
 		h->refs++;
 		return 0;
 	}
+	if (!pso_quota_hold(p, c))
+		return -EDQUOT;
 	grown = realloc(c->held, (c->nheld + 1) * sizeof(*grown));
 	if (!grown)
 		return -ENOMEM;
@@ -248,9 +250,13 @@ static void hold_free(struct pso_proto *p, struct pso_client *c, int i)
 
 int pso_client_held_ids(const struct pso_client *c, uint16_t *ids)
 {
+	int n = 0;
+
+	/* A slotless hold has no slot of c in its topic to rewrite. */
 	for (int i = 0; i < c->nheld; i++)
-		ids[i] = c->held[i]->id;
-	return c->nheld;
+		if (!c->held[i]->slotless)
+			ids[n++] = c->held[i]->id;
+	return n;
 }
 
 /*
@@ -430,9 +436,10 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 		pso_subscription_free(&c->subs[i]);
 	unlink_id(p, c);
 	pso_fwd_set(p, c, NULL, NULL, NULL);
-	pso_outbox_free(c);
+	pso_outbox_free(p, c);
 	pso_will_free(&c->will);
-	pso_sleep_free(c);
+	pso_sleep_free(p, c);
+	pso_quota_client_gone(p, c);
 	if (was_connected)
 		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
 	else

@@ -19,6 +19,7 @@
 #include "proto/mqttsn.h"
 #include "proto/proto.h"
 #include "util/endpoint.h"
+#include "util/ratelimit.h"
 
 enum pso_sub_kind { PSO_SUB_NAME, PSO_SUB_FILTER, PSO_SUB_PREDEFINED, PSO_SUB_SHORT };
 
@@ -71,6 +72,7 @@ struct pso_outmsg {
 	uint8_t data[];
 };
 
+/* The defaults of pso_limits.outbox and .sleep_buffer. */
 #define PSO_OUTBOX_MAX 64	/* QoS 1/2 deliveries queued per session */
 #define PSO_SLEEP_BUFFER_MAX 64	/* QoS 0 publishes kept for a sleeping client */
 
@@ -100,7 +102,8 @@ struct pso_client {
 	bool connected;
 	bool clean;			/* CleanSession: the session ends with the connection */
 	uint64_t lost_ms;		/* offline since */
-	uint16_t keepalive_s;
+	uint16_t keepalive_s;		/* as granted (quota.c) */
+	uint16_t keepalive_asked;	/* as the CONNECT asked */
 	uint64_t last_seen_ms;
 	uint64_t fast_rx;		/* last ops->client_rx() seen */
 	struct pso_sub slot;		/* delivery template: where it is reached */
@@ -134,9 +137,14 @@ struct pso_client {
 	struct pso_endpoint fwd_ep;
 	struct in6_pktinfo fwd_local;
 	struct pso_client *next_ep, *next_id, *next_fwd;	/* hash chains */
+	/* What it holds against its quotas (quota.c) besides nsubs, nheld,
+	 * out_len and zz_len: topics it created, retained bytes it stored. */
+	uint32_t ncreated;
+	uint64_t retained_bytes;
 };
 
 struct pso_retained {
+	struct pso_client *owner;	/* who stored it; NULL: gone, or none */
 	uint8_t flags;
 	size_t len;
 	uint8_t data[];
@@ -159,9 +167,17 @@ struct pso_proto {
 	uint32_t *slotless;			/* by topic id: its slotless holds */
 	struct pso_retained **retained;		/* by topic id */
 	uint64_t now_ms;
+	/* pso_proto_shutdown(): the next client to hear DISCONNECT */
+	int bye_bucket;				/* by_ep index; PSO_CLIENT_HASH_SIZE: done */
+	struct pso_client *bye_next;
+	bool bye_started;
 	uint32_t unknown_tokens;		/* pso_reply_unknown()'s bucket */
 	uint64_t unknown_refill_ms;
 	struct pso_proto_stats stats;
+	/* Limits (quota.c): totals over every client, per-source buckets. */
+	uint64_t retained_bytes;
+	uint32_t buffered;		/* outbox and sleep-buffer messages */
+	struct pso_rl *rl;
 	uint8_t txbuf[MQTTSN_MAX_MSG];
 };
 
@@ -183,7 +199,7 @@ void pso_client_detach(struct pso_proto *p, struct pso_client *c);
  * the subscription that wants it (counted as congestion, logged). */
 void pso_client_attach(struct pso_proto *p, struct pso_client *c, const struct pso_endpoint *ep,
 		       const struct in6_pktinfo *local);
-/* Every held topic of c. */
+/* Every topic c holds a slot in (its slotless holds left out). */
 int pso_client_held_ids(const struct pso_client *c, uint16_t *ids);
 /* Fill c->slot from ops->resolve(). */
 void pso_client_resolve(struct pso_proto *p, struct pso_client *c);
@@ -196,6 +212,7 @@ void pso_client_log_next_hop(struct pso_proto *p, const struct pso_client *c);
  * call took the slot.  When the topic's table is full: -ENOSPC, or with
  * overflow (a filter's topics: the SUBACK covers many) a hold without a
  * slot, which the daemon serves (the topic gets PSO_TOPIC_F_HOST).
+ * -EDQUOT when c holds its share of topics (pso_limits.holds; counted).
  */
 int pso_client_hold(struct pso_proto *p, struct pso_client *c, uint16_t id, enum pso_form form,
 		    bool overflow, bool *added);
@@ -248,7 +265,9 @@ void pso_deliver(struct pso_proto *p, uint16_t id, uint8_t family, bool judged, 
 		 uint64_t rx_ns, const uint8_t *data, size_t len);
 /* The highest QoS the subscriptions of c that want topic id granted. */
 int pso_hold_qos(const struct pso_client *c, uint16_t id);
-void pso_retain_store(struct pso_proto *p, uint16_t id, uint8_t flags,
+/* Topic id's retained message, stored by c (NULL: a QoS -1 sender);
+ * pso_quota_retain() said it may be. */
+void pso_retain_store(struct pso_proto *p, struct pso_client *c, uint16_t id, uint8_t flags,
 		      const uint8_t *data, size_t len);
 void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id);
 /* The form a subscription of this kind gives its topics. */
@@ -266,7 +285,7 @@ void pso_outbox_tick(struct pso_proto *p, struct pso_client *c);
 /* The client went away / is back (kept sessions). */
 void pso_outbox_away(struct pso_client *c);
 void pso_outbox_back(struct pso_proto *p, struct pso_client *c);
-void pso_outbox_free(struct pso_client *c);
+void pso_outbox_free(struct pso_proto *p, struct pso_client *c);
 
 /* ---- will.c ---- */
 /* WILLTOPIC, WILLMSG (during CONNECT), WILLTOPICUPD, WILLMSGUPD: the reply
@@ -291,12 +310,39 @@ void pso_sleep_outbox_done(struct pso_proto *p, struct pso_client *c);
  * not know, its slots servable (enable_slots), the buffered QoS 0
  * publishes, then its outbox. */
 void pso_session_owed(struct pso_proto *p, struct pso_client *c, bool enable_slots);
-void pso_sleep_free(struct pso_client *c);
+void pso_sleep_free(struct pso_proto *p, struct pso_client *c);
 /* A sleeper that is not awake gets nothing now. */
 static inline bool pso_client_reachable(const struct pso_client *c)
 {
 	return c->connected && (!c->asleep || c->awake);
 }
+
+/* ---- quota.c: what a client may hold, how fast a source may ask ---- */
+/* The keep-alive (or sleep duration) a client gets for the one it asked. */
+uint16_t pso_quota_keepalive(struct pso_proto *p, uint16_t asked);
+/* May a datagram of this type from source src be handled now?  false:
+ * drop it, unanswered (counted). */
+bool pso_quota_source(struct pso_proto *p, const struct pso_endpoint *src, uint8_t type);
+/* One more subscription / hold for c?  false: refused (counted). */
+bool pso_quota_subscription(struct pso_proto *p, struct pso_client *c);
+bool pso_quota_hold(struct pso_proto *p, struct pso_client *c);
+/* pso_topic_register() on c's behalf: -EDQUOT (counted) when the name is
+ * new and c created its share of topics already.  c NULL: no quota. */
+int pso_quota_topic_register(struct pso_proto *p, struct pso_client *c, const char *name,
+			     size_t len, uint16_t *id);
+/* May c's retained publish of len bytes replace topic id's?  0, -EDQUOT
+ * (c's share) or -ENOBUFS (everyone's), counted. */
+int pso_quota_retain(struct pso_proto *p, const struct pso_client *c, uint16_t id, size_t len);
+/* Topic id's retained message becomes r (NULL: none), stored by c. */
+void pso_quota_retained_set(struct pso_proto *p, uint16_t id, struct pso_retained *r,
+			    struct pso_client *c);
+/* One more message buffered (outbox or sleep buffer) in all?  false:
+ * refused (counted). */
+bool pso_quota_buffer(struct pso_proto *p);
+/* Every buffer together is at its limit (nothing counted). */
+bool pso_quota_buffers_full(const struct pso_proto *p);
+/* c ends: what it stored stays, no longer its. */
+void pso_quota_client_gone(struct pso_proto *p, struct pso_client *c);
 
 /* ---- handlers.c ---- */
 /* Find or assign a topic id; a new topic is made known to the data plane

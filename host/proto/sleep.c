@@ -15,14 +15,16 @@
  * it is resumed like any kept session (handlers.c: resume_session).  Silent past 1.5 x the sleep duration, it is lost (will
  * published) like a client past its keep-alive.
  */
+#include <errno.h>
 #include <stdlib.h>
 #include <string.h>
 #include "proto/session.h"
 #include "proto/topics.h"
 #include "util/log.h"
 
-static void buffer_free(struct pso_client *c)
+static void buffer_free(struct pso_proto *p, struct pso_client *c)
 {
+	p->buffered -= c->zz_len;
 	while (c->zz_head) {
 		struct pso_outmsg *o = c->zz_head;
 
@@ -33,29 +35,35 @@ static void buffer_free(struct pso_client *c)
 	c->zz_len = 0;
 }
 
-void pso_sleep_free(struct pso_client *c)
+void pso_sleep_free(struct pso_proto *p, struct pso_client *c)
 {
-	buffer_free(c);
+	buffer_free(p, c);
 }
 
 int pso_sleep_buffer(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 		     uint16_t topic_field, const uint8_t *data, size_t len)
 {
+	uint32_t max = p->cfg.lim.sleep_buffer;
 	struct pso_outmsg *o;
 
-	if (c->zz_len >= PSO_SLEEP_BUFFER_MAX) {
+	/* Its own buffer full, or every buffer together (quota.c): the
+	 * sleeper's oldest makes room, so the newest is what it wakes to. */
+	if (c->zz_head && ((max && c->zz_len >= max) || pso_quota_buffers_full(p))) {
 		struct pso_outmsg *old = c->zz_head;
 
 		c->zz_head = old->next;
 		if (!c->zz_head)
 			c->zz_tail = NULL;
 		c->zz_len--;
+		p->buffered--;
 		free(old);
 		p->stats.sleep_dropped++;
 	}
+	if (!pso_quota_buffer(p))
+		return -ENOBUFS;
 	o = calloc(1, sizeof(*o) + len);
 	if (!o)
-		return -1;
+		return -ENOMEM;
 	o->flags = flags;
 	o->topic_field = topic_field;
 	o->len = len;
@@ -67,6 +75,7 @@ int pso_sleep_buffer(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 		c->zz_head = o;
 	c->zz_tail = o;
 	c->zz_len++;
+	p->buffered++;
 	p->stats.sleep_buffered++;
 	pso_session_touch(p, c);
 	return 0;
@@ -78,8 +87,10 @@ void pso_sleep_start(struct pso_proto *p, struct pso_client *c, uint16_t duratio
 
 	c->asleep = true;
 	c->awake = false;
-	c->sleep_s = duration_s;
-	pso_info("client %s asleep for %us", c->id, duration_s);
+	/* Asleep is as long as a keep-alive may be (quota.c). */
+	c->sleep_s = pso_quota_keepalive(p, duration_s);
+	pso_info("client %s asleep for %us%s", c->id, c->sleep_s,
+		 c->sleep_s != duration_s ? " (capped: --max-keepalive)" : "");
 	/* The same slots, not servable: the data plane passes it up. */
 	pso_client_enable(p, c, ids, pso_client_held_ids(c, ids));
 }
@@ -110,7 +121,7 @@ void pso_session_owed(struct pso_proto *p, struct pso_client *c, bool enable_slo
 		p->stats.host_deliveries++;
 		pso_send_to(p, c, &m);
 	}
-	buffer_free(c);
+	buffer_free(p, c);
 	/* ... then the QoS 1/2 ones, one at a time. */
 	pso_outbox_back(p, c);
 }

@@ -142,8 +142,9 @@ void pso_will_publish(struct pso_proto *p, struct pso_will *w, const char *clien
 	} else {
 		pso_info("client %s: will published on %s", client_id, w->topic);
 		p->stats.wills_published++;
-		if (w->flags & MQTTSN_FLAG_RETAIN)
-			pso_retain_store(p, id, w->flags, w->msg, w->len);
+		/* Its client is gone: only the total bounds what it keeps. */
+		if ((w->flags & MQTTSN_FLAG_RETAIN) && !pso_quota_retain(p, NULL, id, w->len))
+			pso_retain_store(p, NULL, id, w->flags, w->msg, w->len);
 		pso_deliver(p, id, 0, false, mqttsn_flags_qos(w->flags), 0, w->msg, w->len);
 	}
 	pso_will_free(w);

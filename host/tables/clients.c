@@ -12,6 +12,11 @@
  * stays in the HASH, so no client operation ever waits); the same client
  * coming back gets its family byte back, an enable.  The HASH entry is
  * written before the slot is enabled and deleted after it is disabled.
+ *
+ * Every client is written with the publish-rate limit of the tables
+ * (pso_tables_set_publish_rate()): a full token bucket for the driver
+ * build's programs, a budget of one burst for a NIC's, which the event
+ * loop's timer refills (pso_tables_rate_refill()).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -100,11 +105,94 @@ void tbl_clients_forget_pending(struct pso_tables *t)
 		t->slot_waiter[t->cslot_waiting[--t->ncslot_waiting]].family = 0;
 }
 
+int pso_tables_set_publish_rate(struct pso_tables *t, uint32_t per_s, uint32_t burst)
+{
+	if (per_s > 1000000000u || (!per_s && burst))
+		return -EINVAL;
+	t->rate.per_s = per_s;
+	t->rate.burst = per_s ? (burst ? burst : per_s) : 0;
+	t->rate.last_ms = 0;
+	t->rate.carry_milli = 0;
+	return 0;
+}
+
+static struct pso_rate rate_new(const struct pso_tables *t)
+{
+	struct pso_rate r = { 0 };
+
+	if (t->rate.per_s) {
+		r.interval_ns = 1000000000u / t->rate.per_s;
+		r.burst = t->rate.burst;
+	}
+	return r;	/* tat 0: a full bucket */
+}
+
+struct pso_client_val pso_tables_client_val_new(const struct pso_tables *t)
+{
+	return (struct pso_client_val){
+		.rate = rate_new(t),
+		.budget_end = t->rate.per_s ? t->rate.burst : UINT64_MAX,
+	};
+}
+
+/* One NIC entry's budget end after `earned` more publishes: what is left
+ * (none when its count ran past the end) plus earned, at most a burst. */
+static uint64_t budget_end_after(uint64_t rx, uint64_t end, uint64_t earned, uint64_t burst)
+{
+	uint64_t left = end > rx ? end - rx : 0;
+
+	left = left + earned < burst ? left + earned : burst;
+	return rx + left;
+}
+
+void pso_tables_rate_refill(struct pso_tables *t, uint64_t now_ms)
+{
+	uint64_t earned;
+
+	if (!t->rate.per_s || !t->nmirrors)
+		return;
+	if (!t->rate.last_ms || now_ms <= t->rate.last_ms) {
+		t->rate.last_ms = now_ms;
+		return;
+	}
+	/* In thousandths, so a rate below one publish per period still
+	 * earns its share. */
+	t->rate.carry_milli += (now_ms - t->rate.last_ms) * t->rate.per_s;
+	t->rate.last_ms = now_ms;
+	earned = t->rate.carry_milli / 1000;
+	t->rate.carry_milli %= 1000;
+	if (!earned)
+		return;
+	for (int i = 0; i < t->nmirrors; i++) {
+		int fd = t->mirrors[i].clients_fd;
+		struct pso_endpoint key, next;
+		void *prev = NULL;
+
+		while (!bpf_map_get_next_key(fd, prev, &next)) {
+			struct pso_client_val v;
+			uint64_t end;
+
+			key = next;
+			prev = &key;
+			/* Gone meanwhile, or added without a limit. */
+			if (bpf_map_lookup_elem(fd, &key, &v) || v.budget_end == UINT64_MAX)
+				continue;
+			end = budget_end_after(v.rx_msgs, v.budget_end, earned, t->rate.burst);
+			if (end == v.budget_end)
+				continue;
+			v.budget_end = end;
+			/* EXIST: a client removed meanwhile stays removed. */
+			if (!tbl_fd_write(t, fd, &key, &v, BPF_EXIST))
+				t->rate_refills++;
+		}
+	}
+}
+
 /* Put a new client (normalized, in the HASH) in its slot if that is free:
  * content with family 0, then enable.  A failure leaves it HASH-only. */
 static void client_slot_take(struct pso_tables *t, const struct pso_endpoint *key)
 {
-	struct pso_client_slot v = { .ep = *key };
+	struct pso_client_slot v = { .ep = *key, .rate = rate_new(t) };
 	uint32_t idx;
 
 	if (t->client_slots_fd < 0)
@@ -165,7 +253,7 @@ static int client_slot_leave(struct pso_tables *t, const struct pso_endpoint *ke
 int pso_tables_client_add(struct pso_tables *t, const struct pso_endpoint *ep)
 {
 	struct pso_endpoint key = *ep;
-	struct pso_client_val val = {};
+	struct pso_client_val val = pso_tables_client_val_new(t);
 	int err;
 
 	if (!tbl_family_ok(key.family))

@@ -18,7 +18,7 @@ int pso_tables_mirror_add(struct pso_tables *t, int topics_fd, int clients_fd,
 {
 	struct pso_tables_mirror *m;
 	struct pso_endpoint key, next;
-	struct pso_client_val val = {};
+	struct pso_client_val val;
 	void *prev = NULL;
 	int err;
 
@@ -35,6 +35,12 @@ int pso_tables_mirror_add(struct pso_tables *t, int topics_fd, int clients_fd,
 	while (!bpf_map_get_next_key(t->clients_fd, prev, &next)) {
 		key = next;
 		prev = &key;
+		/* The client's own limit, with nothing counted or spent: a
+		 * full budget (the host's copy is never refilled). */
+		if (bpf_map_lookup_elem(t->clients_fd, &key, &val))
+			continue;
+		val.rx_msgs = 0;
+		val.rate.tat[PSO_RATE_XDP] = val.rate.tat[PSO_RATE_TC] = 0;
 		err = tbl_fd_write(t, clients_fd, &key, &val, BPF_NOEXIST);
 		if (err && err != -EEXIST) {
 			free(m->placed);

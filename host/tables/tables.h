@@ -107,6 +107,17 @@ struct pso_tables {
 	void (*on_write)(void *ctx, int fd, const void *key, const void *val, int err);
 	void *hook_ctx;		/* ctx of both hooks */
 
+	/* The publish-rate limit every client is written with
+	 * (pso_tables_set_publish_rate(); per_s 0: none), and for the NICs'
+	 * budgets (pso_tables_rate_refill()) when they were last refilled and
+	 * the thousandths of a publish not handed out yet. */
+	struct {
+		uint32_t per_s, burst;
+		uint64_t last_ms;
+		uint64_t carry_milli;
+	} rate;
+	uint64_t rate_refills;		/* NIC budget entries rewritten */
+
 	struct pso_tables_mirror mirrors[PSO_TABLES_MAX_MIRRORS];
 	int nmirrors;
 	uint64_t mirror_errors;	/* writes a NIC refused for another reason */
@@ -252,6 +263,25 @@ int pso_tables_client_remove(struct pso_tables *t, const struct pso_endpoint *ep
 /* rx_msgs is summed over the host map, the client's slot and every mirror. */
 int pso_tables_client_get(const struct pso_tables *t, const struct pso_endpoint *ep,
 			  struct pso_client_val *val);
+
+/*
+ * The publish-rate limit of every client added from now on: per_s publishes
+ * a second, burst at once (0: per_s); per_s 0 is no limit.  The driver
+ * build keeps each client's token bucket itself (struct pso_rate); a NIC
+ * has no clock, so its clients get a budget of burst publishes, which
+ * pso_tables_rate_refill() tops up.  -EINVAL for a burst without a rate.
+ */
+int pso_tables_set_publish_rate(struct pso_tables *t, uint32_t per_s, uint32_t burst);
+/*
+ * Top up the NICs' publish budgets (hw mode): what the rate earned since
+ * the last call, at most burst left over; called from the event loop's
+ * timer.  Only entries whose budget changes are written.  Publishes a NIC
+ * counts between the read and the write of an entry are lost to its
+ * rx_msgs, so such a client gets that many publishes more.
+ */
+void pso_tables_rate_refill(struct pso_tables *t, uint64_t now_ms);
+/* The value a newly connected client is written with. */
+struct pso_client_val pso_tables_client_val_new(const struct pso_tables *t);
 
 /* The endpoint a slot delivers to. */
 void pso_sub_endpoint(const struct pso_sub *s, struct pso_endpoint *ep);

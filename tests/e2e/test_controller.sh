@@ -27,6 +27,8 @@ build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
 # shellcheck source=lab.sh
 . "$here/lab.sh"
+# shellcheck source=runfile.sh
+. "$here/runfile.sh"
 
 work=$(mktemp -d /tmp/pso-test-controller.XXXXXX)
 # Private copies of the build outputs: a concurrent rebuild of BUILD cannot
@@ -84,7 +86,7 @@ cleanup() {
 	# Pins and status files of a daemon that could not remove them itself.
 	for p in a hw c drv e sz; do
 		rm -rf "$PIN_PREFIX-$p"
-		rm -f "/run/psoffload/${PIN_PREFIX##*/}-$p.json"
+		rm -f "/run/psoffload/${PIN_PREFIX##*/}-$p.json" "$(run_file "$PIN_PREFIX-$p" lock)"
 	done
 	rm -rf "$work"
 }
@@ -292,7 +294,7 @@ leftovers() {
 	done
 }
 
-# pin_leftovers PIN: a line if the pin dir holds anything or a status file exists.
+# pin_leftovers PIN: a line if the pin dir holds anything or a status or lock file exists.
 pin_leftovers() {
 	local pin=$1 sf
 	sf=$(status_file "$pin")
@@ -300,6 +302,7 @@ pin_leftovers() {
 		echo "pin dir $pin not empty: $(ls -A "$pin" | tr '\n' ' ')"
 	fi
 	[ ! -e "$sf" ] || echo "status file $sf left"
+	[ ! -e "$(run_file "$pin" lock)" ] || echo "lock file $(run_file "$pin" lock) left"
 	if lab_run "$NS_B" "$psoffload" status --pin-dir="$pin" >/dev/null 2>&1; then
 		echo "psoffload status --pin-dir=$pin still exits 0"
 	fi

@@ -30,6 +30,8 @@ here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
 # shellcheck source=wait.sh
 . "$here/wait.sh"
+# shellcheck source=runfile.sh
+. "$here/runfile.sh"
 
 id=pso-inst-$$
 ns=$id
@@ -69,7 +71,7 @@ cleanup() {
 	restore_profiles
 	ip netns del "$ns" 2>/dev/null
 	rm -rf "$pin"
-	rm -f "$status_file"
+	rm -f "$status_file" "$(run_file "$pin" lock)"
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -246,6 +248,7 @@ t_stop() {
 		rc=1
 	fi
 	[ ! -e "$status_file" ] || { note "status file $status_file left"; rc=1; }
+	[ ! -e "$(run_file "$pin" lock)" ] || { note "lock file $(run_file "$pin" lock) left"; rc=1; }
 	[ $rc -eq 0 ] || tail -n 10 "$log" | sed 's/^/  log: /' >>"$diag"
 	return $rc
 }

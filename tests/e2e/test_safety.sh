@@ -9,6 +9,24 @@
 #           other.  Before the data plane decremented the TTL it reset it,
 #           and the loop never ended (567,580 xdp_tx in 2 s); now it dies
 #           after the publish's TTL in hops.
+#   rate    a connected client flooding at 10x --max-publish-rate: its
+#           subscribers get about the limit (burst + rate x time), the rest
+#           is dropped and counted (xdp_drop_rate), and another publisher on
+#           the same topic loses nothing.
+#   icmp    a subscriber whose address answers ICMP port unreachable (its
+#           socket closed): the broker drops its session and stops sending
+#           to it within a bound, while a real subscriber keeps receiving;
+#           once for a copy XDP sends (XDP_TX), once for a copy TC clones.
+#
+#   flood   20,000 spoofed CONNECTs with keep-alive 0 from 100 source
+#           addresses and many ports fill the client table (once: for good,
+#           since keep-alive 0 never expired); a subscriber keeps receiving
+#           a live publisher throughout; one expiry period (1.5 x
+#           --max-keepalive) after the flood the client table and the
+#           sessions are what they were, and a new client connects.
+#   holds   64 spoofed clients each subscribe `#` over 20 topics (once:
+#           64 wildcards took every subscriber slot of every topic); with
+#           --max-holds 8 each is refused and holds no slot.
 #
 # A second broker runs in ns S2 (10.77.1.12, on the bridge with broker A's
 # port b0).  One result line per test; the last line is "N passed, N failed".
@@ -33,7 +51,7 @@ BROKER_B4=10.77.1.12	# broker B, in ns S2
 
 passed=0 failed=0 tnum=0
 broker_pid='' broker_log='' pin_dir=''
-b_pid='' b_log='' b_pin=''
+b_pid='' b_log='' b_pin='' a_starts=0
 test_pids=()
 diag=$work/diag
 tmp=$work
@@ -157,7 +175,61 @@ hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 mqttsn_connect() { printf '%02x0404' $((6 + ${#1})); printf '01003c'; hex "$1"; }
 mqttsn_subscribe() { printf '%02x12000001' $((5 + ${#1})); hex "$1"; }
 
-# ---- the tests ---------------------------------------------------------------
+# start_a OPTIONS...: broker A alone, on b0 and b1, with these options.
+start_a() {
+	pin_dir=/sys/fs/bpf/psoffload-safety-$LAB_ID-a
+	# A log of its own: a "serving" line of the one before is no start.
+	broker_log=$tmp/broker-a-$mode-$((++a_starts)).log
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode="$mode" --pin-dir="$pin_dir" "$@" \
+		b0 b1 >"$broker_log" 2>&1 &
+	broker_pid=$!
+	wait_for 10 grep -q "serving MQTT-SN" "$broker_log" && return 0
+	sed 's/^/#   A: /' "$broker_log"
+	return 1
+}
+
+# st JQ: one value of broker A's status document.
+st() { "$psoffload" status --json --pin-dir="$pin_dir" 2>/dev/null | jq -r "$1"; }
+st_is() { [ "$(st "$1")" = "$2" ]; }
+st_at_least() { [ "$(st "$1")" -ge "$2" ] 2>/dev/null; }
+
+# flood.py SRC_PREFIX NADDR NPORTS DST [FILTER]: NADDR x NPORTS spoofed
+# CONNECTs (keep-alive 0, client id "f<addr>-<port>") from SRC_PREFIX.100
+# on, every port of every address, through one raw socket in ns PUB; with
+# FILTER, each followed by a SUBSCRIBE to it (QoS 0, message id 1).
+cat >"$work/flood.py" <<'PY'
+import socket, struct, sys
+
+def csum(b):
+    if len(b) % 2:
+        b += b'\0'
+    s = sum(struct.unpack('!%dH' % (len(b) // 2), b))
+    while s >> 16:
+        s = (s & 0xffff) + (s >> 16)
+    return ~s & 0xffff
+
+def datagram(src, sport, dst, dport, data):
+    ulen = 8 + len(data)
+    pseudo = socket.inet_aton(src) + socket.inet_aton(dst) + struct.pack('!BBH', 0, 17, ulen)
+    udp = struct.pack('!HHHH', sport, dport, ulen, 0) + data
+    udp = udp[:6] + struct.pack('!H', csum(pseudo + udp) or 0xffff) + udp[8:]
+    ip = struct.pack('!BBHHHBBH4s4s', 0x45, 0, 20 + ulen, 0, 0, 64, 17, 0,
+                     socket.inet_aton(src), socket.inet_aton(dst))
+    return ip[:10] + struct.pack('!H', csum(ip)) + ip[12:] + udp
+
+prefix, naddr, nports, dst = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
+filt = sys.argv[5].encode() if len(sys.argv) > 5 else None
+s = socket.socket(socket.AF_INET, socket.SOCK_RAW, socket.IPPROTO_RAW)
+for port in range(nports):
+    for a in range(naddr):
+        src = '%s.%d' % (prefix, 100 + a)
+        cid = ('f%d-%d' % (a, port)).encode()
+        msgs = [bytes([6 + len(cid), 0x04, 0x04, 0x01, 0x00, 0x00]) + cid]
+        if filt:
+            msgs.append(bytes([5 + len(filt), 0x12, 0x00, 0x00, 0x01]) + filt)
+        for m in msgs:
+            s.sendto(datagram(src, 30000 + port, dst, 1883, m), (dst, 0))
+PY
 
 # Two brokers made each other's subscriber of topic "loop" by a spoofer,
 # then one QoS 0 publish with TTL 64: each forward takes one hop off, so the
@@ -188,6 +260,299 @@ t_loop() {
 	return $rc
 }
 
+# daemon_counter NAME: one of broker A's daemon counters (status document).
+daemon_counter() {
+	lab_run "$NS_B" "$psoffload" status --json --pin-dir="$pin_dir" | jq -r ".daemon.$1"
+}
+
+# pace RATE SECONDS PREFIX: RATE lines a second for SECONDS, "PREFIX<n>",
+# on stdout, each flushed when due (a publisher's stdin for pub -l).
+cat >"$work/pace.py" <<'PY'
+import sys, time
+rate, secs, prefix = float(sys.argv[1]), float(sys.argv[2]), sys.argv[3]
+n = int(rate * secs)
+t0 = time.monotonic()
+for i in range(n):
+    due = t0 + i / rate
+    d = due - time.monotonic()
+    if d > 0:
+        time.sleep(d)
+    sys.stdout.write('%s%d\n' % (prefix, i))
+    sys.stdout.flush()
+PY
+pace() { python3 "$work/pace.py" "$@"; }
+
+# lines_with FILE PREFIX: how many lines of FILE start with PREFIX.
+lines_with() { grep -c "^$2" "$1" 2>/dev/null || true; }
+
+# Broker A with --max-publish-rate=100 (burst 100, the default: one
+# second's worth).  Topic "flood" has two subscribers, S1 and S3 (a second
+# port), so each publish is judged by XDP (its bucket) and fanned out by TC
+# (its own bucket, one deeper): a publish charged twice would halve what
+# they get.  "flooder" sends 1000 publishes a second for 3 s (10x the
+# limit), "calm" 20 a second at the same time, on the same topic.  Each
+# subscriber must get all 60 of calm's and burst + 3 s x rate of the
+# flooder's (400; 300..500 for the pacing's and the scheduler's slack), the
+# same number at both; every other flood publish is counted in
+# xdp_drop_rate, and TC drops none.
+t_rate() {
+	local rc=0 f1 f3 c1 c3 drops0 tcdrops0 drops tcdrops pid1 pid3
+	lab_run "$NS_B" "$psoffload" status --json --pin-dir="$pin_dir" >/dev/null ||
+		{ note "no status"; return 1; }
+	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h $BROKER4 -I rsub1 -t flood -W 12 \
+		>"$tmp/rate-s1.out" 2>"$tmp/rate-s1.err" &
+	pid1=$!
+	test_pids+=("$pid1")
+	nsenter --net="$(lab_ns "$NS_S3")" "$psoffload" sub -h $BROKER4_P2 -I rsub3 -t flood -W 12 \
+		>"$tmp/rate-s3.out" 2>"$tmp/rate-s3.err" &
+	pid3=$!
+	test_pids+=("$pid3")
+	wait_for 10 grep -q "client rsub1: next hop resolved" "$broker_log" &&
+		wait_for 10 grep -q "client rsub3: next hop resolved" "$broker_log" ||
+		{ note "the subscribers never got their slots"; return 1; }
+	drops0=$(counter "$NS_B" "$pin_dir" xdp_drop_rate)
+	tcdrops0=$(counter "$NS_B" "$pin_dir" tc_drop_rate)
+	pace 1000 3 f | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I flooder -t flood -l \
+		>"$tmp/rate-flood.out" 2>&1 &
+	local fpid=$!
+	pace 20 3 c | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I calm -t flood -l \
+		>"$tmp/rate-calm.out" 2>&1 || { note "calm publisher failed"; rc=1; }
+	wait "$fpid" || { note "flooding publisher failed: $(cat "$tmp/rate-flood.out")"; rc=1; }
+	# Every copy has arrived once calm's last one has, at both.
+	wait_for 5 grep -q '^c59$' "$tmp/rate-s1.out"
+	wait_for 5 grep -q '^c59$' "$tmp/rate-s3.out"
+	stop_test_pids
+	f1=$(lines_with "$tmp/rate-s1.out" f); f3=$(lines_with "$tmp/rate-s3.out" f)
+	c1=$(lines_with "$tmp/rate-s1.out" c); c3=$(lines_with "$tmp/rate-s3.out" c)
+	drops=$(($(counter "$NS_B" "$pin_dir" xdp_drop_rate) - drops0))
+	tcdrops=$(($(counter "$NS_B" "$pin_dir" tc_drop_rate) - tcdrops0))
+	expect "calm's publishes at S1" 60 "$c1" || rc=1
+	expect "calm's publishes at S3" 60 "$c3" || rc=1
+	if [ "$f1" -lt 300 ] || [ "$f1" -gt 500 ]; then
+		note "flood publishes at S1: $f1, expected 300..500 (100 + 3 s x 100/s)"
+		rc=1
+	fi
+	expect "flood publishes at S3 (as at S1)" "$f1" "$f3" || rc=1
+	expect "xdp_drop_rate (3000 sent - $f1 delivered)" $((3000 - f1)) "$drops" || rc=1
+	expect "tc_drop_rate" 0 "$tcdrops" || rc=1
+	info "flood at 10x the limit (3000 in 3 s, limit 100/s): $f1 delivered to each subscriber, $drops dropped (xdp_drop_rate); calm publisher 60/60"
+	return $rc
+}
+
+# icmp_case SAME: a spoofed subscriber "victim" at 10.77.1.11:4500SAME (ns S1)
+# of topic "gone", where a UDP socket first receives (the handshake and 5
+# publishes reach it) and is then closed, so S1 answers what follows with
+# ICMP port unreachable.  The real subscriber "real" (ns S3) is on "gone"
+# too when SAME is 1 (two subscribers: TC clones the victim's copies), else
+# on "calm" (the victim is gone's only subscriber: XDP_TX sends its copies).
+# One publisher sends 100 publishes to each topic at 100 a second.  The
+# broker must lose the victim (logged once, daemon counter unreachable) and
+# S1 may see at most 3 datagrams after its socket closed (the first copy
+# draws the ICMP error; the event loop reads it the next time round, within
+# a millisecond or so, while publishes come every 10 ms); the real
+# subscriber gets all 100.
+icmp_case() {
+	local same=$1 rc=0 lpid rpid noports0 noports lost0 realtopic=calm got want=100
+	local vport=$((45000 + same)) lout=$tmp/icmp-listener-$same-$mode.out
+	rm -f "$lout"
+	# On "gone" the real subscriber gets the 5 warm-up publishes too.
+	[ "$same" = 1 ] && realtopic=gone want=105
+	nsenter --net="$(lab_ns "$NS_S1")" python3 -c '
+import socket, sys
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.bind(("10.77.1.11", int(sys.argv[1])))
+print("bound", flush=True)
+n = 0
+while True:
+    s.recv(2048)
+    n += 1
+    print(n, flush=True)
+' $vport >"$lout" 2>&1 &
+	lpid=$!
+	test_pids+=("$lpid")
+	wait_for 5 grep -q bound "$lout" || { note "no listener"; return 1; }
+	spoof 10.77.1.11 $vport $BROKER4 1883 "$(mqttsn_connect victim$same)" "$(mqttsn_subscribe gone)"
+	wait_for 10 grep -q "client victim$same: next hop resolved" "$broker_log" ||
+		{ note "the broker never took the spoofed subscriber"; return 1; }
+	nsenter --net="$(lab_ns "$NS_S3")" "$psoffload" sub -h $BROKER4_P2 -I real$same \
+		-t $realtopic -C $want -W 20 >"$tmp/icmp-real.out" 2>"$tmp/icmp-real.err" &
+	rpid=$!
+	test_pids+=("$rpid")
+	wait_for 10 grep -q "client real$same: next hop resolved" "$broker_log" ||
+		{ note "the real subscriber never got its slot"; return 1; }
+	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I warm$same -t gone -m warm -C 5 ||
+		{ note "pub failed"; return 1; }
+	# CONNACK, SUBACK, 5 publishes.
+	if ! wait_for 5 grep -qx 7 "$lout"; then
+		note "the victim's socket got $(tail -1 "$lout") datagrams, not 7"
+		grep "victim$same\|warm$same" "$broker_log" | sed 's/^/  /' >>"$diag"
+		return 1
+	fi
+	stop_pid "$lpid"
+	noports0=$(lab_run "$NS_S1" awk '/^Udp:/ { n++; if (n == 2) print $3 }' /proc/net/snmp)
+	lost0=$(daemon_counter unreachable)
+	pace 100 1 g | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I pg$same -t gone -l \
+		>/dev/null 2>&1 &
+	local gpid=$!
+	if [ "$same" = 1 ]; then
+		wait "$gpid"
+	else
+		pace 100 1 r | lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I pr$same -t calm -l \
+			>/dev/null 2>&1
+		wait "$gpid"
+	fi
+	wait_for 5 grep -q "client victim$same .*unreachable (ICMP port unreachable)" "$broker_log" ||
+		{ note "the broker never dropped the victim"; rc=1; }
+	noports=$(($(lab_run "$NS_S1" awk '/^Udp:/ { n++; if (n == 2) print $3 }' /proc/net/snmp) - noports0))
+	if [ "$noports" -gt 3 ] || [ "$noports" -lt 1 ]; then
+		note "S1 got $noports datagrams on the closed port, expected 1..3"
+		rc=1
+	fi
+	expect "clients lost to ICMP (daemon counter unreachable)" 1 $(($(daemon_counter unreachable) - lost0)) || rc=1
+	expect "log lines for the victim's loss" 1 "$(grep -c "client victim$same .*unreachable" "$broker_log")" || rc=1
+	wait_for 10 gone "$rpid"
+	got=$(grep -c . "$tmp/icmp-real.out")
+	expect "publishes at the real subscriber" $want "$got" || rc=1
+	info "victim's socket closed ($([ "$same" = 1 ] && echo TC || echo XDP_TX) copies): $noports datagrams reached it, then its session was lost; real subscriber $got/$want"
+	return $rc
+}
+t_icmp_xdp() { icmp_case 0; }
+t_icmp_tc() { icmp_case 1; }
+# 20,000 spoofed CONNECTs (keep-alive 0) from 100 addresses x 200 ports,
+# off-link ones (198.18.0.0/15, routed through the publisher's host, as the
+# Internet is through a router: on-link addresses that never answer ARP
+# would hold the broker's send buffer in the neighbour queue instead),
+# with the per-source CONNECT rate raised so that they all may come in: the
+# client table fills as far as it takes them.  A subscriber (keep-alive 4 s)
+# receives a publisher's 200 messages, one each 50 ms, throughout.  One
+# expiry period (1.5 x --max-keepalive=4: 6 s) after the flood ended the
+# client table and the sessions are back to the subscriber and the
+# publisher, and a new client's publish arrives.
+FLOOD_KEEPALIVE=4
+t_flood() {
+	local rc=0 cap peak t_end elapsed sessions0 writer fd n
+	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h $BROKER4 -t live -k 4 -I legit-sub \
+		>"$tmp/live.out" 2>"$tmp/live.err" &
+	test_pids+=($!)
+	wait_for 10 grep -q "client legit-sub subscribed to live" "$broker_log" ||
+		{ note "the subscriber never subscribed"; return 1; }
+	rm -f "$tmp/pubfifo"
+	mkfifo "$tmp/pubfifo"
+	nsenter --net="$(lab_ns "$NS_PUB")" "$psoffload" pub -h $BROKER4 -t live -l -k 4 \
+		-I legit-pub <"$tmp/pubfifo" 2>"$tmp/pub.err" &
+	test_pids+=($!)
+	exec {fd}>"$tmp/pubfifo"
+	wait_for 10 grep -q "client legit-pub connected" "$broker_log" ||
+		{ note "the publisher never connected"; exec {fd}>&-; return 1; }
+	wait_for 5 st_is .tables.clients.used 2 ||
+		{ note "clients before the flood: $(st .tables.clients.used), not 2"; exec {fd}>&-; return 1; }
+	sessions0=$(st .daemon.sessions)
+	cap=$(st .tables.clients.capacity)
+	(for n in $(seq 1 200); do echo "m$n"; sleep 0.05; done) >&"$fd" &
+	writer=$!
+	test_pids+=("$writer")
+	lab_run "$NS_PUB" python3 "$work/flood.py" 198.18.0 100 200 $BROKER4 ||
+		{ note "the flood could not be sent"; rc=1; }
+	t_end=$(date +%s%N)
+	wait_for 10 st_at_least .tables.clients.used 1000
+	peak=$(st .tables.clients.used)
+	info "20,000 spoofed CONNECTs: the client table held $peak of $cap; congestion $(st .daemon.congestion), keep-alives capped $(st .daemon.keepalive_capped)"
+	[ "$peak" -ge 1000 ] 2>/dev/null || { note "the flood never filled the table ($peak)"; rc=1; }
+	if wait_for $((FLOOD_KEEPALIVE * 3 / 2 + 10)) st_is .tables.clients.used 2; then
+		# From the last spoofed CONNECT the daemon took (it works
+		# through its socket's backlog after the sender is done).
+		t_end=$(date +%s%N -d "$(grep 'connected from 198\.18\.' "$broker_log" |
+			tail -n 1 | cut -d' ' -f1)")
+		elapsed=$((($(date +%s%N) - t_end) / 1000000))
+		info "back to 2 clients ${elapsed} ms after the last spoofed CONNECT taken (expiry period $((FLOOD_KEEPALIVE * 1500)) ms)"
+		# One expiry period, the tick (500 ms) and the status document's
+		# pace.
+		[ "$elapsed" -le $((FLOOD_KEEPALIVE * 1500 + 1500)) ] ||
+			{ note "recovered only after $elapsed ms"; rc=1; }
+	else
+		note "clients after the flood: $(st .tables.clients.used), not 2"
+		rc=1
+	fi
+	expect "sessions after the flood" "$sessions0" "$(st .daemon.sessions)" || rc=1
+	wait "$writer"
+	forget_pid "$writer"
+	exec {fd}>&-
+	wait_for 5 eval '[ "$(grep -c "^m[0-9]*$" "$tmp/live.out")" -ge 200 ]'
+	expect "messages the subscriber received during the flood" 200 \
+		"$(grep -c '^m[0-9]*$' "$tmp/live.out")" ||
+		{ rc=1; note "subscriber: $(tail -n 3 "$tmp/live.err")";
+		  note "$(grep legit-sub "$broker_log" | tail -n 3)"; }
+	lab_run "$NS_S2" "$psoffload" pub -h $BROKER4 -t live -m after -I newcomer ||
+		{ note "a new client could not publish after the flood"; rc=1; }
+	wait_for 5 grep -q "^after$" "$tmp/live.out" ||
+		{ note "the new client's publish never arrived"; rc=1; }
+	return $rc
+}
+
+# 64 spoofed clients subscribe `#` over 20 topics; with --max-holds=8 each
+# SUBSCRIBE is refused (0x01, counted in quota_holds) and takes no slot.
+# Then an exact subscriber of one of the topics gets its slot and a publish.
+t_holds() {
+	local rc=0 i used0
+	for i in $(seq 1 20); do
+		lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -t "h/$i" -m x >/dev/null ||
+			{ note "publish to h/$i failed"; return 1; }
+	done
+	used0=$(st .tables.subscribers.used)
+	lab_run "$NS_PUB" python3 "$work/flood.py" 10.77.1 64 1 $BROKER4 '#' ||
+		{ note "the spoofed subscriptions could not be sent"; return 1; }
+	wait_for 10 st_is .daemon.quota_holds 64 ||
+		{ note "quota_holds $(st .daemon.quota_holds), not 64"; rc=1; }
+	expect "subscriber slots after 64 spoofed '#'" "$used0" "$(st .tables.subscribers.used)" || rc=1
+	info "64 spoofed '#' over 20 topics, --max-holds=8: $(st .tables.subscribers.used) slots taken (once: 64 x 20)"
+	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h $BROKER4 -t h/20 -C 1 -W 10 \
+		>"$tmp/h20.out" &
+	i=$!
+	test_pids+=("$i")
+	wait_for 10 grep -q "subscribed to h/20" "$broker_log" || { note "no exact subscriber"; rc=1; }
+	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -t h/20 -m exact >/dev/null
+	wait "$i" || { note "the exact subscriber received nothing"; rc=1; }
+	forget_pid "$i"
+	expect "the exact subscriber's message" exact "$(cat "$tmp/h20.out")" || rc=1
+	return $rc
+}
+
+# daemon NS PIN KEY: one of the daemon counters in a broker's status.
+daemon_counter() {
+	lab_run "$1" "$psoffload" status --json --pin-dir="$2" | jq -r ".daemon.$3"
+}
+# round_trip HOST ID: a real client publishes to the broker at HOST and
+# is answered, so whatever reached that broker before has been read.
+round_trip() {
+	lab_run "$NS_PUB" "$psoffload" pub -h "$1" -I "$2" -q 1 -t pingpong/marker -m x >/dev/null
+}
+
+# One spoofed DISCONNECT "from" broker B's port 1883 to broker A.  Once,
+# A answered a DISCONNECT from nobody with a DISCONNECT, B did the same,
+# and the two went on at half a core each (143,412 each way in 5.5 s).
+# Now A leaves it unanswered (unknown_dropped), so B receives nothing from
+# A, and two rounds of real traffic later nothing more has moved.
+t_pingpong() {
+	local rc=0 a0 b0 a1 b1 a2 b2
+	a0=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b0=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	spoof $BROKER_B4 1883 $BROKER4 1883 "0218"
+	round_trip $BROKER4 pp-a1 && round_trip $BROKER_B4 pp-b1 || { note "pub failed"; return 1; }
+	a1=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b1=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	round_trip $BROKER4 pp-a2 && round_trip $BROKER_B4 pp-b2 || { note "pub failed"; return 1; }
+	a2=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b2=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	# A round trip is 5 datagrams to the broker (CONNECT, REGISTER,
+	# PUBLISH QoS 1, DISCONNECT, and the spoofed one for A's first).
+	expect "datagrams broker A read: the spoofed DISCONNECT and one round trip" 5 $((a1 - a0)) || rc=1
+	expect "datagrams broker B read: one round trip, nothing from A" 4 $((b1 - b0)) || rc=1
+	expect "broker A, the next round: only the round trip" 4 $((a2 - a1)) || rc=1
+	expect "broker B, the next round: only the round trip" 4 $((b2 - b1)) || rc=1
+	info "1 spoofed DISCONNECT: broker A read $((a1 - a0 - 4)), broker B read $((b1 - b0 - 4)) from it"
+	return $rc
+}
+
 # ---- main ----------------------------------------------------------------------
 
 for mode in $MODES; do
@@ -196,11 +561,35 @@ for mode in $MODES; do
 	lab_run "$NS_SW" ip link set sws2 xdpdrv obj "$pass_obj" sec xdp
 	echo "# mode $mode: lab $LAB_ID"
 	if start_pair; then
+		# Before the loop test, whose spoofed sessions would answer.
+		run_test "$mode: a spoofed DISCONNECT between two brokers: no ping-pong" t_pingpong
 		run_test "$mode: two brokers as each other's spoofed subscribers: the loop dies by TTL" t_loop
+		run_test "$mode: ICMP port unreachable for a subscriber served by XDP_TX: session lost" t_icmp_xdp
+		run_test "$mode: ICMP port unreachable for a subscriber served by TC: session lost" t_icmp_tc
 	else
 		failed=$((failed + 1))
 	fi
 	stop_pair
+	if start_a -v --max-publish-rate=100; then
+		run_test "$mode: a publisher at 10x --max-publish-rate gets the limit, another all" t_rate
+	else
+		failed=$((failed + 1))
+	fi
+	stop_broker
+	# The spoofed sources of t_flood are off-link, behind the publisher.
+	lab_run "$NS_B" ip route add 198.18.0.0/15 via 10.77.1.10
+	if start_a --max-keepalive=$FLOOD_KEEPALIVE --connect-rate=100000; then
+		run_test "$mode: flood of 20,000 spoofed CONNECTs with keep-alive 0: served throughout, recovered in one expiry period" t_flood
+	else
+		failed=$((failed + 1))
+	fi
+	stop_broker
+	if start_a --max-holds=8; then
+		run_test "$mode: holds: 64 spoofed '#' subscriptions take no slot past --max-holds" t_holds
+	else
+		failed=$((failed + 1))
+	fi
+	stop_broker
 	lab_down
 done
 

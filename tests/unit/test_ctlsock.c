@@ -441,7 +441,8 @@ static void test_metrics_render(void **state)
 	assert_null(strstr(text, "(null)"));
 	assert_null(strstr(text, "=\"\""));
 	assert_int_equal(count_lines(text, "psoffload_dataplane_packets_total{") +
-			 count_lines(text, "psoffload_dataplane_copies_total{"), PSO_CNT__MAX);
+			 count_lines(text, "psoffload_dataplane_copies_total{") +
+			 count_lines(text, "psoffload_dataplane_events_unsent_total{"), PSO_CNT__MAX);
 	assert_non_null(strstr(text, "psoffload_dataplane_packets_total{path=\"xdp\",outcome=\"tx\","
 				     "reason=\"same_port\"} 100\n"));
 	/* Only the busiest topic, its name escaped. */

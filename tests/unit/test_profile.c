@@ -19,6 +19,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <dirent.h>
+#include <sys/stat.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -304,15 +305,17 @@ static void test_absent_keys_are_zero(void **state)
 	char err[512];
 
 	memset(&zero, 0, sizeof(zero));
-	assert_int_equal(pso_profile_load(write_file("empty.ini", ""), &p, err, sizeof(err)), 0);
-	assert_string_equal(p.name, "empty");
+	assert_int_equal(pso_profile_load(write_file("one.ini", "[xdp]\nnative = no\n"), &p, err,
+					  sizeof(err)), 0);
+	assert_string_equal(p.name, "one");
 	memset(p.name, 0, sizeof(p.name));
 	memset(p.path, 0, sizeof(p.path));
 	assert_memory_equal(&p, &zero, sizeof(p));
 
-	assert_int_equal(pso_profile_load(write_file("sections.ini", "[xdp]\n[driver]\n[offload]\n"),
+	assert_int_equal(pso_profile_load(write_file("sections.ini",
+						     "[xdp]\nnative = yes\n[driver]\n[offload]\n"),
 					  &p, err, sizeof(err)), 0);
-	assert_false(p.xdp_native || p.xdp_redirect || p.hw_offload);
+	assert_false(p.xdp_redirect || p.hw_offload);
 	assert_int_equal(p.max_topics, 0);
 	assert_int_equal(p.offload.max_insns, 0);
 }
@@ -329,16 +332,16 @@ static void test_every_key(void **state)
 		"redirect = TRUE ; inline comment\n"
 		"hw_offload=on\n"
 		"[driver]\n"
-		"max_topics = 1\n"
-		"max_clients = 2\n"
+		"max_topics = 2\n"
+		"max_clients = 16384\n"
 		"[offload]\n"
 		"max_maps = 3\n"
 		"max_map_entries = 18446744073709551615\n"
 		"max_key_size = 5\n"
 		"max_value_size = 6\n"
 		"max_elem_size = 7\n"
-		"max_insns = 4294967295\n"
-		"max_stack = 9\n"
+		"max_insns = 1000000\n"
+		"max_stack = 512\n"
 		"topics = 10\n"
 		"clients = 011\n";
 	struct pso_nic_profile p;
@@ -349,15 +352,15 @@ static void test_every_key(void **state)
 	assert_true(p.xdp_native);
 	assert_true(p.xdp_redirect);
 	assert_true(p.hw_offload);
-	assert_int_equal(p.max_topics, 1);
-	assert_int_equal(p.max_clients, 2);
+	assert_int_equal(p.max_topics, 2);
+	assert_int_equal(p.max_clients, 16384);
 	assert_int_equal(p.offload.max_maps, 3);
 	assert_true(p.offload.max_map_entries_total == UINT64_MAX);
 	assert_int_equal(p.offload.max_key_size, 5);
 	assert_int_equal(p.offload.max_value_size, 6);
 	assert_int_equal(p.offload.max_elem_size, 7);
-	assert_int_equal(p.offload.max_insns, UINT32_MAX);
-	assert_int_equal(p.offload.max_stack, 9);
+	assert_int_equal(p.offload.max_insns, 1000000);
+	assert_int_equal(p.offload.max_stack, 512);
 	assert_int_equal(p.offload_topics, 10);
 	assert_int_equal(p.offload_clients, 11);
 }
@@ -414,6 +417,29 @@ static const struct {
 	  "2: syntax error: expected [section] or key = value" },
 	{ "first error wins (section)", "[foo]\ngarbage\n",
 	  "1: unknown section [foo] (use [xdp], [driver] or [offload])" },
+	/* Nothing in it: not "every key no/0" by accident. */
+	{ "empty", "",
+	  "1: empty profile: no key set (a profile says at least [xdp] native, redirect and hw_offload)" },
+	{ "comments and sections only", "; nothing\n[xdp]\n\n[driver]\n",
+	  "1: empty profile: no key set (a profile says at least [xdp] native, redirect and hw_offload)" },
+	/* Values the build cannot size a table with, or the kernel never allows. */
+	{ "max_topics 1", "[driver]\nmax_topics = 1\n",
+	  "2: max_topics = 1 in [driver] is out of range: use 0 or 2..4096" },
+	{ "max_topics too large", "[xdp]\nnative = yes\n[driver]\nmax_topics = 4097\n",
+	  "4: max_topics = 4097 in [driver] is out of range: use 0 or 2..4096" },
+	{ "max_clients too large", "[driver]\nmax_clients = 16385\n",
+	  "2: max_clients = 16385 in [driver] is out of range: use 0..16384" },
+	{ "offload topics too large", "[offload]\ntopics = 5000\n",
+	  "2: topics = 5000 in [offload] is out of range: use 0..4096" },
+	{ "offload clients too large", "[offload]\nclients = 99999\n",
+	  "2: clients = 99999 in [offload] is out of range: use 0..16384" },
+	{ "stack beyond MAX_BPF_STACK", "[offload]\nmax_stack = 513\n",
+	  "2: max_stack = 513 in [offload] is out of range: use 0..512" },
+	{ "insns beyond the verifier's limit", "[offload]\nmax_insns = 1000001\n",
+	  "2: max_insns = 1000001 in [offload] is out of range: use 0..1000000" },
+	{ "topics beyond the per-map limit",
+	  "[offload]\nmax_entries_per_map = 2\n; the tables\ntopics = 3\n",
+	  "4: topics = 3 in [offload] is out of range: more than max_entries_per_map = 2 (line 2)" },
 };
 
 static void test_bad_files(void **state)
@@ -434,6 +460,29 @@ static void test_bad_files(void **state)
 		/* Nothing half-parsed is left behind. */
 		assert_memory_equal(&p, &zero, sizeof(p));
 	}
+}
+
+/* A directory, or anything but a regular file, is no profile, by path or
+ * when DIR/DRIVER.ini is one.  (Once: fopen() opened the directory, no
+ * line was read, and it passed as a profile of all no/0.) */
+static void test_not_a_file(void **state)
+{
+	struct pso_nic_profile p;
+	char err[PATH_MAX + 64], want[PATH_MAX + 64], dir[PATH_MAX];
+
+	snprintf(dir, sizeof(dir), "%s/dir.ini", tmpdir);
+	assert_int_equal(mkdir(dir, 0755), 0);
+	assert_int_equal(pso_profile_load(dir, &p, err, sizeof(err)), -EINVAL);
+	snprintf(want, sizeof(want), "%s: a directory, not a profile", dir);
+	assert_string_equal(err, want);
+	assert_int_equal(pso_profile_by_name(tmpdir, dir, &p, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, want);
+	assert_int_equal(pso_profile_for_driver(tmpdir, "dir", &p, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, want);
+	rmdir(dir);
+
+	assert_int_equal(pso_profile_load("/dev/null", &p, err, sizeof(err)), -EINVAL);
+	assert_string_equal(err, "/dev/null: not a regular file, not a profile");
 }
 
 static void test_long_line(void **state)
@@ -465,6 +514,7 @@ int main(void)
 		cmocka_unit_test(test_every_key),
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_long_line),
+		cmocka_unit_test(test_not_a_file),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

@@ -297,6 +297,15 @@ static const struct pso_proto_cfg default_cfg = {
 	.session_expiry_s = 600,
 	.retry_s = 10,
 	.retries = 3,
+	/* The daemon's default limits; the per-source rates are off but in
+	 * the tests of their own (many rows send more than a second's worth
+	 * at one instant). */
+	.lim = {
+		.max_keepalive_s = 3600, .subscriptions = 256, .holds = 1024,
+		.registrations = 1024, .retained = 1 << 20, .outbox = PSO_OUTBOX_MAX,
+		.sleep_buffer = PSO_SLEEP_BUFFER_MAX, .retained_total = 64 << 20,
+		.buffered_total = 65536,
+	},
 };
 
 static int setup(void **state)
@@ -1353,6 +1362,63 @@ static void test_slotless_promoted(void **state)
 	assert_false(pso_client_hold_of(client(2), 1)->slotless);
 }
 
+/* Table calls that name every topic a client holds (a new next hop, a
+ * sleep, a wake) leave out the topics it holds without a slot: the
+ * tables have no slot of it there to rewrite.  Found by
+ * tests/fuzz/fuzz_proto (slots_set for a slot that does not exist). */
+static void assert_no_slots_set_for(int client, uint16_t id)
+{
+	for (int i = T->f.cursor; i < T->f.nev; i++) {
+		const struct ev *e = &T->f.ev[i];
+
+		if (e->kind != EV_SLOTS_SET || e->client != client)
+			continue;
+		for (int k = 0; k < e->n; k++)
+			if (e->ids[k] == id) {
+				dump_events();
+				fail_msg("slots_set for client %d names topic %u, where it has no slot",
+					 client, id);
+			}
+	}
+}
+
+static void test_slotless_not_rewritten(void **state)
+{
+	struct mqttsn_msg sleep = { .type = MQTTSN_DISCONNECT, .has_duration = true,
+				    .duration = 60 };
+	struct mqttsn_msg wake = { .type = MQTTSN_PINGREQ, .data = (const uint8_t *)"c2",
+				   .data_len = 2 };
+	int slots_sets = 0;
+
+	connect_client(1, "c1", 0);
+	connect_client(2, "c2", 0);
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1),
+	    IN(2, SUB_NAME(2, "u")), TOPIC_SET(2, 0), SLOT_ADD(2, 2), OUT(2, SUBACK(2, 2, 0)),
+	    SLOTS_SET(2, R, 2));
+	T->f.slot_add_err = -ENOSPC;
+	T->f.slot_add_err_id = 1;
+	input(2, false, &(struct mqttsn_msg){ SUB_NAME(3, "#") });
+	T->f.slot_add_err = 0;
+	assert_true(pso_client_hold_of(client(2), 1)->slotless);
+	assert_false(pso_client_hold_of(client(2), 2)->slotless);
+	drain();
+
+	T->f.mac_gen[2] = 9;	/* a new next hop */
+	pso_proto_resolve_all(T->p);
+	assert_no_slots_set_for(2, 1);
+	for (int i = T->f.cursor; i < T->f.nev; i++)
+		slots_sets += T->f.ev[i].kind == EV_SLOTS_SET && T->f.ev[i].client == 2;
+	assert_int_equal(slots_sets, 1);	/* topic 2 still is rewritten */
+	drain();
+	input(2, false, &sleep);
+	assert_no_slots_set_for(2, 1);
+	drain();
+	input(2, false, &wake);
+	assert_no_slots_set_for(2, 1);
+	drain();
+}
+
 /* 5.3.10 SUBSCRIBE by name when the registry is full -> congestion. */
 static void test_subscribe_registry_full(void **state)
 {
@@ -1485,15 +1551,121 @@ static void test_keepalive_activity(void **state)
 	assert_true(T->f.client_rx_calls >= 4);
 }
 
-/* 6.11 keep-alive 0: the client never expires. */
-static void test_keepalive_zero(void **state)
+/* An ICMP port or host unreachable for a client's endpoint loses it at
+ * once, as a keep-alive expiry would: its slots and client entry go, it is
+ * counted once, and a second error for the endpoint finds no client.  A
+ * kept session (CleanSession 0) goes offline, keeping its subscriptions;
+ * an endpoint without a client changes nothing. */
+static void test_unreachable(void **state)
 {
+	struct pso_endpoint e1 = ep_of(1), e2 = ep_of(2), e3 = ep_of(3);
+
+	T->now = 1000;
+	connect_client(1, "c1", 60);
+	run(IN(1, SUB_NAME(1, "a")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)),
+	    SLOTS_SET(1, R, 1));
+	assert_int_equal(pso_proto_unreachable(T->p, &e3, "ICMP port unreachable", 2000), 0);
+	expect_none();
+	assert_int_equal(pso_proto_unreachable(T->p, &e1, "ICMP port unreachable", 2000), 1);
+	run(SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1));
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+	assert_int_equal(pso_proto_unreachable(T->p, &e1, "ICMP port unreachable", 2001), 0);
+	expect_none();
+	assert_int_equal(stats()->unreachable, 1);
+	assert_int_equal(stats()->expired, 0);
+
+	run(IN(2, .type = MQTTSN_CONNECT, .duration = 60, DATA("kept")), CLIENT_ADD(2),
+	    OUT(2, CONNACK(0)),
+	    IN(2, SUB_NAME(2, "a")), SLOT_ADD(2, 1), OUT(2, SUBACK(1, 2, 0)), SLOTS_SET(2, R, 1));
+	assert_int_equal(pso_proto_unreachable(T->p, &e2, "ICMP host unreachable", 3000), 1);
+	run(SLOTS_REMOVE(2, 1), CLIENT_REMOVE(2));
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+	assert_int_equal(stats()->unreachable, 2);
+}
+
+/* Events of kind k not yet accounted for, now accounted for. */
+static int events_of(enum ev_kind k)
+{
+	int n = 0;
+
+	for (int i = T->f.cursor; i < T->f.nev; i++)
+		n += T->f.ev[i].kind == k;
+	T->f.cursor = T->f.nev;
+	return n;
+}
+
+/* 5.4.4, 6.11 keep-alive 0 means "never expire" to MQTT-SN, and a long
+ * one nearly so: either gets --max-keepalive (here 3600 s), and the client
+ * is lost 1.5 x that after its last message; a keep-alive under the cap is
+ * kept as asked.  CONNACK cannot carry the value (v1.2 has no field for
+ * it).  (Once: keep-alive 0 never expired, so 16,500 spoofed CONNECTs
+ * filled the client table for good.) */
+static void test_keepalive_capped(void **state)
+{
+	T->now = 1000;
 	connect_client(1, "c1", 0);
-	connect_client(2, "c2", 1);
+	connect_client(2, "c2", 65535);
+	connect_client(3, "c3", 60);
+	assert_int_equal(client(1)->keepalive_s, 3600);
+	assert_int_equal(client(2)->keepalive_s, 3600);
+	assert_int_equal(client(3)->keepalive_s, 60);
+	assert_int_equal(stats()->keepalive_capped, 2);
+	pso_proto_tick(T->p, 1000 + 90001);		/* c3: 1.5 x 60 s */
+	run(CLIENT_REMOVE(3));
+	pso_proto_tick(T->p, 1000 + 5400000);		/* exactly 1.5 x the cap */
+	expect_none();
+	pso_proto_tick(T->p, 1000 + 5400001);
+	assert_int_equal(events_of(EV_CLIENT_REMOVE), 2);	/* in hash order */
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+	assert_int_equal(stats()->expired, 3);
+	/* No cap (0): keep-alive 0 is the client's to choose. */
+	T->cfg.lim.max_keepalive_s = 0;
+	reinit(&T->cfg);
+	connect_client(1, "c1", 0);
 	pso_proto_tick(T->p, UINT64_C(1) << 40);
-	run(CLIENT_REMOVE(2));
-	assert_non_null(client(1));
-	assert_int_equal(stats()->expired, 1);
+	expect_none();
+}
+
+/* 5.4.4 the table-filling flood: max_clients spoofed CONNECTs with
+ * keep-alive 0 fill the client table; one more is refused (congestion);
+ * one expiry period (1.5 x the cap) after the flood stopped the table is
+ * empty again and a new client connects. */
+static void test_flood_recovers(void **state)
+{
+	T->cfg.lim.max_keepalive_s = 10;
+	reinit(&T->cfg);
+	T->now = 1000;
+	for (int n = 1; n <= 8; n++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "f%d", n);
+		connect_client(n, id, 0);
+	}
+	run(IN(9, CONNECT("late", 0)), OUT(9, CONNACK(MQTTSN_RC_CONGESTION)));
+	pso_proto_tick(T->p, 1000 + 15001);
+	assert_int_equal(events_of(EV_CLIENT_REMOVE), 8);
+	assert_int_equal(pso_proto_nclients(T->p), 0);
+	assert_int_equal(pso_proto_nsessions(T->p), 0);
+	T->now = 1000 + 15002;
+	connect_client(9, "late", 60);
+}
+
+/* 6.14 a sleep duration is capped like a keep-alive: a sleeper asking for
+ * 18 h is lost 1.5 x the cap after its DISCONNECT. */
+static void test_sleep_capped(void **state)
+{
+	T->cfg.lim.max_keepalive_s = 100;
+	reinit(&T->cfg);
+	T->now = 1000;
+	connect_client(1, "zz", 60);
+	run(IN(1, .type = MQTTSN_DISCONNECT, .has_duration = true, .duration = 65000),
+	    OUT(1, SIMPLE(MQTTSN_DISCONNECT)));
+	assert_int_equal(client(1)->sleep_s, 100);
+	pso_proto_tick(T->p, 1000 + 150000);
+	expect_none();
+	pso_proto_tick(T->p, 1000 + 150001);
+	run(CLIENT_REMOVE(1));
 }
 
 /* ---- 6.12 disconnect (5.4.21 DISCONNECT), 6.14 sleeping clients --------- */
@@ -2983,6 +3155,521 @@ static void test_topics_publish_error(void **state)
 	run(TOPIC_SET(3, Q1));
 }
 
+/* ---- stopping the broker -------------------------------------------------- */
+
+/* The next event is a DISCONNECT without a duration, to a direct client
+ * (its number) or wrapped to the forwarder at endpoint 5 (-1). */
+static int expect_goodbye(void)
+{
+	const struct ev *e;
+	struct mqttsn_encap enc;
+	struct mqttsn_msg m;
+	const uint8_t *inner = NULL;
+	size_t len = 0;
+	int who;
+
+	assert_true(T->f.cursor < T->f.nev);
+	e = &T->f.ev[T->f.cursor++];
+	assert_int_equal(e->kind, EV_SEND);
+	assert_true(e->has_local);
+	if (!mqttsn_decap(e->buf, e->len, &enc, &inner, &len)) {
+		assert_int_equal(e->client, 5);
+		assert_int_equal(enc.node_len, 1);
+		assert_int_equal(enc.node[0], 0x07);
+		assert_int_equal(mqttsn_decode(inner, len, &m), 0);
+		who = -1;
+	} else {
+		assert_int_equal(mqttsn_decode(e->buf, e->len, &m), 0);
+		who = e->client;
+	}
+	assert_int_equal(m.type, MQTTSN_DISCONNECT);
+	assert_false(m.has_duration);
+	return who;
+}
+
+/* The broker stops (SIGTERM): DISCONNECT to every client that can hear it,
+ * IPv4, IPv6 and behind a forwarder (wrapped), each once, at most `budget`
+ * per call; none to a sleeper (6.14: nothing goes to an asleep client) or
+ * an offline kept session; no table call, no will.  Bug classes: clients
+ * left to find out by keep-alive, a client told twice across calls, the
+ * budget overrun (no pacing), a forwarded client told unwrapped. */
+static void test_shutdown_disconnects(void **state)
+{
+	bool done = false, seen1 = false, seen11 = false, seen_fwd = false;
+	struct mqttsn_msg m;
+
+	connect_client(1, "v4", 60);
+	connect_client(11, "v6", 60);
+	fwd_input(5, "\x07", &(struct mqttsn_msg){ CONNECT("node", 60) });
+	fwd_expect(5, "\x07", MQTTSN_CONNACK, &m);
+	connect_client(2, "sleeper", 60);
+	run(IN(2, .type = MQTTSN_DISCONNECT, .has_duration = true, .duration = 300),
+	    OUT(2, SIMPLE(MQTTSN_DISCONNECT)));
+	run(IN(3, CONNECT_KEEP("kept", 60)), CLIENT_ADD(3), OUT(3, CONNACK(0)),
+	    IN(3, SIMPLE(MQTTSN_DISCONNECT)), OUT(3, SIMPLE(MQTTSN_DISCONNECT)), CLIENT_REMOVE(3));
+	assert_int_equal(pso_proto_nsessions(T->p), 5);
+
+	assert_int_equal(pso_proto_shutdown(T->p, 2, &done), 2);
+	assert_false(done);
+	assert_int_equal(T->f.nev - T->f.cursor, 2);
+	assert_int_equal(pso_proto_shutdown(T->p, 2, &done), 1);
+	assert_true(done);
+	for (int i = 0; i < 3; i++) {
+		int who = expect_goodbye();
+		bool *seen = who == 1 ? &seen1 : who == 11 ? &seen11 : who == -1 ? &seen_fwd : NULL;
+
+		if (!seen || *seen)
+			fail_msg("DISCONNECT %d went to %d: not a listening client, or twice", i, who);
+		*seen = true;
+	}
+	expect_none();
+	/* Done is done: nobody hears it twice. */
+	assert_int_equal(pso_proto_shutdown(T->p, 100, &done), 0);
+	assert_true(done);
+	expect_none();
+	assert_int_equal(stats()->wills_published, 0);
+}
+
+/* Nobody connected: done at once, nothing sent. */
+static void test_shutdown_nobody(void **state)
+{
+	bool done = false;
+
+	assert_int_equal(pso_proto_shutdown(T->p, 0, &done), 0);
+	assert_true(done);
+	expect_none();
+}
+
+/* ---- limits: quotas and per-source rates (proto/quota.c) --------------- */
+
+/* Slots client n holds in the tables, by the table calls recorded. */
+static int slots_of(int n)
+{
+	int held = 0;
+
+	for (int i = 0; i < T->f.nev; i++) {
+		const struct ev *e = &T->f.ev[i];
+
+		if (e->client != n)
+			continue;
+		if (e->kind == EV_SLOT_ADD)
+			held++;
+		else if (e->kind == EV_SLOTS_REMOVE)
+			held -= e->n;
+	}
+	return held;
+}
+
+/* Forget every event (a test that sends more than MAX_EV). */
+static void forget(void)
+{
+	T->f.nev = T->f.cursor = 0;
+}
+
+/* The last datagram sent, decoded; its endpoint number in *to. */
+static struct mqttsn_msg last_sent(int *to)
+{
+	struct mqttsn_msg m = { 0 };
+
+	for (int i = T->f.nev - 1; i >= 0; i--) {
+		if (T->f.ev[i].kind == EV_SEND) {
+			assert_int_equal(mqttsn_decode(T->f.ev[i].buf, T->f.ev[i].len, &m), 0);
+			if (to)
+				*to = T->f.ev[i].client;
+			return m;
+		}
+	}
+	fail_msg("nothing was sent");
+	return m;
+}
+
+/* 6.9 SUBSCRIBE past --max-subscriptions is refused with SUBACK
+ * "rejected: congestion" (5.3.10, 0x01), taking no slot; the same
+ * subscription again (a QoS change) is no new one and is granted. */
+static void test_quota_subscriptions(void **state)
+{
+	T->cfg.lim.subscriptions = 2;
+	reinit(&T->cfg);
+	connect_client(1, "c1", 60);
+	register_topic(1, "a", 1);
+	register_topic(1, "b", 2);
+	register_topic(1, "c", 3);
+	run(IN(1, SUB_NAME(1, "a")), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 1, 0)), SLOTS_SET(1, R, 1),
+	    IN(1, SUB_NAME(2, "b")), SLOT_ADD(1, 2), OUT(1, SUBACK(2, 2, 0)), SLOTS_SET(1, R, 2),
+	    IN(1, SUB_NAME(3, "c")), OUT(1, SUBACK(0, 3, MQTTSN_RC_CONGESTION)),
+	    IN(1, .type = MQTTSN_SUBSCRIBE, .flags = QOS1, .msg_id = 4, DATA("a")),
+	    OUT(1, .type = MQTTSN_SUBACK, .flags = QOS1, .topic_id = 1, .msg_id = 4));
+	assert_int_equal(stats()->quota_subscriptions, 1);
+	assert_int_equal(stats()->congestion, 0);
+	/* One gone, one more may come. */
+	run(IN(1, UNSUB_NAME(5, "b")), SLOTS_REMOVE(1, 2), OUT(1, UNSUBACK(5)),
+	    IN(1, SUB_NAME(6, "c")), SLOT_ADD(1, 3), OUT(1, SUBACK(3, 6, 0)), SLOTS_SET(1, R, 3));
+}
+
+/* 6.9 a filter holds a slot in every topic it matches: past --max-holds
+ * the whole SUBSCRIBE is refused (0x01) and what it took is given back; a
+ * topic created later that would take the client past it is not held, and
+ * the client gets no REGISTER for it.  (Once: a `#` took a slot in every
+ * topic, so 64 clients' wildcards took every slot of every topic.) */
+static void test_quota_holds_filter(void **state)
+{
+	T->cfg.lim.holds = 3;
+	reinit(&T->cfg);
+	connect_client(1, "c1", 60);
+	connect_client(2, "pub", 60);
+	register_topic(2, "s/1", 1);
+	register_topic(2, "s/2", 2);
+	register_topic(2, "s/3", 3);
+	register_topic(2, "x/1", 4);
+	run(IN(1, SUB_NAME(1, "#")), SLOT_ADD(1, 1), SLOT_ADD(1, 2), SLOT_ADD(1, 3),
+	    SLOTS_REMOVE(1, 1, 2, 3), OUT(1, SUBACK(0, 1, MQTTSN_RC_CONGESTION)));
+	assert_int_equal(client(1)->nheld, 0);
+	assert_int_equal(stats()->quota_holds, 1);
+	run(IN(1, SUB_NAME(2, "s/#")), SLOT_ADD(1, 1), SLOT_ADD(1, 2), SLOT_ADD(1, 3),
+	    OUT(1, SUBACK(0, 2, 0)),
+	    OUT(1, REGISTER(1, 1, "s/1")), OUT(1, REGISTER(2, 2, "s/2")),
+	    OUT(1, REGISTER(3, 3, "s/3")), SLOTS_SET(1, R, 1, 2, 3));
+	/* s/4 appears: c1 holds 3 already. */
+	run(IN(2, REGISTER(0, 7, "s/4")), TOPIC_SET(5, 0), OUT(2, REGACK(5, 7, 0)));
+	assert_int_equal(client(1)->nheld, 3);
+	assert_int_equal(stats()->quota_holds, 2);
+	/* A topic it holds already costs nothing more. */
+	run(IN(1, SUB_NAME(3, "s/1")), OUT(1, SUBACK(1, 3, 0)));
+	assert_int_equal(slots_of(1), 3);
+	assert_int_equal(stats()->congestion, 0);
+}
+
+/* The 64-wildcard attack, bounded: every client (8 here, the table's
+ * size) subscribes `#` over 20 topics; with --max-holds 4 each is
+ * refused and holds nothing, and an exact subscriber of any topic still
+ * gets its slot. */
+static void test_quota_wildcards_bounded(void **state)
+{
+	T->cfg.lim.holds = 4;
+	reinit(&T->cfg);
+	connect_client(1, "pub", 60);
+	for (int i = 1; i <= 20; i++) {
+		char name[8];
+
+		snprintf(name, sizeof(name), "t/%d", i);
+		register_topic(1, name, (uint16_t)i);
+	}
+	for (int n = 2; n <= 8; n++) {
+		char id[8];
+
+		snprintf(id, sizeof(id), "w%d", n);
+		connect_client(n, id, 60);
+		input(n, false, &(struct mqttsn_msg){ SUB_NAME(1, "#") });
+		assert_int_equal(last_sent(NULL).return_code, MQTTSN_RC_CONGESTION);
+		drain();
+		assert_int_equal(slots_of(n), 0);
+	}
+	assert_int_equal(stats()->quota_holds, 7);
+	run(IN(1, SUB_NAME(1, "t/20")), SLOT_ADD(1, 20), OUT(1, SUBACK(20, 1, 0)),
+	    SLOTS_SET(1, R, 20));
+}
+
+/* 6.5 topics one session creates are bounded (--max-registrations): a
+ * REGISTER of a new name past it gets REGACK 0x01 (5.4.11), one of a name
+ * that exists is answered as ever; a SUBSCRIBE to a new name gets SUBACK
+ * 0x01, a QoS 1 publish to a new short name PUBACK 0x01 (5.4.13). */
+static void test_quota_registrations(void **state)
+{
+	T->cfg.lim.registrations = 2;
+	reinit(&T->cfg);
+	connect_client(1, "c1", 60);
+	connect_client(2, "c2", 60);
+	register_topic(1, "a", 1);
+	register_topic(1, "b", 2);
+	run(IN(1, REGISTER(0, 3, "c")), OUT(1, REGACK(0, 3, MQTTSN_RC_CONGESTION)),
+	    IN(1, REGISTER(0, 4, "a")), OUT(1, REGACK(1, 4, 0)),
+	    IN(1, SUB_NAME(5, "d")), OUT(1, SUBACK(0, 5, MQTTSN_RC_CONGESTION)),
+	    IN(1, PUBLISH(QOS1 | SHORT, SHORT_ID('z', 'z'), 6, "x")),
+	    OUT(1, PUBACK(SHORT_ID('z', 'z'), 6, MQTTSN_RC_CONGESTION)),
+	    /* Another session has a share of its own. */
+	    IN(2, REGISTER(0, 7, "c")), TOPIC_SET(3, 0), OUT(2, REGACK(3, 7, 0)));
+	assert_int_equal(stats()->quota_registrations, 3);
+	assert_int_equal(pso_proto_ntopics(T->p), 3);
+}
+
+/* A retained publish of len bytes (3-byte length form past 255) from
+ * client n on topic id at QoS qos; the reply, if any, is left recorded. */
+static void publish_retained(int n, uint16_t id, int qos, size_t len, uint16_t msg_id)
+{
+	static uint8_t payload[MQTTSN_MAX_MSG], buf[MQTTSN_MAX_MSG];
+	struct mqttsn_msg m = {
+		.type = MQTTSN_PUBLISH, .flags = mqttsn_qos_flags(qos) | RET, .topic_id = id,
+		.msg_id = msg_id, .data = payload, .data_len = len,
+	};
+	ssize_t n_out;
+
+	memset(payload, 'r', len);
+	n_out = mqttsn_encode(&m, buf, sizeof(buf));
+	assert_true(n_out > 0);
+	input_raw(n, false, buf, (size_t)n_out);
+}
+
+/* Retained bytes one client stores are bounded (--max-retained): a QoS 1
+ * retained publish past it gets PUBACK 0x01 and is neither kept nor
+ * delivered; one replacing the client's own message counts only the
+ * difference; a QoS 0 one past it is delivered but not kept (counted).
+ * (Once: one client could make the broker keep 4,096 x 64 KB, 268 MB.)
+ * The client gone, its messages stay, counted in the total only. */
+static void test_quota_retained_client(void **state)
+{
+	T->cfg.lim.retained = 10;
+	reinit(&T->cfg);
+	connect_client(1, "c1", 60);
+	connect_client(2, "sub", 60);
+	register_topic(1, "r1", 1);
+	register_topic(1, "r2", 2);
+	run(IN(2, SUB_NAME(1, "r2")), SLOT_ADD(2, 2), OUT(2, SUBACK(2, 1, 0)), SLOTS_SET(2, R, 2));
+	run(IN(1, PUBLISH(QOS1 | RET, 1, 1, "abcdef")), OUT(1, PUBACK(1, 1, 0)),
+	    IN(1, PUBLISH(QOS1 | RET, 2, 2, "ghijkl")),
+	    OUT(1, PUBACK(2, 2, MQTTSN_RC_CONGESTION)),
+	    IN(1, PUBLISH(QOS1 | RET, 1, 3, "123456789")), OUT(1, PUBACK(1, 3, 0)),
+	    IN(1, PUBLISH(QOS0 | RET, 2, 0, "xy")), OUT(2, PUBLISH(QOS0, 2, 0, "xy")));
+	assert_int_equal(stats()->quota_retained, 2);
+	assert_int_equal(client(1)->retained_bytes, 9);
+	assert_int_equal(pso_proto_retained_bytes(T->p), 9);
+	/* Clearing is always allowed and frees. */
+	run(IN(1, .type = MQTTSN_PUBLISH, .flags = QOS1 | RET, .topic_id = 1, .msg_id = 4),
+	    OUT(1, PUBACK(1, 4, 0)));
+	assert_int_equal(client(1)->retained_bytes, 0);
+	run(IN(1, PUBLISH(QOS1 | RET, 2, 5, "abcdefgh")), OUT(1, PUBACK(2, 5, 0)),
+	    OUT(2, PUBLISH(QOS0, 2, 0, "abcdefgh")));
+	run(IN(1, SIMPLE(MQTTSN_DISCONNECT)), OUT(1, SIMPLE(MQTTSN_DISCONNECT)), CLIENT_REMOVE(1));
+	assert_int_equal(pso_proto_retained_bytes(T->p), 8);
+	connect_client(1, "c1", 60);
+	run(IN(1, PUBLISH(QOS1 | RET, 1, 6, "0123456789")), OUT(1, PUBACK(1, 6, 0)));
+	assert_int_equal(pso_proto_retained_bytes(T->p), 18);
+}
+
+/* The 268 MB attack at the defaults: one session publishes a retained
+ * 60,000-byte message on each of 100 topics; 17 are kept (1 MiB), the rest
+ * refused with PUBACK 0x01. */
+static void test_quota_retained_one_client(void **state)
+{
+	int kept = 0;
+
+	connect_client(1, "hog", 60);
+	for (int i = 1; i <= 100; i++) {
+		char name[8];
+		struct mqttsn_msg ack;
+
+		snprintf(name, sizeof(name), "h/%d", i);
+		register_topic(1, name, (uint16_t)i);
+		publish_retained(1, (uint16_t)i, 1, 60000, (uint16_t)i);
+		ack = last_sent(NULL);
+		assert_int_equal(ack.type, MQTTSN_PUBACK);
+		kept += ack.return_code == MQTTSN_RC_ACCEPTED;
+		forget();
+	}
+	assert_int_equal(kept, 17);
+	assert_int_equal(pso_proto_retained_bytes(T->p), 17 * 60000);
+	assert_true(pso_proto_retained_bytes(T->p) <= 1 << 20);
+	assert_int_equal(stats()->quota_retained, 83);
+}
+
+/* Retained bytes in all are bounded (--max-retained-total): a publish
+ * that would pass it is refused (0x01, retained_full) whoever sends it;
+ * a smaller replacement of the same topic fits. */
+static void test_quota_retained_total(void **state)
+{
+	T->cfg.lim.retained_total = 12;
+	reinit(&T->cfg);
+	connect_client(1, "c1", 60);
+	connect_client(2, "c2", 60);
+	register_topic(1, "r1", 1);
+	register_topic(1, "r2", 2);
+	run(IN(1, PUBLISH(QOS1 | RET, 1, 1, "abcdefgh")), OUT(1, PUBACK(1, 1, 0)),
+	    IN(2, PUBLISH(QOS1 | RET, 2, 2, "abcde")), OUT(2, PUBACK(2, 2, MQTTSN_RC_CONGESTION)),
+	    IN(2, PUBLISH(QOS1 | RET, 1, 3, "abcdefghijkl")), OUT(2, PUBACK(1, 3, 0)));
+	assert_int_equal(stats()->retained_full, 1);
+	assert_int_equal(pso_proto_retained_bytes(T->p), 12);
+	assert_int_equal(client(1)->retained_bytes, 0);
+	assert_int_equal(client(2)->retained_bytes, 12);
+}
+
+/* 6.13 QoS 1/2 deliveries owed one client are bounded (--max-outbox), and
+ * so are the messages in every outbox and sleep buffer together
+ * (--max-buffered-total): past either, a delivery is dropped and counted;
+ * an acknowledged one makes room again. */
+static void test_quota_buffered(void **state)
+{
+	T->cfg.lim.outbox = 2;
+	T->cfg.lim.buffered_total = 3;
+	reinit(&T->cfg);
+	connect_client(1, "q1", 60);
+	connect_client(2, "q2", 60);
+	connect_client(3, "pub", 60);
+	register_topic(3, "q", 1);
+	run(IN(1, .type = MQTTSN_SUBSCRIBE, .flags = QOS1, .msg_id = 1, DATA("q")), SLOT_ADD(1, 1),
+	    OUT(1, .type = MQTTSN_SUBACK, .flags = QOS1, .topic_id = 1, .msg_id = 1),
+	    SLOTS_SET(1, R, 1),
+	    IN(2, .type = MQTTSN_SUBSCRIBE, .flags = QOS1, .msg_id = 1, DATA("q")), SLOT_ADD(2, 1),
+	    OUT(2, .type = MQTTSN_SUBACK, .flags = QOS1, .topic_id = 1, .msg_id = 1),
+	    SLOTS_SET(2, R, 1));
+	/* Deliveries go to the newest subscriber first (q2). */
+	run(IN(3, PUBLISH(QOS1, 1, 1, "m1")), OUT(3, PUBACK(1, 1, 0)),
+	    OUT(2, PUBLISH(QOS1, 1, 1, "m1")), OUT(1, PUBLISH(QOS1, 1, 1, "m1")),
+	    IN(3, PUBLISH(QOS1, 1, 2, "m2")), OUT(3, PUBACK(1, 2, 0)));
+	/* q2 owes 2 (its outbox is full), q1 would too: 4 > 3, so q1's
+	 * second was refused by the total. */
+	assert_int_equal(client(2)->out_len, 2);
+	assert_int_equal(client(1)->out_len, 1);
+	assert_int_equal(pso_proto_buffered(T->p), 3);
+	assert_int_equal(stats()->buffered_full, 1);
+	run(IN(3, PUBLISH(QOS1, 1, 3, "m3")), OUT(3, PUBACK(1, 3, 0)));
+	assert_int_equal(stats()->qos_queue_full, 1);
+	assert_int_equal(stats()->buffered_full, 2);
+	run(IN(2, PUBACK(1, 1, 0)), OUT(2, PUBLISH(QOS1, 1, 2, "m2")));
+	assert_int_equal(pso_proto_buffered(T->p), 2);
+	/* The session gone, what it was owed is no one's. */
+	run(IN(2, SIMPLE(MQTTSN_DISCONNECT)), OUT(2, SIMPLE(MQTTSN_DISCONNECT)),
+	    SLOTS_REMOVE(2, 1), CLIENT_REMOVE(2));
+	assert_int_equal(pso_proto_buffered(T->p), 1);
+}
+
+/* 6.14 a sleeper's buffer counts in the total: with every buffer full the
+ * sleeper's own oldest makes room, and a sleeper with nothing buffered
+ * gets nothing more (buffered_full). */
+static void test_quota_sleep_total(void **state)
+{
+	T->cfg.lim.buffered_total = 2;
+	reinit(&T->cfg);
+	connect_client(3, "pub", 60);
+	register_topic(3, "t", 1);
+	for (int n = 1; n <= 2; n++) {
+		drain();
+		connect_client(n, n == 1 ? "z1" : "z2", 60);
+		input(n, false, &(struct mqttsn_msg){ SUB_NAME(1, "t") });
+		input(n, false, &(struct mqttsn_msg){ .type = MQTTSN_DISCONNECT,
+						      .has_duration = true, .duration = 60 });
+	}
+	drain();
+	run(IN(3, PUBLISH(QOS0, 1, 0, "a")));
+	assert_int_equal(pso_proto_buffered(T->p), 2);
+	/* Every buffer full: each sleeper's oldest makes room for the new. */
+	run(IN(3, PUBLISH(QOS0, 1, 0, "b")));
+	assert_int_equal(client(1)->zz_len, 1);
+	assert_int_equal(client(2)->zz_len, 1);
+	assert_int_equal(stats()->sleep_dropped, 2);
+	assert_int_equal(stats()->buffered_full, 0);
+	/* A third sleeper, with nothing to give up, gets nothing. */
+	drain();
+	connect_client(4, "z3", 60);
+	input(4, false, &(struct mqttsn_msg){ SUB_NAME(1, "t") });
+	input(4, false, &(struct mqttsn_msg){ .type = MQTTSN_DISCONNECT, .has_duration = true,
+					      .duration = 60 });
+	drain();
+	run(IN(3, PUBLISH(QOS0, 1, 0, "c")));
+	assert_int_equal(client(4)->zz_len, 0);
+	assert_int_equal(stats()->buffered_full, 1);
+	assert_int_equal(pso_proto_buffered(T->p), 2);
+	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, PUBLISH(QOS0, 1, 0, "c")),
+	    OUT(1, SIMPLE(MQTTSN_PINGRESP)));
+	assert_int_equal(pso_proto_buffered(T->p), 1);
+}
+
+/* A datagram from an endpoint of our own choosing. */
+static void input_from(const char *addr, uint16_t port, const struct mqttsn_msg *m)
+{
+	uint8_t buf[512];
+	ssize_t len = mqttsn_encode(m, buf, sizeof(buf));
+	struct pso_rx rx = { .ep = { .port = htons(port) } };
+	struct in6_addr a6;
+	struct in_addr a4;
+
+	assert_true(len > 0);
+	if (inet_pton(AF_INET, addr, &a4) == 1) {
+		rx.ep.family = PSO_AF_INET;
+		memcpy(rx.ep.addr, &a4, 4);
+	} else {
+		assert_int_equal(inet_pton(AF_INET6, addr, &a6), 1);
+		rx.ep.family = PSO_AF_INET6;
+		memcpy(rx.ep.addr, &a6, 16);
+	}
+	rx.local.ipi6_ifindex = 2;
+	pso_proto_input(T->p, &rx, buf, (size_t)len, T->now);
+}
+
+static int sends(void)
+{
+	int n = 0;
+
+	for (int i = T->f.cursor; i < T->f.nev; i++)
+		n += T->f.ev[i].kind == EV_SEND;
+	drain();
+	return n;
+}
+
+/* CONNECTs per source network a second (--connect-rate): a burst of 100
+ * spoofed CONNECTs from one address, any ports, gets 5 CONNACKs; the rest
+ * are dropped unanswered (rate_connect).  Other addresses have buckets of
+ * their own; an IPv6 /64 is one source; a second later 5 more pass. */
+static void test_rate_connect(void **state)
+{
+	T->cfg.lim.connect_rate = 5;
+	T->cfg.max_clients = 1000;
+	reinit(&T->cfg);
+	T->now = 10000;
+	for (int i = 0; i < 100; i++) {
+		char id[16];
+
+		snprintf(id, sizeof(id), "s%d", i);
+		input_from("198.51.100.7", (uint16_t)(1000 + i),
+			   &(struct mqttsn_msg){ CONNECT(id, 0) });
+	}
+	assert_int_equal(sends(), 5);
+	assert_int_equal(stats()->rate_connect, 95);
+	assert_int_equal(pso_proto_nclients(T->p), 5);
+	input_from("198.51.100.8", 1, &(struct mqttsn_msg){ CONNECT("other", 0) });
+	assert_int_equal(sends(), 1);
+	for (int i = 0; i < 10; i++) {
+		char addr[32];
+
+		snprintf(addr, sizeof(addr), "2001:db8:0:1::%x", i + 1);
+		input_from(addr, 1, &(struct mqttsn_msg){ CONNECT(addr + 14, 0) });
+	}
+	assert_int_equal(sends(), 5);
+	assert_int_equal(stats()->rate_connect, 100);
+	T->now += 1000;
+	for (int i = 0; i < 10; i++)
+		input_from("198.51.100.7", (uint16_t)(2000 + i),
+			   &(struct mqttsn_msg){ CONNECT("again", 0) });
+	assert_int_equal(sends(), 5);
+	forget();
+}
+
+/* Other control messages per source a second (--control-rate): PINGREQ,
+ * SUBSCRIBE, REGISTER ... past it are dropped unanswered, so a spoofed
+ * flood cannot be reflected; PUBLISH and its acknowledgements are not
+ * control and pass; CONNECTs have their own bucket. */
+static void test_rate_control(void **state)
+{
+	T->cfg.lim.control_rate = 3;
+	reinit(&T->cfg);
+	T->now = 10000;
+	connect_client(1, "c1", 60);
+	register_topic(1, "t", 1);		/* control 1 */
+	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_PINGRESP)),
+	    IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_PINGRESP)),
+	    IN(1, SIMPLE(MQTTSN_PINGREQ)),
+	    IN(1, SUB_NAME(1, "t")),
+	    IN(1, PUBLISH(QOS1, 1, 9, "data")), OUT(1, PUBACK(1, 9, 0)));
+	assert_int_equal(stats()->rate_control, 2);
+	T->now += 400;				/* 1.2 tokens back */
+	run(IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_PINGRESP)),
+	    IN(1, SIMPLE(MQTTSN_PINGREQ)));
+	assert_int_equal(stats()->rate_control, 3);
+	/* Unknown sources' DISCONNECTs are never answered either way. */
+	for (int i = 0; i < 20; i++)
+		input(2, false, &(struct mqttsn_msg){ SIMPLE(MQTTSN_PINGREQ) });
+	assert_int_equal(sends(), 3);
+	assert_int_equal(stats()->rate_control, 20);
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -3020,6 +3707,7 @@ int main(void)
 		TEST(test_subscribe_filter_slot_full),
 		TEST(test_subscribe_filter_later_topic_full),
 		TEST(test_slotless_promoted),
+		TEST(test_slotless_not_rewritten),
 		TEST(test_subscribe_registry_full),
 		/* 6.9 unsubscribe */
 		TEST(test_unsubscribe),
@@ -3029,7 +3717,10 @@ int main(void)
 		TEST(test_pingreq),
 		TEST(test_keepalive_expiry),
 		TEST(test_keepalive_activity),
-		TEST(test_keepalive_zero),
+		TEST(test_keepalive_capped),
+		TEST(test_flood_recovers),
+		TEST(test_sleep_capped),
+		TEST(test_unreachable),
 		/* 6.12/6.14 disconnect */
 		TEST(test_disconnect),
 		TEST(test_disconnect_with_duration),
@@ -3084,6 +3775,21 @@ int main(void)
 		TEST(test_connect_same_endpoint_new_id),
 		TEST(test_topic_name_too_long),
 		TEST(test_topics_publish_error),
+		/* stopping */
+		TEST(test_shutdown_disconnects),
+		TEST(test_shutdown_nobody),
+		/* limits */
+		TEST(test_quota_subscriptions),
+		TEST(test_quota_holds_filter),
+		TEST(test_quota_wildcards_bounded),
+		TEST(test_quota_registrations),
+		TEST(test_quota_retained_client),
+		TEST(test_quota_retained_one_client),
+		TEST(test_quota_retained_total),
+		TEST(test_quota_buffered),
+		TEST(test_quota_sleep_total),
+		TEST(test_rate_connect),
+		TEST(test_rate_control),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -1511,6 +1511,97 @@ static void test_mirror(void **state)
 
 /* One subscriber leaving (or moving) in many topics: one grace period in
  * all, and every topic ends as a single removal (or update) would leave it. */
+/*
+ * The publish-rate limit as the tables write it: every new client with a
+ * full bucket (driver build) and a budget of one burst (NIC); no limit is
+ * an interval of 0 and a budget without end.  The NIC's budget is topped
+ * up by what the rate earned since the last refill, at most a burst left
+ * over, counting only from the count the NIC reached; entries whose budget
+ * would not change are not written, and a client gone meanwhile is not
+ * written back.
+ */
+static void test_publish_rate(void **state)
+{
+	struct fx *f = FX();
+	struct pso_endpoint c1 = client(1), c2 = client(2), c3 = client(3), c4 = client(4);
+	struct pso_client_val val;
+	int nic_topics, nic_clients, nic_stats;
+	uint64_t refills;
+
+	f->t.on_write = NULL;
+	assert_int_equal(pso_tables_set_publish_rate(&f->t, 0, 5), -EINVAL);
+	assert_int_equal(pso_tables_client_add(&f->t, &c3), 0);
+	assert_int_equal(bpf_map_lookup_elem(f->clients_fd, &c3, &val), 0);
+	assert_int_equal(val.rate.interval_ns, 0);
+	assert_true(val.budget_end == UINT64_MAX);
+
+	assert_int_equal(pso_tables_set_publish_rate(&f->t, 100, 0), 0);
+	assert_int_equal(f->t.rate.burst, 100);	/* one second's worth */
+	assert_int_equal(pso_tables_set_publish_rate(&f->t, 100, 20), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &c1), 0);
+	assert_int_equal(bpf_map_lookup_elem(f->clients_fd, &c1, &val), 0);
+	assert_int_equal(val.rate.interval_ns, 10000000);
+	assert_int_equal(val.rate.burst, 20);
+	assert_true(val.rate.tat[PSO_RATE_XDP] == 0 && val.rate.tat[PSO_RATE_TC] == 0);
+	assert_int_equal(val.budget_end, 20);
+
+	nic_topics = bpf_map_create(BPF_MAP_TYPE_HASH, "t_nic_topics", sizeof(uint32_t),
+				    sizeof(struct pso_topic), 2, NULL);
+	nic_stats = bpf_map_create(BPF_MAP_TYPE_HASH, "t_nic_stats", sizeof(uint32_t),
+				   sizeof(struct pso_topic_stats), 2, NULL);
+	nic_clients = bpf_map_create(BPF_MAP_TYPE_HASH, "t_nic_clients",
+				     sizeof(struct pso_endpoint), sizeof(struct pso_client_val),
+				     N_CLIENTS, NULL);
+	assert_true(nic_topics >= 0 && nic_clients >= 0 && nic_stats >= 0);
+	assert_int_equal(pso_tables_mirror_add(&f->t, nic_topics, nic_clients, nic_stats, 2), 0);
+	/* A client copied to the NIC gets its budget too, not an empty one. */
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c1, &val), 0);
+	assert_int_equal(val.budget_end, 20);
+	assert_int_equal(pso_tables_client_add(&f->t, &c2), 0);
+
+	/* c1 spent its burst and 7 more were refused (counted); c2 spent 2
+	 * of its burst, c4 none. */
+	val = (struct pso_client_val){ .rx_msgs = 27, .budget_end = 20 };
+	assert_int_equal(bpf_map_update_elem(nic_clients, &c1, &val, BPF_EXIST), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &c4), 0);
+	val = (struct pso_client_val){ .rx_msgs = 2, .budget_end = 20 };
+	assert_int_equal(bpf_map_update_elem(nic_clients, &c2, &val, BPF_EXIST), 0);
+
+	pso_tables_rate_refill(&f->t, 1000);	/* the first call only starts the clock */
+	assert_int_equal(f->t.rate_refills, 0);
+	pso_tables_rate_refill(&f->t, 1055);	/* 5.5 publishes earned: 5 now */
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c1, &val), 0);
+	assert_int_equal(val.budget_end, 27 + 5);	/* nothing left, 5 earned */
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
+	assert_int_equal(val.budget_end, 2 + 20);	/* 18 left + 5, at most 20 */
+	assert_int_equal(val.rx_msgs, 2);
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c4, &val), 0);
+	assert_int_equal(val.budget_end, 20);		/* full already */
+	/* c3 was added without a limit: its budget has no end to move. */
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c3, &val), 0);
+	assert_true(val.budget_end == UINT64_MAX);
+	assert_int_equal(f->t.rate_refills, 2);	/* c4's did not change */
+
+	pso_tables_rate_refill(&f->t, 1060);	/* the half left over, and 0.5 more */
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c1, &val), 0);
+	assert_int_equal(val.budget_end, 27 + 6);
+	refills = f->t.rate_refills;
+	pso_tables_rate_refill(&f->t, 1060);	/* no time, nothing earned */
+	assert_int_equal(f->t.rate_refills, refills);
+
+	/* A client the NIC no longer holds is not written back. */
+	assert_int_equal(bpf_map_delete_elem(nic_clients, &c1), 0);
+	pso_tables_rate_refill(&f->t, 2000);
+	assert_int_not_equal(bpf_map_lookup_elem(nic_clients, &c1, &val), 0);
+	assert_int_equal(bpf_map_lookup_elem(nic_clients, &c2, &val), 0);
+	assert_int_equal(val.budget_end, 2 + 20);
+
+	pso_tables_mirror_remove(&f->t, nic_topics);
+	close(nic_topics);
+	close(nic_clients);
+	close(nic_stats);
+}
+
 static void test_many_topics(void **state)
 {
 	struct fx *f = FX();
@@ -1588,6 +1679,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_client_slots_unused, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_slot_write_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_publish_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_topics, setup, teardown),
 		cmocka_unit_test(test_sync_rcu),
 	};

@@ -25,6 +25,13 @@
  * pkt_check_csums() as well.  A failure prints the input, the expected and
  * the actual bytes of whatever differs.
  *
+ * Every row is judged by its events too: one per event counter the row
+ * moves (PSO_EVENT_REASONS): a tc_drop with its cause, the copies not made
+ * (tc_copy_failed, tc_copy_shed) as one event each with their number; the
+ * publisher's address and port, the length and topic id from the frame.
+ * A row that only forwards gives none.  Apart from the rows: a refusal's
+ * cause is the XDP counter of the same reason.
+ *
  * What a test run cannot reach: the kernel builds the skb from the bytes
  * alone (CHECKSUM_NONE, no skb->vlan_tci; the __sk_buff fields it accepts
  * as context carry neither), so an 802.1Q tag stays in the frame and the
@@ -56,6 +63,7 @@
 #include "psoffload_abi.h"
 #include "psoffload_tc.skel.h"
 #include "pkt.h"
+#include "evcatch.h"
 #include "copy_desc.h"
 
 /* ---- The driver's own world ---------------------------------------------- */
@@ -169,6 +177,41 @@ static uint64_t client_rx(const struct pso_endpoint *ep)
 	return val.rx_msgs;
 }
 
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A client's rate limit in state st, relative to now: TC's bucket as the
+ * row says, XDP's spent. */
+static struct pso_rate rate_as(enum rate_state st, uint64_t now)
+{
+	struct pso_rate r = { .interval_ns = RATE_INTERVAL_NS, .burst = RATE_BURST };
+
+	r.tat[PSO_RATE_XDP] = now + 10 * RATE_BURST * RATE_INTERVAL_NS;
+	switch (st) {
+	case RATE_NONE:
+		return (struct pso_rate){ 0 };
+	case RATE_FULL:
+		r.tat[PSO_RATE_TC] = 0;
+		break;
+	case RATE_LAST:
+		r.tat[PSO_RATE_TC] = now + RATE_BURST * RATE_INTERVAL_NS;
+		break;
+	case RATE_SPENT:
+		r.tat[PSO_RATE_TC] = now + (RATE_BURST + 1) * RATE_INTERVAL_NS;
+		break;
+	case RATE_REFILLED:
+		r.tat[PSO_RATE_TC] = now + (RATE_BURST + 1) * RATE_INTERVAL_NS -
+				     3 * RATE_INTERVAL_NS / 2;
+		break;
+	}
+	return r;
+}
+
 /* ABI write order: the slots first, then the topic whose sub_count covers them. */
 static void write_topic(const struct tc_tables *t)
 {
@@ -197,7 +240,7 @@ static void write_tables(const struct tc_case *c)
 		write_port_cfg();
 	if (c->tbl.client) {
 		struct pso_endpoint ep = row_client(&c->pkt);
-		struct pso_client_val val = { 0 };
+		struct pso_client_val val = { .rate = rate_as(c->tbl.rate, mono_ns()) };
 
 		assert_int_equal(bpf_map_update_elem(w.clients_fd, &ep, &val, BPF_ANY), 0);
 	}
@@ -511,6 +554,48 @@ static void check_out(struct outcome *o, const struct tc_case *c)
 	}
 }
 
+static struct evcatch events;
+static int want_cause = -1;	/* the tc_drop event's cause, -1: any drop cause */
+
+static bool is_xdp_drop(uint32_t c)
+{
+	return c >= PSO_CNT_XDP_DROP_TRUNCATED && c <= PSO_CNT_XDP_DROP_TTL;
+}
+
+/* One event per event counter the row moves, none for the rest. */
+static void check_events(struct outcome *o, const struct tc_case *c)
+{
+	size_t n = evcatch_drain(&events), want = 0;
+	char why[512] = "";
+
+	for (int k = 0; k < PSO_CNT__MAX; k++) {
+		const struct pso_event *ev = NULL;
+
+		if (!c->cnt[k] || !(PSO_EVENT_REASONS & PSO_EVENT_BIT(k)))
+			continue;
+		want++;
+		for (size_t i = 0; i < n; i++)
+			if (events.ev[i].reason == k)
+				ev = &events.ev[i];
+		if (!ev) {
+			complain(o, "  no event for %s\n", counter_names[k]);
+			continue;
+		}
+		/* A drop names its cause: an XDP drop counter, or tc_drop
+		 * itself for the program's own trouble. */
+		if (evcatch_check(ev, &c->pkt, &o->info, (uint32_t)k,
+				  k != PSO_CNT_TC_DROP ? (uint32_t)k :
+				  want_cause >= 0 ? (uint32_t)want_cause :
+				  is_xdp_drop(ev->cause) || ev->cause == PSO_CNT_TC_DROP ?
+				  ev->cause : (uint32_t)k,
+				  k == PSO_CNT_TC_DROP ? 1 : (uint32_t)c->cnt[k],
+				  k != PSO_CNT_TC_DROP, why, sizeof(why)))
+			complain(o, "%s", why);
+	}
+	if (n != want)
+		complain(o, "  %zu event(s), expected %zu\n", n, want);
+}
+
 /* ---- The tests ---------------------------------------------------------- */
 
 static void test_tc_case(void **state)
@@ -526,6 +611,7 @@ static void test_tc_case(void **state)
 	o->name = c->name;
 	build_frames(c, o);
 	drain_taps();
+	evcatch_drain(&events);
 	read_counters(o->before);
 	rx_before = client_rx(&ep);
 	st_before = read_stats(stats_topic);
@@ -540,6 +626,7 @@ static void test_tc_case(void **state)
 	collect_copies(c, o);
 	check_out(o, c);
 	check_counters(o, c);
+	check_events(o, c);
 	if (rx != c->rx)
 		complain(o, "  client rx_msgs moved by %llu, expected %llu\n",
 			 (unsigned long long)rx, (unsigned long long)c->rx);
@@ -551,6 +638,36 @@ static void test_tc_case(void **state)
 	free(o);
 	if (n_errs)
 		fail_msg("%s: %zu check(s) failed, see above", c->name, n_errs);
+}
+
+/* tc_drop's causes: the XDP counter of the same reason. */
+static const struct cause_case {
+	struct tc_case c;	/* first: the state test_tc_case() reads */
+	enum pso_counter cause;
+} cause_cases[] = {
+	{ { "event cause: publisher not connected",
+	    .pkt = PKT4(), .tbl = TBL(.client = false, .subs = { S4(PORT_A) }), DROP(0) },
+	  PSO_CNT_XDP_DROP_NOT_CONNECTED },
+	{ { "event cause: undefined message type",
+	    .pkt = PKT4(.msg_type = 0x03, .data_len = 4), .tbl = TBL(.subs = { S4(PORT_A) }),
+	    DROP(0) },
+	  PSO_CNT_XDP_DROP_MALFORMED },
+	{ { "event cause: MQTT-SN length disagrees with UDP",
+	    .pkt = PKT4(.msg_len_adjust = -1), .tbl = TBL(.subs = { S4(PORT_A) }), DROP(0) },
+	  PSO_CNT_XDP_DROP_LENGTH },
+	{ { "event cause: topic without subscribers",
+	    .pkt = PKT4(), .tbl = TBL(), DROP(1) },
+	  PSO_CNT_XDP_DROP_NO_SUBSCRIBER },
+};
+#define N_CAUSE_CASES (sizeof(cause_cases) / sizeof(cause_cases[0]))
+
+static void test_tc_cause(void **state)
+{
+	const struct cause_case *cc = *state;
+
+	want_cause = (int)cc->cause;
+	test_tc_case(state);
+	want_cause = -1;
 }
 
 static int case_setup(void **state)
@@ -653,6 +770,13 @@ static int group_setup(void **state)
 	w.counters_fd = bpf_map__fd(w.skel->maps.pso_counters);
 	w.stats_fd = bpf_map__fd(w.skel->maps.pso_topic_stats);
 	w.ncpus = libbpf_num_possible_cpus();
+	if (evcatch_open(&events, bpf_map__fd(w.skel->maps.pso_events),
+			 bpf_map__fd(w.skel->maps.pso_event_cfg),
+			 bpf_map__fd(w.skel->maps.pso_event_buckets))) {
+		fprintf(stderr, "cannot read the event ring buffer\n");
+		return -1;
+	}
+	evcatch_set_rate(&events, PSO_EVENT_RATE_MAX, PSO_EVENT_RATE_MAX);
 	return w.ncpus > 0 ? 0 : -1;
 }
 
@@ -661,13 +785,14 @@ static int group_teardown(void **state)
 	for (int p = 0; p < N_PORTS; p++)
 		if (w.tap_fd[p] >= 0)
 			close(w.tap_fd[p]);	/* a non-persistent tap goes with its fd */
+	evcatch_close(&events);
 	psoffload_tc__destroy(w.skel);
 	return 0;
 }
 
 int main(void)
 {
-	struct CMUnitTest *tests = calloc(N_CASES, sizeof(*tests));
+	struct CMUnitTest *tests = calloc(N_CASES + N_CAUSE_CASES, sizeof(*tests));
 	int failed;
 
 	if (!tests)
@@ -680,9 +805,17 @@ int main(void)
 			.teardown_func = case_teardown,
 			.initial_state = (void *)&tc_cases[i],
 		};
+	for (size_t i = 0; i < N_CAUSE_CASES; i++)
+		tests[N_CASES + i] = (struct CMUnitTest){
+			.name = cause_cases[i].c.name,
+			.test_func = test_tc_cause,
+			.setup_func = case_setup,
+			.teardown_func = case_teardown,
+			.initial_state = (void *)&cause_cases[i],
+		};
 	/* The table is built at run time, so the group runner is called
 	 * directly instead of through cmocka_run_group_tests(). */
-	failed = _cmocka_run_group_tests("tc_packets", tests, N_CASES,
+	failed = _cmocka_run_group_tests("tc_packets", tests, N_CASES + N_CAUSE_CASES,
 					 group_setup, group_teardown);
 	free(tests);
 	return failed;

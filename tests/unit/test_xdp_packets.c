@@ -13,6 +13,14 @@
  * by tests/lib/pkt.c from the subscriber slot with checksums computed from
  * scratch, never through bpf/psoffload_csum.h (the code under test).
  *
+ * In the driver build each row is also judged by its events: a row whose
+ * counter is an event (PSO_EVENT_REASONS: a drop or a refusal) must give
+ * exactly one, with that reason, the frame's source address and port, its
+ * length and (for a refusal) its topic id; any other row, every forwarding
+ * one among them, must give none.  The offload build has no event stream.
+ * Apart from the rows: the rate limit suppresses and counts, and tells the
+ * number in the next event.
+ *
  * Every row runs as one cmocka test per build: "off: ..." and, for the
  * driver build's four slot layouts, "drv: ...", "drv/slots: ...",
  * "drv/taken: ..." and "drv/disabled: ...".  The
@@ -34,6 +42,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 #include <bpf/bpf.h>
@@ -47,6 +56,7 @@
 #include "psoffload_xdp.skel.h"
 #include "psoffload_xdp_offload.skel.h"
 #include "pkt.h"
+#include "evcatch.h"
 #include "copy_desc.h"
 
 /* ---- The driver's own world ---------------------------------------------- */
@@ -95,6 +105,7 @@ static struct build builds[] = {
 };
 #define N_BUILDS (sizeof(builds) / sizeof(builds[0]))
 static int other_ifindex;	/* VETH_PORT, 0 when it could not be made */
+static struct evcatch events;	/* the driver build's */
 static struct nl_sock *rtnl;
 
 static void build_init_drv(struct build *b)
@@ -252,6 +263,22 @@ static uint32_t client_slot_index(const struct pso_endpoint *ep)
 	return pso_client_slot_of(w[0], w[1], w[2], w[3], ep->port);
 }
 
+/* The rate state the data plane uses for the row's client: the slot's
+ * when the slot holds it, else the HASH value's. */
+static struct pso_client_val client_live(const struct build *b, const struct pso_endpoint *ep)
+{
+	struct pso_client_val val = { 0 };
+	struct pso_client_slot cs = { 0 };
+	uint32_t idx = client_slot_index(ep);
+
+	bpf_map_lookup_elem(b->clients_fd, ep, &val);
+	if (b->client_slots_fd >= 0 && !bpf_map_lookup_elem(b->client_slots_fd, &idx, &cs) &&
+	    cs.ep.family == ep->family && cs.ep.port == ep->port &&
+	    !memcmp(cs.ep.addr, ep->addr, 16))
+		val.rate = cs.rate;
+	return val;
+}
+
 /* Admitted publishes counted for the row's client, in its HASH value and
  * its slot. */
 static uint64_t client_rx(const struct build *b, const struct pso_endpoint *ep)
@@ -283,12 +310,63 @@ static struct pso_endpoint row_client(const struct pkt_desc *d)
 	return ep;
 }
 
-static void write_client(const struct build *b, const struct pkt_desc *d)
+static uint64_t mono_ns(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC_COARSE, &ts);
+	return (uint64_t)ts.tv_sec * 1000000000ull + (uint64_t)ts.tv_nsec;
+}
+
+/* A client's rate limit in state st, as the host writes it (tables/
+ * clients.c) and then time and publishes moved it: the driver build's
+ * bucket, relative to now, and the NIC's budget (*rx, *budget_end). */
+static struct pso_rate rate_as(enum rate_state st, uint64_t now, __u64 *rx,
+			       __u64 *budget_end)
+{
+	struct pso_rate r = { .interval_ns = RATE_INTERVAL_NS, .burst = RATE_BURST };
+	uint64_t tat = 0;
+
+	*rx = 0;
+	*budget_end = RATE_BURST;
+	switch (st) {
+	case RATE_NONE:
+		*budget_end = UINT64_MAX;
+		return (struct pso_rate){ 0 };
+	case RATE_FULL:
+		break;
+	case RATE_LAST:
+		tat = now + (RATE_BURST - 1) * RATE_INTERVAL_NS;
+		*rx = RATE_BURST - 1;
+		break;
+	case RATE_SPENT:
+		tat = now + RATE_BURST * RATE_INTERVAL_NS;
+		*rx = RATE_BURST;
+		break;
+	case RATE_REFILLED:
+		tat = now + RATE_BURST * RATE_INTERVAL_NS - 3 * RATE_INTERVAL_NS / 2;
+		*rx = RATE_BURST;
+		*budget_end = 2 * RATE_BURST;
+		break;
+	}
+	r.tat[PSO_RATE_XDP] = r.tat[PSO_RATE_TC] = tat;
+	return r;
+}
+
+static void write_client_rate(const struct build *b, const struct pkt_desc *d,
+			      enum rate_state st, uint64_t now)
 {
 	struct pso_endpoint ep = row_client(d);
 	struct pso_client_val val = { 0 };
 	struct pso_client_slot cs = { .ep = ep };
 	uint32_t idx = client_slot_index(&ep);
+
+	cs.rate = val.rate = rate_as(st, now, &val.rx_msgs, &val.budget_end);
+	/* The slot counts the driver build's publishes; the NIC's budget is
+	 * spent by the HASH's count. */
+	cs.rx_msgs = 0;
+	if (!b->offload)
+		val.rx_msgs = 0;
 
 	assert_int_equal(bpf_map_update_elem(b->clients_fd, &ep, &val, BPF_ANY), 0);
 	switch (b->layout) {
@@ -346,7 +424,7 @@ static void write_tables(const struct build *b, const struct xdp_case *c)
 	if (!c->tbl.no_port)
 		write_port_cfg(b);
 	if (c->tbl.client)
-		write_client(b, &c->pkt);
+		write_client_rate(b, &c->pkt, c->tbl.rate, mono_ns());
 	if (c->tbl.topic && c->tbl.short_name && b->short_names_fd >= 0) {
 		struct pso_short_name sn = { .name = SHORT_NAME, .valid = 1 };
 		__u32 key = c->tbl.topic;
@@ -508,6 +586,7 @@ struct outcome {
 	uint64_t before[PSO_CNT__MAX], after[PSO_CNT__MAX];
 	struct pso_topic_stats st_before, st_after;
 	size_t msg_len;
+	struct pkt_info info;
 	char errs[1024];
 	size_t n_errs;
 };
@@ -550,6 +629,39 @@ static void check_stats(struct outcome *o, const struct xdp_case *c)
 			 (unsigned long long)want_msgs, (unsigned long long)want_bytes);
 }
 
+/*
+ * The bucket after the run: a QoS 0 publish within the rate moved XDP's
+ * timestamp to max(tat, now) + one interval, now being some time between
+ * t0 and t1; anything else left it (and TC's) alone.  The NIC's budget is
+ * the host's to change, never the data plane's.
+ */
+static void check_rate(struct outcome *o, const struct xdp_case *c, const struct expect *e,
+		       const struct build *b, const struct pso_client_val *before,
+		       const struct pso_client_val *after, uint64_t t0, uint64_t t1)
+{
+	uint64_t tat = before->rate.tat[PSO_RATE_XDP], got = after->rate.tat[PSO_RATE_XDP];
+	bool qos0 = c->pkt.msg_type == MQTTSN_PUBLISH && !c->pkt.body &&
+		    (c->pkt.pub_flags & MQTTSN_FLAG_QOS_MASK) == MQTTSN_FLAG_QOS_0;
+	bool takes = qos0 && e->counter != PSO_CNT_XDP_DROP_RATE;
+
+	if (b->offload) {
+		if (after->budget_end != before->budget_end)
+			complain(o, "  the NIC's budget end moved from %llu to %llu\n",
+				 (unsigned long long)before->budget_end,
+				 (unsigned long long)after->budget_end);
+		return;
+	}
+	if (after->rate.tat[PSO_RATE_TC] != before->rate.tat[PSO_RATE_TC])
+		complain(o, "  XDP moved TC's bucket\n");
+	if (!takes && got != tat)
+		complain(o, "  the bucket moved (tat %+lld ns) for a publish not admitted\n",
+			 (long long)(got - tat));
+	if (takes && (got < (tat > t0 ? tat : t0) + RATE_INTERVAL_NS ||
+		      got > (tat > t1 ? tat : t1) + RATE_INTERVAL_NS))
+		complain(o, "  the bucket's tat is now+%lld ns, expected max(tat, now) + %llu\n",
+			 (long long)(got - t1), (unsigned long long)RATE_INTERVAL_NS);
+}
+
 static void check_output(struct outcome *o, const struct expect *e)
 {
 	char why[128];
@@ -577,6 +689,30 @@ static void report(const struct run *r, const struct expect *e, struct outcome *
 	fflush(stderr);
 }
 
+/* The refusals: the parse got as far as the topic id. */
+static bool admission_reason(enum pso_counter c)
+{
+	return c == PSO_CNT_XDP_DROP_NOT_CONNECTED || c == PSO_CNT_XDP_DROP_UNKNOWN_TOPIC ||
+	       c == PSO_CNT_XDP_DROP_QOSM1_DENIED || c == PSO_CNT_XDP_DROP_NO_SUBSCRIBER ||
+	       c == PSO_CNT_XDP_DROP_TTL ||
+	       c == PSO_CNT_XDP_PASS_UNKNOWN_TOPIC;
+}
+
+/* Driver build: one event for an outcome that is one, none for the rest. */
+static void check_events(struct outcome *o, const struct xdp_case *c, const struct expect *e)
+{
+	size_t n = evcatch_drain(&events), want = PSO_EVENT_REASONS & PSO_EVENT_BIT(e->counter) ? 1 : 0;
+	char why[512] = "";
+
+	if (n != want) {
+		complain(o, "  %zu event(s), expected %zu\n", n, want);
+		return;
+	}
+	if (n && evcatch_check(&events.ev[0], &c->pkt, &o->info, e->counter, e->counter, 1,
+			       admission_reason(e->counter), why, sizeof(why)))
+		complain(o, "%s", why);
+}
+
 /* ---- The tests ---------------------------------------------------------- */
 
 static uint16_t udp_csum_field(const uint8_t *frame, const struct pkt_info *info)
@@ -595,6 +731,7 @@ static void build_frames(const struct xdp_case *c, const struct expect *e,
 		assert_int_equal(udp_csum_field(o->in, &info), c->in_csum);
 	o->in_len = (size_t)len;
 	o->msg_len = info.msg_len;
+	o->info = info;
 	if (c->cut) {
 		assert_true(c->cut < o->in_len);
 		o->in_len = c->cut;
@@ -624,8 +761,9 @@ static void test_xdp_case(void **state)
 	const struct xdp_case *c = r->c;
 	const struct build *b = r->b;
 	const struct expect *e = b->offload ? &c->off : &c->drv;
+	struct pso_client_val live_before, live_after;
 	struct pso_endpoint ep;
-	uint64_t rx_before, rx;
+	uint64_t rx_before, rx, t0, t1;
 	struct outcome *o;
 	size_t n_errs;
 	int err;
@@ -636,16 +774,24 @@ static void test_xdp_case(void **state)
 	assert_non_null(o);
 	build_frames(c, e, o);
 
+	if (!b->offload)
+		evcatch_drain(&events);
 	read_counters(b, o->before);
 	o->st_before = read_stats(b, stats_topic(c));
 	ep = row_client(&c->pkt);
 	rx_before = client_rx(b, &ep);
+	live_before = client_live(b, &ep);
+	t0 = mono_ns();
 	o->out_len = sizeof(o->out);
 	err = run_prog(b, o->in, o->in_len, o->out, &o->out_len, &o->retval);
 	assert_int_equal(err, 0);
+	t1 = mono_ns();
 	read_counters(b, o->after);
 	o->st_after = read_stats(b, stats_topic(c));
 	rx = client_rx(b, &ep) - rx_before;
+	live_after = client_live(b, &ep);
+	if (c->tbl.client && c->tbl.rate != RATE_NONE)
+		check_rate(o, c, e, b, &live_before, &live_after, t0, t1);
 
 	/* Admission counts a publish for its client once, whichever table
 	 * and lane found it; a forwarded QoS 0 publish was admitted. */
@@ -662,6 +808,8 @@ static void test_xdp_case(void **state)
 	check_counters(o, e);
 	check_stats(o, c);
 	check_output(o, e);
+	if (!b->offload)
+		check_events(o, c, e);
 	n_errs = o->n_errs;
 	if (n_errs)
 		report(r, e, o);
@@ -711,6 +859,183 @@ static void test_csum_known_answers(void **state)
 	assert_int_equal(f[info.l4_off + 6] << 8 | f[info.l4_off + 7], 0xff1d);
 	assert_int_equal(pkt_build(&d6, f, sizeof(f), &info), 14 + 40 + 17);
 	assert_int_equal(f[info.l4_off + 6] << 8 | f[info.l4_off + 7], 0xf10a);
+}
+
+/*
+ * The bucket over time, in one build: a client idle for long sends
+ * RATE_BURST publishes back to back, all forwarded; the next is dropped
+ * and counted (xdp_drop_rate); an interval and a half later (the driver
+ * build's bucket moved back by that much, which is what time does to it;
+ * the NIC's budget topped up by one publish, what the host's refill does
+ * after one interval) the next is forwarded again.
+ */
+static const struct xdp_case rate_seq_case = {
+	"rate: burst, drop, refill", .pkt = PKT4(),
+	.tbl = TBL(.subs = { SUB_SAME4 }, .rate = RATE_FULL),
+};
+
+static int rate_run(const struct build *b, const struct outcome *frame, enum pso_counter *moved)
+{
+	uint64_t before[PSO_CNT__MAX], after[PSO_CNT__MAX];
+	uint8_t out[PKT_MAX_LEN * 2];
+	size_t out_len = sizeof(out);
+	int retval, n = 0;
+
+	read_counters(b, before);
+	assert_int_equal(run_prog(b, frame->in, frame->in_len, out, &out_len, &retval), 0);
+	read_counters(b, after);
+	for (int k = 0; k < PSO_CNT__MAX; k++) {
+		if (after[k] != before[k]) {
+			*moved = (enum pso_counter)k;
+			n++;
+		}
+	}
+	assert_int_equal(n, 1);
+	return retval;
+}
+
+static void test_rate_sequence(void **state)
+{
+	const struct build *b = *state;
+	const struct xdp_case *c = &rate_seq_case;
+	struct pso_endpoint ep = row_client(&c->pkt);
+	struct pso_client_val val;
+	struct pso_client_slot cs;
+	uint32_t idx = client_slot_index(&ep);
+	struct outcome *o = calloc(1, sizeof(*o));
+	enum pso_counter moved;
+
+	assert_non_null(o);
+	build_frames(c, &c->drv, o);
+	write_tables(b, c);
+	for (int i = 0; i < RATE_BURST; i++) {
+		assert_int_equal(rate_run(b, o, &moved), XDP_TX);
+		assert_int_equal(moved, PSO_CNT_XDP_TX);
+	}
+	assert_int_equal(rate_run(b, o, &moved), XDP_DROP);
+	assert_int_equal(moved, PSO_CNT_XDP_DROP_RATE);
+	assert_int_equal(rate_run(b, o, &moved), XDP_DROP);
+	assert_int_equal(moved, PSO_CNT_XDP_DROP_RATE);
+
+	assert_int_equal(bpf_map_lookup_elem(b->clients_fd, &ep, &val), 0);
+	if (b->offload) {
+		/* Every publish counted, the two refused ones too. */
+		assert_int_equal(val.rx_msgs, RATE_BURST + 2);
+		val.budget_end = val.rx_msgs + 1;
+		assert_int_equal(bpf_map_update_elem(b->clients_fd, &ep, &val, BPF_EXIST), 0);
+	} else if (b->layout == LAYOUT_SLOTS) {
+		assert_int_equal(bpf_map_lookup_elem(b->client_slots_fd, &idx, &cs), 0);
+		cs.rate.tat[PSO_RATE_XDP] -= 3 * RATE_INTERVAL_NS / 2;
+		assert_int_equal(bpf_map_update_elem(b->client_slots_fd, &idx, &cs, BPF_ANY), 0);
+	} else {
+		val.rate.tat[PSO_RATE_XDP] -= 3 * RATE_INTERVAL_NS / 2;
+		assert_int_equal(bpf_map_update_elem(b->clients_fd, &ep, &val, BPF_EXIST), 0);
+	}
+	assert_int_equal(rate_run(b, o, &moved), XDP_TX);
+	assert_int_equal(moved, PSO_CNT_XDP_TX);
+	assert_int_equal(rate_run(b, o, &moved), XDP_DROP);
+	assert_int_equal(moved, PSO_CNT_XDP_DROP_RATE);
+	clear_tables(b, c);
+	free(o);
+}
+
+/* The NIC could not run it: the offload build has no event maps. */
+static void test_offload_build_has_no_events(void **state)
+{
+	assert_null(bpf_object__find_map_by_name(off_skel->obj, "pso_events"));
+	assert_null(bpf_object__find_map_by_name(off_skel->obj, "pso_event_cfg"));
+	assert_non_null(bpf_object__find_map_by_name(drv_skel->obj, "pso_events"));
+}
+
+static uint64_t counter_sum(__u32 k)
+{
+	uint64_t cnt[PSO_CNT__MAX];
+
+	read_counters(&builds[0], cnt);
+	return cnt[k];
+}
+
+/* A malformed frame to the broker (MsgType 0x03 is not defined), run
+ * `repeat` times in one test run. */
+static void run_malformed(uint32_t repeat, struct pkt_desc *d, struct pkt_info *info)
+{
+	uint8_t in[PKT_MAX_LEN], out[PKT_MAX_LEN * 2];
+	struct xdp_md ctx = { .ingress_ifindex = LO_IFINDEX };
+	int len;
+
+	*d = (struct pkt_desc)PKT4(.msg_type = 0x03, .data_len = 4, .sport = 40123);
+	len = pkt_build(d, in, sizeof(in), info);
+	assert_true(len > 0);
+	ctx.data_end = (__u32)len;
+	LIBBPF_OPTS(bpf_test_run_opts, opts, .data_in = in, .data_size_in = (__u32)len,
+		    .data_out = out, .data_size_out = sizeof(out),
+		    .ctx_in = &ctx, .ctx_size_in = sizeof(ctx), .repeat = repeat);
+	assert_int_equal(bpf_prog_test_run_opts(builds[0].prog_fd, &opts), 0);
+	assert_int_equal(opts.retval, XDP_DROP);
+}
+
+/*
+ * The rate limit: a bucket of 3 at 1 event/s lets 3 of 10 drops report
+ * (the 10 take microseconds, far from a second's refill), counts the other
+ * 7 as suppressed, and the next event that gets a token says 7.  The
+ * tokens are given by writing the bucket, not by waiting.
+ */
+static void test_rate_limit_suppresses_and_counts(void **state)
+{
+	struct pkt_desc d;
+	struct pkt_info info;
+	uint64_t supp0, drop0;
+	char why[512] = "";
+	cpu_set_t one;
+
+	/* Buckets are per CPU: every run on the same one. */
+	CPU_ZERO(&one);
+	CPU_SET(sched_getcpu(), &one);
+	assert_int_equal(sched_setaffinity(0, sizeof(one), &one), 0);
+	write_port_cfg(&builds[0]);
+	evcatch_set_rate(&events, 1, 3);
+	evcatch_drain(&events);
+	supp0 = counter_sum(PSO_CNT_EVENT_SUPPRESSED);
+	drop0 = counter_sum(PSO_CNT_XDP_DROP_MALFORMED);
+	run_malformed(10, &d, &info);
+	assert_int_equal(counter_sum(PSO_CNT_XDP_DROP_MALFORMED) - drop0, 10);
+	assert_int_equal(evcatch_drain(&events), 3);
+	for (int i = 0; i < 3; i++) {
+		if (evcatch_check(&events.ev[i], &d, &info, PSO_CNT_XDP_DROP_MALFORMED,
+				  PSO_CNT_XDP_DROP_MALFORMED, 1, 0, why, sizeof(why)))
+			fail_msg("event %d:\n%s", i, why);
+		assert_int_equal(events.ev[i].suppressed, 0);
+	}
+	assert_int_equal(counter_sum(PSO_CNT_EVENT_SUPPRESSED) - supp0, 7);
+
+	/* One token: the next drop reports, and tells of the 7 before it. */
+	evcatch_set_credit(&events, 1);
+	run_malformed(1, &d, &info);
+	assert_int_equal(evcatch_drain(&events), 1);
+	assert_int_equal(events.ev[0].suppressed, 7);
+	assert_int_equal(counter_sum(PSO_CNT_EVENT_SUPPRESSED) - supp0, 7);
+
+	/* Rate 0: no events at all, and nothing counted as suppressed. */
+	evcatch_set_rate(&events, 0, 0);
+	run_malformed(5, &d, &info);
+	assert_int_equal(evcatch_drain(&events), 0);
+	assert_int_equal(counter_sum(PSO_CNT_EVENT_SUPPRESSED) - supp0, 7);
+
+}
+
+static cpu_set_t all_cpus;
+
+static int rate_setup(void **state)
+{
+	return sched_getaffinity(0, sizeof(all_cpus), &all_cpus);
+}
+
+/* Whatever the test got to: the rows after it see the rate wide open. */
+static int rate_teardown(void **state)
+{
+	evcatch_set_rate(&events, PSO_EVENT_RATE_MAX, PSO_EVENT_RATE_MAX);
+	clear_tables(&builds[0], &xdp_cases[0]);
+	return sched_setaffinity(0, sizeof(all_cpus), &all_cpus);
 }
 
 /* ---- Runner ------------------------------------------------------------- */
@@ -770,12 +1095,21 @@ static int group_setup(void **state)
 			build_init_drv(&builds[i]);
 	}
 	make_other_port();
+	if (evcatch_open(&events, bpf_map__fd(drv_skel->maps.pso_events),
+			 bpf_map__fd(drv_skel->maps.pso_event_cfg),
+			 bpf_map__fd(drv_skel->maps.pso_event_buckets))) {
+		fprintf(stderr, "cannot read the event ring buffer\n");
+		return -1;
+	}
+	/* Wide open: a row's event is never suppressed. */
+	evcatch_set_rate(&events, PSO_EVENT_RATE_MAX, PSO_EVENT_RATE_MAX);
 	return 0;
 }
 
 static int group_teardown(void **state)
 {
 	remove_other_port();
+	evcatch_close(&events);
 	psoffload_xdp__destroy(drv_skel);
 	psoffload_xdp_offload__destroy(off_skel);
 	return 0;
@@ -783,21 +1117,34 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	size_t n = 1 + N_BUILDS * N_CASES;
+	size_t n = 3 + N_BUILDS + N_BUILDS * N_CASES;
 	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
 	struct run *runs = calloc(N_BUILDS * N_CASES, sizeof(*runs));
+	static char seq_names[N_BUILDS][96];
 	int failed;
 
 	if (!tests || !runs)
 		return 1;
 	tests[0] = (struct CMUnitTest)cmocka_unit_test(test_csum_known_answers);
+	tests[1] = (struct CMUnitTest)cmocka_unit_test(test_offload_build_has_no_events);
+	tests[2] = (struct CMUnitTest)cmocka_unit_test_setup_teardown(
+		test_rate_limit_suppresses_and_counts, rate_setup, rate_teardown);
+	for (size_t i = 0; i < N_BUILDS; i++) {
+		snprintf(seq_names[i], sizeof(seq_names[i]), "%s: %s", builds[i].name,
+			 rate_seq_case.name);
+		tests[3 + N_BUILDS * N_CASES + i] = (struct CMUnitTest){
+			.name = seq_names[i],
+			.test_func = test_rate_sequence,
+			.initial_state = &builds[i],
+		};
+	}
 	for (size_t i = 0; i < N_BUILDS * N_CASES; i++) {
 		struct run *r = &runs[i];
 
 		r->c = &xdp_cases[i / N_BUILDS];
 		r->b = &builds[i % N_BUILDS];
 		snprintf(r->name, sizeof(r->name), "%s: %s", r->b->name, r->c->name);
-		tests[i + 1] = (struct CMUnitTest){
+		tests[i + 3] = (struct CMUnitTest){
 			.name = r->name,
 			.test_func = test_xdp_case,
 			.setup_func = case_setup,
