@@ -310,7 +310,8 @@ nice -n -20 taskset -c "$BROKER_CPU" "$BUILD/bench/microbench" "${MICRO[@]}" >"$
 
 # CONNECT+SUBSCRIBE per second (bench/ctlrate: 64 clients, each a new
 # session that subscribes and ends), psoffload with --store=none and with
-# --store=sqlite (a fresh file each run), alternating, REPEATS of each.
+# --store=sqlite (a fresh file each run), alternating, REPEATS of each;
+# the per-source rate limits off (every client comes from one address).
 CTL_DURATION=${BENCH_CTL_DURATION:-3}
 run_control() {
 	local rep store sys line rc=0
@@ -321,7 +322,7 @@ run_control() {
 			rm -rf "$PIN" "$TMPD/ctl.db"
 			start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
 				"$BUILD/psoffload" --store="$([ $store = none ] && echo none || echo "sqlite:$TMPD/ctl.db")" \
-				--mode=drv --pin-dir="$PIN" "$DEV_BRK" || return 1
+				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 "$DEV_BRK" || return 1
 			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
 				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
 			stop_broker
