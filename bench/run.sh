@@ -214,7 +214,8 @@ run_psoffload() {	# MODE
 	local mode=$1 sys=psoffload-$1 rc
 	rm -rf "$PIN"
 	start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
-		"$BUILD/psoffload" --store=none --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 "$DEV_BRK" || return 1
+		"$BUILD/psoffload" --store=none --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 \
+			--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
 	record_progs "$sys"
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats-before.json"
 	loadgen "$sys" --broker-pid "$broker_pid" "${LAT[@]}"
@@ -322,7 +323,8 @@ run_control() {
 			rm -rf "$PIN" "$TMPD/ctl.db"
 			start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
 				"$BUILD/psoffload" --store="$([ $store = none ] && echo none || echo "sqlite:$TMPD/ctl.db")" \
-				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 "$DEV_BRK" || return 1
+				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 \
+				--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
 			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
 				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
 			stop_broker

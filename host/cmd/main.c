@@ -125,6 +125,19 @@ static int check_store(const char *arg, char *why, size_t whylen)
 	return pso_store_spec_check(arg, why, whylen);
 }
 
+/* --trusted=CIDR,...: every network must parse. */
+static int check_trusted(const char *arg, char *why, size_t whylen)
+{
+	struct pso_cidr nets[PSO_MAX_TRUSTED];
+	int n;
+
+	if (!pso_cidr_parse_list(arg, nets, PSO_MAX_TRUSTED, &n))
+		return 0;
+	snprintf(why, whylen, "use ADDRESS/PREFIX,... (at most %d, host bits zero), "
+		 "e.g. 10.0.0.0/8,fd00::/8", PSO_MAX_TRUSTED);
+	return -EINVAL;
+}
+
 static const struct pso_opt_name qosm1_names[] = {
 	{ "predefined", PSO_QOSM1_PREDEFINED },
 	{ "all", PSO_QOSM1_ALL },
@@ -170,6 +183,13 @@ static const struct pso_opt broker_opts[] = {
 	{ "retries", 0, PSO_OPT_UINT, BROKER(cfg.retries), .min = 0, .max = 100, .arg = "N",
 	  .flags = LIVE,
 	  .help = "QoS 1/2 deliveries: give up after N resends\n(N_RETRY, default 3)" },
+	{ "trusted", 0, PSO_OPT_STRING, BROKER(cfg.trusted_list), .check = check_trusted,
+	  .arg = "CIDR,...",
+	  .help = "networks whose clients need not prove their address\n"
+		  "(loopback always is; see docs/SECURITY.md)" },
+	{ "unvalidated-expiry", 0, PSO_OPT_UINT, BROKER(cfg.unvalidated_s), .min = 1,
+	  .max = 3600, .unit = "seconds", .arg = "SEC",
+	  .help = "end a session whose address is not proven within\nSEC seconds (default 30)" },
 	/* Limits (proto/quota.c, docs/DESIGN.md "Limits"); 0 is none.  Each
 	 * is read where it is applied, so a reload changes it live. */
 	{ "max-keepalive", 0, PSO_OPT_UINT, BROKER(cfg.lim.max_keepalive_s), .flags = LIVE, .min = 0,
@@ -295,7 +315,7 @@ static void broker_defaults(struct broker_args *a)
 			.pin_dir = PSO_PIN_DIR_DEFAULT,
 			.gw_id = 1,
 			.placement_ms = 1000, .session_expiry_s = 3600,
-			.retry_s = 10, .retries = 3,
+			.retry_s = 10, .retries = 3, .unvalidated_s = 30,
 			.max_publish_rate = PSO_DEFAULT_MAX_PUBLISH_RATE,
 			.event_rate = PSO_EVENT_RATE_DEFAULT,
 			.lim = PSO_LIMITS_DEFAULT,

@@ -13,6 +13,8 @@
 #include "ctl/dataplane.h"
 #include "proto/proto.h"
 
+#define PSO_MAX_TRUSTED 64	/* --trusted networks */
+
 /*
  * The broker's settings.  A reload (pso_broker_reconfigure) hands in a new
  * copy whose fields that cannot change live hold their old values: the
@@ -39,6 +41,10 @@ struct pso_broker_cfg {
 	const char *store;		/* "sqlite:PATH" or "none"; NULL: the default
 					 * for the name (pso_store_default_spec) */
 	bool store_reset;		/* set the store aside, start empty */
+	/* Address validation: networks whose clients start proven (loopback
+	 * always does), and how long an unproven session lasts. */
+	const char *trusted_list;	/* "CIDR,..." (--trusted) */
+	unsigned int unvalidated_s;
 	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
 	struct pso_limits lim;		/* quotas, caps, per-source rates */
 	/* Each connected client's QoS 0 publishes a second the data plane

@@ -309,6 +309,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
 		.session_expiry_s = cfg->session_expiry_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
+		.unvalidated_s = cfg->unvalidated_s,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
@@ -324,6 +325,15 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	}
 	b->cfg = *cfg;
 	b->sock = b->sigfd = -1;
+	/* Parsed once: a reload does not change them (restart). */
+	if (cfg->trusted_list &&
+	    pso_cidr_parse_list(cfg->trusted_list, b->trusted, PSO_MAX_TRUSTED, &b->ntrusted)) {
+		snprintf(err, errlen, "bad --trusted '%s'", cfg->trusted_list);
+		ret = -EINVAL;
+		goto fail;
+	}
+	pcfg.trusted = b->trusted;	/* b outlives the protocol layer */
+	pcfg.ntrusted = b->ntrusted;
 	b->now_ms = now_ms();
 	b->started_ms = realtime_ms();
 	b->pin_lock.fd = -1;

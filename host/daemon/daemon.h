@@ -37,6 +37,8 @@ struct pso_broker {
 	struct pso_tables tables;	/* the only writer of the maps */
 	struct pso_ctl ctl;		/* interfaces, modes, placement */
 	struct pso_proto *proto;	/* sessions and the control protocol */
+	struct pso_cidr trusted[PSO_MAX_TRUSTED];	/* --trusted, parsed */
+	int ntrusted;
 	struct pso_nh *nh;		/* routes, neighbours, links */
 	struct pso_events *events;	/* the data plane's event stream */
 	int sock;			/* the MQTT-SN socket */

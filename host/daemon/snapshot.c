@@ -39,6 +39,12 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(sleep_dropped, "Buffered publishes dropped from a full sleep buffer."),
 	COUNTER(forwarded, "Datagrams that came wrapped by a forwarder."),
 	COUNTER(unknown_dropped, "Datagrams from endpoints without a session left unanswered."),
+	COUNTER(valid_proved, "Client addresses proven (the broker's REGISTER or QoS 1/2 id echoed)."),
+	COUNTER(valid_failures, "Wrong or rate-limited echoes of the broker's value."),
+	COUNTER(valid_expired, "Sessions ended because their address was never proven."),
+	COUNTER(valid_held, "QoS 0 publishes held for clients whose address is not proven yet."),
+	COUNTER(valid_held_dropped, "Held publishes dropped: a full buffer, or the global cap."),
+	COUNTER(valid_capped_bytes, "Bytes not sent to unproven endpoints: over 3x what they sent."),
 	COUNTER(keepalive_capped, "CONNECTs and sleeps whose keep-alive was capped (--max-keepalive)."),
 	COUNTER(quota_subscriptions, "SUBSCRIBEs refused: the client's subscriptions (--max-subscriptions)."),
 	COUNTER(quota_holds, "Topics not taken: the client holds its share (--max-holds)."),
@@ -158,6 +164,7 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	pso_proto_session_counts(b->proto, s->sessions);
 	s->nsessions = pso_proto_nsessions(b->proto);
 	pso_proto_retained_usage(b->proto, &s->retained_msgs, &s->retained_bytes);
+	pso_proto_valid_state(b->proto, &s->valid);
 	s->buffered = pso_proto_buffered(b->proto);
 	for (int i = 0; i < b->ctl.nifaces && i < PSO_MAX_PORTS; i++)
 		take_iface(b, &b->ctl.ifaces[i], &s->ifaces[s->nifaces++]);
@@ -269,6 +276,11 @@ struct json_object *pso_snap_daemon_json(const struct pso_snapshot *s)
 	json_object_object_add(d, "rx_by_type", types);
 	add_u64(d, "nic_write_errors", s->tables.nic_write_errors);
 	add_u64(d, "nic_table_full", s->tables.nic_table_full);
+	/* Address validation now (the counters are the valid_* above). */
+	json_object_object_add(d, "validation", by = json_object_new_object());
+	add_u64(by, "validated", s->valid.validated);
+	add_u64(by, "unvalidated", s->valid.unvalidated);
+	add_u64(by, "held_bytes", s->valid.held_bytes);
 	return d;
 }
 

@@ -24,7 +24,9 @@
  *                 "sessions", "sessions_by_state": { state: n },
  *                 "retained_messages", "retained_bytes", "buffered",
  *                 "rx_by_type": { "CONNECT": n, ... (types seen) },
- *                 "nic_write_errors", "nic_table_full" },
+ *                 "nic_write_errors", "nic_table_full",
+ *                 "validation": { "validated", "unvalidated" (connected
+ *                 sessions whose address is proven or not), "held_bytes" } },
  *     "store": { "spec", "persistent", "revision", "commits", "puts", "deletes",
  *                "errors", "pending", "last_write_ms" (CLOCK_REALTIME, 0: none
  *                yet), "last_write_age_ms", "last_error",
@@ -98,6 +100,7 @@ struct pso_snapshot {
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;
 	uint64_t retained_msgs, retained_bytes;
+	struct pso_valid_state valid;	/* connected sessions proven or not */
 	uint32_t buffered;		/* outbox and sleep-buffer messages */
 	int nifaces;
 	struct pso_snap_iface ifaces[PSO_MAX_PORTS];

@@ -100,6 +100,11 @@ static void connect_done(struct pso_proto *p, struct pso_client *c, const struct
 	if (c->slot.flags & PSO_SUB_F_RESOLVED)
 		pso_client_log_next_hop(p, c);
 	pso_send_to(p, c, ack);
+	/* Unproven, it is owed what a resumed session is once proven. */
+	if (!c->v.ok) {
+		pso_valid_challenge(p, c);
+		return;
+	}
 	if (c->nheld || c->zz_head || c->out_head)
 		resume_session(p, c);
 }
@@ -122,6 +127,8 @@ void pso_handle_connect(struct pso_proto *p, struct rx *rx)
 		pso_reply(p, rx, &ack);
 		return;
 	}
+	/* A new connection proves its address anew (validate.c). */
+	pso_valid_start(p, c, rx->len);
 	c->clean = rx->m.flags & MQTTSN_FLAG_CLEAN_SESSION;
 	c->keepalive_asked = rx->m.duration;
 	c->keepalive_s = pso_quota_keepalive(p, rx->m.duration);

@@ -47,14 +47,17 @@ int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
 	return pso_send_msg(p, ep, local, &m);
 }
 
-int pso_send_to(struct pso_proto *p, const struct pso_client *c, const struct mqttsn_msg *m)
+int pso_send_to(struct pso_proto *p, struct pso_client *c, const struct mqttsn_msg *m)
 {
+	/* Not yet proven: within 3 x what its endpoint sent (validate.c). */
+	if (!pso_valid_may_send(p, c, m))
+		return -ENOBUFS;
 	if (pso_client_forwarded(c))
 		return pso_fwd_send(p, &c->fwd_ep, &c->fwd_local, &c->fwd, m);
 	return pso_send_msg(p, &c->ep, &c->local, m);
 }
 
-int pso_send_to_simple(struct pso_proto *p, const struct pso_client *c, uint8_t type)
+int pso_send_to_simple(struct pso_proto *p, struct pso_client *c, uint8_t type)
 {
 	struct mqttsn_msg m = { .type = type };
 
@@ -159,6 +162,8 @@ static int send_publish(struct pso_proto *p, const struct pso_hold *h, bool reta
 		return pso_outbox_add(p, h->c, m.flags, m.topic_id, data, len);
 	if (!h->c->connected)
 		return 0;	/* QoS 0 is not kept for a client away */
+	if (!h->c->v.ok)	/* its address not proven yet: kept till it is */
+		return pso_valid_hold(p, h->c, m.flags, m.topic_id, data, len);
 	if (!pso_client_reachable(h->c))	/* asleep: kept for its wake-up */
 		return pso_sleep_buffer(p, h->c, m.flags, m.topic_id, data, len);
 	p->stats.host_deliveries++;
@@ -210,11 +215,15 @@ void pso_retain_store(struct pso_proto *p, struct pso_client *c, uint16_t id, ui
 void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id)
 {
 	struct pso_retained *r = p->retained[id];
-	const struct pso_hold *h = pso_client_hold_of(c, id);
+	struct pso_hold *h = pso_client_hold_of(c, id);
 	int qos;
 
 	if (!r || !h)
 		return;
+	if (!c->v.ok) {		/* the retained message waits for validation */
+		h->retain_owed = true;
+		return;
+	}
 	qos = mqttsn_flags_qos(r->flags);
 	if (qos < 0)
 		qos = 0;

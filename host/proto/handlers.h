@@ -14,6 +14,7 @@ struct rx {
 	struct in6_pktinfo local;	/* our address and ingress ifindex */
 	bool judged;			/* see struct pso_rx */
 	uint64_t rx_ns;			/* see struct pso_rx */
+	size_t len;			/* the whole datagram, envelope included */
 	struct pso_client *c;		/* NULL: not connected */
 	struct mqttsn_msg m;
 	/* wrapped by a forwarder (fwd != NULL) */

@@ -45,7 +45,7 @@ static void pump(struct pso_proto *p, struct pso_client *c)
 {
 	struct pso_outmsg *o = c->out_head;
 
-	if (!o || !pso_client_reachable(c) || o->state != PSO_OUT_QUEUED)
+	if (!o || !pso_outbox_may_send(c) || o->state != PSO_OUT_QUEUED)
 		return;
 	if (!o->msg_id)
 		o->msg_id = next_msg_id(c);
@@ -139,7 +139,7 @@ void pso_outbox_tick(struct pso_proto *p, struct pso_client *c)
 {
 	struct pso_outmsg *o = c->out_head;
 
-	if (!o || !pso_client_reachable(c) || o->state == PSO_OUT_QUEUED ||
+	if (!o || !pso_outbox_may_send(c) || o->state == PSO_OUT_QUEUED ||
 	    p->now_ms - c->out_sent_ms < (uint64_t)p->cfg.retry_s * 1000)
 		return;
 	if (c->out_tries > p->cfg.retries) {

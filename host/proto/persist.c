@@ -130,6 +130,14 @@ int pso_proto_export_session(struct pso_proto *p, const char *client_id, uint64_
 			s->told[s->ntold++] = c->held[i]->id;
 	if (export_msgs(s, c->out_head, PSO_BOX_OUTBOX) || export_msgs(s, c->zz_head, PSO_BOX_SLEEP))
 		goto nomem;
+	/* Address validation: whether this connection's address was proven
+	 * and whether some connection of the session's was. */
+	s->validation = malloc(1);
+	if (!s->validation)
+		goto nomem;
+	s->validation[0] = (c->connected && c->v.ok ? PSO_REC_VALID_OK : 0) |
+			   (c->v.proven_once ? PSO_REC_VALID_ONCE : 0);
+	s->validation_len = 1;
 	return 0;
 nomem:
 	pso_rec_free(rec);
@@ -383,12 +391,22 @@ static int import_session(struct pso_proto *p, const struct pso_rec_session *s, 
 		    (!pso_client_forwarded(c) && p->ops->client_add(p->ctx, &ep))) {
 			pso_warn("client %s: client table full: restored offline", c->id);
 		} else {
+			uint8_t v = s->validation_len ? s->validation[0] : 0;
+
 			c->asleep = s->asleep;
 			c->last_seen_ms = now_ms;	/* a full keep-alive period of grace */
 			pso_client_attach(p, c, &ep, &s->local);
+			/* Proven before the stop, at this endpoint: still proven;
+			 * else a new challenge (pso_proto_resume_imported). */
+			c->v.proven_once = v & PSO_REC_VALID_ONCE;
+			if (v & PSO_REC_VALID_OK)
+				c->v.ok = true;
+			else
+				pso_valid_start(p, c, 0);
 			return 0;
 		}
 	}
+	c->v.proven_once = s->validation_len && (s->validation[0] & PSO_REC_VALID_ONCE);
 	{
 		uint64_t age = s->lost_unix_ms && now_unix_ms > s->lost_unix_ms
 				       ? now_unix_ms - s->lost_unix_ms : 0;
@@ -421,6 +439,12 @@ uint32_t pso_proto_resume_imported(struct pso_proto *p, uint64_t now_ms)
 	p->now_ms = now_ms;
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
 		for (struct pso_client *c = p->by_ep[h]; c; c = c->next_ep) {
+			/* An unproven address is challenged first: what it is
+			 * owed follows the proof (pso_valid_proved). */
+			if (!c->v.ok && !c->asleep) {
+				pso_valid_challenge(p, c);
+				continue;
+			}
 			/* A sleeper's slots stay not servable; what it is owed
 			 * waits for its PINGREQ or CONNECT. */
 			if (!pso_client_reachable(c))

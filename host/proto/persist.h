@@ -83,11 +83,14 @@ struct pso_rec_session {
 	int ntold;
 	struct pso_rec_msg *msgs;	/* the outbox in order, then the sleep buffer */
 	int nmsgs;
-	/* Reserved for address validation (kept opaque here, written and
-	 * read back whole): empty until that state exists. */
+	/* Address validation, opaque to a store (written and read back
+	 * whole): one byte of PSO_REC_VALID_* today. */
 	uint8_t *validation;
 	size_t validation_len;
 };
+
+#define PSO_REC_VALID_OK	0x1	/* the connection's address was proven */
+#define PSO_REC_VALID_ONCE	0x2	/* some connection of the session's was */
 
 struct pso_rec_topic {
 	uint16_t id;

@@ -25,7 +25,8 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->slotless = calloc(cfg->max_topics, sizeof(*p->slotless));
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
 	p->rl = pso_rl_new(PSO_RL_ENTRIES_DEFAULT, NULL);
-	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || !p->rl) {
+	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || !p->rl ||
+	    pso_valid_init(p)) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -49,6 +50,7 @@ void pso_proto_free(struct pso_proto *p)
 			pso_outbox_free(p, c);
 			pso_will_free(&c->will);
 			pso_sleep_free(p, c);
+			pso_valid_free(p, c);
 			free(c->subs);
 			free(c->held);
 			free(c);
@@ -59,6 +61,7 @@ void pso_proto_free(struct pso_proto *p)
 			free(p->retained[i]);
 	free(p->retained);
 	free(p->topic_holds);
+	free(p->guesses);
 	pso_rl_free(p->rl);
 	free(p->slotless);
 	if (p->reg)
@@ -157,6 +160,9 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 			unsigned int period;
 
 			next = c->next_ep;
+			/* Unproven past its time: gone or offline now. */
+			if (pso_valid_tick(p, c))
+				continue;
 			pso_outbox_tick(p, c);
 			/* A sleeper is lost past 1.5 x its sleep, not its
 			 * keep-alive. */

@@ -19,6 +19,7 @@
 #include <stdint.h>
 #include <netinet/in.h>
 #include "psoffload_abi.h"
+#include "util/endpoint.h"
 
 enum pso_qosm1_policy {
 	PSO_QOSM1_PREDEFINED,	/* QoS -1 admitted to predefined topics (default) */
@@ -72,6 +73,12 @@ struct pso_proto_cfg {
 	 * at most retries times (MQTT-SN T_RETRY, N_RETRY). */
 	uint32_t retry_s;
 	uint32_t retries;
+	/* Address validation (validate.c): endpoints in these networks, and
+	 * loopback, are taken as proven; a session that has not proven its
+	 * address within unvalidated_s (0: 30 s) ends. */
+	const struct pso_cidr *trusted;
+	int ntrusted;
+	uint32_t unvalidated_s;
 	struct pso_limits lim;
 };
 
@@ -166,6 +173,13 @@ struct pso_proto_stats {
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 	uint64_t unreachable;		/* clients lost to an ICMP port or host
 					 * unreachable (pso_proto_unreachable) */
+	/* Address validation (validate.c) */
+	uint64_t valid_proved;		/* endpoints that echoed the broker's value */
+	uint64_t valid_failures;	/* wrong or rate-limited echoes */
+	uint64_t valid_expired;		/* sessions that never proved their address */
+	uint64_t valid_held;		/* publishes buffered until validation */
+	uint64_t valid_held_dropped;	/* the oldest of a full buffer, or over the cap */
+	uint64_t valid_capped_bytes;	/* not sent: over 3 x what the endpoint sent */
 	/* Limits (struct pso_limits): each refusal counted once. */
 	uint64_t keepalive_capped;	/* CONNECTs whose keep-alive was capped */
 	uint64_t quota_subscriptions;	/* SUBSCRIBE refused: too many subscriptions */
@@ -180,6 +194,14 @@ struct pso_proto_stats {
 	/* Datagrams decoded, by MQTT-SN message type (0x00..0x1d; the
 	 * forwarder's envelope counts in `forwarded`, its content here). */
 	uint64_t rx_type[PSO_PROTO_RX_TYPES];
+};
+
+/* Address validation now: connected sessions proven or not, and the bytes
+ * of publishes buffered for the latter. */
+struct pso_valid_state {
+	uint32_t validated;
+	uint32_t unvalidated;
+	uint64_t held_bytes;
 };
 
 struct pso_proto;
@@ -248,6 +270,7 @@ const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);
 uint32_t pso_proto_nclients(const struct pso_proto *p);	/* connected */
 uint32_t pso_proto_nsessions(const struct pso_proto *p);	/* connected or kept */
 uint32_t pso_proto_ntopics(const struct pso_proto *p);
+void pso_proto_valid_state(const struct pso_proto *p, struct pso_valid_state *out);
 /* What every client holds together (struct pso_limits' totals). */
 uint64_t pso_proto_retained_bytes(const struct pso_proto *p);
 uint32_t pso_proto_buffered(const struct pso_proto *p);

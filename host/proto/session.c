@@ -143,8 +143,10 @@ static struct pso_sub hold_slot(const struct pso_client *c, enum pso_form form)
 {
 	struct pso_sub slot = c->slot;
 
-	if (c->asleep)
-		slot.flags &= ~PSO_SUB_F_RESOLVED;	/* the daemon buffers for it */
+	/* Asleep, or its address not proven (validate.c): the daemon keeps
+	 * what comes for it. */
+	if (c->asleep || !c->v.ok)
+		slot.flags &= ~PSO_SUB_F_RESOLVED;
 	if (form == PSO_FORM_PREDEFINED)
 		slot.flags |= PSO_SUB_F_PREDEFINED;
 	else if (form == PSO_FORM_SHORT)
@@ -439,6 +441,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 	pso_outbox_free(p, c);
 	pso_will_free(&c->will);
 	pso_sleep_free(p, c);
+	pso_valid_free(p, c);
 	pso_quota_client_gone(p, c);
 	if (was_connected)
 		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);

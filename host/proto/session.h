@@ -51,6 +51,7 @@ struct pso_hold {
 	int qos;		/* the highest granted by those subscriptions */
 	bool told;		/* the client knows the id (REGISTER sent, or it
 				 * named the topic itself) */
+	bool retain_owed;	/* its retained message waits for validation */
 	bool slotless;		/* connected, but the topic's slots were full:
 				 * the daemon delivers to it (PSO_TOPIC_F_HOST) */
 	struct pso_hold *next, *prev;	/* the topic's list */
@@ -83,6 +84,26 @@ struct pso_will {
 	uint8_t flags;		/* QoS and RETAIN to publish it with */
 	uint8_t *msg;
 	size_t len;
+};
+
+/*
+ * Address validation of a connection (validate.c, RFC 9000 section 8.1):
+ * until the endpoint echoes a value only a receiver of the broker's
+ * datagrams can know, the broker sends it at most 3 x the bytes it
+ * received from it, the data plane sends it nothing and publishes for it
+ * wait here.
+ */
+struct pso_valid {
+	bool ok;			/* proven, or trusted */
+	bool proven_once;		/* on some connection of this session */
+	uint16_t challenge;		/* the MsgId of the broker's REGISTER */
+	uint64_t rx_bytes, tx_bytes;	/* while unproven */
+	uint64_t since_ms;		/* the CONNECT */
+	uint64_t sent_ms;		/* the REGISTER last sent (0: not yet) */
+	uint32_t tries;
+	struct pso_outmsg *held_head, *held_tail;	/* QoS 0 publishes */
+	uint32_t held_len;
+	size_t held_bytes;
 };
 
 /* Where a CONNECT with the Will flag stands. */
@@ -121,6 +142,7 @@ struct pso_client {
 	uint32_t out_tries;
 	struct pso_will will;
 	enum pso_will_step will_step;
+	struct pso_valid v;
 	uint64_t unknown_reply_ms;	/* next "invalid topic id" PUBACK to QoS 0 */
 	/* Sleeping (sleep.c): asleep, awake for a PINGREQ, the QoS 0
 	 * publishes buffered meanwhile */
@@ -173,6 +195,12 @@ struct pso_proto {
 	bool bye_started;
 	uint32_t unknown_tokens;		/* pso_reply_unknown()'s bucket */
 	uint64_t unknown_refill_ms;
+	/* validate.c: the topic its REGISTERs name (0: not registered yet),
+	 * wrong echoes per source address, the bytes held for all sessions */
+	uint16_t valid_topic;
+	struct pso_guess *guesses;
+	uint32_t guess_seed;
+	uint64_t valid_held_bytes;
 	struct pso_proto_stats stats;
 	/* Limits (quota.c): totals over every client, per-source buckets. */
 	uint64_t retained_bytes;
@@ -245,8 +273,9 @@ int pso_fwd_send(struct pso_proto *p, const struct pso_endpoint *ep,
 
 /* ---- deliver.c: sending, host-path delivery, retained messages ---- */
 /* To a client, wrapped when it is behind a forwarder. */
-int pso_send_to(struct pso_proto *p, const struct pso_client *c, const struct mqttsn_msg *m);
-int pso_send_to_simple(struct pso_proto *p, const struct pso_client *c, uint8_t type);
+/* -ENOBUFS: over an unproven client's budget (validate.c), not sent. */
+int pso_send_to(struct pso_proto *p, struct pso_client *c, const struct mqttsn_msg *m);
+int pso_send_to_simple(struct pso_proto *p, struct pso_client *c, uint8_t type);
 int pso_send_msg(struct pso_proto *p, const struct pso_endpoint *ep,
 		 const struct in6_pktinfo *local, const struct mqttsn_msg *m);
 int pso_send_simple(struct pso_proto *p, const struct pso_endpoint *ep,
@@ -311,12 +340,52 @@ void pso_sleep_outbox_done(struct pso_proto *p, struct pso_client *c);
  * publishes, then its outbox. */
 void pso_session_owed(struct pso_proto *p, struct pso_client *c, bool enable_slots);
 void pso_sleep_free(struct pso_proto *p, struct pso_client *c);
-/* A sleeper that is not awake gets nothing now. */
+/* A sleeper that is not awake, or a client that has not proven its
+ * address, gets nothing now. */
 static inline bool pso_client_reachable(const struct pso_client *c)
+{
+	return c->connected && c->v.ok && (!c->asleep || c->awake);
+}
+/* The outbox may send: an unproven client may get a QoS 1/2 delivery
+ * within its budget, since acknowledging it proves the address. */
+static inline bool pso_outbox_may_send(const struct pso_client *c)
 {
 	return c->connected && (!c->asleep || c->awake);
 }
 
+/* ---- validate.c: address validation (RFC 9000 section 8.1) ---- */
+/* The name of the topic the broker's challenge REGISTER carries. */
+#define PSO_VALID_TOPIC "$pso/v"
+#define PSO_VALID_HELD_MAX 64		/* publishes held per session */
+#define PSO_VALID_HELD_BYTES_MAX (8u << 20)	/* for all sessions together */
+#define PSO_VALID_GUESS_BURST 4		/* wrong echoes per address ... */
+#define PSO_VALID_GUESS_REFILL_MS 5000	/* ... and one more this often */
+#define PSO_VALID_GUESS_TABLE 1024
+#define PSO_VALID_EXPIRY_S 30		/* pso_proto_cfg.unvalidated_s 0 */
+
+int pso_valid_init(struct pso_proto *p);
+/* A CONNECT at this endpoint (rx_len bytes came with it): proven when
+ * trusted, else a new challenge. */
+void pso_valid_start(struct pso_proto *p, struct pso_client *c, size_t rx_len);
+/* rx_len more bytes from c's endpoint. */
+void pso_valid_rx(struct pso_client *c, size_t rx_len);
+/* Sending m to c fits its budget (counted when it does not). */
+bool pso_valid_may_send(struct pso_proto *p, struct pso_client *c, const struct mqttsn_msg *m);
+/* The challenge REGISTER, after the CONNACK. */
+void pso_valid_challenge(struct pso_proto *p, struct pso_client *c);
+/* A REGACK, PUBACK, PUBREC or PUBCOMP from an unproven c: true when it
+ * echoes what the broker sent (then call pso_valid_proved()). */
+bool pso_valid_answer(struct pso_proto *p, struct pso_client *c, uint8_t type, uint16_t msg_id);
+/* Proven: what waited goes out (REGISTERs, retained messages, the held
+ * publishes), its slots become servable, then its outbox. */
+void pso_valid_proved(struct pso_proto *p, struct pso_client *c);
+/* A QoS 0 publish for an unproven client (the oldest dropped when full). */
+int pso_valid_hold(struct pso_proto *p, struct pso_client *c, uint8_t flags,
+		   uint16_t topic_field, const uint8_t *data, size_t len);
+/* Periodic: resend the challenge, end sessions past unvalidated_s; true
+ * when c is gone or offline now. */
+bool pso_valid_tick(struct pso_proto *p, struct pso_client *c);
+void pso_valid_free(struct pso_proto *p, struct pso_client *c);
 /* ---- quota.c: what a client may hold, how fast a source may ask ---- */
 /* The keep-alive (or sleep duration) a client gets for the one it asked. */
 uint16_t pso_quota_keepalive(struct pso_proto *p, uint16_t asked);

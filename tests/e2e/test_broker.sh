@@ -537,6 +537,9 @@ def sock():
 def connect(s, cid):
     s.send(bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 60) + cid)
     assert s.recv(64)[1] == 0x05
+    # Address validation: the broker's REGISTER, REGACKed with its MsgId.
+    d = s.recv(64); assert d[1] == 0x0A, d.hex()
+    s.send(bytes([7, 0x0B]) + d[2:6] + b"\0")
 rounds, sent, lost_all, lossy = int(sys.argv[3]), 0, 0, 0
 pub = sock()
 connect(pub, b"race-pub")
@@ -590,6 +593,8 @@ s.connect((sys.argv[1], 1883)); s.settimeout(3)
 cid = b"t-unknown"
 s.send(bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 60) + cid)
 assert s.recv(64)[1] == 0x05
+d = s.recv(64); assert d[1] == 0x0A, d.hex()	# address validation: REGACK it
+s.send(bytes([7, 0x0B]) + d[2:6] + b"\0")
 s.send(bytes([7 + 2, 0x0C, 0x00]) + struct.pack("!HH", 3000, 0) + b"hi")
 d = s.recv(64)
 print("type=0x%02x topic=%d rc=0x%02x" % (d[1], struct.unpack("!H", d[2:4])[0], d[6]), flush=True)
@@ -637,6 +642,8 @@ s.settimeout(10)
 cid = b"t-noack"
 s.send(bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 60) + cid)
 assert s.recv(64)[1] == 0x05
+d = s.recv(64); assert d[1] == 0x0A, d.hex()	# address validation: REGACK it
+s.send(bytes([7, 0x0B]) + d[2:6] + b"\0")
 name = b"tq/noack"
 s.send(bytes([5 + len(name), 0x12, 0x20]) + struct.pack("!H", 1) + name)
 assert s.recv(64)[1] == 0x13
@@ -703,6 +710,10 @@ def req(node, msg, want):
     return inner
 for node, cid in ((b"\x0a", b"node-a"), (b"\x0b\x0c", b"node-b")):
     req(node, bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 30) + cid, 0x05)
+    # Address validation: the broker's REGISTER, REGACKed in the wrapping.
+    n, inner = unwrap(s.recv(2048))
+    assert n == node and inner[1] == 0x0A, (n, inner)
+    s.send(wrap(node, bytes([7, 0x0B]) + inner[2:6] + b"\0"))
 name = b"tfwd/t"
 req(b"\x0a", bytes([5 + len(name), 0x12, 0x00]) + struct.pack("!H", 1) + name, 0x13)
 print("subscribed", flush=True)

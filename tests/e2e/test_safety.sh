@@ -8,7 +8,23 @@
 #           the other, then one publish: the brokers forward it to each
 #           other.  Before the data plane decremented the TTL it reset it,
 #           and the loop never ended (567,580 xdp_tx in 2 s); now it dies
-#           after the publish's TTL in hops.
+#           after the publish's TTL in hops.  The brokers run with
+#           --trusted for the lab network there, as an operator who vouches
+#           for it would: without it the spoofed subscribers never prove
+#           their address and the loop never forms (loop-untrusted).
+#   reflect-* spoofed CONNECT (keep-alive 0) and SUBSCRIBE from a victim's
+#           address (ns S1, 10.77.1.11, which has no socket there and
+#           answers ICMP): (a) to a busy topic, (b) "#" over 200 retained
+#           messages of 1 KB, (c) 64 endpoints of the victim with a
+#           wildcard each.  A capture at the victim counts what the broker
+#           sends it; the amplification factor (bytes to the victim / bytes
+#           spoofed in its name, UDP payloads) must be at most 3 (RFC 9000
+#           8.1: before validation, at most 3x).  Before address validation
+#           (682019d): (a) ~1,300x, (b) ~7,000x, (c) ~400x (see docs/SECURITY.md).
+#           Meanwhile a real `psoffload sub` in ns S3 gets every publish.
+#   pingpong one spoofed DISCONNECT "from" broker B's port to broker A: once
+#           answered by a DISCONNECT, answered again (143,412 each way in
+#           5.5 s); now A reads it and neither answers.
 #   rate    a connected client flooding at 10x --max-publish-rate: its
 #           subscribers get about the limit (burst + rate x time), the rest
 #           is dropped and counted (xdp_drop_rate), and another publisher on
@@ -105,20 +121,22 @@ expect() {
 
 # ---- the brokers -------------------------------------------------------------
 
-# start_pair: broker A on b0 and b1 (ns B), broker B on s2 (ns S2).
+# start_pair [ARGS...]: broker A on b0 and b1 (ns B), broker B on s2
+# (ns S2), both with ARGS.
 start_pair() {
 	pin_dir=/sys/fs/bpf/psoffload-safety-$LAB_ID-a
 	b_pin=/sys/fs/bpf/psoffload-safety-$LAB_ID-b
-	broker_log=$tmp/broker-a.log
-	b_log=$tmp/broker-b.log
+	# Fresh logs: a "serving" line of the round before is no start.
+	broker_log=$tmp/broker-a-$mode-$((++a_starts)).log
+	b_log=$tmp/broker-b-$mode-$a_starts.log
 	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$pin_dir" \
-		b0 b1 >"$broker_log" 2>&1 &
+		"$@" b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
 	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$b_pin" \
-		s2 >"$b_log" 2>&1 &
+		"$@" s2 >"$b_log" 2>&1 &
 	b_pid=$!
-	wait_for 10 grep -q "serving MQTT-SN" "$broker_log" &&
-		wait_for 10 grep -q "serving MQTT-SN" "$b_log" && return 0
+	wait_for 10 grep -qs "serving MQTT-SN" "$broker_log" &&
+		wait_for 10 grep -qs "serving MQTT-SN" "$b_log" && return 0
 	echo "# a broker did not start:"
 	sed 's/^/#   A: /' "$broker_log"
 	sed 's/^/#   B: /' "$b_log"
@@ -175,6 +193,144 @@ hex() { printf '%s' "$1" | od -An -tx1 | tr -d ' \n'; }
 mqttsn_connect() { printf '%02x0404' $((6 + ${#1})); printf '01003c'; hex "$1"; }
 mqttsn_subscribe() { printf '%02x12000001' $((5 + ${#1})); hex "$1"; }
 
+# SUBSCRIBE (QoS 0) to a filter, and the bytes of a list of hex datagrams.
+hexlen() { local n=0 h; for h in "$@"; do n=$((n + ${#h} / 2)); done; echo $n; }
+
+# ---- the victim's capture, the publisher -----------------------------------
+
+# capture.py IFACE ADDR PORT COUNT OUT: counts the UDP payload bytes from
+# port 1883 to ADDR, ports PORT .. PORT+COUNT-1, seen on IFACE (AF_PACKET, so whatever the victim's kernel does
+# with them), writing "bytes datagrams" to OUT every 100 ms.
+cat >"$work/capture.py" <<'PY'
+import socket, struct, sys, time, os
+ifc, addr, out = sys.argv[1], socket.inet_aton(sys.argv[2]), sys.argv[5]
+lo, hi = int(sys.argv[3]), int(sys.argv[3]) + int(sys.argv[4])
+s = socket.socket(socket.AF_PACKET, socket.SOCK_RAW, socket.htons(0x0800))
+s.setsockopt(socket.SOL_SOCKET, 33, 16 << 20)	# SO_RCVBUFFORCE: count, not drop
+s.bind((ifc, 0))
+s.settimeout(0.1)
+nbytes = ndgrams = 0
+def flush():
+    with open(out + ".tmp", "w") as f:
+        f.write("%d %d\n" % (nbytes, ndgrams))
+    os.rename(out + ".tmp", out)
+flush()
+last = time.monotonic()
+while True:
+    try:
+        fr, meta = s.recvfrom(65535)
+        if meta[2] != socket.PACKET_OUTGOING and len(fr) >= 42:
+            ip = fr[14:]
+            ihl = (ip[0] & 15) * 4
+            if ip[9] == 17 and ip[16:20] == addr:
+                sport, dport, ulen = struct.unpack("!HHH", ip[ihl:ihl + 6])
+                if sport == 1883 and lo <= dport < hi:
+                    nbytes += ulen - 8
+                    ndgrams += 1
+    except socket.timeout:
+        pass
+    if time.monotonic() - last >= 0.1:
+        flush()
+        last = time.monotonic()
+PY
+
+# client.py HOST CID TOPIC COUNT SIZE RATE [retain]: a plain MQTT-SN
+# publisher (it REGACKs the broker's REGISTER, as clients do): COUNT QoS 0
+# publishes of SIZE bytes at RATE a second; with "retain", one retained
+# publish to each of TOPIC/I%10/I for I in 0 .. COUNT-1 instead.
+cat >"$work/client.py" <<'PY'
+import socket, struct, sys, time
+host, cid, topic, count, size, rate = sys.argv[1], sys.argv[2].encode(), sys.argv[3], \
+    int(sys.argv[4]), int(sys.argv[5]), float(sys.argv[6])
+retain = len(sys.argv) > 7
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.connect((host, 1883)); s.settimeout(5)
+def wait(mtype, msg_id=None):
+    while True:
+        d = s.recv(2048)
+        if d[1] == 0x0A:	# the broker's REGISTER: REGACK, same MsgId
+            s.send(bytes([7, 0x0B]) + d[2:4] + d[4:6] + b"\0")
+            continue
+        if d[1] == mtype and (msg_id is None or d[4:6] == struct.pack("!H", msg_id)):
+            return d
+s.send(bytes([6 + len(cid), 0x04, 0x04, 0x01]) + struct.pack("!H", 60) + cid)
+assert wait(0x05)[2] == 0
+def register(name, mid):
+    s.send(bytes([6 + len(name), 0x0A]) + struct.pack("!HH", 0, mid) + name)
+    ack = wait(0x0B, mid)
+    assert ack[6] == 0, ack.hex()
+    return ack[2:4]
+payload = (b"x" * size)
+names = ["%s/%d/%d" % (topic, i % 10, i) for i in range(count)] if retain else [topic]
+tids = [register(n.encode(), 1 + i) for i, n in enumerate(names)]
+start = time.monotonic()
+for i in range(count):
+    tid = tids[i] if retain else tids[0]
+    flags = 0x10 if retain else 0x00
+    body = bytes([flags]) + tid + b"\0\0" + payload
+    s.send((bytes([2 + len(body)]) if 2 + len(body) < 256 else
+            b"\x01" + struct.pack("!H", 4 + len(body))) + b"\x0c" + body)
+    if rate:
+        delay = start + (i + 1) / rate - time.monotonic()
+        if delay > 0:
+            time.sleep(delay)
+print("published %d" % count, flush=True)
+PY
+
+VICTIM4=10.77.1.11	# ns S1
+new_build=0
+"$psoffload" --help 2>&1 | grep -q -- --trusted && new_build=1
+
+# capture_start PORT COUNT: the victim's ports PORT .. PORT+COUNT-1.
+capture_start() {
+	rm -f "$work/capture"
+	nsenter --net="$(lab_ns "$NS_S1")" python3 "$work/capture.py" s1 $VICTIM4 "$1" "$2" \
+		"$work/capture" &
+	test_pids+=("$!")
+	wait_for 5 test -s "$work/capture"
+}
+captured() { cut -d' ' -f1 "$work/capture"; }
+# The capture has settled: the same count twice, 300 ms apart.
+capture_settled() {
+	local a b
+	a=$(captured)
+	sleep 0.3
+	b=$(captured)
+	[ "$a" = "$b" ]
+}
+
+# legit NAME FILTER COUNT: a real subscriber in ns S3 (behind broker A's
+# second port), proven (once the broker can tell), expecting COUNT
+# publishes.
+legit() {
+	nsenter --net="$(lab_ns "$NS_S3")" "$psoffload" sub -h $BROKER4_P2 -I "$1" -t "$2" -C "$3" \
+		-W 60 >"$work/$1.out" 2>"$work/$1.err" &
+	test_pids+=("$!")
+	legit_pid=$!
+	wait_for 10 grep -q "client $1 subscribed to" "$broker_log" ||
+		{ note "$1 did not subscribe: $(cat "$work/$1.err")"; return 1; }
+	[ $new_build = 0 ] || wait_for 10 grep -q "client $1: address proven" "$broker_log" ||
+		{ note "$1 never proved its address"; return 1; }
+}
+legit_done() {	# NAME COUNT
+	wait_for 30 gone "$legit_pid" || { note "$1 got $(wc -l <"$work/$1.out") of $2"; return 1; }
+	forget_pid "$legit_pid"
+	expect "publishes $1 received during the attack" "$2" "$(wc -l <"$work/$1.out")"
+}
+
+# amplification NAME SPOOFED_BYTES: the capture's bytes over the spoofed
+# ones, checked against 3.
+amplification() {
+	local got ratio
+	wait_for 5 capture_settled
+	got=$(captured)
+	ratio=$(awk -v a="$got" -v b="$2" 'BEGIN { printf "%.2f", a / b }')
+	info "$1: $2 bytes spoofed in the victim's name, $got bytes to the victim: ${ratio}x"
+	awk -v r="$ratio" 'BEGIN { exit !(r <= 3) }' ||
+		{ note "$1: amplification ${ratio}x > 3"; return 1; }
+}
+
+# ---- the tests ---------------------------------------------------------------
 # start_a OPTIONS...: broker A alone, on b0 and b1, with these options.
 start_a() {
 	pin_dir=/sys/fs/bpf/psoffload-safety-$LAB_ID-a
@@ -230,6 +386,89 @@ for port in range(nports):
         for m in msgs:
             s.sendto(datagram(src, 30000 + port, dst, 1883, m), (dst, 0))
 PY
+
+# (a) A spoofed CONNECT (keep-alive 0) + SUBSCRIBE to a topic a publisher
+# sends 50 publishes of 100 bytes a second to, for 6 s.
+t_reflect_busy() {
+	local rc=0 pkts
+	pkts=("$(printf '0e0404010000'; hex victim-a)" "$(mqttsn_subscribe busy/t)")
+	legit legit-a busy/t 300 || return 1
+	capture_start 40000 1 || { note "no capture"; return 1; }
+	spoof $VICTIM4 40000 $BROKER4 1883 "${pkts[@]}"
+	wait_for 10 grep -q "client victim-a subscribed to busy/t" "$broker_log" ||
+		{ note "the spoofed subscription never reached the broker"; return 1; }
+	lab_run "$NS_PUB" python3 "$work/client.py" $BROKER4 busy-pub busy/t 300 100 50 >/dev/null ||
+		{ note "the publisher failed"; return 1; }
+	legit_done legit-a 300 || rc=1
+	amplification "spoofed subscriber of a busy topic" "$(hexlen "${pkts[@]}")" || rc=1
+	return $rc
+}
+
+# (b) A spoofed SUBSCRIBE "#" over 200 retained messages of 1 KB.
+t_reflect_retained() {
+	local rc=0 pkts
+	lab_run "$NS_PUB" python3 "$work/client.py" $BROKER4 ret-pub ret 200 1000 0 retain >/dev/null ||
+		{ note "the retained publisher failed"; return 1; }
+	pkts=("$(printf '0e0404010000'; hex victim-b)" "$(mqttsn_subscribe '#')")
+	capture_start 40001 1 || { note "no capture"; return 1; }
+	spoof $VICTIM4 40001 $BROKER4 1883 "${pkts[@]}"
+	wait_for 10 grep -q "client victim-b subscribed to # (filter)" "$broker_log" ||
+		{ note "the spoofed subscription never reached the broker"; return 1; }
+	# Meanwhile a real subscriber gets the retained messages it asks for
+	# (20: all 200 at once may overflow its socket's receive buffer).
+	legit legit-b 'ret/3/#' 20 || return 1
+	legit_done legit-b 20 || rc=1
+	amplification "spoofed SUBSCRIBE # over 200 retained x 1 KB" "$(hexlen "${pkts[@]}")" || rc=1
+	return $rc
+}
+
+# (c) 64 spoofed endpoints of the victim (ports 40100-40163), each with a
+# wildcard subscription (with legit-c, one more than the topic's
+# PSO_MAX_SUBS slots: the daemon serves the rest), then 100 publishes of
+# 100 bytes at 50 a second.
+t_reflect_wildcards() {
+	local rc=0 i spoofed=0 c
+	legit legit-c wc/t 100 || return 1
+	capture_start 40100 64 || { note "no capture"; return 1; }
+	for i in $(seq 0 63); do
+		c="$(printf '%02x0404010000' $((14 + ${#i})); hex "victim-c$i")"
+		spoof $VICTIM4 $((40100 + i)) $BROKER4 1883 "$c" "$(mqttsn_subscribe 'wc/#')"
+		spoofed=$((spoofed + $(hexlen "$c" "$(mqttsn_subscribe 'wc/#')")))
+	done
+	wait_for 10 log_count_at_least "client victim-c[0-9]* subscribed to wc/# (filter)" 64 ||
+		{ note "the spoofed subscriptions never all reached the broker"; return 1; }
+	lab_run "$NS_PUB" python3 "$work/client.py" $BROKER4 wc-pub wc/t 100 100 50 >/dev/null ||
+		{ note "the publisher failed"; return 1; }
+	legit_done legit-c 100 || rc=1
+	amplification "64 spoofed wildcard subscriptions" "$spoofed" || rc=1
+	return $rc
+}
+log_count_at_least() { [ "$(grep -c "$1" "$broker_log")" -ge "$2" ]; }
+
+# Without --trusted, the spoofed subscribers of the loop attack never
+# prove their address: each broker's challenge REGISTER reaches the other
+# broker, which has no session for it (its answer, a DISCONNECT, may even
+# end the spoofed session), their slots are never servable, and a publish
+# that a real subscriber (ns S3) receives crosses between the brokers not
+# once: A and B's xdp_tx do not move, nothing dies of TTL.
+t_loop_untrusted() {
+	local rc=0 tx drops
+	spoof $BROKER_B4 1883 $BROKER4 1883 "$(mqttsn_connect peer-b)" "$(mqttsn_subscribe loop2)"
+	spoof $BROKER4 1883 $BROKER_B4 1883 "$(mqttsn_connect peer-a)" "$(mqttsn_subscribe loop2)"
+	wait_for 10 grep -q "client peer-b connected" "$broker_log" ||
+		{ note "broker A never took the spoofed CONNECT of peer-b"; return 1; }
+	wait_for 10 grep -q "client peer-a connected" "$b_log" ||
+		{ note "broker B never took the spoofed CONNECT of peer-a"; return 1; }
+	legit legit-loop loop2 1 || return 1
+	tx=$(sum_ab xdp_tx)
+	drops=$(sum_ab xdp_drop_ttl)
+	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -I loop2-pub -t loop2 -m "no loop" ||
+		{ note "pub failed"; return 1; }
+	legit_done legit-loop 1 || rc=1
+	expect "forwards between the brokers (A and B xdp_tx)" 0 $(($(sum_ab xdp_tx) - tx)) || rc=1
+	expect "publishes dropped for TTL" 0 $(($(sum_ab xdp_drop_ttl) - drops)) || rc=1
+	return $rc
+}
 
 # Two brokers made each other's subscriber of topic "loop" by a spoofer,
 # then one QoS 0 publish with TTL 64: each forward takes one hop off, so the
@@ -533,23 +772,27 @@ round_trip() {
 # Now A leaves it unanswered (unknown_dropped), so B receives nothing from
 # A, and two rounds of real traffic later nothing more has moved.
 t_pingpong() {
-	local rc=0 a0 b0 a1 b1 a2 b2
+	local rc=0 a0 b0 a1 b1 a2 b2 a3 b3 ra rb
+	# What one round trip to each broker alone makes them read.
 	a0=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
 	b0=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
-	spoof $BROKER_B4 1883 $BROKER4 1883 "0218"
-	round_trip $BROKER4 pp-a1 && round_trip $BROKER_B4 pp-b1 || { note "pub failed"; return 1; }
+	round_trip $BROKER4 pp-a0 && round_trip $BROKER_B4 pp-b0 || { note "pub failed"; return 1; }
 	a1=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
 	b1=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
-	round_trip $BROKER4 pp-a2 && round_trip $BROKER_B4 pp-b2 || { note "pub failed"; return 1; }
+	ra=$((a1 - a0)) rb=$((b1 - b0))
+	spoof $BROKER_B4 1883 $BROKER4 1883 "0218"
+	round_trip $BROKER4 pp-a1 && round_trip $BROKER_B4 pp-b1 || { note "pub failed"; return 1; }
 	a2=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
 	b2=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
-	# A round trip is 5 datagrams to the broker (CONNECT, REGISTER,
-	# PUBLISH QoS 1, DISCONNECT, and the spoofed one for A's first).
-	expect "datagrams broker A read: the spoofed DISCONNECT and one round trip" 5 $((a1 - a0)) || rc=1
-	expect "datagrams broker B read: one round trip, nothing from A" 4 $((b1 - b0)) || rc=1
-	expect "broker A, the next round: only the round trip" 4 $((a2 - a1)) || rc=1
-	expect "broker B, the next round: only the round trip" 4 $((b2 - b1)) || rc=1
-	info "1 spoofed DISCONNECT: broker A read $((a1 - a0 - 4)), broker B read $((b1 - b0 - 4)) from it"
+	round_trip $BROKER4 pp-a2 && round_trip $BROKER_B4 pp-b2 || { note "pub failed"; return 1; }
+	a3=$(daemon_counter "$NS_B" "$pin_dir" rx_msgs)
+	b3=$(daemon_counter "$NS_S2" "$b_pin" rx_msgs)
+	expect "datagrams broker A read: a round trip and the spoofed DISCONNECT" $((ra + 1)) \
+		$((a2 - a1)) || rc=1
+	expect "datagrams broker B read: a round trip, nothing from A" $rb $((b2 - b1)) || rc=1
+	expect "broker A, the next round: the round trip only" $ra $((a3 - a2)) || rc=1
+	expect "broker B, the next round: the round trip only" $rb $((b3 - b2)) || rc=1
+	info "1 spoofed DISCONNECT: broker A read $((a2 - a1 - ra)), broker B read $((b2 - b1 - rb)) from it"
 	return $rc
 }
 
@@ -563,6 +806,18 @@ for mode in $MODES; do
 	if start_pair; then
 		# Before the loop test, whose spoofed sessions would answer.
 		run_test "$mode: a spoofed DISCONNECT between two brokers: no ping-pong" t_pingpong
+		run_test "$mode: reflect-busy: spoofed subscriber of a busy topic, amplification <= 3" \
+			t_reflect_busy
+		run_test "$mode: reflect-retained: spoofed SUBSCRIBE # over 200 x 1 KB retained, <= 3" \
+			t_reflect_retained
+		run_test "$mode: reflect-wildcards: 64 spoofed wildcard subscriptions, <= 3" \
+			t_reflect_wildcards
+		run_test "$mode: loop-untrusted: spoofed subscribers never proven, no loop" t_loop_untrusted
+	else
+		failed=$((failed + 1))
+	fi
+	stop_pair
+	if start_pair --trusted=10.77.1.0/24; then
 		run_test "$mode: two brokers as each other's spoofed subscribers: the loop dies by TTL" t_loop
 		run_test "$mode: ICMP port unreachable for a subscriber served by XDP_TX: session lost" t_icmp_xdp
 		run_test "$mode: ICMP port unreachable for a subscriber served by TC: session lost" t_icmp_tc

@@ -28,6 +28,7 @@
 #include "proto/proto.h"
 #include "proto/topics.h"
 #include "store/store.h"
+#include "util/endpoint.h"
 
 /* ---- the fake transport and the "daemon" ------------------------------------ */
 
@@ -172,9 +173,11 @@ static const struct pso_proto_ops ops = {
 	.retained_changed = e_retained_changed,
 };
 
-static const struct pso_proto_cfg cfg = {
+/* The test's clients (10.0.0.n) are trusted: no address validation. */
+static struct pso_cidr trusted[1];
+static struct pso_proto_cfg cfg = {
 	.max_topics = 64, .max_clients = 16, .session_expiry_s = 3600, .retry_s = 10,
-	.retries = 3,
+	.retries = 3, .trusted = trusted, .ntrusted = 1,
 };
 
 static void put_or_delete(int ret, struct pso_rec *rec)
@@ -237,6 +240,9 @@ static void restart(uint64_t down_ms)
 
 static int setup(void **state)
 {
+	int n;
+
+	assert_int_equal(pso_cidr_parse_list("10.0.0.0/8", trusted, 1, &n), 0);
 	snprintf(dir, sizeof(dir), "/tmp/pso-test-persist.XXXXXX");
 	assert_non_null(mkdtemp(dir));
 	snprintf(spec, sizeof(spec), "sqlite:%s/state.db", dir);

@@ -77,6 +77,7 @@ struct fake {
 	int client_rx_calls;
 	int topic_set_err;		/* returned by topic_set() */
 	int broadcast_err;		/* returned by broadcast() */
+	uint64_t in_bytes[MAX_EP];	/* datagram bytes each client sent */
 };
 
 static struct pso_endpoint ep_of(int n)
@@ -288,7 +289,16 @@ struct fixture {
 
 static struct fixture *T;
 
+/* Every test client's network is trusted (its address taken as proven)
+ * except in the address validation tests (RFC 9000 8.1), which use
+ * untrusted_cfg. */
+static const struct pso_cidr trust_all[] = {
+	{ .family = PSO_AF_INET, .plen = 0 }, { .family = PSO_AF_INET6, .plen = 0 },
+};
+
 static const struct pso_proto_cfg default_cfg = {
+	.trusted = trust_all,
+	.ntrusted = 2,
 	.qosm1 = PSO_QOSM1_PREDEFINED,
 	.gw_id = 7,
 	.advertise_s = 900,
@@ -364,6 +374,8 @@ static void input_raw(int n, bool judged, const uint8_t *buf, size_t len)
 	rx.local.ipi6_ifindex = 2;
 	rx.local.ipi6_addr.s6_addr[0] = 0xfd;
 	rx.local.ipi6_addr.s6_addr[15] = 0xfe;
+	if (n > 0 && n < MAX_EP)
+		T->f.in_bytes[n] += len;
 	pso_proto_input(T->p, &rx, buf, len, T->now);
 }
 
@@ -3155,6 +3167,338 @@ static void test_topics_publish_error(void **state)
 	run(TOPIC_SET(3, Q1));
 }
 
+
+/* ---- address validation (RFC 9000 section 8.1 over MQTT-SN v1.2) --------- */
+
+/* Only client 9 (10.0.0.9) is in a trusted network: the others must prove
+ * that they receive the broker's datagrams. */
+static const struct pso_cidr trust_nine[] = {
+	{ .family = PSO_AF_INET, .plen = 32, .addr = { 10, 0, 0, 9 } },
+};
+
+static void untrusted(void)
+{
+	struct pso_proto_cfg cfg = default_cfg;
+
+	cfg.trusted = trust_nine;
+	cfg.ntrusted = 1;
+	reinit(&cfg);
+}
+
+/* Bytes the broker sent to client n, from the first event on. */
+static uint64_t bytes_to(int n)
+{
+	uint64_t sum = 0;
+
+	for (int i = 0; i < T->f.nev; i++)
+		if (T->f.ev[i].kind == EV_SEND && T->f.ev[i].client == n)
+			sum += T->f.ev[i].len;
+	return sum;
+}
+
+/* The next event is a datagram to client n; decode it into m. */
+static void next_out(int n, struct mqttsn_msg *m)
+{
+	struct ev *e;
+
+	if (T->f.cursor >= T->f.nev)
+		fail_at(__LINE__, 0, "missing datagram");
+	e = &T->f.ev[T->f.cursor++];
+	assert_int_equal(e->kind, EV_SEND);
+	assert_int_equal(e->client, n);
+	assert_int_equal(mqttsn_decode(e->buf, e->len, m), 0);
+}
+
+/*
+ * An untrusted client n connects: CONNACK (6.2), then the broker's
+ * REGISTER (5.4.10) of "$pso/v" (topic valid_id, registered by the first
+ * one) with an unpredictable MsgId, which is returned.
+ */
+static uint16_t connect_unproven(int n, const char *id, uint16_t ka, uint16_t valid_id)
+{
+	struct mqttsn_msg m;
+	bool first = !T->p->valid_topic;
+
+	expect_none();
+	input(n, false, &(struct mqttsn_msg){ CONNECT(id, ka) });
+	/* A reconnect ends the session that was there first. */
+	while (T->f.cursor < T->f.nev && (T->f.ev[T->f.cursor].kind == EV_CLIENT_REMOVE ||
+					  T->f.ev[T->f.cursor].kind == EV_SLOTS_REMOVE))
+		T->f.cursor++;
+	assert_true(T->f.cursor < T->f.nev);
+	assert_int_equal(T->f.ev[T->f.cursor].kind, EV_CLIENT_ADD);
+	T->f.cursor++;
+	next_out(n, &m);
+	assert_int_equal(m.type, MQTTSN_CONNACK);
+	if (first) {
+		assert_true(T->f.cursor < T->f.nev);
+		assert_int_equal(T->f.ev[T->f.cursor].kind, EV_TOPIC_SET);
+		assert_int_equal(T->f.ev[T->f.cursor].id, valid_id);
+		T->f.cursor++;
+	}
+	next_out(n, &m);
+	assert_int_equal(m.type, MQTTSN_REGISTER);
+	assert_int_equal(m.topic_id, valid_id);
+	assert_int_equal(m.data_len, strlen(PSO_VALID_TOPIC));
+	assert_memory_equal(m.data, PSO_VALID_TOPIC, m.data_len);
+	assert_int_not_equal(m.msg_id, 0);
+	expect_none();
+	return m.msg_id;
+}
+
+/* 6.2 + RFC 9000 8.1: a client of a trusted network is proven from its
+ * CONNECT: no REGISTER after its CONNACK, its ids count from where they
+ * were; an untrusted one gets the REGISTER, with a MsgId that is not the
+ * same for every connection (getrandom: 8 connections, not one value). */
+static void test_valid_trusted_or_challenged(void **state)
+{
+	uint16_t ids[8];
+	bool differ = false;
+
+	untrusted();
+	connect_client(9, "trusted", 0);
+	assert_true(client(9)->v.ok);
+	for (int i = 0; i < 8; i++) {
+		ids[i] = connect_unproven(1, "c1", 0, 1);
+		differ |= ids[i] != ids[0];
+		assert_false(client(1)->v.ok);
+	}
+	assert_true(differ);
+	assert_int_equal(stats()->valid_proved, 0);
+}
+
+/* A spoofed CONNECT (keep-alive 0) and SUBSCRIBE from client 1's address,
+ * then a busy topic: the broker sends client 1 no more than 3 x the bytes
+ * "it" sent (CONNACK, REGISTER, SUBACK), its slot is written not servable
+ * (the data plane sends it nothing), at most PSO_VALID_HELD_MAX publishes
+ * are held for it (the older ones dropped, counted), and 30 s later the
+ * session ends: the client table and the slot are free again. */
+static void test_valid_spoofed_subscriber_capped(void **state)
+{
+	untrusted();
+	connect_client(9, "pub", 0);
+	register_topic(9, "busy", 1);
+	connect_unproven(1, "victim", 0, 2);
+	run(IN(1, SUB_NAME(5, "busy")), SLOT_ADD(1, 1), OUT(1, SUBACK(1, 5, 0)),
+	    SLOTS_SET(1, 0, 1));
+	for (int i = 0; i < 100; i++)
+		input(9, false, &(struct mqttsn_msg){ PUBLISH(QOS0, 1, 0, "a busy topic's payload") });
+	expect_none();
+	assert_true(bytes_to(1) <= 3 * T->f.in_bytes[1]);
+	assert_int_equal(stats()->valid_held, 100);
+	assert_int_equal(stats()->valid_held_dropped, 100 - PSO_VALID_HELD_MAX);
+	assert_int_equal(stats()->host_deliveries, 0);
+	/* A PINGREQ a second for 29 s buys it more budget, not its session. */
+	for (int s = 1; s < 30; s++) {
+		T->now = 1000 + s * 1000;
+		input(1, false, &(struct mqttsn_msg){ SIMPLE(MQTTSN_PINGREQ) });
+		pso_proto_tick(T->p, T->now);
+	}
+	drain();
+	assert_true(bytes_to(1) <= 3 * T->f.in_bytes[1]);
+	pso_proto_tick(T->p, 1000 + 30 * 1000 + 1);
+	run(SLOTS_REMOVE(1, 1), CLIENT_REMOVE(1));
+	assert_null(client(1));
+	assert_int_equal(stats()->valid_expired, 1);
+	assert_int_equal(T->p->valid_held_bytes, 0);
+}
+
+/* 6.5 the REGACK of the broker's REGISTER, with its MsgId, proves the
+ * address; a wrong MsgId does not (counted).  Then everything that waited
+ * goes out in the order a proven subscriber gets it: the REGISTER of its
+ * filter's topic, the retained message (6.9: after the SUBACK), the held
+ * publishes, and only then is its slot servable. */
+static void test_valid_regack_proves(void **state)
+{
+	uint16_t challenge, next;
+	struct mqttsn_msg m;
+
+	untrusted();
+	connect_client(9, "pub", 0);
+	register_topic(9, "f/a", 1);
+	run(IN(9, PUBLISH(QOS0 | RET, 1, 0, "retained")));
+	challenge = connect_unproven(1, "c1", 0, 2);
+	run(IN(1, SUB_NAME(5, "f/+")), SLOT_ADD(1, 1), OUT(1, SUBACK(0, 5, 0)),
+	    SLOTS_SET(1, 0, 1));
+	run(IN(9, PUBLISH(QOS0, 1, 0, "one")), IN(9, PUBLISH(QOS0, 1, 0, "two")));
+	run(IN(1, REGACK(2, (uint16_t)(challenge ^ 1), 0)));
+	assert_int_equal(stats()->valid_failures, 1);
+	assert_false(client(1)->v.ok);
+	next = (uint16_t)(client(1)->next_msg_id + 1 ? client(1)->next_msg_id + 1 : 1);
+	run(IN(1, REGACK(2, challenge, 0)), OUT(1, REGISTER(1, next, "f/a")),
+	    OUT(1, PUBLISH(QOS0 | RET, 1, 0, "retained")), OUT(1, PUBLISH(QOS0, 1, 0, "one")),
+	    OUT(1, PUBLISH(QOS0, 1, 0, "two")), SLOTS_SET(1, R, 1));
+	assert_true(client(1)->v.ok);
+	assert_int_equal(stats()->valid_proved, 1);
+	/* Proven: no budget, the host path delivers at once. */
+	run(IN(9, PUBLISH(QOS0, 1, 0, "three")), OUT(1, PUBLISH(QOS0, 1, 0, "three")));
+	/* A REGACK now is an answer like any (5.4.11), not a guess. */
+	run(IN(1, REGACK(1, next, 0)));
+	assert_int_equal(stats()->valid_failures, 1);
+	(void)m;
+}
+
+/* Guesses are rate-limited per source address: after
+ * PSO_VALID_GUESS_BURST wrong MsgIds even the right one is ignored, until
+ * PSO_VALID_GUESS_REFILL_MS has passed; across a reconnect (a new session,
+ * a new MsgId) the address keeps its count. */
+static void test_valid_guesses_rate_limited(void **state)
+{
+	uint16_t challenge;
+
+	untrusted();
+	connect_unproven(1, "c1", 0, 1);
+	challenge = connect_unproven(1, "c1", 0, 1);
+	for (int i = 0; i < PSO_VALID_GUESS_BURST; i++)
+		run(IN(1, REGACK(1, (uint16_t)(challenge + 1 + i), 0)));
+	run(IN(1, REGACK(1, challenge, 0)));
+	assert_false(client(1)->v.ok);
+	assert_int_equal(stats()->valid_failures, PSO_VALID_GUESS_BURST + 1);
+	/* A new session from the same address: still no guess left. */
+	challenge = connect_unproven(1, "c1", 0, 1);
+	run(IN(1, REGACK(1, challenge, 0)));
+	assert_false(client(1)->v.ok);
+	T->now += PSO_VALID_GUESS_REFILL_MS;
+	run(IN(1, REGACK(1, challenge, 0)));
+	assert_true(client(1)->v.ok);
+}
+
+/* The acknowledgement of a QoS 1 delivery (6.13 PUBACK with the broker's
+ * MsgId) proves the address too, for clients that never answer a
+ * REGISTER; the delivery went out within the budget. */
+static void test_valid_qos1_ack_proves(void **state)
+{
+	struct mqttsn_msg m;
+
+	untrusted();
+	connect_client(9, "pub", 0);
+	register_topic(9, "q", 1);
+	connect_unproven(1, "qos1-subscriber", 0, 2);
+	run(IN(1, .type = MQTTSN_SUBSCRIBE, .flags = QOS1, .msg_id = 5, DATA("q")),
+	    SLOT_ADD(1, 1), OUT(1, .type = MQTTSN_SUBACK, .flags = QOS1, .topic_id = 1, .msg_id = 5),
+	    SLOTS_SET(1, 0, 1));
+	input(9, false, &(struct mqttsn_msg){ PUBLISH(QOS1, 1, 7, "hi") });
+	next_out(9, &m);
+	assert_int_equal(m.type, MQTTSN_PUBACK);
+	next_out(1, &m);
+	assert_int_equal(m.type, MQTTSN_PUBLISH);
+	assert_int_equal(m.flags, QOS1);
+	expect_none();
+	/* A guess at the id proves nothing ... */
+	run(IN(1, PUBACK(1, (uint16_t)(m.msg_id + 1), 0)));
+	assert_false(client(1)->v.ok);
+	/* ... its echo does. */
+	run(IN(1, PUBACK(1, m.msg_id, 0)), SLOTS_SET(1, R, 1));
+	assert_true(client(1)->v.ok);
+	assert_int_equal(stats()->valid_proved, 1);
+}
+
+/* The reflection attacks of issue 13, against the protocol layer: a
+ * spoofed SUBSCRIBE "#" with 60 retained messages of 1,000 bytes, and 64
+ * spoofed wildcard subscriptions then 50 publishes; either way the
+ * victim's endpoint gets at most 3 x what was sent in its name, and
+ * nothing else is sent before it proves its address. */
+static void test_valid_reflection_bounded(void **state)
+{
+	static char big[1001];
+	char name[16];
+
+	untrusted();
+	memset(big, 'x', 1000);
+	connect_client(9, "pub", 0);
+	for (int i = 0; i < 60; i++) {
+		struct mqttsn_msg r = { .type = MQTTSN_PUBLISH, .flags = QOS0 | RET,
+					.topic_id = (uint16_t)(i + 1), .data = (const uint8_t *)big,
+					.data_len = 1000 };
+
+		snprintf(name, sizeof(name), "r/%d", i);
+		register_topic(9, name, (uint16_t)(i + 1));
+		input(9, false, &r);
+	}
+	drain();
+	connect_unproven(1, "v", 0, 61);
+	input(1, false, &(struct mqttsn_msg){ SUB_NAME(1, "#") });
+	for (int i = 0; i < 64; i++) {
+		snprintf(name, sizeof(name), "r/+/%d", i);
+		input(1, false, &(struct mqttsn_msg){ .type = MQTTSN_SUBSCRIBE, .msg_id = (uint16_t)(2 + i),
+						      .data = (const uint8_t *)name,
+						      .data_len = strlen(name) });
+	}
+	for (int i = 0; i < 50; i++)
+		input(9, false, &(struct mqttsn_msg){ PUBLISH(QOS0, 1, 0, "fan-out") });
+	drain();
+	print_message("to the victim: %llu bytes for %llu bytes in its name\n",
+		      (unsigned long long)bytes_to(1), (unsigned long long)T->f.in_bytes[1]);
+	assert_true(bytes_to(1) <= 3 * T->f.in_bytes[1]);
+	for (int i = 0; i < T->f.nev; i++) {
+		struct mqttsn_msg m;
+
+		if (T->f.ev[i].kind != EV_SEND || T->f.ev[i].client != 1)
+			continue;
+		assert_int_equal(mqttsn_decode(T->f.ev[i].buf, T->f.ev[i].len, &m), 0);
+		assert_int_not_equal(m.type, MQTTSN_PUBLISH);
+		if (T->f.ev[i].kind == EV_SLOTS_SET)
+			assert_false(T->f.ev[i].flags & R);
+	}
+	assert_int_equal(stats()->valid_held, 50);
+}
+
+/* A session resumed (CleanSession 0) at a new, unproven endpoint - a
+ * spoofed takeover, say - gets nothing of its session until it proves the
+ * address; past the expiry it goes offline, not away, for its owner. */
+static void test_valid_resumed_session_waits(void **state)
+{
+	uint16_t challenge;
+
+	untrusted();
+	connect_client(9, "pub", 0);
+	register_topic(9, "k", 1);
+	input(2, false, &(struct mqttsn_msg){ CONNECT_KEEP("keeper", 0) });
+	drain();
+	challenge = client(2)->v.challenge;
+	/* The first connection proves itself, subscribes, goes away. */
+	run(IN(2, REGACK(2, challenge, 0)));
+	drain();
+	input(2, false, &(struct mqttsn_msg){ SUB_NAME(3, "k") });
+	drain();
+	input(2, false, &(struct mqttsn_msg){ SIMPLE(MQTTSN_DISCONNECT) });
+	drain();
+	/* From another endpoint: kept session, unproven. */
+	input(3, false, &(struct mqttsn_msg){ CONNECT_KEEP("keeper", 0) });
+	drain();
+	assert_false(client(3)->v.ok);
+	run(IN(9, PUBLISH(QOS0, 1, 0, "kept for it")));
+	pso_proto_tick(T->p, T->now + 30 * 1000 + 1);
+	run(SLOTS_REMOVE(3, 1), CLIENT_REMOVE(3));
+	assert_null(client(3));
+	assert_non_null(pso_client_find_id(T->p, "keeper"));
+}
+
+/* --trusted: networks as CIDR, IPv4 and IPv6; bad ones refused. */
+static void test_valid_cidr(void **state)
+{
+	struct pso_cidr nets[3];
+	struct pso_endpoint ep = ep_of(3), ep6 = ep_of(12), lo = { .family = PSO_AF_INET,
+								   .addr = { 127, 0, 0, 1 } };
+
+	assert_int_equal(pso_cidr_parse("10.0.0.0/30", &nets[0]), 0);
+	assert_int_equal(pso_cidr_parse("fd00::/120", &nets[1]), 0);
+	assert_int_equal(pso_cidr_parse("192.0.2.7", &nets[2]), 0);
+	assert_int_equal(nets[2].plen, 32);
+	assert_true(pso_cidr_contains(nets, 3, &ep));
+	assert_true(pso_cidr_contains(nets, 3, &ep6));
+	ep = ep_of(4);
+	assert_false(pso_cidr_contains(nets, 3, &ep));
+	assert_false(pso_cidr_contains(nets, 1, &ep6));
+	assert_true(pso_endpoint_is_loopback(&lo));
+	assert_false(pso_endpoint_is_loopback(&ep));
+	assert_int_equal(pso_cidr_parse("10.0.0.1/8", &nets[0]), -EINVAL);	/* host bits */
+	assert_int_equal(pso_cidr_parse("10.0.0.0/33", &nets[0]), -EINVAL);
+	assert_int_equal(pso_cidr_parse("10.0.0.0/", &nets[0]), -EINVAL);
+	assert_int_equal(pso_cidr_parse("nonsense", &nets[0]), -EINVAL);
+	assert_int_equal(pso_cidr_parse("::/0", &nets[0]), 0);
+}
+
 /* ---- stopping the broker -------------------------------------------------- */
 
 /* The next event is a DISCONNECT without a duration, to a direct client
@@ -3775,6 +4119,15 @@ int main(void)
 		TEST(test_connect_same_endpoint_new_id),
 		TEST(test_topic_name_too_long),
 		TEST(test_topics_publish_error),
+		/* address validation (RFC 9000 8.1) */
+		TEST(test_valid_trusted_or_challenged),
+		TEST(test_valid_spoofed_subscriber_capped),
+		TEST(test_valid_regack_proves),
+		TEST(test_valid_guesses_rate_limited),
+		TEST(test_valid_qos1_ack_proves),
+		TEST(test_valid_reflection_bounded),
+		TEST(test_valid_resumed_session_waits),
+		TEST(test_valid_cidr),
 		/* stopping */
 		TEST(test_shutdown_disconnects),
 		TEST(test_shutdown_nobody),
