@@ -93,7 +93,7 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -I/usr/include/$(MULTIARC
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
 BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD
 
-PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih libsystemd libmicrohttpd
+PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih libsystemd libmicrohttpd sqlite3
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
@@ -410,6 +410,11 @@ $(BUILD)/bench/loadgen: $(BUILD)/obj/bench/loadgen.o $(BUILD)/obj/bench/benchlib
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) -lm $(LDLIBS)
+# Control-plane rate: CONNECT+SUBSCRIBE per second (bench/ctlrate.c).
+$(BUILD)/bench/ctlrate: $(BUILD)/obj/bench/ctlrate.o $(LIB) $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 $(BUILD)/bench/pso-baseline: $(BUILD)/obj/bench/baseline/baseline.o $(LIB) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
@@ -426,7 +431,7 @@ $(BUILD)/bench/bench-%: $(BUILD)/obj/bench/clients/%.o $(BUILD)/obj/bench/client
 
 # `make bench-quick` (about a minute) and `make bench` (up to 30 minutes):
 # bench/run.sh, results under bench/results/<UTC timestamp>/.
-BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline \
+BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline $(BUILD)/bench/ctlrate \
                  $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o
 BENCH_CLIENTS := $(BUILD)/bench/bench-mosquitto $(BUILD)/bench/bench-redis $(BUILD)/bench/bench-nats
 .PHONY: bench bench-quick

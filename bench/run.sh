@@ -8,6 +8,8 @@
 #   baseline        bench/baseline (pso-baseline), one thread on the broker CPU
 #   mosquitto, redis, nats   Debian's servers, default configuration plus
 #                   what it takes to accept clients from the lab (see below)
+# and then the control plane: CONNECT+SUBSCRIBE per second of psoffload with
+# --store=none and --store=sqlite, alternating (bench/ctlrate, control.csv).
 # The MQTT-SN systems and the floor are driven by bench/loadgen (kernel-side
 # live-frames injector, XDP sink), the others by their own C client library
 # (bench/clients).  Placement (lab.sh): generator and clients on GEN_CPU (0);
@@ -212,7 +214,7 @@ run_psoffload() {	# MODE
 	local mode=$1 sys=psoffload-$1 rc
 	rm -rf "$PIN"
 	start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
-		"$BUILD/psoffload" --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 \
+		"$BUILD/psoffload" --store=none --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 \
 			--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
 	record_progs "$sys"
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats-before.json"
@@ -305,6 +307,42 @@ nice -n -20 taskset -c "$BROKER_CPU" "$BUILD/bench/microbench" "${MICRO[@]}" >"$
 		"$OUT/microbench.txt"
 } >"$OUT/microbench.csv"
 
+# ---- control plane: the store's cost -----------------------------------------
+
+# CONNECT+SUBSCRIBE per second (bench/ctlrate: 64 clients, each a new
+# session that subscribes and ends), psoffload with --store=none and with
+# --store=sqlite (a fresh file each run), alternating, REPEATS of each;
+# the per-source rate limits off (every client comes from one address).
+CTL_DURATION=${BENCH_CTL_DURATION:-3}
+run_control() {
+	local rep store sys line rc=0
+	echo "store,repeat,ops_per_s,connect_subscribe_p50_us,p99_us" >"$OUT/control.csv"
+	for rep in $(seq "$REPEATS"); do
+		for store in none sqlite; do
+			sys=psoffload-ctl-$store
+			rm -rf "$PIN" "$TMPD/ctl.db"
+			start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
+				"$BUILD/psoffload" --store="$([ $store = none ] && echo none || echo "sqlite:$TMPD/ctl.db")" \
+				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 \
+				--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
+			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
+				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
+			stop_broker
+			echo "$store,$rep,$(sed -E 's/^ops_per_s=([0-9]+) connect_subscribe_p50_us=([0-9]+) p99_us=([0-9]+).*/\1,\2,\3/' <<<"$line")" \
+				>>"$OUT/control.csv"
+		done
+	done
+	return $rc
+}
+
+# Median of column COL of control.csv for STORE.
+ctl_med() {
+	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s { v[n++] = $c }
+		END { if (!n) { print 0; exit }
+		      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
+		      print (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }' "$OUT/control.csv"
+}
+
 failed=()
 for sys in $SYSTEMS; do
 	say "$sys"
@@ -317,6 +355,10 @@ for sys in $SYSTEMS; do
 	*) echo "bench: unknown system $sys" >&2; false ;;
 	esac || failed+=("$sys")
 done
+say "control plane: CONNECT+SUBSCRIBE/s, --store=none and --store=sqlite"
+run_control || failed+=(control)
+ctl_none=$(ctl_med none 3) ctl_sqlite=$(ctl_med sqlite 3)
+say "control plane: none $ctl_none/s, sqlite $ctl_sqlite/s (p99 $(ctl_med none 5) / $(ctl_med sqlite 5) us)"
 bench_napi_placement >"$OUT/napi-placement.txt"
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 echo "duration: $((SECONDS - t_start)) s" >>"$OUT/machine.txt"
@@ -356,4 +398,5 @@ b1=$(med baseline 1) b16=$(med baseline 16) fl=$(med floor 1)
 } >&2
 [ ${#failed[@]} -eq 0 ] || exit 1
 echo "bench-quick: fanout1_vs_baseline=$(ratio "$d1" "$b1") fanout16_vs_baseline=$(ratio "$d16" "$b16")" \
-	"fanout1_vs_floor=$(ratio "$d1" "$fl") fastpath_ns=$(micro_ns a) floor_ns=$(micro_ns d)"
+	"fanout1_vs_floor=$(ratio "$d1" "$fl") fastpath_ns=$(micro_ns a) floor_ns=$(micro_ns d)" \
+	"control_sqlite_vs_none=$(ratio "$ctl_sqlite" "$ctl_none")"

@@ -27,6 +27,7 @@
 #include "cmd/stats.h"
 #include "cmd/events_cmd.h"
 #include "cmd/status.h"
+#include "store/store.h"
 
 /* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
 #ifndef PSO_VERSION
@@ -119,6 +120,11 @@ static int check_metrics(const char *arg, char *why, size_t whylen)
 		return 0;
 	snprintf(why, whylen, "use ADDR:PORT, [ADDR6]:PORT or :PORT");
 	return -EINVAL;
+}
+
+static int check_store(const char *arg, char *why, size_t whylen)
+{
+	return pso_store_spec_check(arg, why, whylen);
 }
 
 /* --trusted=CIDR,...: every network must parse. */
@@ -259,6 +265,15 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "the broker's name: its control socket is\n"
 		  PSO_CTL_DIR "/NAME.sock (default: the pin\n"
 		  "directory's last component, psoffload)" },
+	{ "store", 0, PSO_OPT_STRING, BROKER(cfg.store), .check = check_store, .arg = "SPEC",
+	  .help = "where sessions, registrations and retained messages\n"
+		  "outlive the broker: sqlite:PATH (created if missing)\n"
+		  "or none (default sqlite:" PSO_STORE_DIR "/state.db;\n"
+		  "a broker named otherwise: " PSO_STORE_DIR "/NAME.db)" },
+	{ "store-reset", 0, PSO_OPT_FLAG, BROKER(cfg.store_reset), .flags = PSO_OPT_F_CLI_ONLY,
+	  .help = "set the store file aside (renamed, never deleted) and\n"
+		  "start empty: the way to start over a store that is\n"
+		  "corrupt, not psoffload's or of a newer version" },
 	{ "metrics", 0, PSO_OPT_STRING, BROKER(cfg.metrics_addr), .check = check_metrics,
 	  .arg = "ADDR:PORT",
 	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -287,13 +302,15 @@ static const struct pso_opt_spec broker_spec = {
 	.version = PSO_VERSION,
 	.tail = "\nThe interfaces: the IFACE operands, else the [interface NAME] sections of the\n"
 		"settings file.  Runs until SIGINT or SIGTERM, then sends every connected\n"
-		"client a DISCONNECT (paced, 1 s at most) and detaches everything it\n"
+		"client a DISCONNECT (paced, 1 s at most), writes its store (the sessions\n"
+		"that outlive a DISCONNECT are kept, offline) and detaches everything it\n"
 		"attached; SIGHUP (psoffload reload) re-reads the settings file and applies\n"
 		"what can change live; SIGUSR2 (psoffload restart) execs the binary at its\n"
-		"path again, which adopts the running data plane (nothing detached, no client\n"
-		"told); a broker started over a dead one's pins adopts them too.  Under systemd (Type=notify) it reports READY, STATUS\n"
-		"and the watchdog.  Exit status: 0 stopped cleanly, 1 could not start or\n"
-		"failed, 2 bad command line or settings file.\n",
+		"path again, which adopts the running data plane and the store's sessions\n"
+		"(nothing detached, no client told); a broker started over a dead one's\n"
+		"pins adopts them too.  Under systemd (Type=notify) it reports READY,\n"
+		"STATUS and the watchdog.  Exit status: 0 stopped cleanly, 1 could not\n"
+		"start or failed, 2 bad command line or settings file.\n",
 };
 
 static void broker_defaults(struct broker_args *a)

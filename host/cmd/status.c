@@ -49,6 +49,29 @@ static void print_placement(struct json_object *port)
 	printf("\n");
 }
 
+/* "Store: sqlite:/var/lib/psoffload/state.db, revision 42, last write 0.3 s ago
+ * (12 commits, 0 errors)" */
+static void print_store(struct json_object *root)
+{
+	struct json_object *st, *v;
+	char age[32];
+
+	if (!json_object_object_get_ex(root, PSO_ST_STORE, &st))
+		return;
+	if (!json_object_object_get_ex(st, "persistent", &v) || !json_object_get_boolean(v)) {
+		printf("\nStore: %s (nothing outlives the broker)\n", str(st, "spec"));
+		return;
+	}
+	if (num(st, PSO_ST_LAST_WRITE))
+		snprintf(age, sizeof(age), "%.1f s ago", num(st, "last_write_age_ms") / 1000.0);
+	else
+		snprintf(age, sizeof(age), "none yet");
+	printf("\nStore: %s, revision %lld, last write %s (%lld commits, %lld errors%s%s)\n",
+	       str(st, "spec"), (long long)num(st, PSO_ST_REVISION), age,
+	       (long long)num(st, "commits"), (long long)num(st, "errors"),
+	       str(st, "last_error")[0] ? ": " : "", str(st, "last_error"));
+}
+
 static void print_table(struct json_object *root)
 {
 	struct json_object *ifs, *tables, *broker;
@@ -96,6 +119,7 @@ static void print_table(struct json_object *root)
 		printf("); retained messages %lld (%lld bytes)\n", (long long)num(daemon, "retained_messages"),
 		       (long long)num(daemon, "retained_bytes"));
 	}
+	print_store(root);
 }
 
 struct status_args {

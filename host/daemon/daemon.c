@@ -32,6 +32,7 @@
 #include "daemon/events.h"
 #include "proto/mqttsn.h"
 #include "proto/topics.h"
+#include "store/store.h"
 #include "util/endpoint.h"
 #include "util/log.h"
 
@@ -373,11 +374,16 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	ret = open_control(b, err, errlen);
 	if (ret)
 		goto fail;
+	/* A store that cannot be used stops the start before anything loads. */
+	ret = pso_broker_open_store(b, err, errlen);
+	if (ret)
+		goto fail;
 	ret = pso_ctl_table_sizes(&ccfg, cfg->ifnames, cfg->nifnames, &sizes, err, errlen);
 	if (ret)
 		goto fail;
 	pcfg.max_topics = sizes.topics;
 	pcfg.max_clients = sizes.clients;
+	b->max_topics = sizes.topics;
 	b->proto = pso_proto_new(&pcfg, &pso_broker_proto_ops, b);
 	if (!b->proto) {
 		snprintf(err, errlen, "out of memory");
@@ -473,9 +479,16 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 			goto fail;
 	}
 	pso_ctl_redirect_targets(&b->ctl);
+	/* Sessions, registrations and retained messages from the store,
+	 * with the tables and interfaces there and before the first datagram. */
+	ret = pso_broker_load_store(b, err, errlen);
+	if (ret)
+		goto fail;
+	pso_broker_adopt_settle(b);
 	ret = open_socket(b, err, errlen);
 	if (ret)
 		goto fail;
+	pso_broker_resume_store(b);
 
 	sigemptyset(&mask);
 	sigaddset(&mask, SIGINT);
@@ -555,6 +568,8 @@ static void tick(struct pso_broker *b)
 			b->status_dirty = true;
 		}
 	}
+	if (b->store)
+		pso_store_tick(b->store, realtime_ms());	/* leases */
 	pso_ctl_tick(&b->ctl, b->now_ms);
 	/* hw mode: the NICs have no clock, so their publish budgets are
 	 * topped up here. */
@@ -570,7 +585,8 @@ static void tick(struct pso_broker *b)
 	notify_status(b);
 }
 
-/* ---- stopping: every client hears DISCONNECT before the data plane goes ---- */
+/* ---- stopping: every client hears DISCONNECT before the data plane goes
+ * (unless the store keeps their sessions for the next start) ---- */
 
 #define BYE_BATCH	128	/* DISCONNECTs in one go ... */
 #define BYE_PACE_US	1000	/* ... then a pause, so receivers keep up */
@@ -644,7 +660,12 @@ int pso_broker_run(struct pso_broker *b)
 				return PSO_BROKER_RESTART;
 			pso_notify_stopping(&b->notify, "stopping: detaching");
 			pso_info("signal %u: stopping", si.ssi_signo);
+			/* Every client is told; what the store keeps is what a
+			 * DISCONNECT leaves (persistent sessions, offline), written
+			 * when it closes.  A restart that keeps the clients is
+			 * SIGUSR2 (psoffload restart). */
 			say_goodbye(b);
+			pso_proto_shutdown_end(b->proto);
 			return 0;
 		}
 		/* Table changes whose grace period has passed, before new ones. */
@@ -694,6 +715,8 @@ int pso_broker_run(struct pso_broker *b)
 			next_tick = b->now_ms + TICK_MS;
 			tick(b);
 		}
+		/* What this round changed, in one transaction. */
+		pso_broker_flush_store(b);
 	}
 }
 
@@ -739,6 +762,8 @@ void pso_broker_stop(struct pso_broker *b)
 		return;
 	/* Scrapes first: the metrics thread reads only what it was given. */
 	pso_metrics_stop(b->metrics);
+	/* The last changes, while the protocol layer is still there. */
+	pso_broker_close_store(b);
 	if (b->status_path[0])
 		unlink(b->status_path);
 	pso_ctlsock_close(b->ctlsock);

@@ -29,6 +29,8 @@ struct pso_handover {
 	int sock, ctl, lock;	/* the UDP socket, the control socket, the pin lock */
 	uint64_t since_ms;	/* CLOCK_REALTIME when the old one began the exec */
 };
+struct pso_store;
+struct pso_dirty;
 
 /* Every number the status document carries, as last written. */
 struct pso_status_snap {
@@ -74,6 +76,12 @@ struct pso_broker {
 	uint64_t handover_ms;		/* exec to serving, for a restart */
 	bool restart_asked;		/* the control socket's "restart" */
 	bool started;			/* pso_broker_start() succeeded */
+	/* the store (store_env.c) */
+	struct pso_store *store;
+	struct pso_dirty *dirty;	/* what it must write this round; NULL: --store=none */
+	uint32_t max_topics;		/* the protocol layer's topic ids */
+	bool store_failing;
+	uint64_t store_error_logged_ms;
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
@@ -84,10 +92,27 @@ bool pso_broker_judged(struct pso_broker *b, const struct in6_pktinfo *local, bo
 /* restart.c */
 int pso_handover_take(struct pso_handover *h, char *err, size_t errlen);
 int pso_broker_adopt(struct pso_broker *b, char *err, size_t errlen);
-int pso_broker_load_store(struct pso_broker *b, char *err, size_t errlen);
+void pso_broker_adopt_settle(struct pso_broker *b);
 bool pso_broker_placeholder_input(struct pso_broker *b, const struct pso_rx *rx,
 				  const uint8_t *buf, size_t len);
 uint64_t realtime_ms_now(void);
+/*
+ * store_env.c: the store.  Opened before anything is loaded (a store that
+ * cannot be used stops the start: one line in err); loaded into the
+ * protocol layer once the tables and interfaces are there, before the
+ * broker serves; resumed (what restored sessions are owed is sent) once
+ * the socket is open; written at the end of every event-loop round;
+ * closed (written one last time) when the broker stops.
+ */
+int pso_broker_open_store(struct pso_broker *b, char *err, size_t errlen);
+int pso_broker_load_store(struct pso_broker *b, char *err, size_t errlen);
+void pso_broker_resume_store(struct pso_broker *b);
+void pso_broker_flush_store(struct pso_broker *b);
+void pso_broker_close_store(struct pso_broker *b);
+/* The protocol layer's session_changed, topic_changed, retained_changed. */
+void pso_broker_session_changed(void *ctx, const char *client_id);
+void pso_broker_topic_changed(void *ctx, uint16_t id);
+void pso_broker_retained_changed(void *ctx, uint16_t id);
 
 /* notify.c: "b0 drv, b1 skb; 3 clients, 2 topics", for STATUS=. */
 void pso_broker_status_line(struct pso_broker *b, char *buf, size_t len);

@@ -250,14 +250,57 @@ static void render_topics(FILE *f, const struct pso_snapshot *s, unsigned int n)
 
 /*
  * The store (sessions, registrations and retained messages that outlive
- * the daemon) does not exist yet.  Its latency goes here when it does:
- * psoffload_store_operation_duration_seconds, a histogram labelled by
- * operation (load, save, delete), from a field of struct pso_snapshot.
+ * the daemon): what it is, its revision, what it wrote, and how long its
+ * operations take: psoffload_store_operation_duration_seconds, a histogram
+ * by operation (load: the whole store at start; commit: one event-loop
+ * round's changes in one transaction).
  */
+static void lat_histogram(FILE *f, const char *op, const struct pso_store_lat *l)
+{
+	const char *name = "psoffload_store_operation_duration_seconds";
+
+	for (int i = 0; i < PSO_STORE_LAT_BUCKETS; i++)
+		fprintf(f, "%s_bucket{operation=\"%s\",le=\"%g\"} %llu\n", name, op,
+			pso_store_lat_bounds_us[i] / 1e6, (unsigned long long)l->le[i]);
+	fprintf(f, "%s_bucket{operation=\"%s\",le=\"+Inf\"} %llu\n", name, op,
+		(unsigned long long)l->count);
+	fprintf(f, "%s_sum{operation=\"%s\"} %.6f\n", name, op, l->sum_us / 1e6);
+	fprintf(f, "%s_count{operation=\"%s\"} %llu\n", name, op, (unsigned long long)l->count);
+}
+
 static void render_store(FILE *f, const struct pso_snapshot *s)
 {
-	(void)f;
-	(void)s;
+	const struct pso_store_stats *st = &s->store_stats;
+
+	if (!s->store[0])
+		return;		/* no store (yet) */
+	family(f, "psoffload_store_info", "gauge",
+	       "The store in use (--store): sqlite:PATH, or none.");
+	fputs("psoffload_store_info{store=", f);
+	label_value(f, s->store);
+	fprintf(f, ",persistent=\"%s\"} 1\n", s->store_persistent ? "yes" : "no");
+	family(f, "psoffload_store_revision", "gauge", "The store's revision: one per commit.");
+	sample(f, "psoffload_store_revision", "", st->revision);
+	family(f, "psoffload_store_commits_total", "counter", "Transactions the store wrote.");
+	sample(f, "psoffload_store_commits_total", "", st->commits);
+	family(f, "psoffload_store_records_total", "counter", "Records the store wrote, by change.");
+	fprintf(f, "psoffload_store_records_total{change=\"put\"} %llu\n",
+		(unsigned long long)st->puts);
+	fprintf(f, "psoffload_store_records_total{change=\"delete\"} %llu\n",
+		(unsigned long long)st->deletes);
+	family(f, "psoffload_store_errors_total", "counter",
+	       "Commits that failed (their changes are tried again the next round).");
+	sample(f, "psoffload_store_errors_total", "", st->errors);
+	family(f, "psoffload_store_pending_changes", "gauge", "Changes waiting to be written.");
+	sample(f, "psoffload_store_pending_changes", "", st->pending);
+	family(f, "psoffload_store_last_write_timestamp_seconds", "gauge",
+	       "When the store last wrote (0: not yet).");
+	fprintf(f, "psoffload_store_last_write_timestamp_seconds %.3f\n",
+		st->last_write_unix_ms / 1e3);
+	family(f, "psoffload_store_operation_duration_seconds", "histogram",
+	       "How long store operations took: load (at start), commit (one round).");
+	lat_histogram(f, "load", &st->load);
+	lat_histogram(f, "commit", &st->commit);
 }
 
 char *pso_metrics_render(const struct pso_snapshot *s, unsigned int topics, size_t *len)

@@ -280,6 +280,9 @@ const struct pso_proto_ops pso_broker_proto_ops = {
 	.slots_set = env_slots_set,
 	.slots_remove = env_slots_remove,
 	.slot_served = env_slot_served,
+	.session_changed = pso_broker_session_changed,
+	.topic_changed = pso_broker_topic_changed,
+	.retained_changed = pso_broker_retained_changed,
 };
 
 /*

@@ -21,6 +21,7 @@
 #include <sys/socket.h>
 #include "daemon/adopted.h"
 #include "daemon/ctlsock.h"
+#include "store/store.h"
 #include "daemon/daemon.h"
 #include "daemon/metrics.h"
 #include "proto/mqttsn.h"
@@ -145,24 +146,9 @@ static int reserve_id(uint16_t id, void *ctx)
 	if (pso_registry_name(reg, id))
 		return 0;
 	snprintf(name, sizeof(name), "$adopted/%u", id);
-	if (!pso_registry_reserve(reg, id, name))
+	if (!pso_registry_restore(reg, id, name))
 		b->adopted_reserved++;
 	return 0;
-}
-
-/*
- * The store's side of a start (h-store's store loads its sessions here):
- * after the adoption, before anything else writes the tables.  Sessions it
- * reloads take their entries over through proto_env.c (client_add and
- * slot_add find them adopted).  Returns whether a store answered: 1 (the
- * adopted entries nobody claimed are then stale), 0 without a store.
- */
-int pso_broker_load_store(struct pso_broker *b, char *err, size_t errlen)
-{
-	(void)b;
-	(void)err;
-	(void)errlen;
-	return 0;	/* --store=none: nothing to load */
 }
 
 int pso_broker_adopt(struct pso_broker *b, char *err, size_t errlen)
@@ -179,16 +165,6 @@ int pso_broker_adopt(struct pso_broker *b, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -ENOMEM;
 	}
-	ret = pso_broker_load_store(b, err, errlen);
-	if (ret < 0)
-		return ret;
-	if (ret > 0) {
-		/* The store said which sessions exist: the rest are gone. */
-		uint32_t n = pso_adopted_expire(b->adopted, b->now_ms, true);
-
-		pso_info("adopt: %u endpoint%s of no stored session removed", n, n == 1 ? "" : "s");
-	}
-	pso_adopted_foreach_topic(b->adopted, reserve_id, b);
 	pso_info("adopted the data plane of %s in %s (build %s): %u topics, %llu subscriber slots "
 		 "(%u disabled mid-change), %u clients; %u topic%s repaired; %u ids kept as "
 		 "$adopted/ID; unclaimed entries expire after %u s of silence",
@@ -197,6 +173,29 @@ int pso_broker_adopt(struct pso_broker *b, char *err, size_t errlen)
 		 res.repaired == 1 ? "" : "s", b->adopted_reserved, b->cfg.adopt_grace_s);
 	b->adopt_ms = realtime_ms_now() - t0;
 	return 0;
+}
+
+/*
+ * After the store's sessions are loaded (pso_broker_load_store, store_env.c):
+ * they took their adopted entries over through proto_env.c (client_add and
+ * slot_add find them adopted).  A store that keeps sessions said which
+ * exist, so the entries nobody claimed are stale; without one they wait
+ * as placeholders.  Topic ids in use with no name known are kept as
+ * $adopted/ID, after the store gave back the names it has.
+ */
+void pso_broker_adopt_settle(struct pso_broker *b)
+{
+	if (!b->adopted)
+		return;
+	if (pso_store_persistent(b->store)) {
+		uint32_t n = pso_adopted_expire(b->adopted, b->now_ms, true);
+
+		pso_info("adopt: %u endpoint%s of no stored session removed", n, n == 1 ? "" : "s");
+	}
+	pso_adopted_foreach_topic(b->adopted, reserve_id, b);
+	if (b->adopted_reserved)
+		pso_info("adopt: %u topic id%s in use with no name known kept as $adopted/ID",
+			 b->adopted_reserved, b->adopted_reserved == 1 ? "" : "s");
 }
 
 /*

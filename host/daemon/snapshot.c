@@ -195,6 +195,11 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 		s->ph_expired = au.expired;
 		s->ph_next_ms = au.next_expiry_ms > b->now_ms ? au.next_expiry_ms - b->now_ms : 0;
 	}
+	if (b->store) {
+		snprintf(s->store, sizeof(s->store), "%s", pso_store_spec(b->store));
+		s->store_persistent = pso_store_persistent(b->store);
+		s->store_stats = *pso_store_stats(b->store);
+	}
 
 	if (what & PSO_SNAP_DATAPLANE) {
 		int ret = pso_dp_read_counters(b->dp.counters_fd, s->dp);
@@ -314,6 +319,30 @@ struct json_object *pso_snap_daemon_json(const struct pso_snapshot *s)
 	return d;
 }
 
+static struct json_object *store_json(const struct pso_snapshot *s)
+{
+	const struct pso_store_stats *st = &s->store_stats;
+	struct json_object *o = json_object_new_object(), *loaded = json_object_new_object();
+
+	add_str(o, "spec", s->store);
+	json_object_object_add(o, "persistent", json_object_new_boolean(s->store_persistent));
+	add_u64(o, PSO_ST_REVISION, st->revision);
+	add_u64(o, "commits", st->commits);
+	add_u64(o, "puts", st->puts);
+	add_u64(o, "deletes", st->deletes);
+	add_u64(o, "errors", st->errors);
+	add_u64(o, "pending", st->pending);
+	add_u64(o, PSO_ST_LAST_WRITE, st->last_write_unix_ms);
+	add_u64(o, "last_write_age_ms", st->last_write_unix_ms && s->taken_ms > st->last_write_unix_ms
+					       ? s->taken_ms - st->last_write_unix_ms : 0);
+	add_str(o, "last_error", st->last_error);
+	add_u64(loaded, "sessions", st->loaded[PSO_REC_SESSION]);
+	add_u64(loaded, "topics", st->loaded[PSO_REC_TOPIC]);
+	add_u64(loaded, "retained", st->loaded[PSO_REC_RETAINED]);
+	json_object_object_add(o, "loaded", loaded);
+	return o;
+}
+
 struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 {
 	struct json_object *root = json_object_new_object(), *broker = json_object_new_object(),
@@ -364,6 +393,7 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 		json_object_object_add(root, "restart", r);
 	}
 	json_object_object_add(root, "daemon", pso_snap_daemon_json(s));
+	json_object_object_add(root, PSO_ST_STORE, store_json(s));
 	return root;
 }
 

@@ -35,7 +35,11 @@
  *                 "rx_by_type": { "CONNECT": n, ... (types seen) },
  *                 "nic_write_errors", "nic_table_full",
  *                 "validation": { "validated", "unvalidated" (connected
- *                 sessions whose address is proven or not), "held_bytes" } } }
+ *                 sessions whose address is proven or not), "held_bytes" } },
+ *     "store": { "spec", "persistent", "revision", "commits", "puts", "deletes",
+ *                "errors", "pending", "last_write_ms" (CLOCK_REALTIME, 0: none
+ *                yet), "last_write_age_ms", "last_error",
+ *                "loaded": { "sessions", "topics", "retained" } } }
  *
  * `stats` adds { "counters": { data-plane counter: n (PSO_COUNTER_NAMES) },
  * "topics": [ topics with traffic: { "topic_id", "name", "msgs", "bytes" } ] }
@@ -49,6 +53,7 @@
 #include <stdint.h>
 #include <net/if.h>
 #include "proto/proto.h"
+#include "store/store.h"
 #include "tables/tables.h"
 
 struct json_object;
@@ -120,6 +125,10 @@ struct pso_snapshot {
 	uint64_t ph_slots, ph_claimed, ph_expired, ph_next_ms;
 	uint32_t ntopics;		/* PSO_SNAP_TOPICS */
 	struct pso_snap_topic *topics;	/* in id order */
+	/* the store (store/store.h) */
+	char store[512];		/* its spec: "sqlite:PATH", "none" */
+	bool store_persistent;
+	struct pso_store_stats store_stats;
 };
 
 /* The daemon's counters (struct pso_proto_stats), named once: the JSON

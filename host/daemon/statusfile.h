@@ -34,6 +34,9 @@
 #define PSO_ST_CLIENTS		"clients"
 #define PSO_ST_USED		"used"
 #define PSO_ST_CAPACITY		"capacity"
+#define PSO_ST_STORE		"store"
+#define PSO_ST_REVISION		"revision"
+#define PSO_ST_LAST_WRITE	"last_write_ms"
 
 /* /run/psoffload/NAME.json, NAME the broker's (--name) */
 void pso_status_path(const char *name, char *buf, size_t len);

@@ -208,6 +208,8 @@ void pso_retain_store(struct pso_proto *p, struct pso_client *c, uint16_t id, ui
 	free(p->retained[id]);
 	/* An empty retained publish clears the topic's retained message (MQTT). */
 	p->retained[id] = r;
+	if (p->ops->retained_changed)
+		p->ops->retained_changed(p->ctx, id);
 }
 
 void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id)

@@ -53,6 +53,8 @@ static int granted_qos(uint8_t flags)
 void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name)
 {
 	p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), name);
+	if (p->ops->topic_changed && !pso_registry_is_predefined(p->reg, id))
+		p->ops->topic_changed(p->ctx, id);
 	pso_info("topic %u registered: %s", id, name);
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
 		for (struct pso_client *c = p->by_id[h]; c; c = c->next_id) {
@@ -81,6 +83,7 @@ void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name)
 					continue;
 				}
 				s->ids[s->nids++] = id;
+				pso_session_touch(p, c);
 				refresh_qos(c, &id, 1);
 				if (added)
 					pso_client_enable(p, c, &id, 1);
@@ -738,6 +741,11 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		pso_debug("ignoring %s from a client", mqttsn_type_name(m->type));
 		break;
 	}
+	/* What a session keeps changed (a QoS 0 or -1 publish changes none). */
+	if (rx->c && (m->type != MQTTSN_PUBLISH || mqttsn_flags_qos(m->flags) == 2) &&
+	    (m->type != MQTTSN_PINGREQ || rx->c->asleep) && m->type != MQTTSN_REGISTER &&
+	    m->type != MQTTSN_REGACK)
+		pso_session_touch(p, rx->c);
 }
 
 

@@ -103,6 +103,7 @@ int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uin
 	c->out_len++;
 	p->buffered++;
 	p->stats.qos_deliveries++;
+	pso_session_touch(p, c);
 	pump(p, c);
 	return 0;
 }
@@ -145,6 +146,7 @@ void pso_outbox_tick(struct pso_proto *p, struct pso_client *c)
 		p->stats.qos_given_up++;
 		pso_info("client %s: QoS %d delivery of message %u given up after %u retries",
 			 c->id, mqttsn_flags_qos(o->flags), o->msg_id, p->cfg.retries);
+		pso_session_touch(p, c);
 		pop(p, c);
 		return;
 	}

@@ -253,6 +253,41 @@ unsigned int pso_proto_shutdown(struct pso_proto *p, unsigned int budget, bool *
 	return sent;
 }
 
+void pso_proto_shutdown_end(struct pso_proto *p)
+{
+	struct pso_client **told = NULL;
+	size_t n = 0, cap = 0;
+
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
+		for (struct pso_client *c = p->by_ep[h]; c; c = c->next_ep) {
+			if (!pso_client_reachable(c))
+				continue;
+			if (n == cap) {
+				struct pso_client **grown;
+
+				cap = cap ? 2 * cap : 64;
+				grown = realloc(told, cap * sizeof(*told));
+				if (!grown)
+					goto out;
+				told = grown;
+			}
+			told[n++] = c;
+		}
+	}
+	/* As after the client's own DISCONNECT (6.3: no will). */
+	for (size_t i = 0; i < n; i++) {
+		struct pso_client *c = told[i];
+
+		pso_will_free(&c->will);
+		if (c->clean)
+			pso_client_remove(p, c, "told DISCONNECT: the broker stopped");
+		else
+			pso_client_detach(p, c);
+	}
+out:
+	free(told);
+}
+
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p)
 {
 	return &p->stats;

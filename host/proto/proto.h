@@ -136,6 +136,15 @@ struct pso_proto_ops {
 	 * kernel received at rx_ns (0: would it now)? */
 	bool (*slot_served)(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family,
 			    uint64_t rx_ns);
+
+	/* Optional (NULL: nothing is kept), for a store (persist.h): the
+	 * session of this client id changed or ended, a topic was
+	 * registered, a topic's retained message changed.  Called as it
+	 * happens, any number of times; the owner reads the records back
+	 * with pso_proto_export_*() when it writes. */
+	void (*session_changed)(void *ctx, const char *client_id);
+	void (*topic_changed)(void *ctx, uint16_t id);
+	void (*retained_changed)(void *ctx, uint16_t id);
 };
 
 #define PSO_PROTO_RX_TYPES 0x1e
@@ -256,6 +265,11 @@ void pso_proto_advertise(struct pso_proto *p);
  * has had its one.  Call it last: nothing else may run between its calls.
  */
 unsigned int pso_proto_shutdown(struct pso_proto *p, unsigned int budget, bool *done);
+/* After pso_proto_shutdown() is done: every client it told ends as after
+ * its own DISCONNECT (a clean session goes, a persistent one is kept
+ * offline, no will), so a store written after it keeps what MQTT-SN
+ * keeps.  Table calls included: the data plane is still attached. */
+void pso_proto_shutdown_end(struct pso_proto *p);
 
 const struct pso_proto_stats *pso_proto_stats(const struct pso_proto *p);
 uint32_t pso_proto_nclients(const struct pso_proto *p);	/* connected */

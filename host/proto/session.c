@@ -84,6 +84,22 @@ struct pso_client *pso_client_new(struct pso_proto *p, const struct pso_endpoint
 	p->by_id[hi] = c;
 	p->nsessions++;
 	link_ep(p, c);
+	pso_session_touch(p, c);
+	return c;
+}
+
+struct pso_client *pso_client_new_offline(struct pso_proto *p, const char *id)
+{
+	struct pso_client *c = calloc(1, sizeof(*c));
+	unsigned int hi;
+
+	if (!c)
+		return NULL;
+	snprintf(c->id, sizeof(c->id), "%s", id);
+	hi = id_hash(c->id);
+	c->next_id = p->by_id[hi];
+	p->by_id[hi] = c;
+	p->nsessions++;
 	return c;
 }
 
@@ -354,6 +370,7 @@ void pso_client_detach(struct pso_proto *p, struct pso_client *c)
 	 * with the session. */
 	c->asleep = c->awake = false;
 	pso_outbox_away(c);
+	pso_session_touch(p, c);
 }
 
 /* Topic id is no longer held by c: the subscriptions that want it forget
@@ -381,6 +398,7 @@ void pso_client_attach(struct pso_proto *p, struct pso_client *c, const struct p
 	c->ep = *ep;
 	c->local = *local;
 	link_ep(p, c);
+	pso_session_touch(p, c);
 	pso_client_resolve(p, c);
 	for (int i = 0; i < c->nheld; i++) {
 		struct pso_hold *h = c->held[i];
@@ -413,6 +431,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 	bool was_connected = c->connected;
 
 	pso_client_detach(p, c);
+	pso_session_touch(p, c);	/* ends: the store deletes it */
 	while (c->nheld)
 		hold_free(p, c, 0);
 	for (int i = 0; i < c->nsubs; i++)

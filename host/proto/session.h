@@ -425,4 +425,14 @@ uint8_t pso_topic_policy(const struct pso_proto *p, uint16_t id);
 /* Tell the data plane the topic's flags again (ops->topic_set). */
 int pso_topic_refresh(struct pso_proto *p, uint16_t id);
 
+/* ---- persist.c: what a store keeps (persist.h) ---- */
+/* c's lasting state changed (or c ends): the store writes it again. */
+static inline void pso_session_touch(struct pso_proto *p, const struct pso_client *c)
+{
+	if (p->ops->session_changed)
+		p->ops->session_changed(p->ctx, c->id);
+}
+/* A session for id, offline, in the by-id table only (an import). */
+struct pso_client *pso_client_new_offline(struct pso_proto *p, const char *id);
+
 #endif /* PSO_SESSION_H */

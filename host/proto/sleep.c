@@ -77,6 +77,7 @@ int pso_sleep_buffer(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 	c->zz_len++;
 	p->buffered++;
 	p->stats.sleep_buffered++;
+	pso_session_touch(p, c);
 	return 0;
 }
 

@@ -131,7 +131,7 @@ int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id, const cha
 	return registry_insert(reg, id, name, len, true);
 }
 
-int pso_registry_reserve(struct pso_registry *reg, uint16_t id, const char *name)
+int pso_registry_restore(struct pso_registry *reg, uint16_t id, const char *name)
 {
 	size_t len = strlen(name);
 

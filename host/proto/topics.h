@@ -31,10 +31,11 @@ int pso_registry_load_predefined(struct pso_registry *reg, const char *path,
 int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id,
 				const char *name);
 
-/* Give id (unused) the name, as a registration would but at that id: the
- * ids an adopted data plane uses with no name known (no store) are kept
- * from new names this way.  -EINVAL, -EEXIST. */
-int pso_registry_reserve(struct pso_registry *reg, uint16_t id, const char *name);
+/* A registered (not predefined) name back at the id it had: a store's
+ * record, or an id an adopted data plane uses with no name known (no
+ * store), kept from new names as "$adopted/ID".  0, -EINVAL (bad id or
+ * name), -EEXIST (id or name taken). */
+int pso_registry_restore(struct pso_registry *reg, uint16_t id, const char *name);
 
 /* What a reload of the predefined file did. */
 struct pso_predef_reload {

@@ -32,7 +32,7 @@ say "lab: namespaces and veth pairs (suffix $LAB_ID)"
 lab_up "$build/tests/bpf/xdp_pass.bpf.o" || { echo "demo: cannot build the lab" >&2; exit 1; }
 
 say "broker: psoffload --mode=auto b0 b1 (in namespace $NS_B)"
-nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode=auto --pin-dir="$pin_dir" b0 b1 >"$work/broker.log" 2>&1 &
+nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none --mode=auto --pin-dir="$pin_dir" b0 b1 >"$work/broker.log" 2>&1 &
 broker_pid=$!
 wait_for 10 grep -qs "serving MQTT-SN" "$work/broker.log" || {
 	cat "$work/broker.log"; echo "demo: broker did not start" >&2; exit 1; }

@@ -140,7 +140,7 @@ iface_modes() {
 t_start() {
 	printf '5 pre/five\n' >"$predef"
 	write_conf 3600
-	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --config="$conf" --pin-dir="$pin_dir" \
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none --config="$conf" --pin-dir="$pin_dir" \
 		--port=$port >"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 15 in_log "serving MQTT-SN"; then

@@ -193,7 +193,7 @@ run_test() {
 start_daemon() {
 	local ns=$1 pin=$2 log=$3
 	shift 3
-	nsenter --net="$(lab_ns "$ns")" "$psoffload" -v --pin-dir="$pin" "$@" >"$log" 2>&1 &
+	nsenter --net="$(lab_ns "$ns")" "$psoffload" --store=none -v --pin-dir="$pin" "$@" >"$log" 2>&1 &
 	daemon_pid=$!
 	daemons+=("$daemon_pid")
 	if ! wait_for 15 serving_or_dead "$daemon_pid" "$log" || gone "$daemon_pid"; then
@@ -226,7 +226,7 @@ run_refused() {
 	local ns=$1 pin=$2 t0
 	shift 2
 	t0=$(date +%s%N)
-	timeout 30 nsenter --net="$(lab_ns "$ns")" "$psoffload" --pin-dir="$pin" "$@" \
+	timeout 30 nsenter --net="$(lab_ns "$ns")" "$psoffload" --store=none --pin-dir="$pin" "$@" \
 		>"$work/refused.out" 2>"$work/refused.err" </dev/null
 	refused_rc=$?
 	refused_ms=$((($(date +%s%N) - t0) / 1000000))

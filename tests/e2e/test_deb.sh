@@ -178,7 +178,7 @@ t_serve() {
 	wait_for 5 grep -qx ready "$work/notify.err" || fail_with "pso_notify_listen did not start" || return 1
 	env -i PATH="$PATH" NOTIFY_SOCKET="$work/notify.sock" nsenter --net="$(lab_ns "$NS_B")" \
 		setpriv --no-new-privs --bounding-set=-all,"$caps" --inh-caps=-all -- \
-		"$bin" --mode=skb --pin-dir="$pin_dir" b0 b1 </dev/null >"$broker_log" 2>&1 &
+		"$bin" --store=none --mode=skb --pin-dir="$pin_dir" b0 b1 </dev/null >"$broker_log" 2>&1 &
 	broker_pid=$!
 	wait_for 15 ready || fail_with "no READY=1 from the installed daemon within 15 s" || return 1
 	# The installed profiles: /usr/sbin/../share/psoffload/nic-profiles.

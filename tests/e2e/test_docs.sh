@@ -79,10 +79,10 @@ man_commands() {
 }
 
 # Every option that is a settings key: all but the command-line-only ones
-# (psoffload.8 says which: --config, --version, --help).
+# (psoffload.8 says which: --config, --store-reset, --version, --help).
 broker_keys() {
 	"$psoffload" --help | help_options | sed -E 's/.*--//' |
-		grep -vxE 'config|version|help' | LC_ALL=C sort
+		grep -vxE 'config|store-reset|version|help' | LC_ALL=C sort
 }
 man5_keys() { sed -nE 's/^\*([a-z0-9-]+)\* = .*/\1/p' "$man5" | LC_ALL=C sort -u; }
 conf_keys() { sed -nE 's/^#?([a-z0-9-]+) = .*/\1/p' "$conf" | LC_ALL=C sort -u; }

@@ -98,7 +98,7 @@ PUBLISH_42=090c00004200006162
 t_start() {
 	broker_log=$tmp/broker.log
 	: >"$broker_log"
-	ip netns exec "$NS_B" "$psoffload" -v --mode=skb --name="$NAME" --pin-dir="$PIN" \
+	ip netns exec "$NS_B" "$psoffload" --store=none -v --mode=skb --name="$NAME" --pin-dir="$PIN" \
 		--event-rate=$RATE b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
 	wait_for 10 grep -q "serving MQTT-SN" "$broker_log" ||

@@ -75,7 +75,7 @@ start_broker() {
 	pin_dir=/sys/fs/bpf/psoffload-test-gw-$LAB_ID-$daemon_n
 	broker_log=$tmp/broker-$daemon_n.log
 	: >"$broker_log"
-	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode="$mode" --pin-dir="$pin_dir" \
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$pin_dir" \
 		"$@" b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 10 grep -q "serving MQTT-SN" "$broker_log"; then

@@ -215,7 +215,7 @@ t_daemon() {
 		note "cannot make the veth in $ns"
 		return 1
 	fi
-	nsenter --net="/run/netns/$ns" "$bin" -v --mode=skb --pin-dir="$pin" inst0 >"$log" 2>&1 &
+	nsenter --net="/run/netns/$ns" "$bin" --store=none -v --mode=skb --pin-dir="$pin" inst0 >"$log" 2>&1 &
 	daemon_pid=$!
 	if ! wait_for 15 serving_or_dead || gone "$daemon_pid"; then
 		note "the installed daemon did not start:"

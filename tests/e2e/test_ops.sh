@@ -94,7 +94,7 @@ start_broker() {
 	broker_log=$2
 	shift 2
 	: >"$broker_log"
-	ip netns exec "$NS_B" "$psoffload" -v --mode=skb --name="$name" "$@" b0 b1 \
+	ip netns exec "$NS_B" "$psoffload" --store=none -v --mode=skb --name="$name" "$@" b0 b1 \
 		>"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 10 grep -q "serving MQTT-SN" "$broker_log"; then
@@ -265,7 +265,7 @@ time.sleep(4)' "$SOCK" &
 
 t_second_broker() {
 	local out rc
-	out=$(ip netns exec "$NS_B" "$psoffload" --mode=skb --name="$NAME" --pin-dir="$PIN-2" b0 2>&1)
+	out=$(ip netns exec "$NS_B" "$psoffload" --store=none --mode=skb --name="$NAME" --pin-dir="$PIN-2" b0 2>&1)
 	rc=$?
 	info "$out"
 	[ $rc -eq 1 ] || fail_with "a second broker named $NAME exited $rc" || return 1

@@ -89,7 +89,7 @@ daemon() {
 	local ns=$1 log=$2
 	shift 2
 	: >"$log"
-	nsenter --net="$(lab_ns "$ns")" "$psoffload" --mode=skb "$@" >"$log" 2>&1 &
+	nsenter --net="$(lab_ns "$ns")" "$psoffload" --store=none --mode=skb "$@" >"$log" 2>&1 &
 	dpid=$!
 	test_pids+=("$dpid")
 }

@@ -129,10 +129,10 @@ start_pair() {
 	# Fresh logs: a "serving" line of the round before is no start.
 	broker_log=$tmp/broker-a-$mode-$((++a_starts)).log
 	b_log=$tmp/broker-b-$mode-$a_starts.log
-	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode="$mode" --pin-dir="$pin_dir" \
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$pin_dir" \
 		"$@" b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
-	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" -v --mode="$mode" --pin-dir="$b_pin" \
+	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$b_pin" \
 		"$@" s2 >"$b_log" 2>&1 &
 	b_pid=$!
 	wait_for 10 grep -qs "serving MQTT-SN" "$broker_log" &&
@@ -344,7 +344,7 @@ start_a() {
 	pin_dir=/sys/fs/bpf/psoffload-safety-$LAB_ID-a
 	# A log of its own: a "serving" line of the one before is no start.
 	broker_log=$tmp/broker-a-$mode-$((++a_starts)).log
-	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode="$mode" --pin-dir="$pin_dir" "$@" \
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none --mode="$mode" --pin-dir="$pin_dir" "$@" \
 		b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
 	wait_for 10 grep -q "serving MQTT-SN" "$broker_log" && return 0

@@ -126,7 +126,7 @@ start_broker() {
 	# setns needs CAP_SYS_ADMIN: nsenter first.
 	env -i PATH="$PATH" "${envs[@]}" nsenter --net="$(lab_ns "$NS_B")" \
 		setpriv --no-new-privs --bounding-set=-all,"${caps:-$unit_caps}" --inh-caps=-all -- \
-		"$psoffload" --pin-dir="$pin_dir" "$@" \
+		"$psoffload" --store=none --pin-dir="$pin_dir" "$@" \
 		</dev/null >"$broker_log" 2>&1 &
 	broker_pid=$!
 }

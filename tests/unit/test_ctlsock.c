@@ -426,6 +426,13 @@ static void test_metrics_render(void **state)
 	s->ntopics = 3;
 	for (int i = 0; i < 3; i++)
 		s->topics[i] = (struct pso_snap_topic){ .id = i + 1, .name = names[i], .msgs = 10 - 5 * i };
+	snprintf(s->store, sizeof(s->store), "sqlite:/var/lib/psoffload/t.db");
+	s->store_persistent = true;
+	s->store_stats.revision = 42;
+	s->store_stats.commit.count = 3;
+	s->store_stats.commit.sum_us = 600;
+	for (int i = 0; i < PSO_STORE_LAT_BUCKETS; i++)
+		s->store_stats.commit.le[i] = pso_store_lat_bounds_us[i] >= 250 ? 3 : 1;
 	text = pso_metrics_render(s, 1, &len);
 	assert_non_null(text);
 	assert_int_equal(strlen(text), len);
@@ -442,6 +449,18 @@ static void test_metrics_render(void **state)
 	assert_int_equal(count_lines(text, "psoffload_topic_messages_total{"), 1);
 	assert_non_null(strstr(text, "psoffload_topic_messages_total{topic=\"a/\\\"quoted\\\"\","
 				     "topic_id=\"1\"} 10\n"));
+	/* The store: what it is, its revision, its latency as a histogram. */
+	assert_non_null(strstr(text, "psoffload_store_info{store=\"sqlite:/var/lib/psoffload/t.db\","
+				     "persistent=\"yes\"} 1\n"));
+	assert_non_null(strstr(text, "psoffload_store_revision 42\n"));
+	assert_non_null(strstr(text, "psoffload_store_operation_duration_seconds_bucket{"
+				     "operation=\"commit\",le=\"0.0001\"} 1\n"));
+	assert_non_null(strstr(text, "psoffload_store_operation_duration_seconds_bucket{"
+				     "operation=\"commit\",le=\"+Inf\"} 3\n"));
+	assert_non_null(strstr(text, "psoffload_store_operation_duration_seconds_sum{"
+				     "operation=\"commit\"} 0.000600\n"));
+	assert_non_null(strstr(text, "psoffload_store_operation_duration_seconds_count{"
+				     "operation=\"load\"} 0\n"));
 	/* One HELP and one TYPE per family, counters named _total. */
 	assert_int_equal(count_lines(text, "# HELP "), count_lines(text, "# TYPE "));
 	for (const char *l = strstr(text, "# TYPE "); l; l = strstr(l + 1, "# TYPE ")) {

@@ -1,0 +1,294 @@
+#!/usr/bin/env bash
+# test_store.sh BUILD - end-to-end tests of the session store (--store), in
+# the veth lab of lab.sh:
+#   - a CleanSession=0 subscriber, its registrations and a retained message
+#     survive a daemon restart (SIGTERM, then a new daemon on the same
+#     store): the subscriber, still running and doing nothing, gets the
+#     publishes sent after the restart; topic ids are the same; a new
+#     subscriber gets the retained message;
+#   - a QoS 1 message not acknowledged before the restart is delivered
+#     after it, when its client connects again;
+#   - a file that is not a store (not SQLite, a newer schema) stops the
+#     start with one line and exit 1, and is left as it was; --store-reset
+#     sets it aside (kept byte for byte) and starts empty;
+#   - status, status --json and /metrics show the store and its last write;
+#   - --store=none keeps nothing across a restart.
+#
+# One result line per test, "ok N - NAME" or "not ok N - NAME" followed by
+# "#"-prefixed diagnostics; the last line is "N passed, N failed".  Needs
+# root, sqlite3, curl and jq.  PSO_TEST_ONLY=ERE runs only matching tests.
+set -uo pipefail
+build=${1:-build}
+here=$(cd "$(dirname "$0")" && pwd)
+# shellcheck source=lab.sh
+. "$here/lab.sh"
+
+work=$(mktemp -d /tmp/pso-test-store.XXXXXX)
+mkdir -p "$work/bin"
+for f in psoffload tests/bpf/xdp_pass.bpf.o; do
+	cp "$build/$f" "$work/bin/" 2>/dev/null
+done
+[ -d "$here/../../nic-profiles" ] && cp -r "$here/../../nic-profiles" "$work/"
+psoffload=$work/bin/psoffload
+pass_obj=$work/bin/xdp_pass.bpf.o
+NAME=pso-store-$LAB_ID
+PIN=/sys/fs/bpf/psoffload-store-$LAB_ID
+STORE=$work/state/broker.db
+METRICS=127.0.0.1:9471
+
+passed=0 failed=0 tnum=0
+broker_pid='' broker_log=''
+test_pids=() sub_pids=()
+diag=$work/diag
+tmp=$work
+
+# shellcheck source=harness.sh
+. "$here/harness.sh"
+
+stop_subs() {
+	local p
+	for p in "${sub_pids[@]}"; do stop_pid "$p"; done
+	sub_pids=()
+}
+
+cleanup() {
+	stop_test_pids
+	stop_subs
+	stop_broker
+	lab_down
+	rm -rf "$PIN" "$work"
+}
+trap cleanup EXIT
+
+if [ "$(id -u)" -ne 0 ]; then
+	echo "test_store: must run as root (namespaces, XDP, bpffs); got uid $(id -u)" >&2
+	echo "0 passed, 1 failed"
+	exit 1
+fi
+for f in "$psoffload" "$pass_obj"; do
+	if [ ! -e "$f" ]; then
+		echo "test_store: $build/$(basename "$f") (or its tests/ counterpart) missing: run make first" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+for tool in sqlite3 curl jq; do
+	if ! command -v $tool >/dev/null; then
+		echo "test_store: $tool is needed (tests/install-deps.sh installs it)" >&2
+		echo "0 passed, 1 failed"
+		exit 1
+	fi
+done
+
+in_b() { nsenter --net="$(lab_ns "$NS_B")" "$@"; }
+ops() { "$psoffload" "$@" --name="$NAME"; }
+
+# start_broker LOG ARGS...: the broker on b0, b1 (with --store=... among ARGS).
+start_broker() {
+	broker_log=$1
+	shift
+	: >"$broker_log"
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode=skb --name="$NAME" \
+		--pin-dir="$PIN" --retry-interval=30 "$@" b0 b1 >"$broker_log" 2>&1 &
+	broker_pid=$!
+	if ! wait_for 10 grep -q "serving MQTT-SN" "$broker_log"; then
+		note "the daemon did not start (psoffload $*):"
+		sed 's/^/  /' "$broker_log" >>"$diag"
+		kill -0 "$broker_pid" 2>/dev/null && stop_broker
+		broker_pid=
+		return 1
+	fi
+}
+
+has_subscription() { ops subscriptions 2>/dev/null | grep -qE "^$1 +[a-z]+ +$2 "; }
+session_field() {	# session_field ID FIELD
+	ops sessions --json 2>/dev/null | jq -r --arg id "$1" --arg f "$2" \
+		'.sessions[] | select(.client_id == $id) | .[$f]'
+}
+outbox_is() { [ "$(session_field "$1" outbox)" = "$2" ]; }
+st_topics() {
+	ops topics --json | jq -c '[.topics[] | select(.name | startswith("st/")) | [.name, .topic_id]]'
+}
+pub() { nsenter --net="$(lab_ns "$NS_PUB")" "$psoffload" pub -h "$BROKER4" "$@"; }
+sessions_in_file() { sqlite3 "$STORE" "SELECT client_id || ':' || connected FROM sessions ORDER BY 1"; }
+
+# ---- the tests ----------------------------------------------------------------
+
+# A persistent subscriber keeps running across SIGTERM and a new daemon on
+# the same store; publishes after the restart reach it with no action of
+# its own, topic ids are the same, the retained message is still there.
+t_session_survives() {
+	local out=$tmp/keep.out before after rc=0
+	start_broker "$tmp/broker1.log" --store="sqlite:$STORE" --metrics="$METRICS" || return 1
+	[ -f "$STORE" ] || fail_with "$STORE was not created (nor its directory)" || return 1
+	: >"$out"
+	# keep-alive 60 s: no PINGREQ falls into the restart
+	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h "$BROKER4" -c -I keep-1 -k 60 \
+		-t st/a -t 'st/f/#' -q 1 -v >"$out" 2>"$tmp/keep.err" &
+	sub_pids+=("$!")
+	local sub=$!
+	wait_for 10 has_subscription keep-1 st/a ||
+		fail_with "keep-1 never subscribed: $(cat "$tmp/keep.err")" || return 1
+	pub -t st/a -m before -I pub-1 || fail_with "pub before failed" || return 1
+	pub -t st/r -r -m kept -I pub-2 || fail_with "retained pub failed" || return 1
+	pub -t st/f/x -m filtered -I pub-3 || fail_with "pub st/f/x failed" || return 1
+	wait_for 5 grep -qx "st/f/x filtered" "$out" ||
+		fail_with "before the restart the subscriber got: $(cat "$out")" || return 1
+	before=$(st_topics)
+	info "topics before: $before"
+	stop_broker
+	[ "$broker_rc" = 0 ] || { note "the daemon exited $broker_rc on SIGTERM"; rc=1; }
+	kill -0 "$sub" 2>/dev/null || fail_with "the subscriber exited with the daemon: $(cat "$tmp/keep.err")" || return 1
+	[ "$(sessions_in_file)" = "keep-1:1" ] ||
+		fail_with "the store file holds sessions '$(sessions_in_file)', not keep-1:1" || return 1
+	[ "$(sqlite3 "$STORE" "SELECT payload FROM retained")" = kept ] ||
+		fail_with "no retained message in the file" || return 1
+
+	start_broker "$tmp/broker2.log" --store="sqlite:$STORE" --metrics="$METRICS" || return 1
+	# st/a, st/r, st/f/x and any the broker registered itself ($pso/v)
+	grep -qE "1 session \(1 connected\), [3-9] topics, 1 retained message restored" "$broker_log" ||
+		{ note "no restore line: $(grep 'store' "$broker_log")"; rc=1; }
+	after=$(st_topics)
+	[ "$before" = "$after" ] || { note "topic ids changed: $before -> $after"; rc=1; }
+	[ "$(session_field keep-1 state)" = active ] ||
+		{ note "keep-1 is '$(session_field keep-1 state)' after the restart"; rc=1; }
+	pub -t st/a -m after-restart -I pub-4 || fail_with "pub after failed" || return 1
+	pub -t st/f/y -m new-topic -I pub-5 || fail_with "pub st/f/y failed" || return 1
+	wait_for 5 grep -qx "st/a after-restart" "$out" ||
+		{ note "after the restart the subscriber got: $(tr '\n' '|' <"$out")"; rc=1; }
+	wait_for 5 grep -qx "st/f/y new-topic" "$out" ||
+		{ note "a new topic of its filter never reached it: $(tr '\n' '|' <"$out")"; rc=1; }
+	kill -0 "$sub" 2>/dev/null || { note "the subscriber exited: $(cat "$tmp/keep.err")"; rc=1; }
+	out=$(nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h "$BROKER4" -t st/r -v -C 1 -W 5 2>&1)
+	[ "$out" = "st/r kept" ] || { note "a new subscriber of st/r got '$out'"; rc=1; }
+	return $rc
+}
+
+# The running broker's status shows the store and its last write.
+t_status() {
+	local out rc=0 rev
+	out=$(ops status 2>&1) || fail_with "status: $out" || return 1
+	grep -qE "^Store: sqlite:$STORE, revision [0-9]+, last write [0-9.]+ s ago \([0-9]+ commits, 0 errors\)$" <<<"$out" ||
+		{ note "no Store line in: $out"; rc=1; }
+	info "$(grep '^Store:' <<<"$out")"
+	rev=$(ops status --json | jq -r '.store.revision')
+	[ "$rev" -gt 0 ] 2>/dev/null || { note "status --json .store.revision: '$rev'"; rc=1; }
+	[ "$(ops status --json | jq -r '.store.loaded.sessions')" = 1 ] ||
+		{ note "status --json .store.loaded: $(ops status --json | jq -c .store.loaded)"; rc=1; }
+	out=$(in_b curl -sf "http://$METRICS/metrics") || fail_with "cannot scrape $METRICS" || return 1
+	grep -q "^psoffload_store_info{store=\"sqlite:$STORE\",persistent=\"yes\"} 1$" <<<"$out" ||
+		{ note "no psoffload_store_info"; rc=1; }
+	grep -qE '^psoffload_store_operation_duration_seconds_count\{operation="commit"\} [1-9]' <<<"$out" ||
+		{ note "no commit latency: $(grep store_operation <<<"$out" | head -3)"; rc=1; }
+	grep -qE '^psoffload_store_operation_duration_seconds_count\{operation="load"\} 1$' <<<"$out" ||
+		{ note "no load latency"; rc=1; }
+	return $rc
+}
+
+# A QoS 1 message its client never acknowledged before the restart is
+# delivered after it, when the client connects again.
+t_qos1_owed() {
+	local out rc=0 sub id
+	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h "$BROKER4" -c -I owed-1 -k 60 \
+		-t st/q -q 1 -v >/dev/null 2>&1 &
+	sub=$!
+	test_pids+=("$sub")
+	wait_for 10 has_subscription owed-1 st/q || fail_with "owed-1 never subscribed" || return 1
+	# gone without a word: the broker still thinks it connected
+	kill -KILL "$sub"
+	wait "$sub" 2>/dev/null
+	forget_pid "$sub"
+	pub -t st/q -q 1 -m owed-msg -I pub-6 || fail_with "QoS 1 pub failed" || return 1
+	wait_for 5 outbox_is owed-1 1 ||
+		fail_with "owed-1's outbox: '$(session_field owed-1 outbox)', not 1" || return 1
+	stop_broker
+	start_broker "$tmp/broker3.log" --store="sqlite:$STORE" || return 1
+	[ "$(session_field owed-1 outbox)" = 1 ] ||
+		{ note "after the restart owed-1's outbox is '$(session_field owed-1 outbox)'"; rc=1; }
+	# the same client id, a new endpoint, no -t: the session resumes (this
+	# new process knows the topic by the id its session was given)
+	id=$(ops topics --json | jq -r '.topics[] | select(.name == "st/q") | .topic_id')
+	out=$(nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h "$BROKER4" -c -I owed-1 -q 1 \
+		-v -C 1 -W 10 2>&1)
+	[ "$out" = "$id owed-msg" ] || { note "owed-1 got '$out' after the restart, not '$id owed-msg'"; rc=1; }
+	wait_for 5 outbox_is owed-1 0 || { note "owed-1's outbox did not empty"; rc=1; }
+	stop_broker
+	return $rc
+}
+
+# expect_refused LOG WORDS ARGS...: the broker exits 1 at once with one
+# error line containing WORDS, and attaches nothing.
+expect_refused() {
+	local log=$1 words=$2 rc=0 lines
+	shift 2
+	in_b timeout 20 "$psoffload" --mode=skb --name="$NAME" --pin-dir="$PIN" "$@" b0 b1 >"$log" 2>&1
+	rc=$?
+	[ $rc = 1 ] || { note "exit $rc, not 1: $(cat "$log")"; return 1; }
+	lines=$(wc -l <"$log")
+	[ "$lines" = 1 ] || { note "$lines lines, not one: $(cat "$log")"; return 1; }
+	grep -q "^psoffload: store .*$words" "$log" || { note "no '$words' in: $(cat "$log")"; return 1; }
+	grep -q -- "--store-reset" "$log" || { note "no hint of --store-reset: $(cat "$log")"; return 1; }
+	! in_b ip link show b0 | grep -q xdp || { note "b0 has an XDP program after the refusal"; return 1; }
+	info "$(cut -c1-150 "$log")"
+}
+
+# Not a store: refused and left as it was; --store-reset keeps it aside.
+t_unusable_file() {
+	local bad=$work/bad/state.db rc=0 aside
+	mkdir -p "$work/bad"
+	head -c 8192 /dev/urandom >"$bad"
+	cp "$bad" "$work/bad.orig"
+	expect_refused "$tmp/refused1.log" "not an SQLite database" --store="sqlite:$bad" || return 1
+	cmp -s "$bad" "$work/bad.orig" || fail_with "the refused file was changed" || return 1
+	start_broker "$tmp/reset.log" --store="sqlite:$bad" --store-reset || return 1
+	grep -q "set aside as $bad.set-aside-" "$broker_log" || { note "no set-aside line"; rc=1; }
+	[ "$(ops status --json | jq -r '.store.loaded.sessions')" = 0 ] || { note "not empty"; rc=1; }
+	stop_broker
+	aside=$(ls "$bad".set-aside-* 2>/dev/null | grep -v -- '-wal$' | head -n 1)
+	[ -n "$aside" ] && cmp -s "$aside" "$work/bad.orig" ||
+		{ note "the set-aside copy is not the original: '$aside'"; rc=1; }
+	return $rc
+}
+
+# A store of a newer schema: refused, untouched.
+t_newer_schema() {
+	local sum
+	sqlite3 "$STORE" "UPDATE schema_version SET version = 99" || fail_with "sqlite3 failed" || return 1
+	sum=$(md5sum <"$STORE")
+	expect_refused "$tmp/refused2.log" "newer psoffload (schema version 99" \
+		--store="sqlite:$STORE" || return 1
+	[ "$(md5sum <"$STORE")" = "$sum" ] || fail_with "the refused store was changed"
+	sqlite3 "$STORE" "UPDATE schema_version SET version = 1"
+}
+
+# --store=none: nothing outlives the process.
+t_none() {
+	local rc=0
+	start_broker "$tmp/none1.log" --store=none || return 1
+	grep -q "store: none" "$broker_log" || { note "no 'store: none' line"; rc=1; }
+	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h "$BROKER4" -c -I vol-1 -k 60 \
+		-t st/v >/dev/null 2>&1 &
+	test_pids+=("$!")
+	wait_for 10 has_subscription vol-1 st/v || fail_with "vol-1 never subscribed" || return 1
+	stop_broker
+	start_broker "$tmp/none2.log" --store=none || return 1
+	[ -z "$(session_field vol-1 state)" ] || { note "vol-1 came back with --store=none"; rc=1; }
+	ops status | grep -q "^Store: none (nothing outlives the broker)$" ||
+		{ note "status: $(ops status | grep Store)"; rc=1; }
+	stop_broker
+	return $rc
+}
+
+lab_up "$pass_obj" || { echo "test_store: cannot build the lab"; echo "0 passed, 1 failed"; exit 1; }
+
+run_test "a persistent session, registrations and a retained message survive a restart" t_session_survives
+run_test "status, status --json and /metrics show the store" t_status
+stop_subs
+run_test "a QoS 1 message unacknowledged before a restart is delivered after it" t_qos1_owed
+stop_broker
+run_test "a file that is not a store is refused and kept; --store-reset sets it aside" t_unusable_file
+run_test "a store of a newer schema is refused and kept" t_newer_schema
+run_test "--store=none keeps nothing" t_none
+
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
