@@ -106,6 +106,9 @@ int pso_broker_exec(struct pso_broker *b, char *const argv[], char *err, size_t 
 	/* The maps at rest, so the next daemon reads a state at rest: every
 	 * pending change finishes (a grace period or two). */
 	pso_tables_defer_stop(&b->tables);
+	/* What this round changed, in the store the next daemon loads (its
+	 * file closes with the exec: SQLite opens it close-on-exec). */
+	pso_broker_flush_store(b);
 	/* The scrape port is bound anew by the next daemon. */
 	pso_metrics_stop(b->metrics);
 	b->metrics = NULL;

@@ -93,8 +93,10 @@ start_broker() {
 	stop_broker	# one a failed test left
 	broker_log=$work/broker.$tnum.log
 	: >"$broker_log"
+	# No store: what is adopted is the data plane alone (test_store.sh
+	# restarts with one).
 	env "$@" nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode="$mode" --pin-dir="$PIN" \
-		"${broker_extra[@]}" b0 b1 >>"$broker_log" 2>&1 &
+		--store=none "${broker_extra[@]}" b0 b1 >>"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 20 serving_or_gone "$broker_pid" "$broker_log" || ! serving "$broker_log"; then
 		fail_with "the broker did not start"
@@ -246,7 +248,7 @@ t_foreign_meta() {
 	mkdir -p "$dir"
 	bpftool map create "$dir/pso_meta" type array key 4 value 8 entries 1 name pso_meta || return 1
 	before=$(ls -i "$dir")
-	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode=skb --pin-dir="$dir" b0 >"$log" 2>&1
+	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --mode=skb --pin-dir="$dir" --store=none b0 >"$log" 2>&1
 	rc=$?
 	after=$(ls -i "$dir")
 	[ $rc -eq 1 ] || { note "exit status $rc, expected 1: $(cat "$log")"; return 1; }

@@ -114,11 +114,15 @@ sessions_in_file() { sqlite3 "$STORE" "SELECT client_id || ':' || connected FROM
 
 # ---- the tests ----------------------------------------------------------------
 
-# A persistent subscriber keeps running across SIGTERM and a new daemon on
-# the same store; publishes after the restart reach it with no action of
-# its own, topic ids are the same, the retained message is still there.
+# A persistent subscriber across both ways a broker goes: `psoffload
+# restart` (the next daemon, exec'd, reloads the store and adopts the data
+# plane: the subscriber keeps running and needs to do nothing, topic ids and
+# the retained message are the same), then SIGTERM (every client is told
+# DISCONNECT; the store keeps the persistent session offline, and the same
+# client id connecting again with CleanSession 0 resumes it, subscriptions
+# and all, from the new daemon).
 t_session_survives() {
-	local out=$tmp/keep.out before after rc=0
+	local out=$tmp/keep.out before after rc=0 got id
 	start_broker "$tmp/broker1.log" --store="sqlite:$STORE" --metrics="$METRICS" || return 1
 	[ -f "$STORE" ] || fail_with "$STORE was not created (nor its directory)" || return 1
 	: >"$out"
@@ -136,22 +140,14 @@ t_session_survives() {
 		fail_with "before the restart the subscriber got: $(cat "$out")" || return 1
 	before=$(st_topics)
 	info "topics before: $before"
-	stop_broker
-	[ "$broker_rc" = 0 ] || { note "the daemon exited $broker_rc on SIGTERM"; rc=1; }
-	kill -0 "$sub" 2>/dev/null || fail_with "the subscriber exited with the daemon: $(cat "$tmp/keep.err")" || return 1
-	[ "$(sessions_in_file)" = "keep-1:1" ] ||
-		fail_with "the store file holds sessions '$(sessions_in_file)', not keep-1:1" || return 1
-	[ "$(sqlite3 "$STORE" "SELECT payload FROM retained")" = kept ] ||
-		fail_with "no retained message in the file" || return 1
 
-	start_broker "$tmp/broker2.log" --store="sqlite:$STORE" --metrics="$METRICS" || return 1
-	# st/a, st/r, st/f/x and any the broker registered itself ($pso/v)
+	got=$(ops restart 2>&1) || fail_with "psoffload restart: $got" || return 1
+	wait_for 20 grep -q "restart: the new daemon serves" "$broker_log" ||
+		fail_with "no new daemon after the restart" || return 1
 	grep -qE "1 session \(1 connected\), [3-9] topics, 1 retained message restored" "$broker_log" ||
-		{ note "no restore line: $(grep 'store' "$broker_log")"; rc=1; }
+		{ note "no restore line after the restart: $(grep 'store' "$broker_log")"; rc=1; }
 	after=$(st_topics)
-	[ "$before" = "$after" ] || { note "topic ids changed: $before -> $after"; rc=1; }
-	[ "$(session_field keep-1 state)" = active ] ||
-		{ note "keep-1 is '$(session_field keep-1 state)' after the restart"; rc=1; }
+	[ "$before" = "$after" ] || { note "topic ids changed across the restart: $before -> $after"; rc=1; }
 	pub -t st/a -m after-restart -I pub-4 || fail_with "pub after failed" || return 1
 	pub -t st/f/y -m new-topic -I pub-5 || fail_with "pub st/f/y failed" || return 1
 	wait_for 5 grep -qx "st/a after-restart" "$out" ||
@@ -159,8 +155,38 @@ t_session_survives() {
 	wait_for 5 grep -qx "st/f/y new-topic" "$out" ||
 		{ note "a new topic of its filter never reached it: $(tr '\n' '|' <"$out")"; rc=1; }
 	kill -0 "$sub" 2>/dev/null || { note "the subscriber exited: $(cat "$tmp/keep.err")"; rc=1; }
-	out=$(nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h "$BROKER4" -t st/r -v -C 1 -W 5 2>&1)
-	[ "$out" = "st/r kept" ] || { note "a new subscriber of st/r got '$out'"; rc=1; }
+
+	# SIGTERM: told, so it goes; its session stays in the file, offline.
+	before=$(st_topics)
+	stop_broker
+	[ "$broker_rc" = 0 ] || { note "the daemon exited $broker_rc on SIGTERM"; rc=1; }
+	wait_for 5 gone "$sub" || { note "the subscriber was not told DISCONNECT"; rc=1; }
+	[ "$(sessions_in_file)" = "keep-1:0" ] ||
+		fail_with "the store file holds sessions '$(sessions_in_file)', not keep-1:0" || return 1
+	[ "$(sqlite3 "$STORE" "SELECT payload FROM retained")" = kept ] ||
+		fail_with "no retained message in the file" || return 1
+	start_broker "$tmp/broker2.log" --store="sqlite:$STORE" --metrics="$METRICS" || return 1
+	grep -qE "1 session \(0 connected\), [3-9] topics, 1 retained message restored" "$broker_log" ||
+		{ note "no restore line: $(grep 'store' "$broker_log")"; rc=1; }
+	[ "$before" = "$(st_topics)" ] || { note "topic ids changed: $before -> $(st_topics)"; rc=1; }
+	# The same client id, CleanSession 0, no topic named: its session's
+	# subscriptions bring it the next publish.
+	: >"$out"
+	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h "$BROKER4" -c -I keep-1 -k 60 \
+		-q 1 -v -C 1 -W 10 >"$out" 2>"$tmp/keep2.err" &
+	sub=$!
+	sub_pids+=("$sub")
+	wait_for 10 grep -q "client keep-1 connected" "$broker_log" ||
+		fail_with "keep-1 did not come back: $(cat "$tmp/keep2.err")" || return 1
+	wait_for 5 sh -c "$psoffload sessions --name=$NAME --json | jq -e '.sessions[] | select(.client_id == \"keep-1\" and .state == \"active\")' >/dev/null" ||
+		{ note "keep-1 not active again"; rc=1; }
+	pub -t st/a -m after-stop -I pub-6 || fail_with "pub after the stop failed" || return 1
+	wait_for 10 gone "$sub" || { note "the resumed subscriber got nothing: $(cat "$tmp/keep2.err")"; rc=1; }
+	# This new process knows the topic by the id its session was given.
+	id=$(jq -r '.[] | select(.[0] == "st/a") | .[1]' <<<"$before")
+	grep -qx "$id after-stop" "$out" || { note "the resumed subscriber got '$(cat "$out")'"; rc=1; }
+	got=$(nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h "$BROKER4" -t st/r -v -C 1 -W 5 2>&1)
+	[ "$got" = "st/r kept" ] || { note "a new subscriber of st/r got '$got'"; rc=1; }
 	return $rc
 }
 

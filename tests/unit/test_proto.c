@@ -3574,6 +3574,33 @@ static void test_shutdown_disconnects(void **state)
 	assert_int_equal(stats()->wills_published, 0);
 }
 
+/* After the DISCONNECTs: each told session ends as after its own
+ * DISCONNECT (6.3, 6.12): a clean one goes (client_remove), a persistent
+ * one is kept offline with its subscription; no will is published.  What a
+ * store then writes is what MQTT-SN keeps. */
+static void test_shutdown_end(void **state)
+{
+	bool done = false;
+
+	connect_client(1, "clean", 60);
+	run(IN(2, CONNECT_KEEP("kept", 60)), CLIENT_ADD(2), OUT(2, CONNACK(0)),
+	    IN(2, SUB_NAME(1, "k/t")), TOPIC_SET(1, 0), SLOT_ADD(2, 1), OUT(2, SUBACK(1, 1, 0)),
+	    SLOTS_SET(2, R, 1));
+	assert_int_equal(pso_proto_shutdown(T->p, 100, &done), 2);
+	assert_true(done);
+	T->f.cursor = T->f.nev;	/* the two DISCONNECTs: test_shutdown_disconnects */
+	pso_proto_shutdown_end(T->p);
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+	assert_null(pso_client_find_id(T->p, "clean"));
+	assert_non_null(pso_client_find_id(T->p, "kept"));
+	assert_false(pso_client_find_id(T->p, "kept")->connected);
+	assert_int_equal(pso_client_find_id(T->p, "kept")->nsubs, 1);
+	assert_int_equal(stats()->wills_published, 0);
+	/* Nothing left to tell: a second call changes nothing. */
+	pso_proto_shutdown_end(T->p);
+	assert_int_equal(pso_proto_nsessions(T->p), 1);
+}
+
 /* Nobody connected: done at once, nothing sent. */
 static void test_shutdown_nobody(void **state)
 {
@@ -4131,6 +4158,7 @@ int main(void)
 		/* stopping */
 		TEST(test_shutdown_disconnects),
 		TEST(test_shutdown_nobody),
+		TEST(test_shutdown_end),
 		/* limits */
 		TEST(test_quota_subscriptions),
 		TEST(test_quota_holds_filter),
