@@ -185,7 +185,7 @@ static const struct pso_opt broker_opts[] = {
 	{ "retries", 0, PSO_OPT_UINT, BROKER(cfg.retries), .min = 0, .max = 100, .arg = "N",
 	  .flags = LIVE,
 	  .help = "QoS 1/2 deliveries: give up after N resends\n(N_RETRY, default 3)" },
-	{ "trusted", 0, PSO_OPT_STRING, BROKER(cfg.trusted_list), .check = check_trusted,
+	{ "trusted", 0, PSO_OPT_STRING, BROKER(cfg.trusted_list), .check = check_trusted, .flags = LIVE,
 	  .arg = "CIDR,...",
 	  .help = "networks whose clients need not prove their address\n"
 		  "(loopback always is; see docs/SECURITY.md)" },
@@ -251,7 +251,7 @@ static const struct pso_opt broker_opts[] = {
 	  .max = 3600000, .unit = "ms", .arg = "MS", .flags = LIVE,
 	  .help = "hw mode: how often the busiest topics are re-placed\n"
 		  "in the NIC's small topic table (default 1000)" },
-	{ "event-rate", 0, PSO_OPT_UINT, BROKER(cfg.event_rate), .min = 0,
+	{ "event-rate", 0, PSO_OPT_UINT, BROKER(cfg.event_rate), .min = 0, .flags = LIVE,
 	  .max = PSO_EVENT_RATE_MAX, .arg = "N",
 	  .help = "data-plane events (drops, refusals, copies not made)\n"
 		  "each CPU may report per second; the rest are counted\n"
@@ -278,7 +278,7 @@ static const struct pso_opt broker_opts[] = {
 	  .arg = "ADDR:PORT",
 	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
 		  "(:PORT: every address; default off)" },
-	{ "metrics-topics", 0, PSO_OPT_UINT, BROKER(cfg.metrics_topics), .min = 0, .max = 10000,
+	{ "metrics-topics", 0, PSO_OPT_UINT, BROKER(cfg.metrics_topics), .min = 0, .max = 10000, .flags = LIVE,
 	  .arg = "N", .help = "per-topic metrics for the N busiest topics\n"
 			      "(default " STR(PSO_METRICS_TOPICS_DEFAULT) ")" },
 	{ "profiles-dir", 0, PSO_OPT_STRING, BROKER(cfg.profiles_dir), .arg = "DIR",

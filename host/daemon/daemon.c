@@ -340,7 +340,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	}
 	b->cfg = *cfg;
 	b->sock = b->sigfd = -1;
-	/* Parsed once: a reload does not change them (restart). */
+	/* Parsed here; a reload parses them again (pso_broker_reconfigure). */
 	if (cfg->trusted_list &&
 	    pso_cidr_parse_list(cfg->trusted_list, b->trusted, PSO_MAX_TRUSTED, &b->ntrusted)) {
 		snprintf(err, errlen, "bad --trusted '%s'", cfg->trusted_list);
@@ -728,11 +728,17 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 		.session_expiry_s = cfg->session_expiry_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
+	struct pso_cidr trusted[PSO_MAX_TRUSTED];
 	struct pso_predef_reload res;
-	int ret;
+	int ntrusted = 0, ret;
 
-	/* The one step that can fail goes first, and changes nothing when it
-	 * does (the whole file is checked before anything is added). */
+	/* What can fail goes first, and changes nothing when it does (the
+	 * whole file is checked before anything is added). */
+	if (cfg->trusted_list &&
+	    pso_cidr_parse_list(cfg->trusted_list, trusted, PSO_MAX_TRUSTED, &ntrusted)) {
+		snprintf(err, errlen, "bad trusted '%s'", cfg->trusted_list);
+		return -EINVAL;
+	}
 	if (cfg->predefined_path) {
 		ret = pso_proto_reload_predefined(b->proto, cfg->predefined_path, &res, err, errlen);
 		if (ret)
@@ -747,7 +753,19 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 	} else if (b->cfg.predefined_path) {
 		pso_info("reload: no predefined topics file any more; its topics stay until a restart");
 	}
+	/* Trusted networks: for the endpoints that connect from now on; a
+	 * session unproven so far still proves itself or expires. */
+	memcpy(b->trusted, trusted, sizeof(trusted));
+	b->ntrusted = ntrusted;
+	pcfg.trusted = b->trusted;
+	pcfg.ntrusted = b->ntrusted;
 	pso_proto_set_cfg(b->proto, &pcfg);
+	pso_metrics_set_topics(b->metrics, cfg->metrics_topics);
+	if (cfg->event_rate != b->cfg.event_rate) {
+		ret = pso_dp_set_event_rate(&b->dp, cfg->event_rate);
+		if (ret)
+			pso_warn("reload: cannot set the event rate: %s", strerror(-ret));
+	}
 	b->ctl.cfg.placement_ms = cfg->placement_ms;
 	if (cfg->advertise_s != b->cfg.advertise_s)
 		b->next_advertise_ms = b->now_ms;	/* the new interval from now */

@@ -506,6 +506,15 @@ int pso_metrics_start(struct pso_metrics **out, const char *addr, unsigned int t
 	return 0;
 }
 
+void pso_metrics_set_topics(struct pso_metrics *m, unsigned int topics)
+{
+	if (!m)
+		return;
+	pthread_mutex_lock(&m->lock);	/* the scrape renders under it */
+	m->topics = topics;
+	pthread_mutex_unlock(&m->lock);
+}
+
 void pso_metrics_stop(struct pso_metrics *m)
 {
 	if (!m)

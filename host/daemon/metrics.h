@@ -31,6 +31,8 @@ int pso_metrics_parse_addr(const char *s, struct sockaddr_storage *ss);
 int pso_metrics_start(struct pso_metrics **m, const char *addr, unsigned int topics,
 		      char *err, size_t errlen);
 void pso_metrics_stop(struct pso_metrics *m);
+/* A reload's --metrics-topics: the next scrape has that many topics. */
+void pso_metrics_set_topics(struct pso_metrics *m, unsigned int topics);
 
 /* For the event loop: readable when a scrape waits for a snapshot. */
 int pso_metrics_fd(const struct pso_metrics *m);

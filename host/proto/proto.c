@@ -133,6 +133,9 @@ void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
 	/* Every limit is read where it is applied (quota.c): a new one holds
 	 * from the next request on, and takes nothing away. */
 	p->cfg.lim = cfg->lim;
+	/* Who starts proven, for the endpoints that connect from now on. */
+	p->cfg.trusted = cfg->trusted;
+	p->cfg.ntrusted = cfg->ntrusted;
 	if (policy)
 		pso_proto_topics_publish(p);
 }

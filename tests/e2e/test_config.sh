@@ -37,6 +37,7 @@ conf=$work/psoffload.conf
 predef=$work/predefined.txt
 pin_dir=/sys/fs/bpf/psoffload-conf-$LAB_ID
 port=1883
+metrics_port=19464
 
 passed=0 failed=0 tnum=0
 broker_pid='' broker_log=$work/broker.log
@@ -70,6 +71,12 @@ for tool in jq nsenter; do
 done
 
 # ---- helpers ---------------------------------------------------------------------
+
+expect_eq() {
+	[ "$2" = "$3" ] && return 0
+	note "$1: expected $2, got $3"
+	return 1
+}
 
 # write_conf SESSION-EXPIRY [EXTRA-BROKER-LINES]: the daemon's settings.
 write_conf() {
@@ -141,7 +148,7 @@ t_start() {
 	printf '5 pre/five\n' >"$predef"
 	write_conf 3600
 	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none --config="$conf" --pin-dir="$pin_dir" \
-		--port=$port >"$broker_log" 2>&1 &
+		--port=$port --metrics=127.0.0.1:$metrics_port >"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 15 in_log "serving MQTT-SN"; then
 		note "the daemon did not start"
@@ -202,6 +209,49 @@ t_live_limit() {
 	wait_for 5 sessions_are 0 || { note "sessions: $(sessions), expected 0"; return 1; }
 }
 
+# raw_connect ID: a CONNECT (CleanSession, keep-alive 60 s) from ns PUB by
+# a client that then says nothing: it never answers the broker's REGISTER.
+raw_connect() {
+	lab_run "$NS_PUB" python3 -c '
+import socket, sys
+cid = sys.argv[3].encode()
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.sendto(bytes([6 + len(cid), 0x04, 0x04, 0x01, 0x00, 0x3c]) + cid, (sys.argv[1], int(sys.argv[2])))
+s.settimeout(5)
+s.recv(64)	# CONNACK
+' $BROKER4 $port "$1"
+}
+validation() { status_json | jq -r ".daemon.validation.$1"; }
+topic_series() {
+	lab_run "$NS_B" curl -sf "http://127.0.0.1:$metrics_port/metrics" |
+		grep -c '^psoffload_topic_messages_total{'
+}
+
+# trusted, metrics-topics and event-rate change live: a client of a
+# network trusted by the reload starts proven (one before it did not),
+# the next scrape has the new number of topics.
+t_live_more() {
+	local rc=0 n_before u0 v0
+	lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -p $port -t live/a -m x >/dev/null &&
+		lab_run "$NS_PUB" "$psoffload" pub -h $BROKER4 -p $port -t live/b -m x >/dev/null ||
+		{ note "pub failed"; return 1; }
+	n_before=$(topic_series)
+	[ "$n_before" -ge 2 ] || { note "only $n_before topic series before the reload"; return 1; }
+	raw_connect untrusted-1 || { note "no CONNACK for untrusted-1"; return 1; }
+	u0=$(validation unvalidated) v0=$(validation validated)
+	[ "$u0" -ge 1 ] || { note "untrusted-1 is not counted unvalidated ($u0)"; return 1; }
+	write_conf 1 $'trusted = 10.77.1.0/24\nmetrics-topics = 1\nevent-rate = 50'
+	reload_and_wait cmd "reload: $conf: [0-9]+ changes? applied" || return 1
+	in_log "reload: $conf: 3 changes applied, 0 needing a restart" ||
+		{ note "summary: $(grep "reload: $conf" "$broker_log" | tail -n 1)"; rc=1; }
+	raw_connect trusted-1 || { note "no CONNACK for trusted-1"; return 1; }
+	expect_eq "validated sessions after a trusted client" $((v0 + 1)) "$(validation validated)" || rc=1
+	expect_eq "unvalidated sessions (untrusted-1 still)" "$u0" "$(validation unvalidated)" || rc=1
+	expect_eq "topic series in the next scrape" 1 "$(topic_series)" || rc=1
+	info "topic series $n_before -> 1; trusted-1 proven at once, untrusted-1 not"
+	return $rc
+}
+
 # A new predefined topic, live; a key that needs a restart.
 t_predefined_and_restart() {
 	local out
@@ -209,7 +259,8 @@ t_predefined_and_restart() {
 	out=$(nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h $BROKER4 -p $port -I early \
 		-i 6 -C 1 -W 3 2>&1) && { note "sub -i 6 before the reload: accepted ($out)"; return 1; }
 	printf '5 pre/five\n6 pre/six\n' >"$predef"
-	write_conf 1 "profiles-dir = $work/elsewhere"
+	# The keys t_live_more changed stay as it left them.
+	write_conf 1 $'trusted = 10.77.1.0/24\nmetrics-topics = 1\nevent-rate = 50\n'"profiles-dir = $work/elsewhere"
 	reload_and_wait hup "reload: $conf: " || return 1
 	in_log "info: reload: 1 new predefined topic from $predef" ||
 		{ note "no '1 new predefined topic' line"; return 1; }
@@ -246,6 +297,7 @@ if [ -n "$broker_pid" ]; then
 	run_test "a session kept offline (session-expiry 3600)" t_kept_session
 	run_test "reload of a bad file, of a bad predefined file: nothing changes" t_bad_reload
 	run_test "psoffload reload: session-expiry 1 ends the kept session live" t_live_limit
+	run_test "reload: trusted, metrics-topics and event-rate live" t_live_more
 	run_test "SIGHUP: a new predefined topic serves QoS -1; profiles-dir needs a restart" \
 		t_predefined_and_restart
 	run_test "SIGTERM after the reloads: exit 0" t_stop
