@@ -440,6 +440,10 @@ struct step {
 /* Messages, as field lists for IN/OUT. */
 #define CONNECT(id, ka) \
 	.type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_CLEAN_SESSION, .duration = (ka), DATA(id)
+/* The same with a client id that is not a literal (a pointer, a buffer). */
+#define CONNECT_STR(id, ka) \
+	.type = MQTTSN_CONNECT, .flags = MQTTSN_FLAG_CLEAN_SESSION, .duration = (ka), \
+	.data = (const uint8_t *)(id), .data_len = strlen(id)
 /* CleanSession 0: the session is kept over the connection's end. */
 #define CONNECT_KEEP(id, ka) \
 	.type = MQTTSN_CONNECT, .flags = 0, .duration = (ka), DATA(id)
@@ -3220,7 +3224,7 @@ static uint16_t connect_unproven(int n, const char *id, uint16_t ka, uint16_t va
 	bool first = !T->p->valid_topic;
 
 	expect_none();
-	input(n, false, &(struct mqttsn_msg){ CONNECT(id, ka) });
+	input(n, false, &(struct mqttsn_msg){ CONNECT_STR(id, ka) });
 	/* A reconnect ends the session that was there first. */
 	while (T->f.cursor < T->f.nev && (T->f.ev[T->f.cursor].kind == EV_CLIENT_REMOVE ||
 					  T->f.ev[T->f.cursor].kind == EV_SLOTS_REMOVE))
@@ -3990,7 +3994,7 @@ static void test_rate_connect(void **state)
 
 		snprintf(id, sizeof(id), "s%d", i);
 		input_from("198.51.100.7", (uint16_t)(1000 + i),
-			   &(struct mqttsn_msg){ CONNECT(id, 0) });
+			   &(struct mqttsn_msg){ CONNECT_STR(id, 0) });
 	}
 	assert_int_equal(sends(), 5);
 	assert_int_equal(stats()->rate_connect, 95);
