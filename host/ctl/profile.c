@@ -23,6 +23,7 @@
 #include <ini.h>
 
 #include "ctl/profile.h"
+#include "util/inilines.h"
 #include "psoffload_abi.h"
 
 enum key_type { KEY_BOOL, KEY_U32, KEY_U64 };
@@ -105,48 +106,21 @@ static bool known_section(const char *name)
 	return false;
 }
 
-/*
- * inih reports a section only through the keys under it, so a misspelt
- * section with no keys would go unnoticed.  Section headers are checked
- * here as the lines go by, taking the name the way inih does: the text
- * between '[' and the first ']', blanks included.
- */
-static void check_section_line(struct parse_ctx *c, const char *line)
-{
-	const char *s = line, *end;
-	char name[64];
-	size_t n;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s != '[')
-		return;
-	end = strchr(s + 1, ']');
-	if (!end)
-		return;		/* inih reports it as a syntax error */
-	n = (size_t)(end - (s + 1));
-	if (n >= sizeof(name))
-		n = sizeof(name) - 1;
-	memcpy(name, s + 1, n);
-	name[n] = '\0';
-	if (!known_section(name))
-		fail(c, c->lineno, "unknown section [%s] (use [xdp], [driver] or [offload])", name);
-}
-
 static char *reader(char *str, int num, void *stream)
 {
 	struct parse_ctx *c = stream;
-	size_t len;
+	char name[64];
+	bool is_section;
+	int r = pso_ini_read_line(c->f, str, num, &c->lineno, &c->indented, name, sizeof(name),
+				  &is_section);
 
-	if (!fgets(str, num, c->f))
+	if (r < 0)
 		return NULL;
-	c->lineno++;
-	len = strlen(str);
-	/* inih would cut the line and read the rest as a line of its own. */
-	if (len && str[len - 1] != '\n' && !feof(c->f))
+	if (r > 0)
 		fail(c, c->lineno, "line longer than %d characters", num - 2);
-	c->indented = str[0] == ' ' || str[0] == '\t';
-	check_section_line(c, str);
+	/* A misspelt section with no keys would go unnoticed by inih. */
+	if (is_section && !known_section(name))
+		fail(c, c->lineno, "unknown section [%s] (use [xdp], [driver] or [offload])", name);
 	return str;
 }
 

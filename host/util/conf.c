@@ -18,6 +18,7 @@
 
 #include <ini.h>
 
+#include "util/inilines.h"
 #include "util/conf.h"
 
 #define BROKER_SECTION "broker"
@@ -159,42 +160,20 @@ static void open_section(struct load *ld, const char *name)
 	ld->iface = c->nifaces++;
 }
 
-/* The name the way inih takes it: between '[' and the first ']'. */
-static void section_line(struct load *ld, const char *line)
-{
-	const char *s = line, *end;
-	char name[128];
-	size_t n;
-
-	while (*s == ' ' || *s == '\t')
-		s++;
-	if (*s != '[')
-		return;
-	end = strchr(s + 1, ']');
-	if (!end)
-		return;		/* inih reports it as a syntax error */
-	n = (size_t)(end - (s + 1));
-	if (n >= sizeof(name))
-		n = sizeof(name) - 1;
-	memcpy(name, s + 1, n);
-	name[n] = '\0';
-	open_section(ld, name);
-}
-
 static char *reader(char *str, int num, void *stream)
 {
 	struct load *ld = stream;
-	size_t len;
+	char name[128];
+	bool is_section;
+	int r = pso_ini_read_line(ld->f, str, num, &ld->lineno, &ld->indented, name, sizeof(name),
+				  &is_section);
 
-	if (!fgets(str, num, ld->f))
+	if (r < 0)
 		return NULL;
-	ld->lineno++;
-	len = strlen(str);
-	/* inih would cut the line and read the rest as a line of its own. */
-	if (len && str[len - 1] != '\n' && !feof(ld->f))
+	if (r > 0)
 		fail(ld, ld->lineno, "line longer than %d characters", num - 2);
-	ld->indented = str[0] == ' ' || str[0] == '\t';
-	section_line(ld, str);
+	if (is_section)
+		open_section(ld, name);
 	return str;
 }
 
