@@ -88,8 +88,11 @@ printf '1 vm/one\n2 vm/two\n3 vm/three\n' >$W/topics.txt
 start_daemon() {
 	local log=$1 i=0
 	shift
-	# PSO_DAEMON_FLAGS: from the kernel command line (run.sh, PSO_VM_DAEMON_FLAGS)
-	$PSO ${PSO_DAEMON_FLAGS:-} "$@" >"$log" 2>&1 &
+	# PSO_DAEMON_FLAGS: from the kernel command line (run.sh, PSO_VM_DAEMON_FLAGS).
+	# The injected clients cannot receive (netdevsim drops what it is
+	# sent), so they cannot prove their address: the VM's network is
+	# trusted.  No store: each start begins with nothing.
+	$PSO --store=none --trusted=192.0.2.0/24 ${PSO_DAEMON_FLAGS:-} "$@" >"$log" 2>&1 &
 	DPID=$!
 	while [ $i -lt 300 ]; do
 		if ! kill -0 "$DPID" 2>/dev/null; then
