@@ -665,6 +665,10 @@ int pso_broker_run(struct pso_broker *b)
 			 * when it closes.  A restart that keeps the clients is
 			 * SIGUSR2 (psoffload restart). */
 			say_goodbye(b);
+			/* The sessions as their DISCONNECT leaves them, for the
+			 * store; the tables, going with the data plane, are not
+			 * written (proto_env.c). */
+			b->stopping = true;
 			pso_proto_shutdown_end(b->proto);
 			return 0;
 		}

@@ -76,6 +76,7 @@ struct pso_broker {
 	uint64_t handover_ms;		/* exec to serving, for a restart */
 	bool restart_asked;		/* the control socket's "restart" */
 	bool started;			/* pso_broker_start() succeeded */
+	bool stopping;			/* SIGTERM: the sessions end, the tables are left */
 	/* the store (store_env.c) */
 	struct pso_store *store;
 	struct pso_dirty *dirty;	/* what it must write this round; NULL: --store=none */

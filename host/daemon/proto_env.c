@@ -206,6 +206,9 @@ static void env_client_remove(void *ctx, const struct pso_endpoint *ep)
 {
 	struct pso_broker *b = ctx;
 
+	/* Stopping: every table goes with the data plane in a moment. */
+	if (b->stopping)
+		return;
 	pso_tables_client_remove(&b->tables, ep);
 }
 
@@ -249,6 +252,8 @@ static void env_slots_set(void *ctx, const struct pso_sub *slot, const uint16_t 
 {
 	struct pso_broker *b = ctx;
 
+	if (b->stopping)
+		return;
 	pso_tables_sub_update_many(&b->tables, slot, ids, n);
 }
 
@@ -256,6 +261,8 @@ static void env_slots_remove(void *ctx, const struct pso_endpoint *ep, const uin
 {
 	struct pso_broker *b = ctx;
 
+	if (b->stopping)
+		return;
 	pso_tables_sub_remove_many(&b->tables, ep, ids, n);
 }
 
