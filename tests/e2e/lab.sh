@@ -90,6 +90,19 @@ lab_up() {
 	lab_run "$NS_S3" ip link set s3 xdpdrv obj "$pass_obj" sec xdp || return 1
 }
 
+# tc_ingress_prog NS PIN DEV: the id of the BPF program the broker pinned at
+# PIN attached on DEV's TC ingress: a clsact cls_bpf filter (kernels before
+# 6.6), else the tcx link it pins as PIN/link_tc:DEV; empty when none.
+tc_ingress_prog() {
+	local ns=$1 pin=$2 dev=$3 id
+	id=$(nsenter --net="$(lab_ns "$ns")" tc filter show dev "$dev" ingress 2>/dev/null |
+		sed -n 's/.* bpf .* id \([0-9]*\).*/\1/p' | head -n 1)
+	if [ -z "$id" ] && [ -e "$pin/link_tc:$dev" ]; then
+		id=$(bpftool -j link show pinned "$pin/link_tc:$dev" 2>/dev/null | jq -r '.prog_id // empty')
+	fi
+	echo "$id"
+}
+
 lab_down() {
 	local ns
 	for ns in "${LAB_NAMESPACES[@]}"; do

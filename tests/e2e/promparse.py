@@ -53,6 +53,13 @@ def main():
             continue
         name, lab, value = m.group(1), m.group(2) or '', m.group(3)
         fam = name
+        # A histogram's (or summary's) samples carry suffixes of its name.
+        for suffix in ('_bucket', '_sum', '_count'):
+            base = name[:-len(suffix)]
+            if name.endswith(suffix) and type_.get(base) in ('histogram', 'summary'):
+                fam = base
+                if suffix == '_bucket' and 'le=' not in lab:
+                    errors.append(f"{n}: {name} without an le label")
         if fam not in type_:
             errors.append(f"{n}: {name} has no # TYPE before it")
         if fam not in help_:

@@ -111,8 +111,11 @@ start_broker() {
 	pin_dir=/sys/fs/bpf/psoffload-test-$LAB_ID-$daemon_n
 	broker_log=$tmp/broker-$daemon_n.log
 	: >"$broker_log"
+	# No publish-rate limit: the SUBACK race publishes 20,000 from one
+	# client in about a second, over the default's burst + rate
+	# (test_safety.sh t_rate tests the limit).
 	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" --store=none -v --mode="$mode" --pin-dir="$pin_dir" \
-		"$@" b0 b1 >"$broker_log" 2>&1 &
+		--max-publish-rate=0 "$@" b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 10 grep -q "serving MQTT-SN" "$broker_log"; then
 		echo "# the daemon did not start (psoffload --mode=$mode $*):"

@@ -257,7 +257,6 @@ xdp_prog_id() {
 		sed -n 's/.*prog\/xdp id \([0-9]*\).*/\1/p' | head -n 1
 }
 tc_ingress() { lab_run "$1" tc filter show dev "$2" ingress 2>/dev/null; }
-tc_prog_id() { tc_ingress "$1" "$2" | sed -n 's/.* id \([0-9]*\) .*/\1/p' | head -n 1; }
 has_clsact() { local q; q=$(lab_run "$1" tc qdisc show dev "$2" 2>/dev/null); grep -q clsact <<<"$q"; }
 
 # attached_ok NS PIN DEV WORD: DEV carries XDP as WORD (xdp | xdpgeneric)
@@ -269,12 +268,13 @@ attached_ok() {
 	sid=$(iface_field "$ns" "$pin" "$dev" .programs.xdp)
 	[ -n "$id" ] || { note "$dev: no prog/xdp in ip -d link show"; rc=1; }
 	expect "$dev: XDP program id, status vs ip link" "$id" "$sid" || rc=1
-	has_clsact "$ns" "$dev" || { note "$dev: no clsact qdisc"; rc=1; }
-	if ! grep -q " bpf " <<<"$(tc_ingress "$ns" "$dev")"; then
-		note "$dev: no bpf filter on clsact ingress: $(tc_ingress "$ns" "$dev")"
+	# TC: a clsact filter, or (6.6+) the broker's pinned tcx link.
+	id=$(tc_ingress_prog "$ns" "$pin" "$dev")
+	if [ -z "$id" ]; then
+		note "$dev: no TC ingress program (clsact filter or tcx link): $(tc_ingress "$ns" "$dev")"
 		rc=1
 	else
-		expect "$dev: TC program id, status vs tc filter" "$(tc_prog_id "$ns" "$dev")" \
+		expect "$dev: TC program id, status vs the attachment" "$id" \
 			"$(iface_field "$ns" "$pin" "$dev" .programs.tc)" || rc=1
 	fi
 	return $rc

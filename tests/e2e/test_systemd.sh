@@ -86,7 +86,13 @@ unit_caps=$(sed -n 's/^CapabilityBoundingSet=//p' "$unit" | tr ' ' '\n' |
 ready_check="
 for d in b0 b1; do
 	ip -n $NS_B -d link show dev \$d | grep -q 'prog/xdp .*name psoffload_xdp' || exit 1
-	tc -n $NS_B filter show dev \$d ingress | grep -q 'name psoffload_tc' || exit 2
+	# TC: a clsact filter (kernels before 6.6), or the tcx link the broker
+	# pins as link_tc:IFACE, whose program is psoffload_tc.
+	tc -n $NS_B filter show dev \$d ingress | grep -q 'name psoffload_tc' || {
+		l=\$(ls -d /sys/fs/bpf/psoffload-test-sd-$LAB_ID-*/link_tc:\$d 2>/dev/null | tail -n 1)
+		id=\$(bpftool -j link show pinned \"\$l\" 2>/dev/null | jq -r .prog_id)
+		bpftool prog show id \"\$id\" 2>/dev/null | grep -q 'name psoffload_tc'
+	} || exit 2
 done
 nsenter --net=$(lab_ns "$NS_B") ss -Hlun 'sport = :1883' | grep -q . || exit 3"
 
@@ -169,13 +175,14 @@ t_ready_status() {
 		grep -qE " $want\$" || { show_notes; fail_with "the datagram with READY=1 has no \"$want\""; }
 }
 
+# (The topics: the subscriber's, and the broker's own address check's $pso/v.)
 t_status_clients() {
 	local sub_pid
 	nsenter --net="$(lab_ns "$NS_S1")" "$psoffload" sub -h $BROKER4 -t $TOPIC -C 1 -W 20 \
 		>"$tmp/sub.out" 2>"$tmp/sub.err" &
 	sub_pid=$!
 	test_pids+=("$sub_pid")
-	if ! wait_for 10 n_has 'STATUS=b0 skb, b1 skb; 1 client, 1 topic'; then
+	if ! wait_for 10 n_has 'STATUS=b0 skb, b1 skb; 1 client, [1-9][0-9]* topics?'; then
 		show_notes
 		fail_with "no STATUS with 1 client, 1 topic within 10 s of a SUBSCRIBE ($(cat "$tmp/sub.err"))"
 		return 1
@@ -187,7 +194,7 @@ t_status_clients() {
 	forget_pid "$sub_pid"
 	grep -qx hello-systemd "$tmp/sub.out" || fail_with "the subscriber printed: $(cat "$tmp/sub.out")" || return 1
 	# It got its message and disconnected.
-	wait_for 10 n_has 'STATUS=b0 skb, b1 skb; 0 clients, 1 topic' ||
+	wait_for 10 n_has 'STATUS=b0 skb, b1 skb; 0 clients, [1-9][0-9]* topics?' ||
 		{ show_notes; fail_with "no STATUS with 0 clients after the subscriber's DISCONNECT"; }
 }
 
@@ -232,7 +239,7 @@ t_reload() {
 
 t_iface_gone() {
 	ip -n "$NS_B" link del b1 || fail_with "cannot delete b1" || return 1
-	wait_for 10 n_has 'STATUS=b0 skb, b1 gone; 0 clients, 1 topic' ||
+	wait_for 10 n_has 'STATUS=b0 skb, b1 gone; 0 clients, [0-9]+ topics?' ||
 		{ show_notes; fail_with "no STATUS with b1 gone within 10 s"; } || return 1
 	grep -q '^<4>warning: b1: interface gone' "$broker_log" ||
 		fail_with "no <4>warning line for b1 gone in the log"
