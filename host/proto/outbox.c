@@ -15,6 +15,43 @@
 #include "proto/session.h"
 #include "util/log.h"
 
+struct pso_outmsg *pso_outmsg_new(uint8_t flags, uint16_t topic_field, const uint8_t *data,
+				  size_t len)
+{
+	struct pso_outmsg *o = calloc(1, sizeof(*o) + len);
+
+	if (!o)
+		return NULL;
+	o->flags = flags;
+	o->topic_field = topic_field;
+	o->len = len;
+	if (len)
+		memcpy(o->data, data, len);
+	return o;
+}
+
+void pso_outmsg_append(struct pso_outmsg **head, struct pso_outmsg **tail, struct pso_outmsg *o)
+{
+	if (*tail)
+		(*tail)->next = o;
+	else
+		*head = o;
+	*tail = o;
+}
+
+struct pso_outmsg *pso_outmsg_pop(struct pso_outmsg **head, struct pso_outmsg **tail)
+{
+	struct pso_outmsg *o = *head;
+
+	if (!o)
+		return NULL;
+	*head = o->next;
+	if (!*head)
+		*tail = NULL;
+	o->next = NULL;
+	return o;
+}
+
 static uint16_t next_msg_id(struct pso_client *c)
 {
 	if (!++c->next_msg_id)
@@ -58,14 +95,9 @@ static void pump(struct pso_proto *p, struct pso_client *c)
 
 static void pop(struct pso_proto *p, struct pso_client *c)
 {
-	struct pso_outmsg *o = c->out_head;
-
-	c->out_head = o->next;
-	if (!c->out_head)
-		c->out_tail = NULL;
+	free(pso_outmsg_pop(&c->out_head, &c->out_tail));
 	c->out_len--;
 	p->buffered--;
-	free(o);
 	pump(p, c);
 	pso_sleep_outbox_done(p, c);
 }
@@ -87,19 +119,10 @@ int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uin
 			  c->id, mqttsn_flags_qos(flags));
 		return -ENOBUFS;
 	}
-	o = calloc(1, sizeof(*o) + len);
+	o = pso_outmsg_new(flags, topic_field, data, len);
 	if (!o)
 		return -ENOMEM;
-	o->flags = flags;
-	o->topic_field = topic_field;
-	o->len = len;
-	if (len)
-		memcpy(o->data, data, len);
-	if (c->out_tail)
-		c->out_tail->next = o;
-	else
-		c->out_head = o;
-	c->out_tail = o;
+	pso_outmsg_append(&c->out_head, &c->out_tail, o);
 	c->out_len++;
 	p->buffered++;
 	p->stats.qos_deliveries++;
@@ -175,12 +198,7 @@ void pso_outbox_back(struct pso_proto *p, struct pso_client *c)
 void pso_outbox_free(struct pso_proto *p, struct pso_client *c)
 {
 	p->buffered -= c->out_len;
-	while (c->out_head) {
-		struct pso_outmsg *o = c->out_head;
-
-		c->out_head = o->next;
-		free(o);
-	}
-	c->out_tail = NULL;
+	while (c->out_head)
+		free(pso_outmsg_pop(&c->out_head, &c->out_tail));
 	c->out_len = 0;
 }

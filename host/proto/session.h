@@ -303,6 +303,13 @@ void pso_retain_send(struct pso_proto *p, struct pso_client *c, uint16_t id);
 enum pso_form pso_form_of(enum pso_sub_kind kind);
 
 /* ---- outbox.c: QoS 1/2 deliveries ---- */
+/* A session's queues (the outbox, the sleep buffer, what waits for the
+ * address check) hold struct pso_outmsg: a copy of one message, appended
+ * at the tail, taken from the head (NULL when empty). */
+struct pso_outmsg *pso_outmsg_new(uint8_t flags, uint16_t topic_field, const uint8_t *data,
+				  size_t len);
+void pso_outmsg_append(struct pso_outmsg **head, struct pso_outmsg **tail, struct pso_outmsg *o);
+struct pso_outmsg *pso_outmsg_pop(struct pso_outmsg **head, struct pso_outmsg **tail);
 /* Queue one delivery (flags: its QoS 1 or 2, RETAIN, TopicIdType); sent
  * when it reaches the head.  -ENOSPC when the outbox is full (counted). */
 int pso_outbox_add(struct pso_proto *p, struct pso_client *c, uint8_t flags, uint16_t topic_field,

@@ -25,13 +25,8 @@
 static void buffer_free(struct pso_proto *p, struct pso_client *c)
 {
 	p->buffered -= c->zz_len;
-	while (c->zz_head) {
-		struct pso_outmsg *o = c->zz_head;
-
-		c->zz_head = o->next;
-		free(o);
-	}
-	c->zz_tail = NULL;
+	while (c->zz_head)
+		free(pso_outmsg_pop(&c->zz_head, &c->zz_tail));
 	c->zz_len = 0;
 }
 
@@ -49,31 +44,17 @@ int pso_sleep_buffer(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 	/* Its own buffer full, or every buffer together (quota.c): the
 	 * sleeper's oldest makes room, so the newest is what it wakes to. */
 	if (c->zz_head && ((max && c->zz_len >= max) || pso_quota_buffers_full(p))) {
-		struct pso_outmsg *old = c->zz_head;
-
-		c->zz_head = old->next;
-		if (!c->zz_head)
-			c->zz_tail = NULL;
+		free(pso_outmsg_pop(&c->zz_head, &c->zz_tail));
 		c->zz_len--;
 		p->buffered--;
-		free(old);
 		p->stats.sleep_dropped++;
 	}
 	if (!pso_quota_buffer(p))
 		return -ENOBUFS;
-	o = calloc(1, sizeof(*o) + len);
+	o = pso_outmsg_new(flags, topic_field, data, len);
 	if (!o)
 		return -ENOMEM;
-	o->flags = flags;
-	o->topic_field = topic_field;
-	o->len = len;
-	if (len)
-		memcpy(o->data, data, len);
-	if (c->zz_tail)
-		c->zz_tail->next = o;
-	else
-		c->zz_head = o;
-	c->zz_tail = o;
+	pso_outmsg_append(&c->zz_head, &c->zz_tail, o);
 	c->zz_len++;
 	p->buffered++;
 	p->stats.sleep_buffered++;

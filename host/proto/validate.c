@@ -86,14 +86,9 @@ static const struct pso_endpoint *peer_of(const struct pso_client *c)
 
 static void held_free(struct pso_proto *p, struct pso_client *c)
 {
-	while (c->v.held_head) {
-		struct pso_outmsg *o = c->v.held_head;
-
-		c->v.held_head = o->next;
-		free(o);
-	}
+	while (c->v.held_head)
+		free(pso_outmsg_pop(&c->v.held_head, &c->v.held_tail));
 	p->valid_held_bytes -= c->v.held_bytes;
-	c->v.held_tail = NULL;
 	c->v.held_len = 0;
 	c->v.held_bytes = 0;
 }
@@ -300,10 +295,7 @@ int pso_valid_hold(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 	struct pso_outmsg *o;
 
 	if (c->v.held_len >= PSO_VALID_HELD_MAX) {
-		o = c->v.held_head;
-		c->v.held_head = o->next;
-		if (!c->v.held_head)
-			c->v.held_tail = NULL;
+		o = pso_outmsg_pop(&c->v.held_head, &c->v.held_tail);
 		c->v.held_len--;
 		c->v.held_bytes -= o->len;
 		p->valid_held_bytes -= o->len;
@@ -314,19 +306,10 @@ int pso_valid_hold(struct pso_proto *p, struct pso_client *c, uint8_t flags,
 		p->stats.valid_held_dropped++;
 		return -ENOBUFS;
 	}
-	o = calloc(1, sizeof(*o) + len);
+	o = pso_outmsg_new(flags, topic_field, data, len);
 	if (!o)
 		return -ENOMEM;
-	o->flags = flags;
-	o->topic_field = topic_field;
-	o->len = len;
-	if (len)
-		memcpy(o->data, data, len);
-	if (c->v.held_tail)
-		c->v.held_tail->next = o;
-	else
-		c->v.held_head = o;
-	c->v.held_tail = o;
+	pso_outmsg_append(&c->v.held_head, &c->v.held_tail, o);
 	c->v.held_len++;
 	c->v.held_bytes += len;
 	p->valid_held_bytes += len;
