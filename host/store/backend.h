@@ -45,6 +45,8 @@ struct pso_store_backend {
 	/* Leases whose time is up (at most cap). */
 	int (*leases_expired)(struct pso_store *s, uint64_t now_unix_ms, uint64_t *leases,
 			      size_t cap, size_t *n);
+	/* Housekeeping between commits, from pso_store_tick() (may be NULL). */
+	void (*idle)(struct pso_store *s, uint64_t now_unix_ms);
 };
 
 extern const struct pso_store_backend pso_store_none;

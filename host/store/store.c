@@ -501,6 +501,8 @@ void pso_store_tick(struct pso_store *s, uint64_t now_unix_ms)
 	uint64_t leases[16];
 	size_t n = 0;
 
+	if (s->be->idle)
+		s->be->idle(s, now_unix_ms);
 	if (!s->be->leases_expired || s->be->leases_expired(s, now_unix_ms, leases, 16, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {

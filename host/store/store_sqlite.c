@@ -3,32 +3,49 @@
  * store_sqlite.c - --store=sqlite:PATH: the records in an SQLite database.
  *
  * The file: WAL journal, synchronous=NORMAL (a commit is durable once the
- * WAL is synced at a checkpoint; a crash of the process loses nothing, a
- * power cut at most the last commits), locking_mode=EXCLUSIVE (the broker
+ * WAL is synced at a checkpoint, which is ours: after a second without a
+ * commit or when the WAL is 32 MiB; a crash of the process loses nothing,
+ * a power cut the commits since the last checkpoint), locking_mode=EXCLUSIVE (the broker
  * holds the file for as long as it runs: a second broker on the same file
  * is refused at open; the WAL index lives in the heap, no -shm file).
  * PRAGMA application_id marks the file as psoffload's; the table
- * schema_version says which layout it has.  The layout (version 1):
+ * schema_version says which layout it has.  The layout (version 2):
  *
  *   schema_version(version, written_by)
  *   meta(key, value)              'revision': the store's; 'compacted': the
  *                                 change log holds nothing at or below it
  *   topics(id, name, create_rev, mod_rev, lease)
  *   retained(topic_id, flags, payload, create_rev, mod_rev, lease)
- *   sessions(client_id, clean, connected, asleep, endpoint, local_addr,
- *            local_ifindex, forwarder, fwd_node, fwd_ctrl, fwd_local_addr,
- *            fwd_local_ifindex, keepalive_s, sleep_s, next_msg_id,
- *            lost_unix_ms, qos2_pending, will_topic, will_flags, will_msg,
- *            told, validation, create_rev, mod_rev, lease)
- *   subscriptions(client_id, seq, kind, filter, topic_id, qos)
- *   messages(client_id, seq, box, state, sent_before, msg_id, flags,
- *            topic_field, payload)
- *   changes(rev, kind, key, deleted)   the change log that watch reads
+ *   sessions(client_id, clean, connected, record, create_rev, mod_rev,
+ *            lease)
+ *   changes(rev, keys)            the change log that watch reads: one row
+ *                                 per revision, its keys in one blob
  *   leases(id, ttl_s, expires_unix_ms)
  *
- * Endpoints and addresses are text ("10.0.0.1:1883", "[fd00::1]:1883",
- * "::ffff:10.0.0.1"), lists of topic or message ids big-endian 16-bit
- * blobs, so that `sqlite3 state.db` shows a store a person can read.
+ * A session is one row: what it holds is one blob (record), laid out
+ * below, so that writing one is one statement with five values and no
+ * text to format; a commit adds one row to the change log however many
+ * keys it changed.  The store's cost is what keeps the control plane's
+ * rate (docs/BENCHMARKS.md): one session write used to be five
+ * statements over 25 columns.  clean and connected stay columns of their
+ * own, for a person reading the file with sqlite3.
+ *
+ * Blobs, every integer big-endian, lists as a count then the entries:
+ *   record   flags u8 (0x1 clean, 0x2 connected, 0x4 asleep, 0x8 will),
+ *            endpoint (family u8, address 16, port 2 as on the wire),
+ *            local address 16, local ifindex u32, forwarder node length u8,
+ *            node, ctrl u8, forwarder endpoint, its local address 16 and
+ *            ifindex u32, keepalive_s u16, sleep_s u16, next_msg_id u16,
+ *            lost_unix_ms u64, QoS 2 ids pending (u8, u16 each), told
+ *            topic ids (u32, u16 each), validation (u16, bytes), the will
+ *            when flagged (topic u16 + bytes, flags u8, message u32 +
+ *            bytes), subscriptions (u32; each kind u8, qos u8, topic_id
+ *            u16, filter length u16 (0xffff: none), filter), messages
+ *            (u32; each box u8 (0 outbox, 1 sleep), state u8, sent_before
+ *            u8, msg_id u16, flags u8, topic_field u16, length u32,
+ *            payload)
+ *   keys     per change: kind u8 (enum pso_rec_kind), deleted u8, key
+ *            length u8, key (the client id, or the topic id in decimal)
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -45,16 +62,22 @@
 #include "util/log.h"
 
 #define SQ_APP_ID 0x50534f46u	/* "PSOF" */
-#define SQ_SCHEMA 1
+#define SQ_SCHEMA 2
 /* The change log keeps this many revisions for watch. */
 #define SQ_LOG_KEEP 1000
+/* The WAL is copied into the database (a checkpoint: two fsyncs) once no
+ * commit came for CKPT_IDLE_MS, or at once when it holds CKPT_MAX_FRAMES
+ * pages (32 MiB): not every 1000 pages in the middle of a burst, which
+ * stalls the event loop for the fsyncs. */
+#define CKPT_IDLE_MS 1000
+#define CKPT_MAX_FRAMES 8192
 
 enum {
 	ST_BEGIN, ST_COMMIT, ST_ROLLBACK,
-	ST_SESSION_PUT, ST_SESSION_DEL, ST_SUBS_DEL, ST_SUB_PUT, ST_MSGS_DEL, ST_MSG_PUT,
+	ST_SESSION_PUT, ST_SESSION_DEL,
 	ST_TOPIC_PUT, ST_TOPIC_DEL, ST_RET_PUT, ST_RET_DEL,
 	ST_CHANGE, ST_PRUNE, ST_META_SET,
-	ST_TOPICS, ST_RETAINED, ST_SESSIONS, ST_SUBS_OF, ST_MSGS_OF,
+	ST_TOPICS, ST_RETAINED, ST_SESSIONS,
 	ST_TOPIC_ONE, ST_RET_ONE, ST_SESSION_ONE,
 	ST_CHANGES_AFTER,
 	ST_MODREV_TOPIC, ST_MODREV_RET, ST_MODREV_SESSION,
@@ -62,11 +85,7 @@ enum {
 	ST__N
 };
 
-#define SESSION_COLS \
-	"client_id, clean, connected, asleep, endpoint, local_addr, local_ifindex, forwarder, " \
-	"fwd_node, fwd_ctrl, fwd_local_addr, fwd_local_ifindex, keepalive_s, sleep_s, "        \
-	"next_msg_id, lost_unix_ms, qos2_pending, will_topic, will_flags, will_msg, told, "     \
-	"validation"
+#define SESSION_COLS "client_id, clean, connected, record"
 #define TOPIC_COLS "id, name"
 #define RET_COLS "topic_id, flags, payload"
 #define REV_COLS "create_rev, mod_rev, lease"
@@ -77,20 +96,9 @@ static const char *const sql[ST__N] = {
 	[ST_ROLLBACK] = "ROLLBACK",
 	[ST_SESSION_PUT] =
 		"INSERT INTO sessions (" SESSION_COLS ", " REV_COLS ") VALUES (?1, ?2, ?3, ?4, ?5, "
-		"?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18, ?19, ?20, ?21, ?22, "
-		"?23, ?23, ?24) ON CONFLICT (client_id) DO UPDATE SET clean = ?2, connected = ?3, "
-		"asleep = ?4, endpoint = ?5, local_addr = ?6, local_ifindex = ?7, forwarder = ?8, "
-		"fwd_node = ?9, fwd_ctrl = ?10, fwd_local_addr = ?11, fwd_local_ifindex = ?12, "
-		"keepalive_s = ?13, sleep_s = ?14, next_msg_id = ?15, lost_unix_ms = ?16, "
-		"qos2_pending = ?17, will_topic = ?18, will_flags = ?19, will_msg = ?20, told = ?21, "
-		"validation = ?22, mod_rev = ?23, lease = ?24",
+		"?5, ?6) ON CONFLICT (client_id) DO UPDATE SET clean = ?2, connected = ?3, "
+		"record = ?4, mod_rev = ?5, lease = ?6",
 	[ST_SESSION_DEL] = "DELETE FROM sessions WHERE client_id = ?1",
-	[ST_SUBS_DEL] = "DELETE FROM subscriptions WHERE client_id = ?1",
-	[ST_SUB_PUT] = "INSERT INTO subscriptions (client_id, seq, kind, filter, topic_id, qos) "
-		       "VALUES (?1, ?2, ?3, ?4, ?5, ?6)",
-	[ST_MSGS_DEL] = "DELETE FROM messages WHERE client_id = ?1",
-	[ST_MSG_PUT] = "INSERT INTO messages (client_id, seq, box, state, sent_before, msg_id, "
-		       "flags, topic_field, payload) VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
 	[ST_TOPIC_PUT] = "INSERT INTO topics (" TOPIC_COLS ", " REV_COLS ") VALUES (?1, ?2, ?3, "
 			 "?3, ?4) ON CONFLICT (id) DO UPDATE SET name = ?2, mod_rev = ?3, lease = ?4",
 	[ST_TOPIC_DEL] = "DELETE FROM topics WHERE id = ?1",
@@ -98,23 +106,18 @@ static const char *const sql[ST__N] = {
 		       "?4, ?5) ON CONFLICT (topic_id) DO UPDATE SET flags = ?2, payload = ?3, "
 		       "mod_rev = ?4, lease = ?5",
 	[ST_RET_DEL] = "DELETE FROM retained WHERE topic_id = ?1",
-	[ST_CHANGE] = "INSERT INTO changes (rev, kind, key, deleted) VALUES (?1, ?2, ?3, ?4)",
+	[ST_CHANGE] = "INSERT INTO changes (rev, keys) VALUES (?1, ?2)",
 	[ST_PRUNE] = "DELETE FROM changes WHERE rev <= ?1",
 	[ST_META_SET] = "INSERT INTO meta (key, value) VALUES (?1, ?2) "
 			"ON CONFLICT (key) DO UPDATE SET value = ?2",
 	[ST_TOPICS] = "SELECT " TOPIC_COLS ", " REV_COLS " FROM topics ORDER BY id",
 	[ST_RETAINED] = "SELECT " RET_COLS ", " REV_COLS " FROM retained ORDER BY topic_id",
 	[ST_SESSIONS] = "SELECT " SESSION_COLS ", " REV_COLS " FROM sessions ORDER BY client_id",
-	[ST_SUBS_OF] = "SELECT kind, filter, topic_id, qos FROM subscriptions "
-		       "WHERE client_id = ?1 ORDER BY seq",
-	[ST_MSGS_OF] = "SELECT box, state, sent_before, msg_id, flags, topic_field, payload "
-		       "FROM messages WHERE client_id = ?1 ORDER BY seq",
 	[ST_TOPIC_ONE] = "SELECT " TOPIC_COLS ", " REV_COLS " FROM topics WHERE id = ?1",
 	[ST_RET_ONE] = "SELECT " RET_COLS ", " REV_COLS " FROM retained WHERE topic_id = ?1",
 	[ST_SESSION_ONE] = "SELECT " SESSION_COLS ", " REV_COLS " FROM sessions "
 			   "WHERE client_id = ?1",
-	[ST_CHANGES_AFTER] = "SELECT rev, kind, key, deleted FROM changes WHERE rev > ?1 "
-			     "ORDER BY rowid",
+	[ST_CHANGES_AFTER] = "SELECT rev, keys FROM changes WHERE rev > ?1 ORDER BY rev",
 	[ST_MODREV_TOPIC] = "SELECT mod_rev FROM topics WHERE id = ?1",
 	[ST_MODREV_RET] = "SELECT mod_rev FROM retained WHERE topic_id = ?1",
 	[ST_MODREV_SESSION] = "SELECT mod_rev FROM sessions WHERE client_id = ?1",
@@ -136,35 +139,28 @@ static const char schema_sql[] =
 	" payload BLOB NOT NULL, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL,"
 	" lease INTEGER NOT NULL);"
 	"CREATE TABLE sessions (client_id TEXT PRIMARY KEY, clean INTEGER NOT NULL,"
-	" connected INTEGER NOT NULL, asleep INTEGER NOT NULL, endpoint TEXT, local_addr TEXT,"
-	" local_ifindex INTEGER, forwarder TEXT, fwd_node BLOB, fwd_ctrl INTEGER,"
-	" fwd_local_addr TEXT, fwd_local_ifindex INTEGER, keepalive_s INTEGER NOT NULL,"
-	" sleep_s INTEGER NOT NULL, next_msg_id INTEGER NOT NULL, lost_unix_ms INTEGER NOT NULL,"
-	" qos2_pending BLOB, will_topic TEXT, will_flags INTEGER, will_msg BLOB, told BLOB,"
-	" validation BLOB, create_rev INTEGER NOT NULL, mod_rev INTEGER NOT NULL,"
-	" lease INTEGER NOT NULL) WITHOUT ROWID;"
-	"CREATE TABLE subscriptions (client_id TEXT NOT NULL, seq INTEGER NOT NULL,"
-	" kind TEXT NOT NULL, filter TEXT, topic_id INTEGER NOT NULL, qos INTEGER NOT NULL,"
-	" PRIMARY KEY (client_id, seq)) WITHOUT ROWID;"
-	"CREATE TABLE messages (client_id TEXT NOT NULL, seq INTEGER NOT NULL, box TEXT NOT NULL,"
-	" state INTEGER NOT NULL, sent_before INTEGER NOT NULL, msg_id INTEGER NOT NULL,"
-	" flags INTEGER NOT NULL, topic_field INTEGER NOT NULL, payload BLOB NOT NULL,"
-	" PRIMARY KEY (client_id, seq)) WITHOUT ROWID;"
-	"CREATE TABLE changes (rev INTEGER NOT NULL, kind INTEGER NOT NULL, key TEXT NOT NULL,"
-	" deleted INTEGER NOT NULL);"
-	"CREATE INDEX changes_rev ON changes (rev);"
+	" connected INTEGER NOT NULL, record BLOB NOT NULL, create_rev INTEGER NOT NULL,"
+	" mod_rev INTEGER NOT NULL, lease INTEGER NOT NULL) WITHOUT ROWID;"
+	"CREATE TABLE changes (rev INTEGER PRIMARY KEY, keys BLOB NOT NULL);"
 	"CREATE TABLE leases (id INTEGER PRIMARY KEY, ttl_s INTEGER NOT NULL,"
 	" expires_unix_ms INTEGER NOT NULL);"
 	"INSERT INTO meta (key, value) VALUES ('revision', 0), ('compacted', 0);";
 
-static const char *const sub_kinds[] = { "name", "filter", "predefined", "short" };
-static const char *const boxes[] = { "outbox", "sleep" };
+/* A growing byte buffer for the blobs, kept from one commit to the next. */
+struct sq_buf {
+	uint8_t *b;
+	size_t len, cap;
+	bool failed;	/* out of memory on the way */
+};
 
 struct sq {
 	sqlite3 *db;
 	char path[PATH_MAX];
 	sqlite3_stmt *st[ST__N];
 	uint64_t compacted;
+	struct sq_buf rec, keys;
+	int wal_frames;			/* in the WAL since the last checkpoint */
+	uint64_t last_commit_unix_ms;
 };
 
 /* ---- opening ------------------------------------------------------------------ */
@@ -369,7 +365,39 @@ static void sq_free(struct sq *q)
 	for (int i = 0; i < ST__N; i++)
 		sqlite3_finalize(q->st[i]);
 	sqlite3_close(q->db);
+	free(q->rec.b);
+	free(q->keys.b);
 	free(q);
+}
+
+static void checkpoint(struct sq *q)
+{
+	int rc = sqlite3_wal_checkpoint_v2(q->db, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL);
+
+	if (rc == SQLITE_OK)
+		q->wal_frames = 0;
+	else
+		pso_warn("store %s: checkpoint: %s", q->path, sqlite3_errmsg(q->db));
+}
+
+static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
+{
+	struct sq *q = arg;
+
+	(void)db;
+	(void)name;
+	q->wal_frames = frames;
+	if (frames >= CKPT_MAX_FRAMES)
+		checkpoint(q);
+	return SQLITE_OK;
+}
+
+static void sq_idle(struct pso_store *s, uint64_t now_unix_ms)
+{
+	struct sq *q = s->priv;
+
+	if (q->wal_frames && now_unix_ms >= q->last_commit_unix_ms + CKPT_IDLE_MS)
+		checkpoint(q);
 }
 
 static int sq_setup(struct pso_store *s, struct sq *q, char *err, size_t errlen)
@@ -389,6 +417,9 @@ static int sq_setup(struct pso_store *s, struct sq *q, char *err, size_t errlen)
 		ret = exec(q, "PRAGMA journal_mode = WAL", err, errlen);
 	if (!ret)
 		ret = exec(q, "PRAGMA synchronous = NORMAL", err, errlen);
+	/* What the WAL may keep on disk once checkpointed. */
+	if (!ret)
+		ret = exec(q, "PRAGMA journal_size_limit = 4194304", err, errlen);
 	/* Takes the lock, held from here on. */
 	if (!ret)
 		ret = exec(q, "BEGIN IMMEDIATE", err, errlen);
@@ -403,6 +434,8 @@ static int sq_setup(struct pso_store *s, struct sq *q, char *err, size_t errlen)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return ret;
 	}
+	/* Replaces SQLite's checkpoint every 1000 pages (sq_idle). */
+	sqlite3_wal_hook(q->db, wal_hook, q);
 	for (int i = 0; i < ST__N; i++) {
 		rc = sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL);
 		if (rc != SQLITE_OK)
@@ -451,48 +484,10 @@ static void sq_close(struct pso_store *s)
 
 /* ---- values ------------------------------------------------------------------ */
 
-static void bind_text_or_null(sqlite3_stmt *st, int i, const char *text)
-{
-	if (text)
-		sqlite3_bind_text(st, i, text, -1, SQLITE_TRANSIENT);
-	else
-		sqlite3_bind_null(st, i);
-}
-
 static void bind_blob(sqlite3_stmt *st, int i, const void *data, size_t len)
 {
 	/* An empty blob, not NULL (NOT NULL columns). */
 	sqlite3_bind_blob64(st, i, len ? data : "", len, SQLITE_TRANSIENT);
-}
-
-static void bind_ids(sqlite3_stmt *st, int i, const uint16_t *ids, int n)
-{
-	static uint8_t buf[2 * 64 * 1024];
-
-	for (int k = 0; k < n && k < 64 * 1024; k++) {
-		buf[2 * k] = ids[k] >> 8;
-		buf[2 * k + 1] = ids[k] & 0xff;
-	}
-	bind_blob(st, i, buf, 2 * (size_t)n);
-}
-
-static int column_ids(sqlite3_stmt *st, int i, uint16_t **ids, int *n, int cap)
-{
-	const uint8_t *b = sqlite3_column_blob(st, i);
-	int len = sqlite3_column_bytes(st, i) / 2;
-
-	if (cap && len > cap)
-		len = cap;
-	*n = 0;
-	if (!*ids) {
-		*ids = calloc(len ? len : 1, sizeof(**ids));
-		if (!*ids)
-			return -ENOMEM;
-	}
-	for (int k = 0; k < len; k++)
-		(*ids)[k] = (uint16_t)(b[2 * k] << 8 | b[2 * k + 1]);
-	*n = len;
-	return 0;
 }
 
 static uint8_t *column_bytes(sqlite3_stmt *st, int i, size_t *len)
@@ -507,45 +502,324 @@ static uint8_t *column_bytes(sqlite3_stmt *st, int i, size_t *len)
 	return copy;
 }
 
-static const char *addr_text(const struct in6_addr *a, char *buf, size_t len)
+/* ---- blobs ------------------------------------------------------------------- */
+
+static void *buf_room(struct sq_buf *b, size_t n)
 {
-	return inet_ntop(AF_INET6, a, buf, (socklen_t)len);
-}
+	if (b->failed)
+		return NULL;
+	if (b->len + n > b->cap) {
+		size_t cap = b->cap ? b->cap : 256;
+		uint8_t *grown;
 
-static void addr_parse(const unsigned char *text, struct in6_addr *a)
-{
-	memset(a, 0, sizeof(*a));
-	if (text)
-		inet_pton(AF_INET6, (const char *)text, a);
-}
-
-/* "10.0.0.1:1883" or "[fd00::1]:1883" (pso_endpoint_str's), back. */
-static int ep_parse(const unsigned char *text, struct pso_endpoint *ep)
-{
-	char buf[80], *colon;
-	const char *t = (const char *)text;
-
-	memset(ep, 0, sizeof(*ep));
-	if (!t || strlen(t) >= sizeof(buf))
-		return -EINVAL;
-	snprintf(buf, sizeof(buf), "%s", t);
-	colon = strrchr(buf, ':');
-	if (!colon)
-		return -EINVAL;
-	*colon = '\0';
-	ep->port = htons((uint16_t)atoi(colon + 1));
-	if (buf[0] == '[') {
-		size_t n = strlen(buf);
-
-		if (n < 3 || buf[n - 1] != ']')
-			return -EINVAL;
-		buf[n - 1] = '\0';
-		ep->family = PSO_AF_INET6;
-		return inet_pton(AF_INET6, buf + 1, ep->addr) == 1 ? 0 : -EINVAL;
+		while (cap < b->len + n)
+			cap *= 2;
+		grown = realloc(b->b, cap);
+		if (!grown) {
+			b->failed = true;
+			return NULL;
+		}
+		b->b = grown;
+		b->cap = cap;
 	}
-	ep->family = PSO_AF_INET;
-	return inet_pton(AF_INET, buf, ep->addr) == 1 ? 0 : -EINVAL;
+	b->len += n;
+	return b->b + b->len - n;
 }
+
+static void buf_u8(struct sq_buf *b, uint8_t v)
+{
+	uint8_t *p = buf_room(b, 1);
+
+	if (p)
+		*p = v;
+}
+
+static void buf_be(struct sq_buf *b, uint32_t v, int bytes)
+{
+	uint8_t *p = buf_room(b, (size_t)bytes);
+
+	for (int i = 0; p && i < bytes; i++)
+		p[i] = (uint8_t)(v >> (8 * (bytes - 1 - i)));
+}
+
+static void buf_bytes(struct sq_buf *b, const void *data, size_t n)
+{
+	uint8_t *p = buf_room(b, n);
+
+	if (p && n)
+		memcpy(p, data, n);
+}
+
+static void buf_reset(struct sq_buf *b)
+{
+	b->len = 0;
+	b->failed = false;
+}
+
+#define FILTER_NONE 0xffff
+#define REC_CLEAN 0x1
+#define REC_CONNECTED 0x2
+#define REC_ASLEEP 0x4
+#define REC_WILL 0x8
+
+static void buf_ep(struct sq_buf *b, const struct pso_endpoint *ep)
+{
+	buf_u8(b, ep->family);
+	buf_bytes(b, ep->addr, sizeof(ep->addr));
+	buf_bytes(b, &ep->port, sizeof(ep->port));
+}
+
+static void buf_local(struct sq_buf *b, const struct in6_pktinfo *pi)
+{
+	buf_bytes(b, &pi->ipi6_addr, sizeof(pi->ipi6_addr));
+	buf_be(b, (uint32_t)pi->ipi6_ifindex, 4);
+}
+
+static void encode_session(struct sq_buf *b, const struct pso_rec_session *r)
+{
+	size_t n;
+
+	buf_reset(b);
+	buf_u8(b, (uint8_t)((r->clean ? REC_CLEAN : 0) | (r->connected ? REC_CONNECTED : 0) |
+			    (r->asleep ? REC_ASLEEP : 0) | (r->will_topic ? REC_WILL : 0)));
+	buf_ep(b, &r->ep);
+	buf_local(b, &r->local);
+	n = r->fwd.node_len <= MQTTSN_NODE_ID_MAX ? r->fwd.node_len : 0;
+	buf_u8(b, (uint8_t)n);
+	buf_bytes(b, r->fwd.node, n);
+	buf_u8(b, r->fwd.ctrl);
+	buf_ep(b, &r->fwd_ep);
+	buf_local(b, &r->fwd_local);
+	buf_be(b, r->keepalive_s, 2);
+	buf_be(b, r->sleep_s, 2);
+	buf_be(b, r->next_msg_id, 2);
+	buf_be(b, (uint32_t)(r->lost_unix_ms >> 32), 4);
+	buf_be(b, (uint32_t)r->lost_unix_ms, 4);
+	n = r->nqos2 > 0 && (size_t)r->nqos2 <= sizeof(r->qos2) / sizeof(r->qos2[0]) ?
+	    (size_t)r->nqos2 : 0;
+	buf_u8(b, (uint8_t)n);
+	for (size_t i = 0; i < n; i++)
+		buf_be(b, r->qos2[i], 2);
+	buf_be(b, r->ntold > 0 ? (uint32_t)r->ntold : 0, 4);
+	for (int i = 0; i < r->ntold; i++)
+		buf_be(b, r->told[i], 2);
+	n = r->validation_len <= 0xffff ? r->validation_len : 0;
+	buf_be(b, (uint32_t)n, 2);
+	buf_bytes(b, r->validation, n);
+	if (r->will_topic) {
+		n = strlen(r->will_topic);
+		n = n < 0xffff ? n : 0xffff;
+		buf_be(b, (uint32_t)n, 2);
+		buf_bytes(b, r->will_topic, n);
+		buf_u8(b, r->will_flags);
+		buf_be(b, (uint32_t)r->will_len, 4);
+		buf_bytes(b, r->will_msg, r->will_len);
+	}
+	buf_be(b, r->nsubs > 0 ? (uint32_t)r->nsubs : 0, 4);
+	for (int i = 0; i < r->nsubs; i++) {
+		const struct pso_rec_sub *sub = &r->subs[i];
+
+		n = sub->filter ? strlen(sub->filter) : 0;
+		n = n < FILTER_NONE ? n : FILTER_NONE - 1;
+		buf_u8(b, sub->kind);
+		buf_u8(b, sub->qos);
+		buf_be(b, sub->topic_id, 2);
+		buf_be(b, sub->filter ? (uint32_t)n : FILTER_NONE, 2);
+		buf_bytes(b, sub->filter, n);
+	}
+	buf_be(b, r->nmsgs > 0 ? (uint32_t)r->nmsgs : 0, 4);
+	for (int i = 0; i < r->nmsgs; i++) {
+		const struct pso_rec_msg *m = &r->msgs[i];
+
+		buf_u8(b, m->box == PSO_BOX_SLEEP);
+		buf_u8(b, m->state);
+		buf_u8(b, m->sent_before);
+		buf_be(b, m->msg_id, 2);
+		buf_u8(b, m->flags);
+		buf_be(b, m->topic_field, 2);
+		buf_be(b, (uint32_t)m->len, 4);
+		buf_bytes(b, m->data, m->len);
+	}
+}
+
+/* A reader over a blob: each take fails (NULL, false) past its end. */
+struct rd {
+	const uint8_t *p;
+	size_t left;
+};
+
+static const uint8_t *take(struct rd *r, size_t n)
+{
+	const uint8_t *p = r->p;
+
+	if (n > r->left)
+		return NULL;
+	r->p += n;
+	r->left -= n;
+	return p;
+}
+
+static bool take_be(struct rd *r, int bytes, uint32_t *v)
+{
+	const uint8_t *p = take(r, (size_t)bytes);
+
+	*v = 0;
+	for (int i = 0; p && i < bytes; i++)
+		*v = *v << 8 | p[i];
+	return p != NULL;
+}
+
+static bool take_copy(struct rd *r, void *to, size_t n)
+{
+	const uint8_t *p = take(r, n);
+
+	if (p)
+		memcpy(to, p, n);
+	return p != NULL;
+}
+
+/* n bytes, copied to the heap (n may be 0); NULL past the end or out of
+ * memory (*nomem says which). */
+static uint8_t *take_dup(struct rd *r, size_t n, bool *nomem)
+{
+	const uint8_t *p = take(r, n);
+	uint8_t *copy;
+
+	if (!p)
+		return NULL;
+	copy = malloc(n + 1);
+	if (!copy) {
+		*nomem = true;
+		return NULL;
+	}
+	memcpy(copy, p, n);
+	copy[n] = '\0';
+	return copy;
+}
+
+static bool take_ep(struct rd *r, struct pso_endpoint *ep)
+{
+	uint32_t family;
+
+	return take_be(r, 1, &family) && (ep->family = (uint8_t)family, true) &&
+	       take_copy(r, ep->addr, sizeof(ep->addr)) && take_copy(r, &ep->port, sizeof(ep->port));
+}
+
+static bool take_local(struct rd *r, struct in6_pktinfo *pi)
+{
+	uint32_t ifindex;
+
+	if (!take_copy(r, &pi->ipi6_addr, sizeof(pi->ipi6_addr)) || !take_be(r, 4, &ifindex))
+		return false;
+	pi->ipi6_ifindex = (int)ifindex;
+	return true;
+}
+
+/* A session record back from its blob: 0, -ENOMEM, or -EUCLEAN (it does
+ * not parse).  What was taken is r's, freed with the record either way. */
+static int decode_session(struct rd *in, struct pso_rec_session *r)
+{
+	uint32_t flags, n, v, hi, lo;
+	bool nomem = false;
+
+	if (!take_be(in, 1, &flags) || !take_ep(in, &r->ep) || !take_local(in, &r->local) ||
+	    !take_be(in, 1, &n) || n > MQTTSN_NODE_ID_MAX || !take_copy(in, r->fwd.node, n))
+		return -EUCLEAN;
+	r->fwd.node_len = (uint8_t)n;
+	if (!take_be(in, 1, &v) || !take_ep(in, &r->fwd_ep) || !take_local(in, &r->fwd_local))
+		return -EUCLEAN;
+	r->fwd.ctrl = (uint8_t)v;
+	r->clean = flags & REC_CLEAN;
+	r->connected = flags & REC_CONNECTED;
+	r->asleep = flags & REC_ASLEEP;
+	if (!take_be(in, 2, &v))
+		return -EUCLEAN;
+	r->keepalive_s = (uint16_t)v;
+	if (!take_be(in, 2, &v))
+		return -EUCLEAN;
+	r->sleep_s = (uint16_t)v;
+	if (!take_be(in, 2, &v) || !take_be(in, 4, &hi) || !take_be(in, 4, &lo))
+		return -EUCLEAN;
+	r->next_msg_id = (uint16_t)v;
+	r->lost_unix_ms = (uint64_t)hi << 32 | lo;
+	if (!take_be(in, 1, &n) || n > sizeof(r->qos2) / sizeof(r->qos2[0]))
+		return -EUCLEAN;
+	for (uint32_t i = 0; i < n; i++) {
+		if (!take_be(in, 2, &v))
+			return -EUCLEAN;
+		r->qos2[i] = (uint16_t)v;
+	}
+	r->nqos2 = (int)n;
+	if (!take_be(in, 4, &n) || n > in->left / 2)
+		return -EUCLEAN;
+	r->told = calloc(n ? n : 1, sizeof(*r->told));
+	if (!r->told)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		take_be(in, 2, &v);
+		r->told[i] = (uint16_t)v;
+	}
+	r->ntold = (int)n;
+	if (!take_be(in, 2, &n))
+		return -EUCLEAN;
+	if (n && !(r->validation = take_dup(in, n, &nomem)))
+		return nomem ? -ENOMEM : -EUCLEAN;
+	r->validation_len = n;
+	if (flags & REC_WILL) {
+		if (!take_be(in, 2, &n) || !(r->will_topic = (char *)take_dup(in, n, &nomem)) ||
+		    !take_be(in, 1, &v) || !take_be(in, 4, &n) ||
+		    !(r->will_msg = take_dup(in, n, &nomem)))
+			return nomem ? -ENOMEM : -EUCLEAN;
+		r->will_flags = (uint8_t)v;
+		r->will_len = n;
+	}
+	if (!take_be(in, 4, &n) || n > in->left / 6)
+		return -EUCLEAN;
+	r->subs = calloc(n ? n : 1, sizeof(*r->subs));
+	if (!r->subs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pso_rec_sub *sub = &r->subs[i];
+		uint32_t kind, qos, topic, len;
+
+		if (!take_be(in, 1, &kind) || !take_be(in, 1, &qos) || !take_be(in, 2, &topic) ||
+		    !take_be(in, 2, &len))
+			return -EUCLEAN;
+		r->nsubs = (int)i + 1;
+		*sub = (struct pso_rec_sub){ .kind = (uint8_t)kind, .qos = (uint8_t)qos,
+					     .topic_id = (uint16_t)topic };
+		if (len != FILTER_NONE && !(sub->filter = (char *)take_dup(in, len, &nomem)))
+			return nomem ? -ENOMEM : -EUCLEAN;
+	}
+	if (!take_be(in, 4, &n) || n > in->left / 12)
+		return -EUCLEAN;
+	r->msgs = calloc(n ? n : 1, sizeof(*r->msgs));
+	if (!r->msgs)
+		return -ENOMEM;
+	for (uint32_t i = 0; i < n; i++) {
+		struct pso_rec_msg *m = &r->msgs[i];
+		uint32_t box, state, before, msg_id, mflags, field, len;
+
+		if (!take_be(in, 1, &box) || !take_be(in, 1, &state) || !take_be(in, 1, &before) ||
+		    !take_be(in, 2, &msg_id) || !take_be(in, 1, &mflags) ||
+		    !take_be(in, 2, &field) || !take_be(in, 4, &len))
+			return -EUCLEAN;
+		r->nmsgs = (int)i + 1;
+		*m = (struct pso_rec_msg){
+			.box = box ? PSO_BOX_SLEEP : PSO_BOX_OUTBOX,
+			.state = (uint8_t)state,
+			.sent_before = before != 0,
+			.msg_id = (uint16_t)msg_id,
+			.flags = (uint8_t)mflags,
+			.topic_field = (uint16_t)field,
+			.len = len,
+		};
+		if (!(m->data = take_dup(in, len, &nomem)))
+			return nomem ? -ENOMEM : -EUCLEAN;
+	}
+	return in->left ? -EUCLEAN : 0;
+}
+
 
 /* ---- writing ------------------------------------------------------------------ */
 
@@ -561,97 +835,27 @@ static int put_session(struct sq *q, const struct pso_rec_session *r, uint64_t r
 		       uint64_t lease, char *err, size_t errlen)
 {
 	sqlite3_stmt *st = q->st[ST_SESSION_PUT];
-	char ep[64], local[INET6_ADDRSTRLEN], fwd[64], fwd_local[INET6_ADDRSTRLEN];
-	bool forwarded = r->fwd.node_len > 0;
-	int ret;
 
+	encode_session(&q->rec, r);
+	if (q->rec.failed) {
+		snprintf(err, errlen, "store %s: out of memory", q->path);
+		return -ENOMEM;
+	}
+	/* Static: the id and the buffer outlive the step, and every value is
+	 * bound again before the next. */
 	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
 	sqlite3_bind_int(st, 2, r->clean);
 	sqlite3_bind_int(st, 3, r->connected);
-	sqlite3_bind_int(st, 4, r->asleep);
-	bind_text_or_null(st, 5, r->connected && !forwarded ?
-				 pso_endpoint_str(&r->ep, ep, sizeof(ep)) : NULL);
-	bind_text_or_null(st, 6, r->connected ? addr_text(&r->local.ipi6_addr, local,
-							  sizeof(local)) : NULL);
-	sqlite3_bind_int(st, 7, r->connected ? r->local.ipi6_ifindex : 0);
-	bind_text_or_null(st, 8, forwarded ? pso_endpoint_str(&r->fwd_ep, fwd, sizeof(fwd)) : NULL);
-	if (forwarded)
-		bind_blob(st, 9, r->fwd.node, r->fwd.node_len);
-	else
-		sqlite3_bind_null(st, 9);
-	sqlite3_bind_int(st, 10, r->fwd.ctrl);
-	bind_text_or_null(st, 11, forwarded ? addr_text(&r->fwd_local.ipi6_addr, fwd_local,
-							sizeof(fwd_local)) : NULL);
-	sqlite3_bind_int(st, 12, forwarded ? r->fwd_local.ipi6_ifindex : 0);
-	sqlite3_bind_int(st, 13, r->keepalive_s);
-	sqlite3_bind_int(st, 14, r->sleep_s);
-	sqlite3_bind_int(st, 15, r->next_msg_id);
-	sqlite3_bind_int64(st, 16, (int64_t)r->lost_unix_ms);
-	bind_ids(st, 17, r->qos2, r->nqos2);
-	bind_text_or_null(st, 18, r->will_topic);
-	sqlite3_bind_int(st, 19, r->will_flags);
-	if (r->will_topic)
-		bind_blob(st, 20, r->will_msg, r->will_len);
-	else
-		sqlite3_bind_null(st, 20);
-	bind_ids(st, 21, r->told, r->ntold);
-	if (r->validation_len)
-		bind_blob(st, 22, r->validation, r->validation_len);
-	else
-		sqlite3_bind_null(st, 22);
-	sqlite3_bind_int64(st, 23, (int64_t)rev);
-	sqlite3_bind_int64(st, 24, (int64_t)lease);
-	ret = step(q, st, "write a session", err, errlen);
-
-	/* Its lists, whole: the old rows go, the new ones in order. */
-	st = q->st[ST_SUBS_DEL];
-	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-	if (!ret)
-		ret = step(q, st, "write a session", err, errlen);
-	for (int i = 0; !ret && i < r->nsubs; i++) {
-		const struct pso_rec_sub *sub = &r->subs[i];
-
-		st = q->st[ST_SUB_PUT];
-		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, i);
-		sqlite3_bind_text(st, 3, sub->kind < 4 ? sub_kinds[sub->kind] : "?", -1, SQLITE_STATIC);
-		bind_text_or_null(st, 4, sub->filter);
-		sqlite3_bind_int(st, 5, sub->topic_id);
-		sqlite3_bind_int(st, 6, sub->qos);
-		ret = step(q, st, "write a subscription", err, errlen);
-	}
-	st = q->st[ST_MSGS_DEL];
-	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-	if (!ret)
-		ret = step(q, st, "write a session", err, errlen);
-	for (int i = 0; !ret && i < r->nmsgs; i++) {
-		const struct pso_rec_msg *m = &r->msgs[i];
-
-		st = q->st[ST_MSG_PUT];
-		sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 2, i);
-		sqlite3_bind_text(st, 3, boxes[m->box == PSO_BOX_SLEEP], -1, SQLITE_STATIC);
-		sqlite3_bind_int(st, 4, m->state);
-		sqlite3_bind_int(st, 5, m->sent_before);
-		sqlite3_bind_int(st, 6, m->msg_id);
-		sqlite3_bind_int(st, 7, m->flags);
-		sqlite3_bind_int(st, 8, m->topic_field);
-		bind_blob(st, 9, m->data, m->len);
-		ret = step(q, st, "write a message", err, errlen);
-	}
-	return ret;
+	sqlite3_bind_blob64(st, 4, q->rec.b, q->rec.len, SQLITE_STATIC);
+	sqlite3_bind_int64(st, 5, (int64_t)rev);
+	sqlite3_bind_int64(st, 6, (int64_t)lease);
+	return step(q, st, "write a session", err, errlen);
 }
 
 static int delete_session(struct sq *q, const char *id, char *err, size_t errlen)
 {
-	static const int sts[] = { ST_SESSION_DEL, ST_SUBS_DEL, ST_MSGS_DEL };
-	int ret = 0;
-
-	for (size_t i = 0; !ret && i < sizeof(sts) / sizeof(sts[0]); i++) {
-		sqlite3_bind_text(q->st[sts[i]], 1, id, -1, SQLITE_STATIC);
-		ret = step(q, q->st[sts[i]], "delete a session", err, errlen);
-	}
-	return ret;
+	sqlite3_bind_text(q->st[ST_SESSION_DEL], 1, id, -1, SQLITE_STATIC);
+	return step(q, q->st[ST_SESSION_DEL], "delete a session", err, errlen);
 }
 
 static int write_change(struct sq *q, const struct pso_store_change *ch, uint64_t rev, char *err,
@@ -688,19 +892,32 @@ static int write_change(struct sq *q, const struct pso_store_change *ch, uint64_
 	return -EINVAL;
 }
 
-static int log_change(struct sq *q, const struct pso_store_change *ch, uint64_t rev, char *err,
-		      size_t errlen)
+/* The change's key, for the revision's row in the change log. */
+static void log_key(struct sq *q, const struct pso_store_change *ch)
 {
 	struct pso_store_key key = pso_store_key_of(&ch->rec);
-	sqlite3_stmt *st = q->st[ST_CHANGE];
 	char text[MQTTSN_CLIENT_ID_MAX + 8];
+	size_t n;
 
 	pso_store_key_text(&key, text, sizeof(text));
+	n = strlen(text);
+	buf_u8(&q->keys, (uint8_t)key.kind);
+	buf_u8(&q->keys, ch->deleted);
+	buf_u8(&q->keys, (uint8_t)n);
+	buf_bytes(&q->keys, text, n);
+}
+
+static int log_changes(struct sq *q, uint64_t rev, char *err, size_t errlen)
+{
+	sqlite3_stmt *st = q->st[ST_CHANGE];
+
+	if (q->keys.failed) {
+		snprintf(err, errlen, "store %s: out of memory", q->path);
+		return -ENOMEM;
+	}
 	sqlite3_bind_int64(st, 1, (int64_t)rev);
-	sqlite3_bind_int(st, 2, key.kind);
-	sqlite3_bind_text(st, 3, text, -1, SQLITE_TRANSIENT);
-	sqlite3_bind_int(st, 4, ch->deleted);
-	return step(q, st, "log a change", err, errlen);
+	bind_blob(st, 2, q->keys.b, q->keys.len);
+	return step(q, st, "log the changes", err, errlen);
 }
 
 static int meta_set(struct sq *q, const char *key, uint64_t value, char *err, size_t errlen)
@@ -721,11 +938,13 @@ static int sq_commit(struct pso_store *s, const struct pso_store_change *ch, siz
 
 	if (ret)
 		return ret;
+	buf_reset(&q->keys);
 	for (size_t i = 0; !ret && i < n; i++) {
 		ret = write_change(q, &ch[i], rev, err, errlen);
-		if (!ret)
-			ret = log_change(q, &ch[i], rev, err, errlen);
+		log_key(q, &ch[i]);
 	}
+	if (!ret)
+		ret = log_changes(q, rev, err, errlen);
 	if (!ret)
 		ret = meta_set(q, "revision", rev, err, errlen);
 	/* The log is trimmed now and then, not every commit. */
@@ -743,6 +962,7 @@ static int sq_commit(struct pso_store *s, const struct pso_store_change *ch, siz
 	}
 	if (compact >= q->compacted + 64)
 		q->compacted = compact;
+	q->last_commit_unix_ms = (uint64_t)time(NULL) * 1000;
 	return 0;
 }
 
@@ -774,137 +994,21 @@ static int row_retained(sqlite3_stmt *st, struct pso_rec *rec, struct pso_store_
 	return rec->r.data ? 0 : -ENOMEM;
 }
 
-static int sub_kind(const unsigned char *text)
-{
-	for (int i = 0; i < 4; i++)
-		if (text && !strcmp((const char *)text, sub_kinds[i]))
-			return i;
-	return -1;
-}
-
-/* The subscriptions and messages of session r. */
-static int session_lists(struct sq *q, struct pso_rec_session *r, char *err, size_t errlen)
-{
-	sqlite3_stmt *st = q->st[ST_SUBS_OF];
-	int rc, cap = 0, ret = 0;
-
-	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct pso_rec_sub *sub;
-		int kind = sub_kind(sqlite3_column_text(st, 0));
-
-		if (kind < 0)
-			continue;	/* not one this version knows */
-		if (r->nsubs == cap) {
-			struct pso_rec_sub *grown = realloc(r->subs, (cap = cap ? 2 * cap : 4) *
-							    sizeof(*grown));
-
-			if (!grown) {
-				ret = -ENOMEM;
-				break;
-			}
-			r->subs = grown;
-		}
-		sub = &r->subs[r->nsubs++];
-		*sub = (struct pso_rec_sub){
-			.kind = (uint8_t)kind,
-			.topic_id = (uint16_t)sqlite3_column_int(st, 2),
-			.qos = (uint8_t)sqlite3_column_int(st, 3),
-		};
-		if (sqlite3_column_type(st, 1) != SQLITE_NULL &&
-		    !(sub->filter = strdup((const char *)sqlite3_column_text(st, 1))))
-			ret = -ENOMEM;
-	}
-	sqlite3_reset(st);
-	if (!ret && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return sq_fail(q, rc, "read subscriptions", err, errlen);
-	if (ret)
-		return ret;
-
-	st = q->st[ST_MSGS_OF];
-	cap = 0;
-	sqlite3_bind_text(st, 1, r->id, -1, SQLITE_STATIC);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		struct pso_rec_msg *m;
-
-		if (r->nmsgs == cap) {
-			struct pso_rec_msg *grown = realloc(r->msgs, (cap = cap ? 2 * cap : 4) *
-							    sizeof(*grown));
-
-			if (!grown) {
-				ret = -ENOMEM;
-				break;
-			}
-			r->msgs = grown;
-		}
-		m = &r->msgs[r->nmsgs++];
-		*m = (struct pso_rec_msg){
-			.box = !strcmp((const char *)sqlite3_column_text(st, 0), "sleep")
-				       ? PSO_BOX_SLEEP : PSO_BOX_OUTBOX,
-			.state = (uint8_t)sqlite3_column_int(st, 1),
-			.sent_before = sqlite3_column_int(st, 2),
-			.msg_id = (uint16_t)sqlite3_column_int(st, 3),
-			.flags = (uint8_t)sqlite3_column_int(st, 4),
-			.topic_field = (uint16_t)sqlite3_column_int(st, 5),
-		};
-		m->data = column_bytes(st, 6, &m->len);
-		if (!m->data)
-			ret = -ENOMEM;
-	}
-	sqlite3_reset(st);
-	if (!ret && rc != SQLITE_DONE && rc != SQLITE_ROW)
-		return sq_fail(q, rc, "read messages", err, errlen);
-	return ret;
-}
-
 static int row_session(struct sq *q, sqlite3_stmt *st, struct pso_rec *rec,
 		       struct pso_store_item *it, char *err, size_t errlen)
 {
 	struct pso_rec_session *r = &rec->s;
-	uint16_t *qos2 = r->qos2;
-	int n;
+	struct rd in = { sqlite3_column_blob(st, 3), (size_t)sqlite3_column_bytes(st, 3) };
+	int ret;
 
 	rec->kind = PSO_REC_SESSION;
 	snprintf(r->id, sizeof(r->id), "%s", sqlite3_column_text(st, 0));
-	r->clean = sqlite3_column_int(st, 1);
-	r->connected = sqlite3_column_int(st, 2);
-	r->asleep = sqlite3_column_int(st, 3);
-	if (sqlite3_column_type(st, 4) != SQLITE_NULL && ep_parse(sqlite3_column_text(st, 4), &r->ep))
-		r->connected = false;	/* no endpoint it can be reached at */
-	addr_parse(sqlite3_column_text(st, 5), &r->local.ipi6_addr);
-	r->local.ipi6_ifindex = sqlite3_column_int(st, 6);
-	if (sqlite3_column_type(st, 7) != SQLITE_NULL &&
-	    !ep_parse(sqlite3_column_text(st, 7), &r->fwd_ep)) {
-		int len = sqlite3_column_bytes(st, 8);
-
-		if (len > 0 && len <= MQTTSN_NODE_ID_MAX) {
-			memcpy(r->fwd.node, sqlite3_column_blob(st, 8), (size_t)len);
-			r->fwd.node_len = (uint8_t)len;
-			r->fwd.ctrl = (uint8_t)sqlite3_column_int(st, 9);
-		}
-		addr_parse(sqlite3_column_text(st, 10), &r->fwd_local.ipi6_addr);
-		r->fwd_local.ipi6_ifindex = sqlite3_column_int(st, 11);
-	}
-	r->keepalive_s = (uint16_t)sqlite3_column_int(st, 12);
-	r->sleep_s = (uint16_t)sqlite3_column_int(st, 13);
-	r->next_msg_id = (uint16_t)sqlite3_column_int(st, 14);
-	r->lost_unix_ms = (uint64_t)sqlite3_column_int64(st, 15);
-	column_ids(st, 16, &qos2, &n, (int)(sizeof(r->qos2) / sizeof(r->qos2[0])));
-	r->nqos2 = n;
-	if (sqlite3_column_type(st, 17) != SQLITE_NULL) {
-		r->will_topic = strdup((const char *)sqlite3_column_text(st, 17));
-		r->will_flags = (uint8_t)sqlite3_column_int(st, 18);
-		r->will_msg = column_bytes(st, 19, &r->will_len);
-		if (!r->will_topic || !r->will_msg)
-			return -ENOMEM;
-	}
-	if (column_ids(st, 20, &r->told, &r->ntold, 0))
-		return -ENOMEM;
-	if (sqlite3_column_type(st, 21) != SQLITE_NULL &&
-	    !(r->validation = column_bytes(st, 21, &r->validation_len)))
-		return -ENOMEM;
-	row_revs(st, 22, it);
-	return session_lists(q, r, err, errlen);
+	row_revs(st, 4, it);
+	ret = decode_session(&in, r);
+	if (ret == -EUCLEAN)
+		snprintf(err, errlen, "store %s: corrupt (session %s: its record does not parse)",
+			 q->path, r->id);
+	return ret;
 }
 
 /* Each row of st (a topics, retained or sessions query) to fn. */
@@ -986,21 +1090,36 @@ static int sq_watch(struct pso_store *s, uint64_t from_rev, pso_store_fn fn, voi
 	/* The log first, whole: reading a record while its statement runs
 	 * would reset it. */
 	sqlite3_bind_int64(st, 1, (int64_t)from_rev);
-	while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-		if (n == cap) {
-			void *grown = realloc(ch, (cap = cap ? 2 * cap : 64) * sizeof(*ch));
+	while (!ret && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+		struct rd in = { sqlite3_column_blob(st, 1), (size_t)sqlite3_column_bytes(st, 1) };
+		uint64_t rev = (uint64_t)sqlite3_column_int64(st, 0);
 
-			if (!grown) {
-				ret = -ENOMEM;
+		while (in.left) {
+			uint32_t kind, deleted, len;
+			const uint8_t *key;
+
+			if (!take_be(&in, 1, &kind) || !take_be(&in, 1, &deleted) ||
+			    !take_be(&in, 1, &len) || !(key = take(&in, len)) ||
+			    len >= sizeof(ch->key)) {
+				ret = -EUCLEAN;
 				break;
 			}
-			ch = grown;
+			if (n == cap) {
+				void *grown = realloc(ch, (cap = cap ? 2 * cap : 64) * sizeof(*ch));
+
+				if (!grown) {
+					ret = -ENOMEM;
+					break;
+				}
+				ch = grown;
+			}
+			ch[n].rev = rev;
+			ch[n].kind = (int)kind;
+			memcpy(ch[n].key, key, len);
+			ch[n].key[len] = '\0';
+			ch[n].deleted = deleted != 0;
+			n++;
 		}
-		ch[n].rev = (uint64_t)sqlite3_column_int64(st, 0);
-		ch[n].kind = sqlite3_column_int(st, 1);
-		snprintf(ch[n].key, sizeof(ch[n].key), "%s", sqlite3_column_text(st, 2));
-		ch[n].deleted = sqlite3_column_int(st, 3);
-		n++;
 	}
 	sqlite3_reset(st);
 	if (!ret && rc != SQLITE_DONE)
@@ -1148,4 +1267,5 @@ const struct pso_store_backend pso_store_sqlite = {
 	.lease_records = sq_lease_records,
 	.lease_drop = sq_lease_drop,
 	.leases_expired = sq_leases_expired,
+	.idle = sq_idle,
 };

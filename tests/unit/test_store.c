@@ -455,11 +455,13 @@ static void set_version(int v)
 static void t_schema_version(void **state)
 {
 	make_store(1);
-	set_version(2);
-	open_refused(-EUCLEAN, "newer psoffload (schema version 2; this one reads 1)");
+	set_version(3);
+	open_refused(-EUCLEAN, "newer psoffload (schema version 3; this one reads 2)");
+	set_version(1);	/* version 1 kept lists in tables of their own */
+	open_refused(-EUCLEAN, "cannot upgrade");
 	set_version(0);
 	open_refused(-EUCLEAN, "cannot upgrade");
-	set_version(1);
+	set_version(2);
 	pso_store_close(open_ok(spec, 0));
 }
 
