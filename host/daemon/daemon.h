@@ -83,6 +83,7 @@ struct pso_broker {
 	uint32_t max_topics;		/* the protocol layer's topic ids */
 	bool store_failing;
 	uint64_t store_error_logged_ms;
+	uint64_t store_refused_logged;	/* stats.store_refused when failing began */
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */

@@ -56,6 +56,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(rate_connect, "CONNECTs dropped unanswered: over their source's rate (--connect-rate)."),
 	COUNTER(rate_control, "Control messages dropped unanswered: over their source's rate (--control-rate)."),
 	COUNTER(rate_evicted, "Rate-limiter entries taken from a source seen recently (the table was full)."),
+	COUNTER(store_refused, "Acknowledgements refused with congestion, or not sent: the store could not commit their change."),
 };
 const size_t pso_snap_ndaemon_counters =
 	sizeof(pso_snap_daemon_counters) / sizeof(pso_snap_daemon_counters[0]);

@@ -11,6 +11,14 @@
  * commits them all in one transaction, so the store's cost is one
  * transaction per round, not one per message.  A commit that fails keeps
  * its changes for the next round (logged once, then every 10 s).
+ *
+ * Write before acknowledge: with a store that outlives the process, the
+ * protocol layer holds the replies that accept a change (proto/held.c)
+ * and each round's commit releases them: sent once the commit succeeded,
+ * sent as refusals ("rejected: congestion") when it failed.  So a client
+ * that was told CONNACK, REGACK, SUBACK, UNSUBACK, PUBACK or PUBREC has
+ * its change in the store.  It costs no extra write: the commit is the
+ * round's, as before.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -251,6 +259,7 @@ int pso_broker_load_store(struct pso_broker *b, char *err, size_t errlen)
 	ret = pso_store_load(b->store, load_one, &l, &rev, err, errlen);
 	if (ret)
 		return ret;
+	pso_proto_hold_acks(b->proto, true);
 	/* What the load itself touched is in the store as it is; topics it
 	 * had to register anew are not. */
 	dirty_clear(b->dirty, true, false, true);
@@ -299,9 +308,13 @@ void pso_broker_flush_store(struct pso_broker *b)
 	uint64_t now_unix;
 	char err[256];
 
-	if (!d || (!d->nids && !d->ntopics && !d->nretained &&
-		   !pso_store_stats(b->store)->pending))
+	if (!d)
 		return;
+	if (!d->nids && !d->ntopics && !d->nretained && !pso_store_stats(b->store)->pending) {
+		/* Nothing to write: what is held acknowledges what is written. */
+		pso_proto_release_held(b->proto, true);
+		return;
+	}
 	now_unix = unix_ms();
 	/* Topics before the sessions that name them. */
 	for (uint32_t i = 0; i < d->ntopics; i++) {
@@ -322,15 +335,24 @@ void pso_broker_flush_store(struct pso_broker *b)
 	}
 	dirty_clear(d, true, true, true);
 	if (!pso_store_commit(b->store, NULL, err, sizeof(err))) {
+		pso_proto_release_held(b->proto, true);
 		if (b->store_failing) {
-			pso_info("store %s: writing again", pso_store_spec(b->store));
+			pso_info("store %s: writing again (%llu acknowledgements refused while it "
+				 "could not)", pso_store_spec(b->store),
+				 (unsigned long long)(pso_proto_stats(b->proto)->store_refused -
+						      b->store_refused_logged));
 			b->store_failing = false;
 		}
 		return;
 	}
-	/* Kept queued: the next round tries again. */
+	/* Kept queued: the next round tries again; what this round would
+	 * have acknowledged is refused (congestion), the client asks again. */
+	if (!b->store_failing)
+		b->store_refused_logged = pso_proto_stats(b->proto)->store_refused;
+	pso_proto_release_held(b->proto, false);
 	if (!b->store_failing || b->now_ms - b->store_error_logged_ms >= ERROR_LOG_INTERVAL_MS) {
-		pso_err("store: %s (%llu changes waiting; trying every round)", err,
+		pso_err("store: %s (%llu changes waiting; trying every round; acknowledgements "
+			"refused with congestion until it succeeds)", err,
 			(unsigned long long)pso_store_stats(b->store)->pending);
 		b->store_error_logged_ms = b->now_ms;
 	}
@@ -342,6 +364,9 @@ void pso_broker_close_store(struct pso_broker *b)
 	if (!b->store)
 		return;
 	pso_broker_flush_store(b);
+	/* Nothing to wait for any more: anything sent from here goes out. */
+	if (b->proto)
+		pso_proto_hold_acks(b->proto, false);
 	pso_store_close(b->store);
 	b->store = NULL;
 	dirty_free(b->dirty);

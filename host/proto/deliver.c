@@ -30,8 +30,11 @@
 int pso_send_msg(struct pso_proto *p, const struct pso_endpoint *ep,
 		 const struct in6_pktinfo *local, const struct mqttsn_msg *m)
 {
-	ssize_t n = mqttsn_encode(m, p->txbuf, sizeof(p->txbuf));
+	ssize_t n;
 
+	if (pso_held_take(p, ep, local, NULL, m))
+		return 0;
+	n = mqttsn_encode(m, p->txbuf, sizeof(p->txbuf));
 	if (n < 0) {
 		pso_warn("cannot encode %s: %s", mqttsn_type_name(m->type), strerror((int)-n));
 		return (int)n;

@@ -80,8 +80,11 @@ int pso_fwd_send(struct pso_proto *p, const struct pso_endpoint *ep,
 		 const struct mqttsn_msg *m)
 {
 	static uint8_t wrapped[MQTTSN_MAX_MSG];
-	ssize_t n = mqttsn_encode(m, p->txbuf, sizeof(p->txbuf));
+	ssize_t n;
 
+	if (pso_held_take(p, ep, local, e, m))
+		return 0;
+	n = mqttsn_encode(m, p->txbuf, sizeof(p->txbuf));
 	if (n >= 0)
 		n = mqttsn_encap(e, p->txbuf, (size_t)n, wrapped, sizeof(wrapped));
 	if (n < 0)

@@ -20,6 +20,7 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->cfg = *cfg;
 	p->ops = ops;
 	p->ctx = ctx;
+	p->held_tail = &p->held;
 	p->reg = pso_registry_new(cfg->max_topics);
 	p->topic_holds = calloc(cfg->max_topics, sizeof(*p->topic_holds));
 	p->slotless = calloc(cfg->max_topics, sizeof(*p->slotless));
@@ -38,6 +39,7 @@ void pso_proto_free(struct pso_proto *p)
 {
 	if (!p)
 		return;
+	pso_held_free(p);
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
 		struct pso_client *c, *next;
 

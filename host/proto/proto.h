@@ -191,6 +191,8 @@ struct pso_proto_stats {
 	uint64_t rate_connect;		/* CONNECTs dropped by the per-source rate */
 	uint64_t rate_control;		/* other control messages dropped so */
 	uint64_t rate_evicted;		/* limiter entries taken from a recent source */
+	uint64_t store_refused;		/* acceptances not sent as such: the store's
+					 * commit failed (pso_proto_release_held) */
 	/* Datagrams decoded, by MQTT-SN message type (0x00..0x1d; the
 	 * forwarder's envelope counts in `forwarded`, its content here). */
 	uint64_t rx_type[PSO_PROTO_RX_TYPES];
@@ -252,6 +254,23 @@ int pso_proto_unreachable(struct pso_proto *p, const struct pso_endpoint *ep, co
 void pso_proto_resolve_all(struct pso_proto *p);
 /* ADVERTISE, through ops->broadcast. */
 void pso_proto_advertise(struct pso_proto *p);
+
+/*
+ * Write before acknowledge (held.c): with on, the replies that accept a
+ * change (CONNACK, REGACK, SUBACK, UNSUBACK, WILLTOPICRESP, WILLMSGRESP,
+ * and the PUBACK or PUBREC of a QoS 1/2 publish), and whatever follows one
+ * to the same endpoint, are held until pso_proto_release_held(): once the
+ * store committed the round's changes (committed true) they go out as
+ * they are; when the commit failed, each acceptance goes out as
+ * "rejected: congestion" (0x01), or not at all for UNSUBACK and PUBREC,
+ * which have no return code (counted in stats.store_refused; returned).
+ * Turning it off sends what is held.  Off by default: everything is sent
+ * at once.
+ */
+void pso_proto_hold_acks(struct pso_proto *p, bool on);
+uint32_t pso_proto_release_held(struct pso_proto *p, bool committed);
+/* Messages held now. */
+uint32_t pso_proto_held(const struct pso_proto *p);
 
 /*
  * The broker is stopping: DISCONNECT (without a duration) to every client

@@ -206,6 +206,10 @@ struct pso_proto {
 	uint64_t retained_bytes;
 	uint32_t buffered;		/* outbox and sleep-buffer messages */
 	struct pso_rl *rl;
+	/* held.c: replies kept until the store has the round's changes */
+	bool hold_acks;
+	struct pso_held *held, **held_tail;
+	uint32_t nheld;
 	uint8_t txbuf[MQTTSN_MAX_MSG];
 };
 
@@ -270,6 +274,14 @@ void pso_fwd_set(struct pso_proto *p, struct pso_client *c, const struct mqttsn_
 int pso_fwd_send(struct pso_proto *p, const struct pso_endpoint *ep,
 		 const struct in6_pktinfo *local, const struct mqttsn_encap *e,
 		 const struct mqttsn_msg *m);
+
+/* ---- held.c: write before acknowledge ---- */
+/* With holding on: keep m (an acceptance, or anything to an endpoint that
+ * has one kept) until pso_proto_release_held(); true when kept. */
+bool pso_held_take(struct pso_proto *p, const struct pso_endpoint *ep,
+		   const struct in6_pktinfo *local, const struct mqttsn_encap *encap,
+		   const struct mqttsn_msg *m);
+void pso_held_free(struct pso_proto *p);
 
 /* ---- deliver.c: sending, host-path delivery, retained messages ---- */
 /* To a client, wrapped when it is behind a forwarder. */

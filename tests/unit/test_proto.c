@@ -4045,6 +4045,78 @@ static void test_rate_control(void **state)
 	assert_int_equal(stats()->rate_control, 20);
 }
 
+/* ---- write before acknowledge (held.c) ---------------------------------- */
+
+/* With holding on, an acceptance waits for the round's commit, and so does
+ * whatever follows it to the same endpoint (the retained PUBLISH behind a
+ * SUBACK): after pso_proto_release_held(committed), in order. */
+static void test_held_sent_after_commit(void **state)
+{
+	connect_client(1, "pub", 0);
+	register_topic(1, "r/a", 1);
+	run(IN(1, PUBLISH(QOS0 | RET, 1, 0, "kept")));
+	pso_proto_hold_acks(T->p, true);
+	run(IN(2, CONNECT("sub", 0)), CLIENT_ADD(2));		/* no CONNACK yet */
+	assert_int_equal(pso_proto_held(T->p), 1);
+	assert_int_equal(pso_proto_release_held(T->p, true), 0);
+	run(OUT(2, CONNACK(0)));
+	run(IN(2, SUB_NAME(5, "r/a")), SLOT_ADD(2, 1), SLOTS_SET(2, R, 1));
+	assert_int_equal(pso_proto_held(T->p), 2);
+	pso_proto_release_held(T->p, true);
+	run(OUT(2, SUBACK(1, 5, 0)), OUT(2, PUBLISH(QOS0 | RET, 1, 0, "kept")));
+	/* Nothing held for an endpoint: a publish to it goes at once ... */
+	run(IN(1, PUBLISH(QOS0, 1, 0, "now")), OUT(2, PUBLISH(QOS0, 1, 0, "now")));
+	/* ... its PUBACK waits; REGACK, UNSUBACK and PUBREC too. */
+	run(IN(1, PUBLISH(QOS1, 1, 9, "q1")), OUT(2, PUBLISH(QOS0, 1, 0, "q1")));
+	run(IN(1, REGISTER(0, 10, "r/b")), TOPIC_SET(2, 0));
+	run(IN(2, UNSUB_NAME(6, "r/a")), SLOTS_REMOVE(2, 1));
+	run(IN(1, PUBLISH(QOS2, 1, 11, "q2")));
+	assert_int_equal(pso_proto_held(T->p), 4);
+	pso_proto_release_held(T->p, true);
+	run(OUT(1, PUBACK(1, 9, 0)), OUT(1, REGACK(2, 10, 0)), OUT(2, UNSUBACK(6)),
+	    OUT(1, MSGID(MQTTSN_PUBREC, 11)));
+	assert_int_equal(stats()->store_refused, 0);
+	/* Off: what is held goes, and replies are sent at once again. */
+	run(IN(2, SUB_NAME(7, "r/b")), SLOT_ADD(2, 2), SLOTS_SET(2, R, 2));
+	pso_proto_hold_acks(T->p, false);
+	run(OUT(2, SUBACK(2, 7, 0)));
+	run(IN(3, CONNECT("late", 0)), CLIENT_ADD(3), OUT(3, CONNACK(0)));
+	assert_int_equal(pso_proto_held(T->p), 0);
+}
+
+/* The commit failed: no acceptance goes out as one.  CONNACK, REGACK,
+ * SUBACK and PUBACK say "rejected: congestion"; UNSUBACK and PUBREC, which
+ * have no return code, are not sent; each counted.  A refusal is not held
+ * (it changes nothing) and is sent at once. */
+static void test_held_refused_on_failed_commit(void **state)
+{
+	pso_proto_hold_acks(T->p, true);
+	run(IN(1, CONNECT("c1", 0)), CLIENT_ADD(1));
+	assert_int_equal(pso_proto_release_held(T->p, false), 1);
+	run(OUT(1, CONNACK(MQTTSN_RC_CONGESTION)));
+	run(IN(1, SUB_NAME(1, "t")), TOPIC_SET(1, 0), SLOT_ADD(1, 1), SLOTS_SET(1, R, 1),
+	    IN(1, REGISTER(0, 2, "u")), TOPIC_SET(2, 0),
+	    IN(1, PUBLISH(QOS1, 1, 3, "x")));
+	/* Its own publish, held behind the PUBACK (order), goes as it is. */
+	assert_int_equal(pso_proto_held(T->p), 4);
+	assert_int_equal(pso_proto_release_held(T->p, false), 3);
+	run(OUT(1, SUBACK(1, 1, MQTTSN_RC_CONGESTION)), OUT(1, REGACK(2, 2, MQTTSN_RC_CONGESTION)),
+	    OUT(1, PUBACK(1, 3, MQTTSN_RC_CONGESTION)), OUT(1, PUBLISH(QOS0, 1, 0, "x")));
+	run(IN(1, UNSUB_NAME(4, "t")), SLOTS_REMOVE(1, 1),
+	    IN(1, PUBLISH(QOS2, 2, 5, "y")));
+	assert_int_equal(pso_proto_release_held(T->p, false), 2);
+	expect_none();
+	/* PUBACK "invalid topic id" is a refusal already: it changes
+	 * nothing, so it goes at once. */
+	run(IN(1, PUBLISH(QOS1, 77, 6, "z")), OUT(1, PUBACK(77, 6, MQTTSN_RC_INVALID_TOPIC)));
+	assert_int_equal(pso_proto_release_held(T->p, false), 0);
+	assert_int_equal(stats()->store_refused, 6);
+	/* The client asks again and the commit succeeds this time. */
+	run(IN(1, PUBLISH(QOS2, 2, 5, "y")));
+	pso_proto_release_held(T->p, true);
+	run(OUT(1, MSGID(MQTTSN_PUBREC, 5)));
+}
+
 #define TEST(f) cmocka_unit_test_setup_teardown(f, setup, teardown)
 
 int main(void)
@@ -4175,6 +4247,9 @@ int main(void)
 		TEST(test_quota_sleep_total),
 		TEST(test_rate_connect),
 		TEST(test_rate_control),
+		/* write before acknowledge */
+		TEST(test_held_sent_after_commit),
+		TEST(test_held_refused_on_failed_commit),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);
