@@ -230,16 +230,16 @@ static void dump_maps(const struct fx *f, struct dump *d)
 		assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &k, &d->subs[k]), 0);
 }
 
-/* The maps hold exactly the shadow, and every topic is at rest: `first`
+/* The maps hold exactly t's shadow, and every topic is at rest: `first`
  * is slot 0, slots past sub_count are zero. */
-static void check_maps(const struct fx *f)
+static void check_maps_of(const struct fx *f, const struct pso_tables *t)
 {
 	static const struct pso_sub zero;
 	struct dump d;
 
 	dump_maps(f, &d);
-	assert_memory_equal(d.topics, f->t.topics, sizeof(d.topics));
-	assert_memory_equal(d.subs, f->t.subs, sizeof(d.subs));
+	assert_memory_equal(d.topics, t->topics, sizeof(d.topics));
+	assert_memory_equal(d.subs, t->subs, sizeof(d.subs));
 	for (int id = 0; id < N_TOPICS; id++) {
 		const struct pso_topic *t = &d.topics[id];
 		const struct pso_sub *slots = &d.subs[id * N_SLOTS];
@@ -249,6 +249,11 @@ static void check_maps(const struct fx *f)
 		for (int i = t->sub_count; i < N_SLOTS; i++)
 			assert_memory_equal(&slots[i], &zero, sizeof(zero));
 	}
+}
+
+static void check_maps(const struct fx *f)
+{
+	check_maps_of(f, &f->t);
 }
 
 /* Topic id holds exactly these subscribers, in this slot order. */
@@ -1649,6 +1654,200 @@ static void test_many_topics(void **state)
 }
 
 /* The production wait really is an RCU grace period and returns. */
+/* ---- adoption (adopt.c): the maps a daemon before this one wrote ------------ */
+
+static void no_sync(void *ctx)
+{
+	(void)ctx;
+}
+
+/* A second writer over f's maps, as the next daemon has: the shadow from
+ * the maps.  Returns pso_tables_adopt()'s result. */
+static int adopt_into(struct fx *f, struct pso_tables *t2, struct pso_tables_adoption *res,
+		      char *err, size_t errlen)
+{
+	assert_int_equal(pso_tables_init(t2, f->topics_fd, f->subs_fd, f->clients_fd, N_TOPICS,
+					 N_SLOTS, N_CLIENTS), 0);
+	t2->sync_readers = no_sync;
+	err[0] = '\0';
+	return pso_tables_adopt(t2, res, err, errlen);
+}
+
+static void put_topic(struct fx *f, uint32_t id, const struct pso_topic *tp)
+{
+	assert_int_equal(bpf_map_update_elem(f->topics_fd, &id, tp, BPF_ANY), 0);
+}
+
+static void put_slot(struct fx *f, uint32_t id, uint32_t i, const struct pso_sub *s)
+{
+	uint32_t k = id * N_SLOTS + i;
+
+	assert_int_equal(bpf_map_update_elem(f->subs_fd, &k, s, BPF_ANY), 0);
+}
+
+/* What one writer left, another reads back whole: topics, slots in their
+ * order, clients; the counts; the next writes go on from there. */
+static void test_adopt_round_trip(void **state)
+{
+	struct fx *f = FX();
+	struct pso_tables t2;
+	struct pso_tables_adoption res;
+	struct pso_sub s[3] = { sub4(1, true), sub4(2, false), sub4(3, true) };
+	struct pso_endpoint ep1 = ep_of(&s[0]), ep2 = ep_of(&s[1]);
+	char err[256];
+
+	assert_int_equal(pso_tables_topic_set(&f->t, 2, 0), 0);
+	assert_int_equal(pso_tables_topic_set(&f->t, 5, PSO_TOPIC_F_ALLOW_QOSM1), 0);
+	for (int i = 0; i < 3; i++)
+		assert_int_equal(pso_tables_sub_add(&f->t, 5, &s[i]), 0);
+	assert_int_equal(pso_tables_sub_add(&f->t, 2, &s[2]), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &ep1), 0);
+	assert_int_equal(pso_tables_client_add(&f->t, &ep2), 0);
+
+	assert_int_equal(adopt_into(f, &t2, &res, err, sizeof(err)), 0);
+	assert_int_equal(res.topics, 2);
+	assert_int_equal(res.subs, 4);
+	assert_int_equal(res.disabled, 1);	/* s[1]: not resolved */
+	assert_int_equal(res.clients, 2);
+	assert_int_equal(res.repaired, 0);
+	assert_memory_equal(t2.topics, f->t.topics, N_TOPICS * sizeof(*t2.topics));
+	assert_memory_equal(t2.subs, f->t.subs, N_TOPICS * N_SLOTS * sizeof(*t2.subs));
+	assert_int_equal(t2.nsubs, 4);
+	assert_int_equal(t2.nclients, 2);
+	for (int i = 0; i < 3; i++) {
+		struct pso_endpoint ep = ep_of(&s[i]);
+
+		assert_int_equal(pso_tables_sub_find(&t2, 5, &ep), i);
+	}
+	/* The adopted writer writes on: a removal keeps the layout whole. */
+	assert_int_equal(pso_tables_sub_remove(&t2, 5, &ep1), 0);
+	assert_int_equal(pso_tables_topic(&t2, 5)->sub_count, 2);
+	assert_int_equal(pso_tables_sub_find(&t2, 5, &ep1), -ENOENT);
+	pso_tables_free(&t2);
+}
+
+/* Maps no state of the write protocol can leave: refused with one line
+ * naming the entry, and nothing written. */
+static void test_adopt_refuses(void **state)
+{
+	static const struct {
+		const char *what, *words;
+	} rows[] = {
+		{ "sub_count above the slots", "sub_count 5 above its 4 slots" },
+		{ "a live slot of no family", "live slot 1 has no address family" },
+		{ "one subscriber servable twice", "one subscriber servable in slots 0 and 1" },
+		{ "topic 0 holds an entry", "topic 0 (reserved) holds an entry" },
+		{ "a client of no family", "an entry of address family" },
+	};
+	struct fx *f = FX();
+
+	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
+		struct pso_topic tp = { .flags = PSO_TOPIC_F_VALID };
+		struct pso_sub a = sub4(1, true), zero = {};
+		struct pso_endpoint bad = { .family = 9, .port = htons(1) };
+		struct pso_client_val cv = {};
+		struct pso_tables t2;
+		struct pso_tables_adoption res;
+		struct dump before, after;
+		char err[256];
+
+		/* A clean slate: every entry zero, no client. */
+		for (uint32_t id = 0; id < N_TOPICS; id++) {
+			put_topic(f, id, &(struct pso_topic){ 0 });
+			for (uint32_t i = 0; i < N_SLOTS; i++)
+				put_slot(f, id, i, &zero);
+		}
+		bpf_map_delete_elem(f->clients_fd, &bad);
+		switch (r) {
+		case 0:
+			tp.sub_count = 5;
+			put_topic(f, 3, &tp);
+			break;
+		case 1:
+			tp.sub_count = 2;
+			tp.first = a;
+			put_topic(f, 3, &tp);
+			put_slot(f, 3, 0, &a);
+			a.family = 0;
+			put_slot(f, 3, 1, &a);
+			break;
+		case 2:
+			tp.sub_count = 2;
+			tp.first = a;
+			put_topic(f, 3, &tp);
+			put_slot(f, 3, 0, &a);
+			put_slot(f, 3, 1, &a);
+			break;
+		case 3:
+			put_topic(f, 0, &tp);
+			break;
+		case 4:
+			assert_int_equal(bpf_map_update_elem(f->clients_fd, &bad, &cv, BPF_ANY), 0);
+			break;
+		}
+		dump_maps(f, &before);
+		assert_int_equal(adopt_into(f, &t2, &res, err, sizeof(err)), -EUCLEAN);
+		if (!strstr(err, rows[r].words))
+			fail_msg("%s: \"%s\" does not say \"%s\"", rows[r].what, err, rows[r].words);
+		dump_maps(f, &after);
+		assert_memory_equal(&before, &after, sizeof(before));
+		pso_tables_free(&t2);
+	}
+}
+
+/* What a crash mid-change leaves: a slot written beyond sub_count (an add
+ * not counted yet), `first` not following slot 0; repaired by the
+ * protocol's writes, the live slots kept as they are.  A live slot caught
+ * disabled stays disabled, counted. */
+static void test_adopt_repairs(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub a = sub4(1, true), b = sub4(2, true), c = sub4(3, false);
+	struct pso_topic t4 = { .flags = PSO_TOPIC_F_VALID, .sub_count = 1, .first = a };
+	struct pso_topic t6 = { .flags = PSO_TOPIC_F_VALID, .sub_count = 2, .first = b };
+	struct pso_topic t7 = { .flags = PSO_TOPIC_F_VALID, .sub_count = 1, .first = c };
+	struct pso_tables t2;
+	struct pso_tables_adoption res;
+	struct pso_endpoint ea = ep_of(&a), eb = ep_of(&b);
+	char err[256];
+
+	put_topic(f, 4, &t4);
+	put_slot(f, 4, 0, &a);
+	put_slot(f, 4, 1, &b);		/* beyond sub_count */
+	put_topic(f, 6, &t6);		/* first is b, slot 0 is a */
+	put_slot(f, 6, 0, &a);
+	put_slot(f, 6, 1, &b);
+	put_topic(f, 7, &t7);
+	put_slot(f, 7, 0, &c);
+	assert_int_equal(adopt_into(f, &t2, &res, err, sizeof(err)), 0);
+	assert_int_equal(res.repaired, 2);
+	assert_int_equal(res.topics, 3);
+	assert_int_equal(res.disabled, 1);
+	/* At rest now, the maps as the new shadow says. */
+	check_maps_of(f, &t2);
+	assert_int_equal(pso_tables_topic(&t2, 4)->sub_count, 1);
+	assert_int_equal(pso_tables_sub_find(&t2, 4, &ea), 0);
+	assert_int_equal(pso_tables_sub_find(&t2, 4, &eb), -ENOENT);
+	assert_int_equal(pso_tables_topic(&t2, 6)->sub_count, 2);
+	assert_memory_equal(&pso_tables_topic(&t2, 6)->first, pso_tables_slot(&t2, 6, 0),
+			    sizeof(struct pso_sub));
+	assert_false(pso_tables_slot(&t2, 7, 0)->flags & PSO_SUB_F_RESOLVED);
+	pso_tables_free(&t2);
+}
+
+/* Adoption comes before the deferred mode, never after. */
+static void test_adopt_after_defer(void **state)
+{
+	struct fx *f = FX();
+	struct pso_tables_adoption res;
+	char err[256] = "";
+
+	assert_int_equal(pso_tables_defer_start(&f->t), 0);
+	assert_int_equal(pso_tables_adopt(&f->t, &res, err, sizeof(err)), -EINVAL);
+	assert_non_null(strstr(err, "deferred"));
+	pso_tables_defer_stop(&f->t);
+}
+
 static void test_sync_rcu(void **state)
 {
 	(void)state;
@@ -1681,6 +1880,10 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_mirror, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_publish_rate, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_many_topics, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_round_trip, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_refuses, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_repairs, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_adopt_after_defer, setup, teardown),
 		cmocka_unit_test(test_sync_rcu),
 	};
 
