@@ -313,10 +313,13 @@ nice -n -20 taskset -c "$BROKER_CPU" "$BUILD/bench/microbench" "${MICRO[@]}" >"$
 # session that subscribes and ends), psoffload with --store=none and with
 # --store=sqlite (a fresh file each run), alternating, REPEATS of each;
 # the per-source rate limits off (every client comes from one address).
+# With SQLite every acceptance waits for its round's commit (write before
+# acknowledge).  Besides the rate, the broker's CPU time per cycle
+# (ctlrate -P): on a machine shared with other work it moves far less.
 CTL_DURATION=${BENCH_CTL_DURATION:-3}
 run_control() {
 	local rep store sys line rc=0
-	echo "store,repeat,ops_per_s,connect_subscribe_p50_us,p99_us" >"$OUT/control.csv"
+	echo "store,repeat,ops_per_s,connect_subscribe_p50_us,p99_us,broker_cpu_us_per_op" >"$OUT/control.csv"
 	for rep in $(seq "$REPEATS"); do
 		for store in none sqlite; do
 			sys=psoffload-ctl-$store
@@ -326,9 +329,9 @@ run_control() {
 				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 \
 				--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
 			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
-				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
+				-w 64 -d "$CTL_DURATION" -W 0.5 -P "$broker_pid") || rc=1
 			stop_broker
-			echo "$store,$rep,$(sed -E 's/^ops_per_s=([0-9]+) connect_subscribe_p50_us=([0-9]+) p99_us=([0-9]+).*/\1,\2,\3/' <<<"$line")" \
+			echo "$store,$rep,$(sed -E 's/^ops_per_s=([0-9]+) connect_subscribe_p50_us=([0-9]+) p99_us=([0-9]+).* broker_cpu_us_per_op=([0-9.na]+).*/\1,\2,\3,\4/' <<<"$line")" \
 				>>"$OUT/control.csv"
 		done
 	done
@@ -358,7 +361,8 @@ done
 say "control plane: CONNECT+SUBSCRIBE/s, --store=none and --store=sqlite"
 run_control || failed+=(control)
 ctl_none=$(ctl_med none 3) ctl_sqlite=$(ctl_med sqlite 3)
-say "control plane: none $ctl_none/s, sqlite $ctl_sqlite/s (p99 $(ctl_med none 5) / $(ctl_med sqlite 5) us)"
+cpu_none=$(ctl_med none 6) cpu_sqlite=$(ctl_med sqlite 6)
+say "control plane: none $ctl_none/s, sqlite $ctl_sqlite/s (p99 $(ctl_med none 5) / $(ctl_med sqlite 5) us; broker CPU per cycle $cpu_none / $cpu_sqlite us)"
 bench_napi_placement >"$OUT/napi-placement.txt"
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 echo "duration: $((SECONDS - t_start)) s" >>"$OUT/machine.txt"
@@ -399,4 +403,5 @@ b1=$(med baseline 1) b16=$(med baseline 16) fl=$(med floor 1)
 [ ${#failed[@]} -eq 0 ] || exit 1
 echo "bench-quick: fanout1_vs_baseline=$(ratio "$d1" "$b1") fanout16_vs_baseline=$(ratio "$d16" "$b16")" \
 	"fanout1_vs_floor=$(ratio "$d1" "$fl") fastpath_ns=$(micro_ns a) floor_ns=$(micro_ns d)" \
-	"control_sqlite_vs_none=$(ratio "$ctl_sqlite" "$ctl_none")"
+	"control_sqlite_vs_none=$(ratio "$ctl_sqlite" "$ctl_none")" \
+	"control_cpu_none_vs_sqlite=$(ratio "$cpu_none" "$cpu_sqlite")"

@@ -406,6 +406,10 @@ static int sq_setup(struct pso_store *s, struct sq *q, char *err, size_t errlen)
 	bool found;
 	int rc, ret;
 
+	/* No allocation statistics: they take a mutex on every malloc.  Only
+	 * possible before SQLite initialises (the first open); later calls
+	 * fail harmlessly. */
+	sqlite3_config(SQLITE_CONFIG_MEMSTATUS, 0);
 	rc = sqlite3_open_v2(q->path, &q->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
 			     SQLITE_OPEN_NOMUTEX, NULL);
 	if (rc != SQLITE_OK)
