@@ -31,8 +31,11 @@ static void print_usage_row(struct json_object *tables, const char *name)
 
 	if (!json_object_object_get_ex(tables, name, &t))
 		return;
-	printf("  %-12s %8lld / %-8lld\n", name, (long long)num(t, PSO_ST_USED),
+	printf("  %-12s %8lld / %-8lld", name, (long long)num(t, PSO_ST_USED),
 	       (long long)num(t, PSO_ST_CAPACITY));
+	if (json_object_object_get_ex(t, PSO_ST_FREED, NULL))
+		printf(" (%lld idle freed)", (long long)num(t, PSO_ST_FREED));
+	printf("\n");
 }
 
 /* hw mode: which topics the NIC's small table holds. */

@@ -98,6 +98,7 @@ int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, co
 		.data_len = strlen(name),
 	};
 
+	pso_client_know(p, c, id);	/* from now on it may use the id */
 	return pso_send_to(p, c, &m);
 }
 

@@ -443,6 +443,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 	pso_sleep_free(p, c);
 	pso_valid_free(p, c);
 	pso_quota_client_gone(p, c);
+	pso_client_forget_all(p, c);
 	if (was_connected)
 		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
 	else
