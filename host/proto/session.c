@@ -246,6 +246,7 @@ static void hold_free(struct pso_proto *p, struct pso_client *c, int i)
 		p->topic_holds[h->id] = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
+	pso_topic_touch(p, h->id);	/* idle from now, if it was the last */
 	c->held[i] = c->held[--c->nheld];
 	free(h);
 }
