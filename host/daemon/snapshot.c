@@ -15,6 +15,7 @@
 #include "daemon/snapshot.h"
 #include "daemon/statusfile.h"
 #include "proto/mqttsn.h"
+#include "proto/topics.h"
 #include "util/log.h"
 
 const char *const pso_snap_dp_names[PSO_CNT__MAX] = PSO_COUNTER_NAMES;
@@ -169,6 +170,7 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	snprintf(s->metrics, sizeof(s->metrics), "%s", b->cfg.metrics_addr ? b->cfg.metrics_addr : "");
 
 	s->proto = *pso_proto_stats(b->proto);
+	s->topics_quarantined = pso_registry_nquarantined(pso_proto_registry(b->proto));
 	pso_tables_usage(&b->tables, &s->tables);
 	pso_proto_session_counts(b->proto, s->sessions);
 	s->nsessions = pso_proto_nsessions(b->proto);
@@ -370,6 +372,7 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 		struct json_object *t = usage_obj(u->topics, u->max_topics);
 
 		add_u64(t, PSO_ST_FREED, s->proto.topics_freed);
+		add_u64(t, PSO_ST_QUARANTINED, s->topics_quarantined);
 		json_object_object_add(tables, PSO_ST_TOPICS, t);
 	}
 	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u->subs, u->max_subs));

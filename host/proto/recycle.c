@@ -159,10 +159,10 @@ bool pso_topic_late(struct pso_proto *p, uint16_t id, uint64_t rx_ns)
 	return true;
 }
 
-/* Step 1 and 2 for one idle topic: 0, or the data plane's -EBUSY. */
-static int topic_free(struct pso_proto *p, uint16_t id)
+/* Step 1 and 2 for one idle topic: 0, or the data plane's -EBUSY.  Its
+ * name goes to name (the first of a sweep's is logged at info). */
+static int topic_free(struct pso_proto *p, uint16_t id, char *name, size_t cap)
 {
-	char name[PSO_TOPIC_NAME_MAX + 1];
 	uint64_t idle_s = (p->now_ms - p->topic_used_ms[id]) / 1000;
 	int ret = p->ops->topic_free ? p->ops->topic_free(p->ctx, id) : 0;
 
@@ -171,7 +171,7 @@ static int topic_free(struct pso_proto *p, uint16_t id)
 			pso_warn("topic %u: cannot free it: %s", id, strerror(-ret));
 		return ret;
 	}
-	snprintf(name, sizeof(name), "%s", pso_registry_name(p->reg, id));
+	snprintf(name, cap, "%s", pso_registry_name(p->reg, id));
 	pso_registry_release(p->reg, id);
 	p->freed_ms[id] = p->now_ms ? p->now_ms : 1;
 	p->topic_born_ns[id] = 0;
@@ -179,7 +179,7 @@ static int topic_free(struct pso_proto *p, uint16_t id)
 	p->stats.topics_freed++;
 	if (p->ops->topic_changed)
 		p->ops->topic_changed(p->ctx, id);	/* gone: the store deletes it */
-	pso_info("topic %u freed: %s (idle %llus)", id, name, (unsigned long long)idle_s);
+	pso_debug("topic %u freed: %s (idle %llus)", id, name, (unsigned long long)idle_s);
 	return 0;
 }
 
@@ -207,6 +207,9 @@ static void quarantine_end(struct pso_proto *p)
 void pso_topics_sweep(struct pso_proto *p)
 {
 	uint64_t idle_ms = (uint64_t)p->cfg.topic_idle_s * 1000;
+	char name[PSO_TOPIC_NAME_MAX + 1], other[PSO_TOPIC_NAME_MAX + 1];
+	uint32_t nfreed = 0;
+	uint16_t first = 0;
 
 	if (p->now_ms < p->sweep_ms + PSO_TOPIC_SWEEP_MS && p->sweep_ms)
 		return;
@@ -221,7 +224,17 @@ void pso_topics_sweep(struct pso_proto *p)
 			pso_topic_touch(p, id);
 			continue;
 		}
-		if (p->now_ms - p->topic_used_ms[id] >= idle_ms)
-			topic_free(p, id);
+		if (p->now_ms - p->topic_used_ms[id] < idle_ms)
+			continue;
+		if (topic_free(p, id, nfreed ? other : name, sizeof(name)))
+			continue;
+		if (!nfreed++)
+			first = (uint16_t)id;
 	}
+	/* One line a sweep: a broker whose clients come and go frees many. */
+	if (nfreed == 1)
+		pso_info("topic %u freed: %s (idle %us)", first, name, p->cfg.topic_idle_s);
+	else if (nfreed)
+		pso_info("%u idle topics freed (idle %us), topic %u first: %s", nfreed,
+			 p->cfg.topic_idle_s, first, name);
 }
