@@ -754,6 +754,7 @@ static void test_store_known(void **state)
 	assert_true(named(id));
 	assert_false(named(other));
 	assert_true(changed(other));
+	pso_rec_free(&lone);
 	assert_int_equal(pso_proto_export_topic(p2, other, &lone), -ENOENT);
 	pso_rec_free(&trec);
 	pso_rec_free(&srec);
