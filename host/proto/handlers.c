@@ -171,8 +171,12 @@ static void handle_register(struct pso_proto *p, struct rx *rx)
 	} else if (ret == -ENOSPC || ret == -ENOMEM) {
 		p->stats.congestion++;
 		ack.return_code = MQTTSN_RC_CONGESTION;
-		pso_warn("REGISTER from %s refused: %s", rx->c->id,
-			 ret == -ENOSPC ? "topic table full" : "out of memory");
+		if (ret == -ENOSPC && pso_registry_nquarantined(p->reg))
+			pso_warn("REGISTER from %s refused: topic table full (%u freed ids not "
+				 "free again yet)", rx->c->id, pso_registry_nquarantined(p->reg));
+		else
+			pso_warn("REGISTER from %s refused: %s", rx->c->id,
+				 ret == -ENOSPC ? "topic table full" : "out of memory");
 	} else if (ret) {
 		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
 	} else if (pso_client_know(p, rx->c, id)) {
