@@ -3,16 +3,21 @@
 # CLIENTS MQTT-SN clients, each on its own UDP socket, CONNECT (id
 # PREFIX-<i>; CleanSession unless "keep": then the broker keeps the session
 # and what it registered) and REGISTER PER_CLIENT distinct names
-# PREFIX/<i>/<k>, then DISCONNECT.  Prints every topic id the broker gave, one per line, and
-# exits 0 when every REGACK accepted; exit 1 (with a line on stderr) when
-# one refused, or a CONNACK, REGACK or DISCONNECT did not come within 60 s.
+# PREFIX/<i>/<k>, then DISCONNECT.  Prints every topic id the broker gave,
+# one per line, and exits 0 when every REGACK accepted; exit 1 (with a line
+# on stderr) when one refused, or a CONNACK, REGACK or DISCONNECT did not
+# come within 60 s.
+# regmany.py HOST publish ID: one client CONNECTs and sends a QoS 0 PUBLISH
+# to topic id ID; prints the return code of the PUBACK that answers it
+# ("none" when none came within 5 s).
 import select
 import socket
 import struct
 import sys
 import time
 
-CONNECT, CONNACK, REGISTER, REGACK, DISCONNECT = 0x04, 0x05, 0x0A, 0x0B, 0x18
+CONNECT, CONNACK, REGISTER, REGACK, PUBLISH, PUBACK, DISCONNECT = \
+    0x04, 0x05, 0x0A, 0x0B, 0x0C, 0x0D, 0x18
 WINDOW = 64	# REGISTERs in flight per client
 
 
@@ -68,7 +73,25 @@ def one_client(host, i, per, prefix, keep, deadline):
     return ids
 
 
+def publish(host, topic_id):
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    s = socket.socket(family, socket.SOCK_DGRAM)
+    s.connect((host, 1883))
+    s.send(connect_msg(b"late", False))
+    d = recv_type(s, CONNACK, time.monotonic() + 5)
+    if not d or d[-1] != 0:
+        print("no CONNACK", file=sys.stderr)
+        return 1
+    s.send(bytes([9, PUBLISH, 0x00]) + struct.pack("!HH", topic_id, 0) + b"xx")
+    d = recv_type(s, PUBACK, time.monotonic() + 5)
+    print("none" if d is None else d[-1])
+    s.send(bytes([2, DISCONNECT]))
+    return 0
+
+
 def main():
+    if sys.argv[2] == "publish":
+        return publish(sys.argv[1], int(sys.argv[3]))
     host, n, per, prefix = sys.argv[1], int(sys.argv[2]), int(sys.argv[3]), sys.argv[4]
     keep = len(sys.argv) > 5 and sys.argv[5] == "keep"
     deadline = time.monotonic() + 60

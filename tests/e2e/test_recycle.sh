@@ -10,6 +10,7 @@
 #   - the store agrees: the freed topics are deleted from it, and a broker
 #     started again on it restores none of them, but the one a kept
 #     session registered;
+#   - a QoS 0 publish to a freed id is answered "invalid topic id";
 #   - `psoffload topics` lists no freed topic, /metrics counts them.
 #
 # One result line per test, "ok N - NAME" or "not ok N - NAME" followed by
@@ -81,6 +82,8 @@ freed_at_least() { [ "$(topics_freed)" -ge "$1" ] 2>/dev/null; }
 table_empty() { [ "$(topics_used)" = 0 ]; }
 # every freed id free again (their quarantine over)
 none_quarantined() { [ "$(status_json | jq -r '.tables.topics.quarantined')" = 0 ]; }
+scrape() { nsenter --net="$(lab_ns "$NS_B")" curl -s -m 5 "http://$METRICS/metrics"; }
+metrics_freed() { scrape | grep -qE '^psoffload_daemon_topics_freed_total [1-9]'; }
 store_topics() { sqlite3 "$STORE" "SELECT count(*) FROM topics" 2>/dev/null; }
 store_has() { [ "$(store_topics)" = "$1" ]; }	# not while the broker runs
 regmany() {	# regmany CLIENTS PER PREFIX: the ids given, one a line
@@ -127,6 +130,11 @@ t_ids_come_back() {
 		fail_with "round 1: $(topics_used) topics still in the table" || return 1
 	grep -qE "idle topics freed \(idle ${IDLE}s\)" "$broker_log" ||
 		fail_with "no 'idle topics freed' line in the log" || return 1
+	# A publish to a freed id: the data plane passes it up as an unknown
+	# topic, and the client hears "invalid topic id" (0x02).
+	n=$(regmany publish "$(head -n 1 "$a")" 2>&1)
+	[ "$n" = 2 ] || fail_with "a QoS 0 publish to freed id $(head -n 1 "$a"): PUBACK '$n', not 2" ||
+		return 1
 	wait_for 10 none_quarantined ||
 		fail_with "round 1: ids still in quarantine after 10 s: $(status_json | jq -c .tables.topics)" ||
 		return 1
@@ -151,8 +159,8 @@ t_ids_come_back() {
 	info "$mode: 5,001 names, $reused ids reused, $(topics_freed) freed, $((SECONDS - t0)) s"
 
 	# Seen by the operator: metrics.
-	nsenter --net="$(lab_ns "$NS_B")" curl -s "http://$METRICS/metrics" | grep -qE '^psoffload_daemon_topics_freed_total [1-9]' ||
-		fail_with "/metrics has no psoffload_daemon_topics_freed_total" || return 1
+	wait_for 10 metrics_freed || fail_with "/metrics: $(scrape | grep -c .) lines," \
+		"$(scrape | grep topics_freed || echo no psoffload_daemon_topics_freed_total)" || return 1
 
 	# The store agrees (read once the broker let go of it: it holds the
 	# file locked): only the kept session's topic is left, and a new
