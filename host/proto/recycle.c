@@ -112,6 +112,7 @@ int pso_client_know(struct pso_proto *p, struct pso_client *c, uint16_t id)
 	c->known[i] = id;
 	c->nknown++;
 	p->known_by[id]++;
+	pso_session_touch(p, c);	/* its record lists what it knows */
 	return 0;
 }
 
