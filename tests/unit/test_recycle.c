@@ -953,6 +953,43 @@ static void test_tables_free_sync(void **state)
 	assert_int_equal(pso_tables_topic(&f->t, 5)->sub_count, 1);
 }
 
+/* hw mode: a topic still in a NIC's table leaves it (entry and counters)
+ * before the host entry goes. */
+static void test_tables_free_nic(void **state)
+{
+	struct tfx *f = *state;
+	struct pso_tables_mirror *m;
+	struct pso_topic got;
+	struct pso_topic_stats st;
+	uint32_t key = 7;
+	int nic_topics = bpf_map_create(BPF_MAP_TYPE_HASH, "r_nic_topics", sizeof(uint32_t),
+					sizeof(struct pso_topic), 4, NULL);
+	int nic_stats = bpf_map_create(BPF_MAP_TYPE_HASH, "r_nic_stats", sizeof(uint32_t),
+				       sizeof(struct pso_topic_stats), 4, NULL);
+	int nic_clients = bpf_map_create(BPF_MAP_TYPE_HASH, "r_nic_clients",
+					 sizeof(struct pso_endpoint),
+					 sizeof(struct pso_client_val), 4, NULL);
+
+	assert_true(nic_topics >= 0 && nic_stats >= 0 && nic_clients >= 0);
+	assert_int_equal(pso_tables_mirror_add(&f->t, nic_topics, nic_clients, nic_stats, 4), 0);
+	m = pso_tables_mirror_find(&f->t, nic_topics);
+	assert_int_equal(pso_tables_topic_set(&f->t, 7, 0), 0);
+	assert_int_equal(pso_tables_mirror_place(&f->t, m, 7), 0);
+	assert_int_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
+	assert_int_equal(bpf_map_lookup_elem(nic_stats, &key, &st), 0);
+
+	assert_int_equal(pso_tables_topic_free(&f->t, 7), 0);
+	assert_false(pso_tables_mirror_is_placed(m, 7));
+	assert_int_not_equal(bpf_map_lookup_elem(nic_topics, &key, &got), 0);
+	assert_int_not_equal(bpf_map_lookup_elem(nic_stats, &key, &st), 0);
+	expect_no_trace(f, 7);
+	assert_true(pso_tables_topic_reusable(&f->t, 7));
+	pso_tables_mirror_remove(&f->t, nic_topics);
+	close(nic_topics);
+	close(nic_stats);
+	close(nic_clients);
+}
+
 static void wait_grace(struct tfx *f, int want_syncs)
 {
 	struct timespec t0, t1;
@@ -1016,6 +1053,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_quarantine_then_reuse, setup_small, teardown),
 		cmocka_unit_test_setup_teardown(test_store_known, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_tables_free_sync, tsetup, tteardown),
+		cmocka_unit_test_setup_teardown(test_tables_free_nic, tsetup, tteardown),
 		cmocka_unit_test_setup_teardown(test_tables_free_deferred, tsetup, tteardown),
 	};
 
