@@ -33,7 +33,8 @@ static void print_usage_row(struct json_object *tables, const char *name)
 		return;
 	printf("  %-12s %8lld / %-8lld", name, (long long)num(t, PSO_ST_USED),
 	       (long long)num(t, PSO_ST_CAPACITY));
-	if (json_object_object_get_ex(t, PSO_ST_FREED, NULL))
+	/* Topics: once any were freed, how many and how many ids wait. */
+	if (num(t, PSO_ST_FREED))
 		printf(" (%lld idle freed, %lld ids in quarantine)", (long long)num(t, PSO_ST_FREED),
 		       (long long)num(t, PSO_ST_QUARANTINED));
 	printf("\n");
