@@ -128,6 +128,8 @@ t_ids_come_back() {
 		fail_with "round 1: $(topics_freed) topics freed after 30 s, not 3,000" || return 1
 	wait_for 10 table_empty ||
 		fail_with "round 1: $(topics_used) topics still in the table" || return 1
+	ops status | grep -qE "^  topics +0 / [0-9]+ +\(3000 idle freed" ||
+		fail_with "status: $(ops status | grep -E '^  topics')" || return 1
 	grep -qE "idle topics freed \(idle ${IDLE}s\)" "$broker_log" ||
 		fail_with "no 'idle topics freed' line in the log" || return 1
 	# A publish to a freed id: the data plane passes it up as an unknown
