@@ -38,7 +38,8 @@ int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id,
 /* A registered (not predefined) name back at the id it had: a store's
  * record, or an id an adopted data plane uses with no name known (no
  * store), kept from new names as "$adopted/ID".  0, -EINVAL (bad id or
- * name), -EEXIST (id or name taken). */
+ * name), -EEXIST (id or name taken, or the id in quarantine); a freed id
+ * leaves the FIFO. */
 int pso_registry_restore(struct pso_registry *reg, uint16_t id, const char *name);
 
 /* What a reload of the predefined file did. */
