@@ -542,6 +542,9 @@ static int ec_open(struct pso_store *s, const char *arg, unsigned int flags, cha
 	e->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	if (e->headers)
 		e->headers = curl_slist_append(e->headers, "Grpc-Metadata-hasleader: true");
+	/* no "Expect: 100-continue" round trip before a larger body */
+	if (e->headers)
+		e->headers = curl_slist_append(e->headers, "Expect:");
 	e->curl = e->headers ? easy_new(e) : NULL;
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!e->curl || e->efd < 0) {
