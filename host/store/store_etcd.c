@@ -86,6 +86,7 @@ struct ec_watch {
 	struct wev *q;
 	size_t nq, capq;
 	/* the thread's */
+	CURLM *multi;		/* curl_multi_wakeup() stops it at once */
 	CURL *curl;
 	struct ec_buf line;
 	size_t url;
@@ -1312,15 +1313,30 @@ static size_t on_stream(char *ptr, size_t size, size_t n, void *arg)
 	return nl ? size * n : 0;	/* 0 ends the transfer */
 }
 
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static bool stopping(struct ec_watch *w)
 {
-	struct ec_watch *w = arg;
 	bool stop;
 
 	pthread_mutex_lock(&w->lock);
 	stop = w->stop;
 	pthread_mutex_unlock(&w->lock);
-	return stop;	/* non-zero aborts the transfer */
+	return stop;
+}
+
+/* One stream, until it ends or watch_stop() wakes the poll. */
+static void stream(struct ec_watch *w)
+{
+	int running = 1;
+
+	if (curl_multi_add_handle(w->multi, w->curl) != CURLM_OK)
+		return;
+	while (running && !stopping(w)) {
+		if (curl_multi_perform(w->multi, &running) != CURLM_OK)
+			break;
+		if (running && curl_multi_poll(w->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			break;
+	}
+	curl_multi_remove_handle(w->multi, w->curl);
 }
 
 static void *watch_main(void *arg)
@@ -1333,9 +1349,6 @@ static void *watch_main(void *arg)
 	prefix_end(start, end, sizeof(end));
 	curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, e);
-	curl_easy_setopt(w->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w);
 	for (;;) {
 		struct json_object *req = json_object_new_object(), *cr = json_object_new_object();
 		uint64_t from;
@@ -1361,7 +1374,7 @@ static void *watch_main(void *arg)
 				 json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
 		json_object_put(req);
 		w->line.len = 0;
-		curl_easy_perform(w->curl);
+		stream(w);
 		/* The stream ended: the member went, or stopped.  From where it
 		 * was, on the next member, after a pause. */
 		pthread_mutex_lock(&w->lock);
@@ -1370,11 +1383,7 @@ static void *watch_main(void *arg)
 		if (stop)
 			break;
 		w->url = (w->url + 1) % e->nurls;
-		for (int i = 0; i < EC_RETRY_MS / 20; i++) {
-			struct timespec ts = { 0, 20 * 1000000 };
-
-			nanosleep(&ts, NULL);
-		}
+		curl_multi_poll(w->multi, NULL, 0, EC_RETRY_MS, NULL);
 	}
 	return NULL;
 }
@@ -1388,10 +1397,13 @@ static void watch_stop(struct ec *e)
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	pthread_mutex_unlock(&w->lock);
+	curl_multi_wakeup(w->multi);
 	pthread_join(w->thread, NULL);
 	w->running = false;
 	curl_easy_cleanup(w->curl);
+	curl_multi_cleanup(w->multi);
 	w->curl = NULL;
+	w->multi = NULL;
 	for (size_t i = 0; i < w->nq; i++)
 		wev_free(&w->q[i]);
 	free(w->q);
@@ -1406,8 +1418,14 @@ static int watch_start(struct ec *e, uint64_t from_rev)
 	struct ec_watch *w = &e->w;
 
 	w->curl = easy_new(e);
-	if (!w->curl)
+	w->multi = curl_multi_init();
+	if (!w->curl || !w->multi) {
+		curl_easy_cleanup(w->curl);
+		curl_multi_cleanup(w->multi);
+		w->curl = NULL;
+		w->multi = NULL;
 		return -ENOMEM;
+	}
 	w->stop = false;
 	w->error = 0;
 	w->next_start = from_rev + 1;
@@ -1415,7 +1433,9 @@ static int watch_start(struct ec *e, uint64_t from_rev)
 	w->url = e->cur;
 	if (pthread_create(&w->thread, NULL, watch_main, e)) {
 		curl_easy_cleanup(w->curl);
+		curl_multi_cleanup(w->multi);
 		w->curl = NULL;
+		w->multi = NULL;
 		return -EAGAIN;
 	}
 	w->running = true;
