@@ -53,6 +53,10 @@
 #define EC_REQUEST_MS 3000
 #define EC_MAX_LEASES 16
 #define EC_RETRY_MS 200		/* a watch that ended: again after this */
+/* No member answered: for this long every request fails at once, so that
+ * an event loop whose store is cut off (packets dropped: each member a
+ * connect timeout) is not held up round after round. */
+#define EC_DOWN_MS 500
 
 /* gRPC status codes the gateway hands back */
 #define GRPC_NOT_FOUND 5
@@ -110,6 +114,8 @@ struct ec {
 	struct ec_buf resp;
 	struct ec_lease leases[EC_MAX_LEASES];
 	size_t nleases;
+	uint64_t down_until;	/* CLOCK_MONOTONIC ms: see EC_DOWN_MS */
+	char down_why[256];
 	int efd;
 	struct ec_watch w;
 	uint64_t watch_from;	/* what the running watch was asked for */
@@ -145,6 +151,14 @@ static int buf_add(struct ec_buf *b, const void *data, size_t n)
 static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
 {
 	return buf_add(arg, ptr, size * n) ? 0 : size * n;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* A request outside a commit that failed: for status. */
@@ -272,8 +286,13 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	char url[512], last[256] = "";
 	int ret = -EHOSTUNREACH;
+	uint64_t t = mono_ms();
 
 	*resp = NULL;
+	if (t < e->down_until) {
+		snprintf(err, errlen, "store etcd: no member reachable: %s", e->down_why);
+		return -EHOSTUNREACH;
+	}
 	for (size_t tries = 0; tries < e->nurls; tries++) {
 		struct json_object *r, *error;
 		CURLcode rc;
@@ -327,6 +346,10 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	}
 fail:
 	s->stats.reachable = false;
+	if (ret == -EHOSTUNREACH) {
+		e->down_until = mono_ms() + EC_DOWN_MS;
+		snprintf(e->down_why, sizeof(e->down_why), "%s", last);
+	}
 	snprintf(err, errlen, "store etcd: %s%s", ret == -EHOSTUNREACH ? "no member reachable: " : "",
 		 last);
 	return ret;

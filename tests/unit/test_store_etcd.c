@@ -761,6 +761,14 @@ static void test_unreachable(void **state)
 	assert_false(pso_store_stats(s)->reachable);
 	assert_int_equal(pso_store_stats(s)->errors, 1);
 	assert_non_null(strstr(pso_store_stats(s)->last_error, "no member reachable"));
+	/* the next round does not wait on a store that is gone */
+	{
+		uint64_t t0 = mono_ms();
+
+		assert_int_equal(pso_store_commit(s, NULL, err, sizeof(err)), -EHOSTUNREACH);
+		assert_true(mono_ms() - t0 < 100);
+		assert_int_equal(pso_store_stats(s)->pending, 1);
+	}
 	member_start(0);
 	wait_healthy(0);
 	commit_ok(s, &rev);
