@@ -48,6 +48,9 @@
 #define EC_SCHEMA "1"
 #define EC_MAX_URLS 8
 #define EC_MAX_OPS 128		/* etcd's --max-txn-ops default */
+/* etcd's --max-request-bytes default is 1.5 MiB: a transaction is closed
+ * once its values pass this (one larger record still goes alone) */
+#define EC_MAX_TXN_BYTES (1024 * 1024)
 #define EC_PAGE 500		/* keys per range request when loading */
 #define EC_CONNECT_MS 1000
 #define EC_REQUEST_MS 3000
@@ -837,7 +840,7 @@ static char *topic_name_now(struct pso_store *s, uint16_t id)
 
 /* The operations of one change (a topic: its id key and its name key). */
 static int change_ops(struct pso_store *s, struct json_object *ops,
-		      const struct pso_store_change *ch)
+		      const struct pso_store_change *ch, size_t *bytes)
 {
 	struct ec *e = s->priv;
 	struct pso_store_key k = pso_store_key_of(&ch->rec);
@@ -861,6 +864,8 @@ static int change_ops(struct pso_store *s, struct json_object *ops,
 	ret = pso_rec_to_json(&ch->rec, &json, &len);
 	if (ret)
 		return ret;
+	if (bytes)
+		*bytes += len * 4 / 3 + 2 * sizeof(key);
 	ret = op_put(ops, key, json, len, ch->lease);
 	free(json);
 	if (!ret && k.kind == PSO_REC_TOPIC && ch->rec.t.name) {
@@ -909,13 +914,15 @@ static int ec_commit(struct pso_store *s, const struct pso_store_change *ch, siz
 	size_t i = 0;
 	int ret = 0;
 
-	/* As many changes in one transaction as its limit of operations
-	 * takes (a topic is two). */
+	/* As many changes in one transaction as etcd's limits take: of
+	 * operations (a topic is two) and of bytes. */
 	while (!ret && i < n) {
 		struct json_object *ops = json_object_new_array();
+		size_t bytes = 0;
 
-		while (!ret && i < n && json_object_array_length(ops) + 2 <= EC_MAX_OPS)
-			ret = change_ops(s, ops, &ch[i++]);
+		while (!ret && i < n && json_object_array_length(ops) + 2 <= EC_MAX_OPS &&
+		       bytes < EC_MAX_TXN_BYTES)
+			ret = change_ops(s, ops, &ch[i++], &bytes);
 		if (ret) {
 			json_object_put(ops);
 			snprintf(err, errlen, "store %s: %s", s->spec, strerror(-ret));
@@ -940,7 +947,7 @@ static int ec_cas(struct pso_store *s, const struct pso_store_change *ch, uint64
 	/* A missing key compares as mod revision 0. */
 	ret = add_compare(cmps, key, "MOD", expect_rev);
 	if (!ret)
-		ret = change_ops(s, ops, ch);
+		ret = change_ops(s, ops, ch, NULL);
 	if (ret) {
 		json_object_put(cmps);
 		json_object_put(ops);
@@ -984,7 +991,7 @@ static int ec_claim_topic(struct pso_store *s, const char *name, uint16_t want_i
 	ch.rec.t.id = want_id;
 	ch.rec.t.name = (char *)name;
 	if (!ret)
-		ret = change_ops(s, ops, &ch);
+		ret = change_ops(s, ops, &ch, NULL);
 	if (!ret)
 		ret = op_range(failure, nkey);
 	if (ret) {

@@ -396,7 +396,8 @@ static void test_records(void **state)
 	pso_store_close(s);
 }
 
-/* More changes than one transaction takes: split, all written. */
+/* More changes than one transaction takes (operations, bytes): split,
+ * all written. */
 static void test_big_commit(void **state)
 {
 	struct pso_store *s = open_in("t-big");
@@ -411,12 +412,23 @@ static void test_big_commit(void **state)
 		snprintf(name, sizeof(name), "c%04d", i);
 		put_session(s, name, 30);
 	}
+	/* and 40 retained messages of 100 KiB: 4 MB, past etcd's 1.5 MiB a request */
+	for (int i = 1; i <= 40; i++) {
+		struct pso_rec r = { .kind = PSO_REC_RETAINED };
+
+		r.r.topic_id = (uint16_t)i;
+		r.r.len = 100 * 1024;
+		r.r.data = calloc(1, r.r.len);
+		r.r.data[r.r.len - 1] = (uint8_t)i;
+		assert_int_equal(pso_store_put(s, &r), 0);
+	}
 	commit_ok(s, NULL);
-	assert_int_equal(pso_store_stats(s)->puts, 1500);
+	assert_int_equal(pso_store_stats(s)->puts, 1540);
 	/* loaded in pages of 500 */
 	assert_int_equal(pso_store_list(s, 0, 0, see, &v, NULL), 0);
 	assert_int_equal(v.topics, 300);
 	assert_int_equal(v.sessions, 1200);
+	assert_int_equal(v.retained, 40);
 	pso_store_close(s);
 }
 
