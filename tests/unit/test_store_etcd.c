@@ -182,9 +182,10 @@ static int one_up(void **state)
 	return cluster_up(1, CLIENT_PORT);
 }
 
+/* The one member down, three up (the test after it finds them gone). */
 static int three_up(void **state)
 {
-	return cluster_up(3, CLIENT_PORT + 1);
+	return cluster_down(state) ? -1 : cluster_up(3, CLIENT_PORT + 1);
 }
 
 /* "etcd:URL,..." of every member */
@@ -831,7 +832,7 @@ static void test_failover(void **state)
 
 int main(void)
 {
-	const struct CMUnitTest one[] = {
+	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_big_commit),
 		cmocka_unit_test(test_list_at_compaction),
@@ -841,14 +842,11 @@ int main(void)
 		cmocka_unit_test(test_lease_ttl),
 		cmocka_unit_test(test_claims),
 		cmocka_unit_test(test_unreachable),
+		/* last: it takes the one member down and starts three */
+		cmocka_unit_test_setup(test_failover, three_up),
 	};
-	const struct CMUnitTest three[] = {
-		cmocka_unit_test(test_failover),
-	};
-	int failed;
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
-	failed = cmocka_run_group_tests_name("etcd, one member", one, one_up, cluster_down);
-	failed += cmocka_run_group_tests_name("etcd, three members", three, three_up, cluster_down);
-	return failed;
+	return cmocka_run_group_tests_name("etcd: one member, then three", tests, one_up,
+					   cluster_down);
 }
