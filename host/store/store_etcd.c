@@ -1240,6 +1240,18 @@ static void wev_free(struct wev *v)
 	free(v->val);
 }
 
+static bool queue_grow(struct ec_watch *w)
+{
+	size_t cap = w->capq ? 2 * w->capq : 64;
+	struct wev *q = realloc(w->q, cap * sizeof(*q));
+
+	if (!q)
+		return false;
+	w->q = q;
+	w->capq = cap;
+	return true;
+}
+
 /* One line of the stream: a watch response. */
 static void watch_response(struct ec *e, struct json_object *resp)
 {
@@ -1282,21 +1294,22 @@ static void watch_response(struct ec *e, struct json_object *resp)
 
 		if (!key || klen < e->prefix_len) {
 			free(key);
-			continue;
+			continue;	/* not under the prefix: not asked for */
 		}
 		v.key = strdup((char *)key + e->prefix_len);
 		free(key);
 		v.val = v.deleted ? NULL : jbytes(kv, "value", &v.len);
-		if (w->nq == w->capq) {
-			size_t cap = w->capq ? 2 * w->capq : 64;
-			struct wev *q = realloc(w->q, cap * sizeof(*q));
-
-			if (!q) {
-				wev_free(&v);
-				continue;
-			}
-			w->q = q;
-			w->capq = cap;
+		if (w->nq == w->capq && !queue_grow(w)) {
+			free(v.key);
+			v.key = NULL;	/* fails below */
+		}
+		if (!v.key || (!v.deleted && !v.val)) {
+			/* a change that cannot be kept: rather a list again than
+			 * a silent gap */
+			wev_free(&v);
+			w->error = -ENODATA;
+			w->stop = true;
+			break;
 		}
 		w->q[w->nq++] = v;
 		if (v.rev >= w->next_start)
