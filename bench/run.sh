@@ -371,9 +371,10 @@ run_control() {
 	return $rc
 }
 
-# Median of column COL of control.csv for STORE.
+# Median of column COL of control.csv for STORE, over the runs that got
+# cycles through (a failed run is a row of zeros).
 ctl_med() {
-	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s { v[n++] = $c }
+	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s && $3 > 0 { v[n++] = $c }
 		END { if (!n) { print 0; exit }
 		      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		      print (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }' "$OUT/control.csv"
