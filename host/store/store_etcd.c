@@ -118,6 +118,9 @@ struct ec {
 	struct ec_lease leases[EC_MAX_LEASES];
 	size_t nleases;
 	uint64_t down_until;	/* CLOCK_MONOTONIC ms: see EC_DOWN_MS */
+	/* the last request was sent again after a member answered "unavailable"
+	 * (a timed-out proposal there may still have been applied) */
+	bool resent;
 	char down_why[256];
 	int efd;
 	struct ec_watch w;
@@ -292,6 +295,7 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	uint64_t t = mono_ms();
 
 	*resp = NULL;
+	e->resent = false;
 	if (t < e->down_until) {
 		snprintf(err, errlen, "store etcd: no member reachable: %s", e->down_why);
 		return -EHOSTUNREACH;
@@ -335,6 +339,7 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 			if (gcode == GRPC_UNAVAILABLE) {
 				e->cur = (e->cur + 1) % e->nurls;
 				ret = -EHOSTUNREACH;
+				e->resent = true;
 				continue;
 			}
 			s->stats.reachable = true;
@@ -1070,32 +1075,56 @@ static int ec_raw_cas(struct pso_store *s, const char *rkey, uint64_t expect_rev
 		      size_t len, uint64_t lease, uint64_t *rev)
 {
 	struct ec *e = s->priv;
-	struct json_object *cmps = NULL, *ops = json_object_new_array();
+	struct json_object *cmps = NULL, *ops = json_object_new_array(), *failure = NULL;
+	struct json_object *resp = NULL;
 	char key[512], err[256];
 	bool ok = true;
-	int ret;
+	uint64_t at;
+	int ret = 0;
 
 	snprintf(key, sizeof(key), "%s%s", e->prefix, rkey);
 	if (expect_rev != PSO_STORE_ANY_REV) {
 		cmps = json_object_new_array();
+		failure = json_object_new_array();
 		ret = add_compare(cmps, key, "MOD", expect_rev);
+		if (!ret)
+			ret = op_range(failure, key);
 	}
-	ret = val ? op_put(ops, key, val, len, lease) : op_delete(ops, key);
+	if (!ret)
+		ret = val ? op_put(ops, key, val, len, lease) : op_delete(ops, key);
 	if (ret) {
 		json_object_put(cmps);
 		json_object_put(ops);
+		json_object_put(failure);
 		return ret;
 	}
-	ret = txn(s, cmps, ops, NULL, cmps ? &ok : NULL, NULL, err, sizeof(err));
+	ret = txn(s, cmps, ops, failure, cmps ? &ok : NULL, &resp, err, sizeof(err));
 	if (ret) {
 		note_error(s, err);
 		return ret;
 	}
+	at = s->rev;
+	if (!ok && e->resent && val && lease) {
+		/* Sent twice: the compare may have failed on our own first write.
+		 * The key holding our value under our lease is that write (a lease
+		 * is one broker's). */
+		struct json_object *r = jidx(jget(resp, "responses"), 0);
+		struct json_object *kv = jidx(jget(jget(r, "response_range"), "kvs"), 0);
+		size_t n;
+		uint8_t *v = kv ? jbytes(kv, "value", &n) : NULL;
+
+		if (v && n == len && !memcmp(v, val, len) && jnum(kv, "lease") == lease) {
+			ok = true;
+			at = jnum(kv, "mod_revision");
+		}
+		free(v);
+	}
+	json_object_put(resp);
 	if (!ok)
 		return -ECANCELED;
 	s->stats.revision = s->rev;
 	if (rev)
-		*rev = s->rev;
+		*rev = at;
 	return 0;
 }
 
