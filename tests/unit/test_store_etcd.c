@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include "store/store.h"
+#include "store/rec_json.h"
 
 #define CLIENT_PORT 23790
 #define PEER_PORT 23800
@@ -830,9 +831,96 @@ static void test_failover(void **state)
 	wait_healthy(0);
 }
 
+/* ---- the value format, without etcd ---- */
+
+static void test_b64(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} rows[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	static const char *const bad[] = { "Zg=", "Z===", "Zm9v!A==", "=Zg=", "Zg==Zg==" };
+	uint8_t bin[256], *back;
+	char *text;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		text = pso_b64_encode(rows[i].in, strlen(rows[i].in));
+		assert_string_equal(text, rows[i].out);
+		back = pso_b64_decode(text, strlen(text), &n);
+		assert_non_null(back);
+		assert_int_equal(n, strlen(rows[i].in));
+		assert_memory_equal(back, rows[i].in, n);
+		free(text);
+		free(back);
+	}
+	for (int i = 0; i < 256; i++)
+		bin[i] = (uint8_t)(255 - i);
+	text = pso_b64_encode(bin, sizeof(bin));
+	back = pso_b64_decode(text, strlen(text), &n);
+	assert_int_equal(n, sizeof(bin));
+	assert_memory_equal(back, bin, n);
+	free(text);
+	free(back);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (pso_b64_decode(bad[i], strlen(bad[i]), &n))
+			fail_msg("'%s' decoded", bad[i]);
+}
+
+/* What another program (or a person with etcdctl) may have left is not
+ * taken for a record. */
+static void test_rec_json_refused(void **state)
+{
+	static const struct {
+		enum pso_rec_kind kind;
+		const char *text;
+	} rows[] = {
+		{ PSO_REC_TOPIC, "" },
+		{ PSO_REC_TOPIC, "not json" },
+		{ PSO_REC_TOPIC, "[1,2]" },
+		{ PSO_REC_TOPIC, "{\"id\":0,\"name\":\"a\"}" },
+		{ PSO_REC_TOPIC, "{\"id\":70000,\"name\":\"a\"}" },
+		{ PSO_REC_TOPIC, "{\"id\":3}" },
+		{ PSO_REC_TOPIC, "{\"id\":\"3\",\"name\":\"a\"}" },
+		{ PSO_REC_RETAINED, "{\"topic_id\":3,\"flags\":0}" },
+		{ PSO_REC_RETAINED, "{\"topic_id\":3,\"flags\":0,\"payload\":\"!!\"}" },
+		{ PSO_REC_SESSION, "{}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"123456789012345678901234\"}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"endpoint\":\"nowhere\"}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"subscriptions\":[{\"kind\":\"odd\"}]}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"qos2_pending\":[1,2,3,4,5,6,7,8,9,"
+				   "10,11,12,13,14,15,16,17]}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"forwarder\":\"10.0.0.1:1\"}" },
+	};
+	struct pso_rec rec;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (pso_rec_from_json(rows[i].kind, rows[i].text, strlen(rows[i].text), &rec) !=
+		    -EINVAL)
+			fail_msg("row %zu taken: %s", i, rows[i].text);
+		assert_int_equal(rec.kind, rows[i].kind);
+	}
+	/* and what it writes, it reads */
+	{
+		const char *ok = "{\"client_id\":\"c\",\"forwarder\":\"[fd00::1]:7\","
+				 "\"fwd_node\":\"AQI=\",\"keepalive_s\":9}";
+
+		assert_int_equal(pso_rec_from_json(PSO_REC_SESSION, ok, strlen(ok), &rec), 0);
+		assert_int_equal(rec.s.fwd.node_len, 2);
+		assert_int_equal(rec.s.fwd.node[1], 2);
+		assert_int_equal(rec.s.fwd_ep.family, PSO_AF_INET6);
+		assert_int_equal(rec.s.keepalive_s, 9);
+		pso_rec_free(&rec);
+	}
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_b64),
+		cmocka_unit_test(test_rec_json_refused),
 		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_big_commit),
 		cmocka_unit_test(test_list_at_compaction),
