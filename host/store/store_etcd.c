@@ -63,7 +63,6 @@
 
 /* gRPC status codes the gateway hands back */
 #define GRPC_NOT_FOUND 5
-#define GRPC_FAILED_PRECONDITION 9
 #define GRPC_OUT_OF_RANGE 11	/* compacted, or a future revision */
 #define GRPC_UNAVAILABLE 14	/* no leader, stopping */
 
@@ -97,8 +96,6 @@ struct ec_watch {
 	CURL *curl;
 	struct ec_buf line;
 	size_t url;
-	uint64_t resp_max_rev;
-	bool resp_has_events;
 };
 
 struct ec_lease {
