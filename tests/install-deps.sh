@@ -29,8 +29,8 @@ if [ ${#missing[@]} -gt 0 ]; then
 		chmod +x "$policy"
 		made_policy=1
 	fi
+	trap '[ $made_policy = 0 ] || rm -f "$policy"' EXIT
 	apt-get update
 	apt-get install -y --no-install-recommends "${missing[@]}"
-	[ $made_policy = 0 ] || rm -f "$policy"
 fi
 mountpoint -q /sys/fs/bpf || mount -t bpf bpf /sys/fs/bpf
