@@ -841,28 +841,61 @@ static char *topic_name_now(struct pso_store *s, uint16_t id)
 }
 
 /* The operations of one change (a topic: its id key and its name key). */
+/* Does topics/name/NAME say id (so it is id's to delete)? */
+static bool name_is(struct pso_store *s, const char *name, uint16_t id)
+{
+	struct ec *e = s->priv;
+	struct json_object *req = json_object_new_object(), *resp, *kv;
+	char nkey[512], err[256];
+	uint8_t *v;
+	size_t n;
+	bool is;
+
+	if (name_key(e, name, nkey, sizeof(nkey))) {
+		json_object_put(req);
+		return false;
+	}
+	json_object_object_add(req, "key", jkey(nkey));
+	if (ec_call(s, "/v3/kv/range", req, &resp, err, sizeof(err))) {
+		json_object_put(req);
+		return false;
+	}
+	json_object_put(req);
+	kv = jidx(jget(resp, "kvs"), 0);
+	v = kv ? jbytes(kv, "value", &n) : NULL;
+	is = v && strtoul((char *)v, NULL, 10) == id;
+	free(v);
+	json_object_put(resp);
+	return is;
+}
+
+/* The operations of one change: a topic is its id key and its name key,
+ * and the name key of the name the id had before, if that still says id
+ * (an id given up and given to another name in one round is one put). */
 static int change_ops(struct pso_store *s, struct json_object *ops,
 		      const struct pso_store_change *ch, size_t *bytes)
 {
 	struct ec *e = s->priv;
 	struct pso_store_key k = pso_store_key_of(&ch->rec);
 	char key[256], nkey[512];
-	char *json;
+	char *json, *old = NULL;
 	size_t len;
 	int ret;
 
 	rec_key(e, &k, key, sizeof(key));
-	if (ch->deleted) {
-		ret = op_delete(ops, key);
-		if (!ret && k.kind == PSO_REC_TOPIC) {
-			char *name = topic_name_now(s, k.id);
-
-			if (name && !name_key(e, name, nkey, sizeof(nkey)))
-				ret = op_delete(ops, nkey);
-			free(name);
+	if (k.kind == PSO_REC_TOPIC) {
+		old = topic_name_now(s, k.id);
+		if (old && !ch->deleted && ch->rec.t.name && !strcmp(old, ch->rec.t.name)) {
+			free(old);
+			old = NULL;	/* the same name: its key is put again below */
 		}
-		return ret;
 	}
+	ret = 0;
+	if (old && name_is(s, old, k.id) && !name_key(e, old, nkey, sizeof(nkey)))
+		ret = op_delete(ops, nkey);
+	free(old);
+	if (ret || ch->deleted)
+		return ret ? ret : op_delete(ops, key);
 	ret = pso_rec_to_json(&ch->rec, &json, &len);
 	if (ret)
 		return ret;
@@ -917,12 +950,12 @@ static int ec_commit(struct pso_store *s, const struct pso_store_change *ch, siz
 	int ret = 0;
 
 	/* As many changes in one transaction as etcd's limits take: of
-	 * operations (a topic is two) and of bytes. */
+	 * operations (a topic is up to three) and of bytes. */
 	while (!ret && i < n) {
 		struct json_object *ops = json_object_new_array();
 		size_t bytes = 0;
 
-		while (!ret && i < n && json_object_array_length(ops) + 2 <= EC_MAX_OPS &&
+		while (!ret && i < n && json_object_array_length(ops) + 3 <= EC_MAX_OPS &&
 		       bytes < EC_MAX_TXN_BYTES)
 			ret = change_ops(s, ops, &ch[i++], &bytes);
 		if (ret) {

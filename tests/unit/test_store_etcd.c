@@ -389,6 +389,16 @@ static void test_records(void **state)
 		/* the name went with the id: it can be claimed again */
 		assert_int_equal(pso_store_claim_topic(s, "c/d", 13, &id), 0);
 		assert_int_equal(id, 13);
+		/* id 11 given up and given to another name in one round: one put;
+		 * the old name's key goes with it */
+		assert_int_equal(pso_store_delete(s, &(struct pso_store_key){ .kind = PSO_REC_TOPIC,
+									.id = 11 }), 0);
+		put_topic(s, 11, "z/z");
+		commit_ok(s, NULL);
+		assert_int_equal(pso_store_claim_topic(s, "a/b", 50, &id), 0);
+		assert_int_equal(id, 50);
+		assert_int_equal(pso_store_claim_topic(s, "z/z", 51, &id), 0);
+		assert_int_equal(id, 11);
 	}
 	pso_store_close(s);
 	s = open_in("t-other");
