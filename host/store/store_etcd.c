@@ -1311,6 +1311,23 @@ static bool queue_grow(struct ec_watch *w)
 	return true;
 }
 
+/* Put n events back in front of what arrived meanwhile (lock held); on no
+ * memory they are dropped and the watch ends with -ENODATA. */
+static void requeue(struct ec_watch *w, struct wev *v, size_t n)
+{
+	while (w->nq + n > w->capq)
+		if (!queue_grow(w)) {
+			for (size_t i = 0; i < n; i++)
+				wev_free(&v[i]);
+			w->error = -ENODATA;
+			w->stop = true;
+			return;
+		}
+	memmove(w->q + n, w->q, w->nq * sizeof(*w->q));
+	memcpy(w->q, v, n * sizeof(*v));
+	w->nq += n;
+}
+
 /* One line of the stream: a watch response. */
 static void watch_response(struct ec *e, struct json_object *resp)
 {
@@ -1615,17 +1632,24 @@ static int ec_watch_from(struct pso_store *s, uint64_t from_rev, pso_store_fn fn
 	w->nq = w->capq = 0;
 	progress = w->progress;
 	pthread_mutex_unlock(&w->lock);
-	for (i = 0; i < nq; i++) {
-		if (!ret && q[i].rev > from_rev) {
-			ret = hand_event(s, &q[i], fn, ctx);
-			if (q[i].rev > next)
-				next = q[i].rev;
-		}
+	/* Everything queued is after watch_from (the stream started there). */
+	for (i = 0; i < nq && !ret; i++) {
+		ret = hand_event(s, &q[i], fn, ctx);
+		if (q[i].rev > next)
+			next = q[i].rev;
 		wev_free(&q[i]);
 	}
-	free(q);
-	if (progress > next)
+	if (i < nq) {
+		/* fn stopped the walk: what it did not see waits for the next
+		 * call, which goes on from here on the same stream */
+		pthread_mutex_lock(&w->lock);
+		requeue(w, q + i, nq - i);
+		pthread_mutex_unlock(&w->lock);
+		wake(e);
+	} else if (progress > next) {
 		next = progress;
+	}
+	free(q);
 	if (next > s->rev)
 		s->rev = next;
 	/* The next call goes on from here with the same stream. */

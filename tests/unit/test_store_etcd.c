@@ -340,6 +340,13 @@ static int see(const struct pso_store_item *it, void *arg)
 	return 0;
 }
 
+/* see(), then stop the walk */
+static int see_one(const struct pso_store_item *it, void *arg)
+{
+	see(it, arg);
+	return 1;
+}
+
 static void test_records(void **state)
 {
 	struct pso_store *s = open_in("t-records");
@@ -546,6 +553,30 @@ static void test_watch(void **state)
 	memset(&v, 0, sizeof(v));
 	assert_int_equal(pso_store_watch(s, from, see, &v, &from), 0);
 	assert_int_equal(v.topics + v.retained + v.deletes + v.raws, 0);
+	/* A walk stopped by its callback: the rest comes with the next call */
+	put_topic(other, 5, "w/y");
+	put_topic(other, 6, "w/z");
+	put_retained(other, 6, "z");
+	commit_ok(other, &rev);
+	{
+		uint64_t deadline = mono_ms() + 5000, next;
+		int ret;
+
+		memset(&v, 0, sizeof(v));
+		while ((ret = pso_store_watch(s, from, see_one, &v, &next)) == 0) {
+			struct pollfd p = { .fd = pso_store_watch_fd(s), .events = POLLIN };
+
+			assert_true(mono_ms() < deadline);
+			poll(&p, 1, 100);
+		}
+		assert_int_equal(ret, 1);
+		assert_int_equal(v.topics, 1);
+		from = next;
+		watch_until(s, &from, &v, 3, 5000);
+		assert_int_equal(v.topics, 2);
+		assert_int_equal(v.retained, 1);
+		assert_int_equal(from, rev);
+	}
 	pso_store_close(other);
 	pso_store_close(s);
 }
