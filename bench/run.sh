@@ -349,7 +349,7 @@ run_control() {
 	echo "store,repeat,ops_per_s,connect_subscribe_p50_us,p99_us" >"$OUT/control.csv"
 	for rep in $(seq "$REPEATS"); do
 		for store in $CTL_STORES; do
-			sys=psoffload-ctl-$store
+			sys=psoffload-ctl-$store-$rep
 			rm -rf "$PIN" "$TMPD/ctl.db" "$TMPD/etcd"
 			case $store in
 			none) spec=none ;;
@@ -361,7 +361,7 @@ run_control() {
 				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 \
 				--trusted=10.91.0.0/24 "$DEV_BRK" || { stop_etcd; return 1; }
 			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
-				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
+				-w 64 -d "$CTL_DURATION" -W 0.5 2>"$OUT/$sys.ctlrate.err") || rc=1
 			stop_broker
 			stop_etcd
 			echo "$store,$rep,$(sed -E 's/^ops_per_s=([0-9]+) connect_subscribe_p50_us=([0-9]+) p99_us=([0-9]+).*/\1,\2,\3/' <<<"$line")" \
