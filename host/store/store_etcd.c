@@ -56,9 +56,11 @@
 #define EC_REQUEST_MS 3000
 #define EC_MAX_LEASES 16
 #define EC_RETRY_MS 200		/* a watch that ended: again after this */
-/* No member answered: for this long every request fails at once, so that
- * an event loop whose store is cut off (packets dropped: each member a
- * connect timeout) is not held up round after round. */
+/* No member answered (or one timed out): for this long every request
+ * fails at once, so that an event loop whose store is cut off (packets
+ * dropped: each member a connect timeout; a member that takes the request
+ * and never answers: the request timeout) is not held up round after
+ * round. */
 #define EC_DOWN_MS 500
 
 /* gRPC status codes the gateway hands back */
@@ -351,7 +353,7 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	}
 fail:
 	s->stats.reachable = false;
-	if (ret == -EHOSTUNREACH) {
+	if (ret == -EHOSTUNREACH || ret == -ETIMEDOUT) {
 		e->down_until = mono_ms() + EC_DOWN_MS;
 		snprintf(e->down_why, sizeof(e->down_why), "%s", last);
 	}

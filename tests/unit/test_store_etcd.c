@@ -957,6 +957,44 @@ static void test_rec_json_refused(void **state)
 	}
 }
 
+/* Two of three members stopped (SIGSTOP: their sockets still take
+ * connections, nothing answers): the one left has no leader and says so at
+ * once; commits fail within the request timeout, stay queued, and the
+ * rounds after fail at once; the members continued: written. */
+static void test_quorum_lost(void **state)
+{
+	struct pso_store *s = open_in("t-quorum");
+	uint64_t t0, deadline;
+	int ret;
+
+	put_topic(s, 1, "q/before");
+	commit_ok(s, NULL);
+	kill(pids[1], SIGSTOP);
+	kill(pids[2], SIGSTOP);
+	pause_ms(1500);	/* three election timeouts: member 0 knows it is alone */
+	put_topic(s, 2, "q/during");
+	t0 = mono_ms();
+	ret = pso_store_commit(s, NULL, err, sizeof(err));
+	assert_true(ret == -EHOSTUNREACH || ret == -ETIMEDOUT);
+	assert_true(mono_ms() - t0 < 3000 + 1500);
+	assert_int_equal(pso_store_stats(s)->pending, 1);
+	assert_false(pso_store_stats(s)->reachable);
+	t0 = mono_ms();
+	assert_int_not_equal(pso_store_commit(s, NULL, err, sizeof(err)), 0);
+	assert_true(mono_ms() - t0 < 100);
+	kill(pids[1], SIGCONT);
+	kill(pids[2], SIGCONT);
+	deadline = mono_ms() + 15000;
+	while ((ret = pso_store_commit(s, NULL, err, sizeof(err))) != 0) {
+		if (mono_ms() > deadline)
+			fail_msg("commit after the members came back: %d %s", ret, err);
+		pause_ms(100);
+	}
+	assert_int_equal(pso_store_stats(s)->pending, 0);
+	assert_true(pso_store_stats(s)->reachable);
+	pso_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -973,6 +1011,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable),
 		/* last: it takes the one member down and starts three */
 		cmocka_unit_test_setup(test_failover, three_up),
+		cmocka_unit_test(test_quorum_lost),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
