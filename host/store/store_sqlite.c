@@ -392,7 +392,7 @@ static int wal_hook(void *arg, sqlite3 *db, const char *name, int frames)
 	return SQLITE_OK;
 }
 
-static void sq_idle(struct pso_store *s, uint64_t now_unix_ms)
+static void sq_tick(struct pso_store *s, uint64_t now_unix_ms)
 {
 	struct sq *q = s->priv;
 
@@ -438,7 +438,7 @@ static int sq_setup(struct pso_store *s, struct sq *q, char *err, size_t errlen)
 		sqlite3_exec(q->db, "ROLLBACK", NULL, NULL, NULL);
 		return ret;
 	}
-	/* Replaces SQLite's checkpoint every 1000 pages (sq_idle). */
+	/* Replaces SQLite's checkpoint every 1000 pages (sq_tick). */
 	sqlite3_wal_hook(q->db, wal_hook, q);
 	for (int i = 0; i < ST__N; i++) {
 		rc = sqlite3_prepare_v3(q->db, sql[i], -1, SQLITE_PREPARE_PERSISTENT, &q->st[i], NULL);
@@ -1271,5 +1271,5 @@ const struct pso_store_backend pso_store_sqlite = {
 	.lease_records = sq_lease_records,
 	.lease_drop = sq_lease_drop,
 	.leases_expired = sq_leases_expired,
-	.idle = sq_idle,
+	.tick = sq_tick,
 };
