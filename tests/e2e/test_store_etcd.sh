@@ -8,8 +8,10 @@
 #     subscriber, still running and doing nothing, gets the publishes after
 #     the new start;
 #   - etcd killed while the broker runs: the data plane goes on forwarding,
-#     status says the store is unreachable, changes stay queued; etcd
-#     started again: they are written ("writing again"), nothing lost;
+#     status says the store is unreachable, changes stay queued, a new
+#     client's CONNECT is refused with congestion (write before
+#     acknowledge; counted); etcd started again: they are written
+#     ("writing again"), nothing lost, a new client accepted and written;
 #   - no etcd at start: one line, exit 1, nothing attached.
 #
 # One result line per test; the last line is "N passed, N failed".  Needs
@@ -170,20 +172,36 @@ t_crash() {
 	return $rc
 }
 
-# etcd gone while the broker runs: forwarding goes on, the store is shown
-# unreachable and its changes wait; etcd back: they are written.
+# etcd gone while the broker runs: forwarding goes on (a publisher that
+# was connected before goes on reaching the subscriber), the store is shown
+# unreachable and its changes wait; what would need a write is not
+# acknowledged (write before acknowledge): a new client's CONNECT is
+# refused with congestion, counted; etcd back: the changes are written and
+# a new client is accepted, and written.
 t_etcd_lost() {
-	local out=$tmp/keep.out rc=0
-	stop_etcd KILL
+	local out=$tmp/keep.out fifo=$tmp/pub.fifo pubpid rc=0 got
+	rm -f "$fifo"
+	mkfifo "$fifo" || fail_with "mkfifo failed" || return 1
+	nsenter --net="$(lab_ns "$NS_PUB")" "$psoffload" pub -h "$BROKER4" -t st/a -l -I pub-4 \
+		-W 30 <"$fifo" >"$tmp/pub4.err" 2>&1 &
+	pubpid=$!
+	test_pids+=("$pubpid")
+	exec 7>"$fifo"
 	: >"$out"
-	pub -t st/a -m while-down -I pub-4 || fail_with "pub while etcd is down failed" || return 1
+	echo before-loss >&7
+	wait_for 5 grep -qx "st/a before-loss" "$out" ||
+		{ exec 7>&-; fail_with "the connected publisher never reached the subscriber: $(cat "$tmp/pub4.err")"; return 1; }
+	stop_etcd KILL
+	echo while-down >&7
 	wait_for 5 grep -qx "st/a while-down" "$out" ||
 		{ note "with etcd down the subscriber got: $(tr '\n' '|' <"$out")"; rc=1; }
-	# a new session: a change the store cannot write
-	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h "$BROKER4" -c -I late-1 -k 60 \
-		-t st/l >/dev/null 2>&1 &
-	test_pids+=("$!")
-	wait_for 10 has_subscription late-1 st/l || fail_with "late-1 never subscribed" || return 1
+	exec 7>&-
+	# a new session: a change the store cannot write, so no CONNACK accepts it
+	got=$(pub -t st/a -m refused -I pub-5 -W 5 2>&1) &&
+		{ note "a new client was accepted with etcd down: $got"; rc=1; }
+	grep -q "congestion" <<<"$got" || { note "not refused with congestion: $got"; rc=1; }
+	[ "$(ops stats --json | jq -r '.daemon.store_refused // 0')" -gt 0 ] 2>/dev/null ||
+		{ note "store_refused not counted: $(ops stats --json | jq -c '.daemon' | cut -c1-300)"; rc=1; }
 	wait_for 5 status_unreachable ||
 		{ note "status with etcd down: $(store_line)"; rc=1; }
 	[ "$(ops status --json | jq -r '.store.pending')" -gt 0 ] 2>/dev/null ||
@@ -191,7 +209,11 @@ t_etcd_lost() {
 	start_etcd || return 1
 	wait_for 10 grep -q "store $STORE: writing again" "$broker_log" ||
 		{ note "no 'writing again': $(grep store "$broker_log" | tail -n 3)"; rc=1; }
-	ectl get --keys-only "$CLUSTER/sessions/late-1" | grep -q late-1 ||
+	nsenter --net="$(lab_ns "$NS_S2")" "$psoffload" sub -h "$BROKER4" -c -I late-1 -k 60 \
+		-t st/l >/dev/null 2>&1 &
+	test_pids+=("$!")
+	wait_for 10 has_subscription late-1 st/l || fail_with "late-1 never subscribed" || return 1
+	wait_for 5 eval 'ectl get --keys-only "$CLUSTER/sessions/late-1" | grep -q late-1' ||
 		{ note "late-1 was not written to etcd"; rc=1; }
 	[ "$(ops status --json | jq -r '.store.reachable')" = true ] ||
 		{ note "still unreachable: $(ops status --json | jq -c .store)"; rc=1; }
