@@ -8,7 +8,7 @@ set -euo pipefail
 PACKAGES=(
 	make gcc clang llvm libbpf-dev libelf-dev zlib1g-dev pkg-config
 	libnl-3-dev libnl-route-3-dev libnl-genl-3-dev libcmocka-dev
-	libinih-dev libjson-c-dev libsystemd-dev libmicrohttpd-dev libsqlite3-dev sqlite3 bpftool iproute2 ethtool tshark jq
+	libinih-dev libjson-c-dev libsystemd-dev libmicrohttpd-dev libsqlite3-dev sqlite3 libcurl4-openssl-dev etcd-server etcd-client bpftool iproute2 ethtool tshark jq
 	curl python3 debhelper dpkg-dev scdoc systemd util-linux
 	libclang-rt-14-dev
 )
