@@ -19,6 +19,7 @@
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
 #include "cmd/reload.h"
+#include "cmd/ha_cmd.h"
 #include "util/conf.h"
 #include "util/instance.h"
 #include "util/log.h"
@@ -28,6 +29,7 @@
 #include "cmd/events_cmd.h"
 #include "cmd/status.h"
 #include "store/store.h"
+#include "ha/ha.h"
 
 /* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
 #ifndef PSO_VERSION
@@ -64,6 +66,8 @@ static const struct command {
 	  "the running broker re-reads its configuration" },
 	{ "restart", pso_cmd_restart, "[--name=NAME]",
 	  "hand over to a fresh exec of the binary, data plane running" },
+	{ "ha", pso_cmd_ha, "step-down [--name=NAME]",
+	  "a group's leader hands over to another member" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -138,6 +142,15 @@ static int check_trusted(const char *arg, char *why, size_t whylen)
 	snprintf(why, whylen, "use ADDRESS/PREFIX,... (at most %d, host bits zero), "
 		 "e.g. 10.0.0.0/8,fd00::/8", PSO_MAX_TRUSTED);
 	return -EINVAL;
+}
+
+/* --vip=ADDR/PREFIX@IFACE,...: every address must parse. */
+static int check_vips(const char *arg, char *why, size_t whylen)
+{
+	struct pso_vip v[PSO_VIP_MAX];
+	int n;
+
+	return pso_vip_parse_list(arg, v, PSO_VIP_MAX, &n, why, whylen);
 }
 
 static const struct pso_opt_name qosm1_names[] = {
@@ -274,6 +287,22 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "set the store file aside (renamed, never deleted) and\n"
 		  "start empty: the way to start over a store that is\n"
 		  "corrupt, not psoffload's or of a newer version" },
+	{ "ha-group", 0, PSO_OPT_STRING, BROKER(cfg.ha_group), .check = check_name, .arg = "NAME",
+	  .help = "be a member of the broker group NAME, which shares\n"
+		  "its etcd store (--store=etcd:...): one leader serves,\n"
+		  "the others are hot standbys that take over when its\n"
+		  "lease ends (default: no group)" },
+	{ "vip", 0, PSO_OPT_STRING, BROKER(cfg.vips), .check = check_vips,
+	  .arg = "ADDR/PREFIX@IFACE,...",
+	  .help = "the group's virtual addresses, IPv4 or IPv6, which\n"
+		  "its leader holds and announces (gratuitous ARP,\n"
+		  "unsolicited neighbour advertisement); clients use them" },
+	{ "ha-lease-ttl", 0, PSO_OPT_UINT, BROKER(cfg.ha_ttl_s), .min = 2, .max = 60,
+	  .unit = "seconds", .arg = "SEC",
+	  .help = "the leader's lease: a standby takes over at most SEC\n"
+		  "after the leader is gone; shorter fails over sooner but\n"
+		  "a store or network stall that long costs a failover\n"
+		  "(default " STR(PSO_HA_TTL_DEFAULT) ")" },
 	{ "metrics", 0, PSO_OPT_STRING, BROKER(cfg.metrics_addr), .check = check_metrics,
 	  .arg = "ADDR:PORT",
 	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -329,6 +358,7 @@ static void broker_defaults(struct broker_args *a)
 			.event_rate = PSO_EVENT_RATE_DEFAULT,
 			.lim = PSO_LIMITS_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
+			.ha_ttl_s = PSO_HA_TTL_DEFAULT,
 		},
 	};
 }
@@ -389,6 +419,18 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 			   c->given, &conf, found, err, errlen))
 		return PSO_EXIT_USAGE;
 
+	if (a->cfg.vips && !a->cfg.ha_group) {
+		snprintf(err, errlen, "--vip needs --ha-group: a virtual address belongs to a "
+			 "group's leader");
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	if (a->cfg.ha_group && (!a->cfg.store || strncmp(a->cfg.store, "etcd:", 5))) {
+		snprintf(err, errlen, "--ha-group needs the store the group shares: "
+			 "--store=etcd:URL[,URL...]");
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
 	if (a->cfg.publish_burst && !a->cfg.max_publish_rate) {
 		snprintf(err, errlen, "--publish-burst needs a --max-publish-rate above 0");
 		ret = PSO_EXIT_USAGE;

@@ -41,6 +41,11 @@ struct pso_broker_cfg {
 	const char *store;		/* "sqlite:PATH" or "none"; NULL: the default
 					 * for the name (pso_store_default_spec) */
 	bool store_reset;		/* set the store aside, start empty */
+	/* A broker group (ha/): its name (NULL: none), its virtual
+	 * addresses ("ADDR/PREFIX@IFACE,..."), the leader's lease TTL. */
+	const char *ha_group;
+	const char *vips;
+	unsigned int ha_ttl_s;
 	/* Address validation: networks whose clients start proven (loopback
 	 * always does), and how long an unproven session lasts. */
 	const char *trusted_list;	/* "CIDR,..." (--trusted) */

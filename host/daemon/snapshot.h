@@ -54,6 +54,7 @@
 #include <net/if.h>
 #include "proto/proto.h"
 #include "store/store.h"
+#include "ha/ha.h"
 #include "tables/tables.h"
 
 struct json_object;
@@ -129,6 +130,10 @@ struct pso_snapshot {
 	char store[512];		/* its spec: "sqlite:PATH", "none" */
 	bool store_persistent;
 	struct pso_store_stats store_stats;
+	/* the broker group (ha/ha.h); has_ha false: none */
+	bool has_ha;
+	struct pso_ha_status ha;
+	uint64_t ha_store_rev, ha_applied, ha_dropped;
 };
 
 /* The daemon's counters (struct pso_proto_stats), named once: the JSON

@@ -635,6 +635,34 @@ static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 	pso_client_detach(p, c);
 }
 
+/* The store cannot keep what this request would change: 0x01 (true), or
+ * not a request that changes it (false). */
+static bool refuse(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg ack = { .msg_id = rx->m.msg_id, .return_code = MQTTSN_RC_CONGESTION };
+
+	switch (rx->m.type) {
+	case MQTTSN_CONNECT:
+		ack.type = MQTTSN_CONNACK;
+		break;
+	case MQTTSN_REGISTER:
+		ack.type = MQTTSN_REGACK;
+		break;
+	case MQTTSN_SUBSCRIBE:
+		ack.type = MQTTSN_SUBACK;
+		ack.flags = rx->m.flags & MQTTSN_FLAG_QOS_MASK;
+		break;
+	case MQTTSN_UNSUBSCRIBE:
+		p->stats.store_refused++;
+		return true;
+	default:
+		return false;
+	}
+	p->stats.store_refused++;
+	pso_reply(p, rx, &ack);
+	return true;
+}
+
 static void handle_message(struct pso_proto *p, struct rx *rx)
 {
 	struct mqttsn_msg *m = &rx->m;
@@ -672,6 +700,8 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		return;
 	}
 
+	if (p->refusing && refuse(p, rx))
+		return;
 	switch (m->type) {
 	case MQTTSN_SEARCHGW: {
 		struct mqttsn_msg gw = { .type = MQTTSN_GWINFO, .gw_id = p->cfg.gw_id };

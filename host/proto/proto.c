@@ -310,3 +310,8 @@ uint32_t pso_proto_ntopics(const struct pso_proto *p)
 {
 	return pso_registry_count(p->reg);
 }
+
+void pso_proto_set_refusing(struct pso_proto *p, bool on)
+{
+	p->refusing = on;
+}

@@ -173,6 +173,9 @@ struct pso_proto_stats {
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 	uint64_t unreachable;		/* clients lost to an ICMP port or host
 					 * unreachable (pso_proto_unreachable) */
+	uint64_t store_refused;		/* control requests refused (0x01): the
+					 * store could not be written
+					 * (pso_proto_set_refusing) */
 	/* Address validation (validate.c) */
 	uint64_t valid_proved;		/* endpoints that echoed the broker's value */
 	uint64_t valid_failures;	/* wrong or rate-limited echoes */
@@ -223,6 +226,15 @@ int pso_proto_topics_publish(struct pso_proto *p);
  * retries; not the table sizes).  A new QoS -1 policy is written to every
  * topic; a new session expiry applies to the sessions kept already. */
 void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg);
+/*
+ * While on, a CONNECT, REGISTER or SUBSCRIBE is answered "rejected:
+ * congestion" (0x01) and an UNSUBSCRIBE is left unanswered (its UNSUBACK
+ * has no return code: the client sends it again): the store that would
+ * keep their result cannot be written (a group that lost its etcd).
+ * Publishes and what sessions already have go on.  Counted
+ * (store_refused).
+ */
+void pso_proto_set_refusing(struct pso_proto *p, bool on);
 struct pso_predef_reload;
 /* The predefined file again (pso_registry_reload_predefined): each new
  * topic is made known to the data plane and offered to the wildcard

@@ -185,6 +185,7 @@ struct pso_proto {
 	uint64_t fwd_placeholders;		/* placeholder endpoints handed out */
 	uint32_t nclients;		/* connected */
 	uint32_t nsessions;		/* connected or kept */
+	bool refusing;			/* pso_proto_set_refusing */
 	struct pso_hold **topic_holds;		/* by topic id: list heads */
 	uint32_t *slotless;			/* by topic id: its slotless holds */
 	struct pso_retained **retained;		/* by topic id */
