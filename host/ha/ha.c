@@ -57,6 +57,7 @@ struct pso_ha {
 	pthread_mutex_t mu;
 	pthread_cond_t cv;
 	uint64_t fence_at_ms;
+	bool holding;			/* leading: the VIPs' lifetimes are renewed */
 	bool fence_fired, fence_stop;
 };
 
@@ -157,6 +158,14 @@ static uint64_t mono_ms(void)
 	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+/* The VIPs' lifetime in the kernel: a second less than the lease, so that
+ * a leader killed with no time to remove them holds them no longer than
+ * its lease lasts (refreshed with every tick that may keep them). */
+static unsigned int vip_lifetime(const struct pso_ha *ha)
+{
+	return ha->cfg.ttl_s > 2 ? ha->cfg.ttl_s - 1 : 1;
+}
+
 static void vips_remove_locked(struct pso_ha *ha)
 {
 	char err[256];
@@ -179,7 +188,7 @@ static int vips_add(struct pso_ha *ha, char *err, size_t errlen)
 
 	pthread_mutex_lock(&ha->mu);
 	for (int i = 0; !ret && i < ha->nvips; i++)
-		ret = pso_vip_add(&ha->vips[i], err, errlen);
+		ret = pso_vip_add(&ha->vips[i], vip_lifetime(ha), err, errlen);
 	pthread_mutex_unlock(&ha->mu);
 	return ret;
 }
@@ -195,35 +204,58 @@ static void fence_arm(struct pso_ha *ha, uint64_t at_ms)
 	pthread_mutex_unlock(&ha->mu);
 }
 
+#define REFRESH_MS 500
+
+/* The fence thread: while this broker leads (ha->holding), the VIPs'
+ * lifetimes are renewed every REFRESH_MS; at fence_at_ms they go. */
 static void *fence_main(void *arg)
 {
 	struct pso_ha *ha = arg;
 
 	pthread_mutex_lock(&ha->mu);
 	while (!ha->fence_stop) {
-		uint64_t now = mono_ms();
+		uint64_t now = mono_ms(), wake = now + REFRESH_MS;
+		struct timespec ts;
+		char err[256];
 
-		if (!ha->fence_at_ms) {
-			pthread_cond_wait(&ha->cv, &ha->mu);
-		} else if (now < ha->fence_at_ms) {
-			struct timespec ts;
-
-			clock_gettime(CLOCK_MONOTONIC, &ts);
-			ts.tv_sec += (time_t)((ha->fence_at_ms - now) / 1000);
-			ts.tv_nsec += (long)((ha->fence_at_ms - now) % 1000) * 1000000L;
-			if (ts.tv_nsec >= 1000000000L) {
-				ts.tv_sec++;
-				ts.tv_nsec -= 1000000000L;
-			}
-			pthread_cond_timedwait(&ha->cv, &ha->mu, &ts);
-		} else {
+		if (ha->fence_at_ms && now >= ha->fence_at_ms) {
 			vips_remove_locked(ha);
 			ha->fence_at_ms = 0;
+			ha->holding = false;
 			ha->fence_fired = true;
+			continue;
 		}
+		if (ha->holding)
+			for (int i = 0; i < ha->nvips; i++)
+				if (ha->vips[i].held &&
+				    pso_vip_refresh(&ha->vips[i], vip_lifetime(ha), err, sizeof(err)))
+					pso_err("ha: %s", err);
+		if (!ha->holding && !ha->fence_at_ms) {
+			pthread_cond_wait(&ha->cv, &ha->mu);
+			continue;
+		}
+		if (ha->fence_at_ms && ha->fence_at_ms < wake)
+			wake = ha->fence_at_ms;
+		clock_gettime(CLOCK_MONOTONIC, &ts);
+		ts.tv_sec += (time_t)((wake - now) / 1000);
+		ts.tv_nsec += (long)((wake - now) % 1000) * 1000000L;
+		if (ts.tv_nsec >= 1000000000L) {
+			ts.tv_sec++;
+			ts.tv_nsec -= 1000000000L;
+		}
+		pthread_cond_timedwait(&ha->cv, &ha->mu, &ts);
 	}
 	pthread_mutex_unlock(&ha->mu);
 	return NULL;
+}
+
+/* Whether the fence thread renews the VIPs. */
+static void set_holding(struct pso_ha *ha, bool on)
+{
+	pthread_mutex_lock(&ha->mu);
+	ha->holding = on;
+	pthread_cond_signal(&ha->cv);
+	pthread_mutex_unlock(&ha->mu);
 }
 
 static bool fence_fired(struct pso_ha *ha)
@@ -279,6 +311,7 @@ static void demote(struct pso_ha *ha, const char *why)
 	if (ha->role != PSO_HA_LEADER)
 		return;
 	fence_arm(ha, 0);
+	set_holding(ha, false);
 	vips_remove(ha);
 	ha->demotions++;
 	ha->leader_rev = 0;
@@ -359,6 +392,7 @@ static void campaign(struct pso_ha *ha, uint64_t now_ms)
 	/* The addresses first: what the new leader sends after its catch-up
 	 * (REGISTERs, resent QoS 1/2 messages) leaves from them. */
 	ret = vips_add(ha, err, sizeof(err));
+	set_holding(ha, true);
 	if (ret) {
 		pso_err("ha %s: %s: giving the leadership up", ha->group, err);
 		goto give_up;
@@ -376,6 +410,7 @@ static void campaign(struct pso_ha *ha, uint64_t now_ms)
 give_up:
 	ha->role = PSO_HA_STANDBY;
 	fence_arm(ha, 0);
+	set_holding(ha, false);
 	vips_remove(ha);
 	pso_store_raw_cas(ha->store, PSO_STORE_KEY_LEADER, rev, NULL, 0, 0, NULL);
 	ha->leader_rev = 0;
@@ -562,6 +597,7 @@ void pso_ha_close(struct pso_ha *ha)
 	if (!ha)
 		return;
 	if (ha->role == PSO_HA_LEADER) {
+		set_holding(ha, false);
 		vips_remove(ha);
 		pso_store_raw_cas(ha->store, PSO_STORE_KEY_LEADER, ha->leader_rev, NULL, 0, 0, NULL);
 		pso_info("ha %s: stopping: the leadership is free", ha->group);

@@ -280,7 +280,8 @@ static struct nl_sock *route_sock(char *err, size_t errlen)
 	return sk;
 }
 
-int pso_vip_add(struct pso_vip *v, char *err, size_t errlen)
+/* Add v, or give the one there a new lifetime (NLM_F_REPLACE). */
+static int vip_put(struct pso_vip *v, unsigned int lifetime_s, char *err, size_t errlen)
 {
 	struct rtnl_addr *a = NULL;
 	struct nl_sock *sk;
@@ -296,11 +297,17 @@ int pso_vip_add(struct pso_vip *v, char *err, size_t errlen)
 		return -EIO;
 	}
 	/* Usable at once: no duplicate address detection (the lease, not
-	 * DAD, says who holds it); never preferred as a source of this
-	 * host's own connections (the node's address is). */
+	 * DAD, says who holds it). */
 	if (v->family == AF_INET6)
 		rtnl_addr_set_flags(a, IFA_F_NODAD);
-	nerr = rtnl_addr_add(sk, a, 0);
+	/* The kernel removes it by itself when the lifetime runs out: a
+	 * leader killed with no time to remove it holds it no longer than
+	 * its lease. */
+	if (lifetime_s) {
+		rtnl_addr_set_valid_lifetime(a, lifetime_s);
+		rtnl_addr_set_preferred_lifetime(a, lifetime_s);
+	}
+	nerr = rtnl_addr_add(sk, a, NLM_F_REPLACE);
 	rtnl_addr_put(a);
 	nl_socket_free(sk);
 	if (nerr && nerr != -NLE_EXIST) {
@@ -309,7 +316,19 @@ int pso_vip_add(struct pso_vip *v, char *err, size_t errlen)
 		return -EIO;
 	}
 	v->held = true;
-	return pso_vip_announce(v, err, errlen);
+	return 0;
+}
+
+int pso_vip_add(struct pso_vip *v, unsigned int lifetime_s, char *err, size_t errlen)
+{
+	int ret = vip_put(v, lifetime_s, err, errlen);
+
+	return ret ? ret : pso_vip_announce(v, err, errlen);
+}
+
+int pso_vip_refresh(struct pso_vip *v, unsigned int lifetime_s, char *err, size_t errlen)
+{
+	return vip_put(v, lifetime_s, err, errlen);
 }
 
 int pso_vip_remove(struct pso_vip *v, char *err, size_t errlen)

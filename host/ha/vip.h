@@ -42,8 +42,11 @@ int pso_vip_parse_list(const char *text, struct pso_vip *v, int cap, int *n, cha
 const char *pso_vip_str(const struct pso_vip *v, char *buf, size_t len);
 
 /* Add the address to its interface (an address there already counts as
- * added), then announce it; v->held.  Remove it (absent already: 0). */
-int pso_vip_add(struct pso_vip *v, char *err, size_t errlen);
+ * added), then announce it; v->held.  lifetime_s (0: forever): the kernel
+ * removes it when that runs out, unless pso_vip_refresh() gave it a new
+ * one.  Remove it (absent already: 0). */
+int pso_vip_add(struct pso_vip *v, unsigned int lifetime_s, char *err, size_t errlen);
+int pso_vip_refresh(struct pso_vip *v, unsigned int lifetime_s, char *err, size_t errlen);
 int pso_vip_remove(struct pso_vip *v, char *err, size_t errlen);
 /* Announce an address the interface has (again). */
 int pso_vip_announce(const struct pso_vip *v, char *err, size_t errlen);

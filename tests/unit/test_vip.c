@@ -221,13 +221,13 @@ static void test_add_announce_remove_v4(void **state)
 	int fd = capture_open(ETH_P_ARP);
 
 	assert_int_equal(pso_vip_parse("10.99.0.100/24@vipd0", &v, why, sizeof(why)), 0);
-	if (pso_vip_add(&v, err, sizeof(err)))
+	if (pso_vip_add(&v, 0, err, sizeof(err)))
 		fail_msg("add: %s", err);
 	assert_true(v.held);
 	assert_true(addr_present("10.99.0.100"));
 	assert_true(capture_find(fd, is_garp));
 	/* added twice: still one address, still fine */
-	assert_int_equal(pso_vip_add(&v, err, sizeof(err)), 0);
+	assert_int_equal(pso_vip_add(&v, 0, err, sizeof(err)), 0);
 	assert_int_equal(pso_vip_remove(&v, err, sizeof(err)), 0);
 	assert_false(v.held);
 	assert_false(addr_present("10.99.0.100"));
@@ -235,6 +235,30 @@ static void test_add_announce_remove_v4(void **state)
 	/* removed twice: nothing there, fine */
 	assert_int_equal(pso_vip_remove(&v, err, sizeof(err)), 0);
 	close(fd);
+}
+
+/* With a lifetime the kernel ends it by itself, unless refreshed. */
+static void test_lifetime(void **state)
+{
+	struct pso_vip v;
+	char why[128], err[256];
+	int i;
+
+	assert_int_equal(pso_vip_parse("10.99.0.101/24@vipd0", &v, why, sizeof(why)), 0);
+	if (pso_vip_add(&v, 2, err, sizeof(err)))
+		fail_msg("add: %s", err);
+	assert_true(addr_present("10.99.0.101"));
+	/* refreshed every second for 3 s: still there */
+	for (i = 0; i < 3; i++) {
+		sleep(1);
+		assert_int_equal(pso_vip_refresh(&v, 2, err, sizeof(err)), 0);
+	}
+	assert_true(addr_present("10.99.0.101"));
+	/* left alone: gone within its lifetime and the kernel's check */
+	for (i = 0; i < 50 && addr_present("10.99.0.101"); i++)
+		usleep(100000);
+	assert_false(addr_present("10.99.0.101"));
+	assert_int_equal(pso_vip_remove(&v, err, sizeof(err)), 0);
 }
 
 static void test_add_announce_remove_v6(void **state)
@@ -246,7 +270,7 @@ static void test_add_announce_remove_v6(void **state)
 	char line[512] = "";
 
 	assert_int_equal(pso_vip_parse("fd99::100/64@vipd0", &v, why, sizeof(why)), 0);
-	if (pso_vip_add(&v, err, sizeof(err)))
+	if (pso_vip_add(&v, 0, err, sizeof(err)))
 		fail_msg("add: %s", err);
 	assert_true(addr_present("fd99::100"));
 	/* usable at once: not tentative */
@@ -267,7 +291,7 @@ static void test_no_such_interface(void **state)
 	char why[128], err[256];
 
 	assert_int_equal(pso_vip_parse("10.99.0.100/24@nosuch9", &v, why, sizeof(why)), 0);
-	assert_int_equal(pso_vip_add(&v, err, sizeof(err)), -ENODEV);
+	assert_int_equal(pso_vip_add(&v, 0, err, sizeof(err)), -ENODEV);
 	assert_non_null(strstr(err, "nosuch9: no such interface"));
 	assert_false(v.held);
 }
@@ -284,6 +308,7 @@ int main(void)
 		cmocka_unit_test(test_add_announce_remove_v4),
 		cmocka_unit_test(test_add_announce_remove_v6),
 		cmocka_unit_test(test_no_such_interface),
+		cmocka_unit_test(test_lifetime),
 	};
 	int ret = cmocka_run_group_tests(tests, NULL, NULL);
 
