@@ -588,6 +588,7 @@ int pso_ha_open(struct pso_ha **out, const struct pso_ha_cfg *cfg, struct pso_st
 	/* A VIP left on an interface by this broker's earlier life (killed):
 	 * it is not ours until we lead again. */
 	vips_remove(ha);
+	leader_read(ha);
 	*out = ha;
 	return 0;
 }
