@@ -364,8 +364,8 @@ t_failover() {
 		wait_for $((TTL + 5)) is_role 2 leader || { fail_with "broker 2 did not take over"; return 1; }
 		t1=$(ms_now)
 		vip_on 2 || { note "the new leader has no VIP"; return 1; }
-		finish_traffic || return 1
 		after=$(counts 2)
+		finish_traffic || return 1
 		gaps "$fanout"
 		info "run $run: kill -9 to leader $((t1 - t0)) ms; forwarding gap median $gap_med ms, worst $gap_max ms over $fanout subscriber(s); $lost publishes lost in the gap, $dups duplicates; sessions/subscribers/topics $before -> $after"
 		gmax+=("$gap_max")
@@ -404,8 +404,8 @@ t_step_down() {
 	out=$("$psoffload" ha step-down --name="$(bname 1)" 2>&1) || { fail_with "step-down: $out"; return 1; }
 	wait_for 10 is_role 2 leader || { fail_with "broker 2 did not take over"; return 1; }
 	t1=$(ms_now)
-	finish_traffic || return 1
 	after=$(counts 2)
+	finish_traffic || return 1
 	gaps $fanout
 	info "step-down to leader $((t1 - t0)) ms; forwarding gap median $gap_med ms, worst $gap_max ms; $lost publishes lost, $dups duplicates; $before -> $after"
 	[ "$before" = "$after" ] || { note "lost state: $before -> $after"; return 1; }
