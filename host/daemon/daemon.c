@@ -401,6 +401,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		if (ret)
 			goto fail;
 	}
+	pso_proto_share_topic_ids(b->proto, !strncmp(pso_store_spec(b->store), "etcd:", 5));
 	ret = pso_nh_open(&b->nh, nh_changed, b);
 	if (ret) {
 		snprintf(err, errlen, "cannot read routes and neighbours (netlink): %s", strerror(-ret));
@@ -435,6 +436,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 			if (ret)
 				goto fail;
 		}
+		pso_proto_share_topic_ids(b->proto,
+					  !strncmp(pso_store_spec(b->store), "etcd:", 5));
 	}
 	sizes = b->dp.sizes;
 	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.clients_fd,

@@ -111,10 +111,60 @@ int pso_topic_refresh(struct pso_proto *p, uint16_t id)
 	return p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), pso_registry_name(p->reg, id));
 }
 
+#define CLAIM_TRIES 64
+
+/*
+ * A name new to this broker, when brokers share the store: its id is the
+ * one the store has for it, or the first free id here that the store lets
+ * this name claim (one transaction creates both keys: two brokers never
+ * give one id to two names, nor two ids to one).
+ */
+static int topic_claim(struct pso_proto *p, const char *name, size_t len, uint16_t *id,
+		       bool *created)
+{
+	char buf[PSO_TOPIC_NAME_MAX + 1];
+	uint16_t want = 1, got = 0;
+	int ret, tries = 0;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	for (;;) {
+		while (want < p->cfg.max_topics && pso_registry_name(p->reg, want))
+			want++;
+		if (want >= p->cfg.max_topics)
+			return -ENOSPC;
+		ret = p->ops->claim_topic(p->ctx, buf, want, &got);
+		if (ret != -EEXIST)
+			break;
+		if (++tries == CLAIM_TRIES)
+			return -ENOSPC;
+		want++;
+	}
+	if (ret)
+		return ret == -ENOSPC ? -ENOSPC : -ENOMEM;	/* refused: congestion */
+	ret = pso_registry_restore(p->reg, got, buf);
+	if (ret == -EEXIST)
+		pso_warn("topic %s: the store says id %u, which this broker has for %s", buf, got,
+			 pso_registry_name(p->reg, got) ?: "a predefined name");
+	if (ret)
+		return ret == -EEXIST ? -ENOSPC : ret;
+	*id = got;
+	*created = true;
+	return 0;
+}
+
 int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id)
 {
 	bool created = false;
-	int ret = pso_registry_register(p->reg, name, len, id, &created);
+	int ret;
+
+	if (p->shared_ids && p->ops->claim_topic && pso_topic_name_valid(name, len) &&
+	    pso_registry_lookup(p->reg, name, len, id))
+		ret = topic_claim(p, name, len, id, &created);
+	else
+		ret = pso_registry_register(p->reg, name, len, id, &created);
 
 	if (!ret && created)
 		pso_topic_created(p, *id, pso_registry_name(p->reg, *id));

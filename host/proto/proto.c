@@ -315,3 +315,8 @@ void pso_proto_set_refusing(struct pso_proto *p, bool on)
 {
 	p->refusing = on;
 }
+
+void pso_proto_share_topic_ids(struct pso_proto *p, bool on)
+{
+	p->shared_ids = on;
+}

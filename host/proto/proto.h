@@ -143,6 +143,11 @@ struct pso_proto_ops {
 	 * happens, any number of times; the owner reads the records back
 	 * with pso_proto_export_*() when it writes. */
 	void (*session_changed)(void *ctx, const char *client_id);
+	/* Optional (NULL: the registry's own ids are the only ones): a new
+	 * name's id for every broker sharing the store.  0 with *id want (it
+	 * is this name's now) or the id the name has already; -EEXIST when
+	 * want is another name's (try another); other errors: cannot say now. */
+	int (*claim_topic)(void *ctx, const char *name, uint16_t want, uint16_t *id);
 	void (*topic_changed)(void *ctx, uint16_t id);
 	void (*retained_changed)(void *ctx, uint16_t id);
 };
@@ -235,6 +240,9 @@ void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg);
  * (store_refused).
  */
 void pso_proto_set_refusing(struct pso_proto *p, bool on);
+/* Brokers share the store (etcd): a new topic name's id comes from
+ * ops->claim_topic, so that every broker gives one name one id. */
+void pso_proto_share_topic_ids(struct pso_proto *p, bool on);
 struct pso_predef_reload;
 /* The predefined file again (pso_registry_reload_predefined): each new
  * topic is made known to the data plane and offered to the wildcard

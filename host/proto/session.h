@@ -186,6 +186,7 @@ struct pso_proto {
 	uint32_t nclients;		/* connected */
 	uint32_t nsessions;		/* connected or kept */
 	bool refusing;			/* pso_proto_set_refusing */
+	bool shared_ids;		/* pso_proto_share_topic_ids */
 	struct pso_hold **topic_holds;		/* by topic id: list heads */
 	uint32_t *slotless;			/* by topic id: its slotless holds */
 	struct pso_retained **retained;		/* by topic id */

@@ -488,6 +488,59 @@ t_etcd_all() {
 	is_role 1 leader || { note "broker 1: $(role_of 1)"; return 1; }
 }
 
+# start_lone I: broker I on the shared store, in no group (cluster "default").
+start_lone() {
+	local i=$1 ns
+	ns=$(bns "$i")
+	blog[$i]=$work/b$i.$tnum.log
+	: >>"${blog[$i]}"
+	nsenter --net="$(lab_ns "$ns")" "$psoffload" --mode=drv --pin-dir="$(bpin "$i")" \
+		--name="$(bname "$i")" --store="$STORE" --trusted=10.79.0.0/16 \
+		--max-publish-rate=0 --profiles-dir="$work/nic-profiles" lan0 >>"${blog[$i]}" 2>&1 &
+	bpid[$i]=$!
+	if ! wait_for 20 serving_or_gone "${bpid[$i]}" "${blog[$i]}" || ! serving "${blog[$i]}"; then
+		fail_with "broker $i did not start: $(tail -n 3 "${blog[$i]}")"
+		return 1
+	fi
+	broker_log=${blog[$i]}
+}
+
+# Two brokers that share the store register names at the same instant.
+t_claims() {
+	local i k p js1 js2 pids=() bad ns
+	for i in 1 2; do stop_b $i; rm -rf "$(bpin $i)"; done
+	lab_run "$NS_ETC" etcdctl --endpoints="$ENDPOINTS" del --prefix /psoffload/default/ >/dev/null
+	start_lone 1 && start_lone 2 || return 1
+	for k in $(seq 1 10); do
+		# the same new name on both, and a name of each one's own
+		for i in 1 2; do
+			lab_run "$NS_PUB" "$psoffload" pub -h 10.79.1.$i -t "claim/$k" -m x -W 5 \
+				-I "hc$i-$k" >/dev/null 2>&1 &
+			pids+=($!)
+			ns=$NS_S1
+			[ $i = 2 ] && ns=$NS_S2
+			lab_run "$ns" "$psoffload" pub -h 10.79.1.$i -t "own$i/$k" -m x -W 5 \
+				-I "ho$i-$k" >/dev/null 2>&1 &
+			pids+=($!)
+		done
+		for p in "${pids[@]}"; do wait "$p" || { note "a publisher failed"; return 1; }; done
+		pids=()
+	done
+	js1=$("$psoffload" topics --json --name="$(bname 1)")
+	js2=$("$psoffload" topics --json --name="$(bname 2)")
+	bad=$(jq -n --argjson a "$js1" --argjson b "$js2" -r '
+		($a.topics + $b.topics | map(select(.name | test("^(claim|own)")))) as $all
+		| ([$all[] | select(.name | startswith("claim/"))] | group_by(.name)
+		   | map(select(length != 2 or (map(.topic_id) | unique | length) != 1))
+		   | map("\(.[0].name): ids \(map(.topic_id))")) +
+		  ([$all[]] | unique_by([.name, .topic_id]) | group_by(.topic_id)
+		   | map(select(length > 1)) | map("id \(.[0].topic_id): \(map(.name))"))
+		| .[]')
+	info "claim/1..10 on both brokers at once, own1/* and own2/* on one each: $(jq '[.topics[] | select(.name | test("^(claim|own)"))] | length' <<<"$js1") + $(jq '[.topics[] | select(.name | test("^(claim|own)"))] | length' <<<"$js2") topics"
+	[ -z "$bad" ] || { note "$bad"; return 1; }
+	for i in 1 2; do stop_b $i; done
+}
+
 run_test "roles: the first broker leads, the second stands by (drv)" t_roles
 run_test "failover: kill -9 the leader, fan-out 1 (drv)" t_failover 1
 run_test "failover: kill -9 the leader, fan-out 16 (drv)" t_failover 16
@@ -496,6 +549,7 @@ run_test "planned step-down under traffic, fan-out 16" t_step_down
 run_test "partition: the leader loses etcd, not its clients" t_partition
 run_test "one etcd member killed: nothing changes" t_etcd_one
 run_test "all etcd members killed: forwarding goes on, control refused, recovery" t_etcd_all
+run_test "two brokers registering one new name at once get one id" t_claims
 
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]
