@@ -348,9 +348,20 @@ t_roles() {
 		{ note "status: $("$psoffload" status --name="$(bname 2)" | grep Group)"; return 1; }
 }
 
-# t_failover FANOUT: kill -9 the leader under traffic.
+# node_back I: a node whose links went down (t_failover node) is back.
+node_back() {
+	local ns
+	ns=$(bns "$1")
+	lab_run "$ns" ip link set lan0 up
+	lab_run "$ns" ip link set st0 up
+	lab_run "$ns" ip route replace 10.79.200.0/24 via "10.79.10$1.1"
+}
+
+# t_failover FANOUT [node]: kill -9 the leader under traffic.  Its data
+# plane, pinned, forwards on until its VIP's lifetime ends; "node": its
+# links go down with it, as when the whole node is lost.
 t_failover() {
-	local fanout=$1 before after t0 t1 run
+	local fanout=$1 how=${2:-process} before after t0 t1 run
 	local -a gmax=()
 	for ((run = 1; run <= RUNS; run++)); do
 		group_up || return 1
@@ -361,13 +372,18 @@ t_failover() {
 			{ fail_with "the standby's copy: $(counts 2), the leader's: $before"; return 1; }
 		t0=$(ms_now)
 		kill9_b 1
+		if [ "$how" = node ]; then
+			lab_run "$NS_B1" ip link set lan0 down
+			lab_run "$NS_B1" ip link set st0 down
+		fi
 		wait_for $((TTL + 5)) is_role 2 leader || { fail_with "broker 2 did not take over"; return 1; }
 		t1=$(ms_now)
 		vip_on 2 || { note "the new leader has no VIP"; return 1; }
 		after=$(counts 2)
 		finish_traffic || return 1
 		gaps "$fanout"
-		info "run $run: kill -9 to leader $((t1 - t0)) ms; forwarding gap median $gap_med ms, worst $gap_max ms over $fanout subscriber(s); $lost publishes lost in the gap, $dups duplicates; sessions/subscribers/topics $before -> $after"
+		[ "$how" = node ] && node_back 1
+		info "run $run ($how): kill -9 to leader $((t1 - t0)) ms; forwarding gap median $gap_med ms, worst $gap_max ms over $fanout subscriber(s); $lost publishes lost in the gap, $dups duplicates; sessions/subscribers/topics $before -> $after"
 		gmax+=("$gap_max")
 		[ "$before" = "$after" ] || { note "lost state: $before -> $after"; return 1; }
 		clients_idle "$fanout" || return 1
@@ -376,7 +392,7 @@ t_failover() {
 		[ "$dups" = 0 ] || { note "$dups duplicate deliveries"; return 1; }
 		stop_test_pids
 	done
-	[ "$RUNS" -gt 1 ] && info "gaps of $RUNS runs (TTL $TTL s): $(printf '%s\n' "${gmax[@]}" | sort -n | tr '\n' ' ')"
+	[ "$RUNS" -gt 1 ] && info "gaps of $RUNS runs ($how, TTL $TTL s), ms: $(printf '%s\n' "${gmax[@]}" | sort -n | tr '\n' ' ')"
 	return 0
 }
 
@@ -544,6 +560,7 @@ t_claims() {
 run_test "roles: the first broker leads, the second stands by (drv)" t_roles
 run_test "failover: kill -9 the leader, fan-out 1 (drv)" t_failover 1
 run_test "failover: kill -9 the leader, fan-out 16 (drv)" t_failover 16
+run_test "failover: the leader's node lost, fan-out 16 (drv)" t_failover 16 node
 run_test "the old leader returns as a standby and takes nothing back" t_return
 run_test "planned step-down under traffic, fan-out 16" t_step_down
 run_test "partition: the leader loses etcd, not its clients" t_partition
