@@ -419,18 +419,6 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 			   c->given, &conf, found, err, errlen))
 		return PSO_EXIT_USAGE;
 
-	if (a->cfg.vips && !a->cfg.ha_group) {
-		snprintf(err, errlen, "--vip needs --ha-group: a virtual address belongs to a "
-			 "group's leader");
-		ret = PSO_EXIT_USAGE;
-		goto out;
-	}
-	if (a->cfg.ha_group && (!a->cfg.store || strncmp(a->cfg.store, "etcd:", 5))) {
-		snprintf(err, errlen, "--ha-group needs the store the group shares: "
-			 "--store=etcd:URL[,URL...]");
-		ret = PSO_EXIT_USAGE;
-		goto out;
-	}
 	if (a->cfg.publish_burst && !a->cfg.max_publish_rate) {
 		snprintf(err, errlen, "--publish-burst needs a --max-publish-rate above 0");
 		ret = PSO_EXIT_USAGE;
@@ -449,6 +437,18 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 	if (!n) {
 		snprintf(err, errlen, "no interface given (name one, or an [interface NAME] section in %s)",
 			 c->config);
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	if (a->cfg.vips && !a->cfg.ha_group) {
+		snprintf(err, errlen, "--vip needs --ha-group: a virtual address belongs to a "
+			 "group's leader");
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	if (a->cfg.ha_group && (!a->cfg.store || strncmp(a->cfg.store, "etcd:", 5))) {
+		snprintf(err, errlen, "--ha-group needs the store the group shares: "
+			 "--store=etcd:URL[,URL...]");
 		ret = PSO_EXIT_USAGE;
 		goto out;
 	}

@@ -407,7 +407,7 @@ t_return() {
 	is_role 2 leader || { note "broker 2 lost the lead: $(status_of 2 | jq -c .ha)"; return 1; }
 	is_role 1 standby || { note "broker 1 took over: $(status_of 1 | jq -c .ha)"; return 1; }
 	vip_on 1 && { note "broker 1 holds the VIP"; return 1; }
-	vip_on 2 || { note "broker 2 lost the VIP"; return 1; }
+	vip_on 2 || { note "broker 2 lost the VIP: $(status_of 2 | jq -c .ha.vips)"; tail -n 12 "${blog[2]}" | cut -c1-200 | while read -r l; do note "b2: $l"; done; return 1; }
 }
 
 t_step_down() {
