@@ -40,6 +40,8 @@ struct pso_ha {
 	char leader[PSO_HA_NAME_MAX];	/* as last seen; "" none */
 	bool leader_absent;		/* seen absent: campaign */
 	uint64_t leader_rev;		/* ours: its mod revision */
+	uint64_t leader_seen_rev;	/* the key's, when it has our name under
+					 * another lease (leader_read) */
 	uint64_t next_poll_ms;
 	uint64_t hold_off_until_ms;	/* after a step-down */
 	bool engine_down;		/* every member refuses: nobody can lead */
@@ -364,19 +366,28 @@ static void leader_read(struct pso_ha *ha)
 		val[len] = '\0';
 		snprintf(ha->leader, sizeof(ha->leader), "%s", val);
 		ha->leader_absent = false;
-		/* Ours from before a crash of this process, under a lease
-		 * that is not this one's: it ends with that lease. */
+		/* This member's name under a lease that is not this lease:
+		 * this broker's earlier life (a restart's exec, a crash) led.
+		 * Nobody else can hold it: it is taken over (campaign). */
+		ha->leader_seen_rev = lease != ha->lease ? rev : 0;
 	}
+}
+
+/* The key is this member's, from its earlier life. */
+static bool leader_was_mine(const struct pso_ha *ha)
+{
+	return !ha->leader_absent && ha->leader_seen_rev && !strcmp(ha->leader, ha->member);
 }
 
 static void campaign(struct pso_ha *ha, uint64_t now_ms)
 {
 	char err[256];
-	uint64_t rev = 0;
+	uint64_t rev = 0, expect = leader_was_mine(ha) ? ha->leader_seen_rev : 0;
 	int ret;
 
-	ret = pso_store_raw_cas(ha->store, PSO_STORE_KEY_LEADER, 0, ha->member, strlen(ha->member),
-				ha->lease, &rev);
+	ret = pso_store_raw_cas(ha->store, PSO_STORE_KEY_LEADER, expect, ha->member,
+				strlen(ha->member), ha->lease, &rev);
+	ha->leader_seen_rev = 0;
 	if (ret == -ECANCELED) {
 		leader_read(ha);
 		return;
@@ -476,7 +487,7 @@ void pso_ha_tick(struct pso_ha *ha, uint64_t now_ms)
 		leader_read(ha);
 		ha->next_poll_ms = now_ms + LEADER_POLL_MS;
 	}
-	if (ha->leader_absent && now_ms >= ha->hold_off_until_ms)
+	if ((ha->leader_absent && now_ms >= ha->hold_off_until_ms) || leader_was_mine(ha))
 		campaign(ha, now_ms);
 }
 
@@ -585,10 +596,13 @@ int pso_ha_open(struct pso_ha **out, const struct pso_ha_cfg *cfg, struct pso_st
 		return -ret;
 	}
 	ha->fence_started = true;
-	/* A VIP left on an interface by this broker's earlier life (killed):
-	 * it is not ours until we lead again. */
-	vips_remove(ha);
+	/* A VIP left on an interface by this broker's earlier life: not
+	 * ours until we lead again, unless that life leads still (a
+	 * restart's exec): then the first tick takes the key over, and the
+	 * VIP is added again (it is there: nothing moves). */
 	leader_read(ha);
+	if (!leader_was_mine(ha))
+		vips_remove(ha);
 	*out = ha;
 	return 0;
 }
