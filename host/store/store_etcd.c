@@ -48,11 +48,18 @@
 #define EC_SCHEMA "1"
 #define EC_MAX_URLS 8
 #define EC_MAX_OPS 128		/* etcd's --max-txn-ops default */
+/* etcd's --max-request-bytes default is 1.5 MiB: a transaction is closed
+ * once its values pass this (one larger record still goes alone) */
+#define EC_MAX_TXN_BYTES (1024 * 1024)
 #define EC_PAGE 500		/* keys per range request when loading */
 #define EC_CONNECT_MS 1000
 #define EC_REQUEST_MS 3000
 #define EC_MAX_LEASES 16
 #define EC_RETRY_MS 200		/* a watch that ended: again after this */
+/* No member answered: for this long every request fails at once, so that
+ * an event loop whose store is cut off (packets dropped: each member a
+ * connect timeout) is not held up round after round. */
+#define EC_DOWN_MS 500
 
 /* gRPC status codes the gateway hands back */
 #define GRPC_NOT_FOUND 5
@@ -86,6 +93,7 @@ struct ec_watch {
 	struct wev *q;
 	size_t nq, capq;
 	/* the thread's */
+	CURLM *multi;		/* curl_multi_wakeup() stops it at once */
 	CURL *curl;
 	struct ec_buf line;
 	size_t url;
@@ -109,6 +117,8 @@ struct ec {
 	struct ec_buf resp;
 	struct ec_lease leases[EC_MAX_LEASES];
 	size_t nleases;
+	uint64_t down_until;	/* CLOCK_MONOTONIC ms: see EC_DOWN_MS */
+	char down_why[256];
 	int efd;
 	struct ec_watch w;
 	uint64_t watch_from;	/* what the running watch was asked for */
@@ -144,6 +154,14 @@ static int buf_add(struct ec_buf *b, const void *data, size_t n)
 static size_t on_body(char *ptr, size_t size, size_t n, void *arg)
 {
 	return buf_add(arg, ptr, size * n) ? 0 : size * n;
+}
+
+static uint64_t mono_ms(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
 /* A request outside a commit that failed: for status. */
@@ -271,8 +289,13 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	const char *body = json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN);
 	char url[512], last[256] = "";
 	int ret = -EHOSTUNREACH;
+	uint64_t t = mono_ms();
 
 	*resp = NULL;
+	if (t < e->down_until) {
+		snprintf(err, errlen, "store etcd: no member reachable: %s", e->down_why);
+		return -EHOSTUNREACH;
+	}
 	for (size_t tries = 0; tries < e->nurls; tries++) {
 		struct json_object *r, *error;
 		CURLcode rc;
@@ -326,6 +349,10 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	}
 fail:
 	s->stats.reachable = false;
+	if (ret == -EHOSTUNREACH) {
+		e->down_until = mono_ms() + EC_DOWN_MS;
+		snprintf(e->down_why, sizeof(e->down_why), "%s", last);
+	}
 	snprintf(err, errlen, "store etcd: %s%s", ret == -EHOSTUNREACH ? "no member reachable: " : "",
 		 last);
 	return ret;
@@ -542,6 +569,9 @@ static int ec_open(struct pso_store *s, const char *arg, unsigned int flags, cha
 	e->headers = curl_slist_append(NULL, "Content-Type: application/json");
 	if (e->headers)
 		e->headers = curl_slist_append(e->headers, "Grpc-Metadata-hasleader: true");
+	/* no "Expect: 100-continue" round trip before a larger body */
+	if (e->headers)
+		e->headers = curl_slist_append(e->headers, "Expect:");
 	e->curl = e->headers ? easy_new(e) : NULL;
 	e->efd = eventfd(0, EFD_NONBLOCK | EFD_CLOEXEC);
 	if (!e->curl || e->efd < 0) {
@@ -810,7 +840,7 @@ static char *topic_name_now(struct pso_store *s, uint16_t id)
 
 /* The operations of one change (a topic: its id key and its name key). */
 static int change_ops(struct pso_store *s, struct json_object *ops,
-		      const struct pso_store_change *ch)
+		      const struct pso_store_change *ch, size_t *bytes)
 {
 	struct ec *e = s->priv;
 	struct pso_store_key k = pso_store_key_of(&ch->rec);
@@ -834,6 +864,8 @@ static int change_ops(struct pso_store *s, struct json_object *ops,
 	ret = pso_rec_to_json(&ch->rec, &json, &len);
 	if (ret)
 		return ret;
+	if (bytes)
+		*bytes += len * 4 / 3 + 2 * sizeof(key);
 	ret = op_put(ops, key, json, len, ch->lease);
 	free(json);
 	if (!ret && k.kind == PSO_REC_TOPIC && ch->rec.t.name) {
@@ -882,13 +914,15 @@ static int ec_commit(struct pso_store *s, const struct pso_store_change *ch, siz
 	size_t i = 0;
 	int ret = 0;
 
-	/* As many changes in one transaction as its limit of operations
-	 * takes (a topic is two). */
+	/* As many changes in one transaction as etcd's limits take: of
+	 * operations (a topic is two) and of bytes. */
 	while (!ret && i < n) {
 		struct json_object *ops = json_object_new_array();
+		size_t bytes = 0;
 
-		while (!ret && i < n && json_object_array_length(ops) + 2 <= EC_MAX_OPS)
-			ret = change_ops(s, ops, &ch[i++]);
+		while (!ret && i < n && json_object_array_length(ops) + 2 <= EC_MAX_OPS &&
+		       bytes < EC_MAX_TXN_BYTES)
+			ret = change_ops(s, ops, &ch[i++], &bytes);
 		if (ret) {
 			json_object_put(ops);
 			snprintf(err, errlen, "store %s: %s", s->spec, strerror(-ret));
@@ -913,7 +947,7 @@ static int ec_cas(struct pso_store *s, const struct pso_store_change *ch, uint64
 	/* A missing key compares as mod revision 0. */
 	ret = add_compare(cmps, key, "MOD", expect_rev);
 	if (!ret)
-		ret = change_ops(s, ops, ch);
+		ret = change_ops(s, ops, ch, NULL);
 	if (ret) {
 		json_object_put(cmps);
 		json_object_put(ops);
@@ -957,7 +991,7 @@ static int ec_claim_topic(struct pso_store *s, const char *name, uint16_t want_i
 	ch.rec.t.id = want_id;
 	ch.rec.t.name = (char *)name;
 	if (!ret)
-		ret = change_ops(s, ops, &ch);
+		ret = change_ops(s, ops, &ch, NULL);
 	if (!ret)
 		ret = op_range(failure, nkey);
 	if (ret) {
@@ -1206,6 +1240,18 @@ static void wev_free(struct wev *v)
 	free(v->val);
 }
 
+static bool queue_grow(struct ec_watch *w)
+{
+	size_t cap = w->capq ? 2 * w->capq : 64;
+	struct wev *q = realloc(w->q, cap * sizeof(*q));
+
+	if (!q)
+		return false;
+	w->q = q;
+	w->capq = cap;
+	return true;
+}
+
 /* One line of the stream: a watch response. */
 static void watch_response(struct ec *e, struct json_object *resp)
 {
@@ -1248,21 +1294,22 @@ static void watch_response(struct ec *e, struct json_object *resp)
 
 		if (!key || klen < e->prefix_len) {
 			free(key);
-			continue;
+			continue;	/* not under the prefix: not asked for */
 		}
 		v.key = strdup((char *)key + e->prefix_len);
 		free(key);
 		v.val = v.deleted ? NULL : jbytes(kv, "value", &v.len);
-		if (w->nq == w->capq) {
-			size_t cap = w->capq ? 2 * w->capq : 64;
-			struct wev *q = realloc(w->q, cap * sizeof(*q));
-
-			if (!q) {
-				wev_free(&v);
-				continue;
-			}
-			w->q = q;
-			w->capq = cap;
+		if (w->nq == w->capq && !queue_grow(w)) {
+			free(v.key);
+			v.key = NULL;	/* fails below */
+		}
+		if (!v.key || (!v.deleted && !v.val)) {
+			/* a change that cannot be kept: rather a list again than
+			 * a silent gap */
+			wev_free(&v);
+			w->error = -ENODATA;
+			w->stop = true;
+			break;
 		}
 		w->q[w->nq++] = v;
 		if (v.rev >= w->next_start)
@@ -1309,15 +1356,30 @@ static size_t on_stream(char *ptr, size_t size, size_t n, void *arg)
 	return nl ? size * n : 0;	/* 0 ends the transfer */
 }
 
-static int on_progress(void *arg, curl_off_t dt, curl_off_t dn, curl_off_t ut, curl_off_t un)
+static bool stopping(struct ec_watch *w)
 {
-	struct ec_watch *w = arg;
 	bool stop;
 
 	pthread_mutex_lock(&w->lock);
 	stop = w->stop;
 	pthread_mutex_unlock(&w->lock);
-	return stop;	/* non-zero aborts the transfer */
+	return stop;
+}
+
+/* One stream, until it ends or watch_stop() wakes the poll. */
+static void stream(struct ec_watch *w)
+{
+	int running = 1;
+
+	if (curl_multi_add_handle(w->multi, w->curl) != CURLM_OK)
+		return;
+	while (running && !stopping(w)) {
+		if (curl_multi_perform(w->multi, &running) != CURLM_OK)
+			break;
+		if (running && curl_multi_poll(w->multi, NULL, 0, 1000, NULL) != CURLM_OK)
+			break;
+	}
+	curl_multi_remove_handle(w->multi, w->curl);
 }
 
 static void *watch_main(void *arg)
@@ -1330,9 +1392,6 @@ static void *watch_main(void *arg)
 	prefix_end(start, end, sizeof(end));
 	curl_easy_setopt(w->curl, CURLOPT_WRITEFUNCTION, on_stream);
 	curl_easy_setopt(w->curl, CURLOPT_WRITEDATA, e);
-	curl_easy_setopt(w->curl, CURLOPT_NOPROGRESS, 0L);
-	curl_easy_setopt(w->curl, CURLOPT_XFERINFOFUNCTION, on_progress);
-	curl_easy_setopt(w->curl, CURLOPT_XFERINFODATA, w);
 	for (;;) {
 		struct json_object *req = json_object_new_object(), *cr = json_object_new_object();
 		uint64_t from;
@@ -1358,7 +1417,7 @@ static void *watch_main(void *arg)
 				 json_object_to_json_string_ext(req, JSON_C_TO_STRING_PLAIN));
 		json_object_put(req);
 		w->line.len = 0;
-		curl_easy_perform(w->curl);
+		stream(w);
 		/* The stream ended: the member went, or stopped.  From where it
 		 * was, on the next member, after a pause. */
 		pthread_mutex_lock(&w->lock);
@@ -1367,11 +1426,7 @@ static void *watch_main(void *arg)
 		if (stop)
 			break;
 		w->url = (w->url + 1) % e->nurls;
-		for (int i = 0; i < EC_RETRY_MS / 20; i++) {
-			struct timespec ts = { 0, 20 * 1000000 };
-
-			nanosleep(&ts, NULL);
-		}
+		curl_multi_poll(w->multi, NULL, 0, EC_RETRY_MS, NULL);
 	}
 	return NULL;
 }
@@ -1385,10 +1440,13 @@ static void watch_stop(struct ec *e)
 	pthread_mutex_lock(&w->lock);
 	w->stop = true;
 	pthread_mutex_unlock(&w->lock);
+	curl_multi_wakeup(w->multi);
 	pthread_join(w->thread, NULL);
 	w->running = false;
 	curl_easy_cleanup(w->curl);
+	curl_multi_cleanup(w->multi);
 	w->curl = NULL;
+	w->multi = NULL;
 	for (size_t i = 0; i < w->nq; i++)
 		wev_free(&w->q[i]);
 	free(w->q);
@@ -1403,8 +1461,14 @@ static int watch_start(struct ec *e, uint64_t from_rev)
 	struct ec_watch *w = &e->w;
 
 	w->curl = easy_new(e);
-	if (!w->curl)
+	w->multi = curl_multi_init();
+	if (!w->curl || !w->multi) {
+		curl_easy_cleanup(w->curl);
+		curl_multi_cleanup(w->multi);
+		w->curl = NULL;
+		w->multi = NULL;
 		return -ENOMEM;
+	}
 	w->stop = false;
 	w->error = 0;
 	w->next_start = from_rev + 1;
@@ -1412,7 +1476,9 @@ static int watch_start(struct ec *e, uint64_t from_rev)
 	w->url = e->cur;
 	if (pthread_create(&w->thread, NULL, watch_main, e)) {
 		curl_easy_cleanup(w->curl);
+		curl_multi_cleanup(w->multi);
 		w->curl = NULL;
+		w->multi = NULL;
 		return -EAGAIN;
 	}
 	w->running = true;
