@@ -51,7 +51,7 @@ static int apply_one(const struct pso_store_item *it, void *arg)
 	if (it->raw) {
 		if (!strcmp(it->raw->key, PSO_STORE_KEY_LEADER))
 			pso_ha_leader_seen(b->ha, it->deleted, it->raw->val, it->raw->len,
-					   mono_ms());
+					   it->mod_rev, mono_ms());
 		return 0;
 	}
 	if (!it->rec)
@@ -115,6 +115,9 @@ void pso_broker_ha_watch(struct pso_broker *b)
 	if (!b->ha)
 		return;
 	catch_up(b);
+	/* A leader key the watch saw go is campaigned for now, not at the
+	 * next tick. */
+	pso_ha_tick(b->ha, mono_ms());
 }
 
 int pso_broker_ha_fd(const struct pso_broker *b)

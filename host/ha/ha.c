@@ -492,17 +492,19 @@ void pso_ha_tick(struct pso_ha *ha, uint64_t now_ms)
 }
 
 void pso_ha_leader_seen(struct pso_ha *ha, bool deleted, const void *val, size_t len,
-			uint64_t now_ms)
+			uint64_t rev, uint64_t now_ms)
 {
+	/* What happened before this member took the key is history. */
+	if (ha->role == PSO_HA_LEADER && rev <= ha->leader_rev)
+		return;
 	if (deleted) {
 		ha->leader[0] = '\0';
 		ha->leader_absent = true;
-		if (ha->role == PSO_HA_LEADER) {
+		ha->leader_seen_rev = 0;
+		if (ha->role == PSO_HA_LEADER)
 			lease_lost(ha, "the leader key was deleted");
-			return;
-		}
-		if (now_ms >= ha->hold_off_until_ms && ha->lease)
-			campaign(ha, now_ms);
+		/* A standby campaigns from pso_ha_tick(), which the daemon
+		 * calls next: not from inside the store's watch. */
 		return;
 	}
 	if (len >= sizeof(ha->leader))

@@ -82,10 +82,11 @@ void pso_ha_close(struct pso_ha *ha);
 
 /* The periodic work; now_ms: CLOCK_MONOTONIC. */
 void pso_ha_tick(struct pso_ha *ha, uint64_t now_ms);
-/* A watch saw the leader key: deleted, or put with value (the leader's
- * name). */
+/* A watch saw the leader key at revision rev: deleted, or put with value
+ * (the leader's name).  Never campaigns itself (it is called from inside
+ * the store's watch): the next pso_ha_tick() does. */
 void pso_ha_leader_seen(struct pso_ha *ha, bool deleted, const void *val, size_t len,
-			uint64_t now_ms);
+			uint64_t rev, uint64_t now_ms);
 /* Give the leadership up for another member (-EALREADY: not the leader). */
 int pso_ha_step_down(struct pso_ha *ha, uint64_t now_ms, char *err, size_t errlen);
 
