@@ -152,6 +152,17 @@ static int ha_promote(void *ctx)
 	ret = catch_up(b);
 	if (ret)
 		return ret;
+	/* The VIPs are on the interfaces now (ha.c adds them first): the
+	 * ports take them as their data-plane address before any slot is
+	 * servable, so that no copy leaves from the node's own address
+	 * (a client whose socket is connected to the VIP would answer it
+	 * with an ICMP port unreachable, and lose its session here). */
+	pso_nh_process(b->nh);
+	if (b->nh_changed) {
+		b->nh_changed = false;
+		pso_ctl_links_changed(&b->ctl);
+		pso_proto_resolve_all(b->proto);
+	}
 	pso_broker_resume_store(b);
 	b->now_ms = mono_ms();
 	if (b->cfg.advertise_s)

@@ -34,7 +34,8 @@
 #
 # Environment: PSO_TEST_ONLY=ERE (only the tests whose name matches);
 # PSO_HA_RUNS=N failover runs for the figures (default 1; the benchmark
-# runs 10); PSO_HA_TTL=S the lease TTL (default 3).
+# runs 10); PSO_HA_TTL=S the lease TTL (default 3); PSO_HA_KEEP=DIR keeps
+# the daemons' and etcd's logs there.
 set -uo pipefail
 build=${1:-build}
 here=$(cd "$(dirname "$0")" && pwd)
@@ -104,6 +105,8 @@ cleanup() {
 		rm -rf "$(bpin $i)"
 		rm -f /run/psoffload/"$(bname $i)".* 
 	done
+	# PSO_HA_KEEP=DIR: the daemons' and etcd's logs are kept there.
+	[ -n "${PSO_HA_KEEP:-}" ] && mkdir -p "$PSO_HA_KEEP" && cp "$work"/*.log "$PSO_HA_KEEP"/ 2>/dev/null
 	rm -rf "$work"
 }
 trap cleanup EXIT
@@ -227,10 +230,19 @@ kill9_b() {
 	bpid[$1]=
 }
 
+# node_back I: a node whose links went down (t_failover node) is back.
+node_back() {
+	local ns
+	ns=$(bns "$1")
+	lab_run "$ns" ip link set lan0 up
+	lab_run "$ns" ip link set st0 up
+	lab_run "$ns" ip route replace 10.79.200.0/24 via "10.79.10$1.1"
+}
+
 # The group from nothing: broker 1 leads, broker 2 stands by.
 group_up() {
 	local i
-	for i in 1 2; do stop_b $i; rm -rf "$(bpin $i)"; done
+	for i in 1 2; do stop_b $i; rm -rf "$(bpin $i)"; node_back $i; done
 	lab_run "$NS_ETC" etcdctl --endpoints="$ENDPOINTS" del --prefix "/psoffload/$GROUP/" >/dev/null
 	start_b 1 || return 1
 	wait_for 10 is_role 1 leader || { fail_with "broker 1 did not lead: $(status_of 1 | jq -c .ha)"; return 1; }
@@ -239,8 +251,13 @@ group_up() {
 }
 
 vip_on() {	# I: the VIP is on broker I's lan0
-	lab_run "$(bns "$1")" ip -o addr show dev lan0 | grep -q " $VIP/"
+	# Read whole first: under pipefail, grep -q leaving early fails ip (SIGPIPE).
+	local a
+	a=$(lab_run "$(bns "$1")" ip -o addr show dev lan0)
+	[[ $a == *" $VIP/"* ]]
 }
+
+vip_off() { ! vip_on "$1"; }
 
 # subscribers N: N subscribers to r/t (half in S1, half in S2) on the VIP,
 # each printing what it gets to sub.I.
@@ -344,17 +361,8 @@ t_roles() {
 	js=$(status_of 2)
 	[ "$(jq -r .ha.leader <<<"$js")" = "$(bname 1)" ] || { note "standby's leader: $(jq -c .ha <<<"$js")"; return 1; }
 	[ "$(jq -r .ha.group <<<"$js")" = "$GROUP" ] || { note "group: $(jq -c .ha <<<"$js")"; return 1; }
-	"$psoffload" status --name="$(bname 2)" | grep -q "^Group: $GROUP, member $(bname 2), standby (leader $(bname 1))" ||
+	"$psoffload" status --name="$(bname 2)" | grep "^Group: $GROUP, member $(bname 2), standby (leader $(bname 1))" >/dev/null ||
 		{ note "status: $("$psoffload" status --name="$(bname 2)" | grep Group)"; return 1; }
-}
-
-# node_back I: a node whose links went down (t_failover node) is back.
-node_back() {
-	local ns
-	ns=$(bns "$1")
-	lab_run "$ns" ip link set lan0 up
-	lab_run "$ns" ip link set st0 up
-	lab_run "$ns" ip route replace 10.79.200.0/24 via "10.79.10$1.1"
 }
 
 # t_failover FANOUT [node]: kill -9 the leader under traffic.  Its data
@@ -448,7 +456,7 @@ t_partition() {
 	start_traffic 1 $fanout 10 || return 1
 	t0=$(ms_now)
 	lab_run "$NS_B1" ip link set st0 down
-	wait_for $((TTL + 2)) bash -c "! nsenter --net=$(lab_ns "$NS_B1") ip -o addr show dev lan0 | grep -q ' $VIP/'" ||
+	wait_for $((TTL + 2)) vip_off 1 ||
 		{ fail_with "broker 1 kept the VIP"; return 1; }
 	t1=$(ms_now)
 	info "VIP gone from the partitioned leader $((t1 - t0)) ms after its store link went down (TTL $TTL s)"
