@@ -349,7 +349,7 @@ run_control() {
 	echo "store,repeat,ops_per_s,connect_subscribe_p50_us,p99_us" >"$OUT/control.csv"
 	for rep in $(seq "$REPEATS"); do
 		for store in $CTL_STORES; do
-			sys=psoffload-ctl-$store
+			sys=psoffload-ctl-$store-$rep
 			rm -rf "$PIN" "$TMPD/ctl.db" "$TMPD/etcd"
 			case $store in
 			none) spec=none ;;
@@ -361,7 +361,7 @@ run_control() {
 				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 \
 				--trusted=10.91.0.0/24 "$DEV_BRK" || { stop_etcd; return 1; }
 			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
-				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
+				-w 64 -d "$CTL_DURATION" -W 0.5 2>"$OUT/$sys.ctlrate.err") || rc=1
 			stop_broker
 			stop_etcd
 			echo "$store,$rep,$(sed -E 's/^ops_per_s=([0-9]+) connect_subscribe_p50_us=([0-9]+) p99_us=([0-9]+).*/\1,\2,\3/' <<<"$line")" \
@@ -371,9 +371,10 @@ run_control() {
 	return $rc
 }
 
-# Median of column COL of control.csv for STORE.
+# Median of column COL of control.csv for STORE, over the runs that got
+# cycles through (a failed run is a row of zeros).
 ctl_med() {
-	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s { v[n++] = $c }
+	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s && $3 > 0 { v[n++] = $c }
 		END { if (!n) { print 0; exit }
 		      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		      print (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }' "$OUT/control.csv"

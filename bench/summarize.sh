@@ -174,7 +174,7 @@ table_header() {	# title cells...
 		echo
 		table_header store repeat "ops/s" "CONNECT->SUBACK p50 us" "p99 us"
 		awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' control.csv
-		awk -F, 'NR > 1 { v[$1] = v[$1] " " $3 }
+		awk -F, 'NR > 1 && $3 > 0 { v[$1] = v[$1] " " $3 }
 			function med(list,   a, n, i, j, t) { n = split(list, a, " ")
 				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 				return n ? ((n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) : 0 }

@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Install the Debian 12 packages psoffload builds, tests and demos with
 # (libclang-rt-14-dev: clang's libFuzzer and sanitizer runtimes, for
-# `make fuzz`; python3: tests/fuzz/make_corpus.py).
+# `make fuzz`; python3: tests/fuzz/make_corpus.py; etcd-server and
+# etcd-client: the etcd store's tests start their own members, so the
+# package's service is kept from starting while it installs).
 # Does nothing when they are all there already.
 set -euo pipefail
 
@@ -20,6 +22,14 @@ done
 if [ ${#missing[@]} -gt 0 ]; then
 	echo "installing: ${missing[*]}"
 	export DEBIAN_FRONTEND=noninteractive
+	policy=/usr/sbin/policy-rc.d
+	made_policy=0
+	if [ ! -e "$policy" ]; then
+		printf '#!/bin/sh\nexit 101\n' >"$policy"
+		chmod +x "$policy"
+		made_policy=1
+	fi
+	trap '[ $made_policy = 0 ] || rm -f "$policy"' EXIT
 	apt-get update
 	apt-get install -y --no-install-recommends "${missing[@]}"
 fi

@@ -110,6 +110,7 @@ struct pso_snapshot {
 	__u64 dp[PSO_CNT__MAX];		/* PSO_SNAP_DATAPLANE */
 	struct pso_proto_stats proto;
 	struct pso_tables_usage tables;
+	uint32_t topics_quarantined;	/* freed ids not free again yet */
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;
 	uint64_t retained_msgs, retained_bytes;

@@ -69,6 +69,23 @@ static const struct pso_store_backend *backend_of(const char *spec, const char *
 	return NULL;
 }
 
+/* "http://HOST:PORT,https://HOST:PORT...": each a URL the gateway is at. */
+static int etcd_urls_check(const char *arg, char *why, size_t whylen)
+{
+	for (const char *p = arg; *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (!((n > 7 && !strncmp(p, "http://", 7)) || (n > 8 && !strncmp(p, "https://", 8)))) {
+			snprintf(why, whylen, "etcd: '%.*s' is not http://HOST:PORT", (int)n, p);
+			return -EINVAL;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 int pso_store_spec_check(const char *spec, char *why, size_t whylen)
 {
 	const char *arg;
@@ -89,6 +106,8 @@ int pso_store_spec_check(const char *spec, char *why, size_t whylen)
 		snprintf(why, whylen, "none takes no argument");
 		return -EINVAL;
 	}
+	if (!strcmp(be->scheme, "etcd"))
+		return etcd_urls_check(arg, why, whylen);
 	return 0;
 }
 

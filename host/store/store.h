@@ -142,7 +142,9 @@ int pso_store_list(struct pso_store *s, uint64_t rev, enum pso_rec_kind kind, ps
 /* Every change after revision from_rev, in order, as puts of the current
  * value or deletes; *next_rev: the revision to watch from next time.
  * -ENODATA when changes after from_rev are no longer known (compacted):
- * list again, then watch from that revision.  Never a silent gap. */
+ * list again, then watch from that revision.  Never a silent gap.  etcd:
+ * the changes that have arrived so far (the first call starts the stream;
+ * it never waits: see pso_store_watch_fd()). */
 int pso_store_watch(struct pso_store *s, uint64_t from_rev, pso_store_fn fn, void *ctx,
 		    uint64_t *next_rev);
 /* Put rec (NULL: delete key) only if the key's mod revision is still

@@ -56,14 +56,15 @@
 #define EC_REQUEST_MS 3000
 #define EC_MAX_LEASES 16
 #define EC_RETRY_MS 200		/* a watch that ended: again after this */
-/* No member answered: for this long every request fails at once, so that
- * an event loop whose store is cut off (packets dropped: each member a
- * connect timeout) is not held up round after round. */
+/* No member answered (or one timed out): for this long every request
+ * fails at once, so that an event loop whose store is cut off (packets
+ * dropped: each member a connect timeout; a member that takes the request
+ * and never answers: the request timeout) is not held up round after
+ * round. */
 #define EC_DOWN_MS 500
 
 /* gRPC status codes the gateway hands back */
 #define GRPC_NOT_FOUND 5
-#define GRPC_FAILED_PRECONDITION 9
 #define GRPC_OUT_OF_RANGE 11	/* compacted, or a future revision */
 #define GRPC_UNAVAILABLE 14	/* no leader, stopping */
 
@@ -97,8 +98,6 @@ struct ec_watch {
 	CURL *curl;
 	struct ec_buf line;
 	size_t url;
-	uint64_t resp_max_rev;
-	bool resp_has_events;
 };
 
 struct ec_lease {
@@ -118,6 +117,9 @@ struct ec {
 	struct ec_lease leases[EC_MAX_LEASES];
 	size_t nleases;
 	uint64_t down_until;	/* CLOCK_MONOTONIC ms: see EC_DOWN_MS */
+	/* the last request was sent again after a member answered "unavailable"
+	 * (a timed-out proposal there may still have been applied) */
+	bool resent;
 	char down_why[256];
 	int efd;
 	struct ec_watch w;
@@ -292,6 +294,7 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	uint64_t t = mono_ms();
 
 	*resp = NULL;
+	e->resent = false;
 	if (t < e->down_until) {
 		snprintf(err, errlen, "store etcd: no member reachable: %s", e->down_why);
 		return -EHOSTUNREACH;
@@ -335,6 +338,7 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 			if (gcode == GRPC_UNAVAILABLE) {
 				e->cur = (e->cur + 1) % e->nurls;
 				ret = -EHOSTUNREACH;
+				e->resent = true;
 				continue;
 			}
 			s->stats.reachable = true;
@@ -349,7 +353,7 @@ static int ec_call(struct pso_store *s, const char *path, struct json_object *re
 	}
 fail:
 	s->stats.reachable = false;
-	if (ret == -EHOSTUNREACH) {
+	if (ret == -EHOSTUNREACH || ret == -ETIMEDOUT) {
 		e->down_until = mono_ms() + EC_DOWN_MS;
 		snprintf(e->down_why, sizeof(e->down_why), "%s", last);
 	}
@@ -839,28 +843,61 @@ static char *topic_name_now(struct pso_store *s, uint16_t id)
 }
 
 /* The operations of one change (a topic: its id key and its name key). */
+/* Does topics/name/NAME say id (so it is id's to delete)? */
+static bool name_is(struct pso_store *s, const char *name, uint16_t id)
+{
+	struct ec *e = s->priv;
+	struct json_object *req = json_object_new_object(), *resp, *kv;
+	char nkey[512], err[256];
+	uint8_t *v;
+	size_t n;
+	bool is;
+
+	if (name_key(e, name, nkey, sizeof(nkey))) {
+		json_object_put(req);
+		return false;
+	}
+	json_object_object_add(req, "key", jkey(nkey));
+	if (ec_call(s, "/v3/kv/range", req, &resp, err, sizeof(err))) {
+		json_object_put(req);
+		return false;
+	}
+	json_object_put(req);
+	kv = jidx(jget(resp, "kvs"), 0);
+	v = kv ? jbytes(kv, "value", &n) : NULL;
+	is = v && strtoul((char *)v, NULL, 10) == id;
+	free(v);
+	json_object_put(resp);
+	return is;
+}
+
+/* The operations of one change: a topic is its id key and its name key,
+ * and the name key of the name the id had before, if that still says id
+ * (an id given up and given to another name in one round is one put). */
 static int change_ops(struct pso_store *s, struct json_object *ops,
 		      const struct pso_store_change *ch, size_t *bytes)
 {
 	struct ec *e = s->priv;
 	struct pso_store_key k = pso_store_key_of(&ch->rec);
 	char key[256], nkey[512];
-	char *json;
+	char *json, *old = NULL;
 	size_t len;
 	int ret;
 
 	rec_key(e, &k, key, sizeof(key));
-	if (ch->deleted) {
-		ret = op_delete(ops, key);
-		if (!ret && k.kind == PSO_REC_TOPIC) {
-			char *name = topic_name_now(s, k.id);
-
-			if (name && !name_key(e, name, nkey, sizeof(nkey)))
-				ret = op_delete(ops, nkey);
-			free(name);
+	if (k.kind == PSO_REC_TOPIC) {
+		old = topic_name_now(s, k.id);
+		if (old && !ch->deleted && ch->rec.t.name && !strcmp(old, ch->rec.t.name)) {
+			free(old);
+			old = NULL;	/* the same name: its key is put again below */
 		}
-		return ret;
 	}
+	ret = 0;
+	if (old && name_is(s, old, k.id) && !name_key(e, old, nkey, sizeof(nkey)))
+		ret = op_delete(ops, nkey);
+	free(old);
+	if (ret || ch->deleted)
+		return ret ? ret : op_delete(ops, key);
 	ret = pso_rec_to_json(&ch->rec, &json, &len);
 	if (ret)
 		return ret;
@@ -915,12 +952,12 @@ static int ec_commit(struct pso_store *s, const struct pso_store_change *ch, siz
 	int ret = 0;
 
 	/* As many changes in one transaction as etcd's limits take: of
-	 * operations (a topic is two) and of bytes. */
+	 * operations (a topic is up to three) and of bytes. */
 	while (!ret && i < n) {
 		struct json_object *ops = json_object_new_array();
 		size_t bytes = 0;
 
-		while (!ret && i < n && json_object_array_length(ops) + 2 <= EC_MAX_OPS &&
+		while (!ret && i < n && json_object_array_length(ops) + 3 <= EC_MAX_OPS &&
 		       bytes < EC_MAX_TXN_BYTES)
 			ret = change_ops(s, ops, &ch[i++], &bytes);
 		if (ret) {
@@ -1070,32 +1107,56 @@ static int ec_raw_cas(struct pso_store *s, const char *rkey, uint64_t expect_rev
 		      size_t len, uint64_t lease, uint64_t *rev)
 {
 	struct ec *e = s->priv;
-	struct json_object *cmps = NULL, *ops = json_object_new_array();
+	struct json_object *cmps = NULL, *ops = json_object_new_array(), *failure = NULL;
+	struct json_object *resp = NULL;
 	char key[512], err[256];
 	bool ok = true;
-	int ret;
+	uint64_t at;
+	int ret = 0;
 
 	snprintf(key, sizeof(key), "%s%s", e->prefix, rkey);
 	if (expect_rev != PSO_STORE_ANY_REV) {
 		cmps = json_object_new_array();
+		failure = json_object_new_array();
 		ret = add_compare(cmps, key, "MOD", expect_rev);
+		if (!ret)
+			ret = op_range(failure, key);
 	}
-	ret = val ? op_put(ops, key, val, len, lease) : op_delete(ops, key);
+	if (!ret)
+		ret = val ? op_put(ops, key, val, len, lease) : op_delete(ops, key);
 	if (ret) {
 		json_object_put(cmps);
 		json_object_put(ops);
+		json_object_put(failure);
 		return ret;
 	}
-	ret = txn(s, cmps, ops, NULL, cmps ? &ok : NULL, NULL, err, sizeof(err));
+	ret = txn(s, cmps, ops, failure, cmps ? &ok : NULL, &resp, err, sizeof(err));
 	if (ret) {
 		note_error(s, err);
 		return ret;
 	}
+	at = s->rev;
+	if (!ok && e->resent && val && lease) {
+		/* Sent twice: the compare may have failed on our own first write.
+		 * The key holding our value under our lease is that write (a lease
+		 * is one broker's). */
+		struct json_object *r = jidx(jget(resp, "responses"), 0);
+		struct json_object *kv = jidx(jget(jget(r, "response_range"), "kvs"), 0);
+		size_t n;
+		uint8_t *v = kv ? jbytes(kv, "value", &n) : NULL;
+
+		if (v && n == len && !memcmp(v, val, len) && jnum(kv, "lease") == lease) {
+			ok = true;
+			at = jnum(kv, "mod_revision");
+		}
+		free(v);
+	}
+	json_object_put(resp);
 	if (!ok)
 		return -ECANCELED;
 	s->stats.revision = s->rev;
 	if (rev)
-		*rev = s->rev;
+		*rev = at;
 	return 0;
 }
 
@@ -1250,6 +1311,23 @@ static bool queue_grow(struct ec_watch *w)
 	w->q = q;
 	w->capq = cap;
 	return true;
+}
+
+/* Put n events back in front of what arrived meanwhile (lock held); on no
+ * memory they are dropped and the watch ends with -ENODATA. */
+static void requeue(struct ec_watch *w, struct wev *v, size_t n)
+{
+	while (w->nq + n > w->capq)
+		if (!queue_grow(w)) {
+			for (size_t i = 0; i < n; i++)
+				wev_free(&v[i]);
+			w->error = -ENODATA;
+			w->stop = true;
+			return;
+		}
+	memmove(w->q + n, w->q, w->nq * sizeof(*w->q));
+	memcpy(w->q, v, n * sizeof(*v));
+	w->nq += n;
 }
 
 /* One line of the stream: a watch response. */
@@ -1556,17 +1634,24 @@ static int ec_watch_from(struct pso_store *s, uint64_t from_rev, pso_store_fn fn
 	w->nq = w->capq = 0;
 	progress = w->progress;
 	pthread_mutex_unlock(&w->lock);
-	for (i = 0; i < nq; i++) {
-		if (!ret && q[i].rev > from_rev) {
-			ret = hand_event(s, &q[i], fn, ctx);
-			if (q[i].rev > next)
-				next = q[i].rev;
-		}
+	/* Everything queued is after watch_from (the stream started there). */
+	for (i = 0; i < nq && !ret; i++) {
+		ret = hand_event(s, &q[i], fn, ctx);
+		if (q[i].rev > next)
+			next = q[i].rev;
 		wev_free(&q[i]);
 	}
-	free(q);
-	if (progress > next)
+	if (i < nq) {
+		/* fn stopped the walk: what it did not see waits for the next
+		 * call, which goes on from here on the same stream */
+		pthread_mutex_lock(&w->lock);
+		requeue(w, q + i, nq - i);
+		pthread_mutex_unlock(&w->lock);
+		wake(e);
+	} else if (progress > next) {
 		next = progress;
+	}
+	free(q);
 	if (next > s->rev)
 		s->rev = next;
 	/* The next call goes on from here with the same stream. */

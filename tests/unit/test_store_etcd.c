@@ -27,6 +27,7 @@
 #include <cmocka.h>
 #include <curl/curl.h>
 #include "store/store.h"
+#include "store/rec_json.h"
 
 #define CLIENT_PORT 23790
 #define PEER_PORT 23800
@@ -339,6 +340,13 @@ static int see(const struct pso_store_item *it, void *arg)
 	return 0;
 }
 
+/* see(), then stop the walk */
+static int see_one(const struct pso_store_item *it, void *arg)
+{
+	see(it, arg);
+	return 1;
+}
+
 static void test_records(void **state)
 {
 	struct pso_store *s = open_in("t-records");
@@ -388,6 +396,16 @@ static void test_records(void **state)
 		/* the name went with the id: it can be claimed again */
 		assert_int_equal(pso_store_claim_topic(s, "c/d", 13, &id), 0);
 		assert_int_equal(id, 13);
+		/* id 11 given up and given to another name in one round: one put;
+		 * the old name's key goes with it */
+		assert_int_equal(pso_store_delete(s, &(struct pso_store_key){ .kind = PSO_REC_TOPIC,
+									.id = 11 }), 0);
+		put_topic(s, 11, "z/z");
+		commit_ok(s, NULL);
+		assert_int_equal(pso_store_claim_topic(s, "a/b", 50, &id), 0);
+		assert_int_equal(id, 50);
+		assert_int_equal(pso_store_claim_topic(s, "z/z", 51, &id), 0);
+		assert_int_equal(id, 11);
 	}
 	pso_store_close(s);
 	s = open_in("t-other");
@@ -535,6 +553,30 @@ static void test_watch(void **state)
 	memset(&v, 0, sizeof(v));
 	assert_int_equal(pso_store_watch(s, from, see, &v, &from), 0);
 	assert_int_equal(v.topics + v.retained + v.deletes + v.raws, 0);
+	/* A walk stopped by its callback: the rest comes with the next call */
+	put_topic(other, 5, "w/y");
+	put_topic(other, 6, "w/z");
+	put_retained(other, 6, "z");
+	commit_ok(other, &rev);
+	{
+		uint64_t deadline = mono_ms() + 5000, next;
+		int ret;
+
+		memset(&v, 0, sizeof(v));
+		while ((ret = pso_store_watch(s, from, see_one, &v, &next)) == 0) {
+			struct pollfd p = { .fd = pso_store_watch_fd(s), .events = POLLIN };
+
+			assert_true(mono_ms() < deadline);
+			poll(&p, 1, 100);
+		}
+		assert_int_equal(ret, 1);
+		assert_int_equal(v.topics, 1);
+		from = next;
+		watch_until(s, &from, &v, 3, 5000);
+		assert_int_equal(v.topics, 2);
+		assert_int_equal(v.retained, 1);
+		assert_int_equal(from, rev);
+	}
 	pso_store_close(other);
 	pso_store_close(s);
 }
@@ -830,9 +872,134 @@ static void test_failover(void **state)
 	wait_healthy(0);
 }
 
+/* ---- the value format, without etcd ---- */
+
+static void test_b64(void **state)
+{
+	static const struct {
+		const char *in, *out;
+	} rows[] = {
+		{ "", "" }, { "f", "Zg==" }, { "fo", "Zm8=" }, { "foo", "Zm9v" },
+		{ "foob", "Zm9vYg==" }, { "fooba", "Zm9vYmE=" }, { "foobar", "Zm9vYmFy" },
+	};
+	static const char *const bad[] = { "Zg=", "Z===", "Zm9v!A==", "=Zg=", "Zg==Zg==" };
+	uint8_t bin[256], *back;
+	char *text;
+	size_t n;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		text = pso_b64_encode(rows[i].in, strlen(rows[i].in));
+		assert_string_equal(text, rows[i].out);
+		back = pso_b64_decode(text, strlen(text), &n);
+		assert_non_null(back);
+		assert_int_equal(n, strlen(rows[i].in));
+		assert_memory_equal(back, rows[i].in, n);
+		free(text);
+		free(back);
+	}
+	for (int i = 0; i < 256; i++)
+		bin[i] = (uint8_t)(255 - i);
+	text = pso_b64_encode(bin, sizeof(bin));
+	back = pso_b64_decode(text, strlen(text), &n);
+	assert_int_equal(n, sizeof(bin));
+	assert_memory_equal(back, bin, n);
+	free(text);
+	free(back);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+		if (pso_b64_decode(bad[i], strlen(bad[i]), &n))
+			fail_msg("'%s' decoded", bad[i]);
+}
+
+/* What another program (or a person with etcdctl) may have left is not
+ * taken for a record. */
+static void test_rec_json_refused(void **state)
+{
+	static const struct {
+		enum pso_rec_kind kind;
+		const char *text;
+	} rows[] = {
+		{ PSO_REC_TOPIC, "" },
+		{ PSO_REC_TOPIC, "not json" },
+		{ PSO_REC_TOPIC, "[1,2]" },
+		{ PSO_REC_TOPIC, "{\"id\":0,\"name\":\"a\"}" },
+		{ PSO_REC_TOPIC, "{\"id\":70000,\"name\":\"a\"}" },
+		{ PSO_REC_TOPIC, "{\"id\":3}" },
+		{ PSO_REC_TOPIC, "{\"id\":\"3\",\"name\":\"a\"}" },
+		{ PSO_REC_RETAINED, "{\"topic_id\":3,\"flags\":0}" },
+		{ PSO_REC_RETAINED, "{\"topic_id\":3,\"flags\":0,\"payload\":\"!!\"}" },
+		{ PSO_REC_SESSION, "{}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"123456789012345678901234\"}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"endpoint\":\"nowhere\"}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"subscriptions\":[{\"kind\":\"odd\"}]}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"qos2_pending\":[1,2,3,4,5,6,7,8,9,"
+				   "10,11,12,13,14,15,16,17]}" },
+		{ PSO_REC_SESSION, "{\"client_id\":\"c\",\"forwarder\":\"10.0.0.1:1\"}" },
+	};
+	struct pso_rec rec;
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++) {
+		if (pso_rec_from_json(rows[i].kind, rows[i].text, strlen(rows[i].text), &rec) !=
+		    -EINVAL)
+			fail_msg("row %zu taken: %s", i, rows[i].text);
+		assert_int_equal(rec.kind, rows[i].kind);
+	}
+	/* and what it writes, it reads */
+	{
+		const char *ok = "{\"client_id\":\"c\",\"forwarder\":\"[fd00::1]:7\","
+				 "\"fwd_node\":\"AQI=\",\"keepalive_s\":9}";
+
+		assert_int_equal(pso_rec_from_json(PSO_REC_SESSION, ok, strlen(ok), &rec), 0);
+		assert_int_equal(rec.s.fwd.node_len, 2);
+		assert_int_equal(rec.s.fwd.node[1], 2);
+		assert_int_equal(rec.s.fwd_ep.family, PSO_AF_INET6);
+		assert_int_equal(rec.s.keepalive_s, 9);
+		pso_rec_free(&rec);
+	}
+}
+
+/* Two of three members stopped (SIGSTOP: their sockets still take
+ * connections, nothing answers): the one left has no leader and says so at
+ * once; commits fail within the request timeout, stay queued, and the
+ * rounds after fail at once; the members continued: written. */
+static void test_quorum_lost(void **state)
+{
+	struct pso_store *s = open_in("t-quorum");
+	uint64_t t0, deadline;
+	int ret;
+
+	put_topic(s, 1, "q/before");
+	commit_ok(s, NULL);
+	kill(pids[1], SIGSTOP);
+	kill(pids[2], SIGSTOP);
+	pause_ms(1500);	/* three election timeouts: member 0 knows it is alone */
+	put_topic(s, 2, "q/during");
+	t0 = mono_ms();
+	ret = pso_store_commit(s, NULL, err, sizeof(err));
+	assert_true(ret == -EHOSTUNREACH || ret == -ETIMEDOUT);
+	assert_true(mono_ms() - t0 < 3000 + 1500);
+	assert_int_equal(pso_store_stats(s)->pending, 1);
+	assert_false(pso_store_stats(s)->reachable);
+	t0 = mono_ms();
+	assert_int_not_equal(pso_store_commit(s, NULL, err, sizeof(err)), 0);
+	assert_true(mono_ms() - t0 < 100);
+	kill(pids[1], SIGCONT);
+	kill(pids[2], SIGCONT);
+	deadline = mono_ms() + 15000;
+	while ((ret = pso_store_commit(s, NULL, err, sizeof(err))) != 0) {
+		if (mono_ms() > deadline)
+			fail_msg("commit after the members came back: %d %s", ret, err);
+		pause_ms(100);
+	}
+	assert_int_equal(pso_store_stats(s)->pending, 0);
+	assert_true(pso_store_stats(s)->reachable);
+	pso_store_close(s);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(test_b64),
+		cmocka_unit_test(test_rec_json_refused),
 		cmocka_unit_test(test_records),
 		cmocka_unit_test(test_big_commit),
 		cmocka_unit_test(test_list_at_compaction),
@@ -844,6 +1011,7 @@ int main(void)
 		cmocka_unit_test(test_unreachable),
 		/* last: it takes the one member down and starts three */
 		cmocka_unit_test_setup(test_failover, three_up),
+		cmocka_unit_test(test_quorum_lost),
 	};
 
 	curl_global_init(CURL_GLOBAL_DEFAULT);
