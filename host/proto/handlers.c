@@ -131,7 +131,9 @@ static int topic_claim(struct pso_proto *p, const char *name, size_t len, uint16
 	memcpy(buf, name, len);
 	buf[len] = '\0';
 	for (;;) {
-		while (want < p->cfg.max_topics && pso_registry_name(p->reg, want))
+		/* Not in use here, and not in quarantine (recycle.c). */
+		while (want < p->cfg.max_topics && (pso_registry_name(p->reg, want) ||
+						     pso_registry_is_quarantined(p->reg, want)))
 			want++;
 		if (want >= p->cfg.max_topics)
 			return -ENOSPC;
