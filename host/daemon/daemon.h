@@ -137,8 +137,9 @@ void pso_broker_ha_tick(struct pso_broker *b);
 /* The store's watch descriptor (-1: none), and its work when readable. */
 int pso_broker_ha_fd(const struct pso_broker *b);
 void pso_broker_ha_watch(struct pso_broker *b);
-/* store_env.c: refuse new control requests (0x01) while the store cannot
- * be written, and accept them again when it can (every tick). */
+/* store_env.c: a group member refuses new control requests (0x01) while
+ * the store cannot be written, and accepts them again when it can (every
+ * tick). */
 void pso_broker_store_health(struct pso_broker *b);
 /* store_env.c: forget what this round changed (a standby writes nothing). */
 void pso_broker_discard_changes(struct pso_broker *b);

@@ -354,8 +354,13 @@ void pso_broker_store_health(struct pso_broker *b)
 	if (!b->store || !b->dirty)
 		return;
 	/* A group's store is known down by any request that failed (the
-	 * lease's keep-alive too), a lone broker's by its commits. */
-	down = b->store_failing || (b->ha && !pso_store_stats(b->store)->reachable);
+	 * lease's keep-alive too) or a commit that failed.  A lone broker
+	 * accepts on and keeps its changes queued until the store answers
+	 * (section 12): refusing is the group's rule, where another member
+	 * may have to take over what was acknowledged. */
+	if (!b->ha)
+		return;
+	down = b->store_failing || !pso_store_stats(b->store)->reachable;
 	if (down == b->store_refusing)
 		return;
 	b->store_refusing = down;

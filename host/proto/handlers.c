@@ -145,7 +145,7 @@ static int topic_claim(struct pso_proto *p, const char *name, size_t len, uint16
 		want++;
 	}
 	if (ret)
-		return ret == -ENOSPC ? -ENOSPC : -ENOMEM;	/* refused: congestion */
+		return ret == -ENOSPC ? -ENOSPC : -EAGAIN;	/* the store cannot say */
 	ret = pso_registry_restore(p->reg, got, buf);
 	if (ret == -EEXIST)
 		pso_warn("topic %s: the store says id %u, which this broker has for %s", buf, got,
@@ -162,10 +162,14 @@ int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16
 	bool created = false;
 	int ret;
 
+	ret = -EAGAIN;
 	if (p->shared_ids && p->ops->claim_topic && pso_topic_name_valid(name, len) &&
 	    pso_registry_lookup(p->reg, name, len, id))
 		ret = topic_claim(p, name, len, id, &created);
-	else
+	/* Not shared, or the store cannot answer now: this broker's own id
+	 * (its write waits queued with the others; a group member refuses
+	 * the request before it gets here). */
+	if (ret == -EAGAIN)
 		ret = pso_registry_register(p->reg, name, len, id, &created);
 
 	if (ret)
