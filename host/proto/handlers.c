@@ -115,34 +115,29 @@ int pso_topic_refresh(struct pso_proto *p, uint16_t id)
 
 /*
  * A name new to this broker, when brokers share the store: its id is the
- * one the store has for it, or the first free id here that the store lets
- * this name claim (one transaction creates both keys: two brokers never
- * give one id to two names, nor two ids to one).
+ * one the store has for it, or the first of the ids this broker's registry
+ * would give next (pso_registry_candidates: never-used ids first, freed
+ * ones oldest first; never one in quarantine) that the store lets this
+ * name claim (one transaction creates both keys: two brokers never give
+ * one id to two names, nor two ids to one).
  */
 static int topic_claim(struct pso_proto *p, const char *name, size_t len, uint16_t *id,
 		       bool *created)
 {
 	char buf[PSO_TOPIC_NAME_MAX + 1];
-	uint16_t want = 1, got = 0;
-	int ret, tries = 0;
+	uint16_t want[CLAIM_TRIES], got = 0;
+	int ret = -ENOSPC, n;
 
 	if (len >= sizeof(buf))
 		return -EINVAL;
 	memcpy(buf, name, len);
 	buf[len] = '\0';
-	for (;;) {
-		/* Not in use here, and not in quarantine (recycle.c). */
-		while (want < p->cfg.max_topics && (pso_registry_name(p->reg, want) ||
-						     pso_registry_is_quarantined(p->reg, want)))
-			want++;
-		if (want >= p->cfg.max_topics)
-			return -ENOSPC;
-		ret = p->ops->claim_topic(p->ctx, buf, want, &got);
+	n = pso_registry_candidates(p->reg, want, CLAIM_TRIES);
+	for (int i = 0; i < n; i++) {
+		ret = p->ops->claim_topic(p->ctx, buf, want[i], &got);
 		if (ret != -EEXIST)
 			break;
-		if (++tries == CLAIM_TRIES)
-			return -ENOSPC;
-		want++;
+		ret = -ENOSPC;	/* every candidate taken by another broker */
 	}
 	if (ret)
 		return ret == -ENOSPC ? -ENOSPC : -EAGAIN;	/* the store cannot say */
