@@ -31,8 +31,13 @@ static void print_usage_row(struct json_object *tables, const char *name)
 
 	if (!json_object_object_get_ex(tables, name, &t))
 		return;
-	printf("  %-12s %8lld / %-8lld\n", name, (long long)num(t, PSO_ST_USED),
+	printf("  %-12s %8lld / %-8lld", name, (long long)num(t, PSO_ST_USED),
 	       (long long)num(t, PSO_ST_CAPACITY));
+	/* Topics: once any were freed, how many and how many ids wait. */
+	if (num(t, PSO_ST_FREED))
+		printf(" (%lld idle freed, %lld ids in quarantine)", (long long)num(t, PSO_ST_FREED),
+		       (long long)num(t, PSO_ST_QUARANTINED));
+	printf("\n");
 }
 
 /* hw mode: which topics the NIC's small table holds. */
@@ -66,8 +71,10 @@ static void print_store(struct json_object *root)
 		snprintf(age, sizeof(age), "%.1f s ago", num(st, "last_write_age_ms") / 1000.0);
 	else
 		snprintf(age, sizeof(age), "none yet");
-	printf("\nStore: %s, revision %lld, last write %s (%lld commits, %lld errors%s%s)\n",
-	       str(st, "spec"), (long long)num(st, PSO_ST_REVISION), age,
+	printf("\nStore: %s%s, revision %lld, last write %s (%lld commits, %lld errors%s%s)\n",
+	       str(st, "spec"),
+	       json_object_object_get_ex(st, "reachable", &v) && !json_object_get_boolean(v) ?
+	       " (unreachable)" : "", (long long)num(st, PSO_ST_REVISION), age,
 	       (long long)num(st, "commits"), (long long)num(st, "errors"),
 	       str(st, "last_error")[0] ? ": " : "", str(st, "last_error"));
 }
