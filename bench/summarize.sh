@@ -191,7 +191,7 @@ table_header() {	# title cells...
 	if [ -s fanout_floor.csv ]; then
 		echo "### TC fan-out against its floor (microbenchmark (f) over (h))"
 		echo
-		echo "ratio: floor ns / psoffload ns per publish, i.e. psoffload's copies per second as a"
+		echo "ratio: floor ns / psoffload ns per publish (the kernel's figure, median), i.e. psoffload's copies per second as a"
 		echo "fraction of the floor's (bench/floor_tc.bpf.c); skip: psoffload cannot hold that"
 		echo "many subscribers on one topic."
 		echo
