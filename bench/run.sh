@@ -218,12 +218,14 @@ run_floor() {
 
 # --max-publish-rate=0: the load generator is a few clients at line rate,
 # which the default limit would hold to 10,000 publishes a second each.
+# --connect-rate=0 --control-rate=0: its subscribers (up to 4,096, one
+# source address) connect and subscribe at once.
 run_psoffload() {	# MODE
 	local mode=$1 sys=psoffload-$1 rc
 	rm -rf "$PIN"
 	start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
 		"$BUILD/psoffload" --store=none --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 \
-			--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
+			--connect-rate=0 --control-rate=0 --trusted=10.91.0.0/24 "$DEV_BRK" || return 1
 	record_progs "$sys"
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats-before.json"
 	loadgen "$sys" --broker-pid "$broker_pid" "${LAT[@]}"
@@ -246,7 +248,9 @@ check_paths() {
 	host=$(jq '[.. | .host_deliveries? // empty] | add // 0' "$OUT/$sys-status.json" 2>/dev/null)
 	printf '%s: data plane: xdp_tx %s, xdp_pass_fanout %s, tc_copies %s; daemon deliveries %s\n' \
 		"$sys" "$tx" "$fanout" "$copies" "${host:-?}" | tee -a "$OUT/paths.txt" >&2
-	if [ "${tx:-0}" -eq 0 ] || { [ "$FANOUTS" != 1 ] && [ "${copies:-0}" -eq 0 ]; }; then
+	# XDP_TX where fan-out 1 was measured, TC copies where more was.
+	if { [[ ",$FANOUTS," == *,1,* ]] && [ "${tx:-0}" -eq 0 ]; } ||
+	   { [ "$FANOUTS" != 1 ] && [ "${copies:-0}" -eq 0 ]; }; then
 		echo "bench: $sys: the data plane did not carry the traffic" >&2
 		return 1
 	fi
