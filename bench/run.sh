@@ -30,7 +30,10 @@
 #
 # Environment: BENCH_SYSTEMS (subset, space separated), BENCH_REPEATS,
 # BENCH_DURATION, BENCH_WARMUP, BENCH_FANOUTS, BENCH_PAYLOADS,
-# BENCH_MICRO_FANOUTS (the microbenchmark's TC fan-outs, against the floor).
+# BENCH_MICRO_FANOUTS (the microbenchmark's TC fan-outs, against the floor),
+# BENCH_BIG_FANOUTS (psoffload-drv's fan-outs past the matrix, payload 64
+# only, in the lab; `make bench`: 256,1024,4096; skipped with a line per
+# point where the broker refuses a subscriber).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -79,6 +82,7 @@ if [ $quick = 1 ]; then
 	DURATION=${BENCH_DURATION:-1.0}
 	WARMUP=${BENCH_WARMUP:-0.3}
 	LAT=()
+	BIG_FANOUTS=${BENCH_BIG_FANOUTS:-}
 	MICRO=(-r 3 -t 150 -f "${BENCH_MICRO_FANOUTS:-8,64,1024}")
 else
 	SYSTEMS=${BENCH_SYSTEMS:-"floor psoffload-drv psoffload-skb baseline mosquitto redis nats"}
@@ -88,6 +92,7 @@ else
 	DURATION=${BENCH_DURATION:-1.0}
 	WARMUP=${BENCH_WARMUP:-0.3}
 	LAT=(--lat-fanouts 1,16 --lat-levels 10,50,90 --lat-payload 64 --lat-duration 2)
+	BIG_FANOUTS=${BENCH_BIG_FANOUTS:-256,1024,4096}
 	MICRO=(-r 5 -t 400 -f "${BENCH_MICRO_FANOUTS:-8,16,32,64,256,1024,4096}")
 fi
 
@@ -230,6 +235,11 @@ run_psoffload() {	# MODE
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats-before.json"
 	loadgen "$sys" --broker-pid "$broker_pid" "${LAT[@]}"
 	rc=$?
+	# The large fan-outs, 64-byte payloads: the other systems' clients
+	# serve 64 subscribers.
+	if [ "$mode" = drv ] && [ -n "$BIG_FANOUTS" ]; then
+		loadgen "$sys" --broker-pid "$broker_pid" --fanouts "$BIG_FANOUTS" --payloads 64 || rc=1
+	fi
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats.json"
 	in_ns "$NS_BRK" "$BUILD/psoffload" status --json --pin-dir="$PIN" >"$OUT/$sys-status.json" 2>/dev/null
 	echo "$sys,$(rss_of "$broker_pid"),$(bpf_maps_kb),daemon RSS + pinned map memory" >>"$OUT/memory.csv"
