@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -159,6 +160,16 @@ static void control_setup(void)
 {
 	char name[32], id[24];
 	uint16_t msg_id = 1;
+	struct rlimit nofile;
+
+	/* A socket per subscriber: up to 4,096, past a default soft limit
+	 * of 1,024 descriptors. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (rlim_t)G.n_subs + 64) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) || nofile.rlim_cur < (rlim_t)G.n_subs + 64)
+			bl_die("%d subscriber sockets: the descriptor limit is %llu", G.n_subs,
+			       (unsigned long long)nofile.rlim_cur);
+	}
 
 	G.pub_fd = udp_socket(G.pub_port);
 	if (G.floor)
