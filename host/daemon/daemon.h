@@ -81,6 +81,7 @@ struct pso_broker {
 	struct pso_store *store;
 	struct pso_dirty *dirty;	/* what it must write this round; NULL: --store=none */
 	uint32_t max_topics;		/* the protocol layer's topic ids */
+	uint64_t subscriptions_full;	/* slots refused: --max-subscriptions reached */
 	bool store_failing;
 	uint64_t store_error_logged_ms;
 };

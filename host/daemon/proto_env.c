@@ -238,7 +238,15 @@ static int env_slot_add(void *ctx, uint16_t id, const struct pso_sub *slot)
 {
 	struct pso_broker *b = ctx;
 	struct pso_endpoint ep;
-	int ret = pso_tables_sub_add(&b->tables, id, slot);
+	int ret;
+
+	/* --max-subscriptions: every slot of every topic counts; past it a
+	 * topic is as full as one whose own slots are taken. */
+	if (b->tables.nsubs >= b->dp.sizes.subscriptions) {
+		b->subscriptions_full++;
+		return -ENOSPC;
+	}
+	ret = pso_tables_sub_add(&b->tables, id, slot);
 
 	if (ret == -EEXIST && b->adopted) {
 		pso_sub_endpoint(slot, &ep);
