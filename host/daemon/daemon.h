@@ -65,6 +65,7 @@ struct pso_broker {
 	bool status_dirty;
 	struct pso_status_snap status_last;
 	uint64_t status_written_ms, status_checked_ms;
+	uint64_t status_cost_us;	/* the last write took (snapshot and file) */
 	struct pso_instance_lock pin_lock;	/* the pin directory is ours */
 	struct pso_notify notify;	/* the service manager (systemd) */
 	/* restart and recovery (restart.c) */
