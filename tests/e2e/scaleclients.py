@@ -5,7 +5,9 @@
 # so the broker sees N endpoints over several addresses and ports.  Client i
 # CONNECTs (keep-alive 600 s, CleanSession, id sc<i>), answers the broker's
 # address check (the REGISTER after CONNACK: REGACK with its MsgId, 6.5),
-# and, when TOPICS > 0, SUBSCRIBEs (QoS 0) to scale/<i % TOPICS>.
+# and, when TOPICS > 0, SUBSCRIBEs (QoS 0) to scale/<i % TOPICS>
+# (SCALE_PER_TOPIC=K in the environment: only the first K x TOPICS clients
+# subscribe, K to a topic, for topic tables whose topics hold fewer).
 #
 # Prints "ready N CONNECT_S SUBSCRIBE_S" once every CONNACK and SUBACK came
 # (0 seconds for no subscription), then reads commands on stdin:
@@ -27,7 +29,8 @@ import time
 
 CONNECT, CONNACK, REGISTER, REGACK = 0x04, 0x05, 0x0A, 0x0B
 PUBLISH, SUBSCRIBE, SUBACK = 0x0C, 0x12, 0x13
-WINDOW = 512		# requests in flight: within the broker's receive buffer
+WINDOW = 1024		# requests in flight, all workers together: within the
+			# broker's receive buffer (more only overflow it)
 RESEND_S = 2.0		# a request unanswered this long is sent again (UDP)
 TIMEOUT = 120.0
 PUB_BATCH = 50		# publishes sent back to back, then PUB_PAUSE_S: the
@@ -58,7 +61,8 @@ class Clients:
     """The clients of one worker: global indexes mine, client i's socket
     bound to addrs[i % len(addrs)]."""
 
-    def __init__(self, host, mine, addrs):
+    def __init__(self, host, mine, addrs, window):
+        self.window = window
         family = socket.AF_INET6 if ":" in host else socket.AF_INET
         self.ep = select.epoll()
         self.socks = {}
@@ -91,7 +95,7 @@ class Clients:
         pending, sent, answers, nxt = {}, {}, {}, 0
         next_resend = time.monotonic() + RESEND_S
         while nxt < len(which) or pending:
-            while nxt < len(which) and len(pending) < WINDOW:
+            while nxt < len(which) and len(pending) < self.window:
                 i = which[nxt]
                 self.socks[i].send(make(i))
                 pending[i] = None
@@ -125,9 +129,9 @@ class Clients:
         return answers
 
 
-def worker(host, n, topics, addrs, mine, cmd, out):
+def worker(host, n, topics, addrs, mine, window, cmd, out):
     """One process's clients, driven by the lines the parent writes."""
-    c = Clients(host, mine, addrs)
+    c = Clients(host, mine, addrs, window)
     msg_id = 60001
     say = lambda text: (out.write(text + "\n"), out.flush())
     say("up")
@@ -138,7 +142,9 @@ def worker(host, n, topics, addrs, mine, cmd, out):
                          time.monotonic() + TIMEOUT, want_proven=True)
             say("ok" if ok is not None else "connect: no CONNACK or address check within 120 s")
         elif words[0] == "subscribe":
-            ok = c.phase(mine, lambda i: subscribe_msg(b"scale/%d" % (i % topics), 1 + i % 60000),
+            per = int(os.environ.get("SCALE_PER_TOPIC", "0"))
+            subs = [i for i in mine if not per or i < per * topics]
+            ok = c.phase(subs, lambda i: subscribe_msg(b"scale/%d" % (i % topics), 1 + i % 60000),
                          SUBACK, time.monotonic() + TIMEOUT)
             say("ok" if ok is not None else "subscribe: no SUBACK within 120 s")
         elif words[0] == "pub":
@@ -188,7 +194,7 @@ def main():
             os.close(out_r)
             try:
                 worker(host, n, topics, addrs, range(w, n, nworkers),
-                       os.fdopen(cmd_r), os.fdopen(out_w, "w"))
+                       max(16, WINDOW // nworkers), os.fdopen(cmd_r), os.fdopen(out_w, "w"))
             except Exception as e:	# the parent sees the line, not a hang
                 os.write(out_w, f"worker {w}: {e}\n".encode())
             os._exit(0)
