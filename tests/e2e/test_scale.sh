@@ -101,7 +101,7 @@ start_broker() {
 	fi
 }
 
-# raw_exchange NS PYTHON: a few raw MQTT-SN datagrams from python in NS.
+# raw NS PYTHON: a few raw MQTT-SN datagrams from python in NS.
 raw() { lab_run "$1" python3 -c "$2"; }
 
 # ---- 100,000 clients --------------------------------------------------------------
