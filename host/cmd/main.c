@@ -181,6 +181,11 @@ static const struct pso_opt broker_opts[] = {
 	{ "session-expiry", 0, PSO_OPT_UINT, BROKER(cfg.session_expiry_s), .min = 0,
 	  .max = 4294967, .unit = "seconds", .arg = "SEC", .flags = LIVE,
 	  .help = "how long a session kept by a CONNECT without\nCleanSession outlives its connection (default 3600)" },
+	{ "topic-idle", 0, PSO_OPT_UINT, BROKER(cfg.topic_idle_s), .min = 0,
+	  .max = 4294967, .unit = "seconds", .arg = "SEC", .flags = LIVE,
+	  .help = "free a registered topic nobody uses (no subscriber,\n"
+		  "no retained message, its id known to no session) after\n"
+		  "SEC idle, its id reused later; 0 never (default 600)" },
 	{ "retry-interval", 0, PSO_OPT_UINT, BROKER(cfg.retry_s), .min = 1, .max = 3600,
 	  .unit = "seconds", .arg = "SEC", .flags = LIVE,
 	  .help = "QoS 1/2 deliveries: resend an unacknowledged one\nevery SEC seconds (T_RETRY, default 10)" },
@@ -326,7 +331,7 @@ static void broker_defaults(struct broker_args *a)
 			.qosm1 = PSO_QOSM1_PREDEFINED,
 			.pin_dir = PSO_PIN_DIR_DEFAULT,
 			.gw_id = 1,
-			.placement_ms = 1000, .session_expiry_s = 3600,
+			.placement_ms = 1000, .session_expiry_s = 3600, .topic_idle_s = 600,
 			.retry_s = 10, .retries = 3, .unvalidated_s = 30, .adopt_grace_s = 90,
 			.max_publish_rate = PSO_DEFAULT_MAX_PUBLISH_RATE,
 			.build = PSO_VERSION,

@@ -31,8 +31,13 @@ static void print_usage_row(struct json_object *tables, const char *name)
 
 	if (!json_object_object_get_ex(tables, name, &t))
 		return;
-	printf("  %-13s %8lld / %-8lld\n", name, (long long)num(t, PSO_ST_USED),
+	printf("  %-13s %8lld / %-8lld", name, (long long)num(t, PSO_ST_USED),
 	       (long long)num(t, PSO_ST_CAPACITY));
+	/* Topics: once any were freed, how many and how many ids wait. */
+	if (num(t, PSO_ST_FREED))
+		printf(" (%lld idle freed, %lld ids in quarantine)", (long long)num(t, PSO_ST_FREED),
+		       (long long)num(t, PSO_ST_QUARANTINED));
+	printf("\n");
 }
 
 /* hw mode: which topics the NIC's small table holds. */

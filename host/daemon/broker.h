@@ -37,6 +37,7 @@ struct pso_broker_cfg {
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
+	unsigned int topic_idle_s;	/* idle topics freed after (0: never) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
 	const char *store;		/* "sqlite:PATH" or "none"; NULL: the default
 					 * for the name (pso_store_default_spec) */

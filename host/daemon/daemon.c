@@ -322,7 +322,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_broker *b = calloc(1, sizeof(*b));
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
-		.session_expiry_s = cfg->session_expiry_s,
+		.session_expiry_s = cfg->session_expiry_s, .topic_idle_s = cfg->topic_idle_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 		.unvalidated_s = cfg->unvalidated_s,
 	};
@@ -438,6 +438,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (!ret)
 		ret = pso_tables_use_short_names(&b->tables, b->dp.short_names_fd);
+	if (!ret)
+		ret = pso_tables_use_topic_stats(&b->tables, b->dp.topic_stats_fd);
 	if (!ret)
 		ret = pso_tables_set_publish_rate(&b->tables, cfg->max_publish_rate,
 						  cfg->publish_burst);
@@ -729,7 +731,7 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 {
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
-		.session_expiry_s = cfg->session_expiry_s,
+		.session_expiry_s = cfg->session_expiry_s, .topic_idle_s = cfg->topic_idle_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_cidr trusted[PSO_MAX_TRUSTED];

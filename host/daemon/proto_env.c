@@ -281,6 +281,20 @@ static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *e
 	return pso_tables_sub_served_at(&b->tables, id, ep, family, rx_ns);
 }
 
+static int env_topic_free(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_topic_free(&b->tables, id);
+}
+
+static bool env_topic_reusable(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_topic_reusable(&b->tables, id);
+}
+
 const struct pso_proto_ops pso_broker_proto_ops = {
 	.send = env_send,
 	.broadcast = env_broadcast,
@@ -294,6 +308,8 @@ const struct pso_proto_ops pso_broker_proto_ops = {
 	.slots_set = env_slots_set,
 	.slots_remove = env_slots_remove,
 	.slot_served = env_slot_served,
+	.topic_free = env_topic_free,
+	.topic_reusable = env_topic_reusable,
 	.session_changed = pso_broker_session_changed,
 	.topic_changed = pso_broker_topic_changed,
 	.retained_changed = pso_broker_retained_changed,

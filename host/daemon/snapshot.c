@@ -15,6 +15,7 @@
 #include "daemon/snapshot.h"
 #include "daemon/statusfile.h"
 #include "proto/mqttsn.h"
+#include "proto/topics.h"
 #include "util/log.h"
 
 const char *const pso_snap_dp_names[PSO_CNT__MAX] = PSO_COUNTER_NAMES;
@@ -36,6 +37,9 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(qos_queue_full, "QoS 1/2 deliveries refused: the session's outbox was full."),
 	COUNTER(wills_published, "Wills published for lost clients."),
 	COUNTER(unknown_topic, "QoS 0 publishes to unknown topic ids answered."),
+	COUNTER(topics_freed, "Idle topics freed (--topic-idle): their ids come back."),
+	COUNTER(topics_reused, "Freed topic ids given to a new topic."),
+	COUNTER(late_publishes, "Publishes received before their id named its topic: treated as unknown."),
 	COUNTER(sleep_buffered, "QoS 0 publishes buffered for sleeping clients."),
 	COUNTER(sleep_dropped, "Buffered publishes dropped from a full sleep buffer."),
 	COUNTER(forwarded, "Datagrams that came wrapped by a forwarder."),
@@ -166,6 +170,7 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	snprintf(s->metrics, sizeof(s->metrics), "%s", b->cfg.metrics_addr ? b->cfg.metrics_addr : "");
 
 	s->proto = *pso_proto_stats(b->proto);
+	s->topics_quarantined = pso_registry_nquarantined(pso_proto_registry(b->proto));
 	pso_tables_usage(&b->tables, &s->tables);
 	s->subscriptions_cap = b->dp.sizes.subscriptions;
 	s->subscriptions_full = b->subscriptions_full;
@@ -366,7 +371,13 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 		json_object_array_add(ifs, iface_json(&s->ifaces[i]));
 	json_object_object_add(root, PSO_ST_INTERFACES, ifs);
 
-	json_object_object_add(tables, PSO_ST_TOPICS, usage_obj(u->topics, u->max_topics));
+	{
+		struct json_object *t = usage_obj(u->topics, u->max_topics);
+
+		add_u64(t, PSO_ST_FREED, s->proto.topics_freed);
+		add_u64(t, PSO_ST_QUARANTINED, s->topics_quarantined);
+		json_object_object_add(tables, PSO_ST_TOPICS, t);
+	}
 	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u->subs, u->max_subs));
 	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(u->clients, u->max_clients));
 	{

@@ -111,6 +111,7 @@ struct pso_snapshot {
 	/* --max-subscriptions, the slots it refused; the kernel memory of
 	 * every map (pso_dp_map_memory) */
 	uint64_t subscriptions_cap, subscriptions_full, map_memory;
+	uint32_t topics_quarantined;	/* freed ids not free again yet */
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;
 	uint64_t retained_msgs, retained_bytes;

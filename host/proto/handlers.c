@@ -115,9 +115,14 @@ int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16
 	bool created = false;
 	int ret = pso_registry_register(p->reg, name, len, id, &created);
 
-	if (!ret && created)
+	if (ret)
+		return ret;
+	pso_topic_touch(p, *id);
+	if (created) {
+		pso_topic_reborn(p, *id);
 		pso_topic_created(p, *id, pso_registry_name(p->reg, *id));
-	return ret;
+	}
+	return 0;
 }
 
 /* ---- message handlers --------------------------------------------------- */
@@ -165,10 +170,19 @@ static void handle_register(struct pso_proto *p, struct rx *rx)
 	} else if (ret == -ENOSPC || ret == -ENOMEM) {
 		p->stats.congestion++;
 		ack.return_code = MQTTSN_RC_CONGESTION;
-		pso_warn("REGISTER from %s refused: %s", rx->c->id,
-			 ret == -ENOSPC ? "topic table full" : "out of memory");
+		if (ret == -ENOSPC && pso_registry_nquarantined(p->reg))
+			pso_warn("REGISTER from %s refused: topic table full (%u freed ids not "
+				 "free again yet)", rx->c->id, pso_registry_nquarantined(p->reg));
+		else
+			pso_warn("REGISTER from %s refused: %s", rx->c->id,
+				 ret == -ENOSPC ? "topic table full" : "out of memory");
 	} else if (ret) {
 		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+	} else if (pso_client_know(p, rx->c, id)) {
+		/* Not recorded, the topic could be freed under the client. */
+		p->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("REGISTER from %s refused: out of memory", rx->c->id);
 	}
 	ack.topic_id = id;
 	pso_reply(p, rx, &ack);
@@ -267,6 +281,9 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 		return;
 	}
 	id = publish_topic(p, m, rx->c, &refused);
+	/* Meant for the topic the id named before it was freed (recycle.c). */
+	if (id && topic_type != MQTTSN_TOPIC_SHORT && pso_topic_late(p, id, rx->rx_ns))
+		id = 0;
 	/* Over a quota (quota.c): a QoS 1/2 publish is refused whole; of a
 	 * QoS 0/-1 one, which the data plane may have forwarded already,
 	 * only what would be kept (its topic, its retained copy). */
@@ -331,6 +348,8 @@ static int subscribe_topic(struct pso_proto *p, struct pso_client *c, struct pso
 	s->topic_id = id;
 	/* It named the topic itself: its SUBACK says the id. */
 	pso_client_hold_of(c, id)->told = true;
+	if (s->kind == PSO_SUB_NAME)
+		pso_client_know(p, c, id);	/* its hold keeps the topic anyway */
 	return 0;
 }
 

@@ -111,7 +111,7 @@ int pso_proto_export_session(struct pso_proto *p, const char *client_id, uint64_
 			goto nomem;
 	}
 	s->subs = calloc(c->nsubs ? c->nsubs : 1, sizeof(*s->subs));
-	s->told = calloc(c->nheld ? c->nheld : 1, sizeof(*s->told));
+	s->told = calloc(c->nheld + c->nknown + 1, sizeof(*s->told));
 	s->msgs = calloc(c->out_len + c->zz_len + 1, sizeof(*s->msgs));
 	if (!s->subs || !s->told || !s->msgs)
 		goto nomem;
@@ -125,8 +125,11 @@ int pso_proto_export_session(struct pso_proto *p, const char *client_id, uint64_
 			goto nomem;
 		s->nsubs++;
 	}
+	/* Every id it knows (recycle.c), and its holds' that it was told. */
+	for (uint32_t i = 0; i < c->nknown; i++)
+		s->told[s->ntold++] = c->known[i];
 	for (int i = 0; i < c->nheld; i++)
-		if (c->held[i]->told)
+		if (c->held[i]->told && !pso_client_knows(c, c->held[i]->id))
 			s->told[s->ntold++] = c->held[i]->id;
 	if (export_msgs(s, c->out_head, PSO_BOX_OUTBOX) || export_msgs(s, c->zz_head, PSO_BOX_SLEEP))
 		goto nomem;
@@ -190,6 +193,7 @@ static int import_topic(struct pso_proto *p, const struct pso_rec_topic *t, char
 		return ret;
 	}
 	p->ops->topic_set(p->ctx, t->id, pso_topic_policy(p, t->id), t->name);
+	pso_topic_touch(p, t->id);	/* a whole idle period from the start */
 	return 0;
 }
 
@@ -381,6 +385,13 @@ static int import_session(struct pso_proto *p, const struct pso_rec_session *s, 
 			h->told = c->subs[k].kind == PSO_SUB_NAME && c->subs[k].topic_id == h->id;
 		h->qos = pso_hold_qos(c, h->id);
 	}
+	/* The ids it knows keep their topics while the session lasts. */
+	for (int i = 0; i < s->ntold; i++)
+		if (pso_registry_name(p->reg, s->told[i]))
+			pso_client_know(p, c, s->told[i]);
+	for (int k = 0; k < c->nsubs; k++)
+		if (c->subs[k].kind == PSO_SUB_NAME)
+			pso_client_know(p, c, c->subs[k].topic_id);
 	if (s->fwd.node_len)
 		pso_fwd_set(p, c, &s->fwd, &s->fwd_ep, &s->fwd_local);
 

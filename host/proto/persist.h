@@ -79,7 +79,8 @@ struct pso_rec_session {
 	size_t will_len;
 	struct pso_rec_sub *subs;
 	int nsubs;
-	uint16_t *told;		/* topics of its filters it was told the id of */
+	uint16_t *told;		/* registered topic ids it knows (REGACK, SUBACK,
+				 * REGISTER): its topics stay while it does */
 	int ntold;
 	struct pso_rec_msg *msgs;	/* the outbox in order, then the sleep buffer */
 	int nmsgs;

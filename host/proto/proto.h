@@ -79,6 +79,10 @@ struct pso_proto_cfg {
 	const struct pso_cidr *trusted;
 	int ntrusted;
 	uint32_t unvalidated_s;
+	/* A registered topic nobody uses (no subscriber, no retained
+	 * message, not predefined, its id known to no session) is freed
+	 * after this long, and its id reused later (recycle.c); 0: never. */
+	uint32_t topic_idle_s;
 	struct pso_limits lim;
 };
 
@@ -137,6 +141,13 @@ struct pso_proto_ops {
 	bool (*slot_served)(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family,
 			    uint64_t rx_ns);
 
+	/* Optional (NULL: nothing to wait for): take topic id out of the
+	 * data plane for good (-EBUSY: not now, it still has subscribers
+	 * there), and whether the data plane has no trace of it left, so
+	 * that the id may name another topic (tables.h, recycle.c). */
+	int (*topic_free)(void *ctx, uint16_t id);
+	bool (*topic_reusable)(void *ctx, uint16_t id);
+
 	/* Optional (NULL: nothing is kept), for a store (persist.h): the
 	 * session of this client id changed or ended, a topic was
 	 * registered, a topic's retained message changed.  Called as it
@@ -170,6 +181,10 @@ struct pso_proto_stats {
 	uint64_t forwarded;		/* datagrams wrapped by a forwarder */
 	uint64_t unknown_dropped;	/* datagrams from endpoints without a
 					 * session left unanswered */
+	uint64_t topics_freed;		/* idle topics freed (recycle.c) */
+	uint64_t topics_reused;		/* ids freed once, given to a new topic */
+	uint64_t late_publishes;	/* publishes received before their id
+					 * named its topic: meant for the old one */
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 	uint64_t unreachable;		/* clients lost to an ICMP port or host
 					 * unreachable (pso_proto_unreachable) */
