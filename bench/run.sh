@@ -9,7 +9,9 @@
 #   mosquitto, redis, nats   Debian's servers, default configuration plus
 #                   what it takes to accept clients from the lab (see below)
 # and then the control plane: CONNECT+SUBSCRIBE per second of psoffload with
-# --store=none and --store=sqlite, alternating (bench/ctlrate, control.csv).
+# --store=none, --store=sqlite and --store=etcd (one etcd member in the
+# broker namespace, on the broker CPU), alternating (bench/ctlrate,
+# control.csv; BENCH_CTL_STORES picks some of them).
 # The MQTT-SN systems and the floor are driven by bench/loadgen (kernel-side
 # live-frames injector, XDP sink), the others by their own C client library
 # (bench/clients).  Placement (lab.sh): generator and clients on GEN_CPU (0);
@@ -57,6 +59,7 @@ t_start=$SECONDS
 
 cleanup() {
 	stop_broker
+	stop_etcd
 	bench_lab_down
 	rm -rf "$PIN" "$FLOOR_PIN" "$TMPD"
 }
@@ -310,24 +313,57 @@ nice -n -20 taskset -c "$BROKER_CPU" "$BUILD/bench/microbench" "${MICRO[@]}" >"$
 # ---- control plane: the store's cost -----------------------------------------
 
 # CONNECT+SUBSCRIBE per second (bench/ctlrate: 64 clients, each a new
-# session that subscribes and ends), psoffload with --store=none and with
-# --store=sqlite (a fresh file each run), alternating, REPEATS of each;
-# the per-source rate limits off (every client comes from one address).
+# session that subscribes and ends), psoffload with --store=none, with
+# --store=sqlite (a fresh file each run) and with --store=etcd (a fresh
+# one-member etcd each run, in the broker namespace on 127.0.0.1:23795, on
+# the broker CPU), alternating, REPEATS of each; the per-source rate limits
+# off (every client comes from one address).
 CTL_DURATION=${BENCH_CTL_DURATION:-3}
+CTL_STORES=${BENCH_CTL_STORES:-none sqlite etcd}
+ETCD_URL=http://127.0.0.1:23795
+etcd_pid=
+start_etcd() {	# DATA_DIR
+	in_ns "$NS_BRK" ip link set lo up
+	nsenter --net="$(ns_path "$NS_BRK")" taskset -c "$BROKER_CPU" etcd --name etc-bench \
+		--data-dir "$1" --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+		--listen-peer-urls http://127.0.0.1:23805 \
+		--initial-advertise-peer-urls http://127.0.0.1:23805 \
+		--initial-cluster etc-bench=http://127.0.0.1:23805 >"$OUT/etcd.log" 2>&1 &
+	etcd_pid=$!
+	wait_for 20 etcd_healthy || { echo "bench: etcd did not start" >&2; tail -n 5 "$OUT/etcd.log" >&2; return 1; }
+}
+etcd_healthy() { in_ns "$NS_BRK" curl -sf -m 1 "$ETCD_URL/health" | grep -q '"true"'; }
+stop_etcd() {
+	[ -n "$etcd_pid" ] || return 0
+	kill -TERM "$etcd_pid" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$etcd_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$etcd_pid" 2>/dev/null
+	wait "$etcd_pid" 2>/dev/null
+	etcd_pid=
+}
 run_control() {
-	local rep store sys line rc=0
+	local rep store sys line spec rc=0
 	echo "store,repeat,ops_per_s,connect_subscribe_p50_us,p99_us" >"$OUT/control.csv"
 	for rep in $(seq "$REPEATS"); do
-		for store in none sqlite; do
-			sys=psoffload-ctl-$store
-			rm -rf "$PIN" "$TMPD/ctl.db"
+		for store in $CTL_STORES; do
+			sys=psoffload-ctl-$store-$rep
+			rm -rf "$PIN" "$TMPD/ctl.db" "$TMPD/etcd"
+			case $store in
+			none) spec=none ;;
+			sqlite) spec=sqlite:$TMPD/ctl.db ;;
+			etcd) spec=etcd:$ETCD_URL; start_etcd "$TMPD/etcd" || { rc=1; continue; } ;;
+			esac
 			start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
-				"$BUILD/psoffload" --store="$([ $store = none ] && echo none || echo "sqlite:$TMPD/ctl.db")" \
+				"$BUILD/psoffload" --store="$spec" \
 				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 \
-				--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
+				--trusted=10.91.0.0/24 "$DEV_BRK" || { stop_etcd; return 1; }
 			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
-				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
+				-w 64 -d "$CTL_DURATION" -W 0.5 2>"$OUT/$sys.ctlrate.err") || rc=1
 			stop_broker
+			stop_etcd
 			echo "$store,$rep,$(sed -E 's/^ops_per_s=([0-9]+) connect_subscribe_p50_us=([0-9]+) p99_us=([0-9]+).*/\1,\2,\3/' <<<"$line")" \
 				>>"$OUT/control.csv"
 		done
@@ -335,9 +371,10 @@ run_control() {
 	return $rc
 }
 
-# Median of column COL of control.csv for STORE.
+# Median of column COL of control.csv for STORE, over the runs that got
+# cycles through (a failed run is a row of zeros).
 ctl_med() {
-	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s { v[n++] = $c }
+	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s && $3 > 0 { v[n++] = $c }
 		END { if (!n) { print 0; exit }
 		      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		      print (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }' "$OUT/control.csv"
@@ -355,10 +392,10 @@ for sys in $SYSTEMS; do
 	*) echo "bench: unknown system $sys" >&2; false ;;
 	esac || failed+=("$sys")
 done
-say "control plane: CONNECT+SUBSCRIBE/s, --store=none and --store=sqlite"
+say "control plane: CONNECT+SUBSCRIBE/s, --store=${CTL_STORES// /, }"
 run_control || failed+=(control)
-ctl_none=$(ctl_med none 3) ctl_sqlite=$(ctl_med sqlite 3)
-say "control plane: none $ctl_none/s, sqlite $ctl_sqlite/s (p99 $(ctl_med none 5) / $(ctl_med sqlite 5) us)"
+ctl_none=$(ctl_med none 3) ctl_sqlite=$(ctl_med sqlite 3) ctl_etcd=$(ctl_med etcd 3)
+say "control plane: none $ctl_none/s, sqlite $ctl_sqlite/s, etcd $ctl_etcd/s (p99 $(ctl_med none 5) / $(ctl_med sqlite 5) / $(ctl_med etcd 5) us)"
 bench_napi_placement >"$OUT/napi-placement.txt"
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 echo "duration: $((SECONDS - t_start)) s" >>"$OUT/machine.txt"
@@ -399,4 +436,5 @@ b1=$(med baseline 1) b16=$(med baseline 16) fl=$(med floor 1)
 [ ${#failed[@]} -eq 0 ] || exit 1
 echo "bench-quick: fanout1_vs_baseline=$(ratio "$d1" "$b1") fanout16_vs_baseline=$(ratio "$d16" "$b16")" \
 	"fanout1_vs_floor=$(ratio "$d1" "$fl") fastpath_ns=$(micro_ns a) floor_ns=$(micro_ns d)" \
-	"control_sqlite_vs_none=$(ratio "$ctl_sqlite" "$ctl_none")"
+	"control_sqlite_vs_none=$(ratio "$ctl_sqlite" "$ctl_none")" \
+	"control_etcd_vs_none=$(ratio "$ctl_etcd" "$ctl_none")"

@@ -276,7 +276,9 @@ static const struct pso_opt broker_opts[] = {
 		  "directory's last component, psoffload)" },
 	{ "store", 0, PSO_OPT_STRING, BROKER(cfg.store), .check = check_store, .arg = "SPEC",
 	  .help = "where sessions, registrations and retained messages\n"
-		  "outlive the broker: sqlite:PATH (created if missing)\n"
+		  "outlive the broker: sqlite:PATH (created if missing),\n"
+		  "etcd:http://HOST:PORT[,...] (an etcd 3.4 cluster the\n"
+		  "brokers of a group share, keys under /psoffload/default/)\n"
 		  "or none (default sqlite:" PSO_STORE_DIR "/state.db;\n"
 		  "a broker named otherwise: " PSO_STORE_DIR "/NAME.db)" },
 	{ "store-reset", 0, PSO_OPT_FLAG, BROKER(cfg.store_reset), .flags = PSO_OPT_F_CLI_ONLY,

@@ -71,8 +71,10 @@ static void print_store(struct json_object *root)
 		snprintf(age, sizeof(age), "%.1f s ago", num(st, "last_write_age_ms") / 1000.0);
 	else
 		snprintf(age, sizeof(age), "none yet");
-	printf("\nStore: %s, revision %lld, last write %s (%lld commits, %lld errors%s%s)\n",
-	       str(st, "spec"), (long long)num(st, PSO_ST_REVISION), age,
+	printf("\nStore: %s%s, revision %lld, last write %s (%lld commits, %lld errors%s%s)\n",
+	       str(st, "spec"),
+	       json_object_object_get_ex(st, "reachable", &v) && !json_object_get_boolean(v) ?
+	       " (unreachable)" : "", (long long)num(st, PSO_ST_REVISION), age,
 	       (long long)num(st, "commits"), (long long)num(st, "errors"),
 	       str(st, "last_error")[0] ? ": " : "", str(st, "last_error"));
 }

@@ -344,6 +344,7 @@ static struct json_object *store_json(const struct pso_snapshot *s)
 	add_u64(o, "last_write_age_ms", st->last_write_unix_ms && s->taken_ms > st->last_write_unix_ms
 					       ? s->taken_ms - st->last_write_unix_ms : 0);
 	add_str(o, "last_error", st->last_error);
+	json_object_object_add(o, "reachable", json_object_new_boolean(st->reachable));
 	add_u64(loaded, "sessions", st->loaded[PSO_REC_SESSION]);
 	add_u64(loaded, "topics", st->loaded[PSO_REC_TOPIC]);
 	add_u64(loaded, "retained", st->loaded[PSO_REC_RETAINED]);

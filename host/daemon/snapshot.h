@@ -38,7 +38,8 @@
  *                 sessions whose address is proven or not), "held_bytes" } },
  *     "store": { "spec", "persistent", "revision", "commits", "puts", "deletes",
  *                "errors", "pending", "last_write_ms" (CLOCK_REALTIME, 0: none
- *                yet), "last_write_age_ms", "last_error",
+ *                yet), "last_write_age_ms", "last_error", "reachable"
+ *                (false: the last request reached no etcd member),
  *                "loaded": { "sessions", "topics", "retained" } } }
  *
  * `stats` adds { "counters": { data-plane counter: n (PSO_COUNTER_NAMES) },
