@@ -7,7 +7,8 @@
 #                   DATADIR, MANDIR, SYSCONFDIR=/etc, UNITDIR)
 #   make man        the man pages (docs/man/*.scd, scdoc) into BUILD/man/
 #   make deb        a Debian package, BUILD/deb/psoffload_*.deb (debian/)
-#   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
+#   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute;
+#                   `make bench-scale`: memory and time at 100,000 clients)
 #   make fuzz       libFuzzer targets (tests/fuzz/); `make fuzz-run FUZZ_TIME=S`
 #   make clean
 #
@@ -166,7 +167,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 UNITS      := $(BUILD)/etc/systemd/psoffload.service $(BUILD)/etc/systemd/psoffload@.service
 # Benchmarks (bench/): built by `make bench*` only.
 BENCH_SRCS := $(wildcard bench/*.c bench/baseline/*.c bench/clients/*.c)
-BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o \
+BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/floor_tc.bpf.o $(BUILD)/bench/loadgen.bpf.o \
                   $(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
                     $(BUILD)/bench/psoffload_$(o).bpf.o)
 
@@ -392,10 +393,16 @@ clean:
 
 $(BUILD)/obj/bench/%.o: OBJ_CPPFLAGS += -I$(BUILD)/bench -Ibench
 $(BUILD)/obj/bench/clients/%.o: OBJ_CPPFLAGS += -Ibench/clients
-$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h \
+$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h $(BUILD)/bench/floor_tc.skel.h \
 	$(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
 	  $(BUILD)/bench/psoffload_$(o).skel.h)
 $(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
+
+# Memory and time at scale: pinned maps and daemon RSS at 1k/10k/100k
+# clients and 1k/65k topics, connect and subscribe times (bench/scale.sh).
+.PHONY: bench-scale
+bench-scale: all
+	bash bench/scale.sh $(BUILD)
 
 # Microbenchmark: per-packet cost of each data-plane path (BPF_PROG_TEST_RUN).
 .PHONY: bench-micro
@@ -432,7 +439,7 @@ $(BUILD)/bench/bench-%: $(BUILD)/obj/bench/clients/%.o $(BUILD)/obj/bench/client
 # `make bench-quick` (about a minute) and `make bench` (up to 30 minutes):
 # bench/run.sh, results under bench/results/<UTC timestamp>/.
 BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline $(BUILD)/bench/ctlrate \
-                 $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o
+                 $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/floor_tc.bpf.o
 BENCH_CLIENTS := $(BUILD)/bench/bench-mosquitto $(BUILD)/bench/bench-redis $(BUILD)/bench/bench-nats
 .PHONY: bench bench-quick
 bench-quick:

@@ -191,6 +191,17 @@ table_header() {	# title cells...
 	table_header path "ns/pkt (median)" "min" "max" "x floor"
 	awk -F, 'NR > 1 { printf "| (%s) %s | %s | %s | %s | %s |\n", $1, $2, $4, $5, $6, $9 }' microbench.csv
 	echo
+	if [ -s fanout_floor.csv ]; then
+		echo "### TC fan-out against its floor (microbenchmark (f) over (h))"
+		echo
+		echo "ratio: floor ns / psoffload ns per publish (the kernel's figure, median), i.e. psoffload's copies per second as a"
+		echo "fraction of the floor's (bench/floor_tc.bpf.c); skip: psoffload cannot hold that"
+		echo "many subscribers on one topic."
+		echo
+		table_header fan-out "psoffload ns" "floor ns" "psoffload/floor"
+		awk -F, 'NR > 1 { printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' fanout_floor.csv
+		echo
+	fi
 	echo "Programs attached during the runs (bpftool prog show):"
 	echo
 	table_header "system / program" type "instructions (xlated)" "JIT bytes"

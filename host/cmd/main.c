@@ -16,9 +16,11 @@
 #include "daemon/ctlsock.h"
 #include "daemon/metrics.h"
 #include "ctl/profile.h"
+#include "cmd/capacity_opts.h"
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
 #include "cmd/reload.h"
+#include "cmd/ha_cmd.h"
 #include "util/conf.h"
 #include "util/instance.h"
 #include "util/log.h"
@@ -28,6 +30,7 @@
 #include "cmd/events_cmd.h"
 #include "cmd/status.h"
 #include "store/store.h"
+#include "ha/ha.h"
 
 /* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
 #ifndef PSO_VERSION
@@ -64,6 +67,8 @@ static const struct command {
 	  "the running broker re-reads its configuration" },
 	{ "restart", pso_cmd_restart, "[--name=NAME]",
 	  "hand over to a fresh exec of the binary, data plane running" },
+	{ "ha", pso_cmd_ha, "step-down [--name=NAME]",
+	  "a group's leader hands over to another member" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -140,6 +145,15 @@ static int check_trusted(const char *arg, char *why, size_t whylen)
 	return -EINVAL;
 }
 
+/* --vip=ADDR/PREFIX@IFACE,...: every address must parse. */
+static int check_vips(const char *arg, char *why, size_t whylen)
+{
+	struct pso_vip v[PSO_VIP_MAX];
+	int n;
+
+	return pso_vip_parse_list(arg, v, PSO_VIP_MAX, &n, why, whylen);
+}
+
 static const struct pso_opt_name qosm1_names[] = {
 	{ "predefined", PSO_QOSM1_PREDEFINED },
 	{ "all", PSO_QOSM1_ALL },
@@ -148,6 +162,7 @@ static const struct pso_opt_name qosm1_names[] = {
 };
 
 #define BROKER(f) PSO_OPT_FIELD(struct broker_args, f)
+#define BROKER_SIZE(f) BROKER(cfg.sizes.f)
 #define LIVE PSO_OPT_F_LIVE
 
 /* Every broker setting.  .flags: LIVE, a reload changes it in the running
@@ -202,6 +217,8 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "after a restart or crash without a store: the adopted\n"
 		  "data plane's clients and subscribers that no session\n"
 		  "claims are removed when silent for SEC (default 90)" },
+	/* Capacities (capacity_opts.h): the data plane's table sizes. */
+	PSO_CAPACITY_OPTS(BROKER_SIZE),
 	/* Limits (proto/quota.c, docs/DESIGN.md "Limits"); 0 is none.  Each
 	 * is read where it is applied, so a reload changes it live. */
 	{ "max-keepalive", 0, PSO_OPT_UINT, BROKER(cfg.lim.max_keepalive_s), .flags = LIVE, .min = 0,
@@ -209,8 +226,8 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "a CONNECT's keep-alive of 0 or above SEC gets SEC,\n"
 		  "and so does a sleep: the client is lost 1.5 x SEC after\n"
 		  "its last message (default 3600)" },
-	{ "max-subscriptions", 0, PSO_OPT_UINT, BROKER(cfg.lim.subscriptions), .flags = LIVE, .min = 0,
-	  .max = 1000000, .arg = "N", .help = "subscriptions per client (default 256)" },
+	{ "max-client-subscriptions", 0, PSO_OPT_UINT, BROKER(cfg.lim.subscriptions), .flags = LIVE,
+	  .min = 0, .max = 1000000, .arg = "N", .help = "subscriptions per client (default 256)" },
 	{ "max-holds", 0, PSO_OPT_UINT, BROKER(cfg.lim.holds), .flags = LIVE, .min = 0, .max = 65536, .arg = "N",
 	  .help = "topics a client's subscriptions may take a subscriber\n"
 		  "slot in; a filter counts every topic it matches, later\n"
@@ -281,6 +298,22 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "set the store file aside (renamed, never deleted) and\n"
 		  "start empty: the way to start over a store that is\n"
 		  "corrupt, not psoffload's or of a newer version" },
+	{ "ha-group", 0, PSO_OPT_STRING, BROKER(cfg.ha_group), .check = check_name, .arg = "NAME",
+	  .help = "be a member of the broker group NAME, which shares\n"
+		  "its etcd store (--store=etcd:...): one leader serves,\n"
+		  "the others are hot standbys that take over when its\n"
+		  "lease ends (default: no group)" },
+	{ "vip", 0, PSO_OPT_STRING, BROKER(cfg.vips), .check = check_vips,
+	  .arg = "ADDR/PREFIX@IFACE,...",
+	  .help = "the group's virtual addresses, IPv4 or IPv6, which\n"
+		  "its leader holds and announces (gratuitous ARP,\n"
+		  "unsolicited neighbour advertisement); clients use them" },
+	{ "ha-lease-ttl", 0, PSO_OPT_UINT, BROKER(cfg.ha_ttl_s), .min = 2, .max = 60,
+	  .unit = "seconds", .arg = "SEC",
+	  .help = "the leader's lease: a standby takes over at most SEC\n"
+		  "after the leader is gone; shorter fails over sooner but\n"
+		  "a store or network stall that long costs a failover\n"
+		  "(default " STR(PSO_HA_TTL_DEFAULT) ")" },
 	{ "metrics", 0, PSO_OPT_STRING, BROKER(cfg.metrics_addr), .check = check_metrics,
 	  .arg = "ADDR:PORT",
 	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -336,6 +369,7 @@ static void broker_defaults(struct broker_args *a)
 			.event_rate = PSO_EVENT_RATE_DEFAULT,
 			.lim = PSO_LIMITS_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
+			.ha_ttl_s = PSO_HA_TTL_DEFAULT,
 		},
 	};
 }
@@ -414,6 +448,18 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 	if (!n) {
 		snprintf(err, errlen, "no interface given (name one, or an [interface NAME] section in %s)",
 			 c->config);
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	if (a->cfg.vips && !a->cfg.ha_group) {
+		snprintf(err, errlen, "--vip needs --ha-group: a virtual address belongs to a "
+			 "group's leader");
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	if (a->cfg.ha_group && (!a->cfg.store || strncmp(a->cfg.store, "etcd:", 5))) {
+		snprintf(err, errlen, "--ha-group needs the store the group shares: "
+			 "--store=etcd:URL[,URL...]");
 		ret = PSO_EXIT_USAGE;
 		goto out;
 	}

@@ -584,7 +584,10 @@ int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifname
 		if (prof.max_clients > clients)
 			clients = prof.max_clients;
 	}
-	sizes->topics = topics ? topics : PSO_MAX_TOPICS;
-	sizes->clients = clients ? clients : PSO_MAX_CLIENTS;
-	return 0;
+	sizes->topics = cfg->sizes.topics ? cfg->sizes.topics : topics ? topics : PSO_DEFAULT_TOPICS;
+	sizes->clients = cfg->sizes.clients ? cfg->sizes.clients :
+			 clients ? clients : PSO_DEFAULT_CLIENTS;
+	sizes->subscriptions = cfg->sizes.subscriptions ? cfg->sizes.subscriptions :
+			       PSO_DEFAULT_SUBSCRIPTIONS;
+	return pso_dp_sizes_check(sizes, err, errlen);
 }

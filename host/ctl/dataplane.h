@@ -71,13 +71,23 @@ struct pso_hw_opts {
  * the build's constants; done before the offload check and the load. */
 void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts *hw);
 
-/* Host table sizes (drv/skb mode), at most the build's PSO_MAX_TOPICS and
- * PSO_MAX_CLIENTS: topic ids index the tables, and the TC program finds a
- * topic's subscriber slots at id * PSO_MAX_SUBS. */
+/* Host table sizes (drv/skb mode), each within 1 .. the build's PSO_MAX_*
+ * (topics from 2: id 0 is never a topic): topic ids index the tables, and
+ * the TC program finds a topic's subscriber slots at id * PSO_MAX_SUBS. */
 struct pso_dp_sizes {
 	uint32_t topics;	/* pso_topics, pso_topic_stats; pso_subs = topics * PSO_MAX_SUBS */
 	uint32_t clients;	/* pso_clients */
+	uint32_t subscriptions;	/* subscriber slots taken in all topics together */
 };
+
+/* 0, or -ERANGE with one line in err naming the first size out of range
+ * and the range: "--max-topics 1: use 2..65536". */
+int pso_dp_sizes_check(const struct pso_dp_sizes *s, char *err, size_t errlen);
+
+struct pso_dataplane;
+/* The kernel memory of every map of the data plane (what bpftool and
+ * /proc/PID/fdinfo call memlock), in bytes; 0 when it cannot be read. */
+uint64_t pso_dp_map_memory(const struct pso_dataplane *dp);
 
 struct pso_dataplane {
 	struct psoffload_xdp *xdp;

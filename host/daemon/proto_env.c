@@ -13,6 +13,7 @@
 #include "ctl/nexthop.h"
 #include "daemon/adopted.h"
 #include "daemon/daemon.h"
+#include "store/store.h"
 #include "util/endpoint.h"
 #include "util/log.h"
 
@@ -238,13 +239,20 @@ static int env_slot_add(void *ctx, uint16_t id, const struct pso_sub *slot)
 {
 	struct pso_broker *b = ctx;
 	struct pso_endpoint ep;
-	int ret = pso_tables_sub_add(&b->tables, id, slot);
+	int ret;
 
-	if (ret == -EEXIST && b->adopted) {
-		pso_sub_endpoint(slot, &ep);
-		if (pso_adopted_claim_slot(b->adopted, id, &ep))
-			return 0;
+	/* --max-subscriptions: every slot of every topic counts; past it a
+	 * topic is as full as one whose own slots are taken.  A slot that is
+	 * there already (an adopted one to claim) takes none more. */
+	pso_sub_endpoint(slot, &ep);
+	if (b->tables.nsubs >= b->dp.sizes.subscriptions &&
+	    pso_tables_sub_find(&b->tables, id, &ep) < 0) {
+		b->subscriptions_full++;
+		return -ENOSPC;
 	}
+	ret = pso_tables_sub_add(&b->tables, id, slot);
+	if (ret == -EEXIST && b->adopted && pso_adopted_claim_slot(b->adopted, id, &ep))
+		return 0;
 	return ret;
 }
 
@@ -272,6 +280,18 @@ static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *e
 	struct pso_broker *b = ctx;
 
 	return pso_tables_sub_served_at(&b->tables, id, ep, family, rx_ns);
+}
+
+/* A new topic name's id for every broker of the store (etcd: one
+ * transaction claims the id and the name together; SQLite and none: this
+ * broker's own). */
+static int env_claim_topic(void *ctx, const char *name, uint16_t want, uint16_t *id)
+{
+	struct pso_broker *b = ctx;
+
+	if (!b->store)
+		return -EOPNOTSUPP;
+	return pso_store_claim_topic(b->store, name, want, id);
 }
 
 static int env_topic_free(void *ctx, uint16_t id)
@@ -304,6 +324,7 @@ const struct pso_proto_ops pso_broker_proto_ops = {
 	.topic_free = env_topic_free,
 	.topic_reusable = env_topic_reusable,
 	.session_changed = pso_broker_session_changed,
+	.claim_topic = env_claim_topic,
 	.topic_changed = pso_broker_topic_changed,
 	.retained_changed = pso_broker_retained_changed,
 };

@@ -31,6 +31,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(expired, "Clients expired by keep-alive."),
 	COUNTER(qosm1_denied, "QoS -1 publishes the daemon refused (--qos-m1)."),
 	COUNTER(unreachable, "Clients lost to an ICMP port or host unreachable for their address."),
+	COUNTER(store_refused, "Control requests refused (0x01), and acknowledgements refused or not sent, while the store could not be written."),
 	COUNTER(qos_deliveries, "QoS 1/2 deliveries queued."),
 	COUNTER(qos_retransmits, "QoS 1/2 deliveries sent again."),
 	COUNTER(qos_given_up, "QoS 1/2 deliveries given up after every retry."),
@@ -51,7 +52,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(valid_held_dropped, "Held publishes dropped: a full buffer, or the global cap."),
 	COUNTER(valid_capped_bytes, "Bytes not sent to unproven endpoints: over 3x what they sent."),
 	COUNTER(keepalive_capped, "CONNECTs and sleeps whose keep-alive was capped (--max-keepalive)."),
-	COUNTER(quota_subscriptions, "SUBSCRIBEs refused: the client's subscriptions (--max-subscriptions)."),
+	COUNTER(quota_subscriptions, "SUBSCRIBEs refused: the client's subscriptions (--max-client-subscriptions)."),
 	COUNTER(quota_holds, "Topics not taken: the client holds its share (--max-holds)."),
 	COUNTER(quota_registrations, "Topics not created: the session created its share (--max-registrations)."),
 	COUNTER(quota_retained, "Retained publishes refused: the client's bytes (--max-retained)."),
@@ -60,7 +61,6 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(rate_connect, "CONNECTs dropped unanswered: over their source's rate (--connect-rate)."),
 	COUNTER(rate_control, "Control messages dropped unanswered: over their source's rate (--control-rate)."),
 	COUNTER(rate_evicted, "Rate-limiter entries taken from a source seen recently (the table was full)."),
-	COUNTER(store_refused, "Acknowledgements refused with congestion, or not sent: the store could not commit their change."),
 };
 const size_t pso_snap_ndaemon_counters =
 	sizeof(pso_snap_daemon_counters) / sizeof(pso_snap_daemon_counters[0]);
@@ -173,6 +173,9 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	s->proto = *pso_proto_stats(b->proto);
 	s->topics_quarantined = pso_registry_nquarantined(pso_proto_registry(b->proto));
 	pso_tables_usage(&b->tables, &s->tables);
+	s->subscriptions_cap = b->dp.sizes.subscriptions;
+	s->subscriptions_full = b->subscriptions_full;
+	s->map_memory = pso_dp_map_memory(&b->dp);
 	pso_proto_session_counts(b->proto, s->sessions);
 	s->nsessions = pso_proto_nsessions(b->proto);
 	pso_proto_retained_usage(b->proto, &s->retained_msgs, &s->retained_bytes);
@@ -205,6 +208,13 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 		snprintf(s->store, sizeof(s->store), "%s", pso_store_spec(b->store));
 		s->store_persistent = pso_store_persistent(b->store);
 		s->store_stats = *pso_store_stats(b->store);
+	}
+	if (b->ha) {
+		s->has_ha = true;
+		pso_ha_status(b->ha, b->now_ms, &s->ha);
+		s->ha_store_rev = b->store_rev;
+		s->ha_applied = b->ha_applied;
+		s->ha_dropped = b->ha_dropped;
 	}
 
 	if (what & PSO_SNAP_DATAPLANE) {
@@ -325,6 +335,39 @@ struct json_object *pso_snap_daemon_json(const struct pso_snapshot *s)
 	return d;
 }
 
+/* "ha": the group, this member's role, the leader, the lease. */
+static struct json_object *ha_json(const struct pso_snapshot *s)
+{
+	struct json_object *o = json_object_new_object(), *vips = json_object_new_array();
+	char buf[96], lease[24];
+
+	add_str(o, "group", s->ha.group);
+	add_str(o, "member", s->ha.member);
+	add_str(o, "role", pso_ha_role_name(s->ha.role));
+	add_str(o, "leader", s->ha.leader);
+	snprintf(lease, sizeof(lease), "%llx", (unsigned long long)s->ha.lease);
+	add_str(o, "lease", s->ha.lease ? lease : "");
+	add_u64(o, "lease_ttl_s", s->ha.ttl_s);
+	add_u64(o, "lease_age_ms", s->ha.lease_age_ms);
+	add_u64(o, "since_unix_ms", s->ha.since_unix_ms);
+	add_u64(o, "store_revision", s->ha_store_rev);
+	json_object_object_add(o, "store_reachable", json_object_new_boolean(s->ha.store_reachable));
+	add_u64(o, "promotions", s->ha.promotions);
+	add_u64(o, "demotions", s->ha.demotions);
+	add_u64(o, "fenced", s->ha.fenced);
+	add_u64(o, "changes_applied", s->ha_applied);
+	add_u64(o, "datagrams_dropped_as_standby", s->ha_dropped);
+	for (int i = 0; i < s->ha.nvips; i++) {
+		struct json_object *v = json_object_new_object();
+
+		add_str(v, "address", pso_vip_str(&s->ha.vips[i], buf, sizeof(buf)));
+		json_object_object_add(v, "held", json_object_new_boolean(s->ha.vips[i].held));
+		json_object_array_add(vips, v);
+	}
+	json_object_object_add(o, "vips", vips);
+	return o;
+}
+
 static struct json_object *store_json(const struct pso_snapshot *s)
 {
 	const struct pso_store_stats *st = &s->store_stats;
@@ -379,6 +422,14 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 	}
 	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u->subs, u->max_subs));
 	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(u->clients, u->max_clients));
+	{
+		/* The slots of all topics against --max-subscriptions. */
+		struct json_object *sub = usage_obj(u->subs, s->subscriptions_cap);
+
+		add_u64(sub, PSO_ST_REFUSED, s->subscriptions_full);
+		json_object_object_add(tables, PSO_ST_SUBSCRIPTIONS, sub);
+	}
+	add_u64(tables, PSO_ST_MAP_MEMORY, s->map_memory);
 	add_u64(tables, "subscribers_per_topic", u->subs_per_topic);
 	add_u64(tables, "pending_grace", u->pending);
 	json_object_object_add(root, PSO_ST_TABLES, tables);
@@ -407,6 +458,8 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 	}
 	json_object_object_add(root, "daemon", pso_snap_daemon_json(s));
 	json_object_object_add(root, PSO_ST_STORE, store_json(s));
+	if (s->has_ha)
+		json_object_object_add(root, "ha", ha_json(s));
 	return root;
 }
 

@@ -55,6 +55,7 @@
 #include <net/if.h>
 #include "proto/proto.h"
 #include "store/store.h"
+#include "ha/ha.h"
 #include "tables/tables.h"
 
 struct json_object;
@@ -109,6 +110,9 @@ struct pso_snapshot {
 	__u64 dp[PSO_CNT__MAX];		/* PSO_SNAP_DATAPLANE */
 	struct pso_proto_stats proto;
 	struct pso_tables_usage tables;
+	/* --max-subscriptions, the slots it refused; the kernel memory of
+	 * every map (pso_dp_map_memory) */
+	uint64_t subscriptions_cap, subscriptions_full, map_memory;
 	uint32_t topics_quarantined;	/* freed ids not free again yet */
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;
@@ -131,6 +135,10 @@ struct pso_snapshot {
 	char store[512];		/* its spec: "sqlite:PATH", "none" */
 	bool store_persistent;
 	struct pso_store_stats store_stats;
+	/* the broker group (ha/ha.h); has_ha false: none */
+	bool has_ha;
+	struct pso_ha_status ha;
+	uint64_t ha_store_rev, ha_applied, ha_dropped;
 };
 
 /* The daemon's counters (struct pso_proto_stats), named once: the JSON

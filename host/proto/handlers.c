@@ -56,38 +56,37 @@ void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name)
 	if (p->ops->topic_changed && !pso_registry_is_predefined(p->reg, id))
 		p->ops->topic_changed(p->ctx, id);
 	pso_info("topic %u registered: %s", id, name);
-	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
-		for (struct pso_client *c = p->by_id[h]; c; c = c->next_id) {
-			for (int i = 0; i < c->nsubs; i++) {
-				struct pso_subscription *s = &c->subs[i];
-				uint16_t *ids;
-				bool added;
+	/* Only the sessions with a filter: not every session per new topic. */
+	for (struct pso_client *c = p->filter_clients; c; c = c->next_filter) {
+		for (int i = 0; i < c->nsubs; i++) {
+			struct pso_subscription *s = &c->subs[i];
+			uint16_t *ids;
+			bool added;
 
-				if (s->kind != PSO_SUB_FILTER || !pso_topic_match(s->filter, name))
-					continue;
-				/* A filter holds every topic it matches, later ones
-				 * too: past its share, the client is not told. */
-				if (!pso_client_hold_of(c, id) && !pso_quota_hold(p, c))
-					continue;
-				/* REGISTER goes out before the slot is servable;
-				 * an offline session hears of it when it is back. */
-				if (pso_client_reachable(c))
-					pso_send_register(p, c, id, name);
-				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
-				if (ids)
-					s->ids = ids;
-				if (!ids || pso_client_hold(p, c, id, PSO_FORM_NORMAL, true, &added)) {
-					p->stats.congestion++;
-					pso_warn("topic %u: client %s (filter %s) left out: out of memory",
-						 id, c->id, s->filter);
-					continue;
-				}
-				s->ids[s->nids++] = id;
-				pso_session_touch(p, c);
-				refresh_qos(c, &id, 1);
-				if (added)
-					pso_client_enable(p, c, &id, 1);
+			if (s->kind != PSO_SUB_FILTER || !pso_topic_match(s->filter, name))
+				continue;
+			/* A filter holds every topic it matches, later ones
+			 * too: past its share, the client is not told. */
+			if (!pso_client_hold_of(c, id) && !pso_quota_hold(p, c))
+				continue;
+			/* REGISTER goes out before the slot is servable;
+			 * an offline session hears of it when it is back. */
+			if (pso_client_reachable(c))
+				pso_send_register(p, c, id, name);
+			ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
+			if (ids)
+				s->ids = ids;
+			if (!ids || pso_client_hold(p, c, id, PSO_FORM_NORMAL, true, &added)) {
+				p->stats.congestion++;
+				pso_warn("topic %u: client %s (filter %s) left out: out of memory",
+					 id, c->id, s->filter);
+				continue;
 			}
+			s->ids[s->nids++] = id;
+			pso_session_touch(p, c);
+			refresh_qos(c, &id, 1);
+			if (added)
+				pso_client_enable(p, c, &id, 1);
 		}
 	}
 }
@@ -111,10 +110,61 @@ int pso_topic_refresh(struct pso_proto *p, uint16_t id)
 	return p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), pso_registry_name(p->reg, id));
 }
 
+#define CLAIM_TRIES 64
+
+/*
+ * A name new to this broker, when brokers share the store: its id is the
+ * one the store has for it, or the first of the ids this broker's registry
+ * would give next (pso_registry_candidates: never-used ids first, freed
+ * ones oldest first; never one in quarantine) that the store lets this
+ * name claim (one transaction creates both keys: two brokers never give
+ * one id to two names, nor two ids to one).
+ */
+static int topic_claim(struct pso_proto *p, const char *name, size_t len, uint16_t *id,
+		       bool *created)
+{
+	char buf[PSO_TOPIC_NAME_MAX + 1];
+	uint16_t want[CLAIM_TRIES], got = 0;
+	int ret = -ENOSPC, n;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	n = pso_registry_candidates(p->reg, want, CLAIM_TRIES);
+	for (int i = 0; i < n; i++) {
+		ret = p->ops->claim_topic(p->ctx, buf, want[i], &got);
+		if (ret != -EEXIST)
+			break;
+		ret = -ENOSPC;	/* every candidate taken by another broker */
+	}
+	if (ret)
+		return ret == -ENOSPC ? -ENOSPC : -EAGAIN;	/* the store cannot say */
+	ret = pso_registry_restore(p->reg, got, buf);
+	if (ret == -EEXIST)
+		pso_warn("topic %s: the store says id %u, which this broker has for %s", buf, got,
+			 pso_registry_name(p->reg, got) ?: "a predefined name");
+	if (ret)
+		return ret == -EEXIST ? -ENOSPC : ret;
+	*id = got;
+	*created = true;
+	return 0;
+}
+
 int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id)
 {
 	bool created = false;
-	int ret = pso_registry_register(p->reg, name, len, id, &created);
+	int ret;
+
+	ret = -EAGAIN;
+	if (p->shared_ids && p->ops->claim_topic && pso_topic_name_valid(name, len) &&
+	    pso_registry_lookup(p->reg, name, len, id))
+		ret = topic_claim(p, name, len, id, &created);
+	/* Not shared, or the store cannot answer now: this broker's own id
+	 * (its write waits queued with the others; a group member refuses
+	 * the request before it gets here). */
+	if (ret == -EAGAIN)
+		ret = pso_registry_register(p->reg, name, len, id, &created);
 
 	if (ret)
 		return ret;
@@ -549,6 +599,8 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 		}
 	}
 	c->subs[c->nsubs++] = sub;
+	if (kind == PSO_SUB_FILTER)
+		pso_client_filters_add(p, c, 1);
 	{
 		const uint16_t *ids;
 		int n = sub_topics(&sub, &ids);
@@ -600,6 +652,8 @@ static void unsubscribe(struct pso_proto *p, struct pso_client *c, struct pso_su
 	memcpy(ids, topics, n * sizeof(ids[0]));
 	/* Exactly the refs this subscription took, no more. */
 	pso_client_release(p, c, ids, n);
+	if (s->kind == PSO_SUB_FILTER)
+		pso_client_filters_add(p, c, -1);
 	pso_subscription_free(s);
 	*s = c->subs[--c->nsubs];
 	refresh_qos(c, ids, n);
@@ -654,6 +708,34 @@ static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 	pso_client_detach(p, c);
 }
 
+/* The store cannot keep what this request would change: 0x01 (true), or
+ * not a request that changes it (false). */
+static bool refuse(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg ack = { .msg_id = rx->m.msg_id, .return_code = MQTTSN_RC_CONGESTION };
+
+	switch (rx->m.type) {
+	case MQTTSN_CONNECT:
+		ack.type = MQTTSN_CONNACK;
+		break;
+	case MQTTSN_REGISTER:
+		ack.type = MQTTSN_REGACK;
+		break;
+	case MQTTSN_SUBSCRIBE:
+		ack.type = MQTTSN_SUBACK;
+		ack.flags = rx->m.flags & MQTTSN_FLAG_QOS_MASK;
+		break;
+	case MQTTSN_UNSUBSCRIBE:
+		p->stats.store_refused++;
+		return true;
+	default:
+		return false;
+	}
+	p->stats.store_refused++;
+	pso_reply(p, rx, &ack);
+	return true;
+}
+
 static void handle_message(struct pso_proto *p, struct rx *rx)
 {
 	struct mqttsn_msg *m = &rx->m;
@@ -691,6 +773,8 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		return;
 	}
 
+	if (p->refusing && refuse(p, rx))
+		return;
 	switch (m->type) {
 	case MQTTSN_SEARCHGW: {
 		struct mqttsn_msg gw = { .type = MQTTSN_GWINFO, .gw_id = p->cfg.gw_id };

@@ -286,6 +286,8 @@ static int import_sub(struct pso_proto *p, struct pso_client *c, const struct ps
 		return ret;
 	}
 	c->subs[c->nsubs++] = sub;
+	if (sub.kind == PSO_SUB_FILTER)
+		pso_client_filters_add(p, c, 1);
 	return 0;
 }
 
@@ -450,6 +452,7 @@ uint32_t pso_proto_resume_imported(struct pso_proto *p, uint64_t now_ms)
 	p->now_ms = now_ms;
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
 		for (struct pso_client *c = p->by_ep[h]; c; c = c->next_ep) {
+			c->last_seen_ms = now_ms;	/* a full keep-alive period of grace */
 			/* An unproven address is challenged first: what it is
 			 * owed follows the proof (pso_valid_proved). */
 			if (!c->v.ok && !c->asleep) {
@@ -464,5 +467,57 @@ uint32_t pso_proto_resume_imported(struct pso_proto *p, uint64_t now_ms)
 			n++;
 		}
 	}
+	return n;
+}
+
+/* ---- a hot standby's copy ------------------------------------------------------- */
+
+static void forget(struct pso_proto *p, struct pso_client *c)
+{
+	/* Its will is the leader's to publish, not a copy's. */
+	pso_will_free(&c->will);
+	pso_client_remove(p, c, "forgotten: the leader's record replaces it");
+}
+
+int pso_proto_apply(struct pso_proto *p, const struct pso_rec *rec, bool deleted,
+		    uint64_t now_ms, uint64_t now_unix_ms, char *err, size_t errlen)
+{
+	struct pso_client *c;
+	const char *name;
+
+	p->now_ms = now_ms;
+	switch (rec->kind) {
+	case PSO_REC_TOPIC:
+		/* Ids are the cluster's (claimed once): one already here is
+		 * this one; a deleted topic is the recycler's business. */
+		name = pso_registry_name(p->reg, rec->t.id);
+		if (deleted || (name && !strcmp(name, rec->t.name)))
+			return 0;
+		return import_topic(p, &rec->t, err, errlen);
+	case PSO_REC_RETAINED:
+		if (deleted) {
+			pso_retain_store(p, NULL, rec->r.topic_id, 0, NULL, 0);
+			return 0;
+		}
+		return import_retained(p, &rec->r, err, errlen);
+	case PSO_REC_SESSION:
+		c = pso_client_find_id(p, rec->s.id);
+		if (c)
+			forget(p, c);
+		return deleted ? 0 : import_session(p, &rec->s, now_ms, now_unix_ms, err, errlen);
+	}
+	snprintf(err, errlen, "a record of unknown kind %d", rec->kind);
+	return -EINVAL;
+}
+
+uint32_t pso_proto_forget_sessions(struct pso_proto *p)
+{
+	uint32_t n = 0;
+
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++)
+		while (p->by_id[h]) {
+			forget(p, p->by_id[h]);
+			n++;
+		}
 	return n;
 }

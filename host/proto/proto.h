@@ -154,6 +154,11 @@ struct pso_proto_ops {
 	 * happens, any number of times; the owner reads the records back
 	 * with pso_proto_export_*() when it writes. */
 	void (*session_changed)(void *ctx, const char *client_id);
+	/* Optional (NULL: the registry's own ids are the only ones): a new
+	 * name's id for every broker sharing the store.  0 with *id want (it
+	 * is this name's now) or the id the name has already; -EEXIST when
+	 * want is another name's (try another); other errors: cannot say now. */
+	int (*claim_topic)(void *ctx, const char *name, uint16_t want, uint16_t *id);
 	void (*topic_changed)(void *ctx, uint16_t id);
 	void (*retained_changed)(void *ctx, uint16_t id);
 };
@@ -188,6 +193,10 @@ struct pso_proto_stats {
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 	uint64_t unreachable;		/* clients lost to an ICMP port or host
 					 * unreachable (pso_proto_unreachable) */
+	uint64_t store_refused;		/* control requests refused (0x01): the
+					 * store could not be written
+					 * (pso_proto_set_refusing), or their
+					 * acknowledgements (pso_proto_release_held) */
 	/* Address validation (validate.c) */
 	uint64_t valid_proved;		/* endpoints that echoed the broker's value */
 	uint64_t valid_failures;	/* wrong or rate-limited echoes */
@@ -206,8 +215,6 @@ struct pso_proto_stats {
 	uint64_t rate_connect;		/* CONNECTs dropped by the per-source rate */
 	uint64_t rate_control;		/* other control messages dropped so */
 	uint64_t rate_evicted;		/* limiter entries taken from a recent source */
-	uint64_t store_refused;		/* acceptances not sent as such: the store's
-					 * commit failed (pso_proto_release_held) */
 	/* Datagrams decoded, by MQTT-SN message type (0x00..0x1d; the
 	 * forwarder's envelope counts in `forwarded`, its content here). */
 	uint64_t rx_type[PSO_PROTO_RX_TYPES];
@@ -240,6 +247,18 @@ int pso_proto_topics_publish(struct pso_proto *p);
  * retries; not the table sizes).  A new QoS -1 policy is written to every
  * topic; a new session expiry applies to the sessions kept already. */
 void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg);
+/*
+ * While on, a CONNECT, REGISTER or SUBSCRIBE is answered "rejected:
+ * congestion" (0x01) and an UNSUBSCRIBE is left unanswered (its UNSUBACK
+ * has no return code: the client sends it again): the store that would
+ * keep their result cannot be written (a group that lost its etcd).
+ * Publishes and what sessions already have go on.  Counted
+ * (store_refused).
+ */
+void pso_proto_set_refusing(struct pso_proto *p, bool on);
+/* Brokers share the store (etcd): a new topic name's id comes from
+ * ops->claim_topic, so that every broker gives one name one id. */
+void pso_proto_share_topic_ids(struct pso_proto *p, bool on);
 struct pso_predef_reload;
 /* The predefined file again (pso_registry_reload_predefined): each new
  * topic is made known to the data plane and offered to the wildcard

@@ -220,6 +220,18 @@ int pso_registry_register(struct pso_registry *reg, const char *name, size_t len
 	return 0;
 }
 
+int pso_registry_candidates(const struct pso_registry *reg, uint16_t *ids, int n)
+{
+	int k = 0;
+
+	for (uint32_t id = reg->next_free; k < n && id <= reg->hi; id++)
+		if (!reg->names[id] && reg->state[id] == ID_FRESH)
+			ids[k++] = (uint16_t)id;
+	for (uint32_t i = 0; k < n && i < reg->fifo_len; i++)
+		ids[k++] = reg->fifo[(reg->fifo_head + i) % reg->max_topics];
+	return k;
+}
+
 /*
  * Delete id's hash entry: the entries of its probe run after it move back
  * into the hole when their home slot does not lie (cyclically) between the

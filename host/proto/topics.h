@@ -69,6 +69,11 @@ int pso_registry_register(struct pso_registry *reg, const char *name,
 			  size_t len, uint16_t *id, bool *created);
 int pso_registry_lookup(const struct pso_registry *reg, const char *name,
 			size_t len, uint16_t *id);
+/* The ids pso_registry_register() would give the next new names, in its
+ * order (never-used ids upwards, then the freed ones oldest first): up to n
+ * into ids; returns how many.  For a claim in a shared store, which may
+ * find the first ones taken by another broker. */
+int pso_registry_candidates(const struct pso_registry *reg, uint16_t *ids, int n);
 /*
  * Give a registered (not predefined) id back: its name is unknown from now
  * on, and the id is quarantined - nothing gets it - until

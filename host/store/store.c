@@ -171,6 +171,12 @@ static void queue_clear(struct pso_store *s)
 	s->stats.pending = 0;
 }
 
+void pso_store_drop_queued(struct pso_store *s)
+{
+	if (s)
+		queue_clear(s);
+}
+
 void pso_store_close(struct pso_store *s)
 {
 	char err[256];

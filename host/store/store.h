@@ -123,6 +123,9 @@ int pso_store_load(struct pso_store *s, pso_store_fn fn, void *ctx, uint64_t *re
 int pso_store_put(struct pso_store *s, struct pso_rec *rec);
 int pso_store_put_leased(struct pso_store *s, struct pso_rec *rec, uint64_t lease);
 int pso_store_delete(struct pso_store *s, const struct pso_store_key *key);
+/* Forget every queued change, unwritten (a group member that is no longer
+ * the leader: what it could not write is not its to write any more). */
+void pso_store_drop_queued(struct pso_store *s);
 /* Write everything queued in one transaction; *rev (may be NULL): the new
  * revision.  Nothing queued: nothing written, 0. */
 int pso_store_commit(struct pso_store *s, uint64_t *rev, char *err, size_t errlen);

@@ -98,6 +98,46 @@ static void test_registry_release_reuse(void **state)
 	pso_registry_free(reg);
 }
 
+/* The ids a shared store's claim tries: the ones register() would give, in
+ * its order - never-used upwards, then the freed FIFO - and none in
+ * quarantine or in use. */
+static void test_registry_candidates(void **state)
+{
+	struct pso_registry *reg = pso_registry_new(8);	/* ids 1..7 */
+	uint16_t ids[8], id;
+	bool created;
+	char name[16];
+
+	(void)state;
+	assert_non_null(reg);
+	assert_int_equal(pso_registry_candidates(reg, ids, 8), 7);
+	for (int i = 0; i < 7; i++)
+		assert_int_equal(ids[i], i + 1);
+	assert_int_equal(pso_registry_candidates(reg, ids, 2), 2);
+	assert_int_equal(ids[1], 2);
+	for (int i = 1; i <= 5; i++) {
+		snprintf(name, sizeof(name), "t/%d", i);
+		assert_int_equal(pso_registry_register(reg, name, strlen(name), &id, &created), 0);
+	}
+	/* Restored out of turn (another broker's claim): skipped. */
+	assert_int_equal(pso_registry_restore(reg, 7, "r"), 0);
+	assert_int_equal(pso_registry_release(reg, 4), 0);	/* quarantined */
+	assert_int_equal(pso_registry_release(reg, 2), 0);
+	assert_int_equal(pso_registry_release(reg, 1), 0);
+	assert_int_equal(pso_registry_reuse(reg, 2), 0);
+	assert_int_equal(pso_registry_reuse(reg, 1), 0);
+	assert_int_equal(pso_registry_candidates(reg, ids, 8), 3);
+	assert_int_equal(ids[0], 6);
+	assert_int_equal(ids[1], 2);
+	assert_int_equal(ids[2], 1);
+	/* The first candidate is what register() gives. */
+	assert_int_equal(pso_registry_register(reg, "n", 1, &id, &created), 0);
+	assert_int_equal(id, 6);
+	assert_int_equal(pso_registry_candidates(reg, ids, 8), 2);
+	assert_int_equal(ids[0], 2);
+	pso_registry_free(reg);
+}
+
 /* Never-used ids go first, then freed ones. */
 static void test_registry_fresh_first(void **state)
 {
@@ -1042,6 +1082,7 @@ int main(void)
 	const struct CMUnitTest tests[] = {
 		cmocka_unit_test(test_registry_release_reuse),
 		cmocka_unit_test(test_registry_fresh_first),
+		cmocka_unit_test(test_registry_candidates),
 		cmocka_unit_test(test_registry_hash_delete),
 		cmocka_unit_test_setup_teardown(test_idle_timing, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_in_use_kept, setup, teardown),
