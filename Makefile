@@ -93,7 +93,7 @@ BPF_CFLAGS := -O2 -g -target bpf -Wall -Wextra -Werror -I/usr/include/$(MULTIARC
 BPF_DRV_CFLAGS     := $(BPF_CFLAGS) -mcpu=v3
 BPF_OFFLOAD_CFLAGS := $(BPF_CFLAGS) -mcpu=v2 -DPSO_OFFLOAD
 
-PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih libsystemd libmicrohttpd sqlite3
+PKGS       := libbpf libnl-3.0 libnl-route-3.0 libnl-genl-3.0 json-c inih libsystemd libmicrohttpd sqlite3 libcurl
 PKG_CFLAGS := $(shell $(PKG_CONFIG) --cflags $(PKGS))
 PKG_LIBS   := $(shell $(PKG_CONFIG) --libs $(PKGS))
 
@@ -166,7 +166,7 @@ TOOL_BINS  := $(patsubst tests/tools/%.c,$(BUILD)/tests/tools/%,$(TOOL_SRCS))
 UNITS      := $(BUILD)/etc/systemd/psoffload.service $(BUILD)/etc/systemd/psoffload@.service
 # Benchmarks (bench/): built by `make bench*` only.
 BENCH_SRCS := $(wildcard bench/*.c bench/baseline/*.c bench/clients/*.c)
-BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/loadgen.bpf.o \
+BENCH_BPF_OBJS := $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/floor_tc.bpf.o $(BUILD)/bench/loadgen.bpf.o \
                   $(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
                     $(BUILD)/bench/psoffload_$(o).bpf.o)
 
@@ -392,7 +392,7 @@ clean:
 
 $(BUILD)/obj/bench/%.o: OBJ_CPPFLAGS += -I$(BUILD)/bench -Ibench
 $(BUILD)/obj/bench/clients/%.o: OBJ_CPPFLAGS += -Ibench/clients
-$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h \
+$(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h $(BUILD)/bench/floor_tc.skel.h \
 	$(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
 	  $(BUILD)/bench/psoffload_$(o).skel.h)
 $(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
@@ -432,7 +432,7 @@ $(BUILD)/bench/bench-%: $(BUILD)/obj/bench/clients/%.o $(BUILD)/obj/bench/client
 # `make bench-quick` (about a minute) and `make bench` (up to 30 minutes):
 # bench/run.sh, results under bench/results/<UTC timestamp>/.
 BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline $(BUILD)/bench/ctlrate \
-                 $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o
+                 $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/floor_tc.bpf.o
 BENCH_CLIENTS := $(BUILD)/bench/bench-mosquitto $(BUILD)/bench/bench-redis $(BUILD)/bench/bench-nats
 .PHONY: bench bench-quick
 bench-quick:

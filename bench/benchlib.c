@@ -173,8 +173,8 @@ int bl_opts_done(struct bl_opts *o)
 	for (int i = 0; i < o->n_lat_fanouts; i++)
 		if (o->lat_fanouts[i] > max_fan)
 			max_fan = o->lat_fanouts[i];
-	if (max_fan < 1 || max_fan > BL_MAX_SUBS) {
-		fprintf(stderr, "bench: fan-outs must be 1..%d\n", BL_MAX_SUBS);
+	if (max_fan < 1 || max_fan > (o->max_subs ? o->max_subs : BL_MAX_SUBS)) {
+		fprintf(stderr, "bench: fan-outs must be 1..%d\n", o->max_subs ? o->max_subs : BL_MAX_SUBS);
 		return -1;
 	}
 	for (int i = 0; i < o->n_payloads; i++)

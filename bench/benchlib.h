@@ -36,6 +36,8 @@ struct bl_opts {
 	const char *napi[8];		/* DEV:CPU:NICE, placement of NAPI threads */
 	int n_napi;
 	bool quiet;
+	int max_subs;			/* largest fan-out the client serves,
+					 * BL_MAX_SUBS unless it sets more */
 };
 
 /* Short options the common parser owns; a client adds its own. */

@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # install-deps.sh [--quick] - the Debian 12 packages the benchmarks need
-# beyond the build's (tests/install-deps.sh): jq for the scripts, and for
+# beyond the build's (tests/install-deps.sh): jq for the scripts, etcd-server
+# for the control-plane experiment's etcd store (also a test dependency), and for
 # the full run the servers users pick instead with their C client
 # libraries, and gnuplot for the plots.  Does nothing when all are there.
 # The servers are only installed, never started as services: the bench
 # starts its own, inside its namespaces.
 set -euo pipefail
 
-PACKAGES=(jq)
+PACKAGES=(jq etcd-server)
 if [ "${1:-}" != --quick ]; then
 	PACKAGES+=(mosquitto libmosquitto-dev redis-server libhiredis-dev nats-server libnats-dev
 		gnuplot-nox)

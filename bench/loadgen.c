@@ -33,6 +33,7 @@
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
 #include <sys/ioctl.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -45,6 +46,8 @@
 #include "loadgen.skel.h"
 
 #define TOPIC_FMT "bench/f%d"
+/* Subscriber sockets, one port each from --base-port: the largest fan-out. */
+#define LG_MAX_SUBS 4096
 #define PACED_BATCH 8
 
 struct lg {
@@ -60,9 +63,13 @@ struct lg {
 	bool sink_attached;
 	int pub_fd;
 	uint16_t pub_port, base_port;
-	int sub_fd[BL_MAX_SUBS];
+	int sub_fd[LG_MAX_SUBS];
 	int n_subs;
 	int levels[2 * BL_MAX_LIST], n_levels;	/* every fan-out used */
+	/* The broker refused a subscriber of the level's topic (it holds
+	 * fewer on a topic): its points are skipped, with a line each. */
+	int refused_sub[2 * BL_MAX_LIST];	/* the subscriber refused + 1, or 0 */
+	uint8_t refused_rc[2 * BL_MAX_LIST];
 	uint16_t topic[2 * BL_MAX_LIST];	/* topic id per level */
 	uint8_t frame[1600];
 	uint32_t frame_len;
@@ -153,6 +160,16 @@ static void control_setup(void)
 {
 	char name[32], id[24];
 	uint16_t msg_id = 1;
+	struct rlimit nofile;
+
+	/* A socket per subscriber: up to 4,096, past a default soft limit
+	 * of 1,024 descriptors. */
+	if (getrlimit(RLIMIT_NOFILE, &nofile) == 0 && nofile.rlim_cur < (rlim_t)G.n_subs + 64) {
+		nofile.rlim_cur = nofile.rlim_max;
+		if (setrlimit(RLIMIT_NOFILE, &nofile) || nofile.rlim_cur < (rlim_t)G.n_subs + 64)
+			bl_die("%d subscriber sockets: the descriptor limit is %llu", G.n_subs,
+			       (unsigned long long)nofile.rlim_cur);
+	}
 
 	G.pub_fd = udp_socket(G.pub_port);
 	if (G.floor)
@@ -178,13 +195,21 @@ static void control_setup(void)
 			uint8_t rc = 0xff;
 			uint16_t tid = 0;
 
-			if (i >= G.levels[l])
+			if (i >= G.levels[l] || G.refused_sub[l])
 				continue;
 			snprintf(name, sizeof(name), TOPIC_FMT, G.levels[l]);
 			m.data = (const uint8_t *)name;
 			m.data_len = strlen(name);
-			if (ctl(G.sub_fd[i], &m, MQTTSN_SUBACK, msg_id++, &rc, &tid) || rc)
-				bl_die("%s: SUBSCRIBE %s refused or unanswered (rc 0x%02x)", id, name, rc);
+			if (ctl(G.sub_fd[i], &m, MQTTSN_SUBACK, msg_id++, &rc, &tid))
+				bl_die("%s: SUBSCRIBE %s unanswered", id, name);
+			if (rc) {
+				G.refused_sub[l] = i + 1;
+				G.refused_rc[l] = rc;
+				fprintf(stderr, "loadgen: %s: fan-out %d skipped: the broker refused "
+					"subscriber %d of topic %s (SUBACK 0x%02x)\n", G.o.system,
+					G.levels[l], i + 1, name, rc);
+				continue;
+			}
 			if (tid != G.topic[l])
 				bl_die("%s: SUBACK topic id %u, REGACK gave %u: ids not global", id, tid,
 				       G.topic[l]);
@@ -431,11 +456,24 @@ static void send_for(double rate, double secs)
 
 /* Frames for one fan-out really reach each of its subscribers, and only
  * them: a slow trickle, checked, repeated while the broker settles. */
+/* A level whose topic the broker would not give all its subscribers. */
+static bool level_refused(int li, const char *what)
+{
+	if (!G.refused_sub[li])
+		return false;
+	fprintf(stderr, "loadgen: %s: fan-out %d %s skipped: the broker refused subscriber %d "
+		"(SUBACK 0x%02x)\n", G.o.system, G.levels[li], what, G.refused_sub[li],
+		G.refused_rc[li]);
+	return true;
+}
+
 static void probe(int li)
 {
 	int fan = G.levels[li], n = G.floor ? 1 : G.n_subs;
-	uint64_t before[BL_MAX_SUBS], after[BL_MAX_SUBS], i0, sent = 0;
+	uint64_t before[LG_MAX_SUBS], after[LG_MAX_SUBS], i0, sent = 0;
 
+	if (G.refused_sub[li])
+		return;
 	for (int attempt = 0; attempt < 30 && !bl_stop_requested(); attempt++) {
 		bool ok = true;
 
@@ -472,7 +510,7 @@ static int level_index(int fan)
 /* Sum of the deliveries to the fan-out's subscribers so far. */
 static uint64_t delivered(int n)
 {
-	uint64_t v[BL_MAX_SUBS], s = 0;
+	uint64_t v[LG_MAX_SUBS], s = 0;
 
 	read_ports(v, n);
 	for (int i = 0; i < n; i++)
@@ -538,10 +576,13 @@ static void drain_broker(void)
 static void tput_point(int fan, int payload, int rep)
 {
 	int li = level_index(fan), n = G.floor ? 1 : fan, collapsed = 0;
-	uint64_t p0[BL_MAX_SUBS], p1[BL_MAX_SUBS], i0, i1;
+	uint64_t p0[LG_MAX_SUBS], p1[LG_MAX_SUBS], i0, i1;
 	struct bl_window w;
 	struct bl_tput_row r = { .fanout = fan, .payload = payload, .rep = rep };
 	double secs, best_rate = 0, best = -1, off, dl;
+
+	if (level_refused(li, "throughput"))
+		return;
 
 	build_frame(G.topic[li], payload);
 	bl_place_napi(&G.o);
@@ -619,10 +660,13 @@ static void lat_point(int fan, int level)
 	int li = level_index(fan), n = G.floor ? 1 : fan;
 	double cap = bl_capacity(fan, G.o.lat_payload), rate = cap * level / 100.0, secs;
 	static uint64_t h0[LG_HIST_BUCKETS], h1[LG_HIST_BUCKETS];
-	uint64_t p0[BL_MAX_SUBS], p1[BL_MAX_SUBS], i0, i1;
+	uint64_t p0[LG_MAX_SUBS], p1[LG_MAX_SUBS], i0, i1;
 	struct bl_window w;
 	struct bl_lat_row r = { .fanout = fan, .payload = G.o.lat_payload, .level = level,
 				.target = rate, .hist = h1 };
+
+	if (level_refused(li, "latency"))
+		return;
 
 	if (cap <= 0)
 		bl_die("latency at fan-out %d: no throughput point with payload %d measured first",
@@ -746,6 +790,7 @@ int main(int argc, char **argv)
 	int opt, max_fan = 0, err;
 
 	bl_opts_init(&G.o);
+	G.o.max_subs = LG_MAX_SUBS;
 	G.base_port = 40000;
 	G.batch = 64;
 	G.broker.sin_family = AF_INET;
@@ -783,7 +828,7 @@ int main(int argc, char **argv)
 		}
 	}
 	if (!G.dev || !G.broker.sin_addr.s_addr || bl_opts_done(&G.o) || G.batch < 1 ||
-	    G.batch > 256 || G.base_port < 1025 || G.base_port > 65000) {
+	    G.batch > 256 || G.base_port < 1025 || G.base_port > 65535 - LG_MAX_SUBS) {
 		usage(stderr, argv[0]);
 		return 2;
 	}

@@ -9,7 +9,9 @@
 #   mosquitto, redis, nats   Debian's servers, default configuration plus
 #                   what it takes to accept clients from the lab (see below)
 # and then the control plane: CONNECT+SUBSCRIBE per second of psoffload with
-# --store=none and --store=sqlite, alternating (bench/ctlrate, control.csv).
+# --store=none, --store=sqlite and --store=etcd (one etcd member in the
+# broker namespace, on the broker CPU), alternating (bench/ctlrate,
+# control.csv; BENCH_CTL_STORES picks some of them).
 # The MQTT-SN systems and the floor are driven by bench/loadgen (kernel-side
 # live-frames injector, XDP sink), the others by their own C client library
 # (bench/clients).  Placement (lab.sh): generator and clients on GEN_CPU (0);
@@ -19,11 +21,19 @@
 #
 # Results: bench/results/<UTC timestamp>/ (BENCH_OUT overrides): one CSV per
 # experiment, machine.txt, logs, summary.md and PNG plots (summarize.sh).
+# The TC fan-out against its floor (bench/floor_tc.bpf.c) is the
+# microbenchmark's part (h): both programs at fan-outs 8 to 4096 over the same
+# subscriber set and sink, in the same run (fanout_floor.csv).
 # --quick: psoffload drv, baseline and floor at fan-out 1 and 16, 64-byte
-# payloads, plus the microbenchmark; prints the bench-quick line last.
+# payloads, plus the microbenchmark (fan-out floor at 8, 64, 1024); prints
+# the bench-quick line last.
 #
 # Environment: BENCH_SYSTEMS (subset, space separated), BENCH_REPEATS,
-# BENCH_DURATION, BENCH_WARMUP, BENCH_FANOUTS, BENCH_PAYLOADS.
+# BENCH_DURATION, BENCH_WARMUP, BENCH_FANOUTS, BENCH_PAYLOADS,
+# BENCH_MICRO_FANOUTS (the microbenchmark's TC fan-outs, against the floor),
+# BENCH_BIG_FANOUTS (psoffload-drv's fan-outs past the matrix, payload 64
+# only, in the lab; `make bench`: 256,1024,4096; skipped with a line per
+# point where the broker refuses a subscriber).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -57,6 +67,7 @@ t_start=$SECONDS
 
 cleanup() {
 	stop_broker
+	stop_etcd
 	bench_lab_down
 	rm -rf "$PIN" "$FLOOR_PIN" "$TMPD"
 }
@@ -71,7 +82,8 @@ if [ $quick = 1 ]; then
 	DURATION=${BENCH_DURATION:-1.0}
 	WARMUP=${BENCH_WARMUP:-0.3}
 	LAT=()
-	MICRO=(-r 3 -t 150)
+	BIG_FANOUTS=${BENCH_BIG_FANOUTS:-}
+	MICRO=(-r 3 -t 150 -f "${BENCH_MICRO_FANOUTS:-8,64,1024}")
 else
 	SYSTEMS=${BENCH_SYSTEMS:-"floor psoffload-drv psoffload-skb baseline mosquitto redis nats"}
 	FANOUTS=${BENCH_FANOUTS:-1,2,4,8,16,32,64}
@@ -80,7 +92,8 @@ else
 	DURATION=${BENCH_DURATION:-1.0}
 	WARMUP=${BENCH_WARMUP:-0.3}
 	LAT=(--lat-fanouts 1,16 --lat-levels 10,50,90 --lat-payload 64 --lat-duration 2)
-	MICRO=(-r 5 -t 400)
+	BIG_FANOUTS=${BENCH_BIG_FANOUTS:-256,1024,4096}
+	MICRO=(-r 5 -t 400 -f "${BENCH_MICRO_FANOUTS:-8,16,32,64,256,1024,4096}")
 fi
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -210,16 +223,23 @@ run_floor() {
 
 # --max-publish-rate=0: the load generator is a few clients at line rate,
 # which the default limit would hold to 10,000 publishes a second each.
+# --connect-rate=0 --control-rate=0: its subscribers (up to 4,096, one
+# source address) connect and subscribe at once.
 run_psoffload() {	# MODE
 	local mode=$1 sys=psoffload-$1 rc
 	rm -rf "$PIN"
 	start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
 		"$BUILD/psoffload" --store=none --mode="$mode" --pin-dir="$PIN" --max-publish-rate=0 \
-			--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
+			--connect-rate=0 --control-rate=0 --trusted=10.91.0.0/24 "$DEV_BRK" || return 1
 	record_progs "$sys"
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats-before.json"
 	loadgen "$sys" --broker-pid "$broker_pid" "${LAT[@]}"
 	rc=$?
+	# The large fan-outs, 64-byte payloads: the other systems' clients
+	# serve 64 subscribers.
+	if [ "$mode" = drv ] && [ -n "$BIG_FANOUTS" ]; then
+		loadgen "$sys" --broker-pid "$broker_pid" --fanouts "$BIG_FANOUTS" --payloads 64 || rc=1
+	fi
 	in_ns "$NS_BRK" "$BUILD/psoffload" stats --json --pin-dir="$PIN" >"$OUT/$sys-stats.json"
 	in_ns "$NS_BRK" "$BUILD/psoffload" status --json --pin-dir="$PIN" >"$OUT/$sys-status.json" 2>/dev/null
 	echo "$sys,$(rss_of "$broker_pid"),$(bpf_maps_kb),daemon RSS + pinned map memory" >>"$OUT/memory.csv"
@@ -238,7 +258,9 @@ check_paths() {
 	host=$(jq '[.. | .host_deliveries? // empty] | add // 0' "$OUT/$sys-status.json" 2>/dev/null)
 	printf '%s: data plane: xdp_tx %s, xdp_pass_fanout %s, tc_copies %s; daemon deliveries %s\n' \
 		"$sys" "$tx" "$fanout" "$copies" "${host:-?}" | tee -a "$OUT/paths.txt" >&2
-	if [ "${tx:-0}" -eq 0 ] || { [ "$FANOUTS" != 1 ] && [ "${copies:-0}" -eq 0 ]; }; then
+	# XDP_TX where fan-out 1 was measured, TC copies where more was.
+	if { [[ ",$FANOUTS," == *,1,* ]] && [ "${tx:-0}" -eq 0 ]; } ||
+	   { [ "$FANOUTS" != 1 ] && [ "${copies:-0}" -eq 0 ]; }; then
 		echo "bench: $sys: the data plane did not carry the traffic" >&2
 		return 1
 	fi
@@ -306,28 +328,69 @@ nice -n -20 taskset -c "$BROKER_CPU" "$BUILD/bench/microbench" "${MICRO[@]}" >"$
 		printf "%s,%s,%s,%s,%s,%s,%s,%s,%s\n", id, label, $(NF-6), $(NF-5), $(NF-4), $(NF-3), $(NF-2), $(NF-1), $NF }' \
 		"$OUT/microbench.txt"
 } >"$OUT/microbench.csv"
+# psoffload's TC fan-out over the floor's, per fan-out ("skip" where
+# psoffload cannot hold that many subscribers on a topic: said here).
+{
+	echo "fanout,psoffload_ns,floor_ns,ratio"
+	sed -n 's/^vs_floor fanout=\([0-9]*\) psoffload_ns=\([^ ]*\) floor_ns=\([^ ]*\) ratio=\([^ ]*\)$/\1,\2,\3,\4/p' \
+		"$OUT/microbench.txt"
+} >"$OUT/fanout_floor.csv"
+grep '^(f) .*skipped' "$OUT/microbench.txt" | sed 's/^/bench: microbench: /' >&2
 
 # ---- control plane: the store's cost -----------------------------------------
 
 # CONNECT+SUBSCRIBE per second (bench/ctlrate: 64 clients, each a new
-# session that subscribes and ends), psoffload with --store=none and with
-# --store=sqlite (a fresh file each run), alternating, REPEATS of each;
-# the per-source rate limits off (every client comes from one address).
+# session that subscribes and ends), psoffload with --store=none, with
+# --store=sqlite (a fresh file each run) and with --store=etcd (a fresh
+# one-member etcd each run, in the broker namespace on 127.0.0.1:23795, on
+# the broker CPU), alternating, REPEATS of each; the per-source rate limits
+# off (every client comes from one address).
 CTL_DURATION=${BENCH_CTL_DURATION:-3}
+CTL_STORES=${BENCH_CTL_STORES:-none sqlite etcd}
+ETCD_URL=http://127.0.0.1:23795
+etcd_pid=
+start_etcd() {	# DATA_DIR
+	in_ns "$NS_BRK" ip link set lo up
+	nsenter --net="$(ns_path "$NS_BRK")" taskset -c "$BROKER_CPU" etcd --name etc-bench \
+		--data-dir "$1" --listen-client-urls "$ETCD_URL" --advertise-client-urls "$ETCD_URL" \
+		--listen-peer-urls http://127.0.0.1:23805 \
+		--initial-advertise-peer-urls http://127.0.0.1:23805 \
+		--initial-cluster etc-bench=http://127.0.0.1:23805 >"$OUT/etcd.log" 2>&1 &
+	etcd_pid=$!
+	wait_for 20 etcd_healthy || { echo "bench: etcd did not start" >&2; tail -n 5 "$OUT/etcd.log" >&2; return 1; }
+}
+etcd_healthy() { in_ns "$NS_BRK" curl -sf -m 1 "$ETCD_URL/health" | grep -q '"true"'; }
+stop_etcd() {
+	[ -n "$etcd_pid" ] || return 0
+	kill -TERM "$etcd_pid" 2>/dev/null
+	for _ in $(seq 100); do
+		kill -0 "$etcd_pid" 2>/dev/null || break
+		sleep 0.1
+	done
+	kill -KILL "$etcd_pid" 2>/dev/null
+	wait "$etcd_pid" 2>/dev/null
+	etcd_pid=
+}
 run_control() {
-	local rep store sys line rc=0
+	local rep store sys line spec rc=0
 	echo "store,repeat,ops_per_s,connect_subscribe_p50_us,p99_us" >"$OUT/control.csv"
 	for rep in $(seq "$REPEATS"); do
-		for store in none sqlite; do
-			sys=psoffload-ctl-$store
-			rm -rf "$PIN" "$TMPD/ctl.db"
+		for store in $CTL_STORES; do
+			sys=psoffload-ctl-$store-$rep
+			rm -rf "$PIN" "$TMPD/ctl.db" "$TMPD/etcd"
+			case $store in
+			none) spec=none ;;
+			sqlite) spec=sqlite:$TMPD/ctl.db ;;
+			etcd) spec=etcd:$ETCD_URL; start_etcd "$TMPD/etcd" || { rc=1; continue; } ;;
+			esac
 			start_broker "$sys" log_has "$sys" "serving MQTT-SN" -- \
-				"$BUILD/psoffload" --store="$([ $store = none ] && echo none || echo "sqlite:$TMPD/ctl.db")" \
+				"$BUILD/psoffload" --store="$spec" \
 				--mode=drv --pin-dir="$PIN" --connect-rate=0 --control-rate=0 \
-				--trusted=10.91.0.0/24 "$DEV_BRK" || return 1
+				--trusted=10.91.0.0/24 "$DEV_BRK" || { stop_etcd; return 1; }
 			line=$(in_ns "$NS_GEN" taskset -c "$GEN_CPU" "$BUILD/bench/ctlrate" -h "$IP_BRK" \
-				-w 64 -d "$CTL_DURATION" -W 0.5) || rc=1
+				-w 64 -d "$CTL_DURATION" -W 0.5 2>"$OUT/$sys.ctlrate.err") || rc=1
 			stop_broker
+			stop_etcd
 			echo "$store,$rep,$(sed -E 's/^ops_per_s=([0-9]+) connect_subscribe_p50_us=([0-9]+) p99_us=([0-9]+).*/\1,\2,\3/' <<<"$line")" \
 				>>"$OUT/control.csv"
 		done
@@ -335,9 +398,10 @@ run_control() {
 	return $rc
 }
 
-# Median of column COL of control.csv for STORE.
+# Median of column COL of control.csv for STORE, over the runs that got
+# cycles through (a failed run is a row of zeros).
 ctl_med() {
-	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s { v[n++] = $c }
+	awk -F, -v s="$1" -v c="$2" 'NR > 1 && $1 == s && $3 > 0 { v[n++] = $c }
 		END { if (!n) { print 0; exit }
 		      for (i = 0; i < n; i++) for (j = i + 1; j < n; j++) if (v[j] < v[i]) { t = v[i]; v[i] = v[j]; v[j] = t }
 		      print (n % 2) ? v[int(n / 2)] : (v[n / 2 - 1] + v[n / 2]) / 2 }' "$OUT/control.csv"
@@ -355,10 +419,10 @@ for sys in $SYSTEMS; do
 	*) echo "bench: unknown system $sys" >&2; false ;;
 	esac || failed+=("$sys")
 done
-say "control plane: CONNECT+SUBSCRIBE/s, --store=none and --store=sqlite"
+say "control plane: CONNECT+SUBSCRIBE/s, --store=${CTL_STORES// /, }"
 run_control || failed+=(control)
-ctl_none=$(ctl_med none 3) ctl_sqlite=$(ctl_med sqlite 3)
-say "control plane: none $ctl_none/s, sqlite $ctl_sqlite/s (p99 $(ctl_med none 5) / $(ctl_med sqlite 5) us)"
+ctl_none=$(ctl_med none 3) ctl_sqlite=$(ctl_med sqlite 3) ctl_etcd=$(ctl_med etcd 3)
+say "control plane: none $ctl_none/s, sqlite $ctl_sqlite/s, etcd $ctl_etcd/s (p99 $(ctl_med none 5) / $(ctl_med sqlite 5) / $(ctl_med etcd 5) us)"
 bench_napi_placement >"$OUT/napi-placement.txt"
 echo "loadavg at end: $(cut -d' ' -f1-3 /proc/loadavg)" >>"$OUT/machine.txt"
 echo "duration: $((SECONDS - t_start)) s" >>"$OUT/machine.txt"
@@ -385,6 +449,9 @@ med() {
 }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (b > 0) printf "%.2f", a / b; else print "nan" }'; }
 micro_ns() { awk -F, -v p="$1" '$1 == p { printf "%.2f", $4; exit }' "$OUT/microbench.csv"; }
+# psoffload/floor of the TC fan-out F (microbenchmark), or "skip".
+vs_floor() { awk -F, -v f="$1" '$1 == f { r = $4; if (r != "skip") r = sprintf("%.2f", r); print r; found = 1 }
+	END { if (!found) print "nan" }' "$OUT/fanout_floor.csv"; }
 
 d1=$(med psoffload-drv 1) d16=$(med psoffload-drv 16)
 b1=$(med baseline 1) b16=$(med baseline 16) fl=$(med floor 1)
@@ -393,10 +460,12 @@ b1=$(med baseline 1) b16=$(med baseline 16) fl=$(med floor 1)
 	echo "$(grep '^loadavg' "$OUT/machine.txt" | tr '\n' ' ')"
 	printf 'median delivered msg/s (64-byte payload): psoffload-drv f1 %.0f f16 %.0f; baseline f1 %.0f f16 %.0f; floor f1 %.0f\n' \
 		"$d1" "$d16" "$b1" "$b16" "$fl"
+	echo "TC fan-out, psoffload/floor (microbenchmark): $(awk -F, 'NR > 1 { printf "f%s %s; ", $1, $4 }' "$OUT/fanout_floor.csv")"
 	cat "$OUT/paths.txt" 2>/dev/null
 	echo "results: $OUT ($((SECONDS - t_start)) s)"
 } >&2
 [ ${#failed[@]} -eq 0 ] || exit 1
 echo "bench-quick: fanout1_vs_baseline=$(ratio "$d1" "$b1") fanout16_vs_baseline=$(ratio "$d16" "$b16")" \
 	"fanout1_vs_floor=$(ratio "$d1" "$fl") fastpath_ns=$(micro_ns a) floor_ns=$(micro_ns d)" \
-	"control_sqlite_vs_none=$(ratio "$ctl_sqlite" "$ctl_none")"
+	"control_sqlite_vs_none=$(ratio "$ctl_sqlite" "$ctl_none")" \
+	"control_etcd_vs_none=$(ratio "$ctl_etcd" "$ctl_none")" "fanout1024_vs_floor=$(vs_floor 1024)"

@@ -169,16 +169,17 @@ table_header() {	# title cells...
 		echo "## Control plane: CONNECT+SUBSCRIBE per second, by store"
 		echo
 		echo "bench/ctlrate, 64 clients, each cycle a new session that subscribes and ends;"
-		echo "the two stores alternate, a fresh SQLite file each run."
+		echo "the stores alternate, a fresh SQLite file and a fresh one-member etcd"
+		echo "(in the broker namespace, on the broker CPU) each run."
 		echo
 		table_header store repeat "ops/s" "CONNECT->SUBACK p50 us" "p99 us"
 		awk -F, 'NR > 1 { printf "| %s | %s | %s | %s | %s |\n", $1, $2, $3, $4, $5 }' control.csv
-		awk -F, 'NR > 1 { v[$1] = v[$1] " " $3 }
+		awk -F, 'NR > 1 && $3 > 0 { v[$1] = v[$1] " " $3 }
 			function med(list,   a, n, i, j, t) { n = split(list, a, " ")
 				for (i = 1; i <= n; i++) for (j = i + 1; j <= n; j++) if (a[j] < a[i]) { t = a[i]; a[i] = a[j]; a[j] = t }
 				return n ? ((n % 2) ? a[(n + 1) / 2] : (a[n / 2] + a[n / 2 + 1]) / 2) : 0 }
-			END { n = med(v["none"]); q = med(v["sqlite"])
-			      printf "\nMedian: none %.0f/s, sqlite %.0f/s: sqlite/none = %.2f\n", n, q, n ? q / n : 0 }' control.csv
+			END { n = med(v["none"]); q = med(v["sqlite"]); e = med(v["etcd"])
+			      printf "\nMedian: none %.0f/s, sqlite %.0f/s, etcd %.0f/s: sqlite/none = %.2f, etcd/none = %.2f\n", n, q, e, n ? q / n : 0, n ? e / n : 0 }' control.csv
 		echo
 	fi
 
@@ -187,6 +188,17 @@ table_header() {	# title cells...
 	table_header path "ns/pkt (median)" "min" "max" "x floor"
 	awk -F, 'NR > 1 { printf "| (%s) %s | %s | %s | %s | %s |\n", $1, $2, $4, $5, $6, $9 }' microbench.csv
 	echo
+	if [ -s fanout_floor.csv ]; then
+		echo "### TC fan-out against its floor (microbenchmark (f) over (h))"
+		echo
+		echo "ratio: floor ns / psoffload ns per publish (the kernel's figure, median), i.e. psoffload's copies per second as a"
+		echo "fraction of the floor's (bench/floor_tc.bpf.c); skip: psoffload cannot hold that"
+		echo "many subscribers on one topic."
+		echo
+		table_header fan-out "psoffload ns" "floor ns" "psoffload/floor"
+		awk -F, 'NR > 1 { printf "| %s | %s | %s | %s |\n", $1, $2, $3, $4 }' fanout_floor.csv
+		echo
+	fi
 	echo "Programs attached during the runs (bpftool prog show):"
 	echo
 	table_header "system / program" type "instructions (xlated)" "JIT bytes"

@@ -19,6 +19,7 @@
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
 #include "cmd/reload.h"
+#include "cmd/ha_cmd.h"
 #include "util/conf.h"
 #include "util/instance.h"
 #include "util/log.h"
@@ -28,6 +29,7 @@
 #include "cmd/events_cmd.h"
 #include "cmd/status.h"
 #include "store/store.h"
+#include "ha/ha.h"
 
 /* The Makefile's: VERSION and `git describe`, and SYSCONFDIR. */
 #ifndef PSO_VERSION
@@ -64,6 +66,8 @@ static const struct command {
 	  "the running broker re-reads its configuration" },
 	{ "restart", pso_cmd_restart, "[--name=NAME]",
 	  "hand over to a fresh exec of the binary, data plane running" },
+	{ "ha", pso_cmd_ha, "step-down [--name=NAME]",
+	  "a group's leader hands over to another member" },
 };
 
 #define N_COMMANDS (sizeof(commands) / sizeof(commands[0]))
@@ -140,6 +144,15 @@ static int check_trusted(const char *arg, char *why, size_t whylen)
 	return -EINVAL;
 }
 
+/* --vip=ADDR/PREFIX@IFACE,...: every address must parse. */
+static int check_vips(const char *arg, char *why, size_t whylen)
+{
+	struct pso_vip v[PSO_VIP_MAX];
+	int n;
+
+	return pso_vip_parse_list(arg, v, PSO_VIP_MAX, &n, why, whylen);
+}
+
 static const struct pso_opt_name qosm1_names[] = {
 	{ "predefined", PSO_QOSM1_PREDEFINED },
 	{ "all", PSO_QOSM1_ALL },
@@ -179,6 +192,11 @@ static const struct pso_opt broker_opts[] = {
 	{ "session-expiry", 0, PSO_OPT_UINT, BROKER(cfg.session_expiry_s), .min = 0,
 	  .max = 4294967, .unit = "seconds", .arg = "SEC", .flags = LIVE,
 	  .help = "how long a session kept by a CONNECT without\nCleanSession outlives its connection (default 3600)" },
+	{ "topic-idle", 0, PSO_OPT_UINT, BROKER(cfg.topic_idle_s), .min = 0,
+	  .max = 4294967, .unit = "seconds", .arg = "SEC", .flags = LIVE,
+	  .help = "free a registered topic nobody uses (no subscriber,\n"
+		  "no retained message, its id known to no session) after\n"
+		  "SEC idle, its id reused later; 0 never (default 600)" },
 	{ "retry-interval", 0, PSO_OPT_UINT, BROKER(cfg.retry_s), .min = 1, .max = 3600,
 	  .unit = "seconds", .arg = "SEC", .flags = LIVE,
 	  .help = "QoS 1/2 deliveries: resend an unacknowledged one\nevery SEC seconds (T_RETRY, default 10)" },
@@ -267,13 +285,31 @@ static const struct pso_opt broker_opts[] = {
 		  "directory's last component, psoffload)" },
 	{ "store", 0, PSO_OPT_STRING, BROKER(cfg.store), .check = check_store, .arg = "SPEC",
 	  .help = "where sessions, registrations and retained messages\n"
-		  "outlive the broker: sqlite:PATH (created if missing)\n"
+		  "outlive the broker: sqlite:PATH (created if missing),\n"
+		  "etcd:http://HOST:PORT[,...] (an etcd 3.4 cluster the\n"
+		  "brokers of a group share, keys under /psoffload/default/)\n"
 		  "or none (default sqlite:" PSO_STORE_DIR "/state.db;\n"
 		  "a broker named otherwise: " PSO_STORE_DIR "/NAME.db)" },
 	{ "store-reset", 0, PSO_OPT_FLAG, BROKER(cfg.store_reset), .flags = PSO_OPT_F_CLI_ONLY,
 	  .help = "set the store file aside (renamed, never deleted) and\n"
 		  "start empty: the way to start over a store that is\n"
 		  "corrupt, not psoffload's or of a newer version" },
+	{ "ha-group", 0, PSO_OPT_STRING, BROKER(cfg.ha_group), .check = check_name, .arg = "NAME",
+	  .help = "be a member of the broker group NAME, which shares\n"
+		  "its etcd store (--store=etcd:...): one leader serves,\n"
+		  "the others are hot standbys that take over when its\n"
+		  "lease ends (default: no group)" },
+	{ "vip", 0, PSO_OPT_STRING, BROKER(cfg.vips), .check = check_vips,
+	  .arg = "ADDR/PREFIX@IFACE,...",
+	  .help = "the group's virtual addresses, IPv4 or IPv6, which\n"
+		  "its leader holds and announces (gratuitous ARP,\n"
+		  "unsolicited neighbour advertisement); clients use them" },
+	{ "ha-lease-ttl", 0, PSO_OPT_UINT, BROKER(cfg.ha_ttl_s), .min = 2, .max = 60,
+	  .unit = "seconds", .arg = "SEC",
+	  .help = "the leader's lease: a standby takes over at most SEC\n"
+		  "after the leader is gone; shorter fails over sooner but\n"
+		  "a store or network stall that long costs a failover\n"
+		  "(default " STR(PSO_HA_TTL_DEFAULT) ")" },
 	{ "metrics", 0, PSO_OPT_STRING, BROKER(cfg.metrics_addr), .check = check_metrics,
 	  .arg = "ADDR:PORT",
 	  .help = "serve Prometheus metrics at http://ADDR:PORT/metrics\n"
@@ -322,13 +358,14 @@ static void broker_defaults(struct broker_args *a)
 			.qosm1 = PSO_QOSM1_PREDEFINED,
 			.pin_dir = PSO_PIN_DIR_DEFAULT,
 			.gw_id = 1,
-			.placement_ms = 1000, .session_expiry_s = 3600,
+			.placement_ms = 1000, .session_expiry_s = 3600, .topic_idle_s = 600,
 			.retry_s = 10, .retries = 3, .unvalidated_s = 30, .adopt_grace_s = 90,
 			.max_publish_rate = PSO_DEFAULT_MAX_PUBLISH_RATE,
 			.build = PSO_VERSION,
 			.event_rate = PSO_EVENT_RATE_DEFAULT,
 			.lim = PSO_LIMITS_DEFAULT,
 			.metrics_topics = PSO_METRICS_TOPICS_DEFAULT,
+			.ha_ttl_s = PSO_HA_TTL_DEFAULT,
 		},
 	};
 }
@@ -407,6 +444,18 @@ static int settle(const struct broker_cmd *c, struct broker_args *a, struct ifac
 	if (!n) {
 		snprintf(err, errlen, "no interface given (name one, or an [interface NAME] section in %s)",
 			 c->config);
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	if (a->cfg.vips && !a->cfg.ha_group) {
+		snprintf(err, errlen, "--vip needs --ha-group: a virtual address belongs to a "
+			 "group's leader");
+		ret = PSO_EXIT_USAGE;
+		goto out;
+	}
+	if (a->cfg.ha_group && (!a->cfg.store || strncmp(a->cfg.store, "etcd:", 5))) {
+		snprintf(err, errlen, "--ha-group needs the store the group shares: "
+			 "--store=etcd:URL[,URL...]");
 		ret = PSO_EXIT_USAGE;
 		goto out;
 	}

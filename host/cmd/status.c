@@ -31,8 +31,13 @@ static void print_usage_row(struct json_object *tables, const char *name)
 
 	if (!json_object_object_get_ex(tables, name, &t))
 		return;
-	printf("  %-12s %8lld / %-8lld\n", name, (long long)num(t, PSO_ST_USED),
+	printf("  %-12s %8lld / %-8lld", name, (long long)num(t, PSO_ST_USED),
 	       (long long)num(t, PSO_ST_CAPACITY));
+	/* Topics: once any were freed, how many and how many ids wait. */
+	if (num(t, PSO_ST_FREED))
+		printf(" (%lld idle freed, %lld ids in quarantine)", (long long)num(t, PSO_ST_FREED),
+		       (long long)num(t, PSO_ST_QUARANTINED));
+	printf("\n");
 }
 
 /* hw mode: which topics the NIC's small table holds. */
@@ -66,10 +71,42 @@ static void print_store(struct json_object *root)
 		snprintf(age, sizeof(age), "%.1f s ago", num(st, "last_write_age_ms") / 1000.0);
 	else
 		snprintf(age, sizeof(age), "none yet");
-	printf("\nStore: %s, revision %lld, last write %s (%lld commits, %lld errors%s%s)\n",
-	       str(st, "spec"), (long long)num(st, PSO_ST_REVISION), age,
+	printf("\nStore: %s%s, revision %lld, last write %s (%lld commits, %lld errors%s%s)\n",
+	       str(st, "spec"),
+	       json_object_object_get_ex(st, "reachable", &v) && !json_object_get_boolean(v) ?
+	       " (unreachable)" : "", (long long)num(st, PSO_ST_REVISION), age,
 	       (long long)num(st, "commits"), (long long)num(st, "errors"),
 	       str(st, "last_error")[0] ? ": " : "", str(st, "last_error"));
+}
+
+/* "Group: g1, member b1, leader (leader b1), lease 694d7a1c2b3e4f01 (ttl 3 s,
+ * confirmed 0.4 s ago), store revision 42, VIPs 10.77.1.100/24@br0 (held)" */
+static void print_ha(struct json_object *root)
+{
+	struct json_object *ha, *vips;
+	bool any = false;
+
+	if (!json_object_object_get_ex(root, "ha", &ha))
+		return;
+	printf("\nGroup: %s, member %s, %s (leader %s), lease %s (ttl %lld s, confirmed %.1f s "
+	       "ago), store revision %lld%s\n", str(ha, "group"), str(ha, "member"),
+	       str(ha, "role"), str(ha, "leader")[0] ? str(ha, "leader") : "none",
+	       str(ha, "lease")[0] ? str(ha, "lease") : "none", (long long)num(ha, "lease_ttl_s"),
+	       num(ha, "lease_age_ms") / 1000.0, (long long)num(ha, "store_revision"),
+	       json_object_object_get_ex(ha, "store_reachable", &vips) &&
+	       !json_object_get_boolean(vips) ? " (store unreachable)" : "");
+	if (!json_object_object_get_ex(ha, "vips", &vips))
+		return;
+	for (size_t i = 0; i < json_object_array_length(vips); i++) {
+		struct json_object *v = json_object_array_get_idx(vips, i), *held;
+
+		printf("%s%s%s", any ? ", " : "VIPs: ", str(v, "address"),
+		       json_object_object_get_ex(v, "held", &held) && json_object_get_boolean(held)
+			       ? " (held)" : "");
+		any = true;
+	}
+	if (any)
+		printf("\n");
 }
 
 static void print_table(struct json_object *root)
@@ -120,6 +157,7 @@ static void print_table(struct json_object *root)
 		       (long long)num(daemon, "retained_bytes"));
 	}
 	print_store(root);
+	print_ha(root);
 }
 
 struct status_args {

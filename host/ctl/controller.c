@@ -329,11 +329,15 @@ static void placement_round(struct pso_ctl *ctl)
 	for (uint32_t id = 1; id < ctl->max_topics; id++) {
 		uint64_t total;
 
-		if (!(pso_tables_topic(ctl->tables, id)->flags & PSO_TOPIC_F_VALID))
+		if (!(pso_tables_topic(ctl->tables, id)->flags & PSO_TOPIC_F_VALID)) {
+			/* A freed topic's id starts from zero (tables/recycle.c). */
+			ctl->topic_last[id] = ctl->topic_retired[id] = 0;
 			continue;
+		}
 		total = host_topic_msgs(ctl, id) + nic_topic_msgs(ctl->tables, id) + ctl->topic_retired[id];
 		topics[n].id = id;
-		topics[n].rate = total - ctl->topic_last[id];
+		/* Lower than last time: the id was freed and reused since. */
+		topics[n].rate = total >= ctl->topic_last[id] ? total - ctl->topic_last[id] : total;
 		ctl->topic_last[id] = total;
 		n++;
 	}

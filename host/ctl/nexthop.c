@@ -53,6 +53,9 @@ struct pso_nh {
 	pso_nh_change_fn fn;
 	void *ctx;
 	bool changed;
+	/* pso_nh_prefer(): AF_INET (4 bytes) or AF_INET6 */
+	struct { int family; uint8_t addr[16]; } prefer[PSO_NH_PREFER_MAX];
+	int nprefer;
 };
 
 /* libnl speaks its own error codes; the project speaks errno. */
@@ -513,8 +516,32 @@ static bool addr_better(const uint8_t *cand, bool cand_pref, const uint8_t *cur,
 	return memcmp(cand, cur, len) < 0;
 }
 
+int pso_nh_prefer(struct pso_nh *nh, int family, const uint8_t addr[16])
+{
+	for (int i = 0; i < nh->nprefer; i++)
+		if (nh->prefer[i].family == family &&
+		    !memcmp(nh->prefer[i].addr, addr, family == AF_INET ? 4 : 16))
+			return 0;
+	if (nh->nprefer == PSO_NH_PREFER_MAX)
+		return -E2BIG;
+	nh->prefer[nh->nprefer].family = family;
+	memcpy(nh->prefer[nh->nprefer].addr, addr, 16);
+	nh->nprefer++;
+	return 0;
+}
+
+static bool preferred(const struct pso_nh *nh, int family, const uint8_t *addr)
+{
+	for (int i = 0; i < nh->nprefer; i++)
+		if (nh->prefer[i].family == family &&
+		    !memcmp(nh->prefer[i].addr, addr, family == AF_INET ? 4 : 16))
+			return true;
+	return false;
+}
+
 int pso_nh_link(struct pso_nh *nh, int ifindex, struct pso_link_info *out)
 {
+	bool vip4 = false, vip6 = false;
 	bool pref4 = false, pref6 = false;
 	struct rtnl_link *link;
 	struct nl_object *obj;
@@ -550,8 +577,11 @@ int pso_nh_link(struct pso_nh *nh, int ifindex, struct pso_link_info *out)
 			if (nl_addr_get_len(local) != 4)
 				break;
 			pref = !(aflags & IFA_F_SECONDARY);
-			if (addr_better(nl_addr_get_binary_addr(local), pref, out->ip4, pref4,
-					out->has_ip4, 4)) {
+			if (vip4)
+				break;
+			vip4 = preferred(nh, AF_INET, nl_addr_get_binary_addr(local));
+			if (vip4 || addr_better(nl_addr_get_binary_addr(local), pref, out->ip4, pref4,
+						out->has_ip4, 4)) {
 				memcpy(out->ip4, nl_addr_get_binary_addr(local), 4);
 				pref4 = pref;
 				out->has_ip4 = true;
@@ -565,8 +595,11 @@ int pso_nh_link(struct pso_nh *nh, int ifindex, struct pso_link_info *out)
 			    (aflags & (IFA_F_TENTATIVE | IFA_F_DADFAILED)))
 				break;
 			pref = !(aflags & (IFA_F_DEPRECATED | IFA_F_TEMPORARY));
-			if (addr_better(nl_addr_get_binary_addr(local), pref, out->ip6, pref6,
-					out->has_ip6, 16)) {
+			if (vip6)
+				break;
+			vip6 = preferred(nh, AF_INET6, nl_addr_get_binary_addr(local));
+			if (vip6 || addr_better(nl_addr_get_binary_addr(local), pref, out->ip6, pref6,
+						out->has_ip6, 16)) {
 				memcpy(out->ip6, nl_addr_get_binary_addr(local), 16);
 				pref6 = pref;
 				out->has_ip6 = true;

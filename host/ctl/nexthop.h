@@ -79,7 +79,14 @@ int pso_nh_lookup(struct pso_nh *nh, int family, const uint8_t addr[16],
 int pso_nh_lookup_dev(struct pso_nh *nh, int family, const uint8_t addr[16],
 		      int ifindex, struct pso_nexthop *out);
 
-/* From the caches; -ENODEV when ifindex is not known. */
+/* From the caches; -ENODEV when ifindex is not known.  An address made
+ * preferred (pso_nh_prefer) is the link's address while the link has it. */
 int pso_nh_link(struct pso_nh *nh, int ifindex, struct pso_link_info *out);
+
+/* A broker group's virtual address (ha/): while a link has it, it is the
+ * address pso_nh_link() gives, so the data plane serves and sends from it.
+ * At most PSO_NH_PREFER_MAX; the same one again is no change. */
+#define PSO_NH_PREFER_MAX 8
+int pso_nh_prefer(struct pso_nh *nh, int family, const uint8_t addr[16]);
 
 #endif /* PSO_NEXTHOP_H */

@@ -37,10 +37,16 @@ struct pso_broker_cfg {
 	unsigned int advertise_s;	/* 0: no periodic ADVERTISE */
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
 	unsigned int session_expiry_s;	/* kept sessions (CleanSession 0) */
+	unsigned int topic_idle_s;	/* idle topics freed after (0: never) */
 	unsigned int retry_s, retries;	/* QoS 1/2 deliveries: T_RETRY, N_RETRY */
 	const char *store;		/* "sqlite:PATH" or "none"; NULL: the default
 					 * for the name (pso_store_default_spec) */
 	bool store_reset;		/* set the store aside, start empty */
+	/* A broker group (ha/): its name (NULL: none), its virtual
+	 * addresses ("ADDR/PREFIX@IFACE,..."), the leader's lease TTL. */
+	const char *ha_group;
+	const char *vips;
+	unsigned int ha_ttl_s;
 	/* Address validation: networks whose clients start proven (loopback
 	 * always does), and how long an unproven session lasts. */
 	const char *trusted_list;	/* "CIDR,..." (--trusted) */

@@ -17,6 +17,7 @@
 #include "daemon/events.h"
 #include "daemon/snapshot.h"
 #include "daemon/statusfile.h"
+#include "ha/ha.h"
 #include "proto/topics.h"
 #include "util/endpoint.h"
 
@@ -294,6 +295,27 @@ static int req_restart(void *ctx, struct json_object *req, struct json_object *r
 	return 0;
 }
 
+/* `psoffload ha step-down`: a group's leader hands over (ha/ha.h). */
+static int req_ha_step_down(void *ctx, struct json_object *req, struct json_object *reply,
+			    char *err, size_t errlen)
+{
+	struct pso_broker *b = ctx;
+	struct pso_ha_status st;
+	int ret;
+
+	if (!b->ha) {
+		snprintf(err, errlen, "this broker is in no group (--ha-group)");
+		return -EINVAL;
+	}
+	ret = pso_ha_step_down(b->ha, b->now_ms, err, errlen);
+	if (ret)
+		return ret;
+	pso_ha_status(b->ha, b->now_ms, &st);
+	json_object_object_add(reply, "group", json_object_new_string(st.group));
+	json_object_object_add(reply, "member", json_object_new_string(st.member));
+	return 0;
+}
+
 /* ---- events ---------------------------------------------------------------------- */
 
 struct event_walk {
@@ -364,5 +386,6 @@ const struct pso_ctl_request pso_ctl_requests[] = {
 	{ "events", req_events, "[\"after\": SEQ] [\"reason\": NAME]" },
 	{ "reload", req_reload, "" },
 	{ "restart", req_restart, "" },
+	{ "ha-step-down", req_ha_step_down, "" },
 	{ 0 },
 };

@@ -112,6 +112,11 @@ static int receive_one(struct pso_broker *b, uint8_t *buf, size_t cap)
 	reply_address(&rx.local, has_pi4 ? &pi4 : NULL);
 	if (pso_broker_placeholder_input(b, &rx, buf, (size_t)n))
 		return 0;
+	/* A group's standby answers nothing: its clients are the leader's. */
+	if (!pso_broker_serving(b)) {
+		b->ha_dropped++;
+		return 0;
+	}
 	pso_proto_input(b->proto, &rx, buf, (size_t)n, b->now_ms);
 	return 0;
 }
@@ -322,7 +327,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	struct pso_broker *b = calloc(1, sizeof(*b));
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
-		.session_expiry_s = cfg->session_expiry_s,
+		.session_expiry_s = cfg->session_expiry_s, .topic_idle_s = cfg->topic_idle_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 		.unvalidated_s = cfg->unvalidated_s,
 	};
@@ -396,6 +401,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		if (ret)
 			goto fail;
 	}
+	pso_proto_share_topic_ids(b->proto, !strncmp(pso_store_spec(b->store), "etcd:", 5));
 	ret = pso_nh_open(&b->nh, nh_changed, b);
 	if (ret) {
 		snprintf(err, errlen, "cannot read routes and neighbours (netlink): %s", strerror(-ret));
@@ -430,6 +436,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 			if (ret)
 				goto fail;
 		}
+		pso_proto_share_topic_ids(b->proto,
+					  !strncmp(pso_store_spec(b->store), "etcd:", 5));
 	}
 	sizes = b->dp.sizes;
 	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.runs_fd,
@@ -438,6 +446,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (!ret)
 		ret = pso_tables_use_short_names(&b->tables, b->dp.short_names_fd);
+	if (!ret)
+		ret = pso_tables_use_topic_stats(&b->tables, b->dp.topic_stats_fd);
 	if (!ret)
 		ret = pso_tables_set_publish_rate(&b->tables, cfg->max_publish_rate,
 						  cfg->publish_burst);
@@ -482,6 +492,10 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	/* Sessions, registrations and retained messages from the store,
 	 * with the tables and interfaces there and before the first datagram. */
 	ret = pso_broker_load_store(b, err, errlen);
+	if (ret)
+		goto fail;
+	/* A group member starts as a standby, a copy of the store. */
+	ret = pso_broker_open_ha(b, err, errlen);
 	if (ret)
 		goto fail;
 	pso_broker_adopt_settle(b);
@@ -558,7 +572,10 @@ void pso_broker_reloaded(struct pso_broker *b)
 /* Periodic work, every TICK_MS. */
 static void tick(struct pso_broker *b)
 {
-	pso_proto_tick(b->proto, b->now_ms);
+	/* A standby's sessions are the leader's: no timer of its own ends
+	 * one (the takeover gives each a full keep-alive period). */
+	if (pso_broker_serving(b))
+		pso_proto_tick(b->proto, b->now_ms);
 	if (b->adopted) {
 		uint32_t n = pso_adopted_expire(b->adopted, b->now_ms, false);
 
@@ -578,7 +595,9 @@ static void tick(struct pso_broker *b)
 		b->ctl.changed = false;
 		b->status_dirty = true;
 	}
-	if (b->cfg.advertise_s && b->now_ms >= b->next_advertise_ms) {
+	pso_broker_ha_tick(b);
+	pso_broker_store_health(b);
+	if (b->cfg.advertise_s && b->now_ms >= b->next_advertise_ms && pso_broker_serving(b)) {
 		pso_proto_advertise(b->proto);
 		b->next_advertise_ms = b->now_ms + b->cfg.advertise_s * 1000ull;
 	}
@@ -621,7 +640,8 @@ int pso_broker_run(struct pso_broker *b)
 	uint64_t next_tick = now_ms() + TICK_MS;
 
 	for (;;) {
-		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_EVENTS, FD_METRICS, FD_CTL, NFDS = FD_CTL };
+		enum { FD_SOCK, FD_NH, FD_SIG, FD_GRACE, FD_EVENTS, FD_METRICS, FD_HA, FD_CTL,
+		       NFDS = FD_CTL };
 		struct pollfd pfd[NFDS + 1 + PSO_CTL_MAX_CONNS] = {
 			[FD_SOCK] = { .fd = b->sock, .events = POLLIN },
 			[FD_NH] = { .fd = pso_nh_fd(b->nh), .events = POLLIN },
@@ -630,6 +650,7 @@ int pso_broker_run(struct pso_broker *b)
 			[FD_EVENTS] = { .fd = pso_events_fd(b->events), .events = POLLIN },
 			[FD_METRICS] = { .fd = b->metrics ? pso_metrics_fd(b->metrics) : -1,
 					 .events = POLLIN },
+			[FD_HA] = { .fd = pso_broker_ha_fd(b), .events = POLLIN },
 		};
 		int timeout, wd, nctl;
 
@@ -660,6 +681,12 @@ int pso_broker_run(struct pso_broker *b)
 				return PSO_BROKER_RESTART;
 			pso_notify_stopping(&b->notify, "stopping: detaching");
 			pso_info("signal %u: stopping", si.ssi_signo);
+			/* In a group the sessions are the group's: nobody is
+			 * told, nothing ends, another member takes over. */
+			if (b->ha) {
+				b->stopping = true;
+				return 0;
+			}
 			/* Every client is told; what the store keeps is what a
 			 * DISCONNECT leaves (persistent sessions, offline), written
 			 * when it closes.  A restart that keeps the clients is
@@ -686,6 +713,8 @@ int pso_broker_run(struct pso_broker *b)
 		}
 		if (pfd[FD_EVENTS].revents & POLLIN)
 			pso_events_consume(b->events);
+		if (pfd[FD_HA].revents & POLLIN)
+			pso_broker_ha_watch(b);
 		if (pfd[FD_SOCK].revents & POLLIN) {
 			/* Bounded batch, so timers and signals keep their turn. */
 			for (int i = 0; i < 256; i++)
@@ -729,7 +758,7 @@ int pso_broker_reconfigure(struct pso_broker *b, const struct pso_broker_cfg *cf
 {
 	struct pso_proto_cfg pcfg = {
 		.qosm1 = cfg->qosm1, .gw_id = cfg->gw_id, .advertise_s = cfg->advertise_s,
-		.session_expiry_s = cfg->session_expiry_s,
+		.session_expiry_s = cfg->session_expiry_s, .topic_idle_s = cfg->topic_idle_s,
 		.retry_s = cfg->retry_s, .retries = cfg->retries, .lim = cfg->lim,
 	};
 	struct pso_cidr trusted[PSO_MAX_TRUSTED];
@@ -784,7 +813,18 @@ void pso_broker_stop(struct pso_broker *b)
 		return;
 	/* Scrapes first: the metrics thread reads only what it was given. */
 	pso_metrics_stop(b->metrics);
-	/* The last changes, while the protocol layer is still there. */
+	/* The last changes, while the protocol layer is still there; then
+	 * the group's leadership and addresses are free. */
+	if (b->ha) {
+		if (pso_broker_serving(b))
+			pso_broker_flush_store(b);
+		pso_broker_close_ha(b);
+		/* Not the leader now: what could not be written is not ours
+		 * to write. */
+		pso_broker_discard_changes(b);
+		if (b->store)
+			pso_store_drop_queued(b->store);
+	}
 	pso_broker_close_store(b);
 	if (b->status_path[0])
 		unlink(b->status_path);

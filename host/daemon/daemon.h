@@ -83,6 +83,13 @@ struct pso_broker {
 	uint32_t max_topics;		/* the protocol layer's topic ids */
 	bool store_failing;
 	uint64_t store_error_logged_ms;
+	uint64_t store_rev;		/* the store's revision the tables reflect */
+	/* the broker group (ha_env.c); NULL: none */
+	struct pso_ha *ha;
+	bool store_refusing;		/* pso_proto_set_refusing is on */
+	bool ha_relist;			/* a standby again: list the store whole */
+	uint64_t ha_applied;		/* store changes applied as a standby */
+	uint64_t ha_dropped;		/* datagrams a standby left unanswered */
 };
 
 /* proto_env.c: the protocol layer's ops over the socket, next hops and tables. */
@@ -114,6 +121,28 @@ void pso_broker_close_store(struct pso_broker *b);
 void pso_broker_session_changed(void *ctx, const char *client_id);
 void pso_broker_topic_changed(void *ctx, uint16_t id);
 void pso_broker_retained_changed(void *ctx, uint16_t id);
+
+/*
+ * ha_env.c: the broker group (--ha-group).  Opened after the store; a
+ * standby applies the store's changes to its tables (watch_fd readable,
+ * and every tick), never writes the store, never answers a datagram and
+ * runs no session timer; the leader serves as a lone broker does.
+ */
+struct pso_ha;
+int pso_broker_open_ha(struct pso_broker *b, char *err, size_t errlen);
+void pso_broker_close_ha(struct pso_broker *b);
+/* Serving: no group, or its leader. */
+bool pso_broker_serving(const struct pso_broker *b);
+void pso_broker_ha_tick(struct pso_broker *b);
+/* The store's watch descriptor (-1: none), and its work when readable. */
+int pso_broker_ha_fd(const struct pso_broker *b);
+void pso_broker_ha_watch(struct pso_broker *b);
+/* store_env.c: a group member refuses new control requests (0x01) while
+ * the store cannot be written, and accepts them again when it can (every
+ * tick). */
+void pso_broker_store_health(struct pso_broker *b);
+/* store_env.c: forget what this round changed (a standby writes nothing). */
+void pso_broker_discard_changes(struct pso_broker *b);
 
 /* notify.c: "b0 drv, b1 skb; 3 clients, 2 topics", for STATUS=. */
 void pso_broker_status_line(struct pso_broker *b, char *buf, size_t len);

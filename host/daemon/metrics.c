@@ -291,6 +291,9 @@ static void render_store(FILE *f, const struct pso_snapshot *s)
 	family(f, "psoffload_store_errors_total", "counter",
 	       "Commits that failed (their changes are tried again the next round).");
 	sample(f, "psoffload_store_errors_total", "", st->errors);
+	family(f, "psoffload_store_reachable", "gauge",
+	       "1 when the store's last request was answered (0: etcd unreachable).");
+	sample(f, "psoffload_store_reachable", "", st->reachable ? 1 : 0);
 	family(f, "psoffload_store_pending_changes", "gauge", "Changes waiting to be written.");
 	sample(f, "psoffload_store_pending_changes", "", st->pending);
 	family(f, "psoffload_store_last_write_timestamp_seconds", "gauge",

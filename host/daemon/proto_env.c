@@ -13,6 +13,7 @@
 #include "ctl/nexthop.h"
 #include "daemon/adopted.h"
 #include "daemon/daemon.h"
+#include "store/store.h"
 #include "util/endpoint.h"
 #include "util/log.h"
 
@@ -274,6 +275,32 @@ static bool env_slot_served(void *ctx, uint16_t id, const struct pso_endpoint *e
 	return pso_tables_sub_served_at(&b->tables, id, ep, family, rx_ns);
 }
 
+/* A new topic name's id for every broker of the store (etcd: one
+ * transaction claims the id and the name together; SQLite and none: this
+ * broker's own). */
+static int env_claim_topic(void *ctx, const char *name, uint16_t want, uint16_t *id)
+{
+	struct pso_broker *b = ctx;
+
+	if (!b->store)
+		return -EOPNOTSUPP;
+	return pso_store_claim_topic(b->store, name, want, id);
+}
+
+static int env_topic_free(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_topic_free(&b->tables, id);
+}
+
+static bool env_topic_reusable(void *ctx, uint16_t id)
+{
+	struct pso_broker *b = ctx;
+
+	return pso_tables_topic_reusable(&b->tables, id);
+}
+
 const struct pso_proto_ops pso_broker_proto_ops = {
 	.send = env_send,
 	.broadcast = env_broadcast,
@@ -287,7 +314,10 @@ const struct pso_proto_ops pso_broker_proto_ops = {
 	.slots_set = env_slots_set,
 	.slots_remove = env_slots_remove,
 	.slot_served = env_slot_served,
+	.topic_free = env_topic_free,
+	.topic_reusable = env_topic_reusable,
 	.session_changed = pso_broker_session_changed,
+	.claim_topic = env_claim_topic,
 	.topic_changed = pso_broker_topic_changed,
 	.retained_changed = pso_broker_retained_changed,
 };

@@ -15,6 +15,7 @@
 #include "daemon/snapshot.h"
 #include "daemon/statusfile.h"
 #include "proto/mqttsn.h"
+#include "proto/topics.h"
 #include "util/log.h"
 
 const char *const pso_snap_dp_names[PSO_CNT__MAX] = PSO_COUNTER_NAMES;
@@ -30,12 +31,16 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(expired, "Clients expired by keep-alive."),
 	COUNTER(qosm1_denied, "QoS -1 publishes the daemon refused (--qos-m1)."),
 	COUNTER(unreachable, "Clients lost to an ICMP port or host unreachable for their address."),
+	COUNTER(store_refused, "Control requests refused (0x01) while the store could not be written."),
 	COUNTER(qos_deliveries, "QoS 1/2 deliveries queued."),
 	COUNTER(qos_retransmits, "QoS 1/2 deliveries sent again."),
 	COUNTER(qos_given_up, "QoS 1/2 deliveries given up after every retry."),
 	COUNTER(qos_queue_full, "QoS 1/2 deliveries refused: the session's outbox was full."),
 	COUNTER(wills_published, "Wills published for lost clients."),
 	COUNTER(unknown_topic, "QoS 0 publishes to unknown topic ids answered."),
+	COUNTER(topics_freed, "Idle topics freed (--topic-idle): their ids come back."),
+	COUNTER(topics_reused, "Freed topic ids given to a new topic."),
+	COUNTER(late_publishes, "Publishes received before their id named its topic: treated as unknown."),
 	COUNTER(sleep_buffered, "QoS 0 publishes buffered for sleeping clients."),
 	COUNTER(sleep_dropped, "Buffered publishes dropped from a full sleep buffer."),
 	COUNTER(forwarded, "Datagrams that came wrapped by a forwarder."),
@@ -166,6 +171,7 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	snprintf(s->metrics, sizeof(s->metrics), "%s", b->cfg.metrics_addr ? b->cfg.metrics_addr : "");
 
 	s->proto = *pso_proto_stats(b->proto);
+	s->topics_quarantined = pso_registry_nquarantined(pso_proto_registry(b->proto));
 	pso_tables_usage(&b->tables, &s->tables);
 	pso_proto_session_counts(b->proto, s->sessions);
 	s->nsessions = pso_proto_nsessions(b->proto);
@@ -199,6 +205,13 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 		snprintf(s->store, sizeof(s->store), "%s", pso_store_spec(b->store));
 		s->store_persistent = pso_store_persistent(b->store);
 		s->store_stats = *pso_store_stats(b->store);
+	}
+	if (b->ha) {
+		s->has_ha = true;
+		pso_ha_status(b->ha, b->now_ms, &s->ha);
+		s->ha_store_rev = b->store_rev;
+		s->ha_applied = b->ha_applied;
+		s->ha_dropped = b->ha_dropped;
 	}
 
 	if (what & PSO_SNAP_DATAPLANE) {
@@ -319,6 +332,39 @@ struct json_object *pso_snap_daemon_json(const struct pso_snapshot *s)
 	return d;
 }
 
+/* "ha": the group, this member's role, the leader, the lease. */
+static struct json_object *ha_json(const struct pso_snapshot *s)
+{
+	struct json_object *o = json_object_new_object(), *vips = json_object_new_array();
+	char buf[96], lease[24];
+
+	add_str(o, "group", s->ha.group);
+	add_str(o, "member", s->ha.member);
+	add_str(o, "role", pso_ha_role_name(s->ha.role));
+	add_str(o, "leader", s->ha.leader);
+	snprintf(lease, sizeof(lease), "%llx", (unsigned long long)s->ha.lease);
+	add_str(o, "lease", s->ha.lease ? lease : "");
+	add_u64(o, "lease_ttl_s", s->ha.ttl_s);
+	add_u64(o, "lease_age_ms", s->ha.lease_age_ms);
+	add_u64(o, "since_unix_ms", s->ha.since_unix_ms);
+	add_u64(o, "store_revision", s->ha_store_rev);
+	json_object_object_add(o, "store_reachable", json_object_new_boolean(s->ha.store_reachable));
+	add_u64(o, "promotions", s->ha.promotions);
+	add_u64(o, "demotions", s->ha.demotions);
+	add_u64(o, "fenced", s->ha.fenced);
+	add_u64(o, "changes_applied", s->ha_applied);
+	add_u64(o, "datagrams_dropped_as_standby", s->ha_dropped);
+	for (int i = 0; i < s->ha.nvips; i++) {
+		struct json_object *v = json_object_new_object();
+
+		add_str(v, "address", pso_vip_str(&s->ha.vips[i], buf, sizeof(buf)));
+		json_object_object_add(v, "held", json_object_new_boolean(s->ha.vips[i].held));
+		json_object_array_add(vips, v);
+	}
+	json_object_object_add(o, "vips", vips);
+	return o;
+}
+
 static struct json_object *store_json(const struct pso_snapshot *s)
 {
 	const struct pso_store_stats *st = &s->store_stats;
@@ -336,6 +382,7 @@ static struct json_object *store_json(const struct pso_snapshot *s)
 	add_u64(o, "last_write_age_ms", st->last_write_unix_ms && s->taken_ms > st->last_write_unix_ms
 					       ? s->taken_ms - st->last_write_unix_ms : 0);
 	add_str(o, "last_error", st->last_error);
+	json_object_object_add(o, "reachable", json_object_new_boolean(st->reachable));
 	add_u64(loaded, "sessions", st->loaded[PSO_REC_SESSION]);
 	add_u64(loaded, "topics", st->loaded[PSO_REC_TOPIC]);
 	add_u64(loaded, "retained", st->loaded[PSO_REC_RETAINED]);
@@ -363,7 +410,13 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 		json_object_array_add(ifs, iface_json(&s->ifaces[i]));
 	json_object_object_add(root, PSO_ST_INTERFACES, ifs);
 
-	json_object_object_add(tables, PSO_ST_TOPICS, usage_obj(u->topics, u->max_topics));
+	{
+		struct json_object *t = usage_obj(u->topics, u->max_topics);
+
+		add_u64(t, PSO_ST_FREED, s->proto.topics_freed);
+		add_u64(t, PSO_ST_QUARANTINED, s->topics_quarantined);
+		json_object_object_add(tables, PSO_ST_TOPICS, t);
+	}
 	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u->subs, u->max_subs));
 	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(u->clients, u->max_clients));
 	add_u64(tables, "subscribers_per_topic", u->subs_per_topic);
@@ -394,6 +447,8 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 	}
 	json_object_object_add(root, "daemon", pso_snap_daemon_json(s));
 	json_object_object_add(root, PSO_ST_STORE, store_json(s));
+	if (s->has_ha)
+		json_object_object_add(root, "ha", ha_json(s));
 	return root;
 }
 

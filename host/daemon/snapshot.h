@@ -38,7 +38,8 @@
  *                 sessions whose address is proven or not), "held_bytes" } },
  *     "store": { "spec", "persistent", "revision", "commits", "puts", "deletes",
  *                "errors", "pending", "last_write_ms" (CLOCK_REALTIME, 0: none
- *                yet), "last_write_age_ms", "last_error",
+ *                yet), "last_write_age_ms", "last_error", "reachable"
+ *                (false: the last request reached no etcd member),
  *                "loaded": { "sessions", "topics", "retained" } } }
  *
  * `stats` adds { "counters": { data-plane counter: n (PSO_COUNTER_NAMES) },
@@ -54,6 +55,7 @@
 #include <net/if.h>
 #include "proto/proto.h"
 #include "store/store.h"
+#include "ha/ha.h"
 #include "tables/tables.h"
 
 struct json_object;
@@ -108,6 +110,7 @@ struct pso_snapshot {
 	__u64 dp[PSO_CNT__MAX];		/* PSO_SNAP_DATAPLANE */
 	struct pso_proto_stats proto;
 	struct pso_tables_usage tables;
+	uint32_t topics_quarantined;	/* freed ids not free again yet */
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;
 	uint64_t retained_msgs, retained_bytes;
@@ -129,6 +132,10 @@ struct pso_snapshot {
 	char store[512];		/* its spec: "sqlite:PATH", "none" */
 	bool store_persistent;
 	struct pso_store_stats store_stats;
+	/* the broker group (ha/ha.h); has_ha false: none */
+	bool has_ha;
+	struct pso_ha_status ha;
+	uint64_t ha_store_rev, ha_applied, ha_dropped;
 };
 
 /* The daemon's counters (struct pso_proto_stats), named once: the JSON

@@ -34,6 +34,8 @@
 #define PSO_ST_CLIENTS		"clients"
 #define PSO_ST_USED		"used"
 #define PSO_ST_CAPACITY		"capacity"
+#define PSO_ST_FREED		"freed"		/* topics: idle ones freed so far */
+#define PSO_ST_QUARANTINED	"quarantined"	/* topics: their ids not free yet */
 #define PSO_ST_STORE		"store"
 #define PSO_ST_REVISION		"revision"
 #define PSO_ST_LAST_WRITE	"last_write_ms"

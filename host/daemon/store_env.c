@@ -193,7 +193,9 @@ int pso_broker_open_store(struct pso_broker *b, char *err, size_t errlen)
 		snprintf(spec, sizeof(spec), "%s", b->cfg.store);
 	else
 		pso_store_default_spec(b->name, spec, sizeof(spec));
-	ret = pso_store_open(&b->store, spec, b->cfg.store_reset ? PSO_STORE_RESET : 0, why,
+	/* A group's keys are under its name (etcd: /psoffload/GROUP/). */
+	ret = pso_store_open_in(&b->store, spec, b->cfg.ha_group,
+			     b->cfg.store_reset ? PSO_STORE_RESET : 0, why,
 			     sizeof(why));
 	if (ret == -EUCLEAN)
 		snprintf(err, errlen, "%s; it is kept as it is: --store-reset sets it aside and "
@@ -251,6 +253,7 @@ int pso_broker_load_store(struct pso_broker *b, char *err, size_t errlen)
 	ret = pso_store_load(b->store, load_one, &l, &rev, err, errlen);
 	if (ret)
 		return ret;
+	b->store_rev = rev;
 	/* What the load itself touched is in the store as it is; topics it
 	 * had to register anew are not. */
 	dirty_clear(b->dirty, true, false, true);
@@ -271,7 +274,9 @@ void pso_broker_resume_store(struct pso_broker *b)
 {
 	uint32_t n;
 
-	if (!b->dirty)
+	/* A group's standby serves nothing yet: its leader's takeover does
+	 * this (ha_env.c). */
+	if (!b->dirty || !pso_broker_serving(b))
 		return;
 	n = pso_proto_resume_imported(b->proto, b->now_ms);
 	if (n)
@@ -302,6 +307,11 @@ void pso_broker_flush_store(struct pso_broker *b)
 	if (!d || (!d->nids && !d->ntopics && !d->nretained &&
 		   !pso_store_stats(b->store)->pending))
 		return;
+	/* A group's standby is a copy of the store: it never writes it. */
+	if (!pso_broker_serving(b)) {
+		dirty_clear(d, true, true, true);
+		return;
+	}
 	now_unix = unix_ms();
 	/* Topics before the sessions that name them. */
 	for (uint32_t i = 0; i < d->ntopics; i++) {
@@ -335,6 +345,38 @@ void pso_broker_flush_store(struct pso_broker *b)
 		b->store_error_logged_ms = b->now_ms;
 	}
 	b->store_failing = true;
+}
+
+void pso_broker_store_health(struct pso_broker *b)
+{
+	bool down;
+
+	if (!b->store || !b->dirty)
+		return;
+	/* A group's store is known down by any request that failed (the
+	 * lease's keep-alive too) or a commit that failed.  A lone broker
+	 * accepts on and keeps its changes queued until the store answers
+	 * (section 12): refusing is the group's rule, where another member
+	 * may have to take over what was acknowledged. */
+	if (!b->ha)
+		return;
+	down = b->store_failing || !pso_store_stats(b->store)->reachable;
+	if (down == b->store_refusing)
+		return;
+	b->store_refusing = down;
+	pso_proto_set_refusing(b->proto, down);
+	if (down)
+		pso_warn("store %s cannot be written: new CONNECTs, REGISTERs and SUBSCRIBEs are "
+			 "refused (0x01) until it can; publishes go on", pso_store_spec(b->store));
+	else
+		pso_info("store %s: control requests accepted again", pso_store_spec(b->store));
+	b->status_dirty = true;
+}
+
+void pso_broker_discard_changes(struct pso_broker *b)
+{
+	if (b->dirty)
+		dirty_clear(b->dirty, true, true, true);
 }
 
 void pso_broker_close_store(struct pso_broker *b)

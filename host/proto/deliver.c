@@ -98,6 +98,7 @@ int pso_send_register(struct pso_proto *p, struct pso_client *c, uint16_t id, co
 		.data_len = strlen(name),
 	};
 
+	pso_client_know(p, c, id);	/* from now on it may use the id */
 	return pso_send_to(p, c, &m);
 }
 
@@ -208,6 +209,7 @@ void pso_retain_store(struct pso_proto *p, struct pso_client *c, uint16_t id, ui
 	free(p->retained[id]);
 	/* An empty retained publish clears the topic's retained message (MQTT). */
 	p->retained[id] = r;
+	pso_topic_touch(p, id);
 	if (p->ops->retained_changed)
 		p->ops->retained_changed(p->ctx, id);
 }

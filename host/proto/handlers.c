@@ -111,14 +111,70 @@ int pso_topic_refresh(struct pso_proto *p, uint16_t id)
 	return p->ops->topic_set(p->ctx, id, pso_topic_policy(p, id), pso_registry_name(p->reg, id));
 }
 
+#define CLAIM_TRIES 64
+
+/*
+ * A name new to this broker, when brokers share the store: its id is the
+ * one the store has for it, or the first of the ids this broker's registry
+ * would give next (pso_registry_candidates: never-used ids first, freed
+ * ones oldest first; never one in quarantine) that the store lets this
+ * name claim (one transaction creates both keys: two brokers never give
+ * one id to two names, nor two ids to one).
+ */
+static int topic_claim(struct pso_proto *p, const char *name, size_t len, uint16_t *id,
+		       bool *created)
+{
+	char buf[PSO_TOPIC_NAME_MAX + 1];
+	uint16_t want[CLAIM_TRIES], got = 0;
+	int ret = -ENOSPC, n;
+
+	if (len >= sizeof(buf))
+		return -EINVAL;
+	memcpy(buf, name, len);
+	buf[len] = '\0';
+	n = pso_registry_candidates(p->reg, want, CLAIM_TRIES);
+	for (int i = 0; i < n; i++) {
+		ret = p->ops->claim_topic(p->ctx, buf, want[i], &got);
+		if (ret != -EEXIST)
+			break;
+		ret = -ENOSPC;	/* every candidate taken by another broker */
+	}
+	if (ret)
+		return ret == -ENOSPC ? -ENOSPC : -EAGAIN;	/* the store cannot say */
+	ret = pso_registry_restore(p->reg, got, buf);
+	if (ret == -EEXIST)
+		pso_warn("topic %s: the store says id %u, which this broker has for %s", buf, got,
+			 pso_registry_name(p->reg, got) ?: "a predefined name");
+	if (ret)
+		return ret == -EEXIST ? -ENOSPC : ret;
+	*id = got;
+	*created = true;
+	return 0;
+}
+
 int pso_topic_register(struct pso_proto *p, const char *name, size_t len, uint16_t *id)
 {
 	bool created = false;
-	int ret = pso_registry_register(p->reg, name, len, id, &created);
+	int ret;
 
-	if (!ret && created)
+	ret = -EAGAIN;
+	if (p->shared_ids && p->ops->claim_topic && pso_topic_name_valid(name, len) &&
+	    pso_registry_lookup(p->reg, name, len, id))
+		ret = topic_claim(p, name, len, id, &created);
+	/* Not shared, or the store cannot answer now: this broker's own id
+	 * (its write waits queued with the others; a group member refuses
+	 * the request before it gets here). */
+	if (ret == -EAGAIN)
+		ret = pso_registry_register(p->reg, name, len, id, &created);
+
+	if (ret)
+		return ret;
+	pso_topic_touch(p, *id);
+	if (created) {
+		pso_topic_reborn(p, *id);
 		pso_topic_created(p, *id, pso_registry_name(p->reg, *id));
-	return ret;
+	}
+	return 0;
 }
 
 /* ---- message handlers --------------------------------------------------- */
@@ -166,10 +222,19 @@ static void handle_register(struct pso_proto *p, struct rx *rx)
 	} else if (ret == -ENOSPC || ret == -ENOMEM) {
 		p->stats.congestion++;
 		ack.return_code = MQTTSN_RC_CONGESTION;
-		pso_warn("REGISTER from %s refused: %s", rx->c->id,
-			 ret == -ENOSPC ? "topic table full" : "out of memory");
+		if (ret == -ENOSPC && pso_registry_nquarantined(p->reg))
+			pso_warn("REGISTER from %s refused: topic table full (%u freed ids not "
+				 "free again yet)", rx->c->id, pso_registry_nquarantined(p->reg));
+		else
+			pso_warn("REGISTER from %s refused: %s", rx->c->id,
+				 ret == -ENOSPC ? "topic table full" : "out of memory");
 	} else if (ret) {
 		ack.return_code = MQTTSN_RC_INVALID_TOPIC;
+	} else if (pso_client_know(p, rx->c, id)) {
+		/* Not recorded, the topic could be freed under the client. */
+		p->stats.congestion++;
+		ack.return_code = MQTTSN_RC_CONGESTION;
+		pso_warn("REGISTER from %s refused: out of memory", rx->c->id);
 	}
 	ack.topic_id = id;
 	pso_reply(p, rx, &ack);
@@ -268,6 +333,9 @@ static void handle_publish(struct pso_proto *p, struct rx *rx)
 		return;
 	}
 	id = publish_topic(p, m, rx->c, &refused);
+	/* Meant for the topic the id named before it was freed (recycle.c). */
+	if (id && topic_type != MQTTSN_TOPIC_SHORT && pso_topic_late(p, id, rx->rx_ns))
+		id = 0;
 	/* Over a quota (quota.c): a QoS 1/2 publish is refused whole; of a
 	 * QoS 0/-1 one, which the data plane may have forwarded already,
 	 * only what would be kept (its topic, its retained copy). */
@@ -332,6 +400,8 @@ static int subscribe_topic(struct pso_proto *p, struct pso_client *c, struct pso
 	s->topic_id = id;
 	/* It named the topic itself: its SUBACK says the id. */
 	pso_client_hold_of(c, id)->told = true;
+	if (s->kind == PSO_SUB_NAME)
+		pso_client_know(p, c, id);	/* its hold keeps the topic anyway */
 	return 0;
 }
 
@@ -635,6 +705,34 @@ static void handle_disconnect(struct pso_proto *p, struct rx *rx)
 	pso_client_detach(p, c);
 }
 
+/* The store cannot keep what this request would change: 0x01 (true), or
+ * not a request that changes it (false). */
+static bool refuse(struct pso_proto *p, struct rx *rx)
+{
+	struct mqttsn_msg ack = { .msg_id = rx->m.msg_id, .return_code = MQTTSN_RC_CONGESTION };
+
+	switch (rx->m.type) {
+	case MQTTSN_CONNECT:
+		ack.type = MQTTSN_CONNACK;
+		break;
+	case MQTTSN_REGISTER:
+		ack.type = MQTTSN_REGACK;
+		break;
+	case MQTTSN_SUBSCRIBE:
+		ack.type = MQTTSN_SUBACK;
+		ack.flags = rx->m.flags & MQTTSN_FLAG_QOS_MASK;
+		break;
+	case MQTTSN_UNSUBSCRIBE:
+		p->stats.store_refused++;
+		return true;
+	default:
+		return false;
+	}
+	p->stats.store_refused++;
+	pso_reply(p, rx, &ack);
+	return true;
+}
+
 static void handle_message(struct pso_proto *p, struct rx *rx)
 {
 	struct mqttsn_msg *m = &rx->m;
@@ -672,6 +770,8 @@ static void handle_message(struct pso_proto *p, struct rx *rx)
 		return;
 	}
 
+	if (p->refusing && refuse(p, rx))
+		return;
 	switch (m->type) {
 	case MQTTSN_SEARCHGW: {
 		struct mqttsn_msg gw = { .type = MQTTSN_GWINFO, .gw_id = p->cfg.gw_id };

@@ -111,7 +111,7 @@ int pso_proto_export_session(struct pso_proto *p, const char *client_id, uint64_
 			goto nomem;
 	}
 	s->subs = calloc(c->nsubs ? c->nsubs : 1, sizeof(*s->subs));
-	s->told = calloc(c->nheld ? c->nheld : 1, sizeof(*s->told));
+	s->told = calloc(c->nheld + c->nknown + 1, sizeof(*s->told));
 	s->msgs = calloc(c->out_len + c->zz_len + 1, sizeof(*s->msgs));
 	if (!s->subs || !s->told || !s->msgs)
 		goto nomem;
@@ -125,8 +125,11 @@ int pso_proto_export_session(struct pso_proto *p, const char *client_id, uint64_
 			goto nomem;
 		s->nsubs++;
 	}
+	/* Every id it knows (recycle.c), and its holds' that it was told. */
+	for (uint32_t i = 0; i < c->nknown; i++)
+		s->told[s->ntold++] = c->known[i];
 	for (int i = 0; i < c->nheld; i++)
-		if (c->held[i]->told)
+		if (c->held[i]->told && !pso_client_knows(c, c->held[i]->id))
 			s->told[s->ntold++] = c->held[i]->id;
 	if (export_msgs(s, c->out_head, PSO_BOX_OUTBOX) || export_msgs(s, c->zz_head, PSO_BOX_SLEEP))
 		goto nomem;
@@ -190,6 +193,7 @@ static int import_topic(struct pso_proto *p, const struct pso_rec_topic *t, char
 		return ret;
 	}
 	p->ops->topic_set(p->ctx, t->id, pso_topic_policy(p, t->id), t->name);
+	pso_topic_touch(p, t->id);	/* a whole idle period from the start */
 	return 0;
 }
 
@@ -379,6 +383,13 @@ static int import_session(struct pso_proto *p, const struct pso_rec_session *s, 
 			h->told = c->subs[k].kind == PSO_SUB_NAME && c->subs[k].topic_id == h->id;
 		h->qos = pso_hold_qos(c, h->id);
 	}
+	/* The ids it knows keep their topics while the session lasts. */
+	for (int i = 0; i < s->ntold; i++)
+		if (pso_registry_name(p->reg, s->told[i]))
+			pso_client_know(p, c, s->told[i]);
+	for (int k = 0; k < c->nsubs; k++)
+		if (c->subs[k].kind == PSO_SUB_NAME)
+			pso_client_know(p, c, c->subs[k].topic_id);
 	if (s->fwd.node_len)
 		pso_fwd_set(p, c, &s->fwd, &s->fwd_ep, &s->fwd_local);
 
@@ -439,6 +450,7 @@ uint32_t pso_proto_resume_imported(struct pso_proto *p, uint64_t now_ms)
 	p->now_ms = now_ms;
 	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
 		for (struct pso_client *c = p->by_ep[h]; c; c = c->next_ep) {
+			c->last_seen_ms = now_ms;	/* a full keep-alive period of grace */
 			/* An unproven address is challenged first: what it is
 			 * owed follows the proof (pso_valid_proved). */
 			if (!c->v.ok && !c->asleep) {
@@ -453,5 +465,57 @@ uint32_t pso_proto_resume_imported(struct pso_proto *p, uint64_t now_ms)
 			n++;
 		}
 	}
+	return n;
+}
+
+/* ---- a hot standby's copy ------------------------------------------------------- */
+
+static void forget(struct pso_proto *p, struct pso_client *c)
+{
+	/* Its will is the leader's to publish, not a copy's. */
+	pso_will_free(&c->will);
+	pso_client_remove(p, c, "forgotten: the leader's record replaces it");
+}
+
+int pso_proto_apply(struct pso_proto *p, const struct pso_rec *rec, bool deleted,
+		    uint64_t now_ms, uint64_t now_unix_ms, char *err, size_t errlen)
+{
+	struct pso_client *c;
+	const char *name;
+
+	p->now_ms = now_ms;
+	switch (rec->kind) {
+	case PSO_REC_TOPIC:
+		/* Ids are the cluster's (claimed once): one already here is
+		 * this one; a deleted topic is the recycler's business. */
+		name = pso_registry_name(p->reg, rec->t.id);
+		if (deleted || (name && !strcmp(name, rec->t.name)))
+			return 0;
+		return import_topic(p, &rec->t, err, errlen);
+	case PSO_REC_RETAINED:
+		if (deleted) {
+			pso_retain_store(p, NULL, rec->r.topic_id, 0, NULL, 0);
+			return 0;
+		}
+		return import_retained(p, &rec->r, err, errlen);
+	case PSO_REC_SESSION:
+		c = pso_client_find_id(p, rec->s.id);
+		if (c)
+			forget(p, c);
+		return deleted ? 0 : import_session(p, &rec->s, now_ms, now_unix_ms, err, errlen);
+	}
+	snprintf(err, errlen, "a record of unknown kind %d", rec->kind);
+	return -EINVAL;
+}
+
+uint32_t pso_proto_forget_sessions(struct pso_proto *p)
+{
+	uint32_t n = 0;
+
+	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++)
+		while (p->by_id[h]) {
+			forget(p, p->by_id[h]);
+			n++;
+		}
 	return n;
 }

@@ -79,7 +79,8 @@ struct pso_rec_session {
 	size_t will_len;
 	struct pso_rec_sub *subs;
 	int nsubs;
-	uint16_t *told;		/* topics of its filters it was told the id of */
+	uint16_t *told;		/* registered topic ids it knows (REGACK, SUBACK,
+				 * REGISTER): its topics stay while it does */
 	int ntold;
 	struct pso_rec_msg *msgs;	/* the outbox in order, then the sleep buffer */
 	int nmsgs;
@@ -140,8 +141,24 @@ int pso_proto_import(struct pso_proto *p, const struct pso_rec *rec, uint64_t no
  * Once the broker can send: every imported session that is connected and
  * awake gets what it is owed (REGISTERs of the topics it was not told,
  * its slots servable, its buffered publishes, its outbox from the message
- * in flight, sent again with DUP).  Returns how many were resumed.
+ * in flight, sent again with DUP), and every connected one a full
+ * keep-alive period of grace from now_ms (a hot standby imported them
+ * long before it takes over).  Returns how many were resumed.
  */
 uint32_t pso_proto_resume_imported(struct pso_proto *p, uint64_t now_ms);
+
+/*
+ * A hot standby (ha/) keeps its layer in step with the leader's records:
+ * a record it had is replaced by the new one (a session forgotten, then
+ * imported again; a retained message stored again), a deleted one goes.
+ * Forgetting sends nothing and publishes no will (the leader does what
+ * the session's end calls for): the session's table entries go, quietly.
+ * pso_proto_apply(): rec is a put, or a delete when deleted (rec: the
+ * kind and key only); same errors as pso_proto_import.
+ */
+int pso_proto_apply(struct pso_proto *p, const struct pso_rec *rec, bool deleted,
+		    uint64_t now_ms, uint64_t now_unix_ms, char *err, size_t errlen);
+/* Every session forgotten (before a full list is applied again). */
+uint32_t pso_proto_forget_sessions(struct pso_proto *p);
 
 #endif /* PSO_PERSIST_H */

@@ -1,7 +1,7 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * proto.c - the protocol layer's life cycle and its periodic work:
- * keep-alive, re-resolving next hops, ADVERTISE.
+ * keep-alive, re-resolving next hops, ADVERTISE, idle topics (recycle.c).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ struct pso_proto *pso_proto_new(const struct pso_proto_cfg *cfg, const struct ps
 	p->retained = calloc(cfg->max_topics, sizeof(*p->retained));
 	p->rl = pso_rl_new(PSO_RL_ENTRIES_DEFAULT, NULL);
 	if (!p->reg || !p->topic_holds || !p->slotless || !p->retained || !p->rl ||
-	    pso_valid_init(p)) {
+	    pso_valid_init(p) || pso_recycle_init(p)) {
 		pso_proto_free(p);
 		return NULL;
 	}
@@ -53,6 +53,7 @@ void pso_proto_free(struct pso_proto *p)
 			pso_valid_free(p, c);
 			free(c->subs);
 			free(c->held);
+			free(c->known);
 			free(c);
 		}
 	}
@@ -62,6 +63,7 @@ void pso_proto_free(struct pso_proto *p)
 	free(p->retained);
 	free(p->topic_holds);
 	free(p->guesses);
+	pso_recycle_free(p);
 	pso_rl_free(p->rl);
 	free(p->slotless);
 	if (p->reg)
@@ -128,6 +130,7 @@ void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg)
 	p->cfg.gw_id = cfg->gw_id;
 	p->cfg.advertise_s = cfg->advertise_s;
 	p->cfg.session_expiry_s = cfg->session_expiry_s;
+	p->cfg.topic_idle_s = cfg->topic_idle_s;
 	p->cfg.retry_s = cfg->retry_s;
 	p->cfg.retries = cfg->retries;
 	/* Every limit is read where it is applied (quota.c): a new one holds
@@ -195,6 +198,7 @@ void pso_proto_tick(struct pso_proto *p, uint64_t now_ms)
 				pso_client_remove(p, c, "session expired");
 		}
 	}
+	pso_topics_sweep(p);
 }
 
 void pso_proto_resolve_all(struct pso_proto *p)
@@ -309,4 +313,14 @@ uint32_t pso_proto_nsessions(const struct pso_proto *p)
 uint32_t pso_proto_ntopics(const struct pso_proto *p)
 {
 	return pso_registry_count(p->reg);
+}
+
+void pso_proto_set_refusing(struct pso_proto *p, bool on)
+{
+	p->refusing = on;
+}
+
+void pso_proto_share_topic_ids(struct pso_proto *p, bool on)
+{
+	p->shared_ids = on;
 }

@@ -79,6 +79,10 @@ struct pso_proto_cfg {
 	const struct pso_cidr *trusted;
 	int ntrusted;
 	uint32_t unvalidated_s;
+	/* A registered topic nobody uses (no subscriber, no retained
+	 * message, not predefined, its id known to no session) is freed
+	 * after this long, and its id reused later (recycle.c); 0: never. */
+	uint32_t topic_idle_s;
 	struct pso_limits lim;
 };
 
@@ -137,12 +141,24 @@ struct pso_proto_ops {
 	bool (*slot_served)(void *ctx, uint16_t id, const struct pso_endpoint *ep, uint8_t family,
 			    uint64_t rx_ns);
 
+	/* Optional (NULL: nothing to wait for): take topic id out of the
+	 * data plane for good (-EBUSY: not now, it still has subscribers
+	 * there), and whether the data plane has no trace of it left, so
+	 * that the id may name another topic (tables.h, recycle.c). */
+	int (*topic_free)(void *ctx, uint16_t id);
+	bool (*topic_reusable)(void *ctx, uint16_t id);
+
 	/* Optional (NULL: nothing is kept), for a store (persist.h): the
 	 * session of this client id changed or ended, a topic was
 	 * registered, a topic's retained message changed.  Called as it
 	 * happens, any number of times; the owner reads the records back
 	 * with pso_proto_export_*() when it writes. */
 	void (*session_changed)(void *ctx, const char *client_id);
+	/* Optional (NULL: the registry's own ids are the only ones): a new
+	 * name's id for every broker sharing the store.  0 with *id want (it
+	 * is this name's now) or the id the name has already; -EEXIST when
+	 * want is another name's (try another); other errors: cannot say now. */
+	int (*claim_topic)(void *ctx, const char *name, uint16_t want, uint16_t *id);
 	void (*topic_changed)(void *ctx, uint16_t id);
 	void (*retained_changed)(void *ctx, uint16_t id);
 };
@@ -170,9 +186,16 @@ struct pso_proto_stats {
 	uint64_t forwarded;		/* datagrams wrapped by a forwarder */
 	uint64_t unknown_dropped;	/* datagrams from endpoints without a
 					 * session left unanswered */
+	uint64_t topics_freed;		/* idle topics freed (recycle.c) */
+	uint64_t topics_reused;		/* ids freed once, given to a new topic */
+	uint64_t late_publishes;	/* publishes received before their id
+					 * named its topic: meant for the old one */
 	uint64_t qosm1_denied;		/* QoS -1 publishes --qos-m1 refused here */
 	uint64_t unreachable;		/* clients lost to an ICMP port or host
 					 * unreachable (pso_proto_unreachable) */
+	uint64_t store_refused;		/* control requests refused (0x01): the
+					 * store could not be written
+					 * (pso_proto_set_refusing) */
 	/* Address validation (validate.c) */
 	uint64_t valid_proved;		/* endpoints that echoed the broker's value */
 	uint64_t valid_failures;	/* wrong or rate-limited echoes */
@@ -223,6 +246,18 @@ int pso_proto_topics_publish(struct pso_proto *p);
  * retries; not the table sizes).  A new QoS -1 policy is written to every
  * topic; a new session expiry applies to the sessions kept already. */
 void pso_proto_set_cfg(struct pso_proto *p, const struct pso_proto_cfg *cfg);
+/*
+ * While on, a CONNECT, REGISTER or SUBSCRIBE is answered "rejected:
+ * congestion" (0x01) and an UNSUBSCRIBE is left unanswered (its UNSUBACK
+ * has no return code: the client sends it again): the store that would
+ * keep their result cannot be written (a group that lost its etcd).
+ * Publishes and what sessions already have go on.  Counted
+ * (store_refused).
+ */
+void pso_proto_set_refusing(struct pso_proto *p, bool on);
+/* Brokers share the store (etcd): a new topic name's id comes from
+ * ops->claim_topic, so that every broker gives one name one id. */
+void pso_proto_share_topic_ids(struct pso_proto *p, bool on);
 struct pso_predef_reload;
 /* The predefined file again (pso_registry_reload_predefined): each new
  * topic is made known to the data plane and offered to the wildcard

@@ -246,6 +246,7 @@ static void hold_free(struct pso_proto *p, struct pso_client *c, int i)
 		p->topic_holds[h->id] = h->next;
 	if (h->next)
 		h->next->prev = h->prev;
+	pso_topic_touch(p, h->id);	/* idle from now, if it was the last */
 	c->held[i] = c->held[--c->nheld];
 	free(h);
 }
@@ -443,6 +444,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 	pso_sleep_free(p, c);
 	pso_valid_free(p, c);
 	pso_quota_client_gone(p, c);
+	pso_client_forget_all(p, c);
 	if (was_connected)
 		pso_info("client %s (%s) %s", c->id, pso_endpoint_str(&c->ep, s, sizeof(s)), why);
 	else

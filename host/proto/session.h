@@ -163,6 +163,10 @@ struct pso_client {
 	 * out_len and zz_len: topics it created, retained bytes it stored. */
 	uint32_t ncreated;
 	uint64_t retained_bytes;
+	/* Every registered topic id the session knows (recycle.c), sorted:
+	 * kept while the session lasts, so those topics are never freed. */
+	uint16_t *known;
+	uint32_t nknown, known_cap;
 };
 
 struct pso_retained {
@@ -185,6 +189,8 @@ struct pso_proto {
 	uint64_t fwd_placeholders;		/* placeholder endpoints handed out */
 	uint32_t nclients;		/* connected */
 	uint32_t nsessions;		/* connected or kept */
+	bool refusing;			/* pso_proto_set_refusing */
+	bool shared_ids;		/* pso_proto_share_topic_ids */
 	struct pso_hold **topic_holds;		/* by topic id: list heads */
 	uint32_t *slotless;			/* by topic id: its slotless holds */
 	struct pso_retained **retained;		/* by topic id */
@@ -201,6 +207,17 @@ struct pso_proto {
 	struct pso_guess *guesses;
 	uint32_t guess_seed;
 	uint64_t valid_held_bytes;
+	/* recycle.c, by topic id: when last in use (0: not seen yet), the
+	 * sessions that know the id, when a reused id got its topic
+	 * (CLOCK_REALTIME ns; 0: a fresh id), when it was freed (0: not
+	 * freed); the quarantined ids, and the last sweep. */
+	uint64_t *topic_used_ms;
+	uint32_t *known_by;
+	uint64_t *topic_born_ns;
+	uint64_t *freed_ms;
+	uint16_t *quarantine;
+	uint32_t nquarantine;
+	uint64_t sweep_ms;
 	struct pso_proto_stats stats;
 	/* Limits (quota.c): totals over every client, per-source buckets. */
 	uint64_t retained_bytes;
@@ -431,6 +448,28 @@ void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name);
 uint8_t pso_topic_policy(const struct pso_proto *p, uint16_t id);
 /* Tell the data plane the topic's flags again (ops->topic_set). */
 int pso_topic_refresh(struct pso_proto *p, uint16_t id);
+
+/* ---- recycle.c: idle topics freed, their ids reused ---- */
+#define PSO_TOPIC_SWEEP_MS 1000		/* how often idle topics are looked for */
+#define PSO_TOPIC_QUARANTINE_MS 1000	/* at least this from free to reuse */
+int pso_recycle_init(struct pso_proto *p);
+void pso_recycle_free(struct pso_proto *p);
+/* c knows topic id now (a REGACK, a SUBACK, a REGISTER): the topic stays
+ * while the session does.  Predefined ids are not recorded.  -ENOMEM. */
+int pso_client_know(struct pso_proto *p, struct pso_client *c, uint16_t id);
+bool pso_client_knows(const struct pso_client *c, uint16_t id);
+/* The session ends: it knows nothing any more. */
+void pso_client_forget_all(struct pso_proto *p, struct pso_client *c);
+/* Topic id is in use now (its idle time starts again). */
+void pso_topic_touch(struct pso_proto *p, uint16_t id);
+bool pso_topic_in_use(const struct pso_proto *p, uint16_t id);
+/* Topic id was just given to a new topic (a freed id reused, or not). */
+void pso_topic_reborn(struct pso_proto *p, uint16_t id);
+/* A publish to id the kernel received at rx_ns was meant for the topic
+ * the id named before (counted). */
+bool pso_topic_late(struct pso_proto *p, uint16_t id, uint64_t rx_ns);
+/* From pso_proto_tick: free the idle topics, end quarantines. */
+void pso_topics_sweep(struct pso_proto *p);
 
 /* ---- persist.c: what a store keeps (persist.h) ---- */
 /* c's lasting state changed (or c ends): the store writes it again. */

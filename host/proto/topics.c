@@ -3,10 +3,16 @@
  * topics.c - the topic registry and MQTT topic filter rules.
  *
  * The registry maps names to ids through an open-addressing hash table of
- * ids (linear probing, at most half full, no deletions: ids are never given
- * back, so no tombstones are needed) and ids to names through an array
- * indexed by id.  New names take the lowest free id; because ids are only
- * ever taken, a "lowest possibly free" cursor makes that amortised O(1).
+ * ids (linear probing, at most half full; a deletion shifts the entries
+ * after it back, so no tombstones are needed) and ids to names through an
+ * array indexed by id.
+ *
+ * An id given back (pso_registry_release) is quarantined first: it names
+ * nothing, and nothing new gets it, until pso_registry_reuse() says every
+ * trace of the old topic is gone.  Then it joins a FIFO of freed ids.  New
+ * names take the lowest id never used (a cursor, amortised O(1)), and only
+ * when there is none the oldest freed id: reuse comes as late as it can,
+ * which gives a publish meant for the old topic the longest time to drain.
  */
 #include <ctype.h>
 #include <errno.h>
@@ -27,8 +33,20 @@ struct pso_registry {
 	char **names;		/* by id; NULL = unused */
 	uint16_t *lens;		/* by id */
 	bool *predefined;	/* by id */
+	uint8_t *state;		/* by id: enum id_state */
 	uint16_t *hash;		/* ids, 0 = empty slot */
 	uint32_t hash_mask;
+	/* Freed ids, oldest first: a ring of max_topics entries. */
+	uint16_t *fifo;
+	uint32_t fifo_head, fifo_len;
+	uint32_t quarantined;
+};
+
+/* What an id without a name is (an id with a name is ID_FRESH). */
+enum id_state {
+	ID_FRESH,		/* never given back */
+	ID_QUARANTINED,		/* given back, its old topic not gone yet */
+	ID_FREED,		/* in the FIFO */
 };
 
 static uint32_t name_hash(const char *name, size_t len)
@@ -65,8 +83,11 @@ struct pso_registry *pso_registry_new(uint32_t max_topics)
 	reg->names = calloc(max_topics, sizeof(*reg->names));
 	reg->lens = calloc(max_topics, sizeof(*reg->lens));
 	reg->predefined = calloc(max_topics, sizeof(*reg->predefined));
+	reg->state = calloc(max_topics, sizeof(*reg->state));
+	reg->fifo = calloc(max_topics, sizeof(*reg->fifo));
 	reg->hash = calloc(cap, sizeof(*reg->hash));
-	if (!reg->names || !reg->lens || !reg->predefined || !reg->hash) {
+	if (!reg->names || !reg->lens || !reg->predefined || !reg->state || !reg->fifo ||
+	    !reg->hash) {
 		pso_registry_free(reg);
 		errno = ENOMEM;
 		return NULL;
@@ -84,6 +105,8 @@ void pso_registry_free(struct pso_registry *reg)
 	free(reg->names);
 	free(reg->lens);
 	free(reg->predefined);
+	free(reg->state);
+	free(reg->fifo);
 	free(reg->hash);
 	free(reg);
 }
@@ -102,6 +125,20 @@ static uint32_t hash_slot(const struct pso_registry *reg, const char *name, size
 	}
 }
 
+/* Take id out of the FIFO of freed ids (it is given out of turn). */
+static void fifo_take(struct pso_registry *reg, uint16_t id)
+{
+	uint32_t n = reg->fifo_len, out = 0;
+
+	for (uint32_t i = 0; i < n; i++) {
+		uint16_t v = reg->fifo[(reg->fifo_head + i) % reg->max_topics];
+
+		if (v != id)
+			reg->fifo[(reg->fifo_head + out++) % reg->max_topics] = v;
+	}
+	reg->fifo_len = out;
+}
+
 static int registry_insert(struct pso_registry *reg, uint16_t id, const char *name,
 			   size_t len, bool predefined)
 {
@@ -110,12 +147,22 @@ static int registry_insert(struct pso_registry *reg, uint16_t id, const char *na
 
 	if (!copy)
 		return -ENOMEM;
+	if (reg->state[id] == ID_FREED && reg->fifo[reg->fifo_head] == id) {
+		reg->fifo_head = (reg->fifo_head + 1) % reg->max_topics;
+		reg->fifo_len--;
+	} else if (reg->state[id] == ID_FREED) {
+		fifo_take(reg, id);
+	}
+	else if (reg->state[id] == ID_QUARANTINED)
+		reg->quarantined--;
+	reg->state[id] = ID_FRESH;
 	reg->names[id] = copy;
 	reg->lens[id] = len;
 	reg->predefined[id] = predefined;
 	reg->hash[slot] = id;
 	reg->count++;
-	while (reg->next_free <= reg->hi && reg->names[reg->next_free])
+	while (reg->next_free <= reg->hi &&
+	       (reg->names[reg->next_free] || reg->state[reg->next_free] != ID_FRESH))
 		reg->next_free++;
 	return 0;
 }
@@ -137,7 +184,8 @@ int pso_registry_restore(struct pso_registry *reg, uint16_t id, const char *name
 
 	if (id < 1 || id > reg->hi || !pso_topic_name_valid(name, len))
 		return -EINVAL;
-	if (reg->names[id] || reg->hash[hash_slot(reg, name, len)])
+	if (reg->names[id] || reg->state[id] == ID_QUARANTINED ||
+	    reg->hash[hash_slot(reg, name, len)])
 		return -EEXIST;
 	return registry_insert(reg, id, name, len, false);
 }
@@ -157,9 +205,12 @@ int pso_registry_register(struct pso_registry *reg, const char *name, size_t len
 			*created = false;
 		return 0;
 	}
-	if (reg->next_free > reg->hi)
+	if (reg->next_free <= reg->hi)
+		found = reg->next_free;
+	else if (reg->fifo_len)
+		found = reg->fifo[reg->fifo_head];
+	else
 		return -ENOSPC;
-	found = reg->next_free;
 	err = registry_insert(reg, found, name, len, false);
 	if (err)
 		return err;
@@ -167,6 +218,85 @@ int pso_registry_register(struct pso_registry *reg, const char *name, size_t len
 	if (created)
 		*created = true;
 	return 0;
+}
+
+int pso_registry_candidates(const struct pso_registry *reg, uint16_t *ids, int n)
+{
+	int k = 0;
+
+	for (uint32_t id = reg->next_free; k < n && id <= reg->hi; id++)
+		if (!reg->names[id] && reg->state[id] == ID_FRESH)
+			ids[k++] = (uint16_t)id;
+	for (uint32_t i = 0; k < n && i < reg->fifo_len; i++)
+		ids[k++] = reg->fifo[(reg->fifo_head + i) % reg->max_topics];
+	return k;
+}
+
+/*
+ * Delete id's hash entry: the entries of its probe run after it move back
+ * into the hole when their home slot does not lie (cyclically) between the
+ * hole and where they are, so every lookup still finds them.
+ */
+static void hash_delete(struct pso_registry *reg, uint16_t id)
+{
+	uint32_t hole = hash_slot(reg, reg->names[id], reg->lens[id]);
+	uint32_t i = hole;
+
+	for (;;) {
+		uint16_t other;
+		uint32_t home;
+
+		i = (i + 1) & reg->hash_mask;
+		other = reg->hash[i];
+		if (!other)
+			break;
+		home = name_hash(reg->names[other], reg->lens[other]) & reg->hash_mask;
+		/* other stays when home is in (hole, i] */
+		if (((i - home) & reg->hash_mask) < ((i - hole) & reg->hash_mask))
+			continue;
+		reg->hash[hole] = other;
+		hole = i;
+	}
+	reg->hash[hole] = 0;
+}
+
+int pso_registry_release(struct pso_registry *reg, uint16_t id)
+{
+	if (id < 1 || id > reg->hi || !reg->names[id] || reg->predefined[id])
+		return -EINVAL;
+	hash_delete(reg, id);
+	free(reg->names[id]);
+	reg->names[id] = NULL;
+	reg->lens[id] = 0;
+	reg->state[id] = ID_QUARANTINED;
+	reg->quarantined++;
+	reg->count--;
+	return 0;
+}
+
+int pso_registry_reuse(struct pso_registry *reg, uint16_t id)
+{
+	if (id < 1 || id > reg->hi || reg->state[id] != ID_QUARANTINED)
+		return -EINVAL;
+	reg->state[id] = ID_FREED;
+	reg->quarantined--;
+	reg->fifo[(reg->fifo_head + reg->fifo_len++) % reg->max_topics] = id;
+	return 0;
+}
+
+bool pso_registry_is_quarantined(const struct pso_registry *reg, uint16_t id)
+{
+	return id < reg->max_topics && reg->state[id] == ID_QUARANTINED;
+}
+
+uint32_t pso_registry_nquarantined(const struct pso_registry *reg)
+{
+	return reg->quarantined;
+}
+
+uint32_t pso_registry_nfreed(const struct pso_registry *reg)
+{
+	return reg->fifo_len;
 }
 
 int pso_registry_lookup(const struct pso_registry *reg, const char *name, size_t len,

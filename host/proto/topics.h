@@ -6,7 +6,11 @@
  * plane forwards a publish without rewriting its topic id.  Id 0 and 0xffff
  * are reserved by MQTT-SN; usable ids are 1 .. max_topics-1, where
  * max_topics is the data-plane table size (PSO_MAX_TOPICS).  Predefined ids
- * come from a file and never change; registered names get the lowest free id.
+ * come from a file and never change.  Registered names get the lowest id
+ * never used; when every id has been used, the id freed longest ago.  A
+ * registered id can be given back (the protocol layer frees idle topics,
+ * recycle.c): it is quarantined until the data plane has no trace of the
+ * old topic left, and only then free.
  */
 #ifndef PSO_TOPICS_H
 #define PSO_TOPICS_H
@@ -34,7 +38,8 @@ int pso_registry_add_predefined(struct pso_registry *reg, uint16_t id,
 /* A registered (not predefined) name back at the id it had: a store's
  * record, or an id an adopted data plane uses with no name known (no
  * store), kept from new names as "$adopted/ID".  0, -EINVAL (bad id or
- * name), -EEXIST (id or name taken). */
+ * name), -EEXIST (id or name taken, or the id in quarantine); a freed id
+ * leaves the FIFO. */
 int pso_registry_restore(struct pso_registry *reg, uint16_t id, const char *name);
 
 /* What a reload of the predefined file did. */
@@ -64,6 +69,23 @@ int pso_registry_register(struct pso_registry *reg, const char *name,
 			  size_t len, uint16_t *id, bool *created);
 int pso_registry_lookup(const struct pso_registry *reg, const char *name,
 			size_t len, uint16_t *id);
+/* The ids pso_registry_register() would give the next new names, in its
+ * order (never-used ids upwards, then the freed ones oldest first): up to n
+ * into ids; returns how many.  For a claim in a shared store, which may
+ * find the first ones taken by another broker. */
+int pso_registry_candidates(const struct pso_registry *reg, uint16_t *ids, int n);
+/*
+ * Give a registered (not predefined) id back: its name is unknown from now
+ * on, and the id is quarantined - nothing gets it - until
+ * pso_registry_reuse() frees it (then it goes to the back of the FIFO of
+ * freed ids).  0, or -EINVAL (not a registered id; not quarantined).
+ */
+int pso_registry_release(struct pso_registry *reg, uint16_t id);
+int pso_registry_reuse(struct pso_registry *reg, uint16_t id);
+bool pso_registry_is_quarantined(const struct pso_registry *reg, uint16_t id);
+uint32_t pso_registry_nquarantined(const struct pso_registry *reg);
+uint32_t pso_registry_nfreed(const struct pso_registry *reg);	/* in the FIFO */
+
 /* NULL when id is unused. */
 const char *pso_registry_name(const struct pso_registry *reg, uint16_t id);
 bool pso_registry_is_predefined(const struct pso_registry *reg, uint16_t id);

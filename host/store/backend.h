@@ -1,7 +1,7 @@
 /* SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause) */
 /*
  * backend.h - inside the store: what a backend implements (store_none.c,
- * store_sqlite.c; an etcd one next), and the front end's state (store.c),
+ * store_sqlite.c, store_etcd.c), and the front end's state (store.c),
  * which queues changes, coalesces them by key and counts.
  */
 #ifndef PSO_STORE_BACKEND_H
@@ -18,8 +18,10 @@ struct pso_store_change {
 };
 
 struct pso_store_backend {
-	const char *scheme;		/* "none", "sqlite" */
+	const char *scheme;		/* "none", "sqlite", "etcd" */
 	bool persistent;
+	/* The revision is the backend's (etcd's): commit sets s->rev. */
+	bool own_revision;
 	/* arg: what follows "scheme:" (may be empty). */
 	int (*open)(struct pso_store *s, const char *arg, unsigned int flags, char *err,
 		    size_t errlen);
@@ -45,15 +47,38 @@ struct pso_store_backend {
 	/* Leases whose time is up (at most cap). */
 	int (*leases_expired)(struct pso_store *s, uint64_t now_unix_ms, uint64_t *leases,
 			      size_t cap, size_t *n);
+
+	/* A backend that does the whole operation itself sets these (etcd);
+	 * NULL: the front end does it with the ones above. */
+	int (*list_at)(struct pso_store *s, uint64_t rev, enum pso_rec_kind kind, pso_store_fn fn,
+		       void *ctx, uint64_t *at_rev);
+	int (*watch_from)(struct pso_store *s, uint64_t from_rev, pso_store_fn fn, void *ctx,
+			  uint64_t *next_rev);
+	int (*watch_fd)(struct pso_store *s);
+	int (*cas)(struct pso_store *s, const struct pso_store_change *ch, uint64_t expect_rev,
+		   uint64_t *rev);
+	int (*lease_revoke)(struct pso_store *s, uint64_t lease);
+	void (*tick)(struct pso_store *s, uint64_t now_unix_ms);
+	int (*claim_topic)(struct pso_store *s, const char *name, uint16_t want_id, uint16_t *id);
+	/* Raw keys; expect_rev PSO_STORE_ANY_REV: no compare; val NULL: delete. */
+	int (*raw_get)(struct pso_store *s, const char *key, void *buf, size_t cap, size_t *len,
+		       uint64_t *mod_rev, uint64_t *lease);
+	int (*raw_cas)(struct pso_store *s, const char *key, uint64_t expect_rev, const void *val,
+		       size_t len, uint64_t lease, uint64_t *rev);
+	int (*raw_list)(struct pso_store *s, const char *prefix, pso_store_fn fn, void *ctx,
+			uint64_t *at_rev);
 };
+#define PSO_STORE_ANY_REV UINT64_MAX
 
 extern const struct pso_store_backend pso_store_none;
 extern const struct pso_store_backend pso_store_sqlite;
+extern const struct pso_store_backend pso_store_etcd;
 
 struct pso_store {
 	const struct pso_store_backend *be;
 	void *priv;			/* the backend's */
 	char spec[512];
+	char cluster[64];		/* pso_store_open_in()'s, or PSO_STORE_CLUSTER */
 	uint64_t rev;			/* the current revision (the backend sets it at open) */
 	struct pso_store_stats stats;
 	struct pso_store_change *q;	/* queued, in order */

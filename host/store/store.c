@@ -16,7 +16,9 @@ const uint64_t pso_store_lat_bounds_us[PSO_STORE_LAT_BUCKETS] = {
 	50, 100, 250, 500, 1000, 2500, 5000, 10000, 25000, 100000, 1000000, 10000000,
 };
 
-static const struct pso_store_backend *const backends[] = { &pso_store_none, &pso_store_sqlite };
+static const struct pso_store_backend *const backends[] = {
+	&pso_store_none, &pso_store_sqlite, &pso_store_etcd,
+};
 
 static uint64_t mono_us(void)
 {
@@ -67,28 +69,56 @@ static const struct pso_store_backend *backend_of(const char *spec, const char *
 	return NULL;
 }
 
+/* "http://HOST:PORT,https://HOST:PORT...": each a URL the gateway is at. */
+static int etcd_urls_check(const char *arg, char *why, size_t whylen)
+{
+	for (const char *p = arg; *p;) {
+		size_t n = strcspn(p, ",");
+
+		if (!((n > 7 && !strncmp(p, "http://", 7)) || (n > 8 && !strncmp(p, "https://", 8)))) {
+			snprintf(why, whylen, "etcd: '%.*s' is not http://HOST:PORT", (int)n, p);
+			return -EINVAL;
+		}
+		p += n;
+		if (*p == ',')
+			p++;
+	}
+	return 0;
+}
+
 int pso_store_spec_check(const char *spec, char *why, size_t whylen)
 {
 	const char *arg;
 	const struct pso_store_backend *be = backend_of(spec, &arg);
 
 	if (!be) {
-		snprintf(why, whylen, "use none or sqlite:PATH");
+		snprintf(why, whylen, "use none, sqlite:PATH or etcd:URL[,URL...]");
 		return -EINVAL;
 	}
 	if (be->persistent && !*arg) {
-		snprintf(why, whylen, "%s: needs a file: %s:PATH", be->scheme, be->scheme);
+		if (!strcmp(be->scheme, "etcd"))
+			snprintf(why, whylen, "etcd: needs its members: etcd:http://HOST:PORT[,...]");
+		else
+			snprintf(why, whylen, "%s: needs a file: %s:PATH", be->scheme, be->scheme);
 		return -EINVAL;
 	}
 	if (!be->persistent && *arg) {
 		snprintf(why, whylen, "none takes no argument");
 		return -EINVAL;
 	}
+	if (!strcmp(be->scheme, "etcd"))
+		return etcd_urls_check(arg, why, whylen);
 	return 0;
 }
 
 int pso_store_open(struct pso_store **out, const char *spec, unsigned int flags, char *err,
 		   size_t errlen)
+{
+	return pso_store_open_in(out, spec, NULL, flags, err, errlen);
+}
+
+int pso_store_open_in(struct pso_store **out, const char *spec, const char *cluster,
+		      unsigned int flags, char *err, size_t errlen)
 {
 	struct pso_store *s;
 	const char *arg;
@@ -106,12 +136,22 @@ int pso_store_open(struct pso_store **out, const char *spec, unsigned int flags,
 	}
 	s->be = backend_of(spec, &arg);
 	snprintf(s->spec, sizeof(s->spec), "%s", spec);
+	if (!cluster || !*cluster)
+		cluster = PSO_STORE_CLUSTER;
+	if (strlen(cluster) >= sizeof(s->cluster) || strchr(cluster, '/')) {
+		snprintf(err, errlen, "bad cluster name '%s': at most %zu characters, no '/'",
+			 cluster, sizeof(s->cluster) - 1);
+		free(s);
+		return -EINVAL;
+	}
+	snprintf(s->cluster, sizeof(s->cluster), "%s", cluster);
 	ret = s->be->open(s, arg, flags, err, errlen);
 	if (ret) {
 		free(s);
 		return ret;
 	}
 	s->stats.revision = s->rev;
+	s->stats.reachable = true;
 	*out = s;
 	return 0;
 }
@@ -129,6 +169,12 @@ static void queue_clear(struct pso_store *s)
 	if (s->index)
 		memset(s->index, 0, s->index_cap * sizeof(*s->index));
 	s->stats.pending = 0;
+}
+
+void pso_store_drop_queued(struct pso_store *s)
+{
+	if (s)
+		queue_clear(s);
 }
 
 void pso_store_close(struct pso_store *s)
@@ -326,7 +372,8 @@ static int commit_changes(struct pso_store *s, const struct pso_store_change *ch
 		return ret;
 	}
 	lat_add(&s->stats.commit, mono_us() - t0);
-	s->rev++;
+	if (!s->be->own_revision)
+		s->rev++;
 	s->stats.revision = s->rev;
 	s->stats.commits++;
 	s->stats.last_write_unix_ms = unix_ms();
@@ -395,6 +442,8 @@ int pso_store_list(struct pso_store *s, uint64_t rev, enum pso_rec_kind kind, ps
 {
 	char err[256];
 
+	if (s->be->list_at)
+		return s->be->list_at(s, rev, kind, fn, ctx, at_rev);
 	/* Only the current revision is kept here. */
 	if (rev && rev != s->rev)
 		return -ENODATA;
@@ -408,6 +457,8 @@ int pso_store_watch(struct pso_store *s, uint64_t from_rev, pso_store_fn fn, voi
 {
 	int ret;
 
+	if (s->be->watch_from)
+		return s->be->watch_from(s, from_rev, fn, ctx, next_rev);
 	if (!s->be->watch)
 		return -EOPNOTSUPP;
 	if (from_rev > s->rev)
@@ -423,18 +474,18 @@ int pso_store_cas(struct pso_store *s, const struct pso_store_key *key, uint64_t
 {
 	struct pso_store_change ch = { 0 };
 	char err[256];
-	uint64_t cur;
+	uint64_t cur = 0;
 	int ret;
 
-	if (!s->be->mod_rev)
+	if (!s->be->mod_rev && !s->be->cas)
 		return -EOPNOTSUPP;
 	/* What was asked before comes first. */
 	ret = pso_store_commit(s, NULL, err, sizeof(err));
-	if (!ret)
+	if (!ret && !s->be->cas)
 		ret = s->be->mod_rev(s, key, &cur);
 	if (ret)
 		return ret;
-	if (cur != expect_rev)
+	if (!s->be->cas && cur != expect_rev)
 		return -ECANCELED;
 	if (rec) {
 		struct pso_store_key k = pso_store_key_of(rec);
@@ -446,6 +497,12 @@ int pso_store_cas(struct pso_store *s, const struct pso_store_key *key, uint64_t
 	} else {
 		ch.deleted = true;
 		pso_store_key_rec(key, &ch.rec);
+	}
+	if (s->be->cas) {
+		/* The compare and the write in one transaction of the backend's. */
+		ret = s->be->cas(s, &ch, expect_rev, rev);
+		change_free(&ch);
+		return ret;
 	}
 	/* One process owns the file (an exclusive lock): nothing can come
 	 * between the compare and this write. */
@@ -479,6 +536,8 @@ int pso_store_lease_revoke(struct pso_store *s, uint64_t lease)
 	size_t n = 0;
 	int ret;
 
+	if (s->be->lease_revoke)
+		return s->be->lease_revoke(s, lease);
 	if (!s->be->lease_records)
 		return -EOPNOTSUPP;
 	ret = pso_store_commit(s, NULL, err, sizeof(err));
@@ -501,6 +560,8 @@ void pso_store_tick(struct pso_store *s, uint64_t now_unix_ms)
 	uint64_t leases[16];
 	size_t n = 0;
 
+	if (s->be->tick)
+		s->be->tick(s, now_unix_ms);
 	if (!s->be->leases_expired || s->be->leases_expired(s, now_unix_ms, leases, 16, &n))
 		return;
 	for (size_t i = 0; i < n; i++) {
@@ -513,4 +574,85 @@ void pso_store_tick(struct pso_store *s, uint64_t now_unix_ms)
 			pso_info("store %s: lease %llu ended: its records are gone", s->spec,
 				 (unsigned long long)leases[i]);
 	}
+}
+
+int pso_store_watch_fd(struct pso_store *s)
+{
+	return s->be->watch_fd ? s->be->watch_fd(s) : -EOPNOTSUPP;
+}
+
+int pso_store_claim_topic(struct pso_store *s, const char *name, uint16_t want_id, uint16_t *id)
+{
+	if (!name || !*name || !want_id)
+		return -EINVAL;
+	if (s->be->claim_topic)
+		return s->be->claim_topic(s, name, want_id, id);
+	/* One process owns the registry: what it picked is the cluster's. */
+	*id = want_id;
+	return 0;
+}
+
+/* ---- raw keys ---- */
+
+static int raw_key_ok(const char *key)
+{
+	static const char *const records[] = { "topics/", "retained/", "sessions/" };
+
+	if (!key || !*key || key[0] == '/')
+		return -EINVAL;
+	for (size_t i = 0; i < sizeof(records) / sizeof(records[0]); i++)
+		if (!strncmp(key, records[i], strlen(records[i])))
+			return -EINVAL;
+	return 0;
+}
+
+int pso_store_raw_get(struct pso_store *s, const char *key, void *buf, size_t cap, size_t *len,
+		      uint64_t *mod_rev, uint64_t *lease)
+{
+	if (!s->be->raw_get)
+		return -EOPNOTSUPP;
+	if (raw_key_ok(key))
+		return -EINVAL;
+	return s->be->raw_get(s, key, buf, cap, len, mod_rev, lease);
+}
+
+int pso_store_raw_cas(struct pso_store *s, const char *key, uint64_t expect_rev, const void *val,
+		      size_t len, uint64_t lease, uint64_t *rev)
+{
+	if (!s->be->raw_cas)
+		return -EOPNOTSUPP;
+	if (raw_key_ok(key) || expect_rev == PSO_STORE_ANY_REV)
+		return -EINVAL;
+	return s->be->raw_cas(s, key, expect_rev, val, len, lease, rev);
+}
+
+int pso_store_raw_put(struct pso_store *s, const char *key, const void *val, size_t len,
+		      uint64_t lease, uint64_t *rev)
+{
+	if (!s->be->raw_cas)
+		return -EOPNOTSUPP;
+	if (raw_key_ok(key) || !val)
+		return -EINVAL;
+	return s->be->raw_cas(s, key, PSO_STORE_ANY_REV, val, len, lease, rev);
+}
+
+int pso_store_raw_delete(struct pso_store *s, const char *key, uint64_t *rev)
+{
+	if (!s->be->raw_cas)
+		return -EOPNOTSUPP;
+	if (raw_key_ok(key))
+		return -EINVAL;
+	return s->be->raw_cas(s, key, PSO_STORE_ANY_REV, NULL, 0, 0, rev);
+}
+
+int pso_store_raw_list(struct pso_store *s, const char *prefix, pso_store_fn fn, void *ctx,
+		       uint64_t *at_rev)
+{
+	if (!s->be->raw_list)
+		return -EOPNOTSUPP;
+	if (!prefix)
+		prefix = "";
+	if (*prefix && raw_key_ok(prefix))
+		return -EINVAL;
+	return s->be->raw_list(s, prefix, fn, ctx, at_rev);
 }

@@ -3,7 +3,8 @@
  * tables.c - the host's side of the data-plane tables: setup, the one map
  * write every other file goes through, and what they share.  The write
  * protocol is in subs.c (topics and subscriber slots), clients.c (clients
- * and their slots), mirror.c (NIC copies) and grace.c (waiting for readers).
+ * and their slots), mirror.c (NIC copies), recycle.c (topics freed for
+ * good) and grace.c (waiting for readers).
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -92,6 +93,7 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int runs_f
 	t->sync_readers = pso_tables_sync_rcu;
 	t->client_slots_fd = -1;
 	t->short_names_fd = -1;
+	t->topic_stats_fd = -1;
 	return 0;
 }
 
@@ -125,6 +127,7 @@ void pso_tables_free(struct pso_tables *t)
 	free(t->want);
 	free(t->undo);
 	free(t->short_names);
+	free(t->recycle);
 	tbl_clients_free(t);
 	memset(t, 0, sizeof(*t));
 }

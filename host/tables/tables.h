@@ -97,6 +97,12 @@ struct pso_tables {
 	int short_names_fd;
 	struct pso_short_name *short_names;
 	struct pso_sub *want, *undo;	/* scratch, max_run each */
+	/* pso_topic_stats, -1 until pso_tables_use_topic_stats(), and what
+	 * each topic freed for good has left to do (recycle.c; NULL until
+	 * the first). */
+	int topic_stats_fd;
+	uint32_t topic_stats_type;	/* enum bpf_map_type */
+	uint8_t *recycle;
 
 	/* Deferred mode (pso_tables_defer_start()), NULL/0 otherwise: the
 	 * worker, and the topics whose target the maps do not hold yet
@@ -258,6 +264,21 @@ const struct pso_sub *pso_tables_target(const struct pso_tables *t, uint16_t id,
 /* Make a topic known to the data plane (VALID plus PSO_TOPIC_F_* flags);
  * its subscribers are kept.  One map write. */
 int pso_tables_topic_set(struct pso_tables *t, uint16_t id, uint8_t flags);
+
+/*
+ * Topics freed for good, their ids given to other topics later (recycle.c).
+ * use_topic_stats: the per-topic counters (pso_topic_stats) to zero, -EINVAL
+ * when fd is no such map; without it there are none to zero.
+ * topic_free: the topic must have no subscriber and nothing pending
+ * (-EBUSY); its NIC copies, its entry (VALID cleared: the data plane passes
+ * its publishes up as unknown) and its short name go now, its counters are
+ * zeroed after a grace period.  reusable: true once all of that is done, so
+ * the id may name another topic; topic_reused: it does now.
+ */
+int pso_tables_use_topic_stats(struct pso_tables *t, int fd);
+int pso_tables_topic_free(struct pso_tables *t, uint16_t id);
+bool pso_tables_topic_reusable(struct pso_tables *t, uint16_t id);
+void pso_tables_topic_reused(struct pso_tables *t, uint16_t id);
 
 /* Keep pso_short_names (an ARRAY of struct pso_short_name per topic id):
  * without it a short-form slot (PSO_SUB_F_SHORT) is never servable.

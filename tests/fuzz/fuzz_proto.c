@@ -42,7 +42,8 @@
  *     absent, no slot added twice, set or removed when absent, topic ids
  *     within the table; every hold of a connected client has its slot,
  *     but a slotless one (the topic's slots were full), and a topic has
- *     PSO_TOPIC_F_HOST exactly while it has slotless holds;
+ *     PSO_TOPIC_F_HOST exactly while it has slotless holds; an idle topic
+ *     is freed (--topic-idle 20 s) only when no slot is left in it;
  *   - no client holds more than its quotas (small ones, cfg.lim below):
  *     subscriptions, holds, QoS 1/2 owed, sleep buffer;
  *   - the layer's own counts agree with its sessions and with the fake's
@@ -241,6 +242,16 @@ static int fake_topic_set(void *ctx, uint16_t id, uint8_t flags, const char *nam
 	return 0;
 }
 
+/* A topic is freed (recycle.c) only when no subscriber has a slot in it. */
+static int fake_topic_free(void *ctx, uint16_t id)
+{
+	check_topic_id("topic_free", id);
+	if (F.nslots[id])
+		finding("topic_free: topic %u still has %d subscriber slots", id, F.nslots[id]);
+	F.topic_known[id] = false;
+	return 0;
+}
+
 static void slot_endpoint(const struct pso_sub *slot, struct pso_endpoint *ep)
 {
 	memset(ep, 0, sizeof(*ep));
@@ -310,6 +321,7 @@ static const struct pso_proto_ops fake_ops = {
 	.slots_set = fake_slots_set,
 	.slots_remove = fake_slots_remove,
 	.slot_served = fake_slot_served,
+	.topic_free = fake_topic_free,
 };
 
 static const struct pso_proto_cfg cfg = {
@@ -319,6 +331,7 @@ static const struct pso_proto_cfg cfg = {
 	.max_topics = MAX_TOPICS,
 	.max_clients = MAX_CLIENTS,
 	.session_expiry_s = 60,
+	.topic_idle_s = 20,	/* idle topics are freed, their ids reused */
 	.retry_s = 2,
 	.retries = 2,
 	/* Small limits, so that inputs reach them (0 would be none). */

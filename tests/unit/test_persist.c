@@ -543,6 +543,104 @@ static void t_sleeper(void **state)
 	nothing_more();
 }
 
+/* ---- a hot standby's copy (ha/: daemon/ha_env.c) ---- */
+
+static struct pso_proto *q;	/* the standby's layer */
+static uint64_t q_rev;
+
+static int apply_one(const struct pso_store_item *it, void *ctx)
+{
+	char why[256];
+
+	if (it->rec)
+		assert_int_equal(pso_proto_apply(q, it->rec, it->deleted, now,
+						 1700000000000ull + now, why, sizeof(why)), 0);
+	return 0;
+}
+
+/* The standby follows the store's changes since its last revision. */
+static void follow(void)
+{
+	uint64_t next = q_rev;
+
+	assert_int_equal(pso_store_watch(store, q_rev, apply_one, NULL, &next), 0);
+	q_rev = next;
+}
+
+static int q_state(const struct pso_client_info *ci, void *ctx)
+{
+	struct pso_client_info *want = ctx;
+
+	if (strcmp(ci->id, want->id))
+		return 0;
+	*want = *ci;
+	return 1;
+}
+
+/* -1: no such session in the standby's layer; else its subscriptions. */
+static int q_subs(const char *id)
+{
+	struct pso_client_info ci = { .id = id };
+
+	return pso_proto_foreach_client(q, q_state, &ci) == 1 ? (int)ci.subscriptions : -1;
+}
+
+/*
+ * A standby lists the store, then follows its changes: a session that
+ * changed is replaced, one that ended is gone, and none of it sends a
+ * datagram.  Forgotten and listed again, it is the same.  Promoted (its
+ * sessions resumed), it serves the leader's subscriber with nothing asked
+ * of the client.
+ */
+static void t_standby_copy(void **state)
+{
+	struct mqttsn_msg dis = { .type = MQTTSN_DISCONNECT };
+	uint16_t ab, cd, id;
+	int sent;
+
+	do_connect(1, "sub", false, 60, false);
+	ab = subscribe(1, "a/b", 0);
+	do_connect(2, "pub", true, 30, false);
+	flush();
+	q = pso_proto_new(&cfg, &ops, NULL);
+	assert_non_null(q);
+	assert_int_equal(pso_registry_add_predefined(pso_proto_registry(q), 50, "pre/def"), 0);
+	sent = env.nsent;
+	assert_int_equal(pso_store_list(store, 0, 0, apply_one, NULL, &q_rev), 0);
+	assert_int_equal(q_subs("sub"), 1);
+	assert_int_equal(q_subs("pub"), 0);
+	/* the leader goes on: a second subscription, a clean DISCONNECT */
+	cd = subscribe(1, "c/d", 0);
+	in(2, &dis);
+	out(2, MQTTSN_DISCONNECT);
+	flush();
+	sent = env.nsent;
+	follow();
+	assert_int_equal(q_subs("sub"), 2);
+	assert_int_equal(q_subs("pub"), -1);
+	assert_int_equal(pso_proto_topic_id(q, "c/d", &id), 0);
+	assert_int_equal(id, cd);
+	assert_int_equal(env.nsent, sent);	/* the standby sent nothing */
+	/* forgotten whole, listed again: the same */
+	assert_int_equal(pso_proto_forget_sessions(q), 1);
+	assert_int_equal(q_subs("sub"), -1);
+	assert_int_equal(pso_store_list(store, 0, 0, apply_one, NULL, &q_rev), 0);
+	assert_int_equal(q_subs("sub"), 2);
+	assert_int_equal(env.nsent, sent);
+	/* the takeover: the leader's layer is gone, the standby's serves */
+	env.cursor = env.nsent;
+	pso_proto_free(p);
+	p = q;
+	q = NULL;
+	pso_proto_resume_imported(p, now);
+	nothing_more();		/* it was told both topics: nothing owed */
+	do_connect(3, "pub2", true, 30, false);
+	assert_int_equal(reg(3, "a/b", 0), ab);
+	publish(3, ab, 0, false, "after");
+	expect_publish(1, ab, "after", false, NULL);
+	nothing_more();
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -550,6 +648,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(t_offline_owed, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_keepalive_grace, setup, teardown),
 		cmocka_unit_test_setup_teardown(t_sleeper, setup, teardown),
+		cmocka_unit_test_setup_teardown(t_standby_copy, setup, teardown),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

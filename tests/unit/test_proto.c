@@ -1006,6 +1006,26 @@ static void test_register_accepted(void **state)
 	assert_int_equal(pso_proto_ntopics(T->p), 2);
 }
 
+/* While the store cannot be written (pso_proto_set_refusing): CONNECT,
+ * REGISTER and SUBSCRIBE are answered 0x01 and change nothing, an
+ * UNSUBSCRIBE goes unanswered (its UNSUBACK has no return code), a
+ * PINGREQ is answered as ever; counted; all accepted again after. */
+static void test_store_refusing(void **state)
+{
+	connect_client(1, "c1", 0);
+	pso_proto_set_refusing(T->p, true);
+	run(IN(2, CONNECT("c2", 60)), OUT(2, CONNACK(MQTTSN_RC_CONGESTION)),
+	    IN(1, REGISTER(0, 9, "a/b")), OUT(1, REGACK(0, 9, MQTTSN_RC_CONGESTION)),
+	    IN(1, SUB_NAME(0x0102, "a/b")), OUT(1, SUBACK(0, 0x0102, MQTTSN_RC_CONGESTION)),
+	    IN(1, .type = MQTTSN_UNSUBSCRIBE, .msg_id = 4, DATA("a/b")),
+	    IN(1, SIMPLE(MQTTSN_PINGREQ)), OUT(1, SIMPLE(MQTTSN_PINGRESP)));
+	assert_int_equal(pso_proto_nclients(T->p), 1);
+	assert_int_equal(pso_proto_ntopics(T->p), 0);
+	assert_int_equal(pso_proto_stats(T->p)->store_refused, 4);
+	pso_proto_set_refusing(T->p, false);
+	run(IN(1, REGISTER(0, 10, "a/b")), TOPIC_SET(1, 0), OUT(1, REGACK(1, 10, 0)));
+}
+
 /* 6.5/5.3.10 REGISTER of a name that is no topic name -> REGACK "rejected:
  * invalid topic id", topic id 0, nothing registered. */
 static void test_register_bad_names(void **state)
@@ -4063,6 +4083,7 @@ int main(void)
 		TEST(test_connect_client_id_edge),
 		/* 6.5 registration */
 		TEST(test_register_accepted),
+		TEST(test_store_refusing),
 		TEST(test_register_bad_names),
 		TEST(test_register_empty_name),
 		TEST(test_register_registry_full),
