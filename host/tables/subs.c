@@ -785,6 +785,26 @@ static struct pso_pending *pending_alloc(uint32_t cap)
 	return calloc(1, sizeof(struct pso_pending) + (cap ? cap : 1) * sizeof(struct pso_sub));
 }
 
+/*
+ * While a topic is pending, some of its target is not in the maps yet (an
+ * add waiting for a move, a change waiting for its grace period): its
+ * entry has PSO_TOPIC_F_HOST, so every publish to it also goes up and the
+ * daemon delivers to the subscribers the data plane does not serve
+ * (pso_tables_sub_served()).  At rest the flag is the caller's again
+ * (pso_tables_topic_set()).  A flags-byte write: safe at any time.
+ */
+static void topic_flags_sync(struct pso_tables *t, uint16_t id)
+{
+	struct pso_topic v = t->topics[id];
+	bool host = t->proto_host[id] || (t->pending && t->pending[id]);
+
+	if (!(v.flags & PSO_TOPIC_F_VALID))
+		return;
+	v.flags = (uint8_t)((v.flags & ~PSO_TOPIC_F_HOST) | (host ? PSO_TOPIC_F_HOST : 0));
+	if (topic_write(t, id, &v))
+		t->deferred_errors++;	/* the next sync tries again */
+}
+
 /* The topic's pending record, made (target: the maps) when it has none. */
 static struct pso_pending *pending_get(struct pso_tables *t, uint16_t id)
 {
@@ -816,6 +836,7 @@ static struct pso_pending *pending_get(struct pso_tables *t, uint16_t id)
 	p->pos = t->npending;
 	t->pending_ids[t->npending++] = id;
 	t->pending[id] = p;
+	topic_flags_sync(t, id);
 	return p;
 }
 
@@ -838,6 +859,7 @@ static void pending_drop(struct pso_tables *t, uint16_t id)
 	t->pending[id] = NULL;
 	next_run_drop(t, p);
 	free(p);
+	topic_flags_sync(t, id);
 }
 
 /* Set the pending target to want[0..cap-1] (n live; next_base: its run when
@@ -1088,8 +1110,11 @@ int pso_tables_topic_set(struct pso_tables *t, uint16_t id, uint8_t flags)
 
 	if (!tbl_id_ok(t, id))
 		return -EINVAL;
+	t->proto_host[id] = (flags & PSO_TOPIC_F_HOST) != 0;
 	v = t->topics[id];
 	v.flags = PSO_TOPIC_F_VALID | flags;
+	if (t->pending && t->pending[id])
+		v.flags |= PSO_TOPIC_F_HOST;	/* topic_flags_sync() */
 	return topic_write(t, id, &v);	/* the flags byte only */
 }
 

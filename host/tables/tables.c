@@ -60,6 +60,7 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int runs_f
 	t->runs = calloc(max_topics, sizeof(*t->runs));
 	t->half_need = calloc(max_topics, sizeof(*t->half_need));
 	t->disable_need = calloc(max_topics, sizeof(*t->disable_need));
+	t->proto_host = calloc(max_topics, sizeof(*t->proto_host));
 	t->ix_head = malloc(nbuckets * sizeof(*t->ix_head));
 	t->ix_next = calloc(pool_slots, sizeof(*t->ix_next));
 	t->ix_topic = calloc(pool_slots, sizeof(*t->ix_topic));
@@ -69,7 +70,7 @@ int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int runs_f
 	t->undo = calloc(PSO_MAX_RUN, sizeof(*t->undo));
 	t->short_names = calloc(max_topics, sizeof(*t->short_names));
 	if (!t->topics || !t->subs || !t->want || !t->undo || !t->slot_since || !t->first_since ||
-	    !t->short_names || !t->runs || !t->half_need || !t->disable_need || !t->ix_head ||
+	    !t->short_names || !t->runs || !t->half_need || !t->disable_need || !t->proto_host || !t->ix_head ||
 	    !t->ix_next ||
 	    !t->ix_topic || !t->pool) {
 		pso_tables_free(t);
@@ -116,6 +117,7 @@ void pso_tables_free(struct pso_tables *t)
 	free(t->runs);
 	free(t->half_need);
 	free(t->disable_need);
+	free(t->proto_host);
 	free(t->ix_head);
 	free(t->ix_next);
 	free(t->ix_topic);

@@ -82,6 +82,9 @@ struct pso_tables {
 	/* Per topic: the period after its latest write that cleared a
 	 * RESOLVED flag (slot or first), for content rewritten later. */
 	uint64_t *disable_need;
+	/* Per topic: PSO_TOPIC_F_HOST as pso_tables_topic_set() asked (a
+	 * pending topic has it in the maps anyway, see subs.c). */
+	bool *proto_host;
 	struct pso_pool *pool;		/* pool.c: the free runs */
 	/* Runs topics left, zeroed and freed after their period (subs.c). */
 	struct pso_retired *retired;
