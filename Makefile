@@ -7,7 +7,8 @@
 #                   DATADIR, MANDIR, SYSCONFDIR=/etc, UNITDIR)
 #   make man        the man pages (docs/man/*.scd, scdoc) into BUILD/man/
 #   make deb        a Debian package, BUILD/deb/psoffload_*.deb (debian/)
-#   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute)
+#   make bench      benchmarks (bench/run.sh; `make bench-quick`: about a minute;
+#                   `make bench-scale`: memory and time at 100,000 clients)
 #   make fuzz       libFuzzer targets (tests/fuzz/); `make fuzz-run FUZZ_TIME=S`
 #   make clean
 #
@@ -396,6 +397,12 @@ $(BUILD)/obj/bench/microbench.o: | $(BUILD)/bench/floor_xdp.skel.h $(BUILD)/benc
 	$(foreach o,xdp_bench xdp_offload_bench tc_bench xdp_bench_noev tc_bench_noev,\
 	  $(BUILD)/bench/psoffload_$(o).skel.h)
 $(BUILD)/obj/bench/loadgen.o: | $(BUILD)/bench/loadgen.skel.h
+
+# Memory and time at scale: pinned maps and daemon RSS at 1k/10k/100k
+# clients and 1k/65k topics, connect and subscribe times (bench/scale.sh).
+.PHONY: bench-scale
+bench-scale: all
+	bash bench/scale.sh $(BUILD)
 
 # Microbenchmark: per-packet cost of each data-plane path (BPF_PROG_TEST_RUN).
 .PHONY: bench-micro

@@ -50,17 +50,32 @@
 
 /* ---- Capacity defaults (override with -D at build time) ---------------- */
 
-/* Topic ids index pso_topics directly; ids >= PSO_MAX_TOPICS are unknown.
- * Set to 65536 for the full 16-bit topic-id space. */
+/* Capacities are run-time settings (--max-topics, --max-clients,
+ * --max-subscriptions, the NIC profile's [driver] keys): the loader sizes
+ * the maps with bpf_map__set_max_entries before load.  The PSO_MAX_*
+ * constants are the largest a setting may be, the PSO_DEFAULT_* ones what
+ * a broker gets when nothing asks otherwise, and the map definitions carry
+ * the PSO_MAP_* sizes, which only an object loaded as built (the packet
+ * tests) keeps.
+ *
+ * Topic ids index pso_topics directly; ids >= the topic count are unknown.
+ * 65536: the whole 16-bit id space (id 0 is never a topic). */
 #ifndef PSO_MAX_TOPICS
-#define PSO_MAX_TOPICS 4096
+#define PSO_MAX_TOPICS 65536
+#endif
+#ifndef PSO_DEFAULT_TOPICS
+#define PSO_DEFAULT_TOPICS PSO_MAX_TOPICS
+#endif
+#ifndef PSO_MAP_TOPICS
+#define PSO_MAP_TOPICS 4096
 #endif
 
 /*
  * The subscriber pool (pso_subs, driver build): every topic's subscriber
  * slots, each topic owning one run of them (struct pso_run).  The pool's
- * size is a run-time setting (struct pso_dp_sizes.subscriptions, profile
- * key driver.max_subscriptions); this is its default and its maximum.
+ * size is a run-time setting (struct pso_dp_sizes.subscriptions:
+ * --max-subscriptions, profile key driver.max_subscriptions, at most
+ * PSO_MAX_SUBSCRIPTIONS); this is the size the map is built with.
  * One slot is 56 bytes in the map (52, rounded to 8): 2^20 slots, 56 MiB.
  */
 #ifndef PSO_POOL_SLOTS
@@ -77,9 +92,28 @@
 #define PSO_MAX_RUN 4096
 #endif
 
-/* Connected clients the data plane admits QoS 0 publishes from. */
+/* Subscriptions in all: the subscriber slots of every topic together (a
+ * wildcard filter taking one in each topic it matches), which is the pool's
+ * size (pso_subs entries; a topic of n subscribers holds n to 4n of them).
+ * PSO_POOL_SLOTS above is the size the map is built with. */
+#ifndef PSO_MAX_SUBSCRIPTIONS
+#define PSO_MAX_SUBSCRIPTIONS (1u << 22)
+#endif
+#ifndef PSO_DEFAULT_SUBSCRIPTIONS
+#define PSO_DEFAULT_SUBSCRIPTIONS 1048576
+#endif
+
+/* Connected clients the data plane admits QoS 0 publishes from.  The
+ * driver build's pso_clients allocates as clients come (BPF_F_NO_PREALLOC),
+ * so a large maximum costs only what is used. */
 #ifndef PSO_MAX_CLIENTS
-#define PSO_MAX_CLIENTS 16384
+#define PSO_MAX_CLIENTS 1048576
+#endif
+#ifndef PSO_DEFAULT_CLIENTS
+#define PSO_DEFAULT_CLIENTS 131072
+#endif
+#ifndef PSO_MAP_CLIENTS
+#define PSO_MAP_CLIENTS 16384
 #endif
 
 /* Interfaces (ports) one broker serves. */
@@ -95,7 +129,7 @@
 #endif
 #define PSO_PORT_SLOTS (1u << PSO_PORT_SLOT_BITS)
 #ifndef PSO_CLIENT_SLOT_BITS
-#define PSO_CLIENT_SLOT_BITS 15
+#define PSO_CLIENT_SLOT_BITS 17
 #endif
 #define PSO_CLIENT_SLOTS (1u << PSO_CLIENT_SLOT_BITS)
 

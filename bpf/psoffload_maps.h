@@ -90,7 +90,7 @@ struct {
 
 struct {
 	__uint(type, PSO_TOPIC_MAP_TYPE);
-	__uint(max_entries, PSO_MAX_TOPICS);
+	__uint(max_entries, PSO_MAP_TOPICS);
 	__type(key, __u32);
 	__type(value, struct pso_topic);
 } pso_topics SEC(".maps");
@@ -114,7 +114,7 @@ struct {
 
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PSO_MAX_TOPICS);
+	__uint(max_entries, PSO_MAP_TOPICS);
 	__type(key, __u32);
 	__type(value, struct pso_run);
 } pso_topic_runs SEC(".maps");
@@ -138,15 +138,22 @@ struct {
  * (PSO_SUB_F_SHORT).  The NIC has none: such a slot goes to the host. */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PSO_MAX_TOPICS);
+	__uint(max_entries, PSO_MAP_TOPICS);
 	__type(key, __u32);
 	__type(value, struct pso_short_name);
 } pso_short_names SEC(".maps");
 #endif
 
+/* The driver build allocates an entry as a client connects, so memory
+ * follows the clients connected, not --max-clients (the programs only look
+ * entries up, which a non-preallocated HASH allows in XDP and TC).  The
+ * NFP takes no map flags: the offload build preallocates. */
 struct {
 	__uint(type, BPF_MAP_TYPE_HASH);
-	__uint(max_entries, PSO_MAX_CLIENTS);
+	__uint(max_entries, PSO_MAP_CLIENTS);
+#ifndef PSO_OFFLOAD
+	__uint(map_flags, BPF_F_NO_PREALLOC);
+#endif
 	__type(key, struct pso_endpoint);
 	__type(value, struct pso_client_val);
 } pso_clients SEC(".maps");
@@ -160,7 +167,7 @@ struct {
 
 struct {
 	__uint(type, PSO_TOPIC_STATS_MAP_TYPE);
-	__uint(max_entries, PSO_MAX_TOPICS);
+	__uint(max_entries, PSO_MAP_TOPICS);
 	__type(key, __u32);
 	__type(value, struct pso_topic_stats);
 } pso_topic_stats SEC(".maps");

@@ -47,7 +47,12 @@
 #define MAX_BATCH 256
 #define MAX_OUT 1024		/* sendmmsg's limit (UIO_MAXIOV) */
 #define BUF_SIZE 2048		/* a datagram up to the veth/Ethernet MTU */
-#define CLIENT_BUCKETS (2 * PSO_MAX_CLIENTS)
+/* The tables keep the sizes psoffload's maps are built with (PSO_MAP_*),
+ * not its run-time maxima: the baseline's figures stay comparable run to
+ * run. */
+#define BASE_TOPICS PSO_MAP_TOPICS
+#define BASE_CLIENTS PSO_MAP_CLIENTS
+#define CLIENT_BUCKETS (2 * BASE_CLIENTS)
 #define TOPIC_NAME_MAX 128
 #define SOCK_BUF (8 << 20)
 
@@ -80,7 +85,7 @@ static struct {
 	pthread_rwlock_t lock;
 	struct client clients[CLIENT_BUCKETS];	/* open addressing */
 	int n_clients;
-	struct topic topics[PSO_MAX_TOPICS];	/* index = topic id; id 0 unused */
+	struct topic topics[BASE_TOPICS];	/* index = topic id; id 0 unused */
 } T = { .lock = PTHREAD_RWLOCK_INITIALIZER };
 
 static struct endpoint ep_of(const struct sockaddr_storage *ss, socklen_t len)
@@ -168,7 +173,7 @@ static void client_remove(struct client *c)
 
 static void unsubscribe_all(const struct endpoint *e)
 {
-	for (int t = 1; t < PSO_MAX_TOPICS; t++) {
+	for (int t = 1; t < BASE_TOPICS; t++) {
 		struct topic *tp = &T.topics[t];
 
 		for (int s = 0; s < tp->sub_count; s++) {
@@ -187,7 +192,7 @@ static uint16_t topic_id(const uint8_t *name, size_t len)
 
 	if (len == 0 || len >= TOPIC_NAME_MAX)
 		return 0;
-	for (int t = 1; t < PSO_MAX_TOPICS; t++) {
+	for (int t = 1; t < BASE_TOPICS; t++) {
 		if (!T.topics[t].name[0]) {
 			if (!free_id)
 				free_id = t;
@@ -275,7 +280,7 @@ static void publish(struct worker *w, const struct endpoint *from, const struct 
 	struct topic *t;
 
 	if ((m->flags & MQTTSN_FLAG_TOPIC_MASK) == MQTTSN_TOPIC_SHORT ||
-	    (qos == 0 && !client_connected(from)) || qos > 0 || m->topic_id >= PSO_MAX_TOPICS) {
+	    (qos == 0 && !client_connected(from)) || qos > 0 || m->topic_id >= BASE_TOPICS) {
 		w->dropped++;
 		return;
 	}
@@ -302,7 +307,7 @@ static void control(struct worker *w, const struct endpoint *from, const struct 
 		r.type = MQTTSN_CONNACK;
 		if (m->flags & MQTTSN_FLAG_WILL || m->data_len > MQTTSN_CLIENT_ID_MAX) {
 			r.return_code = MQTTSN_RC_NOT_SUPPORTED;
-		} else if (!c || (!c->used && T.n_clients >= PSO_MAX_CLIENTS)) {
+		} else if (!c || (!c->used && T.n_clients >= BASE_CLIENTS)) {
 			r.return_code = MQTTSN_RC_CONGESTION;
 		} else {
 			if (c->used && (m->flags & MQTTSN_FLAG_CLEAN_SESSION))
@@ -329,7 +334,7 @@ static void control(struct worker *w, const struct endpoint *from, const struct 
 		int type = m->flags & MQTTSN_FLAG_TOPIC_MASK;
 		uint16_t id = type == MQTTSN_TOPIC_NORMAL ? topic_id(m->data, m->data_len) :
 			      type == MQTTSN_TOPIC_PREDEFINED ? m->topic_id : 0;
-		struct topic *t = id && id < PSO_MAX_TOPICS ? &T.topics[id] : NULL;
+		struct topic *t = id && id < BASE_TOPICS ? &T.topics[id] : NULL;
 		int s;
 
 		r.type = m->type == MQTTSN_SUBSCRIBE ? MQTTSN_SUBACK : MQTTSN_UNSUBACK;

@@ -16,6 +16,7 @@
 #include "daemon/ctlsock.h"
 #include "daemon/metrics.h"
 #include "ctl/profile.h"
+#include "cmd/capacity_opts.h"
 #include "cmd/check_cmd.h"
 #include "cmd/client.h"
 #include "cmd/reload.h"
@@ -161,6 +162,7 @@ static const struct pso_opt_name qosm1_names[] = {
 };
 
 #define BROKER(f) PSO_OPT_FIELD(struct broker_args, f)
+#define BROKER_SIZE(f) BROKER(cfg.sizes.f)
 #define LIVE PSO_OPT_F_LIVE
 
 /* Every broker setting.  .flags: LIVE, a reload changes it in the running
@@ -215,6 +217,8 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "after a restart or crash without a store: the adopted\n"
 		  "data plane's clients and subscribers that no session\n"
 		  "claims are removed when silent for SEC (default 90)" },
+	/* Capacities (capacity_opts.h): the data plane's table sizes. */
+	PSO_CAPACITY_OPTS(BROKER_SIZE),
 	/* Limits (proto/quota.c, docs/DESIGN.md "Limits"); 0 is none.  Each
 	 * is read where it is applied, so a reload changes it live. */
 	{ "max-keepalive", 0, PSO_OPT_UINT, BROKER(cfg.lim.max_keepalive_s), .flags = LIVE, .min = 0,
@@ -222,8 +226,8 @@ static const struct pso_opt broker_opts[] = {
 	  .help = "a CONNECT's keep-alive of 0 or above SEC gets SEC,\n"
 		  "and so does a sleep: the client is lost 1.5 x SEC after\n"
 		  "its last message (default 3600)" },
-	{ "max-subscriptions", 0, PSO_OPT_UINT, BROKER(cfg.lim.subscriptions), .flags = LIVE, .min = 0,
-	  .max = 1000000, .arg = "N", .help = "subscriptions per client (default 256)" },
+	{ "max-client-subscriptions", 0, PSO_OPT_UINT, BROKER(cfg.lim.subscriptions), .flags = LIVE,
+	  .min = 0, .max = 1000000, .arg = "N", .help = "subscriptions per client (default 256)" },
 	{ "max-holds", 0, PSO_OPT_UINT, BROKER(cfg.lim.holds), .flags = LIVE, .min = 0, .max = 65536, .arg = "N",
 	  .help = "topics a client's subscriptions may take a subscriber\n"
 		  "slot in; a filter counts every topic it matches, later\n"

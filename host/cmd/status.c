@@ -31,7 +31,7 @@ static void print_usage_row(struct json_object *tables, const char *name)
 
 	if (!json_object_object_get_ex(tables, name, &t))
 		return;
-	printf("  %-12s %8lld / %-8lld", name, (long long)num(t, PSO_ST_USED),
+	printf("  %-13s %8lld / %-8lld", name, (long long)num(t, PSO_ST_USED),
 	       (long long)num(t, PSO_ST_CAPACITY));
 	/* Topics: once any were freed, how many and how many ids wait. */
 	if (num(t, PSO_ST_FREED))
@@ -143,6 +143,9 @@ static void print_table(struct json_object *root)
 		print_usage_row(tables, PSO_ST_TOPICS);
 		print_usage_row(tables, PSO_ST_SUBSCRIBERS);
 		print_usage_row(tables, PSO_ST_CLIENTS);
+		print_usage_row(tables, PSO_ST_SUBSCRIPTIONS);
+		printf("  %-13s %8.1f MiB pinned\n", "map memory",
+		       num(tables, PSO_ST_MAP_MEMORY) / (1024.0 * 1024.0));
 	}
 	if (json_object_object_get_ex(root, "daemon", &daemon) &&
 	    json_object_object_get_ex(daemon, "sessions_by_state", &by)) {

@@ -586,8 +586,10 @@ int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifname
 		if (prof.max_subscriptions > subscriptions)
 			subscriptions = prof.max_subscriptions;
 	}
-	sizes->topics = topics ? topics : PSO_MAX_TOPICS;
-	sizes->clients = clients ? clients : PSO_MAX_CLIENTS;
-	sizes->subscriptions = subscriptions ? subscriptions : PSO_POOL_SLOTS;
-	return 0;
+	sizes->topics = cfg->sizes.topics ? cfg->sizes.topics : topics ? topics : PSO_DEFAULT_TOPICS;
+	sizes->clients = cfg->sizes.clients ? cfg->sizes.clients :
+			 clients ? clients : PSO_DEFAULT_CLIENTS;
+	sizes->subscriptions = cfg->sizes.subscriptions ? cfg->sizes.subscriptions :
+			       subscriptions ? subscriptions : PSO_DEFAULT_SUBSCRIPTIONS;
+	return pso_dp_sizes_check(sizes, err, errlen);
 }

@@ -42,6 +42,9 @@ struct pso_ctl_cfg {
 	const char *profiles_dir;
 	uint16_t udp_port;		/* host order */
 	unsigned int placement_ms;	/* hw mode: NIC topic placement interval */
+	/* --max-topics, --max-clients, --max-subscriptions; a 0 field: the
+	 * profiles' value, else the build's PSO_DEFAULT_* */
+	struct pso_dp_sizes sizes;
 };
 
 struct pso_ctl {
@@ -70,10 +73,11 @@ struct pso_ctl {
 int pso_ctl_check_ifnames(const char *const *ifnames, int n, char *err, size_t errlen);
 
 /*
- * The host tables' sizes before the data plane is loaded, from the
- * [driver] keys of the named interfaces' profiles: the tables serve every
- * port, so the largest value any of them asks for applies; 0 (or an
- * interface not there yet) means the build's default.  A profile that
+ * The host tables' sizes before the data plane is loaded: each that
+ * cfg->sizes sets, else from the [driver] keys of the named interfaces'
+ * profiles (the tables serve every port, so the largest value any of them
+ * asks for applies), else (0, or an interface not there yet) the build's
+ * PSO_DEFAULT_*.  A profile that
  * does not parse (empty, a directory, a value out of range: profile.h)
  * fails it, with the parser's line in err.
  */

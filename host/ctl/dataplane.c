@@ -204,6 +204,58 @@ static int share_maps(struct pso_dataplane *dp)
 	return 0;
 }
 
+int pso_dp_sizes_check(const struct pso_dp_sizes *s, char *err, size_t errlen)
+{
+	const struct {
+		const char *name;
+		uint32_t value, min, max;
+	} rows[] = {
+		{ "topics", s->topics, 2, PSO_MAX_TOPICS },
+		{ "clients", s->clients, 1, PSO_MAX_CLIENTS },
+		{ "subscriptions", s->subscriptions, 1, PSO_MAX_SUBSCRIPTIONS },
+	};
+
+	for (size_t i = 0; i < sizeof(rows) / sizeof(rows[0]); i++)
+		if (rows[i].value < rows[i].min || rows[i].value > rows[i].max) {
+			snprintf(err, errlen, "--max-%s %u: use %u..%u", rows[i].name, rows[i].value,
+				 rows[i].min, rows[i].max);
+			return -ERANGE;
+		}
+	return 0;
+}
+
+/* A map's memlock line in /proc/self/fdinfo/FD: what the kernel charged
+ * for it (bpf_map_memory_usage()). */
+static uint64_t map_memlock(int fd)
+{
+	char path[64], line[128];
+	unsigned long long v = 0;
+	FILE *f;
+
+	snprintf(path, sizeof(path), "/proc/self/fdinfo/%d", fd);
+	f = fopen(path, "re");
+	if (!f)
+		return 0;
+	while (fgets(line, sizeof(line), f))
+		if (sscanf(line, "memlock: %llu", &v) == 1)
+			break;
+	fclose(f);
+	return v;
+}
+
+uint64_t pso_dp_map_memory(const struct pso_dataplane *dp)
+{
+	const struct bpf_map *map;
+	uint64_t sum = 0;
+
+	if (!dp->xdp)
+		return 0;
+	bpf_object__for_each_map(map, dp->xdp->obj)
+		if (bpf_map__fd(map) >= 0)
+			sum += map_memlock(bpf_map__fd(map));
+	return sum;
+}
+
 /* The sizes the adopted maps were made with. */
 static int adopt_sizes(const struct pso_meta *m, struct pso_dp_sizes *sizes, const char *pin_dir,
 		       char *err, size_t errlen)
@@ -226,13 +278,13 @@ static int adopt_sizes(const struct pso_meta *m, struct pso_dp_sizes *sizes, con
 	close(fd);
 	if (m->client_slots != PSO_CLIENT_SLOTS || m->port_slots != PSO_PORT_SLOTS ||
 	    m->topics < 2 || m->topics > PSO_MAX_TOPICS || !m->clients ||
-	    m->clients > PSO_MAX_CLIENTS || !m->subscriptions || m->subscriptions > PSO_POOL_SLOTS) {
+	    m->clients > PSO_MAX_CLIENTS || !m->subscriptions || m->subscriptions > PSO_MAX_SUBSCRIPTIONS) {
 		snprintf(err, errlen, "%s: the data plane of build %s has %u client and %u port slots, "
 			 "%u topics, %u clients, %u subscriptions; this build has %u, %u and at most %u, "
 			 "%u, %u: refusing to adopt it (nothing touched)", pin_dir, m->build,
 			 m->client_slots, m->port_slots, m->topics, m->clients, m->subscriptions,
 			 PSO_CLIENT_SLOTS, PSO_PORT_SLOTS, PSO_MAX_TOPICS, PSO_MAX_CLIENTS,
-			 PSO_POOL_SLOTS);
+			 PSO_MAX_SUBSCRIPTIONS);
 		return -EPROTO;
 	}
 	if (sizes->topics != m->topics || sizes->clients != m->clients ||
@@ -267,14 +319,9 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *want, const
 			snprintf(dp->adopted_build, sizeof(dp->adopted_build), "%s", old.build);
 		}
 	}
-	if (!sizes->subscriptions)
-		sizes->subscriptions = PSO_POOL_SLOTS;
-	if (sizes->topics < 2 || sizes->topics > PSO_MAX_TOPICS || !sizes->clients ||
-	    sizes->clients > PSO_MAX_CLIENTS || sizes->subscriptions > PSO_POOL_SLOTS) {
-		snprintf(err, errlen, "table sizes %u topics, %u clients, %u subscriptions: out of this "
-			 "build's range", sizes->topics, sizes->clients, sizes->subscriptions);
-		return -ERANGE;
-	}
+	ret = pso_dp_sizes_check(sizes, err, errlen);
+	if (ret)
+		return ret;
 	dp->xdp = psoffload_xdp__open();
 	if (!dp->xdp) {
 		ret = -errno;

@@ -72,13 +72,22 @@ struct pso_hw_opts {
 void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts *hw);
 
 /* Host table sizes (drv/skb mode), at most the build's PSO_MAX_TOPICS,
- * PSO_MAX_CLIENTS and PSO_POOL_SLOTS: topic ids index the topic tables,
+ * PSO_MAX_CLIENTS and PSO_MAX_SUBSCRIPTIONS: topic ids index the topic tables,
  * and every topic's subscriber slots are a run of the one pool. */
 struct pso_dp_sizes {
 	uint32_t topics;	/* pso_topics, pso_topic_stats, pso_topic_runs */
 	uint32_t clients;	/* pso_clients */
-	uint32_t subscriptions;	/* pso_subs: pool slots, all topics (0: PSO_POOL_SLOTS) */
+	uint32_t subscriptions;	/* pso_subs: pool slots, all topics together */
 };
+
+/* 0, or -ERANGE with one line in err naming the first size out of range
+ * and the range: "--max-topics 1: use 2..65536". */
+int pso_dp_sizes_check(const struct pso_dp_sizes *s, char *err, size_t errlen);
+
+struct pso_dataplane;
+/* The kernel memory of every map of the data plane (what bpftool and
+ * /proc/PID/fdinfo call memlock), in bytes; 0 when it cannot be read. */
+uint64_t pso_dp_map_memory(const struct pso_dataplane *dp);
 
 struct pso_dataplane {
 	struct psoffload_xdp *xdp;

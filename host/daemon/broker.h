@@ -56,6 +56,9 @@ struct pso_broker_cfg {
 	const char *build;		/* this build's version, into pso_meta */
 	unsigned int event_rate;	/* data-plane events per second per CPU, 0: none */
 	struct pso_limits lim;		/* quotas, caps, per-source rates */
+	/* The capacities (--max-topics, --max-clients, --max-subscriptions);
+	 * a 0 field: the NIC profiles', else the build's default. */
+	struct pso_dp_sizes sizes;
 	/* Each connected client's QoS 0 publishes a second the data plane
 	 * forwards (0: no limit), and how many at once (0: one second's). */
 	unsigned int max_publish_rate, publish_burst;

@@ -333,7 +333,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	};
 	struct pso_ctl_cfg ccfg = {
 		.mode = cfg->mode, .profiles_dir = cfg->profiles_dir, .udp_port = cfg->udp_port,
-		.placement_ms = cfg->placement_ms,
+		.placement_ms = cfg->placement_ms, .sizes = cfg->sizes,
 	};
 	struct pso_dp_sizes sizes;
 	sigset_t mask;

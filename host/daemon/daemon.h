@@ -65,6 +65,7 @@ struct pso_broker {
 	bool status_dirty;
 	struct pso_status_snap status_last;
 	uint64_t status_written_ms, status_checked_ms;
+	uint64_t status_cost_us;	/* the last write took (snapshot and file) */
 	struct pso_instance_lock pin_lock;	/* the pin directory is ours */
 	struct pso_notify notify;	/* the service manager (systemd) */
 	/* restart and recovery (restart.c) */
@@ -81,6 +82,7 @@ struct pso_broker {
 	struct pso_store *store;
 	struct pso_dirty *dirty;	/* what it must write this round; NULL: --store=none */
 	uint32_t max_topics;		/* the protocol layer's topic ids */
+	uint64_t subscriptions_full;	/* slots refused: --max-subscriptions reached */
 	bool store_failing;
 	uint64_t store_error_logged_ms;
 	uint64_t store_rev;		/* the store's revision the tables reflect */

@@ -150,18 +150,26 @@ static void render_interfaces(FILE *f, const struct pso_snapshot *s)
 static void render_tables(FILE *f, const struct pso_snapshot *s)
 {
 	const struct pso_tables_usage *u = &s->tables;
-	static const char *const names[] = { "topics", "subscribers", "clients" };
-	uint64_t used[] = { u->topics, u->subs, u->clients };
-	uint64_t cap[] = { u->max_topics, u->max_subs, u->max_clients };
+	/* subscriptions: the subscribers' slots against --max-subscriptions */
+	static const char *const names[] = { "topics", "subscribers", "clients", "subscriptions" };
+	uint64_t used[] = { u->topics, u->subs, u->clients, u->subs };
+	uint64_t cap[] = { u->max_topics, u->max_subs, u->max_clients, s->subscriptions_cap };
+	const int n = sizeof(names) / sizeof(names[0]);
 
 	family(f, "psoffload_table_entries", "gauge", "Entries in use in the data-plane tables.");
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < n; i++)
 		fprintf(f, "psoffload_table_entries{table=\"%s\"} %llu\n", names[i],
 			(unsigned long long)used[i]);
 	family(f, "psoffload_table_capacity_entries", "gauge", "Entries the data-plane tables hold.");
-	for (int i = 0; i < 3; i++)
+	for (int i = 0; i < n; i++)
 		fprintf(f, "psoffload_table_capacity_entries{table=\"%s\"} %llu\n", names[i],
 			(unsigned long long)cap[i]);
+	family(f, "psoffload_subscriptions_refused_total", "counter",
+	       "Subscriber slots refused: --max-subscriptions reached.");
+	sample(f, "psoffload_subscriptions_refused_total", "", s->subscriptions_full);
+	family(f, "psoffload_map_memory_bytes", "gauge",
+	       "Kernel memory of the data plane's maps (memlock).");
+	sample(f, "psoffload_map_memory_bytes", "", s->map_memory);
 	family(f, "psoffload_table_pending_grace", "gauge",
 	       "Table changes waiting for a grace period.");
 	sample(f, "psoffload_table_pending_grace", "", u->pending);

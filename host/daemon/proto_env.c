@@ -239,13 +239,20 @@ static int env_slot_add(void *ctx, uint16_t id, const struct pso_sub *slot)
 {
 	struct pso_broker *b = ctx;
 	struct pso_endpoint ep;
-	int ret = pso_tables_sub_add(&b->tables, id, slot);
+	int ret;
 
-	if (ret == -EEXIST && b->adopted) {
-		pso_sub_endpoint(slot, &ep);
-		if (pso_adopted_claim_slot(b->adopted, id, &ep))
-			return 0;
+	/* --max-subscriptions: every slot of every topic counts; past it a
+	 * topic is as full as one whose own slots are taken.  A slot that is
+	 * there already (an adopted one to claim) takes none more. */
+	pso_sub_endpoint(slot, &ep);
+	if (b->tables.nsubs >= b->dp.sizes.subscriptions &&
+	    pso_tables_sub_find(&b->tables, id, &ep) < 0) {
+		b->subscriptions_full++;
+		return -ENOSPC;
 	}
+	ret = pso_tables_sub_add(&b->tables, id, slot);
+	if (ret == -EEXIST && b->adopted && pso_adopted_claim_slot(b->adopted, id, &ep))
+		return 0;
 	return ret;
 }
 

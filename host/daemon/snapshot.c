@@ -52,7 +52,7 @@ const struct pso_snap_counter pso_snap_daemon_counters[] = {
 	COUNTER(valid_held_dropped, "Held publishes dropped: a full buffer, or the global cap."),
 	COUNTER(valid_capped_bytes, "Bytes not sent to unproven endpoints: over 3x what they sent."),
 	COUNTER(keepalive_capped, "CONNECTs and sleeps whose keep-alive was capped (--max-keepalive)."),
-	COUNTER(quota_subscriptions, "SUBSCRIBEs refused: the client's subscriptions (--max-subscriptions)."),
+	COUNTER(quota_subscriptions, "SUBSCRIBEs refused: the client's subscriptions (--max-client-subscriptions)."),
 	COUNTER(quota_holds, "Topics not taken: the client holds its share (--max-holds)."),
 	COUNTER(quota_registrations, "Topics not created: the session created its share (--max-registrations)."),
 	COUNTER(quota_retained, "Retained publishes refused: the client's bytes (--max-retained)."),
@@ -173,6 +173,9 @@ struct pso_snapshot *pso_snapshot_take(struct pso_broker *b, unsigned int what)
 	s->proto = *pso_proto_stats(b->proto);
 	s->topics_quarantined = pso_registry_nquarantined(pso_proto_registry(b->proto));
 	pso_tables_usage(&b->tables, &s->tables);
+	s->subscriptions_cap = b->dp.sizes.subscriptions;
+	s->subscriptions_full = b->subscriptions_full;
+	s->map_memory = pso_dp_map_memory(&b->dp);
 	pso_proto_session_counts(b->proto, s->sessions);
 	s->nsessions = pso_proto_nsessions(b->proto);
 	pso_proto_retained_usage(b->proto, &s->retained_msgs, &s->retained_bytes);
@@ -419,6 +422,14 @@ struct json_object *pso_snap_status_json(const struct pso_snapshot *s)
 	}
 	json_object_object_add(tables, PSO_ST_SUBSCRIBERS, usage_obj(u->subs, u->max_subs));
 	json_object_object_add(tables, PSO_ST_CLIENTS, usage_obj(u->clients, u->max_clients));
+	{
+		/* The slots of all topics against --max-subscriptions. */
+		struct json_object *sub = usage_obj(u->subs, s->subscriptions_cap);
+
+		add_u64(sub, PSO_ST_REFUSED, s->subscriptions_full);
+		json_object_object_add(tables, PSO_ST_SUBSCRIPTIONS, sub);
+	}
+	add_u64(tables, PSO_ST_MAP_MEMORY, s->map_memory);
 	add_u64(tables, "subscribers_per_topic", u->subs_per_topic);
 	add_u64(tables, "pending_grace", u->pending);
 	json_object_object_add(root, PSO_ST_TABLES, tables);

@@ -110,6 +110,9 @@ struct pso_snapshot {
 	__u64 dp[PSO_CNT__MAX];		/* PSO_SNAP_DATAPLANE */
 	struct pso_proto_stats proto;
 	struct pso_tables_usage tables;
+	/* --max-subscriptions, the slots it refused; the kernel memory of
+	 * every map (pso_dp_map_memory) */
+	uint64_t subscriptions_cap, subscriptions_full, map_memory;
 	uint32_t topics_quarantined;	/* freed ids not free again yet */
 	uint32_t sessions[PSO_SESSION__STATES];
 	uint32_t nsessions;

@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <unistd.h>
+#include <time.h>
 #include <sys/stat.h>
 #include <json-c/json.h>
 #include "daemon/daemon.h"
@@ -32,11 +33,27 @@ static void status_snap(struct pso_broker *b, struct pso_status_snap *s)
 	s->nsessions = pso_proto_nsessions(b->proto);
 }
 
+/* A snapshot walks every session: with 100,000 of them a write costs
+ * milliseconds, and the loop spends at most 1/PSO_STATUS_COST_SHARE of its
+ * time on the file. */
+#define PSO_STATUS_COST_SHARE 50
+
+static uint64_t mono_us(void)
+{
+	struct timespec ts;
+
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 void pso_status_refresh(struct pso_broker *b)
 {
 	struct pso_status_snap now;
+	uint64_t gap_ms = b->status_cost_us * PSO_STATUS_COST_SHARE / 1000;
 
-	if (!b->status_path[0] || b->now_ms - b->status_written_ms < PSO_STATUS_MIN_INTERVAL_MS ||
+	if (gap_ms < PSO_STATUS_MIN_INTERVAL_MS)
+		gap_ms = PSO_STATUS_MIN_INTERVAL_MS;
+	if (!b->status_path[0] || b->now_ms - b->status_written_ms < gap_ms ||
 	    b->now_ms - b->status_checked_ms < PSO_STATUS_MIN_INTERVAL_MS)
 		return;
 	/* Every counter is live, not only the occupancy; looked at no more
@@ -53,6 +70,7 @@ void pso_status_write(struct pso_broker *b)
 	struct pso_snapshot *snap;
 	struct json_object *root;
 	char tmp[600];
+	uint64_t t0 = mono_us();
 
 	if (!b->status_path[0] || !b->status_dirty)
 		return;
@@ -69,4 +87,5 @@ void pso_status_write(struct pso_broker *b)
 	if (json_object_to_file_ext(tmp, root, JSON_C_TO_STRING_PRETTY) || rename(tmp, b->status_path))
 		pso_warn("cannot write status file %s: %s", b->status_path, strerror(errno));
 	json_object_put(root);
+	b->status_cost_us = mono_us() - t0;
 }

@@ -32,6 +32,9 @@
 #define PSO_ST_TOPICS		"topics"
 #define PSO_ST_SUBSCRIBERS	"subscribers"
 #define PSO_ST_CLIENTS		"clients"
+#define PSO_ST_SUBSCRIPTIONS	"subscriptions"
+#define PSO_ST_REFUSED		"refused"
+#define PSO_ST_MAP_MEMORY	"map_memory_bytes"
 #define PSO_ST_USED		"used"
 #define PSO_ST_CAPACITY		"capacity"
 #define PSO_ST_FREED		"freed"		/* topics: idle ones freed so far */

@@ -56,38 +56,37 @@ void pso_topic_created(struct pso_proto *p, uint16_t id, const char *name)
 	if (p->ops->topic_changed && !pso_registry_is_predefined(p->reg, id))
 		p->ops->topic_changed(p->ctx, id);
 	pso_info("topic %u registered: %s", id, name);
-	for (int h = 0; h < PSO_CLIENT_HASH_SIZE; h++) {
-		for (struct pso_client *c = p->by_id[h]; c; c = c->next_id) {
-			for (int i = 0; i < c->nsubs; i++) {
-				struct pso_subscription *s = &c->subs[i];
-				uint16_t *ids;
-				bool added;
+	/* Only the sessions with a filter: not every session per new topic. */
+	for (struct pso_client *c = p->filter_clients; c; c = c->next_filter) {
+		for (int i = 0; i < c->nsubs; i++) {
+			struct pso_subscription *s = &c->subs[i];
+			uint16_t *ids;
+			bool added;
 
-				if (s->kind != PSO_SUB_FILTER || !pso_topic_match(s->filter, name))
-					continue;
-				/* A filter holds every topic it matches, later ones
-				 * too: past its share, the client is not told. */
-				if (!pso_client_hold_of(c, id) && !pso_quota_hold(p, c))
-					continue;
-				/* REGISTER goes out before the slot is servable;
-				 * an offline session hears of it when it is back. */
-				if (pso_client_reachable(c))
-					pso_send_register(p, c, id, name);
-				ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
-				if (ids)
-					s->ids = ids;
-				if (!ids || pso_client_hold(p, c, id, PSO_FORM_NORMAL, true, &added)) {
-					p->stats.congestion++;
-					pso_warn("topic %u: client %s (filter %s) left out: out of memory",
-						 id, c->id, s->filter);
-					continue;
-				}
-				s->ids[s->nids++] = id;
-				pso_session_touch(p, c);
-				refresh_qos(c, &id, 1);
-				if (added)
-					pso_client_enable(p, c, &id, 1);
+			if (s->kind != PSO_SUB_FILTER || !pso_topic_match(s->filter, name))
+				continue;
+			/* A filter holds every topic it matches, later ones
+			 * too: past its share, the client is not told. */
+			if (!pso_client_hold_of(c, id) && !pso_quota_hold(p, c))
+				continue;
+			/* REGISTER goes out before the slot is servable;
+			 * an offline session hears of it when it is back. */
+			if (pso_client_reachable(c))
+				pso_send_register(p, c, id, name);
+			ids = realloc(s->ids, (s->nids + 1) * sizeof(*ids));
+			if (ids)
+				s->ids = ids;
+			if (!ids || pso_client_hold(p, c, id, PSO_FORM_NORMAL, true, &added)) {
+				p->stats.congestion++;
+				pso_warn("topic %u: client %s (filter %s) left out: out of memory",
+					 id, c->id, s->filter);
+				continue;
 			}
+			s->ids[s->nids++] = id;
+			pso_session_touch(p, c);
+			refresh_qos(c, &id, 1);
+			if (added)
+				pso_client_enable(p, c, &id, 1);
 		}
 	}
 }
@@ -600,6 +599,8 @@ static void handle_subscribe(struct pso_proto *p, struct rx *rx)
 		}
 	}
 	c->subs[c->nsubs++] = sub;
+	if (kind == PSO_SUB_FILTER)
+		pso_client_filters_add(p, c, 1);
 	{
 		const uint16_t *ids;
 		int n = sub_topics(&sub, &ids);
@@ -651,6 +652,8 @@ static void unsubscribe(struct pso_proto *p, struct pso_client *c, struct pso_su
 	memcpy(ids, topics, n * sizeof(ids[0]));
 	/* Exactly the refs this subscription took, no more. */
 	pso_client_release(p, c, ids, n);
+	if (s->kind == PSO_SUB_FILTER)
+		pso_client_filters_add(p, c, -1);
 	pso_subscription_free(s);
 	*s = c->subs[--c->nsubs];
 	refresh_qos(c, ids, n);

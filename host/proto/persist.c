@@ -286,6 +286,8 @@ static int import_sub(struct pso_proto *p, struct pso_client *c, const struct ps
 		return ret;
 	}
 	c->subs[c->nsubs++] = sub;
+	if (sub.kind == PSO_SUB_FILTER)
+		pso_client_filters_add(p, c, 1);
 	return 0;
 }
 

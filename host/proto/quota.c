@@ -88,7 +88,7 @@ bool pso_quota_subscription(struct pso_proto *p, struct pso_client *c)
 	if (!max || (uint32_t)c->nsubs < max)
 		return true;
 	p->stats.quota_subscriptions++;
-	pso_warn("client %s: SUBSCRIBE refused: it has %d subscriptions (--max-subscriptions)",
+	pso_warn("client %s: SUBSCRIBE refused: it has %d subscriptions (--max-client-subscriptions)",
 		 c->id, c->nsubs);
 	return false;
 }

@@ -426,6 +426,30 @@ void pso_client_attach(struct pso_proto *p, struct pso_client *c, const struct p
 	}
 }
 
+void pso_client_filters_add(struct pso_proto *p, struct pso_client *c, int delta)
+{
+	bool was = c->nfilters > 0;
+
+	c->nfilters += delta;
+	if (was == (c->nfilters > 0))
+		return;
+	if (c->nfilters > 0) {
+		c->prev_filter = NULL;
+		c->next_filter = p->filter_clients;
+		if (c->next_filter)
+			c->next_filter->prev_filter = c;
+		p->filter_clients = c;
+		return;
+	}
+	if (c->prev_filter)
+		c->prev_filter->next_filter = c->next_filter;
+	else
+		p->filter_clients = c->next_filter;
+	if (c->next_filter)
+		c->next_filter->prev_filter = c->prev_filter;
+	c->next_filter = c->prev_filter = NULL;
+}
+
 void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *why)
 {
 	char s[64];
@@ -437,6 +461,7 @@ void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *wh
 		hold_free(p, c, 0);
 	for (int i = 0; i < c->nsubs; i++)
 		pso_subscription_free(&c->subs[i]);
+	pso_client_filters_add(p, c, -c->nfilters);
 	unlink_id(p, c);
 	pso_fwd_set(p, c, NULL, NULL, NULL);
 	pso_outbox_free(p, c);

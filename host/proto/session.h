@@ -159,6 +159,10 @@ struct pso_client {
 	struct pso_endpoint fwd_ep;
 	struct in6_pktinfo fwd_local;
 	struct pso_client *next_ep, *next_id, *next_fwd;	/* hash chains */
+	/* Its filter (wildcard) subscriptions, and its place in the list of
+	 * the sessions that have any: a new topic is offered to those only. */
+	int nfilters;
+	struct pso_client *next_filter, *prev_filter;
 	/* What it holds against its quotas (quota.c) besides nsubs, nheld,
 	 * out_len and zz_len: topics it created, retained bytes it stored. */
 	uint32_t ncreated;
@@ -176,7 +180,9 @@ struct pso_retained {
 	uint8_t data[];
 };
 
-#define PSO_CLIENT_HASH_SIZE 4096
+/* Buckets of the session tables: chains stay short up to about 100,000
+ * sessions (65,536: 1.5 MB of heads for the three). */
+#define PSO_CLIENT_HASH_SIZE 65536
 
 struct pso_proto {
 	struct pso_proto_cfg cfg;
@@ -186,6 +192,7 @@ struct pso_proto {
 	struct pso_client *by_ep[PSO_CLIENT_HASH_SIZE];
 	struct pso_client *by_id[PSO_CLIENT_HASH_SIZE];	/* every session */
 	struct pso_client *by_fwd[PSO_CLIENT_HASH_SIZE];	/* behind forwarders */
+	struct pso_client *filter_clients;	/* sessions with nfilters > 0 */
 	uint64_t fwd_placeholders;		/* placeholder endpoints handed out */
 	uint32_t nclients;		/* connected */
 	uint32_t nsessions;		/* connected or kept */
@@ -235,6 +242,9 @@ struct pso_client *pso_client_new(struct pso_proto *p, const struct pso_endpoint
 /* End the session: every slot and the client's table entry go (when
  * connected), then the session itself; logged with why. */
 void pso_client_remove(struct pso_proto *p, struct pso_client *c, const char *why);
+/* c gained (delta 1) or lost (-1) a filter subscription: it joins or
+ * leaves p->filter_clients as its count leaves or reaches 0. */
+void pso_client_filters_add(struct pso_proto *p, struct pso_client *c, int delta);
 /* The connection ends, the session stays (CleanSession 0): slots and the
  * client's table entry go, subscriptions and holds stay. */
 void pso_client_detach(struct pso_proto *p, struct pso_client *c);

@@ -2,8 +2,8 @@
 # test_recycle.sh BUILD - topic ids come back (--topic-idle), in the veth
 # lab of lab.sh, drv and skb mode, with a store:
 #   - 5,000 distinct topic names registered by 5 clients in two rounds
-#     (3,000, then 2,000 after the first round's clients left), in the
-#     default build's topic table of 4,095 usable ids: every REGACK is
+#     (3,000, then 2,000 after the first round's clients left), in a
+#     topic table of 4,095 usable ids (--max-topics=4096): every REGACK is
 #     accepted, the idle topics are freed (status: topics freed, the table
 #     empty), the second round gets ids of the first back, and a new name
 #     is accepted after everyone left;
@@ -100,7 +100,7 @@ start_broker() {
 	nsenter --net="$(lab_ns "$NS_B")" "$psoffload" -v --mode="$1" --name="$NAME" \
 		--pin-dir="$PIN" --store="sqlite:$STORE" --metrics="$METRICS" \
 		--topic-idle=$IDLE --trusted=10.77.0.0/16 --control-rate=0 --connect-rate=0 \
-		b0 b1 >"$broker_log" 2>&1 &
+		--max-topics=4096 b0 b1 >"$broker_log" 2>&1 &
 	broker_pid=$!
 	if ! wait_for 20 grep -q "serving MQTT-SN" "$broker_log"; then
 		note "the daemon did not start:"

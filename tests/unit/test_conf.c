@@ -19,6 +19,7 @@
 #include <cmocka.h>
 #include "util/conf.h"
 #include "util/opts.h"
+#include "cmd/capacity_opts.h"
 
 struct settings {
 	int mode;
@@ -244,6 +245,56 @@ static void test_bad_files(void **state)
 	}
 }
 
+/* The broker's capacity keys (cmd/capacity_opts.h): broker-wide, in range. */
+struct caps {
+	uint32_t topics, clients, subscriptions;
+};
+
+#define CAP(f) PSO_OPT_FIELD(struct caps, f)
+
+static const struct pso_opt cap_opts[] = {
+	PSO_CAPACITY_OPTS(CAP),
+	{ 0 },
+};
+
+static void test_capacity_keys(void **state)
+{
+	static const struct { const char *text; int line; const char *msg; } bad[] = {
+		{ "[broker]\nmax-topics = 1\n", 2, "bad max-topics '1': use 2..65536" },
+		{ "[broker]\nmax-topics = 70000\n", 2, "bad max-topics '70000': use 2..65536" },
+		{ "[broker]\nmax-clients = 0\n", 2, "bad max-clients '0': use 1..1048576" },
+		{ "[broker]\nmax-clients = 2000000\n", 2,
+		  "bad max-clients '2000000': use 1..1048576" },
+		{ "[broker]\nmax-subscriptions = 4194305\n", 2,
+		  "bad max-subscriptions '4194305': use 1..4194304" },
+		{ "[broker]\nmax-subscriptions = lots\n", 2,
+		  "bad max-subscriptions 'lots': use 1..4194304" },
+		{ "[interface eth0]\nmax-clients = 5\n", 2,
+		  "max-clients: not a key of [interface eth0]; it is broker-wide (put it under "
+		  "[broker])" },
+	};
+	struct caps s = { 0 }, zero = { 0 };
+	struct pso_conf c;
+	char err[512] = "", want[512];
+
+	write_file("[broker]\nmax-topics = 65536\nmax-clients = 100000\n"
+		   "max-subscriptions = 1000000\n");
+	assert_int_equal(pso_conf_load(path, cap_opts, &s, sizeof(s), &c, err, sizeof(err)), 0);
+	assert_int_equal(s.topics, 65536);
+	assert_int_equal(s.clients, 100000);
+	assert_int_equal(s.subscriptions, 1000000);
+	pso_conf_free(&c);
+	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		memset(&s, 0, sizeof(s));
+		write_file(bad[i].text);
+		snprintf(want, sizeof(want), "%s:%d: %s", path, bad[i].line, bad[i].msg);
+		if (pso_conf_load(path, cap_opts, &s, sizeof(s), &c, err, sizeof(err)) != -EINVAL ||
+		    strcmp(err, want))
+			fail_msg("case %zu: expected -EINVAL and\n  %s\ngot\n  %s", i, want, err);
+		assert_memory_equal(&s, &zero, sizeof(s));
+	}
+}
+
 static void test_long_line(void **state)
 {
 	struct settings s = DEFAULTS;
@@ -433,6 +484,7 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_good_file, setup, teardown),
 		cmocka_unit_test(test_shipped_file),
 		cmocka_unit_test_setup_teardown(test_bad_files, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_capacity_keys, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_long_line, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_missing_file, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_precedence, setup, teardown),

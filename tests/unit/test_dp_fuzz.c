@@ -156,11 +156,11 @@ static const struct topic_spec topics[] = {
 #define N_TOPICS (sizeof(topics) / sizeof(topics[0]))
 
 /* The model's copy of the tables: topic id -> topic, the slots of each. */
-static struct pso_topic model_topic[PSO_MAX_TOPICS];
-static bool model_placed[PSO_MAX_TOPICS];
-static struct pso_sub model_sub[PSO_MAX_TOPICS][4];
-static uint32_t model_cap[PSO_MAX_TOPICS];	/* each topic's run length */
-static struct pso_short_name model_short[PSO_MAX_TOPICS];
+static struct pso_topic model_topic[PSO_MAP_TOPICS];
+static bool model_placed[PSO_MAP_TOPICS];
+static struct pso_sub model_sub[PSO_MAP_TOPICS][4];
+static uint32_t model_cap[PSO_MAP_TOPICS];	/* each topic's run length */
+static struct pso_short_name model_short[PSO_MAP_TOPICS];
 
 static void set_addr(uint8_t *a, const char *text, int family)
 {
@@ -551,7 +551,7 @@ static const struct pso_topic *m_admit(const struct m_frame *m, bool offload, st
 			return NULL;
 		}
 	}
-	t = m->topic < PSO_MAX_TOPICS ? &model_topic[m->topic] : NULL;
+	t = m->topic < PSO_MAP_TOPICS ? &model_topic[m->topic] : NULL;
 	if (!t || !(t->flags & PSO_TOPIC_F_VALID) || (offload && !model_placed[m->topic])) {
 		*why = 1;
 		return NULL;
@@ -964,7 +964,7 @@ static struct pso_topic_stats read_stats(const struct prog *p, __u32 topic)
 	static struct pso_topic_stats vals[512];
 	struct pso_topic_stats sum = { 0 };
 
-	if (topic >= PSO_MAX_TOPICS || bpf_map_lookup_elem(p->stats_fd, &topic, vals))
+	if (topic >= PSO_MAP_TOPICS || bpf_map_lookup_elem(p->stats_fd, &topic, vals))
 		return sum;
 	for (int c = 0; c < p->ncpus; c++) {
 		sum.msgs += vals[c].msgs;

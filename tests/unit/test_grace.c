@@ -949,10 +949,14 @@ static struct pso_endpoint slot_mate(const struct pso_endpoint *ep)
 {
 	struct pso_endpoint m = *ep;
 
-	for (uint32_t port = 1; port <= 0xffff; port++) {
-		m.port = htons(port);
-		if (slot_of(&m) == slot_of(ep) && memcmp(&m, ep, sizeof(m)))
-			return m;
+	/* More slots than ports: the third address byte varies too. */
+	for (uint32_t a = 0; a < 256; a++) {
+		m.addr[2] = (uint8_t)a;
+		for (uint32_t port = 1; port <= 0xffff; port++) {
+			m.port = htons(port);
+			if (slot_of(&m) == slot_of(ep) && memcmp(&m, ep, sizeof(m)))
+				return m;
+		}
 	}
 	fail_msg("no client shares the slot");
 	return m;

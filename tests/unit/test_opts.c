@@ -16,6 +16,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 #include "util/opts.h"
+#include "cmd/capacity_opts.h"
 
 static void test_parse_num(void **state)
 {
@@ -112,8 +113,10 @@ static void read_back(FILE *f, char *buf, size_t len)
 	fclose(f);
 }
 
-/* pso_opts_parse(argv) with stdout and stderr captured. */
-static void run(struct run *r, bool operands, char **argv)
+/* pso_opts_parse(argv) over sp into settings, stdout and stderr captured
+ * into r (r->s unused when settings is elsewhere). */
+static void run_spec(struct run *r, const struct pso_opt_spec *sp, void *settings,
+		     bool operands, char **argv)
 {
 	FILE *out = tmpfile(), *err = tmpfile();
 	int argc = 0, saved_out = dup(1), saved_err = dup(2);
@@ -128,7 +131,8 @@ static void run(struct run *r, bool operands, char **argv)
 	fflush(stderr);
 	dup2(fileno(out), 1);
 	dup2(fileno(err), 2);
-	r->rc = pso_opts_parse(&spec, argc, argv, &r->s, operands ? &r->first : NULL);
+	r->rc = pso_opts_parse(sp, argc, argv, settings ? settings : &r->s,
+			       operands ? &r->first : NULL);
 	fflush(stdout);
 	fflush(stderr);
 	dup2(saved_out, 1);
@@ -137,6 +141,11 @@ static void run(struct run *r, bool operands, char **argv)
 	close(saved_err);
 	read_back(out, r->out, sizeof(r->out));
 	read_back(err, r->err, sizeof(r->err));
+}
+
+static void run(struct run *r, bool operands, char **argv)
+{
+	run_spec(r, &spec, NULL, operands, argv);
 }
 
 #define ARGV(...) ((char *[]){ "tool", __VA_ARGS__, NULL })
@@ -238,6 +247,109 @@ static void test_twice(void **state)
 	assert_int_equal(r.first, 2);
 }
 
+/* ---- The broker's capacity rows (cmd/capacity_opts.h) -------------------- */
+
+struct caps {
+	uint32_t topics, clients, subscriptions;
+};
+
+#define CAP(f) PSO_OPT_FIELD(struct caps, f)
+
+static const struct pso_opt cap_opts[] = {
+	PSO_CAPACITY_OPTS(CAP),
+	{ "help", 'h', PSO_OPT_HELP, .help = "this text" },
+	{ 0 },
+};
+
+static const struct pso_opt_spec cap_spec = {
+	.prog = "psoffload",
+	.opts = cap_opts,
+	.head = "usage: psoffload [OPTIONS]\n",
+};
+
+static void test_capacities(void **state)
+{
+	struct caps c = { 0 };
+	struct run r;
+
+	/* Not given: 0, the profile's or the build's default applies. */
+	run_spec(&r, &cap_spec, &c, false, (char *[]){ "psoffload", NULL });
+	assert_int_equal(r.rc, PSO_OPTS_RUN);
+	assert_int_equal(c.topics, 0);
+	assert_int_equal(c.clients, 0);
+	assert_int_equal(c.subscriptions, 0);
+	/* Each maximum, and the least each may be. */
+	run_spec(&r, &cap_spec, &c, false,
+		 ARGV("--max-topics=65536", "--max-clients", "1048576",
+		      "--max-subscriptions=4194304"));
+	assert_int_equal(r.rc, PSO_OPTS_RUN);
+	assert_string_equal(r.err, "");
+	assert_int_equal(c.topics, PSO_MAX_TOPICS);
+	assert_int_equal(c.clients, PSO_MAX_CLIENTS);
+	assert_int_equal(c.subscriptions, PSO_MAX_SUBSCRIPTIONS);
+	run_spec(&r, &cap_spec, &c, false,
+		 ARGV("--max-topics=2", "--max-clients=1", "--max-subscriptions=1"));
+	assert_int_equal(r.rc, PSO_OPTS_RUN);
+	assert_int_equal(c.topics, 2);
+	assert_int_equal(c.clients, 1);
+	assert_int_equal(c.subscriptions, 1);
+	/* The defaults the issue asks for fit the maxima. */
+	assert_true(PSO_DEFAULT_TOPICS == 65536 && PSO_DEFAULT_TOPICS <= PSO_MAX_TOPICS);
+	assert_true(PSO_DEFAULT_CLIENTS >= 100000 && PSO_DEFAULT_CLIENTS <= PSO_MAX_CLIENTS);
+	assert_true(PSO_DEFAULT_SUBSCRIPTIONS >= 1000000 &&
+		    PSO_DEFAULT_SUBSCRIPTIONS <= PSO_MAX_SUBSCRIPTIONS);
+}
+
+static void test_capacity_errors(void **state)
+{
+	const struct { char **argv; const char *err; } cases[] = {
+		{ ARGV("--max-topics=1"),
+		  "psoffload: bad --max-topics '1': use 2..65536 (usage: psoffload --help)\n" },
+		{ ARGV("--max-topics=65537"),
+		  "psoffload: bad --max-topics '65537': use 2..65536 (usage: psoffload --help)\n" },
+		{ ARGV("--max-topics=4k"),
+		  "psoffload: bad --max-topics '4k': use 2..65536 (usage: psoffload --help)\n" },
+		{ ARGV("--max-clients=0"),
+		  "psoffload: bad --max-clients '0': use 1..1048576 (usage: psoffload --help)\n" },
+		{ ARGV("--max-clients=1048577"),
+		  "psoffload: bad --max-clients '1048577': use 1..1048576 (usage: psoffload --help)\n" },
+		{ ARGV("--max-clients=-1"),
+		  "psoffload: bad --max-clients '-1': use 1..1048576 (usage: psoffload --help)\n" },
+		{ ARGV("--max-subscriptions=0"),
+		  "psoffload: bad --max-subscriptions '0': use 1..4194304 (usage: psoffload --help)\n" },
+		{ ARGV("--max-subscriptions=4194305"),
+		  "psoffload: bad --max-subscriptions '4194305': use 1..4194304 (usage: psoffload "
+		  "--help)\n" },
+		{ ARGV("--max-subscriptions"),
+		  "psoffload: option '--max-subscriptions' needs a value (usage: psoffload --help)\n" },
+	};
+	struct caps c;
+	struct run r;
+
+	for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		memset(&c, 0, sizeof(c));
+		run_spec(&r, &cap_spec, &c, false, cases[i].argv);
+		if (r.rc != 2 || r.out[0] || strcmp(r.err, cases[i].err))
+			fail_msg("case %zu: rc %d, stdout \"%s\", stderr \"%s\"", i, r.rc, r.out,
+				 r.err);
+	}
+}
+
+static void test_capacity_help(void **state)
+{
+	struct caps c = { 0 };
+	struct run r;
+
+	run_spec(&r, &cap_spec, &c, false, ARGV("--help"));
+	assert_int_equal(r.rc, 0);
+	assert_non_null(strstr(r.out, "--max-topics=N"));
+	assert_non_null(strstr(r.out, "--max-clients=N"));
+	assert_non_null(strstr(r.out, "--max-subscriptions=N"));
+	assert_non_null(strstr(r.out, "space, 65536)"));
+	assert_non_null(strstr(r.out, "else 131072"));
+	assert_non_null(strstr(r.out, "(default 1048576)"));
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -246,6 +358,9 @@ int main(void)
 		cmocka_unit_test(test_errors),
 		cmocka_unit_test(test_help),
 		cmocka_unit_test(test_twice),
+		cmocka_unit_test(test_capacities),
+		cmocka_unit_test(test_capacity_errors),
+		cmocka_unit_test(test_capacity_help),
 	};
 
 	return cmocka_run_group_tests_name("opts", tests, NULL, NULL);

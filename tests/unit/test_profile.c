@@ -24,6 +24,8 @@
 #include <cmocka.h>
 
 #include "ctl/profile.h"
+#include "ctl/controller.h"
+#include "ctl/nicinfo.h"
 #include "pso_check.h"
 
 static char shipped[PATH_MAX];	/* the repository's nic-profiles/ */
@@ -333,7 +335,7 @@ static void test_every_key(void **state)
 		"hw_offload=on\n"
 		"[driver]\n"
 		"max_topics = 2\n"
-		"max_clients = 16384\n"
+		"max_clients = 1048576\n"
 		"[offload]\n"
 		"max_maps = 3\n"
 		"max_map_entries = 18446744073709551615\n"
@@ -353,7 +355,7 @@ static void test_every_key(void **state)
 	assert_true(p.xdp_redirect);
 	assert_true(p.hw_offload);
 	assert_int_equal(p.max_topics, 2);
-	assert_int_equal(p.max_clients, 16384);
+	assert_int_equal(p.max_clients, 1048576);
 	assert_int_equal(p.offload.max_maps, 3);
 	assert_true(p.offload.max_map_entries_total == UINT64_MAX);
 	assert_int_equal(p.offload.max_key_size, 5);
@@ -424,15 +426,15 @@ static const struct {
 	  "1: empty profile: no key set (a profile says at least [xdp] native, redirect and hw_offload)" },
 	/* Values the build cannot size a table with, or the kernel never allows. */
 	{ "max_topics 1", "[driver]\nmax_topics = 1\n",
-	  "2: max_topics = 1 in [driver] is out of range: use 0 or 2..4096" },
-	{ "max_topics too large", "[xdp]\nnative = yes\n[driver]\nmax_topics = 4097\n",
-	  "4: max_topics = 4097 in [driver] is out of range: use 0 or 2..4096" },
-	{ "max_clients too large", "[driver]\nmax_clients = 16385\n",
-	  "2: max_clients = 16385 in [driver] is out of range: use 0..16384" },
-	{ "offload topics too large", "[offload]\ntopics = 5000\n",
-	  "2: topics = 5000 in [offload] is out of range: use 0..4096" },
-	{ "offload clients too large", "[offload]\nclients = 99999\n",
-	  "2: clients = 99999 in [offload] is out of range: use 0..16384" },
+	  "2: max_topics = 1 in [driver] is out of range: use 0 or 2..65536" },
+	{ "max_topics too large", "[xdp]\nnative = yes\n[driver]\nmax_topics = 65537\n",
+	  "4: max_topics = 65537 in [driver] is out of range: use 0 or 2..65536" },
+	{ "max_clients too large", "[driver]\nmax_clients = 1048577\n",
+	  "2: max_clients = 1048577 in [driver] is out of range: use 0..1048576" },
+	{ "offload topics too large", "[offload]\ntopics = 70000\n",
+	  "2: topics = 70000 in [offload] is out of range: use 0..65536" },
+	{ "offload clients too large", "[offload]\nclients = 2000000\n",
+	  "2: clients = 2000000 in [offload] is out of range: use 0..1048576" },
 	{ "stack beyond MAX_BPF_STACK", "[offload]\nmax_stack = 513\n",
 	  "2: max_stack = 513 in [offload] is out of range: use 0..512" },
 	{ "insns beyond the verifier's limit", "[offload]\nmax_insns = 1000001\n",
@@ -499,6 +501,58 @@ static void test_long_line(void **state)
 	assert_string_equal(err, want);
 }
 
+/* ---- the table sizes: setting over profile over build default ----------- */
+
+static void test_table_sizes(void **state)
+{
+	struct pso_ctl_cfg cfg = { .profiles_dir = tmpdir };
+	const char *const lo[] = { "lo" };
+	struct pso_dp_sizes s;
+	struct pso_nic_info nic;
+	char err[512] = "", why[256];
+
+	/* No interface, no setting: the build's defaults. */
+	assert_int_equal(pso_ctl_table_sizes(&cfg, NULL, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.topics, PSO_DEFAULT_TOPICS);
+	assert_int_equal(s.clients, PSO_DEFAULT_CLIENTS);
+	assert_int_equal(s.subscriptions, PSO_DEFAULT_SUBSCRIPTIONS);
+	/* The settings win. */
+	cfg.sizes = (struct pso_dp_sizes){ .topics = 1000, .clients = 100000,
+					   .subscriptions = 2000000 };
+	assert_int_equal(pso_ctl_table_sizes(&cfg, NULL, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.topics, 1000);
+	assert_int_equal(s.clients, 100000);
+	assert_int_equal(s.subscriptions, 2000000);
+	/* One line for a size no table can have (the option parser already
+	 * refuses these; the check stands for every caller). */
+	cfg.sizes = (struct pso_dp_sizes){ .topics = 1 };
+	assert_int_equal(pso_ctl_table_sizes(&cfg, NULL, 0, &s, err, sizeof(err)), -ERANGE);
+	assert_string_equal(err, "--max-topics 1: use 2..65536");
+	s = (struct pso_dp_sizes){ .topics = 2, .clients = PSO_MAX_CLIENTS + 1, .subscriptions = 1 };
+	assert_int_equal(pso_dp_sizes_check(&s, err, sizeof(err)), -ERANGE);
+	assert_string_equal(err, "--max-clients 1048577: use 1..1048576");
+	s = (struct pso_dp_sizes){ .topics = 2, .clients = 1, .subscriptions = 0 };
+	assert_int_equal(pso_dp_sizes_check(&s, err, sizeof(err)), -ERANGE);
+	assert_string_equal(err, "--max-subscriptions 0: use 1..4194304");
+
+	/* An interface's profile (lo has no driver: default.ini) over the
+	 * build's default, under the setting. */
+	if (pso_nic_query("lo", &nic, why, sizeof(why)))
+		skip();
+	write_file("default.ini", "[driver]\nmax_topics = 300\nmax_clients = 7000\n");
+	cfg.sizes = (struct pso_dp_sizes){ 0 };
+	assert_int_equal(pso_ctl_table_sizes(&cfg, lo, 1, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.topics, 300);
+	assert_int_equal(s.clients, 7000);
+	assert_int_equal(s.subscriptions, PSO_DEFAULT_SUBSCRIPTIONS);
+	cfg.sizes.clients = 200000;
+	assert_int_equal(pso_ctl_table_sizes(&cfg, lo, 1, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.topics, 300);
+	assert_int_equal(s.clients, 200000);
+	snprintf(why, sizeof(why), "%s/default.ini", tmpdir);
+	unlink(why);
+}
+
 int main(void)
 {
 	const struct CMUnitTest tests[] = {
@@ -515,6 +569,7 @@ int main(void)
 		cmocka_unit_test(test_bad_files),
 		cmocka_unit_test(test_long_line),
 		cmocka_unit_test(test_not_a_file),
+		cmocka_unit_test(test_table_sizes),
 	};
 
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);

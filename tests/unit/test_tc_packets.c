@@ -333,7 +333,7 @@ static uint64_t read_stats(__u32 topic)
 	struct pso_topic_stats vals[w.ncpus];
 	uint64_t sum = 0;
 
-	if (topic >= PSO_MAX_TOPICS)
+	if (topic >= PSO_MAP_TOPICS)
 		return 0;
 	assert_int_equal(bpf_map_lookup_elem(w.stats_fd, &topic, vals), 0);
 	for (int i = 0; i < w.ncpus; i++)

@@ -507,7 +507,7 @@ static struct pso_topic_stats read_stats(const struct build *b, __u32 topic)
 {
 	struct pso_topic_stats sum = { 0 }, *vals;
 
-	if (topic >= PSO_MAX_TOPICS)
+	if (topic >= PSO_MAP_TOPICS)
 		return sum;
 	vals = calloc(b->ncpus, sizeof(*vals));
 	assert_non_null(vals);
