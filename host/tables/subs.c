@@ -786,17 +786,35 @@ static struct pso_pending *pending_alloc(uint32_t cap)
 }
 
 /*
- * While a topic is pending, some of its target is not in the maps yet (an
- * add waiting for a move, a change waiting for its grace period): its
- * entry has PSO_TOPIC_F_HOST, so every publish to it also goes up and the
+ * While a pending topic's target has a subscriber the maps do not serve as
+ * asked yet (an add waiting for a move, a change waiting for its grace
+ * period), its entry has PSO_TOPIC_F_HOST, so every publish to it also goes up and the
  * daemon delivers to the subscribers the data plane does not serve
  * (pso_tables_sub_served()).  At rest the flag is the caller's again
  * (pso_tables_topic_set()).  A flags-byte write: safe at any time.
  */
+/* Has the pending target a subscriber the maps do not serve as asked (an
+ * add or a change waiting)?  A removal waiting needs nothing of the
+ * daemon: the others are served, the leaving one is owed nothing. */
+static bool target_ahead(const struct pso_tables *t, uint16_t id)
+{
+	const struct pso_pending *p = t->pending ? t->pending[id] : NULL;
+	uint32_t cap = tbl_run_cap(t, id);
+	const struct pso_sub *map = &t->subs[tbl_run_base(t, id)];
+
+	if (!p)
+		return false;
+	for (uint32_t i = 0; i < p->cap; i++)
+		if (!is_empty(&p->want[i]) &&
+		    (i >= cap || memcmp(&map[i], &p->want[i], sizeof(map[i]))))
+			return true;
+	return false;
+}
+
 static void topic_flags_sync(struct pso_tables *t, uint16_t id)
 {
 	struct pso_topic v = t->topics[id];
-	bool host = t->proto_host[id] || (t->pending && t->pending[id]);
+	bool host = t->proto_host[id] || target_ahead(t, id);
 
 	if (!(v.flags & PSO_TOPIC_F_VALID))
 		return;
@@ -901,6 +919,7 @@ static int topic_advance(struct pso_tables *t, uint16_t id)
 			if (t->half_need[id] > p->need)
 				p->need = t->half_need[id];
 			tbl_grace_request(t, p->need);
+			topic_flags_sync(t, id);
 			return 0;
 		}
 		err = run_grow(t, id, p->next_base, p->cap);
@@ -932,6 +951,7 @@ static int topic_advance(struct pso_tables *t, uint16_t id)
 	}
 	if (p->need > t->syncs) {
 		tbl_grace_request(t, p->need);
+		topic_flags_sync(t, id);
 		return 0;
 	}
 	err = reconcile_enable(t, id, p->want, p->cap, p->n);
@@ -1113,7 +1133,7 @@ int pso_tables_topic_set(struct pso_tables *t, uint16_t id, uint8_t flags)
 	t->proto_host[id] = (flags & PSO_TOPIC_F_HOST) != 0;
 	v = t->topics[id];
 	v.flags = PSO_TOPIC_F_VALID | flags;
-	if (t->pending && t->pending[id])
+	if (target_ahead(t, id))
 		v.flags |= PSO_TOPIC_F_HOST;	/* topic_flags_sync() */
 	return topic_write(t, id, &v);	/* the flags byte only */
 }
