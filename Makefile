@@ -422,6 +422,11 @@ $(BUILD)/bench/ctlrate: $(BUILD)/obj/bench/ctlrate.o $(LIB) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
 	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
+# The table writer at scale: join/leave on a topic of 4,096 (bench/tablebench.c).
+$(BUILD)/bench/tablebench: $(BUILD)/obj/bench/tablebench.o $(LIB) $(LINK_STAMP)
+	@mkdir -p $(@D)
+	$(call msg,LD,$@)
+	$(Q)$(HOST_LINK) $(filter %.o %.a,$^) -o $@ $(HOST_LDLIBS) $(LDLIBS)
 $(BUILD)/bench/pso-baseline: $(BUILD)/obj/bench/baseline/baseline.o $(LIB) $(LINK_STAMP)
 	@mkdir -p $(@D)
 	$(call msg,LD,$@)
@@ -439,7 +444,8 @@ $(BUILD)/bench/bench-%: $(BUILD)/obj/bench/clients/%.o $(BUILD)/obj/bench/client
 # `make bench-quick` (about a minute) and `make bench` (up to 30 minutes):
 # bench/run.sh, results under bench/results/<UTC timestamp>/.
 BENCH_BINS    := $(BUILD)/psoffload $(BUILD)/bench/loadgen $(BUILD)/bench/pso-baseline $(BUILD)/bench/ctlrate \
-                 $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/floor_tc.bpf.o
+                 $(BUILD)/bench/microbench $(BUILD)/bench/floor_xdp.bpf.o $(BUILD)/bench/floor_tc.bpf.o \
+                 $(BUILD)/bench/tablebench
 BENCH_CLIENTS := $(BUILD)/bench/bench-mosquitto $(BUILD)/bench/bench-redis $(BUILD)/bench/bench-nats
 .PHONY: bench bench-quick
 bench-quick:

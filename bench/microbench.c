@@ -264,6 +264,7 @@ static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, in
 	struct bpf_map *client_slots = bpf_object__find_map_by_name(obj, "pso_client_slots");
 	struct bpf_map *topics = bpf_object__find_map_by_name(obj, "pso_topics");
 	struct bpf_map *subs = bpf_object__find_map_by_name(obj, "pso_subs");
+	struct bpf_map *runs = bpf_object__find_map_by_name(obj, "pso_topic_runs");
 	struct pso_port_cfg cfg = { .ifindex = sink_idx, .udp_port = htons(BROKER_PORT),
 				    .flags = PSO_PORT_F_VALID };
 	struct pso_endpoint client = { .port = htons(PUB_PORT), .family = PSO_AF_INET };
@@ -294,10 +295,20 @@ static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, in
 		map_set(bpf_map__fd(client_slots), &k, &cs, "pso_client_slots");
 	}
 	identity_sub(&s);
+	/* The topic's run of the pool: PSO_MAX_RUN slots from topic *
+	 * PSO_MAX_RUN, n of them used. */
 	for (int i = 0; subs && i < n; i++) {
-		uint32_t k = (uint32_t)topic * PSO_MAX_SUBS + i;
+		uint32_t k = (uint32_t)topic * PSO_MAX_RUN + i;
 
 		map_set(bpf_map__fd(subs), &k, &s, "pso_subs");
+	}
+	if (runs) {
+		struct pso_run r = { .base = { (uint32_t)topic * PSO_MAX_RUN } };
+		uint32_t k = topic;
+
+		while (r.cap[0] < (uint32_t)n)
+			r.cap[0] = r.cap[0] ? 2 * r.cap[0] : 1;
+		map_set(bpf_map__fd(runs), &k, &r, "pso_topic_runs");
 	}
 	t.first = s;
 	{
@@ -561,9 +572,9 @@ static const char *pso_fanout_refused(int n)
 {
 	static char why[96];
 
-	if (n <= PSO_MAX_SUBS)
+	if (n <= PSO_MAX_RUN)
 		return NULL;
-	snprintf(why, sizeof(why), "%d subscriber slots per topic (PSO_MAX_SUBS)", PSO_MAX_SUBS);
+	snprintf(why, sizeof(why), "%d subscriber slots per topic (PSO_MAX_RUN)", PSO_MAX_RUN);
 	return why;
 }
 
@@ -800,7 +811,7 @@ int main(int argc, char **argv)
 		      bpf_program__fd(xdp_ne->progs.psoffload_xdp), false, XDP_TX);
 	publish_frame(&b->f, TOPIC_ONE);
 	bench_check(b, xdp_ne->maps.pso_counters, true, PSO_CNT_XDP_TX, 1);
-	if (PSO_MAX_SUBS >= 8) {
+	if (PSO_MAX_RUN >= 8) {
 		tables(tc_ne->obj, sink_idx, TOPIC_FAN + 1, 8);
 		b = bench_add("(g) (f) fan-out 8, no events compiled in",
 			      bpf_program__fd(tc_ne->progs.psoffload_tc), true, TC_ACT_REDIRECT);

@@ -17,8 +17,11 @@
  *                  pso_port_cfg only)
  *   pso_topics     ARRAY, index = topic id        -> struct pso_topic
  *                  (offload build: HASH of the topics placed in the NIC)
- *   pso_subs       ARRAY, index = topic id * PSO_MAX_SUBS + slot
+ *   pso_subs       ARRAY, the subscriber pool: index = pool slot
  *                                                 -> struct pso_sub
+ *                  (driver build; family 0: an empty slot)
+ *   pso_topic_runs ARRAY, index = topic id        -> struct pso_run: the
+ *                  run of pool slots the topic owns (driver build)
  *   pso_clients    HASH,  key = struct pso_endpoint (connected clients)
  *   pso_client_slots ARRAY, index = pso_client_slot_of(endpoint): connected
  *                  clients direct-mapped (driver build); a client whose slot
@@ -30,13 +33,15 @@
  *   pso_event_cfg  ARRAY, key 0 -> struct pso_event_cfg (driver build only)
  *   pso_event_buckets PERCPU_ARRAY, key 0 -> struct pso_event_bucket
  *                  (driver build only; the data plane's own state)
+ *   pso_fanout_tally PERCPU_ARRAY, key 0 -> struct pso_fanout_tally
+ *                  (driver build only; the TC fan-out's scratch counts)
  *
  * Write order that keeps the data plane consistent (host side, see
- * host/tables/subs.c for the whole protocol): a subscriber slot is written before
- * the topic's sub_count covers it, sub_count is lowered before a slot is
- * cleared, and a slot (or the copy of slot 0 in struct pso_topic) changes
- * its content only while its PSO_SUB_F_RESOLVED flag is clear, so a torn
- * read is never servable.
+ * host/tables/subs.c for the whole protocol): a slot (or the copy of the
+ * first one in struct pso_topic) changes its content only while its
+ * PSO_SUB_F_RESOLVED flag is clear, so a torn read is never servable; a
+ * run's slots are written whole before its half of struct pso_run is, and
+ * that half before `cur` points at it.
  */
 #ifndef PSOFFLOAD_ABI_H
 #define PSOFFLOAD_ABI_H
@@ -65,16 +70,34 @@
 #define PSO_MAP_TOPICS 4096
 #endif
 
-/* Subscriber slots per topic; the TC fan-out loop is bounded by this. */
-#ifndef PSO_MAX_SUBS
-#define PSO_MAX_SUBS 64
+/*
+ * The subscriber pool (pso_subs, driver build): every topic's subscriber
+ * slots, each topic owning one run of them (struct pso_run).  The pool's
+ * size is a run-time setting (struct pso_dp_sizes.subscriptions:
+ * --max-subscriptions, profile key driver.max_subscriptions, at most
+ * PSO_MAX_SUBSCRIPTIONS); this is the size the map is built with.
+ * One slot is 56 bytes in the map (52, rounded to 8): 2^20 slots, 56 MiB.
+ */
+#ifndef PSO_POOL_SLOTS
+#define PSO_POOL_SLOTS (1u << 20)
 #endif
 
-/* Subscriptions in all: the subscriber slots of every topic together, a
- * wildcard filter taking one in each topic it matches.  At most the slot
- * table holds: PSO_MAX_TOPICS * PSO_MAX_SUBS. */
+/*
+ * The most slots one topic's run may have: the subscribers one topic can
+ * have in the data plane (more are the daemon's: PSO_TOPIC_F_HOST), and
+ * the bound of the TC fan-out's bpf_loop.  A power of two (runs are
+ * sized in powers of two); the host may be set lower (pso_tables).
+ */
+#ifndef PSO_MAX_RUN
+#define PSO_MAX_RUN 4096
+#endif
+
+/* Subscriptions in all: the subscriber slots of every topic together (a
+ * wildcard filter taking one in each topic it matches), which is the pool's
+ * size (pso_subs entries; a topic of n subscribers holds n to 4n of them).
+ * PSO_POOL_SLOTS above is the size the map is built with. */
 #ifndef PSO_MAX_SUBSCRIPTIONS
-#define PSO_MAX_SUBSCRIPTIONS (PSO_MAX_TOPICS * PSO_MAX_SUBS)
+#define PSO_MAX_SUBSCRIPTIONS (1u << 22)
 #endif
 #ifndef PSO_DEFAULT_SUBSCRIPTIONS
 #define PSO_DEFAULT_SUBSCRIPTIONS 1048576
@@ -334,16 +357,40 @@ static inline int pso_sub_servable(const struct pso_sub *s, __u8 family)
 #define PSO_TOPIC_F_HOST       0x04
 
 /*
- * One topic.  sub_count says how many pso_subs slots are live; `first` is a
- * copy of slot 0 so the single-subscriber fast path needs one lookup.
- * 56 bytes: key (rounded to 8) plus value within the NFP's 64 bytes per
- * map entry.
+ * One topic.  sub_count is the number of subscribers with a slot, capped
+ * at PSO_SUB_COUNT_MAX: its high byte is always 0, so a write can change
+ * only its low byte and a torn read sees the old or the new count, never a
+ * mix (a u16 going 255 -> 256 could read as 0 or 511).  Readers need only
+ * 0 (no subscriber), 1 (`first` is the one) and more.  `first` is a copy
+ * of the topic's first live slot in run order, so the single-subscriber
+ * fast path (XDP, and the offload build, which has no pool) needs one
+ * lookup.  56 bytes: key (rounded to 8) plus value within the NFP's 64
+ * bytes per map entry.
  */
+#define PSO_SUB_COUNT_MAX 255
 struct pso_topic {
 	__u16 sub_count;
 	__u8 flags;		/* PSO_TOPIC_F_* */
 	__u8 pad;
 	struct pso_sub first;
+};
+
+/*
+ * The run of pool slots a topic owns: pso_subs[base .. base + cap - 1], in
+ * two halves.  A reader reads `cur` (one byte: it cannot tear), then
+ * base[cur] and cap[cur], and walks the cap slots, skipping empty ones
+ * (family 0).  The host moves a topic to another run (grow, shrink, free)
+ * by writing the new run's slots whole (nobody reads them), then the
+ * inactive half, then flipping cur; the old run and the old half are
+ * rewritten only after a grace period.  So a reader walks the old run whole
+ * or the new one whole: no subscriber twice, none skipped by the move.
+ * cap 0: the topic has no run.  cap is a power of two, at most PSO_MAX_RUN.
+ */
+struct pso_run {
+	__u32 base[2];
+	__u32 cap[2];
+	__u8 cur;		/* 0 or 1: the half readers use */
+	__u8 pad[3];
 };
 
 /*
@@ -357,6 +404,15 @@ struct pso_short_name {
 	__u8 name[2];		/* wire order: the topic-id field's two bytes */
 	__u8 valid;
 	__u8 pad;
+};
+
+/* The TC fan-out's scratch counts of the publish it is working on
+ * (pso_fanout_tally: the data plane's own state, no host reads it). */
+struct pso_fanout_tally {
+	__u32 copies;		/* clones sent */
+	__u32 failed;		/* clones bpf_clone_redirect refused */
+	__u32 shed;		/* slots skipped: their port's queue was full */
+	__u32 pad;
 };
 
 struct pso_topic_stats {

@@ -96,14 +96,43 @@ struct {
 } pso_topics SEC(".maps");
 
 #ifndef PSO_OFFLOAD
-/* Read by the TC fan-out only; the NIC serves one subscriber per topic, from
- * pso_topic.first, so the offload build has no slot table. */
+/*
+ * The subscriber pool and each topic's run of it, read by the TC fan-out
+ * only; the NIC serves one subscriber per topic, from pso_topic.first, so
+ * the offload build has neither.  Both ARRAYs (the kernel has no
+ * BPF_F_NO_PREALLOC for them: an ARRAY's memory is its max_entries): the
+ * fan-out indexes them on every slot, an inlined lookup, where a HASH
+ * would cost a call and a hash per subscriber.  Sized at load
+ * (pso_dp_sizes.subscriptions, .topics).
+ */
 struct {
 	__uint(type, BPF_MAP_TYPE_ARRAY);
-	__uint(max_entries, PSO_MAP_TOPICS * PSO_MAX_SUBS);
+	__uint(max_entries, PSO_POOL_SLOTS);
 	__type(key, __u32);
 	__type(value, struct pso_sub);
 } pso_subs SEC(".maps");
+
+struct {
+	__uint(type, BPF_MAP_TYPE_ARRAY);
+	__uint(max_entries, PSO_MAP_TOPICS);
+	__type(key, __u32);
+	__type(value, struct pso_run);
+} pso_topic_runs SEC(".maps");
+
+/*
+ * The TC fan-out's counts of one publish (key 0, this CPU's: a program run
+ * does not migrate).  In a map value rather than on the stack: the
+ * verifier knows nothing of a map value's contents, so the walk's bpf_loop
+ * callback reaches the same state on every slot and is verified once; a
+ * count on the stack would be a new constant each slot, and the callback
+ * unrolled up to the loop's bound.
+ */
+struct {
+	__uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
+	__uint(max_entries, 1);
+	__type(key, __u32);
+	__type(value, struct pso_fanout_tally);
+} pso_fanout_tally SEC(".maps");
 
 /* Topic id -> its short name, read only for a copy to a short-form slot
  * (PSO_SUB_F_SHORT).  The NIC has none: such a slot goes to the host. */

@@ -6,8 +6,12 @@
  * XDP program could not serve, is passed up and lands here.  For every live
  * subscriber slot the headers are rewritten for that subscriber and a copy
  * is sent with bpf_clone_redirect; the headers of each copy are derived from
- * the previous one's, so one rewrite per copy suffices.  The slot count per
- * topic is the build-time constant PSO_MAX_SUBS.  The original is
+ * the previous one's, so one rewrite per copy suffices.  A topic's slots are
+ * its run of the subscriber pool (struct pso_run: `cur`, then that half's
+ * base and cap), walked with bpf_loop; empty slots (family 0) are skipped,
+ * so a removal leaves a hole instead of moving a subscriber.  A short
+ * backward scan first finds the run's last non-empty slot, which is
+ * handled apart (below) and ends the walk.  The original is
  * consumed, unless the daemon needs it: a RETAIN publish (the daemon keeps
  * it), a slot the data plane may not serve, or a topic with subscribers
  * beyond its slots (PSO_TOPIC_F_HOST; the daemon delivers to those).
@@ -107,11 +111,10 @@ struct pso_fanout {
 	__u32 l3_off;
 	__u32 flags_off;	/* the PUBLISH flags byte */
 	__u32 topic_id;
-	__u32 slot_base;	/* topic id * PSO_MAX_SUBS */
+	__u32 slot_base;	/* the run's first pool slot */
 	__be16 broker_port;	/* source port of every copy */
-	__u32 copies;
-	__u32 failed;
-	__u32 shed;		/* slots skipped: their port's queue was full */
+	/* copies, failed, shed: in a map value, not here (pso_fanout_tally) */
+	struct pso_fanout_tally *n;
 	__u32 full_if;		/* the port whose queue was full, 0: none */
 	__u8 family;
 	__u8 pub_flags;		/* the PUBLISH flags as they arrived */
@@ -242,13 +245,12 @@ static __always_inline int pso_tc_copy_pub(const struct pso_fanout *f, __u8 sub_
 }
 
 /*
- * One subscriber slot.  bpf_loop lets the verifier check this body once
- * instead of once per slot and per path through the earlier slots.
+ * One subscriber slot (pool index), as a clone.  A subprogram shared by
+ * the walk's callback and the last slot, so the verifier checks it once
+ * per caller context.  0, or 1 to stop the walk.
  */
-static long pso_fanout_slot(__u64 i, void *data)
+static __noinline long pso_clone_slot(struct pso_fanout *f, __u32 slot)
 {
-	struct pso_fanout *f = data;
-	__u32 slot = f->slot_base + (__u32)i;
 	struct pso_sub *s;
 	__u8 sub_flags;
 	__u32 pub;
@@ -257,6 +259,9 @@ static long pso_fanout_slot(__u64 i, void *data)
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 1;
+	/* Empty: a hole, nothing to count. */
+	if (!*(const volatile __u8 *)&s->family)
+		return 0;
 	if (!pso_sub_take(s, f->family, &sub_flags) || pso_tc_copy_pub(f, sub_flags, &pub)) {
 		f->to_daemon = 1;
 		pso_count(PSO_CNT_TC_COPY_HOST);
@@ -265,7 +270,7 @@ static long pso_fanout_slot(__u64 i, void *data)
 	/* Overload: a port whose queue was full takes no more copies of
 	 * this publish; the clone and rewrite would be thrown away. */
 	if (f->full_if && s->ifindex == f->full_if) {
-		f->shed++;
+		f->n->shed++;
 		return 0;
 	}
 	/* A rewrite fails only when the skb cannot be made writable. */
@@ -275,10 +280,10 @@ static long pso_fanout_slot(__u64 i, void *data)
 	}
 	err = bpf_clone_redirect(f->skb, s->ifindex, 0);
 	if (!err) {
-		f->copies++;
+		f->n->copies++;
 		return 0;
 	}
-	f->failed++;
+	f->n->failed++;
 	/* Positive: the port's queue refused it (NET_XMIT_DROP, a full queue;
 	 * NET_XMIT_CN, a congested or carrier-less one), and would refuse the
 	 * next copies too.  Negative: a missing or down device, this slot's
@@ -286,6 +291,17 @@ static long pso_fanout_slot(__u64 i, void *data)
 	if (err > 0)
 		f->full_if = s->ifindex;
 	return 0;
+}
+
+/*
+ * One slot of the walk.  bpf_loop lets the verifier check this body once
+ * instead of once per slot and per path through the earlier slots.
+ */
+static long pso_fanout_slot(__u64 i, void *data)
+{
+	struct pso_fanout *f = data;
+
+	return pso_clone_slot(f, f->slot_base + (__u32)i);
 }
 
 /*
@@ -303,17 +319,63 @@ static __noinline int pso_tc_count_copies(const struct pso_fanout *f, const stru
 {
 	if (copies)
 		pso_count_n(PSO_CNT_TC_COPIES, copies);
-	if (f->failed) {
-		pso_count_n(PSO_CNT_TC_COPY_FAILED, f->failed);
-		pso_report_copies(PSO_CNT_TC_COPY_FAILED, f->failed, orig->sub.family,
+	if (f->n->failed) {
+		pso_count_n(PSO_CNT_TC_COPY_FAILED, f->n->failed);
+		pso_report_copies(PSO_CNT_TC_COPY_FAILED, f->n->failed, orig->sub.family,
 				  orig->sub.src_addr, orig->src_port, topic_id, msg_len);
 	}
-	if (f->shed) {
-		pso_count_n(PSO_CNT_TC_COPY_SHED, f->shed);
-		pso_report_copies(PSO_CNT_TC_COPY_SHED, f->shed, orig->sub.family,
+	if (f->n->shed) {
+		pso_count_n(PSO_CNT_TC_COPY_SHED, f->n->shed);
+		pso_report_copies(PSO_CNT_TC_COPY_SHED, f->n->shed, orig->sub.family,
 				  orig->sub.src_addr, orig->src_port, topic_id, msg_len);
 	}
 	return 0;
+}
+
+/* The backward scan for the run's last non-empty slot. */
+struct pso_scan {
+	__u32 base, cap;
+	__u32 n;		/* that slot's index + 1, 0: the run is empty */
+};
+
+static long pso_scan_slot(__u64 i, void *data)
+{
+	struct pso_scan *sc = data;
+	__u32 slot = sc->base + sc->cap - 1 - (__u32)i;
+	struct pso_sub *s = bpf_map_lookup_elem(&pso_subs, &slot);
+
+	if (!s)
+		return 0;	/* past the pool: not a slot */
+	if (!*(const volatile __u8 *)&s->family)
+		return 0;
+	sc->n = sc->cap - (__u32)i;
+	return 1;
+}
+
+/*
+ * How many slots of topic_id's run the walk covers (the last non-empty
+ * one's index + 1), and the run's base.  The run is the one `cur` points
+ * at: cur first (one byte: it cannot tear), then that half, so the run is
+ * the old one whole or the new one whole while the host moves it.  No
+ * clamp on cap: bpf_loop bounds itself, and a clamp would be one more path
+ * for the verifier through the rest of the program (the host writes at
+ * most PSO_MAX_RUN).
+ */
+static __always_inline __u32 pso_run_slots(__u32 topic_id, __u32 *base)
+{
+	const struct pso_run *r = bpf_map_lookup_elem(&pso_topic_runs, &topic_id);
+	struct pso_scan sc = {};
+	__u32 cur;
+
+	if (!r)
+		return 0;
+	cur = *(const volatile __u8 *)&r->cur & 1;
+	sc.base = r->base[cur];
+	sc.cap = r->cap[cur];
+	*base = sc.base;
+	if (sc.cap)
+		bpf_loop(sc.cap, pso_scan_slot, &sc, 0);
+	return sc.n;
 }
 
 /*
@@ -333,22 +395,25 @@ static __always_inline int pso_last_slot(struct pso_fanout *f, __u32 i, const st
 	__u32 pub;
 
 	if (f->to_daemon) {
-		pso_fanout_slot(i, f);
+		pso_clone_slot(f, slot);
 		return 0;
 	}
 	s = bpf_map_lookup_elem(&pso_subs, &slot);
 	if (!s)
 		return 0;
+	/* Emptied since the scan (a removal's zeroing): nothing to send. */
+	if (!*(const volatile __u8 *)&s->family)
+		return 0;
 	if (!pso_sub_take(s, f->family, &sub_flags) || pso_tc_copy_pub(f, sub_flags, &pub) ||
 	    (f->full_if && s->ifindex == f->full_if)) {
-		pso_fanout_slot(i, f);	/* to the daemon, or shed */
+		pso_clone_slot(f, slot);	/* to the daemon, or shed */
 		return 0;
 	}
 	if (pso_tc_rewrite(f, s, f->broker_port, f->ttl, pub)) {
 		f->broken = 1;
 		return 0;
 	}
-	pso_tc_count_copies(f, orig, f->topic_id, msg_len, f->copies + 1);
+	pso_tc_count_copies(f, orig, f->topic_id, msg_len, f->n->copies + 1);
 	pso_count(PSO_CNT_TC_FANOUT);
 	return bpf_redirect(s->ifindex, 0);
 }
@@ -361,7 +426,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	struct pso_hdrs orig = {};
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
-	__u32 topic_id, n, vlan_present;
+	__u32 topic_id, n, vlan_present, zero = 0;
 	int last, action;
 	__be16 vlan_proto;
 	__u16 vlan_tci;
@@ -397,11 +462,8 @@ int psoffload_tc(struct __sk_buff *skb)
 	/* RETAIN: the daemon keeps the publish; the copies go without it.
 	 * Subscribers beyond the topic's slots: the daemon delivers to them. */
 	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) || (t->flags & PSO_TOPIC_F_HOST);
-	n = t->sub_count;
-	if (n == 0 && !f.to_daemon)
+	if (t->sub_count == 0 && !f.to_daemon)
 		return pso_exit_why(&p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_NO_SUBSCRIBER, TC_ACT_SHOT);
-	if (n > PSO_MAX_SUBS)
-		n = PSO_MAX_SUBS;
 	f.cur = orig;
 	f.family = p.family;
 	f.l3_off = p.l3_off;
@@ -412,7 +474,11 @@ int psoffload_tc(struct __sk_buff *skb)
 	if (bpf_skb_load_bytes(skb, p.l3_off & 0xff, &f.l3,
 			       p.family == PSO_AF_INET ? sizeof(f.l3.ip4) : sizeof(f.l3.ip6)))
 		return pso_exit(&p, PSO_CNT_TC_DROP, TC_ACT_SHOT);
-	f.slot_base = topic_id * PSO_MAX_SUBS;
+	n = pso_run_slots(topic_id, &f.slot_base);
+	f.n = bpf_map_lookup_elem(&pso_fanout_tally, &zero);
+	if (!f.n)
+		return pso_exit(&p, PSO_CNT_TC_DROP, TC_ACT_SHOT);	/* never: key 0 */
+	f.n->copies = f.n->failed = f.n->shed = 0;
 	f.broker_port = cfg->udp_port;
 	/* The stack moved the publisher's 802.1Q tag from the frame into
 	 * skb->vlan_tci before this hook, and a clone would carry it to every
@@ -433,7 +499,7 @@ int psoffload_tc(struct __sk_buff *skb)
 		if (last)
 			return last;
 	}
-	pso_tc_count_copies(&f, &orig, topic_id, p.msg_len, f.copies);
+	pso_tc_count_copies(&f, &orig, topic_id, p.msg_len, f.n->copies);
 	/* From here on the packet may have changed: p's pointers are stale. */
 	if (f.broken)
 		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
@@ -442,7 +508,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	/* Going up: give the daemon the publish as it arrived, flags (RETAIN
 	 * for it to store, QoS, topic-id form) and all.  Every rewrite was
 	 * followed by a clone, sent or failed. */
-	if ((f.copies || f.failed) &&
+	if ((f.n->copies || f.n->failed) &&
 	    pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl, orig.pub))
 		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))

@@ -4,8 +4,8 @@
  * measured against.  Same protocol subset as psoffload's fast path and the
  * control messages it needs (CONNECT, REGISTER, SUBSCRIBE/UNSUBSCRIBE,
  * PINGREQ, DISCONNECT; PUBLISH QoS 0 and -1 fanned out), same tables
- * (global topic ids indexing an array directly, PSO_MAX_SUBS slots per
- * topic, a hash of connected clients for admission), same codec
+ * (global topic ids indexing an array directly, BASELINE_MAX_SUBS slots
+ * per topic - psoffload's fixed rows before its subscriber pool -, a hash of connected clients for admission), same codec
  * (host/mqttsn.c), and as fast as plain user space gets on Linux:
  *
  *   - one thread per CPU given, pinned, each with its own UDP socket bound
@@ -39,6 +39,9 @@
 #include <unistd.h>
 
 #include "proto/mqttsn.h"
+
+/* Subscribers per topic: fixed rows, as psoffload had before its pool. */
+#define BASELINE_MAX_SUBS 64
 
 #define MAX_THREADS 64
 #define MAX_BATCH 256
@@ -75,7 +78,7 @@ struct client {
 struct topic {
 	char name[TOPIC_NAME_MAX];	/* "" = free id */
 	uint16_t sub_count;
-	struct endpoint subs[PSO_MAX_SUBS];
+	struct endpoint subs[BASELINE_MAX_SUBS];
 };
 
 static struct {
@@ -349,7 +352,7 @@ static void control(struct worker *w, const struct endpoint *from, const struct 
 			if (s < t->sub_count)
 				t->subs[s] = t->subs[--t->sub_count];
 		} else if (s == t->sub_count) {
-			if (t->sub_count == PSO_MAX_SUBS)
+			if (t->sub_count == BASELINE_MAX_SUBS)
 				r.return_code = MQTTSN_RC_CONGESTION;
 			else
 				t->subs[t->sub_count++] = *from;

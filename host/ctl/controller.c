@@ -563,7 +563,7 @@ int pso_ctl_check_ifnames(const char *const *ifnames, int n, char *err, size_t e
 int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifnames, int n,
 			struct pso_dp_sizes *sizes, char *err, size_t errlen)
 {
-	uint32_t topics = 0, clients = 0;
+	uint32_t topics = 0, clients = 0, subscriptions = 0;
 
 	for (int i = 0; i < n; i++) {
 		struct pso_nic_profile prof;
@@ -583,11 +583,13 @@ int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifname
 			topics = prof.max_topics;
 		if (prof.max_clients > clients)
 			clients = prof.max_clients;
+		if (prof.max_subscriptions > subscriptions)
+			subscriptions = prof.max_subscriptions;
 	}
 	sizes->topics = cfg->sizes.topics ? cfg->sizes.topics : topics ? topics : PSO_DEFAULT_TOPICS;
 	sizes->clients = cfg->sizes.clients ? cfg->sizes.clients :
 			 clients ? clients : PSO_DEFAULT_CLIENTS;
 	sizes->subscriptions = cfg->sizes.subscriptions ? cfg->sizes.subscriptions :
-			       PSO_DEFAULT_SUBSCRIPTIONS;
+			       subscriptions ? subscriptions : PSO_DEFAULT_SUBSCRIPTIONS;
 	return pso_dp_sizes_check(sizes, err, errlen);
 }

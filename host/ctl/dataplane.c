@@ -260,24 +260,42 @@ uint64_t pso_dp_map_memory(const struct pso_dataplane *dp)
 static int adopt_sizes(const struct pso_meta *m, struct pso_dp_sizes *sizes, const char *pin_dir,
 		       char *err, size_t errlen)
 {
-	if (m->max_subs != PSO_MAX_SUBS || m->client_slots != PSO_CLIENT_SLOTS ||
-	    m->port_slots != PSO_PORT_SLOTS || m->topics < 2 || m->topics > PSO_MAX_TOPICS ||
-	    !m->clients || m->clients > PSO_MAX_CLIENTS) {
-		snprintf(err, errlen, "%s: the data plane of build %s has %u slots per topic, %u client "
-			 "and %u port slots, %u topics, %u clients; this build has %u, %u, %u and at most "
-			 "%u, %u: refusing to adopt it (nothing touched)", pin_dir, m->build, m->max_subs,
-			 m->client_slots, m->port_slots, m->topics, m->clients, PSO_MAX_SUBS,
-			 PSO_CLIENT_SLOTS, PSO_PORT_SLOTS, PSO_MAX_TOPICS, PSO_MAX_CLIENTS);
+	char path[512];
+	int fd;
+
+	/* A build before the subscriber pool kept fixed rows of slots per
+	 * topic in pso_subs, and had no pso_topic_runs: its slots would be
+	 * misread as a pool. */
+	snprintf(path, sizeof(path), "%s/pso_topic_runs", pin_dir);
+	fd = bpf_obj_get(path);
+	if (fd < 0) {
+		snprintf(err, errlen, "%s: the data plane of build %s keeps %u subscriber slots per "
+			 "topic, this build one pool of them: refusing to adopt it (nothing touched; stop "
+			 "its broker with SIGTERM, or remove the directory, to start empty)", pin_dir,
+			 m->build, m->subscriptions);
 		return -EPROTO;
 	}
-	/* subscriptions sizes no map of its own (the slot table follows the
-	 * topics): the setting asked for holds over an adopted data plane. */
-	if (sizes->topics != m->topics || sizes->clients != m->clients)
-		pso_info("adopting %u topics and %u clients as the tables have them (the settings "
-			 "ask for %u and %u: a stop and start applies that)", m->topics, m->clients,
-			 sizes->topics, sizes->clients);
+	close(fd);
+	if (m->client_slots != PSO_CLIENT_SLOTS || m->port_slots != PSO_PORT_SLOTS ||
+	    m->topics < 2 || m->topics > PSO_MAX_TOPICS || !m->clients ||
+	    m->clients > PSO_MAX_CLIENTS || !m->subscriptions || m->subscriptions > PSO_MAX_SUBSCRIPTIONS) {
+		snprintf(err, errlen, "%s: the data plane of build %s has %u client and %u port slots, "
+			 "%u topics, %u clients, %u subscriptions; this build has %u, %u and at most %u, "
+			 "%u, %u: refusing to adopt it (nothing touched)", pin_dir, m->build,
+			 m->client_slots, m->port_slots, m->topics, m->clients, m->subscriptions,
+			 PSO_CLIENT_SLOTS, PSO_PORT_SLOTS, PSO_MAX_TOPICS, PSO_MAX_CLIENTS,
+			 PSO_MAX_SUBSCRIPTIONS);
+		return -EPROTO;
+	}
+	if (sizes->topics != m->topics || sizes->clients != m->clients ||
+	    sizes->subscriptions != m->subscriptions)
+		pso_info("adopting %u topics, %u clients and %u subscriptions as the tables have them "
+			 "(the profiles ask for %u, %u and %u: a stop and start applies that)", m->topics,
+			 m->clients, m->subscriptions, sizes->topics, sizes->clients,
+			 sizes->subscriptions);
 	sizes->topics = m->topics;
 	sizes->clients = m->clients;
+	sizes->subscriptions = m->subscriptions;
 	return 0;
 }
 
@@ -313,7 +331,8 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *want, const
 	/* Before load: the TC program reuses these maps as they are made. */
 	bpf_map__set_max_entries(dp->xdp->maps.pso_topics, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_topic_stats, sizes->topics);
-	bpf_map__set_max_entries(dp->xdp->maps.pso_subs, sizes->topics * PSO_MAX_SUBS);
+	bpf_map__set_max_entries(dp->xdp->maps.pso_subs, sizes->subscriptions);
+	bpf_map__set_max_entries(dp->xdp->maps.pso_topic_runs, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_short_names, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_clients, sizes->clients);
 	dp->sizes = *sizes;
@@ -354,6 +373,7 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *want, const
 	dp->devmap_fd = bpf_map__fd(dp->xdp->maps.pso_devmap);
 	dp->topics_fd = bpf_map__fd(dp->xdp->maps.pso_topics);
 	dp->subs_fd = bpf_map__fd(dp->xdp->maps.pso_subs);
+	dp->runs_fd = bpf_map__fd(dp->xdp->maps.pso_topic_runs);
 	dp->short_names_fd = bpf_map__fd(dp->xdp->maps.pso_short_names);
 	dp->clients_fd = bpf_map__fd(dp->xdp->maps.pso_clients);
 	dp->counters_fd = bpf_map__fd(dp->xdp->maps.pso_counters);
@@ -364,7 +384,8 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *want, const
 		ret = pin_maps(dp, pin_dir, err, errlen);
 		if (ret)
 			goto fail;
-		pso_meta_init(&dp->meta, opts ? opts->build : NULL, sizes->topics, sizes->clients);
+		pso_meta_init(&dp->meta, opts ? opts->build : NULL, sizes->topics, sizes->clients,
+			      sizes->subscriptions);
 		if (dp->adopted) {
 			dp->meta.created_ms = old.created_ms;
 			dp->meta.restarts = old.restarts + (opts && opts->handover);

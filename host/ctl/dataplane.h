@@ -71,13 +71,13 @@ struct pso_hw_opts {
  * the build's constants; done before the offload check and the load. */
 void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts *hw);
 
-/* Host table sizes (drv/skb mode), each within 1 .. the build's PSO_MAX_*
- * (topics from 2: id 0 is never a topic): topic ids index the tables, and
- * the TC program finds a topic's subscriber slots at id * PSO_MAX_SUBS. */
+/* Host table sizes (drv/skb mode), at most the build's PSO_MAX_TOPICS,
+ * PSO_MAX_CLIENTS and PSO_MAX_SUBSCRIPTIONS: topic ids index the topic tables,
+ * and every topic's subscriber slots are a run of the one pool. */
 struct pso_dp_sizes {
-	uint32_t topics;	/* pso_topics, pso_topic_stats; pso_subs = topics * PSO_MAX_SUBS */
+	uint32_t topics;	/* pso_topics, pso_topic_stats, pso_topic_runs */
 	uint32_t clients;	/* pso_clients */
-	uint32_t subscriptions;	/* subscriber slots taken in all topics together */
+	uint32_t subscriptions;	/* pso_subs: pool slots, all topics together */
 };
 
 /* 0, or -ERANGE with one line in err naming the first size out of range
@@ -99,7 +99,8 @@ struct pso_dataplane {
 	struct pso_tables *tables;
 	struct pso_dp_sizes sizes;
 	/* map fds, owned by the XDP skeleton */
-	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, clients_fd, client_slots_fd;
+	int port_cfg_fd, port_slots_fd, devmap_fd, topics_fd, subs_fd, runs_fd, clients_fd;
+	int client_slots_fd;
 	int short_names_fd;
 	int counters_fd, topic_stats_fd;
 	/* Restart and recovery (pins.h): the maps were found pinned and

@@ -80,7 +80,8 @@ int pso_meta_write(const char *pin_dir, const struct pso_meta *m, char *err, siz
 	return ret;
 }
 
-void pso_meta_init(struct pso_meta *m, const char *build, uint32_t topics, uint32_t clients)
+void pso_meta_init(struct pso_meta *m, const char *build, uint32_t topics, uint32_t clients,
+		   uint32_t subscriptions)
 {
 	struct timespec ts;
 
@@ -91,7 +92,7 @@ void pso_meta_init(struct pso_meta *m, const char *build, uint32_t topics, uint3
 	snprintf(m->build, sizeof(m->build), "%s", build ? build : "?");
 	m->topics = topics;
 	m->clients = clients;
-	m->max_subs = PSO_MAX_SUBS;
+	m->subscriptions = subscriptions;
 	m->client_slots = PSO_CLIENT_SLOTS;
 	m->port_slots = PSO_PORT_SLOTS;
 	m->pid = (__u32)getpid();

@@ -56,7 +56,9 @@ struct pso_meta {
 	char build[64];		/* that build's version (psoffload --version) */
 	/* the layout the maps were made with */
 	__u32 topics, clients;	/* host table sizes (pso_dp_sizes) */
-	__u32 max_subs;		/* PSO_MAX_SUBS: the slot index layout */
+	__u32 subscriptions;	/* pso_subs pool slots (a build before the
+				 * pool wrote its slots per topic here, and
+				 * pinned no pso_topic_runs) */
 	__u32 client_slots, port_slots;
 	/* history of this data plane */
 	__u32 restarts;		/* handovers to an exec'd daemon */
@@ -81,7 +83,8 @@ int pso_meta_read(const char *pin_dir, struct pso_meta *m, char *err, size_t err
 /* Create (if missing) and pin pin_dir/pso_meta, and write m. */
 int pso_meta_write(const char *pin_dir, const struct pso_meta *m, char *err, size_t errlen);
 /* A fresh meta for this build. */
-void pso_meta_init(struct pso_meta *m, const char *build, uint32_t topics, uint32_t clients);
+void pso_meta_init(struct pso_meta *m, const char *build, uint32_t topics, uint32_t clients,
+		   uint32_t subscriptions);
 
 /* pin_dir/link_KIND:IFNAME */
 void pso_link_pin_path(const char *pin_dir, const char *kind, const char *ifname, char *buf,

@@ -53,6 +53,7 @@ static const struct key_desc keys[] = {
 	/* ids 1 .. N-1: a table of one entry holds no topic */
 	PKEY_RANGE("driver", "max_topics",	KEY_U32,  max_topics, 2, PSO_MAX_TOPICS),
 	PKEY_RANGE("driver", "max_clients",	KEY_U32,  max_clients, 1, PSO_MAX_CLIENTS),
+	PKEY_RANGE("driver", "max_subscriptions", KEY_U32, max_subscriptions, 1, PSO_MAX_SUBSCRIPTIONS),
 	PKEY("offload",	"max_maps",		KEY_U32,  offload.max_maps),
 	PKEY("offload",	"max_map_entries",	KEY_U64,  offload.max_map_entries_total),
 	PKEY("offload",	"max_entries_per_map",	KEY_U32,  offload.max_entries_per_map),

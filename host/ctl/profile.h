@@ -22,6 +22,7 @@ struct pso_nic_profile {
 	/* [driver]: table sizes in drv/skb mode (0 = build default) */
 	uint32_t max_topics;
 	uint32_t max_clients;
+	uint32_t max_subscriptions;	/* subscriber pool slots, all topics */
 	/* [offload]: the NIC's limits, and the sizes of its tables */
 	struct pso_offload_limits offload;
 	uint32_t offload_topics;	/* entries of the NIC's topic table */

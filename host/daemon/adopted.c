@@ -119,12 +119,15 @@ struct pso_adopted *pso_adopted_new(struct pso_tables *t, uint64_t now_ms, uint6
 	if (pso_tables_foreach_client(t, add_client, a))
 		goto fail;
 	for (uint32_t id = 1; id < u.max_topics; id++) {
-		const struct pso_topic *tp = pso_tables_topic(t, (uint16_t)id);
+		uint32_t cap;
+		const struct pso_sub *slots = pso_tables_target(t, (uint16_t)id, &cap);
 
-		for (uint32_t i = 0; i < tp->sub_count; i++) {
+		for (uint32_t i = 0; i < cap; i++) {
 			struct pso_endpoint ep;
 
-			pso_sub_endpoint(pso_tables_slot(t, (uint16_t)id, i), &ep);
+			if (!slots[i].family)
+				continue;	/* a hole */
+			pso_sub_endpoint(&slots[i], &ep);
 			if (add_id(find(a, &ep, true), (uint16_t)id))
 				goto fail;
 		}

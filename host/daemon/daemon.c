@@ -440,8 +440,8 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 					  !strncmp(pso_store_spec(b->store), "etcd:", 5));
 	}
 	sizes = b->dp.sizes;
-	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.clients_fd,
-			      sizes.topics, PSO_MAX_SUBS, sizes.clients);
+	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.runs_fd,
+			      b->dp.clients_fd, sizes.topics, sizes.subscriptions, sizes.clients);
 	if (!ret)
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (!ret)

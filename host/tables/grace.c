@@ -272,7 +272,7 @@ void pso_tables_defer_stop(struct pso_tables *t)
 	 * then left as it is (a safe intermediate state, see subs.c).
 	 */
 	run_pending(t);
-	for (int round = 0; round < 4 && pso_tables_pending(t); round++) {
+	for (int round = 0; round < 4 && (pso_tables_pending(t) || t->nretired); round++) {
 		tbl_wait_readers(t);
 		run_pending(t);
 	}
@@ -285,5 +285,5 @@ void pso_tables_defer_stop(struct pso_tables *t)
 
 uint32_t pso_tables_pending(const struct pso_tables *t)
 {
-	return t->npending + t->ncslot_waiting + t->ncalls;
+	return tbl_subs_waiting(t) + t->ncslot_waiting + t->ncalls;
 }

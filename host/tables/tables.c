@@ -26,49 +26,83 @@ int tbl_check_map(int fd, enum bpf_map_type type, uint32_t key_size,
 	return 0;
 }
 
-int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int clients_fd,
-		    uint32_t max_topics, uint32_t max_subs, uint32_t max_clients)
+int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int runs_fd, int clients_fd,
+		    uint32_t max_topics, uint32_t pool_slots, uint32_t max_clients)
 {
-	uint64_t nslots = (uint64_t)max_topics * max_subs;
+	uint32_t nbuckets = 1;
 	int err;
 
 	memset(t, 0, sizeof(*t));
-	if (max_topics < 2 || max_topics > 65536 || max_subs < 1 || max_subs > 65535 ||
-	    max_clients < 1 || nslots > UINT32_MAX)
+	if (max_topics < 2 || max_topics > 65536 || pool_slots < 1 || pool_slots >= UINT32_MAX ||
+	    max_clients < 1)
 		return -EINVAL;
 	err = tbl_check_map(topics_fd, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
 			sizeof(struct pso_topic), max_topics);
 	if (!err)
 		err = tbl_check_map(subs_fd, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
-				sizeof(struct pso_sub), nslots);
+				sizeof(struct pso_sub), pool_slots);
+	if (!err)
+		err = tbl_check_map(runs_fd, BPF_MAP_TYPE_ARRAY, sizeof(uint32_t),
+				sizeof(struct pso_run), max_topics);
 	if (!err)
 		err = tbl_check_map(clients_fd, BPF_MAP_TYPE_HASH, sizeof(struct pso_endpoint),
 				sizeof(struct pso_client_val), 1);
 	if (err)
 		return err;
 
+	while (nbuckets < pool_slots / 2)
+		nbuckets <<= 1;
+	/* Per pool slot: calloc'd, so the pages of slots never used are
+	 * never touched (RSS follows use). */
 	t->topics = calloc(max_topics, sizeof(*t->topics));
-	t->subs = calloc(nslots, sizeof(*t->subs));
-	t->slot_since = calloc(nslots, sizeof(*t->slot_since));
+	t->subs = calloc(pool_slots, sizeof(*t->subs));
+	t->slot_since = calloc(pool_slots, sizeof(*t->slot_since));
+	t->runs = calloc(max_topics, sizeof(*t->runs));
+	t->half_need = calloc(max_topics, sizeof(*t->half_need));
+	t->disable_need = calloc(max_topics, sizeof(*t->disable_need));
+	t->proto_host = calloc(max_topics, sizeof(*t->proto_host));
+	t->ix_head = malloc(nbuckets * sizeof(*t->ix_head));
+	t->ix_next = calloc(pool_slots, sizeof(*t->ix_next));
+	t->ix_topic = calloc(pool_slots, sizeof(*t->ix_topic));
+	t->pool = calloc(1, sizeof(*t->pool));
 	t->first_since = calloc(max_topics, sizeof(*t->first_since));
-	t->want = calloc(max_subs, sizeof(*t->want));
-	t->undo = calloc(max_subs, sizeof(*t->undo));
+	t->want = calloc(PSO_MAX_RUN, sizeof(*t->want));
+	t->undo = calloc(PSO_MAX_RUN, sizeof(*t->undo));
 	t->short_names = calloc(max_topics, sizeof(*t->short_names));
 	if (!t->topics || !t->subs || !t->want || !t->undo || !t->slot_since || !t->first_since ||
-	    !t->short_names) {
+	    !t->short_names || !t->runs || !t->half_need || !t->disable_need || !t->proto_host || !t->ix_head ||
+	    !t->ix_next ||
+	    !t->ix_topic || !t->pool) {
 		pso_tables_free(t);
 		return -ENOMEM;
 	}
+	err = tbl_pool_init(t->pool, pool_slots, PSO_MAX_RUN);
+	if (err) {
+		pso_tables_free(t);
+		return err;
+	}
+	memset(t->ix_head, 0xff, nbuckets * sizeof(*t->ix_head));
+	t->ix_mask = nbuckets - 1;
 	t->topics_fd = topics_fd;
 	t->subs_fd = subs_fd;
+	t->runs_fd = runs_fd;
 	t->clients_fd = clients_fd;
 	t->max_topics = max_topics;
-	t->max_subs = max_subs;
+	t->pool_slots = pool_slots;
+	t->max_run = PSO_MAX_RUN;
 	t->max_clients = max_clients;
 	t->sync_readers = pso_tables_sync_rcu;
 	t->client_slots_fd = -1;
 	t->short_names_fd = -1;
 	t->topic_stats_fd = -1;
+	return 0;
+}
+
+int pso_tables_set_max_run(struct pso_tables *t, uint32_t max_run)
+{
+	if (tbl_pool_order(max_run) < 0 || max_run > PSO_MAX_RUN)
+		return -EINVAL;
+	t->max_run = max_run;
 	return 0;
 }
 
@@ -80,6 +114,17 @@ void pso_tables_free(struct pso_tables *t)
 	free(t->topics);
 	free(t->subs);
 	free(t->slot_since);
+	free(t->runs);
+	free(t->half_need);
+	free(t->disable_need);
+	free(t->proto_host);
+	free(t->ix_head);
+	free(t->ix_next);
+	free(t->ix_topic);
+	free(t->retired);
+	if (t->pool)
+		tbl_pool_free(t->pool);
+	free(t->pool);
 	free(t->first_since);
 	free(t->want);
 	free(t->undo);
@@ -179,8 +224,11 @@ void pso_tables_usage(const struct pso_tables *t, struct pso_tables_usage *u)
 			u->topics++;
 	u->max_topics = t->max_topics;
 	u->subs = t->nsubs;
-	u->max_subs = (uint64_t)t->max_topics * t->max_subs;
-	u->subs_per_topic = t->max_subs;
+	u->max_subs = t->pool_slots;
+	u->subs_per_topic = t->max_run;
+	u->pool_free = t->pool ? t->pool->free_slots : 0;
+	u->pool_largest = t->pool ? tbl_pool_largest(t->pool) : 0;
+	u->run_moves = t->run_moves;
 	u->clients = t->nclients;
 	u->max_clients = t->max_clients;
 	u->nic_write_errors = t->mirror_errors;

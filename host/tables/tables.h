@@ -43,11 +43,13 @@ struct pso_tables_call {
 
 struct pso_tables {
 	int topics_fd;		/* pso_topics */
-	int subs_fd;		/* pso_subs */
+	int subs_fd;		/* pso_subs: the subscriber pool */
+	int runs_fd;		/* pso_topic_runs: each topic's run of it */
 	int clients_fd;		/* pso_clients */
 	uint32_t max_topics;
-	uint32_t max_subs;	/* slots per topic: must be the PSO_MAX_SUBS the
-				 * TC program was built with (slot index layout) */
+	uint32_t pool_slots;	/* pso_subs entries */
+	uint32_t max_run;	/* slots one topic may have: a power of two, at
+				 * most the PSO_MAX_RUN the TC program walks */
 	uint32_t max_clients;
 	uint32_t nclients;
 	/* pso_client_slots (driver build), -1 until pso_tables_use_client_slots():
@@ -69,15 +71,35 @@ struct pso_tables {
 	uint32_t nsubs;		/* live slots over all topics (deferred mode:
 				 * in the targets) */
 	struct pso_topic *topics;	/* shadow, max_topics entries */
-	/* When each slot / each topic's first became servable (CLOCK_REALTIME
-	 * ns, before the write that enabled it), see subs.c. */
+	/* When each pool slot / each topic's first became servable
+	 * (CLOCK_REALTIME ns, before the write that enabled it), see subs.c. */
 	uint64_t *slot_since, *first_since;
-	struct pso_sub *subs;		/* shadow, max_topics * max_subs */
+	struct pso_sub *subs;		/* shadow of the pool, pool_slots entries */
+	struct pso_run *runs;		/* shadow of pso_topic_runs */
+	/* Per topic: the period that must complete before the half of its
+	 * run entry that readers left may be written again (0: none). */
+	uint64_t *half_need;
+	/* Per topic: the period after its latest write that cleared a
+	 * RESOLVED flag (slot or first), for content rewritten later. */
+	uint64_t *disable_need;
+	/* Per topic: PSO_TOPIC_F_HOST as pso_tables_topic_set() asked (a
+	 * pending topic has it in the maps anyway, see subs.c). */
+	bool *proto_host;
+	struct pso_pool *pool;		/* pool.c: the free runs */
+	/* Runs topics left, zeroed and freed after their period (subs.c). */
+	struct pso_retired *retired;
+	uint32_t nretired, retired_cap;
+	/* Map slots by (topic, endpoint), for pso_tables_sub_served_at():
+	 * bucket heads, and each pool slot's next in its bucket. */
+	uint32_t *ix_head, *ix_next;
+	uint16_t *ix_topic;		/* the topic each slot was written for */
+	uint32_t ix_mask;
+	uint64_t run_moves;		/* runs grown, shrunk or freed */
 	/* pso_short_names (driver build), -1 until
 	 * pso_tables_use_short_names(); shadow, max_topics entries. */
 	int short_names_fd;
 	struct pso_short_name *short_names;
-	struct pso_sub *want, *undo;	/* scratch, max_subs each */
+	struct pso_sub *want, *undo;	/* scratch, max_run each */
 	/* pso_topic_stats, -1 until pso_tables_use_topic_stats(), and what
 	 * each topic freed for good has left to do (recycle.c; NULL until
 	 * the first). */
@@ -146,10 +168,16 @@ bool pso_tables_mirror_is_placed(const struct pso_tables_mirror *m, uint16_t id)
 void pso_tables_mirror_remove(struct pso_tables *t, int topics_fd);
 
 /* The maps must be new (all-zero ARRAYs, empty HASH): the shadow starts
- * zeroed (maps written before: pso_tables_adopt()).  Map types and value sizes are checked: -EINVAL on mismatch. */
-int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd,
-		    int clients_fd, uint32_t max_topics, uint32_t max_subs,
+ * zeroed (maps written before: pso_tables_adopt()).  subs_fd is the pool
+ * (pool_slots entries), runs_fd pso_topic_runs (max_topics).  Map types
+ * and value sizes are checked: -EINVAL on mismatch.  Runs may be up to
+ * PSO_MAX_RUN slots long; pso_tables_set_max_run() sets less. */
+int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int runs_fd,
+		    int clients_fd, uint32_t max_topics, uint32_t pool_slots,
 		    uint32_t max_clients);
+/* The most subscribers one topic may have slots for: a power of two, 1 to
+ * PSO_MAX_RUN (-EINVAL).  Before any subscriber is added. */
+int pso_tables_set_max_run(struct pso_tables *t, uint32_t max_run);
 void pso_tables_free(struct pso_tables *t);
 
 /* What an adoption found in the maps. */
@@ -265,6 +293,8 @@ int pso_tables_use_short_names(struct pso_tables *t, int fd);
  * topic not servable (the daemon delivers).  0, also without the map. */
 int pso_tables_short_name_set(struct pso_tables *t, uint16_t id, const uint8_t name[2]);
 const struct pso_topic *pso_tables_topic(const struct pso_tables *t, uint16_t id);
+/* The run readers of topic id use (NULL for a bad id). */
+const struct pso_run *pso_tables_run(const struct pso_tables *t, uint16_t id);
 const struct pso_sub *pso_tables_slot(const struct pso_tables *t, uint16_t id,
 				      uint32_t slot);
 
@@ -333,8 +363,11 @@ void pso_sub_endpoint(const struct pso_sub *s, struct pso_endpoint *ep);
 /* What the tables hold against what they can hold, for status and metrics. */
 struct pso_tables_usage {
 	uint32_t topics, max_topics;		/* valid topic entries */
-	uint64_t subs, max_subs;		/* subscriber slots, all topics */
-	uint32_t subs_per_topic;
+	uint64_t subs, max_subs;		/* subscribers; pool slots */
+	uint32_t subs_per_topic;		/* the longest run (max_run) */
+	uint32_t pool_free;			/* pool slots in no run */
+	uint32_t pool_largest;			/* the longest run free now */
+	uint64_t run_moves;			/* runs grown, shrunk or freed */
 	uint32_t clients, max_clients;
 	uint64_t nic_write_errors;		/* mirror_errors */
 	uint64_t nic_table_full;		/* mirror_full */

@@ -892,36 +892,29 @@ t_keepalive() {
 # 11. Congestion: 64 slots per topic; a 65th subscriber is refused with
 # "rejected: congestion" and the 64 keep receiving everything.
 t_congestion() {
-	local rc=0 m=3 i out ec
-	lines "$tmp/t11" "after congestion" $m
-	for i in $(seq 1 64); do
+	local rc=0 m=3 i
+	lines "$tmp/t11" "past the old rows" $m
+	for i in $(seq 1 65); do
 		start_sub "t11-$i" "$(sub_ns_of "$i")" "$(sub_host_of "$i")" -t t11/full -C $m -W 30
 	done
-	wait_clients "t11-[0-9]+" 64 || return 1
-	out=$(lab_run "$NS_S1" "$psoffload" sub -h $BROKER4 -I t11-extra -t t11/full -W 10 2>&1)
-	ec=$?
-	expect "65th subscriber exit status" 1 "$ec" || rc=1
-	if ! grep -q "congestion" <<<"$out"; then
-		note "65th subscriber: no 'congestion' in: $out"
-		rc=1
-	fi
+	wait_clients "t11-[0-9]+" 65 || return 1
+	wait_for 10 log_at_least "client t11-[0-9]+: next hop resolved" 65 || return 1
 	snap
 	pub_lines "$NS_PUB" $BROKER4 "$tmp/t11" -I t11-pub -t t11/full || rc=1
-	for i in $(seq 1 64); do check_sub "t11-$i" "$tmp/t11" || rc=1; done
-	expect_delta tc_copies $((64 * m)) || rc=1
+	for i in $(seq 1 65); do check_sub "t11-$i" "$tmp/t11" || rc=1; done
+	expect_delta tc_copies $((65 * m)) || rc=1
 	expect "tc_copy_failed delta" 0 "$(delta tc_copy_failed)" || rc=1
 	return $rc
 }
 
-# 11b. A filter's topic with more subscribers than slots (a 65th wildcard
-# subscriber once got SUBACK "accepted" and then nothing): 70 subscribers
-# of t11w/#, then the topic is created; 64 get slots, the other 6 are held
-# without one and the daemon delivers to them (the topic's PSO_TOPIC_F_HOST
-# sends every publish up after TC's 64 copies).  Every subscriber gets
-# every message once.
+# 11b. A filter's topic with more subscribers than the old 64 fixed slots
+# (a 65th wildcard subscriber once got SUBACK "accepted" and then nothing):
+# 70 subscribers of t11w/#, then the topic is created; all 70 get slots in
+# the topic's run of the pool, and the data plane serves every one.  Every
+# subscriber gets every message once.
 t_wildcard_overflow() {
 	local rc=0 m=3 i
-	lines "$tmp/t11w" "beyond the slots" $m
+	lines "$tmp/t11w" "beyond the old rows" $m
 	for i in $(seq 1 70); do
 		start_sub "t11w-$i" "$(sub_ns_of "$i")" "$(sub_host_of "$i")" -t "t11w/#" -C $m -W 30
 	done
@@ -931,10 +924,14 @@ t_wildcard_overflow() {
 	snap
 	pub_lines "$NS_PUB" $BROKER4 "$tmp/t11w" -I t11w-pub -t t11w/x || rc=1
 	for i in $(seq 1 70); do check_sub "t11w-$i" "$tmp/t11w" || rc=1; done
-	expect "subscribers the daemon serves" 6 \
+	expect "subscribers the daemon serves" 0 \
 		"$(log_count "no slot left for client t11w-[0-9]+: the daemon delivers to it")" || rc=1
-	expect_delta xdp_pass_overflow $m || rc=1
-	expect_delta tc_copies $((64 * m)) || rc=1
+	# The topic came with the first publish: its 70 slots went in while it
+	# was being published to (the run grows 4 -> 128, each move after a
+	# grace period; meanwhile the topic has PSO_TOPIC_F_HOST, the publish
+	# also goes up and the daemon delivers to a subscriber until its slot
+	# is in): every subscriber got every message once (above), none was
+	# left without a slot.
 	return $rc
 }
 
@@ -1208,8 +1205,8 @@ run_mode() {
 		# Before the fuzzing, whose malformed datagrams the captures would hold.
 		run_test "$mode: tshark: the second block's broker datagrams are clean MQTT-SN" \
 			t_mode_capture 20
-		run_test "$mode: congestion: 65th subscriber refused, 64 still served" t_congestion
-		run_test "$mode: 70 wildcard subscribers, 64 slots: all 70 served, 6 by the daemon" \
+		run_test "$mode: 65 subscribers of one topic: all served by the data plane" t_congestion
+		run_test "$mode: 70 wildcard subscribers: all 70 get slots, every message once" \
 			t_wildcard_overflow
 		run_test "$mode: 10000 random/malformed datagrams: drops as predicted, still serving" t_fuzz
 		run_test "$mode: tshark: broker traffic is well-formed MQTT-SN, checksums good" t_tshark

@@ -607,13 +607,15 @@ t_profile_sizes() {
 	cur_log=$log
 	cp -r "$work/nic-profiles" "$prof" || { note "cannot copy the profiles"; return 1; }
 	sed -i 's/^max_topics = 0/max_topics = 16/; s/^max_clients = 0/max_clients = 2/' "$prof/veth.ini"
+	grep -q '^max_subscriptions' "$prof/veth.ini" ||
+		sed -i '/^max_clients = /a max_subscriptions = 1024' "$prof/veth.ini"
 	start_daemon "$NS_MB" "$pin" "$log" --profiles-dir="$prof" v0 || return 1
 	pid=$daemon_pid
 	expect "status: topics capacity" 16 "$(status_json "$NS_MB" "$pin" | jq -r .tables.topics.capacity)" || rc=1
 	expect "status: clients capacity" 2 "$(status_json "$NS_MB" "$pin" | jq -r .tables.clients.capacity)" || rc=1
 	expect "pinned pso_clients max_entries" 2 \
 		"$(bpftool -j map show pinned "$pin/pso_clients" | jq -r .max_entries)" || rc=1
-	expect "pinned pso_subs max_entries" $((16 * 64)) \
+	expect "pinned pso_subs max_entries (the pool)" 1024 \
 		"$(bpftool -j map show pinned "$pin/pso_subs" | jq -r .max_entries)" || rc=1
 	for i in 1 2; do
 		nsenter --net="$(lab_ns "$NS_V")" "$psoffload" sub -h $BROKER4_V -I "sz$i" -t ctl/sz \

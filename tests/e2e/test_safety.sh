@@ -431,8 +431,8 @@ t_reflect_retained() {
 }
 
 # (c) 64 spoofed endpoints of the victim (ports 40100-40163), each with a
-# wildcard subscription (with legit-c, one more than the topic's
-# PSO_MAX_SUBS slots: the daemon serves the rest), then 100 publishes of
+# wildcard subscription (with legit-c, 65 holders of the topic: more than
+# the 64 fixed slots a topic once had), then 100 publishes of
 # 100 bytes at 50 a second.
 t_reflect_wildcards() {
 	local rc=0 i spoofed=0 c

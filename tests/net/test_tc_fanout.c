@@ -83,7 +83,7 @@ static struct lab {
 	char br[NETNS_NAME_MAX];
 	struct side_cfg side[N_SIDES];
 	struct psoffload_tc *skel;
-	int fd_port_cfg, fd_topics, fd_subs, fd_clients, fd_counters;
+	int fd_port_cfg, fd_topics, fd_subs, fd_runs, fd_clients, fd_counters;
 	int ncpus;
 	int daemon4, daemon6;		/* "daemon" sockets on broker:1883 */
 	int pub4, pub6;			/* connected publishers (in pso_clients) */
@@ -334,13 +334,26 @@ static void sub_slot(enum side s, int af, uint16_t port, struct pso_sub *out)
 	addr_bytes(af, af == AF_INET ? c->peer4 : c->peer6, out->dst_addr);
 }
 
-/* Daemon write order: every slot first, then the topic entry that counts them. */
+/* Each topic's run: MAX_SUBS pool slots at topic * MAX_SUBS. */
+static uint32_t run_cap_of(int n)
+{
+	uint32_t cap = 1;
+
+	while (cap < (uint32_t)n)
+		cap <<= 1;
+	return n ? cap : 0;
+}
+
+/* Daemon write order: the run's slots first, then its entry, then the
+ * topic entry that counts them. */
 static void topic_install(uint16_t topic, const struct pso_sub *slots, int n, uint8_t flags)
 {
-	struct pso_topic t = { .sub_count = n, .flags = PSO_TOPIC_F_VALID | flags };
+	struct pso_topic t = { .sub_count = n < PSO_SUB_COUNT_MAX ? n : PSO_SUB_COUNT_MAX,
+			       .flags = PSO_TOPIC_F_VALID | flags };
+	struct pso_run run = { .base = { (__u32)topic * MAX_SUBS }, .cap = { run_cap_of(n) } };
 
 	for (int i = 0; i < n; i++) {
-		__u32 k = (__u32)topic * PSO_MAX_SUBS + i;
+		__u32 k = (__u32)topic * MAX_SUBS + i;
 
 		assert_int_equal(bpf_map_update_elem(lab.fd_subs, &k, &slots[i], BPF_ANY), 0);
 	}
@@ -349,6 +362,7 @@ static void topic_install(uint16_t topic, const struct pso_sub *slots, int n, ui
 	{
 		__u32 k = topic;
 
+		assert_int_equal(bpf_map_update_elem(lab.fd_runs, &k, &run, BPF_ANY), 0);
 		assert_int_equal(bpf_map_update_elem(lab.fd_topics, &k, &t, BPF_ANY), 0);
 	}
 }
@@ -360,9 +374,12 @@ static void topic_remove(uint16_t topic, int n)
 	struct pso_sub empty = {};
 	__u32 k = topic;
 
+	struct pso_run no_run = {};
+
 	bpf_map_update_elem(lab.fd_topics, &k, &t, BPF_ANY);
+	bpf_map_update_elem(lab.fd_runs, &k, &no_run, BPF_ANY);
 	for (int i = 0; i < n; i++) {
-		k = (__u32)topic * PSO_MAX_SUBS + i;
+		k = (__u32)topic * MAX_SUBS + i;
 		bpf_map_update_elem(lab.fd_subs, &k, &empty, BPF_ANY);
 	}
 }
@@ -936,7 +953,7 @@ static void run_fanout(const struct fan_case *fc)
 	char who[64];
 
 	lab_ready();
-	assert_true(fc->n <= MAX_SUBS && fc->n <= PSO_MAX_SUBS);
+	assert_true(fc->n <= MAX_SUBS && fc->n <= PSO_MAX_RUN);
 	for (int i = 0; i < fc->n; i++) {
 		int saf = i == fc->other_family ? other : af;
 		enum side s = fc->d_every && i % fc->d_every == fc->d_every - 1 ? SIDE_D : SIDE_C;
@@ -1531,6 +1548,7 @@ static int lab_setup(void **state)
 	lab.fd_port_cfg = bpf_map__fd(lab.skel->maps.pso_port_cfg);
 	lab.fd_topics = bpf_map__fd(lab.skel->maps.pso_topics);
 	lab.fd_subs = bpf_map__fd(lab.skel->maps.pso_subs);
+	lab.fd_runs = bpf_map__fd(lab.skel->maps.pso_topic_runs);
 	lab.fd_clients = bpf_map__fd(lab.skel->maps.pso_clients);
 	lab.fd_counters = bpf_map__fd(lab.skel->maps.pso_counters);
 	lab.ncpus = libbpf_num_possible_cpus();

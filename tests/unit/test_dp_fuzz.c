@@ -112,7 +112,7 @@ struct topic_spec {
 	uint16_t id;
 	uint8_t flags;
 	bool placed;		/* in the NIC's table (offload build) */
-	int nsubs;
+	int nsubs;		/* the run's slots: a hole has family 0 */
 	struct sub_spec subs[4];
 	const char *short_name;	/* in pso_short_names, NULL: none */
 };
@@ -147,6 +147,11 @@ static const struct topic_spec topics[] = {
 	{ 0x51, ALLOW | PSO_TOPIC_F_HOST, true, 1, { { PORT_A, V4 } } },
 	{ 0x52, PSO_TOPIC_F_VALID | PSO_TOPIC_F_HOST, false, 0 },
 	{ 0x53, PSO_TOPIC_F_VALID | PSO_TOPIC_F_HOST, false, 2, { { PORT_B, V4 }, { PORT_A, V6 } } },
+	/* Runs with holes (removed subscribers): skipped, never the daemon's. */
+	{ 0x54, PSO_TOPIC_F_VALID, false, 4, { { 0, 0 }, { PORT_A, V4 }, { 0, 0 }, { PORT_B, V4 } } },
+	{ 0x55, ALLOW, false, 4, { { PORT_A, V6 }, { 0, 0 }, { 0, 0 }, { 0, 0 } } },
+	{ 0x56, PSO_TOPIC_F_VALID, false, 4, { { PORT_B, V4 }, { 0, 0 }, { PORT_A, V4, true },
+					       { 0, 0 } } },
 };
 #define N_TOPICS (sizeof(topics) / sizeof(topics[0]))
 
@@ -154,6 +159,7 @@ static const struct topic_spec topics[] = {
 static struct pso_topic model_topic[PSO_MAP_TOPICS];
 static bool model_placed[PSO_MAP_TOPICS];
 static struct pso_sub model_sub[PSO_MAP_TOPICS][4];
+static uint32_t model_cap[PSO_MAP_TOPICS];	/* each topic's run length */
 static struct pso_short_name model_short[PSO_MAP_TOPICS];
 
 static void set_addr(uint8_t *a, const char *text, int family)
@@ -177,6 +183,8 @@ static struct pso_sub make_sub(const struct sub_spec *s, int i)
 	};
 	char dst[64];
 
+	if (!s->family)
+		return (struct pso_sub){ 0 };	/* a hole */
 	if (s->family == V6) {
 		set_addr(sub.src_addr, v6_src[s->port], V6);
 		snprintf(dst, sizeof(dst), "fd%02x::1:%x", s->port, 0x10 + i);
@@ -651,6 +659,7 @@ static void model_tc(const uint8_t *in, size_t len, enum port ingress, struct re
 	bool to_daemon;
 	struct m_frame m;
 	enum m_kind k;
+	const struct pso_sub *pend = NULL;
 	int why, n, copies = 0, failed = 0;
 
 	memset(r, 0, offsetof(struct result, out));
@@ -677,38 +686,41 @@ static void model_tc(const uint8_t *in, size_t len, enum port ingress, struct re
 	n = t->sub_count;
 	if (n == 0 && !to_daemon)
 		goto drop;
-	/* One copy per servable slot, in slot order; an unservable one is
-	 * the daemon's, and then the original goes up as it came. */
-	for (int i = 0; i < n; i++) {
-		const struct pso_sub *s = &model_sub[m.topic][i];
-		bool last = i == n - 1;
+	/* One copy per servable slot of the run, in slot order, holes
+	 * skipped; an unservable one is the daemon's, and then the original
+	 * goes up as it came.  The last servable slot gets the original
+	 * itself when nothing else needs it. */
+	for (uint32_t i = 0; i <= model_cap[m.topic]; i++) {
+		const struct pso_sub *s = i < model_cap[m.topic] ? &model_sub[m.topic][i] : NULL;
 
-		if (!m_servable(s, m.family) || !m_short_ok(s, m.topic, false)) {
+		if (s && !s->family)
+			continue;
+		if (s && (!m_servable(s, m.family) || !m_short_ok(s, m.topic, false))) {
 			r->cnt[PSO_CNT_TC_COPY_HOST]++;
 			to_daemon = true;
 			continue;
 		}
-		if (last && !to_daemon) {
-			/* The original itself is the last copy. */
-			m_rewrite(in, &m, s, cfg, r->out, r);
+		if (pend && !s && !to_daemon) {
+			m_rewrite(in, &m, pend, cfg, r->out, r);
 			r->cnt[PSO_CNT_TC_COPIES] = (uint64_t)copies + 1;
 			r->cnt[PSO_CNT_TC_COPY_FAILED] = (uint64_t)failed;
 			r->cnt[PSO_CNT_TC_FANOUT] = 1;
 			r->verdict = TC_ACT_REDIRECT;
 			return;
 		}
-		if (s->ifindex == (uint32_t)ifindex_of[PORT_MISSING] ||
-		    s->ifindex == (uint32_t)ifindex_of[PORT_D]) {
+		if (pend && (pend->ifindex == (uint32_t)ifindex_of[PORT_MISSING] ||
+			     pend->ifindex == (uint32_t)ifindex_of[PORT_D])) {
 			failed++;		/* no such device, or down */
-			continue;
+		} else if (pend) {
+			copies++;
+			assert_true(r->ncopies < (int)(sizeof(r->copies) / sizeof(r->copies[0])));
+			r->copies[r->ncopies].port =
+				pend->ifindex == (uint32_t)ifindex_of[PORT_A] ? PORT_A :
+				pend->ifindex == (uint32_t)ifindex_of[PORT_B] ? PORT_B : PORT_C;
+			m_rewrite(in, &m, pend, cfg, r->copies[r->ncopies].b, r);
+			r->ncopies++;
 		}
-		copies++;
-		assert_true(r->ncopies < (int)(sizeof(r->copies) / sizeof(r->copies[0])));
-		r->copies[r->ncopies].port = s->ifindex == (uint32_t)ifindex_of[PORT_A] ? PORT_A :
-					     s->ifindex == (uint32_t)ifindex_of[PORT_B] ? PORT_B :
-					     PORT_C;
-		m_rewrite(in, &m, s, cfg, r->copies[r->ncopies].b, r);
-		r->ncopies++;
+		pend = s;
 	}
 	r->cnt[PSO_CNT_TC_COPIES] = (uint64_t)copies;
 	r->cnt[PSO_CNT_TC_COPY_FAILED] = (uint64_t)failed;
@@ -746,6 +758,7 @@ struct prog {
 	int client_slots_fd, counters_fd, stats_fd, devmap_fd;
 	int ncpus;
 	int short_names_fd;	/* not in the offload build: -1 */
+	int runs_fd;		/* pso_topic_runs; offload: -1 */
 };
 
 static struct psoffload_xdp *drv_skel;
@@ -769,17 +782,18 @@ static void prog_fds(void)
 		MAP_FD(drv_skel, pso_clients), MAP_FD(drv_skel, pso_client_slots),
 		MAP_FD(drv_skel, pso_counters), MAP_FD(drv_skel, pso_topic_stats),
 		MAP_FD(drv_skel, pso_devmap), libbpf_num_possible_cpus(),
-		MAP_FD(drv_skel, pso_short_names) };
+		MAP_FD(drv_skel, pso_short_names), MAP_FD(drv_skel, pso_topic_runs) };
 	*o = (struct prog){ o->name, true, false, bpf_program__fd(off_skel->progs.psoffload_xdp),
 		MAP_FD(off_skel, pso_port_cfg), -1, MAP_FD(off_skel, pso_topics), -1,
 		MAP_FD(off_skel, pso_clients), -1, MAP_FD(off_skel, pso_counters),
-		MAP_FD(off_skel, pso_topic_stats), -1, 1, -1 };
+		MAP_FD(off_skel, pso_topic_stats), -1, 1, -1, -1 };
 	*t = (struct prog){ t->name, false, true, bpf_program__fd(tc_skel->progs.psoffload_tc),
 		MAP_FD(tc_skel, pso_port_cfg), MAP_FD(tc_skel, pso_port_slots),
 		MAP_FD(tc_skel, pso_topics), MAP_FD(tc_skel, pso_subs),
 		MAP_FD(tc_skel, pso_clients), MAP_FD(tc_skel, pso_client_slots),
 		MAP_FD(tc_skel, pso_counters), MAP_FD(tc_skel, pso_topic_stats), -1,
-		libbpf_num_possible_cpus(), MAP_FD(tc_skel, pso_short_names) };
+		libbpf_num_possible_cpus(), MAP_FD(tc_skel, pso_short_names),
+		MAP_FD(tc_skel, pso_topic_runs) };
 }
 
 static uint32_t client_slot_index(const struct pso_endpoint *ep)
@@ -788,6 +802,39 @@ static uint32_t client_slot_index(const struct pso_endpoint *ep)
 
 	memcpy(w, ep->addr, sizeof(w));
 	return pso_client_slot_of(w[0], w[1], w[2], w[3], ep->port);
+}
+
+/* Each topic's run: 4 slots at id * 4 in the pool, in half id & 1; the
+ * other half points at a decoy run of subscribers nobody has (a reader
+ * that took the wrong half would copy to them). */
+static uint32_t run_base_of(uint16_t id)
+{
+	return (uint32_t)id * 4;
+}
+
+#define DECOY_BASE 8	/* ids 2 and 3's slots: no topic of the table */
+
+static void write_run(const struct prog *p, uint16_t id)
+{
+	struct pso_run r = { .cur = id & 1 };
+	__u32 key = id;
+
+	r.base[id & 1] = run_base_of(id);
+	r.cap[id & 1] = model_cap[id];
+	r.base[(id & 1) ^ 1] = DECOY_BASE;
+	r.cap[(id & 1) ^ 1] = 4;
+	assert_int_equal(bpf_map_update_elem(p->runs_fd, &key, &r, BPF_ANY), 0);
+}
+
+static void write_decoys(const struct prog *p)
+{
+	static const struct sub_spec decoy = { PORT_A, V4 };
+
+	for (__u32 k = DECOY_BASE; k < DECOY_BASE + 4 && p->subs_fd >= 0; k++) {
+		struct pso_sub s = make_sub(&decoy, 99);
+
+		assert_int_equal(bpf_map_update_elem(p->subs_fd, &k, &s, BPF_ANY), 0);
+	}
 }
 
 /* The tables, as the daemon would write them: slots before the topic. */
@@ -815,18 +862,21 @@ static void write_tables(const struct prog *p)
 		if (p->client_slots_fd >= 0 && clients[i].in_slot)
 			assert_int_equal(bpf_map_update_elem(p->client_slots_fd, &idx, &cs, BPF_ANY), 0);
 	}
+	write_decoys(p);
 	for (size_t i = 0; i < N_TOPICS; i++) {
 		const struct topic_spec *ts = &topics[i];
 		__u32 key = ts->id;
 
 		if (p->offload && !ts->placed)
 			continue;
-		for (int k = 0; k < ts->nsubs && p->subs_fd >= 0; k++) {
-			__u32 slot = (__u32)ts->id * PSO_MAX_SUBS + (__u32)k;
+		for (uint32_t k = 0; k < model_cap[ts->id] && p->subs_fd >= 0; k++) {
+			__u32 slot = run_base_of(ts->id) + k;
 
 			assert_int_equal(bpf_map_update_elem(p->subs_fd, &slot, &model_sub[ts->id][k],
 							     BPF_ANY), 0);
 		}
+		if (p->runs_fd >= 0)
+			write_run(p, ts->id);
 		if (p->short_names_fd >= 0 && ts->short_name)
 			assert_int_equal(bpf_map_update_elem(p->short_names_fd, &key,
 							     &model_short[ts->id], BPF_ANY), 0);
@@ -874,13 +924,16 @@ static void build_world(void)
 		const struct topic_spec *ts = &topics[i];
 		struct pso_topic *t = &model_topic[ts->id];
 
-		t->sub_count = (uint16_t)ts->nsubs;
 		t->flags = ts->flags;
 		model_placed[ts->id] = ts->placed;
-		for (int k = 0; k < ts->nsubs; k++)
+		model_cap[ts->id] = ts->nsubs <= 1 ? (uint32_t)ts->nsubs : ts->nsubs <= 2 ? 2 : 4;
+		for (int k = 0; k < ts->nsubs; k++) {
 			model_sub[ts->id][k] = make_sub(&ts->subs[k], k);
-		if (ts->nsubs)
-			t->first = model_sub[ts->id][0];
+			if (!model_sub[ts->id][k].family)
+				continue;
+			if (!t->sub_count++)
+				t->first = model_sub[ts->id][k];
+		}
 		if (ts->short_name) {
 			memcpy(model_short[ts->id].name, ts->short_name, 2);
 			model_short[ts->id].valid = 1;

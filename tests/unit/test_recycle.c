@@ -803,11 +803,11 @@ static void test_store_known(void **state)
 #define N_TOPICS 16
 #define N_SLOTS 4
 
-enum wkind { W_TOPIC, W_SUB, W_SHORT, W_STATS, W_SYNC };
+enum wkind { W_TOPIC, W_SUB, W_SHORT, W_STATS, W_SYNC, W_RUN };
 
 struct tfx {
 	struct pso_tables t;
-	int topics_fd, subs_fd, clients_fd, names_fd, stats_fd;
+	int topics_fd, subs_fd, runs_fd, clients_fd, names_fd, stats_fd;
 	enum wkind log[256];
 	uint32_t keys[256];
 	int nlog;
@@ -822,7 +822,7 @@ static void t_on_write(void *ctx, int fd, const void *key, const void *val, int 
 		return;
 	f->keys[f->nlog] = key && fd != f->clients_fd ? *(const uint32_t *)key : 0;
 	f->log[f->nlog++] = fd == f->topics_fd ? W_TOPIC : fd == f->subs_fd ? W_SUB
-			    : fd == f->names_fd ? W_SHORT : W_STATS;
+			    : fd == f->names_fd ? W_SHORT : fd == f->runs_fd ? W_RUN : W_STATS;
 }
 
 static void t_on_sync(void *ctx)
@@ -842,6 +842,8 @@ static int tsetup(void **state)
 				      sizeof(struct pso_topic), N_TOPICS, NULL);
 	f->subs_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "r_subs", sizeof(uint32_t),
 				    sizeof(struct pso_sub), N_TOPICS * N_SLOTS, NULL);
+	f->runs_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "r_runs", sizeof(uint32_t),
+				    sizeof(struct pso_run), N_TOPICS, NULL);
 	f->clients_fd = bpf_map_create(BPF_MAP_TYPE_HASH, "r_clients", sizeof(struct pso_endpoint),
 				       sizeof(struct pso_client_val), 4, NULL);
 	f->names_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "r_short", sizeof(uint32_t),
@@ -849,10 +851,11 @@ static int tsetup(void **state)
 	f->stats_fd = bpf_map_create(BPF_MAP_TYPE_PERCPU_ARRAY, "r_stats", sizeof(uint32_t),
 				     sizeof(struct pso_topic_stats), N_TOPICS, NULL);
 	if (f->topics_fd < 0 || f->subs_fd < 0 || f->clients_fd < 0 || f->names_fd < 0 ||
-	    f->stats_fd < 0)
+	    f->stats_fd < 0 || f->runs_fd < 0)
 		fail_msg("cannot create BPF maps (%s); run as root", strerror(errno));
-	assert_int_equal(pso_tables_init(&f->t, f->topics_fd, f->subs_fd, f->clients_fd,
-					 N_TOPICS, N_SLOTS, 4), 0);
+	assert_int_equal(pso_tables_init(&f->t, f->topics_fd, f->subs_fd, f->runs_fd,
+					 f->clients_fd, N_TOPICS, N_TOPICS * N_SLOTS, 4), 0);
+	assert_int_equal(pso_tables_set_max_run(&f->t, N_SLOTS), 0);
 	assert_int_equal(pso_tables_use_short_names(&f->t, f->names_fd), 0);
 	assert_int_equal(pso_tables_use_topic_stats(&f->t, f->topics_fd), -EINVAL);
 	assert_int_equal(pso_tables_use_topic_stats(&f->t, f->stats_fd), 0);
@@ -870,6 +873,7 @@ static int tteardown(void **state)
 	pso_tables_free(&f->t);
 	close(f->topics_fd);
 	close(f->subs_fd);
+	close(f->runs_fd);
 	close(f->clients_fd);
 	close(f->names_fd);
 	close(f->stats_fd);
@@ -929,12 +933,26 @@ static void expect_no_trace(struct tfx *f, uint16_t id)
 	assert_memory_equal(pso_tables_topic(&f->t, id), &zt, sizeof(zt));
 	assert_int_equal(bpf_map_lookup_elem(f->names_fd, &key, &nv), 0);
 	assert_memory_equal(&nv, &zn, sizeof(zn));
-	for (uint32_t i = 0; i < N_SLOTS; i++) {
-		uint32_t sk = id * N_SLOTS + i;
+	/* No run, and no pool slot outside the other topics' runs holds
+	 * anything: the freed id has no slots left. */
+	{
+		const struct pso_run *r = pso_tables_run(&f->t, id);
+		bool owned[N_TOPICS * N_SLOTS] = { false };
 
-		assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &sk, &sv), 0);
-		assert_memory_equal(&sv, &zs, sizeof(zs));
-		assert_memory_equal(pso_tables_slot(&f->t, id, i), &zs, sizeof(zs));
+		assert_int_equal(r->cap[r->cur & 1], 0);
+		assert_null(pso_tables_slot(&f->t, id, 0));
+		for (uint16_t o = 1; o < N_TOPICS; o++) {
+			const struct pso_run *ro = pso_tables_run(&f->t, o);
+
+			for (uint32_t i = 0; i < ro->cap[ro->cur & 1]; i++)
+				owned[ro->base[ro->cur & 1] + i] = true;
+		}
+		for (uint32_t sk = 0; sk < N_TOPICS * N_SLOTS; sk++) {
+			if (owned[sk])
+				continue;
+			assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &sk, &sv), 0);
+			assert_memory_equal(&sv, &zs, sizeof(zs));
+		}
 	}
 	pso_tables_target(&f->t, id, &n);
 	assert_int_equal(n, 0);

@@ -1,17 +1,19 @@
 // SPDX-License-Identifier: (GPL-2.0-only OR BSD-2-Clause)
 /*
  * test_tables.c - the host's writer of the data-plane tables, against real
- * BPF maps (16 topics x 4 slots, 4 clients; the client slot tests add a
+ * BPF maps (16 topics, a pool of 64 subscriber slots with runs of at most 4
+ * - the pool tests lift that - and 4 clients; the client slot tests add a
  * pso_client_slots map).
  *
  * After every operation the maps must equal the shadow and the expected
  * layout.  Every map write is also recorded (the on_write hook) and the
- * recorded sequence is replayed against the rules the data plane depends
- * on (check_writes): a covered slot is always written, no servable `first`
- * or slot mixes two subscribers, no subscriber is servable twice, content
- * changes only while disabled, and a disabled servable entry is rewritten
- * only after a grace period.  A few sequences are also checked write by
- * write.
+ * recorded sequence is replayed as the data plane's readers see it
+ * (tests/lib/tblcheck.c: cur, the run, its slots; a reader may stall
+ * until a grace period): no servable `first` or slot mixes two
+ * subscribers, no subscriber is servable twice in a run a reader may walk,
+ * a move flips to a run with the same subscribers (none skipped, none
+ * twice), content changes only while disabled, and a disabled servable
+ * entry, a left run or a left half is rewritten only after a grace period.
  */
 #include <errno.h>
 #include <setjmp.h>
@@ -26,13 +28,15 @@
 #include <cmocka.h>
 #include <bpf/bpf.h>
 #include "tables/tables.h"
+#include "tblcheck.h"
 
 #define N_TOPICS  16
-#define N_SLOTS   4
+#define N_SLOTS   4	/* the longest run, but in the pool tests */
+#define N_POOL    64
 #define N_CLIENTS 4
 #define MAX_EVENTS 512
 
-enum ev_kind { EV_TOPIC, EV_SLOT, EV_CLIENT, EV_SYNC, EV_CSLOT };
+enum ev_kind { EV_TOPIC, EV_SLOT, EV_CLIENT, EV_SYNC, EV_CSLOT, EV_RUN };
 
 struct ev {
 	enum ev_kind kind;
@@ -44,28 +48,35 @@ struct ev {
 	struct pso_sub sub;
 	struct pso_endpoint ep;		/* EV_CLIENT: the key */
 	struct pso_client_slot cslot;	/* EV_CSLOT */
+	struct pso_run run;		/* EV_RUN */
 };
 
 struct fx {
 	struct pso_tables t;
-	int topics_fd, subs_fd, clients_fd;
-	int frozen_topics_fd, frozen_subs_fd;	/* writes to these fail */
+	int topics_fd, subs_fd, runs_fd, clients_fd;
+	int frozen_topics_fd, frozen_subs_fd, frozen_runs_fd;	/* writes to these fail */
 	int cslots_fd, frozen_cslots_fd;	/* -1 until use_slots() */
 	struct ev log[MAX_EVENTS];
 	int nlog;
 	int writes;		/* successful writes since reset_log */
 	int fail_after;		/* >= 0: fail the writes after this many */
+	/* The shadow at reset_log(): where the replay starts. */
+	struct pso_topic topics0[N_TOPICS];
+	struct pso_run runs0[N_TOPICS];
+	struct pso_sub subs0[N_POOL];
 };
 
 /* ---- fixture ------------------------------------------------------------- */
 
-static int make_maps(int *topics, int *subs)
+static int make_maps(int *topics, int *subs, int *runs)
 {
 	*topics = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_topics", sizeof(uint32_t),
 				 sizeof(struct pso_topic), N_TOPICS, NULL);
 	*subs = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_subs", sizeof(uint32_t),
-			       sizeof(struct pso_sub), N_TOPICS * N_SLOTS, NULL);
-	return *topics < 0 || *subs < 0 ? -1 : 0;
+			       sizeof(struct pso_sub), N_POOL, NULL);
+	*runs = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_runs", sizeof(uint32_t),
+			       sizeof(struct pso_run), N_TOPICS, NULL);
+	return *topics < 0 || *subs < 0 || *runs < 0 ? -1 : 0;
 }
 
 static void on_write(void *ctx, int fd, const void *key, const void *val, int err)
@@ -88,6 +99,11 @@ static void on_write(void *ctx, int fd, const void *key, const void *val, int er
 		e->key = *(const uint32_t *)key;
 		if (val)
 			e->sub = *(const struct pso_sub *)val;
+	} else if (fd == f->runs_fd || fd == f->frozen_runs_fd) {
+		e->kind = EV_RUN;
+		e->key = *(const uint32_t *)key;
+		if (val)
+			e->run = *(const struct pso_run *)val;
 	} else if (fd == f->cslots_fd || fd == f->frozen_cslots_fd) {
 		e->kind = EV_CSLOT;
 		e->key = *(const uint32_t *)key;
@@ -106,12 +122,14 @@ static void on_write(void *ctx, int fd, const void *key, const void *val, int er
 	if (err) {
 		f->t.topics_fd = f->topics_fd;
 		f->t.subs_fd = f->subs_fd;
+		f->t.runs_fd = f->runs_fd;
 		if (f->t.client_slots_fd >= 0)
 			f->t.client_slots_fd = f->cslots_fd;
 		f->fail_after = -1;
 	} else if (++f->writes == f->fail_after) {
 		f->t.topics_fd = f->frozen_topics_fd;
 		f->t.subs_fd = f->frozen_subs_fd;
+		f->t.runs_fd = f->frozen_runs_fd;
 		if (f->t.client_slots_fd >= 0)
 			f->t.client_slots_fd = f->frozen_cslots_fd;
 	}
@@ -134,8 +152,8 @@ static int setup(void **state)
 	if (!f)
 		return -1;
 	f->cslots_fd = f->frozen_cslots_fd = -1;
-	if (make_maps(&f->topics_fd, &f->subs_fd) ||
-	    make_maps(&f->frozen_topics_fd, &f->frozen_subs_fd)) {
+	if (make_maps(&f->topics_fd, &f->subs_fd, &f->runs_fd) ||
+	    make_maps(&f->frozen_topics_fd, &f->frozen_subs_fd, &f->frozen_runs_fd)) {
 		print_message("skip: cannot create BPF maps (%s); run as root\n", strerror(errno));
 		free(f);
 		*state = NULL;
@@ -146,10 +164,12 @@ static int setup(void **state)
 	assert_true(f->clients_fd >= 0);
 	assert_int_equal(bpf_map_freeze(f->frozen_topics_fd), 0);
 	assert_int_equal(bpf_map_freeze(f->frozen_subs_fd), 0);
+	assert_int_equal(bpf_map_freeze(f->frozen_runs_fd), 0);
 
-	err = pso_tables_init(&f->t, f->topics_fd, f->subs_fd, f->clients_fd,
-			      N_TOPICS, N_SLOTS, N_CLIENTS);
+	err = pso_tables_init(&f->t, f->topics_fd, f->subs_fd, f->runs_fd, f->clients_fd,
+			      N_TOPICS, N_POOL, N_CLIENTS);
 	assert_int_equal(err, 0);
+	assert_int_equal(pso_tables_set_max_run(&f->t, N_SLOTS), 0);
 	assert_ptr_equal(f->t.sync_readers, pso_tables_sync_rcu);
 	f->t.on_write = on_write;
 	f->t.sync_readers = on_sync;
@@ -171,6 +191,8 @@ static int teardown(void **state)
 	close(f->clients_fd);
 	close(f->frozen_topics_fd);
 	close(f->frozen_subs_fd);
+	close(f->runs_fd);
+	close(f->frozen_runs_fd);
 	if (f->cslots_fd >= 0)
 		close(f->cslots_fd);
 	if (f->frozen_cslots_fd >= 0)
@@ -185,6 +207,9 @@ static void reset_log(struct fx *f)
 {
 	f->nlog = 0;
 	f->writes = 0;
+	memcpy(f->topics0, f->t.topics, sizeof(f->topics0));
+	memcpy(f->runs0, f->t.runs, sizeof(f->runs0));
+	memcpy(f->subs0, f->t.subs, sizeof(f->subs0));
 }
 
 /* ---- subscribers and expectations ------------------------------------------ */
@@ -195,7 +220,8 @@ static struct pso_sub sub4(int n, bool resolved)
 	struct pso_sub s = {};
 
 	s.dst_mac[0] = 0x02;
-	s.dst_mac[5] = n;
+	s.dst_mac[4] = (uint8_t)(n >> 8);
+	s.dst_mac[5] = (uint8_t)n;
 	s.src_mac[0] = 0x02;
 	s.src_mac[5] = 0xfe;
 	s.ifindex = n;
@@ -205,7 +231,8 @@ static struct pso_sub sub4(int n, bool resolved)
 	s.src_addr[0] = 10;
 	s.src_addr[3] = 254;
 	s.dst_addr[0] = 10;
-	s.dst_addr[3] = n;
+	s.dst_addr[2] = (uint8_t)(n >> 8);
+	s.dst_addr[3] = (uint8_t)n;
 	return s;
 }
 
@@ -219,78 +246,18 @@ static struct pso_endpoint ep_of(const struct pso_sub *s)
 
 struct dump {
 	struct pso_topic topics[N_TOPICS];
-	struct pso_sub subs[N_TOPICS * N_SLOTS];
+	struct pso_run runs[N_TOPICS];
+	struct pso_sub subs[N_POOL];
 };
 
 static void dump_maps(const struct fx *f, struct dump *d)
 {
-	for (uint32_t k = 0; k < N_TOPICS; k++)
+	for (uint32_t k = 0; k < N_TOPICS; k++) {
 		assert_int_equal(bpf_map_lookup_elem(f->topics_fd, &k, &d->topics[k]), 0);
-	for (uint32_t k = 0; k < N_TOPICS * N_SLOTS; k++)
+		assert_int_equal(bpf_map_lookup_elem(f->runs_fd, &k, &d->runs[k]), 0);
+	}
+	for (uint32_t k = 0; k < N_POOL; k++)
 		assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &k, &d->subs[k]), 0);
-}
-
-/* The maps hold exactly t's shadow, and every topic is at rest: `first`
- * is slot 0, slots past sub_count are zero. */
-static void check_maps_of(const struct fx *f, const struct pso_tables *t)
-{
-	static const struct pso_sub zero;
-	struct dump d;
-
-	dump_maps(f, &d);
-	assert_memory_equal(d.topics, t->topics, sizeof(d.topics));
-	assert_memory_equal(d.subs, t->subs, sizeof(d.subs));
-	for (int id = 0; id < N_TOPICS; id++) {
-		const struct pso_topic *t = &d.topics[id];
-		const struct pso_sub *slots = &d.subs[id * N_SLOTS];
-
-		assert_true(t->sub_count <= N_SLOTS);
-		assert_memory_equal(&t->first, t->sub_count ? &slots[0] : &zero, sizeof(zero));
-		for (int i = t->sub_count; i < N_SLOTS; i++)
-			assert_memory_equal(&slots[i], &zero, sizeof(zero));
-	}
-}
-
-static void check_maps(const struct fx *f)
-{
-	check_maps_of(f, &f->t);
-}
-
-/* Topic id holds exactly these subscribers, in this slot order. */
-static void expect_layout(const struct fx *f, uint16_t id, int n, const struct pso_sub *want)
-{
-	const struct pso_topic *t = pso_tables_topic(&f->t, id);
-
-	check_maps(f);
-	assert_int_equal(t->sub_count, n);
-	for (int i = 0; i < n; i++) {
-		assert_memory_equal(pso_tables_slot(&f->t, id, i), &want[i], sizeof(want[i]));
-		struct pso_endpoint ep = ep_of(&want[i]);
-		assert_int_equal(pso_tables_sub_find(&f->t, id, &ep), i);
-	}
-	if (n)
-		assert_memory_equal(&t->first, &want[0], sizeof(want[0]));
-}
-
-/* ---- replaying the write log ------------------------------------------------ */
-
-struct topic_state {
-	struct pso_topic topic;
-	struct pso_sub slots[N_SLOTS];
-};
-
-static void snapshot(const struct fx *f, uint16_t id, struct topic_state *s)
-{
-	s->topic = f->t.topics[id];
-	memcpy(s->slots, &f->t.subs[id * N_SLOTS], sizeof(s->slots));
-}
-
-static bool same_content(const struct pso_sub *a, const struct pso_sub *b)
-{
-	struct pso_sub x = *a, y = *b;
-
-	x.flags = y.flags = 0;
-	return !memcmp(&x, &y, sizeof(x));
 }
 
 static bool is_zero(const struct pso_sub *s)
@@ -300,101 +267,126 @@ static bool is_zero(const struct pso_sub *s)
 	return !memcmp(s, &zero, sizeof(zero));
 }
 
-/*
- * The one-write rule: each write changes an entry's flags byte over unchanged
- * content, or its content while the flags are 0 before and after.
- */
-static void check_one_write(int n, const char *what, const struct pso_sub *before,
-			    const struct pso_sub *after)
+static uint32_t run_base(const struct pso_run *r)
 {
-	if (!same_content(before, after) && (before->flags || after->flags))
-		fail_msg("write %d: %s content changed with flags %#x -> %#x", n, what,
-			 before->flags, after->flags);
+	return r->base[r->cur & 1];
 }
 
-/*
- * Replay the log of one operation on topic id, from `before` to the shadow
- * as it is now, and check every intermediate state.  alt: one more `first`
- * that may be servable (an operation undone after a write error had got
- * that far).
- */
-static void check_writes_alt(const struct fx *f, uint16_t id, const struct topic_state *before,
-			     const struct pso_sub *alt)
+static uint32_t run_cap(const struct pso_run *r)
 {
-	struct topic_state now = *before, after;
-	bool undrained[N_SLOTS + 1] = {};	/* [N_SLOTS] is `first` */
-	uint16_t max_count = before->topic.sub_count;
+	return r->cap[r->cur & 1];
+}
 
-	snapshot(f, id, &after);
+/* The maps hold exactly the shadow, and every topic is at rest: `first`
+ * is the first live slot of its run, sub_count the live ones (at most
+ * 255), pool slots outside every run are zero, runs do not overlap. */
+static void check_maps_of(const struct fx *f, const struct pso_tables *tb)
+{
+	static const struct pso_sub zero;
+	uint8_t owned[N_POOL] = {};
+	struct dump d;
+
+	dump_maps(f, &d);
+	assert_memory_equal(d.topics, tb->topics, sizeof(d.topics));
+	assert_memory_equal(d.runs, tb->runs, sizeof(d.runs));
+	assert_memory_equal(d.subs, tb->subs, sizeof(d.subs));
+	for (int id = 0; id < N_TOPICS; id++) {
+		const struct pso_topic *t = &d.topics[id];
+		uint32_t base = run_base(&d.runs[id]), cap = run_cap(&d.runs[id]), live = 0;
+		const struct pso_sub *first = NULL;
+
+		assert_true(base + cap <= N_POOL);
+		for (uint32_t i = 0; i < cap; i++) {
+			assert_false(owned[base + i]);
+			owned[base + i] = 1;
+			if (d.subs[base + i].family) {
+				live++;
+				if (!first)
+					first = &d.subs[base + i];
+			} else {
+				assert_true(is_zero(&d.subs[base + i]));
+			}
+		}
+		assert_int_equal(t->sub_count, live < 255 ? live : 255);
+		assert_memory_equal(&t->first, first ? first : &zero, sizeof(zero));
+	}
+	for (int k = 0; k < N_POOL; k++)
+		if (!owned[k])
+			assert_true(is_zero(&d.subs[k]));
+}
+
+static void check_maps(const struct fx *f)
+{
+	check_maps_of(f, &f->t);
+}
+
+/* Topic id holds exactly these subscribers, in this run order. */
+static void expect_layout(const struct fx *f, uint16_t id, int n, const struct pso_sub *want)
+{
+	const struct pso_topic *t = pso_tables_topic(&f->t, id);
+	const struct pso_run *r = pso_tables_run(&f->t, id);
+	int k = 0;
+
+	check_maps(f);
+	for (uint32_t i = 0; i < run_cap(r); i++) {
+		const struct pso_sub *s = pso_tables_slot(&f->t, id, i);
+		struct pso_endpoint ep;
+
+		if (!s->family)
+			continue;
+		assert_true(k < n);
+		assert_memory_equal(s, &want[k], sizeof(want[k]));
+		ep = ep_of(&want[k]);
+		assert_int_equal(pso_tables_sub_find(&f->t, id, &ep), (int)i);
+		k++;
+	}
+	assert_int_equal(k, n);
+	assert_int_equal(t->sub_count, n < 255 ? n : 255);
+	if (n)
+		assert_memory_equal(&t->first, &want[0], sizeof(want[0]));
+	else
+		assert_int_equal(run_cap(r), 0);	/* no subscriber: no run */
+}
+
+static uint32_t pool_free(const struct fx *f)
+{
+	struct pso_tables_usage u;
+
+	pso_tables_usage(&f->t, &u);
+	return u.pool_free;
+}
+
+/* ---- replaying the write log ------------------------------------------------ */
+
+/*
+ * Replay the log since reset_log() as the data plane's readers see it
+ * (tblcheck.h); it must end where the tables are.
+ */
+static void replay(const struct fx *f)
+{
+	struct tblcheck c;
+
+	assert_int_equal(tblcheck_init(&c, N_TOPICS, N_POOL, f->topics0, f->runs0, f->subs0), 0);
 	for (int n = 0; n < f->nlog; n++) {
 		const struct ev *e = &f->log[n];
-		const struct pso_sub *old_first = &before->topic.first, *new_first = &after.topic.first;
 
 		if (e->kind == EV_SYNC) {
-			memset(undrained, 0, sizeof(undrained));
+			/* Synchronous waits: every write before it is covered. */
+			tblcheck_sync(&c, n);
 			continue;
 		}
-		if (e->err || e->kind == EV_CLIENT || e->kind == EV_CSLOT)
+		if (e->err || e->del)
 			continue;
-		if (e->kind == EV_TOPIC) {
-			assert_int_equal(e->key, id);
-			check_one_write(n, "first", &now.topic.first, &e->topic.first);
-			if (undrained[N_SLOTS] && !same_content(&now.topic.first, &e->topic.first))
-				fail_msg("write %d: first rewritten without a grace period", n);
-			if ((now.topic.first.flags & PSO_SUB_F_RESOLVED) &&
-			    !(e->topic.first.flags & PSO_SUB_F_RESOLVED))
-				undrained[N_SLOTS] = true;
-			now.topic = e->topic;
-			/* A servable `first` is the old or the new slot 0, never a third. */
-			if ((now.topic.first.flags & PSO_SUB_F_RESOLVED) &&
-			    memcmp(&now.topic.first, old_first, sizeof(*old_first)) &&
-			    memcmp(&now.topic.first, new_first, sizeof(*new_first)) &&
-			    (!alt || memcmp(&now.topic.first, alt, sizeof(*alt))))
-				fail_msg("write %d: first is servable and neither old nor new", n);
-		} else {
-			uint32_t slot = e->key - id * N_SLOTS;
-
-			assert_true(e->key >= (uint32_t)id * N_SLOTS && slot < N_SLOTS);
-			/* A slot covered by sub_count is being rewritten: the one-write
-			 * rule applies (uncovered slots are read by nobody). */
-			if (slot < max_count)
-				check_one_write(n, "slot", &now.slots[slot], &e->sub);
-			if (undrained[slot] && !same_content(&now.slots[slot], &e->sub))
-				fail_msg("write %d: slot %u rewritten without a grace period", n, slot);
-			if ((now.slots[slot].flags & PSO_SUB_F_RESOLVED) &&
-			    !(e->sub.flags & PSO_SUB_F_RESOLVED))
-				undrained[slot] = true;
-			now.slots[slot] = e->sub;
-		}
-		if (now.topic.sub_count > max_count)
-			max_count = now.topic.sub_count;
-
-		/* sub_count never covers an unwritten slot. */
-		for (int i = 0; i < now.topic.sub_count; i++)
-			if (is_zero(&now.slots[i]))
-				fail_msg("write %d: sub_count %u covers empty slot %d", n,
-					 now.topic.sub_count, i);
-		/* No subscriber is servable in two slots at once (a TC run that
-		 * read an older, higher sub_count walks them all). */
-		for (int i = 0; i < N_SLOTS; i++)
-			for (int j = i + 1; j < N_SLOTS; j++)
-				if ((now.slots[i].flags & PSO_SUB_F_RESOLVED) &&
-				    (now.slots[j].flags & PSO_SUB_F_RESOLVED)) {
-					struct pso_endpoint a = ep_of(&now.slots[i]);
-					struct pso_endpoint b = ep_of(&now.slots[j]);
-
-					if (!memcmp(&a, &b, sizeof(a)))
-						fail_msg("write %d: subscriber servable in slots %d and %d",
-							 n, i, j);
-				}
+		if (e->kind == EV_TOPIC)
+			tblcheck_topic(&c, n, e->key, &e->topic);
+		else if (e->kind == EV_RUN)
+			tblcheck_run(&c, n, e->key, &e->run);
+		else if (e->kind == EV_SLOT)
+			tblcheck_slot(&c, n, e->key, &e->sub);
 	}
-	/* The replay ends where the tables are. */
-	assert_memory_equal(&now, &after, sizeof(now));
-}
-
-static void check_writes(const struct fx *f, uint16_t id, const struct topic_state *before)
-{
-	check_writes_alt(f, id, before, NULL);
+	if (tblcheck_equal(&c, f->t.topics, f->t.runs, f->t.subs))
+		fail_msg("%s", c.err);
+	tblcheck_free(&c);
 }
 
 /* ---- expected write sequences ------------------------------------------------ */
@@ -402,8 +394,9 @@ static void check_writes(const struct fx *f, uint16_t id, const struct topic_sta
 struct want_ev {
 	enum ev_kind kind;
 	uint32_t key;
-	const void *val;	/* struct pso_topic, pso_sub or pso_client_slot;
-				 * EV_CLIENT: the key, or NULL for any */
+	const void *val;	/* struct pso_topic, pso_sub, pso_run or
+				 * pso_client_slot; EV_CLIENT: the key, or NULL
+				 * for any */
 };
 
 static struct pso_topic topic_v(uint16_t count, uint8_t flags, struct pso_sub first)
@@ -421,7 +414,7 @@ static struct pso_sub off(struct pso_sub s)
 
 static void expect_log(const struct fx *f, int n, const struct want_ev *want)
 {
-	static const char *kinds[] = { "topic", "slot", "client", "sync", "client slot" };
+	static const char *kinds[] = { "topic", "slot", "client", "sync", "client slot", "run" };
 
 	for (int i = 0; i < n && i < f->nlog; i++) {
 		const struct ev *e = &f->log[i];
@@ -434,6 +427,8 @@ static void expect_log(const struct fx *f, int n, const struct want_ev *want)
 			assert_memory_equal(&e->topic, want[i].val, sizeof(e->topic));
 		else if (e->kind == EV_SLOT)
 			assert_memory_equal(&e->sub, want[i].val, sizeof(e->sub));
+		else if (e->kind == EV_RUN)
+			assert_memory_equal(&e->run, want[i].val, sizeof(e->run));
 		else if (e->kind == EV_CSLOT)
 			assert_memory_equal(&e->cslot, want[i].val, sizeof(e->cslot));
 		else if (e->kind == EV_CLIENT && want[i].val)
@@ -451,26 +446,32 @@ static void test_init_checks(void **state)
 	struct pso_tables t;
 	int small;
 
-	/* A subs map too small for max_topics * max_subs. */
-	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->clients_fd,
-					 N_TOPICS, N_SLOTS + 1, N_CLIENTS), -EINVAL);
+	/* A pool map smaller than the pool asked for. */
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->runs_fd, f->clients_fd,
+					 N_TOPICS, N_POOL + 1, N_CLIENTS), -EINVAL);
 	/* Maps swapped: value sizes differ. */
-	assert_int_equal(pso_tables_init(&t, f->subs_fd, f->topics_fd, f->clients_fd,
+	assert_int_equal(pso_tables_init(&t, f->subs_fd, f->topics_fd, f->runs_fd, f->clients_fd,
 					 N_TOPICS, 1, N_CLIENTS), -EINVAL);
-	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->topics_fd,
-					 N_TOPICS, N_SLOTS, N_CLIENTS), -EINVAL);
-	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->clients_fd,
-					 1, N_SLOTS, N_CLIENTS), -EINVAL);
-	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->clients_fd,
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->runs_fd, f->subs_fd, f->clients_fd,
+					 N_TOPICS, N_POOL, N_CLIENTS), -EINVAL);
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->runs_fd, f->topics_fd,
+					 N_TOPICS, N_POOL, N_CLIENTS), -EINVAL);
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->runs_fd, f->clients_fd,
+					 1, N_POOL, N_CLIENTS), -EINVAL);
+	assert_int_equal(pso_tables_init(&t, f->topics_fd, f->subs_fd, f->runs_fd, f->clients_fd,
 					 N_TOPICS, 0, N_CLIENTS), -EINVAL);
 	small = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_small", sizeof(uint32_t),
 			       sizeof(struct pso_topic), N_TOPICS - 1, NULL);
 	assert_true(small >= 0);
-	assert_int_equal(pso_tables_init(&t, small, f->subs_fd, f->clients_fd,
-					 N_TOPICS, N_SLOTS, N_CLIENTS), -EINVAL);
+	assert_int_equal(pso_tables_init(&t, small, f->subs_fd, f->runs_fd, f->clients_fd,
+					 N_TOPICS, N_POOL, N_CLIENTS), -EINVAL);
 	close(small);
-	assert_true(pso_tables_init(&t, -1, f->subs_fd, f->clients_fd,
-				    N_TOPICS, N_SLOTS, N_CLIENTS) < 0);
+	assert_true(pso_tables_init(&t, -1, f->subs_fd, f->runs_fd, f->clients_fd,
+				    N_TOPICS, N_POOL, N_CLIENTS) < 0);
+	/* Runs: powers of two up to PSO_MAX_RUN. */
+	assert_int_equal(pso_tables_set_max_run(&f->t, 3), -EINVAL);
+	assert_int_equal(pso_tables_set_max_run(&f->t, 2 * PSO_MAX_RUN), -EINVAL);
+	assert_int_equal(pso_tables_set_max_run(&f->t, 0), -EINVAL);
 }
 
 static void test_bad_arguments(void **state)
@@ -489,7 +490,7 @@ static void test_bad_arguments(void **state)
 	assert_int_equal(pso_tables_sub_update(&f->t, 1, &s), -ENOENT);
 	assert_int_equal(pso_tables_sub_find(&f->t, 1, &ep), -ENOENT);
 	assert_null(pso_tables_topic(&f->t, N_TOPICS));
-	assert_null(pso_tables_slot(&f->t, 1, N_SLOTS));
+	assert_null(pso_tables_slot(&f->t, 1, 0));	/* no run yet */
 	assert_int_equal(f->nlog, 0);
 }
 
@@ -527,7 +528,7 @@ static void test_short_names(void **state)
 	struct pso_short_name sn;
 	int names_fd = bpf_map_create(BPF_MAP_TYPE_ARRAY, "t_short", sizeof(uint32_t),
 				      sizeof(struct pso_short_name), N_TOPICS, NULL);
-	__u32 key = 5;
+	__u32 key = 5, slot;
 
 	assert_true(names_fd >= 0);
 	f->t.on_write = NULL;	/* the log knows no short-name map */
@@ -540,7 +541,8 @@ static void test_short_names(void **state)
 	assert_int_equal(pso_tables_topic_set(&f->t, 5, 0), 0);
 	assert_int_equal(pso_tables_sub_add(&f->t, 5, &s), 0);
 	assert_int_equal(pso_tables_slot(&f->t, 5, 0)->flags, PSO_SUB_F_SHORT);
-	assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &(__u32){ 5 * N_SLOTS }, &got), 0);
+	slot = run_base(pso_tables_run(&f->t, 5));
+	assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &slot, &got), 0);
 	assert_int_equal(got.flags, PSO_SUB_F_SHORT);
 
 	assert_int_equal(pso_tables_use_short_names(&f->t, names_fd), 0);
@@ -553,7 +555,7 @@ static void test_short_names(void **state)
 	/* Now the same slot is servable, in its form. */
 	assert_int_equal(pso_tables_sub_update(&f->t, 5, &s), 0);
 	assert_int_equal(pso_tables_slot(&f->t, 5, 0)->flags, PSO_SUB_F_RESOLVED | PSO_SUB_F_SHORT);
-	assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &(__u32){ 5 * N_SLOTS }, &got), 0);
+	assert_int_equal(bpf_map_lookup_elem(f->subs_fd, &slot, &got), 0);
 	assert_int_equal(got.flags, PSO_SUB_F_RESOLVED | PSO_SUB_F_SHORT);
 	/* Another topic without a name: its short-form slot is not servable,
 	 * by one subscriber's change across topics too. */
@@ -572,13 +574,10 @@ static void test_add_subscribers(void **state)
 
 	assert_int_equal(pso_tables_topic_set(&f->t, 3, 0), 0);
 	for (int i = 0; i < N_SLOTS; i++) {
-		struct topic_state before;
-
 		s[i] = sub4(i + 1, i != 2);	/* one not yet resolved */
-		snapshot(f, 3, &before);
 		reset_log(f);
 		assert_int_equal(pso_tables_sub_add(&f->t, 3, &s[i]), 0);
-		check_writes(f, 3, &before);
+		replay(f);
 		expect_layout(f, 3, i + 1, s);
 		assert_int_equal(f->t.nsubs, i + 1);
 		assert_int_equal(pso_tables_topic(&f->t, 3)->flags, PSO_TOPIC_F_VALID);
@@ -604,6 +603,7 @@ static void test_congestion(void **state)
 	}
 	dump_maps(f, &before);
 	reset_log(f);
+	/* The run is as long as max_run lets it be. */
 	assert_int_equal(pso_tables_sub_add(&f->t, 7, &extra), -ENOSPC);
 	assert_int_equal(f->nlog, 0);
 	dump_maps(f, &after);
@@ -626,12 +626,10 @@ static void fill(struct fx *f, uint16_t id, int n, struct pso_sub *s)
 static void remove_checked(struct fx *f, uint16_t id, const struct pso_sub *s)
 {
 	struct pso_endpoint ep = ep_of(s);
-	struct topic_state before;
 
-	snapshot(f, id, &before);
 	reset_log(f);
 	assert_int_equal(pso_tables_sub_remove(&f->t, id, &ep), 0);
-	check_writes(f, id, &before);
+	replay(f);
 	assert_int_equal(pso_tables_sub_find(&f->t, id, &ep), -ENOENT);
 }
 
@@ -642,24 +640,30 @@ static void test_remove(void **state)
 	struct pso_endpoint ep;
 
 	fill(f, 2, 4, s);
-	/* middle: the last slot fills the hole */
+	/* middle: a hole, nothing moves */
 	remove_checked(f, 2, &s[1]);
-	expect_layout(f, 2, 3, (struct pso_sub[]){ s[0], s[3], s[2] });
-	/* first: `first` follows slot 0 */
+	expect_layout(f, 2, 3, (struct pso_sub[]){ s[0], s[2], s[3] });
+	assert_true(is_zero(pso_tables_slot(&f->t, 2, 1)));
+	/* first: `first` follows the first live slot */
 	remove_checked(f, 2, &s[0]);
 	expect_layout(f, 2, 2, (struct pso_sub[]){ s[2], s[3] });
-	/* last: nothing moves */
 	remove_checked(f, 2, &s[3]);
 	expect_layout(f, 2, 1, (struct pso_sub[]){ s[2] });
-	/* the only one: `first` is cleared */
+	/* the only one: `first` is cleared, and the run freed */
 	remove_checked(f, 2, &s[2]);
 	expect_layout(f, 2, 0, NULL);
 	assert_int_equal(f->t.nsubs, 0);
 	ep = ep_of(&s[2]);
 	assert_int_equal(pso_tables_sub_remove(&f->t, 2, &ep), -ENOENT);
+	assert_int_equal(pool_free(f), N_POOL);
 
-	/* The slots are reused. */
+	/* The slots are reused; an add fills the first hole. */
 	fill(f, 2, 4, s);
+	expect_layout(f, 2, 4, s);
+	remove_checked(f, 2, &s[1]);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 2, &s[1]), 0);
+	replay(f);
 	expect_layout(f, 2, 4, s);
 }
 
@@ -667,28 +671,28 @@ static void test_update_in_place(void **state)
 {
 	struct fx *f = FX();
 	struct pso_sub s[3], moved, unres, learned;
-	struct topic_state before;
+	uint32_t base;
 
 	fill(f, 4, 3, s);
+	base = run_base(pso_tables_run(&f->t, 4));
 
 	/* Next hop of slot 0 changes: slot and `first` go through the protocol. */
 	moved = s[0];
 	moved.dst_mac[4] = 0x77;
 	moved.ifindex = 42;
-	snapshot(f, 4, &before);
 	reset_log(f);
 	assert_int_equal(pso_tables_sub_update(&f->t, 4, &moved), 0);
-	check_writes(f, 4, &before);
+	replay(f);
 	struct pso_topic t_off = topic_v(3, 0, off(s[0]));
 	struct pso_topic t_new_off = topic_v(3, 0, off(moved));
 	struct pso_topic t_new = topic_v(3, 0, moved);
 	struct pso_sub s0_off = off(s[0]), moved_off = off(moved);
 	expect_log(f, 7, (struct want_ev[]){
 		{ EV_TOPIC, 4, &t_off },
-		{ EV_SLOT, 16, &s0_off },
+		{ EV_SLOT, base, &s0_off },
 		{ EV_SYNC, 0, NULL },
-		{ EV_SLOT, 16, &moved_off },
-		{ EV_SLOT, 16, &moved },
+		{ EV_SLOT, base, &moved_off },
+		{ EV_SLOT, base, &moved },
 		{ EV_TOPIC, 4, &t_new_off },
 		{ EV_TOPIC, 4, &t_new },
 	});
@@ -699,19 +703,21 @@ static void test_update_in_place(void **state)
 	unres.flags = 0;
 	reset_log(f);
 	assert_int_equal(pso_tables_sub_update(&f->t, 4, &unres), 0);
-	expect_log(f, 1, (struct want_ev[]){ { EV_SLOT, 18, &unres } });
+	expect_log(f, 1, (struct want_ev[]){ { EV_SLOT, base + 2, &unres } });
 
-	/* Then learns a new one: content while disabled, then flags; no wait. */
+	/* Then learns a new one: content while disabled, then flags - after
+	 * a grace period: a reader that read the flags set just before they
+	 * were cleared may still be reading the old content. */
 	learned = s[2];
 	learned.dst_mac[4] = 0x99;
-	snapshot(f, 4, &before);
 	reset_log(f);
 	assert_int_equal(pso_tables_sub_update(&f->t, 4, &learned), 0);
-	check_writes(f, 4, &before);
+	replay(f);
 	struct pso_sub learned_off = off(learned);
-	expect_log(f, 2, (struct want_ev[]){
-		{ EV_SLOT, 18, &learned_off },
-		{ EV_SLOT, 18, &learned },
+	expect_log(f, 3, (struct want_ev[]){
+		{ EV_SYNC, 0, NULL },
+		{ EV_SLOT, base + 2, &learned_off },
+		{ EV_SLOT, base + 2, &learned },
 	});
 	expect_layout(f, 4, 3, (struct pso_sub[]){ moved, s[1], learned });
 
@@ -722,118 +728,118 @@ static void test_update_in_place(void **state)
 	assert_int_equal(f->t.nsubs, 3);
 }
 
-/* The exact writes of the three operations the protocol is built around. */
+/* The exact writes of the operations the protocol is built around. */
 static void test_write_order(void **state)
 {
 	struct fx *f = FX();
 	struct pso_sub a = sub4(1, true), b = sub4(2, true);
 	struct pso_sub a_off = off(a), b_off = off(b);
 	static const struct pso_sub zero;
-	struct pso_endpoint ep_a = ep_of(&a);
-	struct topic_state before;
+	struct pso_endpoint ep_a = ep_of(&a), ep_b = ep_of(&b);
+	struct pso_run r_half, r_flip, r_free;
+	uint32_t base;
 
-	/* add the first subscriber: slot, then `first` disabled with the count
-	 * still 0, then the count and the flags together */
-	struct pso_topic t1 = topic_v(0, 0, a_off), t2 = topic_v(1, 0, a);
-	snapshot(f, 6, &before);
+	/* add the first subscriber: a run (its half, then the flip; nobody
+	 * read it before), then the slot in two steps, `first` disabled with
+	 * the count still 0, then the count and the flags together */
 	reset_log(f);
 	assert_int_equal(pso_tables_sub_add(&f->t, 6, &a), 0);
-	check_writes(f, 6, &before);
-	expect_log(f, 3, (struct want_ev[]){
-		{ EV_SLOT, 24, &a },
+	replay(f);
+	base = run_base(pso_tables_run(&f->t, 6));
+	r_half = (struct pso_run){ .base = { 0, base }, .cap = { 0, N_SLOTS }, .cur = 0 };
+	r_flip = r_half;
+	r_flip.cur = 1;
+	struct pso_topic t1 = topic_v(0, 0, a_off), t2 = topic_v(1, 0, a);
+	expect_log(f, 6, (struct want_ev[]){
+		{ EV_RUN, 6, &r_half },
+		{ EV_RUN, 6, &r_flip },
+		{ EV_SLOT, base, &a_off },
+		{ EV_SLOT, base, &a },
 		{ EV_TOPIC, 6, &t1 },
 		{ EV_TOPIC, 6, &t2 },
 	});
 
-	/* add a second: slot 1, then the count */
+	/* add a second: slot 1 in two steps (TC walks the whole run), then
+	 * the count */
 	struct pso_topic t3 = topic_v(2, 0, a);
-	snapshot(f, 6, &before);
 	reset_log(f);
 	assert_int_equal(pso_tables_sub_add(&f->t, 6, &b), 0);
-	check_writes(f, 6, &before);
-	expect_log(f, 2, (struct want_ev[]){
-		{ EV_SLOT, 25, &b },
+	replay(f);
+	expect_log(f, 3, (struct want_ev[]){
+		{ EV_SLOT, base + 1, &b_off },
+		{ EV_SLOT, base + 1, &b },
 		{ EV_TOPIC, 6, &t3 },
 	});
 
-	/* remove slot 0 of two: count down with `first` disabled, disable slot 0
-	 * and the last slot, wait, move b into slot 0, `first` follows, clear
-	 * the old last slot */
+	/* remove slot 0 of two: count down with `first` disabled, disable slot
+	 * 0, wait, `first` follows slot 1, zero the hole; b never moves */
 	struct pso_topic r1 = topic_v(1, 0, a_off), r2 = topic_v(1, 0, b_off), r3 = topic_v(1, 0, b);
-	snapshot(f, 6, &before);
 	reset_log(f);
 	assert_int_equal(pso_tables_sub_remove(&f->t, 6, &ep_a), 0);
-	check_writes(f, 6, &before);
-	expect_log(f, 9, (struct want_ev[]){
+	replay(f);
+	expect_log(f, 6, (struct want_ev[]){
 		{ EV_TOPIC, 6, &r1 },
-		{ EV_SLOT, 24, &a_off },
-		{ EV_SLOT, 25, &b_off },
+		{ EV_SLOT, base, &a_off },
 		{ EV_SYNC, 0, NULL },
-		{ EV_SLOT, 24, &b_off },
-		{ EV_SLOT, 24, &b },
 		{ EV_TOPIC, 6, &r2 },
 		{ EV_TOPIC, 6, &r3 },
-		{ EV_SLOT, 25, &zero },
+		{ EV_SLOT, base, &zero },
 	});
 	expect_layout(f, 6, 1, &b);
 
-	/* remove the only one (never resolved: nothing to wait for) */
-	struct pso_sub c = sub4(3, false);
-	struct pso_endpoint ep_b = ep_of(&b), ep_c = ep_of(&c);
-	assert_int_equal(pso_tables_sub_remove(&f->t, 6, &ep_b), 0);
-	assert_int_equal(pso_tables_sub_add(&f->t, 6, &c), 0);
-	struct pso_topic z1 = topic_v(0, 0, c), z2 = topic_v(0, 0, zero);
+	/* remove the last: disabled, the run goes in the same grace period
+	 * (its half, the flip), then the topic entry; the run zeroed after */
+	/* (the half readers left already says "no run": only the flip) */
+	r_free = (struct pso_run){ .base = { 0, base }, .cap = { 0, N_SLOTS }, .cur = 0 };
+	struct pso_topic z1 = topic_v(0, 0, b_off), z2 = topic_v(0, 0, zero);
 	reset_log(f);
-	assert_int_equal(pso_tables_sub_remove(&f->t, 6, &ep_c), 0);
-	expect_log(f, 3, (struct want_ev[]){
+	assert_int_equal(pso_tables_sub_remove(&f->t, 6, &ep_b), 0);
+	replay(f);
+	expect_log(f, 6, (struct want_ev[]){
 		{ EV_TOPIC, 6, &z1 },
+		{ EV_SLOT, base + 1, &b_off },
+		{ EV_RUN, 6, &r_free },
+		{ EV_SYNC, 0, NULL },
 		{ EV_TOPIC, 6, &z2 },
-		{ EV_SLOT, 24, &zero },
+		{ EV_SLOT, base + 1, &zero },
 	});
 	expect_layout(f, 6, 0, NULL);
+	assert_int_equal(pool_free(f), N_POOL);
 }
 
 /*
  * A map write fails at every position of an operation in turn: the error
- * comes back, the topic is as it was, and the shadow equals the maps.
+ * comes back, the topic has its subscribers as before, and the shadow
+ * equals the maps.
  */
 static void run_with_faults(struct fx *f, uint16_t id, int (*op)(struct fx *f, uint16_t id),
-			    struct pso_sub new_first)
+			    int n, const struct pso_sub *before)
 {
-	struct topic_state before, now;
 	int total = 0, err;
 
-	/* Fault after 0, 1, 2... writes; each undone run leaves the state the
-	 * next starts from; the first run that gets through ends the loop. */
-	snapshot(f, id, &before);
 	for (int k = 0;; k++) {
-		struct dump d0, d1;
-
-		dump_maps(f, &d0);
 		reset_log(f);
 		f->fail_after = k;
 		if (k == 0) {
 			f->t.topics_fd = f->frozen_topics_fd;
 			f->t.subs_fd = f->frozen_subs_fd;
+			f->t.runs_fd = f->frozen_runs_fd;
 		}
 		err = op(f, id);
 		if (f->fail_after >= 0) {	/* finished before write k + 1 */
 			f->fail_after = -1;
 			f->t.topics_fd = f->topics_fd;
 			f->t.subs_fd = f->subs_fd;
+			f->t.runs_fd = f->runs_fd;
 			assert_int_equal(err, 0);
 			total = k;
 			break;
 		}
 		if (err != -EPERM)
 			fail_msg("fault after %d writes: got %d, want -EPERM", k, err);
-		snapshot(f, id, &now);
-		assert_memory_equal(&now, &before, sizeof(now));
-		dump_maps(f, &d1);
-		assert_memory_equal(&d0, &d1, sizeof(d0));
-		check_maps(f);
 		/* The undo followed the rules as well. */
-		check_writes_alt(f, id, &before, &new_first);
+		replay(f);
+		expect_layout(f, id, n, before);
 	}
 	assert_true(total > 0);
 }
@@ -873,28 +879,25 @@ static void test_write_errors(void **state)
 {
 	struct fx *f = FX();
 	struct pso_sub s[4];
-	int nsubs;
-
 	struct pso_sub upd = sub4(1, true);
 
-	run_with_faults(f, 9, op_add_first, sub4(9, true));
+	run_with_faults(f, 9, op_add_first, 0, NULL);
 	assert_int_equal(f->t.nsubs, 1);
 	fill(f, 10, 3, s);
-	run_with_faults(f, 10, op_remove_slot0, s[2]);
-	expect_layout(f, 10, 2, (struct pso_sub[]){ s[2], s[1] });
+	run_with_faults(f, 10, op_remove_slot0, 3, s);
+	expect_layout(f, 10, 2, (struct pso_sub[]){ s[1], s[2] });
 	fill(f, 11, 3, s);
-	run_with_faults(f, 11, op_remove_middle, s[0]);
+	run_with_faults(f, 11, op_remove_middle, 3, s);
 	expect_layout(f, 11, 2, (struct pso_sub[]){ s[0], s[2] });
 	fill(f, 12, 3, s);
+	run_with_faults(f, 12, op_update_slot0, 3, s);
 	upd.dst_mac[3] = 0x55;
-	run_with_faults(f, 12, op_update_slot0, upd);
 	expect_layout(f, 12, 3, (struct pso_sub[]){ upd, s[1], s[2] });
 	/* Only the successful runs counted. */
-	nsubs = 1 + 2 + 2 + 3;
-	assert_int_equal(f->t.nsubs, nsubs);
+	assert_int_equal(f->t.nsubs, 1 + 2 + 2 + 3);
 }
 
-/* Random operations against a model of each topic's slot list. */
+/* Random operations against a model of each topic's subscriber set. */
 static void test_random_ops(void **state)
 {
 	struct fx *f = FX();
@@ -907,7 +910,6 @@ static void test_random_ops(void **state)
 		int who = 1 + rand_r(&seed) % 6;
 		struct pso_sub s = sub4(who, rand_r(&seed) % 4 != 0);
 		struct pso_endpoint ep = ep_of(&s);
-		struct topic_state before;
 		int at = -1, op = rand_r(&seed) % 3, err;
 
 		for (int i = 0; i < count[id]; i++)
@@ -915,7 +917,6 @@ static void test_random_ops(void **state)
 				at = i;
 		if (op == 2)	/* a next-hop change */
 			s.dst_mac[4] = rand_r(&seed) % 3;
-		snapshot(f, id, &before);
 		reset_log(f);
 		if (op == 0) {
 			err = pso_tables_sub_add(&f->t, id, &s);
@@ -933,7 +934,8 @@ static void test_random_ops(void **state)
 				assert_int_equal(err, -ENOENT);
 			else {
 				assert_int_equal(err, 0);
-				model[id][at] = model[id][--count[id]];
+				memmove(&model[id][at], &model[id][at + 1],
+					(size_t)(--count[id] - at) * sizeof(model[id][0]));
 			}
 		} else {
 			err = pso_tables_sub_update(&f->t, id, &s);
@@ -944,8 +946,223 @@ static void test_random_ops(void **state)
 				model[id][at] = s;
 			}
 		}
-		check_writes(f, id, &before);
-		expect_layout(f, id, count[id], model[id]);
+		replay(f);
+		/* Holes refill first: the run order is not the model's order;
+		 * compare as sets. */
+		check_maps(f);
+		assert_int_equal(pso_tables_topic(&f->t, id)->sub_count, count[id]);
+		for (int i = 0; i < count[id]; i++) {
+			struct pso_endpoint e = ep_of(&model[id][i]);
+			int k = pso_tables_sub_find(&f->t, id, &e);
+
+			assert_true(k >= 0);
+			assert_memory_equal(pso_tables_slot(&f->t, id, (uint32_t)k), &model[id][i],
+					    sizeof(model[id][i]));
+		}
+	}
+}
+
+/* ---- the pool: runs grown, shrunk, freed ------------------------------------ */
+
+static int live_in_run(const struct fx *f, uint16_t id)
+{
+	const struct pso_run *r = pso_tables_run(&f->t, id);
+	int n = 0;
+
+	for (uint32_t i = 0; i < run_cap(r); i++)
+		n += pso_tables_slot(&f->t, id, i)->family != 0;
+	return n;
+}
+
+/* Every subscriber of the list is in the topic's run, once. */
+static void expect_set(const struct fx *f, uint16_t id, int n, const struct pso_sub *want)
+{
+	check_maps(f);
+	assert_int_equal(live_in_run(f, id), n);
+	for (int i = 0; i < n; i++) {
+		struct pso_endpoint ep = ep_of(&want[i]);
+		int k = pso_tables_sub_find(&f->t, id, &ep);
+
+		assert_true(k >= 0);
+		assert_memory_equal(pso_tables_slot(&f->t, id, (uint32_t)k), &want[i],
+				    sizeof(want[i]));
+		assert_true(pso_tables_sub_served(&f->t, id, &ep, PSO_AF_INET));
+	}
+}
+
+/* A topic grows to half the pool (a grow needs the old run and the new
+ * one at once), each move replayed as readers see it (the flip to a run
+ * with the same subscribers), and shrinks back. */
+static void test_pool_grow_shrink(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s[N_POOL / 2], t2[N_POOL / 2];
+	struct pso_endpoint ep;
+	uint32_t caps[] = { 4, 4, 4, 4, 8, 8, 8, 8, 16 };
+
+	assert_int_equal(pso_tables_set_max_run(&f->t, N_POOL / 2), 0);
+	assert_int_equal(pso_tables_topic_set(&f->t, 1, 0), 0);
+	for (int i = 0; i < N_POOL / 2; i++) {
+		s[i] = sub4(i + 1, true);
+		reset_log(f);
+		assert_int_equal(pso_tables_sub_add(&f->t, 1, &s[i]), 0);
+		replay(f);
+		expect_layout(f, 1, i + 1, s);	/* a grow keeps the order */
+		if (i < (int)(sizeof(caps) / sizeof(caps[0])))
+			assert_int_equal(run_cap(pso_tables_run(&f->t, 1)), caps[i]);
+	}
+	assert_int_equal(run_cap(pso_tables_run(&f->t, 1)), N_POOL / 2);
+	/* The longest run is full: refused. */
+	assert_int_equal(pso_tables_sub_add(&f->t, 1, &(struct pso_sub){ .family = PSO_AF_INET,
+			 .dst_port = 7 }), -ENOSPC);
+	/* Two more topics take most of the other half: 16 and 8. */
+	fill(f, 2, N_POOL / 4, t2);
+	fill(f, 3, N_POOL / 8, t2);
+	assert_int_equal(pool_free(f), N_POOL / 8);
+	/* No free run of 16 for topic 3's ninth: refused, nothing written. */
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 3, &t2[N_POOL / 8]), -ENOSPC);
+	assert_int_equal(f->nlog, 0);
+	check_maps(f);
+	/* The last 8 slots: two topics of 4, then the pool is full. */
+	fill(f, 4, 4, t2);
+	fill(f, 5, 4, t2);
+	assert_int_equal(pool_free(f), 0);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 6, &t2[0]), -ENOSPC);
+	assert_int_equal(f->nlog, 0);
+	check_maps(f);
+	for (int i = 0; i < N_POOL / 4; i++) {
+		remove_checked(f, 2, &t2[i]);
+		if (i < N_POOL / 8)
+			remove_checked(f, 3, &t2[i]);
+		if (i < 4) {
+			remove_checked(f, 4, &t2[i]);
+			remove_checked(f, 5, &t2[i]);
+		}
+	}
+	assert_int_equal(pool_free(f), N_POOL / 2);
+	/* Down to a quarter: the next removal shrinks the run (the live
+	 * ones keep their order), replayed too. */
+	for (int i = N_POOL / 2 - 1; i >= 3; i--) {
+		ep = ep_of(&s[i]);
+		reset_log(f);
+		assert_int_equal(pso_tables_sub_remove(&f->t, 1, &ep), 0);
+		replay(f);
+		expect_layout(f, 1, i, s);
+		/* Never more than a quarter empty... but for hysteresis: a
+		 * run shrinks when at most a quarter of it is used. */
+		assert_true(run_cap(pso_tables_run(&f->t, 1)) < (uint32_t)(4 * i + 4));
+	}
+	/* Three left: a run of PSO_MIN_RUN (4) at most twice what it holds. */
+	assert_int_equal(run_cap(pso_tables_run(&f->t, 1)), 8);
+	assert_int_equal(pool_free(f), N_POOL - 8);
+	for (int i = 2; i >= 0; i--)
+		remove_checked(f, 1, &s[i]);
+	expect_layout(f, 1, 0, NULL);
+	assert_int_equal(pool_free(f), N_POOL);
+}
+
+/* Holes from removals in the middle: adds fill the first hole, and the
+ * run is not moved while it is more than a quarter full. */
+static void test_pool_holes(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub s[16], x = sub4(100, true);
+	uint32_t base;
+
+	assert_int_equal(pso_tables_set_max_run(&f->t, 16), 0);
+	fill(f, 3, 16, s);
+	base = run_base(pso_tables_run(&f->t, 3));
+	for (int i = 1; i < 16; i += 3)
+		remove_checked(f, 3, &s[i]);
+	assert_int_equal(run_base(pso_tables_run(&f->t, 3)), base);
+	reset_log(f);
+	assert_int_equal(pso_tables_sub_add(&f->t, 3, &x), 0);
+	replay(f);
+	assert_int_equal(pso_tables_sub_find(&f->t, 3, &(struct pso_endpoint){ 0 }), -EINVAL);
+	{
+		struct pso_endpoint ep = ep_of(&x);
+
+		assert_int_equal(pso_tables_sub_find(&f->t, 3, &ep), 1);	/* the first hole */
+	}
+	assert_int_equal(live_in_run(f, 3), 16 - 5 + 1);
+}
+
+/* Many topics growing and shrinking interleaved: afterwards the freed
+ * runs merge back, and a run of the whole pool fits again; while the pool
+ * is fragmented, a run that does not fit is refused with the tables as
+ * they were. */
+static void test_pool_fragmentation(void **state)
+{
+	struct fx *f = FX();
+	struct pso_sub model[N_TOPICS][N_POOL];
+	int count[N_TOPICS] = {};
+	unsigned int seed = 777;
+	int refused = 0;
+
+	assert_int_equal(pso_tables_set_max_run(&f->t, 32), 0);
+	for (uint16_t id = 1; id <= 8; id++)
+		assert_int_equal(pso_tables_topic_set(&f->t, id, 0), 0);
+	for (int step = 0; step < 4000; step++) {
+		uint16_t id = 1 + rand_r(&seed) % 8;
+		bool add = rand_r(&seed) % 100 < (step < 2000 ? 60 : 35);
+		struct dump before, after;
+		int err;
+
+		if (add) {
+			struct pso_sub s = sub4(1 + rand_r(&seed) % 200, true);
+			bool there = false;
+
+			for (int i = 0; i < count[id]; i++)
+				there |= !memcmp(model[id][i].dst_addr, s.dst_addr, 16);
+			if (there)
+				continue;
+			dump_maps(f, &before);
+			reset_log(f);
+			err = pso_tables_sub_add(&f->t, id, &s);
+			if (err == -ENOSPC) {
+				/* Refused: nothing written, the shadow as the maps. */
+				refused++;
+				assert_int_equal(f->nlog, 0);
+				dump_maps(f, &after);
+				assert_memory_equal(&before, &after, sizeof(before));
+				check_maps(f);
+				continue;
+			}
+			assert_int_equal(err, 0);
+			model[id][count[id]++] = s;
+		} else if (count[id]) {
+			int at = rand_r(&seed) % count[id];
+			struct pso_endpoint ep = ep_of(&model[id][at]);
+
+			reset_log(f);
+			assert_int_equal(pso_tables_sub_remove(&f->t, id, &ep), 0);
+			model[id][at] = model[id][--count[id]];
+		} else {
+			continue;
+		}
+		replay(f);
+		expect_set(f, id, count[id], model[id]);
+	}
+	assert_true(refused > 0);	/* the test reached a full pool */
+	for (uint16_t id = 1; id <= 8; id++)
+		while (count[id]) {
+			struct pso_endpoint ep = ep_of(&model[id][--count[id]]);
+
+			assert_int_equal(pso_tables_sub_remove(&f->t, id, &ep), 0);
+		}
+	check_maps(f);
+	assert_int_equal(pool_free(f), N_POOL);
+	/* Everything merged back: one topic can take the longest run, and
+	 * another one as long beside it. */
+	{
+		struct pso_sub s[32];
+
+		fill(f, 5, 32, s);
+		expect_layout(f, 5, 32, s);
+		fill(f, 6, 16, s);
+		assert_int_equal(run_cap(pso_tables_run(&f->t, 6)), 16);
 	}
 }
 
@@ -1666,8 +1883,9 @@ static void no_sync(void *ctx)
 static int adopt_into(struct fx *f, struct pso_tables *t2, struct pso_tables_adoption *res,
 		      char *err, size_t errlen)
 {
-	assert_int_equal(pso_tables_init(t2, f->topics_fd, f->subs_fd, f->clients_fd, N_TOPICS,
-					 N_SLOTS, N_CLIENTS), 0);
+	assert_int_equal(pso_tables_init(t2, f->topics_fd, f->subs_fd, f->runs_fd, f->clients_fd,
+					 N_TOPICS, N_POOL, N_CLIENTS), 0);
+	assert_int_equal(pso_tables_set_max_run(t2, N_SLOTS), 0);
 	t2->sync_readers = no_sync;
 	err[0] = '\0';
 	return pso_tables_adopt(t2, res, err, errlen);
@@ -1678,15 +1896,34 @@ static void put_topic(struct fx *f, uint32_t id, const struct pso_topic *tp)
 	assert_int_equal(bpf_map_update_elem(f->topics_fd, &id, tp, BPF_ANY), 0);
 }
 
-static void put_slot(struct fx *f, uint32_t id, uint32_t i, const struct pso_sub *s)
+/* Topic id's run: pool slots base..base+cap-1, in half 0. */
+static void put_run(struct fx *f, uint32_t id, uint32_t base, uint32_t cap)
 {
-	uint32_t k = id * N_SLOTS + i;
+	struct pso_run r = { .base = { base, 0 }, .cap = { cap, 0 }, .cur = 0 };
 
+	assert_int_equal(bpf_map_update_elem(f->runs_fd, &id, &r, BPF_ANY), 0);
+}
+
+static void put_pool(struct fx *f, uint32_t k, const struct pso_sub *s)
+{
 	assert_int_equal(bpf_map_update_elem(f->subs_fd, &k, s, BPF_ANY), 0);
 }
 
-/* What one writer left, another reads back whole: topics, slots in their
- * order, clients; the counts; the next writes go on from there. */
+/* A clean slate: every topic, run and pool slot zero, no client. */
+static void clean_slate(struct fx *f)
+{
+	static const struct pso_sub zero;
+
+	for (uint32_t id = 0; id < N_TOPICS; id++) {
+		put_topic(f, id, &(struct pso_topic){ 0 });
+		put_run(f, id, 0, 0);
+	}
+	for (uint32_t k = 0; k < N_POOL; k++)
+		put_pool(f, k, &zero);
+}
+
+/* What one writer left, another reads back whole: topics, runs, slots in
+ * their order, clients; the counts; the next writes go on from there. */
 static void test_adopt_round_trip(void **state)
 {
 	struct fx *f = FX();
@@ -1711,18 +1948,21 @@ static void test_adopt_round_trip(void **state)
 	assert_int_equal(res.clients, 2);
 	assert_int_equal(res.repaired, 0);
 	assert_memory_equal(t2.topics, f->t.topics, N_TOPICS * sizeof(*t2.topics));
-	assert_memory_equal(t2.subs, f->t.subs, N_TOPICS * N_SLOTS * sizeof(*t2.subs));
+	assert_memory_equal(t2.runs, f->t.runs, N_TOPICS * sizeof(*t2.runs));
+	assert_memory_equal(t2.subs, f->t.subs, N_POOL * sizeof(*t2.subs));
 	assert_int_equal(t2.nsubs, 4);
 	assert_int_equal(t2.nclients, 2);
 	for (int i = 0; i < 3; i++) {
 		struct pso_endpoint ep = ep_of(&s[i]);
 
-		assert_int_equal(pso_tables_sub_find(&t2, 5, &ep), i);
+		assert_int_equal(pso_tables_sub_find(&t2, 5, &ep), pso_tables_sub_find(&f->t, 5, &ep));
+		assert_true(pso_tables_sub_find(&t2, 5, &ep) >= 0);
 	}
-	/* The adopted writer writes on: a removal keeps the layout whole. */
+	/* The adopted writer writes on. */
 	assert_int_equal(pso_tables_sub_remove(&t2, 5, &ep1), 0);
 	assert_int_equal(pso_tables_topic(&t2, 5)->sub_count, 2);
 	assert_int_equal(pso_tables_sub_find(&t2, 5, &ep1), -ENOENT);
+	check_maps_of(f, &t2);
 	pso_tables_free(&t2);
 }
 
@@ -1733,17 +1973,18 @@ static void test_adopt_refuses(void **state)
 	static const struct {
 		const char *what, *words;
 	} rows[] = {
-		{ "sub_count above the slots", "sub_count 5 above its 4 slots" },
-		{ "a live slot of no family", "live slot 1 has no address family" },
-		{ "one subscriber servable twice", "one subscriber servable in slots 0 and 1" },
+		{ "two topics' runs overlap", "overlaps another topic's" },
+		{ "a slot of no family, not empty", "has no address family but is not empty" },
+		{ "one subscriber twice in a run", "one subscriber in slots" },
 		{ "topic 0 holds an entry", "topic 0 (reserved) holds an entry" },
 		{ "a client of no family", "an entry of address family" },
+		{ "a stray pool slot", "is in no topic's run but not empty" },
 	};
 	struct fx *f = FX();
 
 	for (size_t r = 0; r < sizeof(rows) / sizeof(rows[0]); r++) {
 		struct pso_topic tp = { .flags = PSO_TOPIC_F_VALID };
-		struct pso_sub a = sub4(1, true), zero = {};
+		struct pso_sub a = sub4(1, true);
 		struct pso_endpoint bad = { .family = 9, .port = htons(1) };
 		struct pso_client_val cv = {};
 		struct pso_tables t2;
@@ -1751,38 +1992,38 @@ static void test_adopt_refuses(void **state)
 		struct dump before, after;
 		char err[256];
 
-		/* A clean slate: every entry zero, no client. */
-		for (uint32_t id = 0; id < N_TOPICS; id++) {
-			put_topic(f, id, &(struct pso_topic){ 0 });
-			for (uint32_t i = 0; i < N_SLOTS; i++)
-				put_slot(f, id, i, &zero);
-		}
+		clean_slate(f);
 		bpf_map_delete_elem(f->clients_fd, &bad);
 		switch (r) {
 		case 0:
-			tp.sub_count = 5;
-			put_topic(f, 3, &tp);
+			put_run(f, 3, 0, 4);
+			put_run(f, 4, 0, 4);
 			break;
 		case 1:
-			tp.sub_count = 2;
+			tp.sub_count = 1;
 			tp.first = a;
 			put_topic(f, 3, &tp);
-			put_slot(f, 3, 0, &a);
+			put_run(f, 3, 4, 4);
+			put_pool(f, 4, &a);
 			a.family = 0;
-			put_slot(f, 3, 1, &a);
+			put_pool(f, 5, &a);
 			break;
 		case 2:
 			tp.sub_count = 2;
 			tp.first = a;
 			put_topic(f, 3, &tp);
-			put_slot(f, 3, 0, &a);
-			put_slot(f, 3, 1, &a);
+			put_run(f, 3, 4, 4);
+			put_pool(f, 4, &a);
+			put_pool(f, 5, &a);
 			break;
 		case 3:
 			put_topic(f, 0, &tp);
 			break;
 		case 4:
 			assert_int_equal(bpf_map_update_elem(f->clients_fd, &bad, &cv, BPF_ANY), 0);
+			break;
+		case 5:
+			put_pool(f, 9, &a);
 			break;
 		}
 		dump_maps(f, &before);
@@ -1795,8 +2036,8 @@ static void test_adopt_refuses(void **state)
 	}
 }
 
-/* What a crash mid-change leaves: a slot written beyond sub_count (an add
- * not counted yet), `first` not following slot 0; repaired by the
+/* What a crash mid-change leaves: sub_count and `first` not following
+ * the run (an add not counted yet, a first not moved); repaired by the
  * protocol's writes, the live slots kept as they are.  A live slot caught
  * disabled stays disabled, counted. */
 static void test_adopt_repairs(void **state)
@@ -1811,26 +2052,29 @@ static void test_adopt_repairs(void **state)
 	struct pso_endpoint ea = ep_of(&a), eb = ep_of(&b);
 	char err[256];
 
+	clean_slate(f);
 	put_topic(f, 4, &t4);
-	put_slot(f, 4, 0, &a);
-	put_slot(f, 4, 1, &b);		/* beyond sub_count */
-	put_topic(f, 6, &t6);		/* first is b, slot 0 is a */
-	put_slot(f, 6, 0, &a);
-	put_slot(f, 6, 1, &b);
+	put_run(f, 4, 0, 4);
+	put_pool(f, 0, &a);
+	put_pool(f, 1, &b);		/* not counted yet */
+	put_topic(f, 6, &t6);		/* first is b, the first live slot a */
+	put_run(f, 6, 4, 4);
+	put_pool(f, 4, &a);
+	put_pool(f, 5, &b);
 	put_topic(f, 7, &t7);
-	put_slot(f, 7, 0, &c);
+	put_run(f, 7, 8, 4);
+	put_pool(f, 8, &c);
 	assert_int_equal(adopt_into(f, &t2, &res, err, sizeof(err)), 0);
 	assert_int_equal(res.repaired, 2);
 	assert_int_equal(res.topics, 3);
 	assert_int_equal(res.disabled, 1);
 	/* At rest now, the maps as the new shadow says. */
 	check_maps_of(f, &t2);
-	assert_int_equal(pso_tables_topic(&t2, 4)->sub_count, 1);
-	assert_int_equal(pso_tables_sub_find(&t2, 4, &ea), 0);
-	assert_int_equal(pso_tables_sub_find(&t2, 4, &eb), -ENOENT);
+	assert_int_equal(pso_tables_topic(&t2, 4)->sub_count, 2);
+	assert_true(pso_tables_sub_find(&t2, 4, &ea) >= 0);
+	assert_true(pso_tables_sub_find(&t2, 4, &eb) >= 0);
 	assert_int_equal(pso_tables_topic(&t2, 6)->sub_count, 2);
-	assert_memory_equal(&pso_tables_topic(&t2, 6)->first, pso_tables_slot(&t2, 6, 0),
-			    sizeof(struct pso_sub));
+	assert_memory_equal(&pso_tables_topic(&t2, 6)->first, &a, sizeof(a));
 	assert_false(pso_tables_slot(&t2, 7, 0)->flags & PSO_SUB_F_RESOLVED);
 	pso_tables_free(&t2);
 }
@@ -1868,6 +2112,9 @@ int main(void)
 		cmocka_unit_test_setup_teardown(test_write_order, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_write_errors, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_random_ops, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_grow_shrink, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_holes, setup, teardown),
+		cmocka_unit_test_setup_teardown(test_pool_fragmentation, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_ipv4_normalized, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_clients, setup, teardown),
 		cmocka_unit_test_setup_teardown(test_client_slots_checks, setup, teardown),

@@ -83,7 +83,7 @@ static const char *const port_names[N_PORTS] = {
 
 static struct {
 	struct psoffload_tc *skel;
-	int prog_fd, port_cfg_fd, topics_fd, subs_fd, clients_fd, short_names_fd;
+	int prog_fd, port_cfg_fd, topics_fd, subs_fd, runs_fd, clients_fd, short_names_fd;
 	int counters_fd, stats_fd;
 	int ncpus;
 	int tap_fd[N_PORTS];		/* -1: no device (PORT_MISSING) */
@@ -101,9 +101,25 @@ static int sub_count(const struct tc_tables *t)
 {
 	int n = 0;
 
-	while (n < MAX_ROW_SUBS && t->subs[n].family)
+	while (n < MAX_ROW_SUBS && (t->subs[n].family || t->subs[n].hole))
 		n++;
 	return n;
+}
+
+/* The run the row's slots are written in: the next power of two. */
+static uint32_t run_cap(const struct tc_tables *t)
+{
+	uint32_t n = (uint32_t)sub_count(t), cap = 1;
+
+	while (cap < n)
+		cap <<= 1;
+	return n ? cap : 0;
+}
+
+/* Where in the pool: away from slot 0, in the topic's own place. */
+static uint32_t run_base(const struct tc_tables *t)
+{
+	return (uint32_t)t->topic * MAX_ROW_SUBS;
 }
 
 /*
@@ -113,7 +129,11 @@ static int sub_count(const struct tc_tables *t)
 static struct pso_sub make_sub(const struct tc_sub *r, int i)
 {
 	uint8_t p = (uint8_t)r->port;
-	struct pso_sub s = {
+	struct pso_sub s;
+
+	if (r->hole)
+		return (struct pso_sub){ 0 };
+	s = (struct pso_sub){
 		.dst_mac = { 0x02, 0x00, 0x00, 0x01, p, (uint8_t)i },
 		.src_mac = { 0x02, 0x00, 0x00, 0x00, (uint8_t)(p + 1), 0x01 },
 		.ifindex = (uint32_t)w.ifindex[r->port],
@@ -215,22 +235,30 @@ static struct pso_rate rate_as(enum rate_state st, uint64_t now)
 /* ABI write order: the slots first, then the topic whose sub_count covers them. */
 static void write_topic(const struct tc_tables *t)
 {
-	int n = sub_count(t);
-	struct pso_topic topic = {
-		.sub_count = t->sub_count ? t->sub_count : (uint16_t)n,
-		.flags = t->topic_flags,
-	};
+	int n = sub_count(t), live = 0;
+	struct pso_topic topic = { .flags = t->topic_flags };
+	/* The run in half 1 with a decoy in half 0 for odd topic ids, the
+	 * other way round for even ones: the reader must take cur's. */
+	struct pso_run run = { .cur = t->topic & 1 };
 	__u32 key;
 
 	for (int i = 0; i < n; i++) {
 		struct pso_sub s = make_sub(&t->subs[i], i);
 
-		key = (__u32)t->topic * PSO_MAX_SUBS + i;
+		key = run_base(t) + (__u32)i;
 		assert_int_equal(bpf_map_update_elem(w.subs_fd, &key, &s, BPF_ANY), 0);
-		if (i == 0)
+		if (t->subs[i].hole)
+			continue;
+		if (!live++)
 			topic.first = s;
 	}
+	topic.sub_count = t->sub_count ? t->sub_count : (uint16_t)live;
+	run.base[run.cur] = run_base(t);
+	run.cap[run.cur] = run_cap(t);
+	run.base[run.cur ^ 1] = 0;	/* slot 0: a decoy subscriber */
+	run.cap[run.cur ^ 1] = 1;
 	key = t->topic;
+	assert_int_equal(bpf_map_update_elem(w.runs_fd, &key, &run, BPF_ANY), 0);
 	assert_int_equal(bpf_map_update_elem(w.topics_fd, &key, &topic, BPF_ANY), 0);
 }
 
@@ -266,6 +294,7 @@ static void delete_all(int fd)
 static void clear_tables(const struct tc_case *c)
 {
 	static const struct pso_topic no_topic;
+	static const struct pso_run no_run;
 	static const struct pso_sub no_sub;
 	static const struct pso_short_name no_name;
 
@@ -276,8 +305,9 @@ static void clear_tables(const struct tc_case *c)
 
 		assert_int_equal(bpf_map_update_elem(w.topics_fd, &key, &no_topic, BPF_ANY), 0);
 		assert_int_equal(bpf_map_update_elem(w.short_names_fd, &key, &no_name, BPF_ANY), 0);
+		assert_int_equal(bpf_map_update_elem(w.runs_fd, &key, &no_run, BPF_ANY), 0);
 		for (int i = 0; i < MAX_ROW_SUBS; i++) {
-			key = (__u32)c->tbl.topic * PSO_MAX_SUBS + i;
+			key = run_base(&c->tbl) + (__u32)i;
 			assert_int_equal(bpf_map_update_elem(w.subs_fd, &key, &no_sub, BPF_ANY), 0);
 		}
 	}
@@ -403,6 +433,12 @@ static void build_frames(const struct tc_case *c, struct outcome *o)
 		struct pkt_desc d = c->pkt;
 		struct pso_sub s = make_sub(&c->tbl.subs[i], i);
 
+		if (c->tbl.subs[i].hole) {
+			/* No copy for a hole: neither sent nor the output. */
+			assert_false(c->sent & SLOT(i));
+			assert_false(c->out == OUT_SLOT && c->out_slot == i);
+			continue;
+		}
 		if (c->sent & SLOT(i))
 			assert_true(port_up(c->tbl.subs[i].port));
 		copy_desc(&d, &s, c->copy_flags, BROKER_PORT, SHORT_NAME_ID);
@@ -765,11 +801,23 @@ static int group_setup(void **state)
 	w.port_cfg_fd = bpf_map__fd(w.skel->maps.pso_port_cfg);
 	w.topics_fd = bpf_map__fd(w.skel->maps.pso_topics);
 	w.subs_fd = bpf_map__fd(w.skel->maps.pso_subs);
+	w.runs_fd = bpf_map__fd(w.skel->maps.pso_topic_runs);
 	w.short_names_fd = bpf_map__fd(w.skel->maps.pso_short_names);
 	w.clients_fd = bpf_map__fd(w.skel->maps.pso_clients);
 	w.counters_fd = bpf_map__fd(w.skel->maps.pso_counters);
 	w.stats_fd = bpf_map__fd(w.skel->maps.pso_topic_stats);
 	w.ncpus = libbpf_num_possible_cpus();
+	{
+		/* Pool slot 0: the decoy every row's unused half points at; a
+		 * copy to it (port SUB_PORT_BASE + 200) is a frame no row
+		 * expects. */
+		static const struct tc_sub decoy = { .family = PSO_AF_INET, .port = PORT_A };
+		struct pso_sub s = make_sub(&decoy, 200);
+		__u32 key = 0;
+
+		if (bpf_map_update_elem(w.subs_fd, &key, &s, BPF_ANY))
+			return -1;
+	}
 	if (evcatch_open(&events, bpf_map__fd(w.skel->maps.pso_events),
 			 bpf_map__fd(w.skel->maps.pso_event_cfg),
 			 bpf_map__fd(w.skel->maps.pso_event_buckets))) {

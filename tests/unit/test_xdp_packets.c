@@ -394,7 +394,7 @@ static void write_topic(const struct build *b, const struct tables *t)
 
 	for (int i = 0; i < topic.sub_count; i++) {
 		struct pso_sub s = make_sub(t->subs[i]);
-		__u32 key = (__u32)t->topic * PSO_MAX_SUBS + i;
+		__u32 key = (__u32)t->topic * MAX_ROW_SUBS + i;
 
 		if (b->subs_fd >= 0)
 			assert_int_equal(bpf_map_update_elem(b->subs_fd, &key, &s, BPF_ANY), 0);
@@ -479,7 +479,7 @@ static void clear_tables(const struct build *b, const struct xdp_case *c)
 	} else if (c->tbl.topic) {
 		zero_elem(b->topics_fd, c->tbl.topic, sizeof(struct pso_topic));
 		for (int i = 0; i < MAX_ROW_SUBS && b->subs_fd >= 0; i++)
-			zero_elem(b->subs_fd, (__u32)c->tbl.topic * PSO_MAX_SUBS + i,
+			zero_elem(b->subs_fd, (__u32)c->tbl.topic * MAX_ROW_SUBS + i,
 				  sizeof(struct pso_sub));
 		if (b->short_names_fd >= 0)
 			zero_elem(b->short_names_fd, c->tbl.topic, sizeof(struct pso_short_name));
