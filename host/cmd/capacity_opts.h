@@ -2,6 +2,7 @@
 /*
  * capacity_opts.h - the rows of the broker's option table (main.c) that
  * size the data plane: --max-topics, --max-clients, --max-subscriptions,
+ * --max-topic-subscribers (the longest run of the pool, not a map's size),
  * and the same keys in the settings file.  One macro, so the unit tests
  * parse with the very rows the broker has.
  *
@@ -33,6 +34,12 @@
 	  .max = PSO_MAX_SUBSCRIPTIONS, .arg = "N",				\
 	  .help = "subscriber slots of all topics together, a wildcard\n"	\
 		  "filter taking one in each topic it matches; past it a\n"	\
-		  "SUBSCRIBE gets 0x01 (default " PSO_CAP_STR(PSO_DEFAULT_SUBSCRIPTIONS) ")" }
+		  "SUBSCRIBE gets 0x01 (default " PSO_CAP_STR(PSO_DEFAULT_SUBSCRIPTIONS) ")" },	\
+	{ "max-topic-subscribers", 0, PSO_OPT_UINT, FIELD(topic_subscribers), .min = 1,	\
+	  .max = PSO_MAX_RUN, .arg = "N",					\
+	  .help = "subscriber slots one topic may hold, a power of two\n"	\
+		  "(default and at most " PSO_CAP_STR(PSO_MAX_RUN) "); past it an exact\n"	\
+		  "SUBSCRIBE gets 0x01, a wildcard's deliveries to that\n"	\
+		  "topic go by the daemon" }
 
 #endif /* PSO_CAPACITY_OPTS_H */

@@ -591,5 +591,7 @@ int pso_ctl_table_sizes(const struct pso_ctl_cfg *cfg, const char *const *ifname
 			 clients ? clients : PSO_DEFAULT_CLIENTS;
 	sizes->subscriptions = cfg->sizes.subscriptions ? cfg->sizes.subscriptions :
 			       subscriptions ? subscriptions : PSO_DEFAULT_SUBSCRIPTIONS;
+	sizes->topic_subscribers = cfg->sizes.topic_subscribers ? cfg->sizes.topic_subscribers :
+				   PSO_MAX_RUN;
 	return pso_dp_sizes_check(sizes, err, errlen);
 }

@@ -221,6 +221,14 @@ int pso_dp_sizes_check(const struct pso_dp_sizes *s, char *err, size_t errlen)
 				 rows[i].min, rows[i].max);
 			return -ERANGE;
 		}
+	/* The pool's runs are powers of two: a setting between two would
+	 * be either, so it is neither. */
+	if (s->topic_subscribers > PSO_MAX_RUN ||
+	    (s->topic_subscribers & (s->topic_subscribers - 1))) {
+		snprintf(err, errlen, "--max-topic-subscribers %u: use a power of two, 1..%u",
+			 s->topic_subscribers, PSO_MAX_RUN);
+		return -ERANGE;
+	}
 	return 0;
 }
 

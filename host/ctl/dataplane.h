@@ -78,10 +78,14 @@ struct pso_dp_sizes {
 	uint32_t topics;	/* pso_topics, pso_topic_stats, pso_topic_runs */
 	uint32_t clients;	/* pso_clients */
 	uint32_t subscriptions;	/* pso_subs: pool slots, all topics together */
+	uint32_t topic_subscribers;	/* the longest run: slots one topic may
+					 * hold, a power of two up to PSO_MAX_RUN;
+					 * not a map's size (0: PSO_MAX_RUN) */
 };
 
 /* 0, or -ERANGE with one line in err naming the first size out of range
- * and the range: "--max-topics 1: use 2..65536". */
+ * and the range: "--max-topics 1: use 2..65536"; "--max-topic-subscribers
+ * 12: use a power of two, 1..4096". */
 int pso_dp_sizes_check(const struct pso_dp_sizes *s, char *err, size_t errlen);
 
 struct pso_dataplane;

@@ -442,6 +442,9 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	sizes = b->dp.sizes;
 	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.runs_fd,
 			      b->dp.clients_fd, sizes.topics, sizes.subscriptions, sizes.clients);
+	/* --max-topic-subscribers: the longest run a topic grows to. */
+	if (!ret && sizes.topic_subscribers)
+		ret = pso_tables_set_max_run(&b->tables, sizes.topic_subscribers);
 	if (!ret)
 		ret = pso_tables_use_client_slots(&b->tables, b->dp.client_slots_fd);
 	if (!ret)

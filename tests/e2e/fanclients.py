@@ -7,20 +7,25 @@
 # goes once every subscriber has message k (within 20 s), so no queue on
 # the way is asked to hold more than one publish's N copies.  Then a last
 # message "end": once every subscriber has it, a duplicate of an earlier
-# message would have come before it on the same path.
+# message would have come before it on the same path.  FAN_FILTER=F in
+# the environment: the subscribers SUBSCRIBE to F (a wildcard filter that
+# matches TOPIC) instead.
 #
-# Prints "ready CONNECT_S SUBSCRIBE_S" after the SUBACKs, then one line
+# Prints "ready CONNECT_S SUBSCRIBE_S" after the SUBACKs and the
+# publisher's REGACK, waits for a line on stdin (the caller's go: the
+# broker's tables at rest), publishes, then prints one line
 # "got N_EXACT N_MISSING N_DUPLICATE N_BAD PUBLISH_S": the subscribers that
 # received every message exactly once, those that missed one, those that got
 # one twice, and datagrams that were not one of ours (wrong topic id,
 # length or payload).  Exit 0 when every subscriber got every message once,
 # 1 otherwise (or one line on stderr when the broker does not answer).
-import select
+import os
 import struct
 import sys
 import time
 
-import scaleclients as sc
+sys.dont_write_bytecode = True	# no __pycache__ left in tests/e2e
+import scaleclients as sc	# noqa: E402
 
 WAIT_S = 20.0
 
@@ -36,7 +41,8 @@ def main():
         print("no CONNACK or address check within 120 s", file=sys.stderr)
         return 2
     t1 = time.monotonic()
-    acks = c.phase(subs, lambda i: sc.subscribe_msg(topic, 1 + i % 60000), sc.SUBACK,
+    filt = os.environ.get("FAN_FILTER", "").encode() or topic
+    acks = c.phase(subs, lambda i: sc.subscribe_msg(filt, 1 + i % 60000), sc.SUBACK,
                    t1 + sc.TIMEOUT)
     if acks is None:
         print("no SUBACK within 120 s", file=sys.stderr)
@@ -46,13 +52,16 @@ def main():
     if len(ids) != 1:
         print(f"the SUBACKs name {len(ids)} topic ids", file=sys.stderr)
         return 2
-    topic_id = ids.pop()
+    topic_id = ids.pop()	# 0 for a wildcard filter: the REGACK's then
     reg = c.phase([pub], lambda i: sc.register_msg(topic, 1), sc.REGACK,
                   time.monotonic() + sc.TIMEOUT)
-    if reg is None or struct.unpack("!H", reg[pub][2:4])[0] != topic_id:
-        print("the publisher's REGISTER: no REGACK with the SUBACKs' id", file=sys.stderr)
+    reg_id = struct.unpack("!H", reg[pub][2:4])[0] if reg else 0
+    if not reg_id or (filt == topic and reg_id != topic_id):
+        print(f"the publisher's REGISTER: id {reg_id}, the SUBACKs' {topic_id}", file=sys.stderr)
         return 2
+    topic_id = reg_id
     print(f"ready {t1 - t0:.2f} {t2 - t1:.2f}", flush=True)
+    sys.stdin.readline()
 
     got = {i: {} for i in subs}		# subscriber -> {payload: times}
     bad = 0

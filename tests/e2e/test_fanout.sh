@@ -7,6 +7,11 @@
 #     being off on the lab's veths: S1's InCsumErrors does not move), and
 #     the copies are TC's: tc_copies moves by 4,096 for each publish, or the
 #     share the host sent (tc_copy_host, xdp_pass_overflow) is reported.
+#   - drv, --max-topic-subscribers=8: 12 wildcard subscribers (fan/#) of a
+#     topic whose run holds 8 all get every publish once: 8 by TC's copies,
+#     4 by the daemon (the topic carries PSO_TOPIC_F_HOST: xdp_pass_overflow
+#     moves by one a publish, tc_copies by 8); an exact SUBSCRIBE to the
+#     full topic gets SUBACK 0x01.
 #
 # One result line per test, "ok N - NAME" or "not ok N - NAME" followed by
 # "#"-prefixed diagnostics; the last line is "N passed, N failed".  Needs
@@ -98,15 +103,28 @@ start_broker() {
 	fi
 }
 
-# fan N TOPIC PUBS: fanclients.py in S1; its "got" line in $fan_out.
+# The tables at rest: no run's move waiting for its grace period (a topic
+# growing has its new run's copies by the daemon meanwhile).
+at_rest() { [ "$(lab_run "$NS_B" "$psoffload" status --json --name="$NAME" 2>/dev/null |
+		 jq -r .tables.pending_grace)" = 0 ]; }
+
+# fan N TOPIC PUBS: fanclients.py in S1, its publishes once the tables are
+# at rest; its "ready" line in $fan_ready, its "got" line in $fan_out.
 fan() {
-	local out rc
-	out=$(lab_run "$NS_S1" timeout 150 python3 "$here/fanclients.py" $BROKER4 "$1" "$2" "$3" \
-		$S1_ADDR 2>"$work/fan.err")
-	rc=$?
-	fan_ready=$(grep '^ready' <<<"$out")
-	fan_out=$(grep '^got' <<<"$out")
-	[ -n "$fan_out" ] || { note "fanclients.py (exit $rc): $(cat "$work/fan.err")"; return 1; }
+	local rc=0 pid
+	fan_ready='' fan_out=''
+	coproc FAN { nsenter --net="$(lab_ns "$NS_S1")" timeout 150 python3 "$here/fanclients.py" \
+		$BROKER4 "$1" "$2" "$3" $S1_ADDR 2>"$work/fan.err"; }
+	pid=$FAN_PID
+	test_pids+=("$pid")
+	read -r -t 140 fan_ready <&"${FAN[0]}"
+	if [[ $fan_ready == ready* ]] && wait_for 30 at_rest; then
+		echo go >&"${FAN[1]}"
+		read -r -t 140 fan_out <&"${FAN[0]}"
+	fi
+	wait "$pid" || rc=$?
+	forget_pid "$pid"
+	[[ $fan_out == got* ]] || { note "fanclients.py (exit $rc): $(cat "$work/fan.err")"; return 1; }
 	[ -s "$work/fan.err" ] && note "fanclients.py: $(cat "$work/fan.err")"
 	return $rc
 }
@@ -114,7 +132,7 @@ fan() {
 # ---- 4,096 subscribers on one topic ----------------------------------------------
 
 t_fanout() {
-	local mode=$1 c0 c1 cs0 cs1 exact miss dup bad secs copies host over
+	local mode=$1 c0 c1 cs0 cs1 exact miss dup bad secs copies host over tc ts
 	start_broker "$mode" || return 1
 	read -r -a c0 <<<"$(counters tc_copies tc_copy_host xdp_pass_overflow tc_copy_failed)"
 	cs0=$(csum_errors "$NS_S1")
@@ -139,9 +157,57 @@ t_fanout() {
 	stop_broker
 }
 
+# SUBSCRIBE to NAME (exact) from a new client in NS: the SUBACK's code.
+suback_rc() {
+	lab_run "$1" python3 -c "
+import socket, struct
+s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+s.settimeout(5)
+s.connect(('$BROKER4', 1883))
+s.send(bytes([8, 0x04, 0x04, 0x01]) + struct.pack('!H', 600) + b'ex')
+while True:
+    d = s.recv(256)
+    if d[1] == 0x0A:	# the address check
+        s.send(bytes([7, 0x0B]) + d[2:6] + b'\\x00')
+        break
+s.send(bytes([5 + len(b'$2'), 0x12, 0x00]) + struct.pack('!H', 1) + b'$2')
+while True:
+    d = s.recv(256)
+    if d[1] == 0x13:
+        print(d[-1])
+        break
+"
+}
+
+t_run_full() {
+	local c0 c1 exact miss dup bad secs rc n=12 max=8 pubs=$((PUBS + 1))
+	start_broker drv --max-topic-subscribers=$max || return 1
+	read -r -a c0 <<<"$(counters tc_copies tc_copy_host xdp_pass_overflow)"
+	FAN_FILTER='fan/#' fan $n fan/one "$PUBS" ||
+		{ note "result (exact missing duplicated bad seconds): ${fan_out:-none}"; return 1; }
+	read -r _ exact miss dup bad secs <<<"$fan_out"
+	[ "$exact" = $n ] && [ "$miss" = 0 ] && [ "$dup" = 0 ] && [ "$bad" = 0 ] ||
+		{ note "exact $exact, missing $miss, duplicated $dup, bad $bad"; return 1; }
+	read -r -a c1 <<<"$(counters tc_copies tc_copy_host xdp_pass_overflow)"
+	info "tc_copies +$((c1[0] - c0[0])), tc_copy_host +$((c1[1] - c0[1]))," \
+	     "xdp_pass_overflow +$((c1[2] - c0[2]))"
+	[ $((c1[0] - c0[0])) -eq $((max * pubs)) ] ||
+		{ note "tc_copies moved by $((c1[0] - c0[0])), not $((max * pubs))"; return 1; }
+	[ $((c1[2] - c0[2])) -eq $pubs ] ||
+		{ note "xdp_pass_overflow moved by $((c1[2] - c0[2])), not $pubs"; return 1; }
+	grep -c "no slot left for client" "$broker_log" | grep -qx $((n - max)) ||
+		{ note "not $((n - max)) 'no slot left' lines: $(grep -c "no slot left" "$broker_log")"; return 1; }
+	# The fan clients left without DISCONNECT: the run is still full.
+	rc=$(suback_rc "$NS_S2" fan/one) || { note "no SUBACK for the exact subscriber"; return 1; }
+	[ "$rc" = 1 ] || { note "an exact SUBSCRIBE to the full topic got $rc, not 1"; return 1; }
+	stop_broker
+}
+
 for mode in drv skb; do
 	run_test "$mode: $SUBS subscribers on one topic get each of $((PUBS + 1)) publishes once" \
 		t_fanout $mode
 done
+run_test "drv: --max-topic-subscribers=8: 12 wildcard subscribers all served, an exact one refused" \
+	t_run_full
 echo "$passed passed, $failed failed"
 [ "$failed" -eq 0 ]

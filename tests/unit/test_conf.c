@@ -247,7 +247,7 @@ static void test_bad_files(void **state)
 
 /* The broker's capacity keys (cmd/capacity_opts.h): broker-wide, in range. */
 struct caps {
-	uint32_t topics, clients, subscriptions;
+	uint32_t topics, clients, subscriptions, topic_subscribers;
 };
 
 #define CAP(f) PSO_OPT_FIELD(struct caps, f)
@@ -269,6 +269,8 @@ static void test_capacity_keys(void **state)
 		  "bad max-subscriptions '4194305': use 1..4194304" },
 		{ "[broker]\nmax-subscriptions = lots\n", 2,
 		  "bad max-subscriptions 'lots': use 1..4194304" },
+		{ "[broker]\nmax-topic-subscribers = 8192\n", 2,
+		  "bad max-topic-subscribers '8192': use 1..4096" },
 		{ "[interface eth0]\nmax-clients = 5\n", 2,
 		  "max-clients: not a key of [interface eth0]; it is broker-wide (put it under "
 		  "[broker])" },
@@ -278,11 +280,12 @@ static void test_capacity_keys(void **state)
 	char err[512] = "", want[512];
 
 	write_file("[broker]\nmax-topics = 65536\nmax-clients = 100000\n"
-		   "max-subscriptions = 1000000\n");
+		   "max-subscriptions = 1000000\nmax-topic-subscribers = 512\n");
 	assert_int_equal(pso_conf_load(path, cap_opts, &s, sizeof(s), &c, err, sizeof(err)), 0);
 	assert_int_equal(s.topics, 65536);
 	assert_int_equal(s.clients, 100000);
 	assert_int_equal(s.subscriptions, 1000000);
+	assert_int_equal(s.topic_subscribers, 512);
 	pso_conf_free(&c);
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		memset(&s, 0, sizeof(s));

@@ -250,7 +250,7 @@ static void test_twice(void **state)
 /* ---- The broker's capacity rows (cmd/capacity_opts.h) -------------------- */
 
 struct caps {
-	uint32_t topics, clients, subscriptions;
+	uint32_t topics, clients, subscriptions, topic_subscribers;
 };
 
 #define CAP(f) PSO_OPT_FIELD(struct caps, f)
@@ -278,18 +278,22 @@ static void test_capacities(void **state)
 	assert_int_equal(c.topics, 0);
 	assert_int_equal(c.clients, 0);
 	assert_int_equal(c.subscriptions, 0);
+	assert_int_equal(c.topic_subscribers, 0);
 	/* Each maximum, and the least each may be. */
 	run_spec(&r, &cap_spec, &c, false,
 		 ARGV("--max-topics=65536", "--max-clients", "1048576",
-		      "--max-subscriptions=4194304"));
+		      "--max-subscriptions=4194304", "--max-topic-subscribers=4096"));
 	assert_int_equal(r.rc, PSO_OPTS_RUN);
 	assert_string_equal(r.err, "");
+	assert_int_equal(c.topic_subscribers, PSO_MAX_RUN);
 	assert_int_equal(c.topics, PSO_MAX_TOPICS);
 	assert_int_equal(c.clients, PSO_MAX_CLIENTS);
 	assert_int_equal(c.subscriptions, PSO_MAX_SUBSCRIPTIONS);
 	run_spec(&r, &cap_spec, &c, false,
-		 ARGV("--max-topics=2", "--max-clients=1", "--max-subscriptions=1"));
+		 ARGV("--max-topics=2", "--max-clients=1", "--max-subscriptions=1",
+		      "--max-topic-subscribers=1"));
 	assert_int_equal(r.rc, PSO_OPTS_RUN);
+	assert_int_equal(c.topic_subscribers, 1);
 	assert_int_equal(c.topics, 2);
 	assert_int_equal(c.clients, 1);
 	assert_int_equal(c.subscriptions, 1);
@@ -320,6 +324,11 @@ static void test_capacity_errors(void **state)
 		{ ARGV("--max-subscriptions=4194305"),
 		  "psoffload: bad --max-subscriptions '4194305': use 1..4194304 (usage: psoffload "
 		  "--help)\n" },
+		{ ARGV("--max-topic-subscribers=0"),
+		  "psoffload: bad --max-topic-subscribers '0': use 1..4096 (usage: psoffload --help)\n" },
+		{ ARGV("--max-topic-subscribers=4097"),
+		  "psoffload: bad --max-topic-subscribers '4097': use 1..4096 (usage: psoffload "
+		  "--help)\n" },
 		{ ARGV("--max-subscriptions"),
 		  "psoffload: option '--max-subscriptions' needs a value (usage: psoffload --help)\n" },
 	};
@@ -345,6 +354,8 @@ static void test_capacity_help(void **state)
 	assert_non_null(strstr(r.out, "--max-topics=N"));
 	assert_non_null(strstr(r.out, "--max-clients=N"));
 	assert_non_null(strstr(r.out, "--max-subscriptions=N"));
+	assert_non_null(strstr(r.out, "--max-topic-subscribers=N"));
+	assert_non_null(strstr(r.out, "(default and at most 4096)"));
 	assert_non_null(strstr(r.out, "space, 65536)"));
 	assert_non_null(strstr(r.out, "else 131072"));
 	assert_non_null(strstr(r.out, "(default 1048576)"));

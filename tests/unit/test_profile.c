@@ -516,10 +516,12 @@ static void test_table_sizes(void **state)
 	assert_int_equal(s.topics, PSO_DEFAULT_TOPICS);
 	assert_int_equal(s.clients, PSO_DEFAULT_CLIENTS);
 	assert_int_equal(s.subscriptions, PSO_DEFAULT_SUBSCRIPTIONS);
+	assert_int_equal(s.topic_subscribers, PSO_MAX_RUN);
 	/* The settings win. */
 	cfg.sizes = (struct pso_dp_sizes){ .topics = 1000, .clients = 100000,
-					   .subscriptions = 2000000 };
+					   .subscriptions = 2000000, .topic_subscribers = 8 };
 	assert_int_equal(pso_ctl_table_sizes(&cfg, NULL, 0, &s, err, sizeof(err)), 0);
+	assert_int_equal(s.topic_subscribers, 8);
 	assert_int_equal(s.topics, 1000);
 	assert_int_equal(s.clients, 100000);
 	assert_int_equal(s.subscriptions, 2000000);
@@ -534,6 +536,11 @@ static void test_table_sizes(void **state)
 	s = (struct pso_dp_sizes){ .topics = 2, .clients = 1, .subscriptions = 0 };
 	assert_int_equal(pso_dp_sizes_check(&s, err, sizeof(err)), -ERANGE);
 	assert_string_equal(err, "--max-subscriptions 0: use 1..4194304");
+	/* A run is a power of two: 12 is neither 8 nor 16. */
+	s = (struct pso_dp_sizes){ .topics = 2, .clients = 1, .subscriptions = 1,
+				   .topic_subscribers = 12 };
+	assert_int_equal(pso_dp_sizes_check(&s, err, sizeof(err)), -ERANGE);
+	assert_string_equal(err, "--max-topic-subscribers 12: use a power of two, 1..4096");
 
 	/* An interface's profile (lo has no driver: default.ini) over the
 	 * build's default, under the setting. */
