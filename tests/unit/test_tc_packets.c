@@ -30,7 +30,8 @@
  * (tc_copy_failed, tc_copy_shed) as one event each with their number; the
  * publisher's address and port, the length and topic id from the frame.
  * A row that only forwards gives none.  Apart from the rows: a refusal's
- * cause is the XDP counter of the same reason.
+ * cause is the XDP counter of the same reason, and a run at scale (1,080
+ * subscribers in a run of 2,048, with holes), beyond a row's 64 slots.
  *
  * What a test run cannot reach: the kernel builds the skb from the bytes
  * alone (CHECKSUM_NONE, no skb->vlan_tci; the __sk_buff fields it accepts
@@ -73,6 +74,7 @@
 #define MISSING_IFINDEX	0x7ffffff0
 #define COPY_TIMEOUT_MS	2000	/* for the copies that must arrive */
 #define SILENCE_MS	20	/* then: nothing more may arrive */
+#define TAP_QLEN	4096	/* frames a tap holds until read */
 
 /* The rows, their types and the world they name. */
 #include "../fixtures/tc_packets.h"
@@ -706,6 +708,198 @@ static void test_tc_cause(void **state)
 	want_cause = -1;
 }
 
+/*
+ * A run at scale, apart from the rows (whose slot sets are 64-bit masks):
+ * BIG_SLOTS slots of a run of BIG_RUN, with holes scattered (every 7th
+ * slot, a removed subscriber's) and a block of them (BIG_GAP_LEN slots,
+ * a group that left), both up ports alternating.  The publish goes to
+ * every live slot once: a clone each but the last live slot, which the
+ * original serves (TC_ACT_REDIRECT); tc_copies counts them all, tc_fanout
+ * once, nothing else moves.  Every copy is compared byte for byte with the
+ * one tests/lib/pkt.c builds for its slot, checksums checked from scratch.
+ */
+#define BIG_RUN		2048
+#define BIG_SLOTS	1300
+#define BIG_BASE	(1u << 19)	/* aligned to BIG_RUN, away from the rows' */
+#define BIG_GAP		500
+#define BIG_GAP_LEN	40
+#define BIG_TIMEOUT_MS	5000
+
+static bool big_hole(int i)
+{
+	return i % 7 == 3 || (i >= BIG_GAP && i < BIG_GAP + BIG_GAP_LEN);
+}
+
+static struct tc_sub big_sub(int i)
+{
+	if (big_hole(i))
+		return (struct tc_sub){ .hole = true };
+	return (struct tc_sub){ .family = PSO_AF_INET, .port = i % 2 ? PORT_B : PORT_A };
+}
+
+static void big_write(const struct pkt_desc *pd, int *live, int *last)
+{
+	struct pso_endpoint ep = row_client(pd);
+	struct pso_client_val val = { 0 };
+	struct pso_topic topic = { .flags = PSO_TOPIC_F_VALID };
+	struct pso_run run = { .cur = 1, .base = { 0, BIG_BASE }, .cap = { 1, BIG_RUN } };
+	__u32 key;
+
+	write_port_cfg();
+	assert_int_equal(bpf_map_update_elem(w.clients_fd, &ep, &val, BPF_ANY), 0);
+	*live = 0;
+	*last = -1;
+	for (int i = 0; i < BIG_SLOTS; i++) {
+		struct tc_sub r = big_sub(i);
+		struct pso_sub sl = make_sub(&r, i);
+
+		key = BIG_BASE + (__u32)i;
+		assert_int_equal(bpf_map_update_elem(w.subs_fd, &key, &sl, BPF_ANY), 0);
+		if (r.hole)
+			continue;
+		if (!(*live)++)
+			topic.first = sl;
+		*last = i;
+	}
+	topic.sub_count = (uint16_t)*live;
+	key = TOPIC;
+	assert_int_equal(bpf_map_update_elem(w.runs_fd, &key, &run, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(w.topics_fd, &key, &topic, BPF_ANY), 0);
+}
+
+static void big_clear(void)
+{
+	static const struct pso_topic no_topic;
+	static const struct pso_run no_run;
+	static const struct pso_sub no_sub;
+	__u32 key = TOPIC;
+
+	delete_all(w.port_cfg_fd);
+	delete_all(w.clients_fd);
+	assert_int_equal(bpf_map_update_elem(w.topics_fd, &key, &no_topic, BPF_ANY), 0);
+	assert_int_equal(bpf_map_update_elem(w.runs_fd, &key, &no_run, BPF_ANY), 0);
+	for (int i = 0; i < BIG_SLOTS; i++) {
+		key = BIG_BASE + (__u32)i;
+		assert_int_equal(bpf_map_update_elem(w.subs_fd, &key, &no_sub, BPF_ANY), 0);
+	}
+}
+
+/* A copy against its slot's expected frame: bytes and checksums. */
+static void big_check(struct outcome *o, const struct frame *want, const char *what, int slot,
+		      const uint8_t *f, size_t len)
+{
+	char why[128];
+
+	if (len != want->len || memcmp(f, want->b, len) != 0) {
+		complain(o, "  %s for slot %d differs from the expected copy\n", what, slot);
+		pkt_hexdump(stderr, "  expected", want->b, want->len, NULL, 0);
+		pkt_hexdump(stderr, "  actual (* = differs)", f, len, want->b, want->len);
+	}
+	if (pkt_check_csums(f, len, why, sizeof(why)) != 0)
+		complain(o, "  %s for slot %d, checksum: %s\n", what, slot, why);
+}
+
+static void test_tc_big_run(void **state)
+{
+	struct pkt_desc pd = PKT4();
+	struct outcome *o = calloc(1, sizeof(*o));
+	struct frame *want = calloc(BIG_SLOTS, sizeof(*want));
+	bool *got = calloc(BIG_SLOTS, sizeof(*got));
+	int live, last, ngot = 0, len;
+	uint64_t deadline;
+	size_t n_errs;
+
+	(void)state;
+	assert_true(o && want && got);
+	assert_true(BIG_SLOTS <= BIG_RUN && BIG_RUN <= PSO_MAX_RUN && BIG_BASE % BIG_RUN == 0);
+	o->name = "fan-out over a run of 2048: 1300 slots, 1080 subscribers";
+	len = pkt_build(&pd, o->in.b, sizeof(o->in.b), &o->info);
+	assert_true(len > 0);
+	o->in.len = (size_t)len;
+	big_write(&pd, &live, &last);
+	assert_true(live == 1080 && last > BIG_GAP + BIG_GAP_LEN);
+	for (int i = 0; i < BIG_SLOTS; i++) {
+		struct tc_sub r = big_sub(i);
+		struct pso_sub sl = make_sub(&r, i);
+		struct pkt_desc d = pd;
+
+		if (r.hole)
+			continue;
+		copy_desc(&d, &sl, 0, BROKER_PORT, SHORT_NAME_ID);
+		len = pkt_build(&d, want[i].b, sizeof(want[i].b), NULL);
+		assert_int_equal(len, (int)o->in.len);
+		want[i].len = (size_t)len;
+	}
+	drain_taps();
+	evcatch_drain(&events);
+	read_counters(o->before);
+	assert_int_equal(run_prog(o), 0);
+	read_counters(o->after);
+	if (o->retval != TC_ACT_REDIRECT)
+		complain(o, "  verdict %s, expected TC_ACT_REDIRECT\n", verdict_name(o->retval));
+	/* The clones: one per live slot but the last, each once, on its port. */
+	deadline = now_ms() + BIG_TIMEOUT_MS;
+	while (ngot < live - 1 || now_ms() < deadline) {
+		struct pollfd pf[2] = { { .fd = w.tap_fd[PORT_A], .events = POLLIN },
+					{ .fd = w.tap_fd[PORT_B], .events = POLLIN } };
+		uint64_t now = now_ms();
+
+		if (ngot == live - 1 && deadline > now + SILENCE_MS)
+			deadline = now + SILENCE_MS;	/* then: nothing more */
+		if (now >= deadline || poll(pf, 2, (int)(deadline - now)) <= 0)
+			break;
+		for (int k = 0; k < 2; k++) {
+			uint8_t buf[PKT_MAX_LEN * 2];
+			size_t off = o->info.l4_off + 2;
+			ssize_t n;
+			int slot;
+
+			if (!(pf[k].revents & POLLIN))
+				continue;
+			while ((n = read(pf[k].fd, buf, sizeof(buf))) > 0) {
+				slot = (size_t)n >= off + 2 ?
+				       (buf[off] << 8 | buf[off + 1]) - SUB_PORT_BASE : -1;
+				if (slot < 0 || slot >= BIG_SLOTS || big_hole(slot) || slot == last) {
+					complain(o, "  unexpected frame (slot %d)\n", slot);
+					continue;
+				}
+				if (got[slot]) {
+					complain(o, "  second copy for slot %d\n", slot);
+					continue;
+				}
+				if (pf[k].fd != w.tap_fd[big_sub(slot).port])
+					complain(o, "  copy for slot %d on the wrong port\n", slot);
+				got[slot] = true;
+				ngot++;
+				big_check(o, &want[slot], "copy", slot, buf, (size_t)n);
+			}
+		}
+	}
+	for (int i = 0; i < BIG_SLOTS; i++)
+		if (!big_hole(i) && i != last && !got[i])
+			complain(o, "  no copy arrived for slot %d\n", i);
+	/* The last live slot's copy is the original, handed back. */
+	big_check(o, &want[last], "skb after the run (the original as last copy)", last,
+		  o->out.b, o->out.len);
+	for (int k = 0; k < PSO_CNT__MAX; k++) {
+		uint64_t delta = o->after[k] - o->before[k];
+		uint64_t expect = k == PSO_CNT_TC_FANOUT ? 1 : k == PSO_CNT_TC_COPIES ? (uint64_t)live : 0;
+
+		if (delta != expect)
+			complain(o, "  counter %s moved by %llu, expected %llu\n", counter_names[k],
+				 (unsigned long long)delta, (unsigned long long)expect);
+	}
+	if (evcatch_drain(&events))
+		complain(o, "  events, expected none\n");
+	big_clear();
+	n_errs = o->n_errs;
+	free(got);
+	free(want);
+	free(o);
+	if (n_errs)
+		fail_msg("%zu check(s) failed, see above", n_errs);
+}
+
 static int case_setup(void **state)
 {
 	write_tables(*state);
@@ -754,6 +948,11 @@ static int tap_open(const char *name, bool up, int *ifindex)
 		goto fail_s;
 	ifr.ifr_flags |= IFF_NOARP | (up ? IFF_UP : 0);
 	if (ioctl(s, SIOCSIFFLAGS, &ifr) < 0)
+		goto fail_s;
+	/* A queue for a whole run's copies at once (test_tc_big_run): the
+	 * test run sends them all before any is read. */
+	ifr.ifr_qlen = TAP_QLEN;
+	if (ioctl(s, SIOCSIFTXQLEN, &ifr) < 0)
 		goto fail_s;
 	close(s);
 	return fd;
@@ -840,7 +1039,8 @@ static int group_teardown(void **state)
 
 int main(void)
 {
-	struct CMUnitTest *tests = calloc(N_CASES + N_CAUSE_CASES, sizeof(*tests));
+	size_t n = N_CASES + N_CAUSE_CASES + 1;
+	struct CMUnitTest *tests = calloc(n, sizeof(*tests));
 	int failed;
 
 	if (!tests)
@@ -861,10 +1061,14 @@ int main(void)
 			.teardown_func = case_teardown,
 			.initial_state = (void *)&cause_cases[i],
 		};
+	tests[n - 1] = (struct CMUnitTest){
+		.name = "fan-out over a run of 2048: 1300 slots, 1080 subscribers, holes "
+			"scattered and a block",
+		.test_func = test_tc_big_run,
+	};
 	/* The table is built at run time, so the group runner is called
 	 * directly instead of through cmocka_run_group_tests(). */
-	failed = _cmocka_run_group_tests("tc_packets", tests, N_CASES + N_CAUSE_CASES,
-					 group_setup, group_teardown);
+	failed = _cmocka_run_group_tests("tc_packets", tests, n, group_setup, group_teardown);
 	free(tests);
 	return failed;
 }
