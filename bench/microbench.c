@@ -296,7 +296,11 @@ static void tables(struct bpf_object *obj, uint32_t port_key, uint16_t topic, in
 	}
 	identity_sub(&s);
 	/* The topic's run of the pool: PSO_MAX_RUN slots from topic *
-	 * PSO_MAX_RUN, n of them used. */
+	 * PSO_MAX_RUN, n of them used, the run's capacity the power of two
+	 * at or above n (as the host sizes runs), cur 0.  Written here and
+	 * not by host/tables: its writer keys a topic's subscribers by
+	 * endpoint, and the n identity slots (see the file comment) are one
+	 * endpoint n times, which it would take as one subscriber. */
 	for (int i = 0; subs && i < n; i++) {
 		uint32_t k = (uint32_t)topic * PSO_MAX_RUN + i;
 

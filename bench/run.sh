@@ -32,8 +32,11 @@
 # BENCH_DURATION, BENCH_WARMUP, BENCH_FANOUTS, BENCH_PAYLOADS,
 # BENCH_MICRO_FANOUTS (the microbenchmark's TC fan-outs, against the floor),
 # BENCH_BIG_FANOUTS (psoffload-drv's fan-outs past the matrix, payload 64
-# only, in the lab; `make bench`: 256,1024,4096; skipped with a line per
-# point where the broker refuses a subscriber).
+# only, in the lab; `make bench`: 256; skipped with a line per point where
+# the broker refuses a subscriber; above about 256 the lab's one veth,
+# whose ring is 256 frames and whose receive shares the broker CPU, refuses
+# the rest of each publish's copies, so the probe fails: those fan-outs are
+# the microbenchmark's).
 set -uo pipefail
 
 here=$(cd "$(dirname "$0")" && pwd)
@@ -92,7 +95,7 @@ else
 	DURATION=${BENCH_DURATION:-1.0}
 	WARMUP=${BENCH_WARMUP:-0.3}
 	LAT=(--lat-fanouts 1,16 --lat-levels 10,50,90 --lat-payload 64 --lat-duration 2)
-	BIG_FANOUTS=${BENCH_BIG_FANOUTS:-256,1024,4096}
+	BIG_FANOUTS=${BENCH_BIG_FANOUTS:-256}
 	MICRO=(-r 5 -t 400 -f "${BENCH_MICRO_FANOUTS:-8,16,32,64,256,1024,4096}")
 fi
 
