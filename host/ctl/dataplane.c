@@ -232,6 +232,14 @@ int pso_dp_sizes_check(const struct pso_dp_sizes *s, char *err, size_t errlen)
 	return 0;
 }
 
+uint32_t pso_dp_pool_slots(const struct pso_dp_sizes *s)
+{
+	uint64_t topics = s->topics < s->subscriptions ? s->topics : s->subscriptions;
+	uint64_t n = 2ull * s->subscriptions + PSO_TABLES_MIN_RUN * topics;
+
+	return n > UINT32_MAX ? UINT32_MAX : (uint32_t)n;
+}
+
 /* A map's memlock line in /proc/self/fdinfo/FD: what the kernel charged
  * for it (bpf_map_memory_usage()). */
 static uint64_t map_memlock(int fd)
@@ -298,7 +306,7 @@ static int adopt_sizes(const struct pso_meta *m, struct pso_dp_sizes *sizes, con
 	if (sizes->topics != m->topics || sizes->clients != m->clients ||
 	    sizes->subscriptions != m->subscriptions)
 		pso_info("adopting %u topics, %u clients and %u subscriptions as the tables have them "
-			 "(the profiles ask for %u, %u and %u: a stop and start applies that)", m->topics,
+			 "(the settings ask for %u, %u and %u: a stop and start applies that)", m->topics,
 			 m->clients, m->subscriptions, sizes->topics, sizes->clients,
 			 sizes->subscriptions);
 	sizes->topics = m->topics;
@@ -339,7 +347,7 @@ int pso_dp_load(struct pso_dataplane *dp, const struct pso_dp_sizes *want, const
 	/* Before load: the TC program reuses these maps as they are made. */
 	bpf_map__set_max_entries(dp->xdp->maps.pso_topics, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_topic_stats, sizes->topics);
-	bpf_map__set_max_entries(dp->xdp->maps.pso_subs, sizes->subscriptions);
+	bpf_map__set_max_entries(dp->xdp->maps.pso_subs, pso_dp_pool_slots(sizes));
 	bpf_map__set_max_entries(dp->xdp->maps.pso_topic_runs, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_short_names, sizes->topics);
 	bpf_map__set_max_entries(dp->xdp->maps.pso_clients, sizes->clients);

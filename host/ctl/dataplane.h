@@ -77,7 +77,8 @@ void pso_dp_hw_size(struct psoffload_xdp_offload *skel, const struct pso_hw_opts
 struct pso_dp_sizes {
 	uint32_t topics;	/* pso_topics, pso_topic_stats, pso_topic_runs */
 	uint32_t clients;	/* pso_clients */
-	uint32_t subscriptions;	/* pso_subs: pool slots, all topics together */
+	uint32_t subscriptions;	/* subscriber slots in use, all topics together
+				 * (pso_subs holds pso_dp_pool_slots() of them) */
 	uint32_t topic_subscribers;	/* the longest run: slots one topic may
 					 * hold, a power of two up to PSO_MAX_RUN;
 					 * not a map's size (0: PSO_MAX_RUN) */
@@ -87,6 +88,15 @@ struct pso_dp_sizes {
  * and the range: "--max-topics 1: use 2..65536"; "--max-topic-subscribers
  * 12: use a power of two, 1..4096". */
 int pso_dp_sizes_check(const struct pso_dp_sizes *s, char *err, size_t errlen);
+
+/*
+ * The slots of the pool (pso_subs) that hold s->subscriptions in use
+ * however they are spread: runs are powers of two, at least
+ * PSO_TABLES_MIN_RUN long, and a run is grown when full and shrunk at a
+ * quarter, so a topic of n subscribers has fewer than 2n + 4 slots; the
+ * pool is 2 x subscriptions + 4 x the topics that can have any.
+ */
+uint32_t pso_dp_pool_slots(const struct pso_dp_sizes *s);
 
 struct pso_dataplane;
 /* The kernel memory of every map of the data plane (what bpftool and

@@ -441,7 +441,7 @@ int pso_broker_start(struct pso_broker **out, const struct pso_broker_cfg *cfg,
 	}
 	sizes = b->dp.sizes;
 	ret = pso_tables_init(&b->tables, b->dp.topics_fd, b->dp.subs_fd, b->dp.runs_fd,
-			      b->dp.clients_fd, sizes.topics, sizes.subscriptions, sizes.clients);
+			      b->dp.clients_fd, sizes.topics, pso_dp_pool_slots(&sizes), sizes.clients);
 	/* --max-topic-subscribers: the longest run a topic grows to. */
 	if (!ret && sizes.topic_subscribers)
 		ret = pso_tables_set_max_run(&b->tables, sizes.topic_subscribers);

@@ -170,11 +170,9 @@
  * holes without a move (a move from no run costs no grace period, but the
  * next one waits for the half the first left).  At most max_run.
  */
-#define PSO_MIN_RUN 4
-
 static uint32_t min_run(const struct pso_tables *t)
 {
-	return t->max_run < PSO_MIN_RUN ? t->max_run : PSO_MIN_RUN;
+	return t->max_run < PSO_TABLES_MIN_RUN ? t->max_run : PSO_TABLES_MIN_RUN;
 }
 
 static const struct pso_sub zero_sub;
@@ -1247,7 +1245,7 @@ int pso_tables_sub_add(struct pso_tables *t, uint16_t id, const struct pso_sub *
 	cur = target(t, id, &cap, &n);
 	ncap = cap;
 	if (n == cap) {
-		/* No hole: a run twice as long (the first: PSO_MIN_RUN). */
+		/* No hole: a run twice as long (the first: PSO_TABLES_MIN_RUN). */
 		ncap = cap ? 2 * cap : min_run(t);
 		if (ncap > t->max_run)
 			return -ENOSPC;

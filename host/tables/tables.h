@@ -172,6 +172,13 @@ void pso_tables_mirror_remove(struct pso_tables *t, int topics_fd);
  * (pool_slots entries), runs_fd pso_topic_runs (max_topics).  Map types
  * and value sizes are checked: -EINVAL on mismatch.  Runs may be up to
  * PSO_MAX_RUN slots long; pso_tables_set_max_run() sets less. */
+/*
+ * The shortest run a topic with subscribers gets: its first few adds fill
+ * holes without a move (a move from no run costs no grace period, but the
+ * next one waits for the half the first left).  At most max_run.
+ */
+#define PSO_TABLES_MIN_RUN 4
+
 int pso_tables_init(struct pso_tables *t, int topics_fd, int subs_fd, int runs_fd,
 		    int clients_fd, uint32_t max_topics, uint32_t pool_slots,
 		    uint32_t max_clients);
