@@ -408,11 +408,22 @@ struct pso_short_name {
 
 /* The TC fan-out's scratch counts of the publish it is working on
  * (pso_fanout_tally: the data plane's own state, no host reads it). */
+/* Header fields of a publish as they stand in the packet (TC fan-out). */
+struct pso_hdrs {
+	struct pso_sub sub;	/* MACs, destination port, addresses */
+	__be16 src_port;
+	__u8 ttl;
+	/* The PUBLISH flags byte and topic-id field, and a 0 byte after
+	 * them (pso_pub_word): the part of the message a copy may change. */
+	__u32 pub;
+};
+
 struct pso_fanout_tally {
 	__u32 copies;		/* clones sent */
 	__u32 failed;		/* clones bpf_clone_redirect refused */
 	__u32 shed;		/* slots skipped: their port's queue was full */
 	__u32 pad;
+	struct pso_hdrs orig;	/* the publish's headers as it arrived */
 };
 
 struct pso_topic_stats {

@@ -47,15 +47,6 @@
 #include "psoffload_admit.h"
 #include "psoffload_csum.h"
 
-/* Header fields as they stand in the packet right now. */
-struct pso_hdrs {
-	struct pso_sub sub;	/* MACs, destination port, addresses */
-	__be16 src_port;
-	__u8 ttl;
-	/* The PUBLISH flags byte and topic-id field, and a 0 byte after
-	 * them (pso_pub_word): the part of the message a copy may change. */
-	__u32 pub;
-};
 
 static __always_inline __u32 pso_pub_word(__u8 flags, __u8 topic_hi, __u8 topic_lo)
 {
@@ -245,11 +236,13 @@ static __always_inline int pso_tc_copy_pub(const struct pso_fanout *f, __u8 sub_
 }
 
 /*
- * One subscriber slot (pool index), as a clone.  A subprogram shared by
- * the walk's callback and the last slot, so the verifier checks it once
- * per caller context.  0, or 1 to stop the walk.
+ * One subscriber slot (pool index), as a clone.  0, or 1 to stop the walk.
+ * Inlined, not a subprogram of its own: the walk's callback calls it and
+ * it calls pso_tc_rewrite(), and a kernel that counts a callback's frames
+ * in the call chain (6.1) adds every frame, each rounded up to 32 bytes,
+ * to the 512-byte limit; main, callback, this and the rewrite were 544.
  */
-static __noinline long pso_clone_slot(struct pso_fanout *f, __u32 slot)
+static __always_inline long pso_clone_slot(struct pso_fanout *f, __u32 slot)
 {
 	struct pso_sub *s;
 	__u8 sub_flags;
@@ -423,7 +416,7 @@ int psoffload_tc(struct __sk_buff *skb)
 {
 	struct pso_fanout f = { .skb = skb };
 	struct pso_pkt p = {};
-	struct pso_hdrs orig = {};
+	struct pso_hdrs *orig;
 	struct pso_port_cfg *cfg;
 	struct pso_topic *t;
 	__u32 topic_id, n, vlan_present, zero = 0;
@@ -457,28 +450,33 @@ int psoffload_tc(struct __sk_buff *skb)
 	if (!t)		/* refused, counted */
 		return action;
 	topic_id = p.topic_id;
-	pso_read_hdrs(&p, &orig, &f.off);
+	/* The walk's tallies and the publish's own headers live in a per-CPU
+	 * map value, not on this stack: with the callback's and the rewrite's
+	 * frames the chain must stay within 512 bytes. */
+	f.n = bpf_map_lookup_elem(&pso_fanout_tally, &zero);
+	if (!f.n)
+		return pso_exit(&p, PSO_CNT_TC_DROP, TC_ACT_SHOT);	/* never: key 0 */
+	f.n->copies = f.n->failed = f.n->shed = 0;
+	orig = &f.n->orig;
+	__builtin_memset(orig, 0, sizeof(*orig));
+	pso_read_hdrs(&p, orig, &f.off);
 
 	/* RETAIN: the daemon keeps the publish; the copies go without it.
 	 * Subscribers beyond the topic's slots: the daemon delivers to them. */
 	f.to_daemon = (p.pub_flags & MQTTSN_FLAG_RETAIN) || (t->flags & PSO_TOPIC_F_HOST);
 	if (t->sub_count == 0 && !f.to_daemon)
 		return pso_exit_why(&p, PSO_CNT_TC_DROP, PSO_CNT_XDP_DROP_NO_SUBSCRIBER, TC_ACT_SHOT);
-	f.cur = orig;
+	f.cur = *orig;
 	f.family = p.family;
 	f.l3_off = p.l3_off;
 	f.flags_off = p.l4_off + sizeof(struct udphdr) + p.hdr_len;
 	f.pub_flags = p.pub_flags;
 	f.topic_id = topic_id;
-	f.ttl = pso_fwd_ttl(orig.ttl);
+	f.ttl = pso_fwd_ttl(orig->ttl);
 	if (bpf_skb_load_bytes(skb, p.l3_off & 0xff, &f.l3,
 			       p.family == PSO_AF_INET ? sizeof(f.l3.ip4) : sizeof(f.l3.ip6)))
 		return pso_exit(&p, PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	n = pso_run_slots(topic_id, &f.slot_base);
-	f.n = bpf_map_lookup_elem(&pso_fanout_tally, &zero);
-	if (!f.n)
-		return pso_exit(&p, PSO_CNT_TC_DROP, TC_ACT_SHOT);	/* never: key 0 */
-	f.n->copies = f.n->failed = f.n->shed = 0;
 	f.broker_port = cfg->udp_port;
 	/* The stack moved the publisher's 802.1Q tag from the frame into
 	 * skb->vlan_tci before this hook, and a clone would carry it to every
@@ -495,11 +493,11 @@ int psoffload_tc(struct __sk_buff *skb)
 	if (n > 1)
 		bpf_loop(n - 1, pso_fanout_slot, &f, 0);
 	if (n > 0 && !f.broken) {
-		last = pso_last_slot(&f, n - 1, &orig, p.msg_len);
+		last = pso_last_slot(&f, n - 1, orig, p.msg_len);
 		if (last)
 			return last;
 	}
-	pso_tc_count_copies(&f, &orig, topic_id, p.msg_len, f.n->copies);
+	pso_tc_count_copies(&f, orig, topic_id, p.msg_len, f.n->copies);
 	/* From here on the packet may have changed: p's pointers are stale. */
 	if (f.broken)
 		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
@@ -509,7 +507,7 @@ int psoffload_tc(struct __sk_buff *skb)
 	 * for it to store, QoS, topic-id form) and all.  Every rewrite was
 	 * followed by a clone, sent or failed. */
 	if ((f.n->copies || f.n->failed) &&
-	    pso_tc_rewrite(&f, &orig.sub, orig.src_port, orig.ttl, orig.pub))
+	    pso_tc_rewrite(&f, &orig->sub, orig->src_port, orig->ttl, orig->pub))
 		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
 	if (vlan_present && bpf_skb_vlan_push(skb, vlan_proto, vlan_tci))
 		return pso_exit(NULL, PSO_CNT_TC_DROP, TC_ACT_SHOT);
