@@ -43,6 +43,43 @@ stop_broker() {	# sets broker_rc
 	broker_pid=
 }
 
+# ---- a lab script's start and end --------------------------------------------
+
+# bail TEXT: the suite cannot run at all: one failed result and exit.
+bail() {
+	echo "not ok 1 - $1"
+	echo "0 passed, 1 failed"
+	exit 1
+}
+
+# lab_cleanup: what lab_preflight's scripts undo at exit (trap lab_cleanup
+# EXIT): their processes and broker, the lab, the pins ($PIN), the broker's
+# run files ($NAME*) and the work directory.
+lab_cleanup() {
+	stop_test_pids
+	stop_broker
+	lab_down
+	rm -rf "$PIN"
+	rm -f /run/psoffload/"$NAME".* /run/psoffload/"$NAME"-*
+	rm -rf "$work"
+}
+
+# lab_preflight TOOL...: root, $psoffload and $pass_obj built, each TOOL
+# installed, then the veth lab of lab.sh up (passing $pass_obj); bails
+# with one line otherwise.
+lab_preflight() {
+	local f tool
+	[ "$(id -u)" -eq 0 ] || bail "must run as root (namespaces, XDP, bpffs); got uid $(id -u)"
+	for f in "$psoffload" "$pass_obj"; do
+		[ -e "$f" ] || bail "$f missing: run make first"
+	done
+	for tool in "$@"; do
+		command -v "$tool" >/dev/null || bail "$tool is not installed"
+	done
+	lab_up "$pass_obj" >"$work/lab.err" 2>&1 ||
+		{ sed 's/^/# /' "$work/lab.err"; bail "cannot build the veth lab"; }
+}
+
 # ---- reporting ---------------------------------------------------------------
 
 # note TEXT: a diagnostic of the running test, shown when it fails.

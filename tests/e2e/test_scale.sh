@@ -47,29 +47,8 @@ diag=$work/diag
 # shellcheck source=harness.sh
 . "$here/harness.sh"
 
-cleanup() {
-	stop_test_pids
-	stop_broker
-	lab_down
-	rm -rf "$PIN"
-	rm -f /run/psoffload/"$NAME".*
-	rm -rf "$work"
-}
-trap cleanup EXIT
-
-bail() {
-	echo "not ok 1 - $1"
-	echo "0 passed, 1 failed"
-	exit 1
-}
-[ "$(id -u)" -eq 0 ] || bail "must run as root (namespaces, XDP, bpffs); got uid $(id -u)"
-for f in "$psoffload" "$pass_obj"; do
-	[ -e "$f" ] || bail "$f missing: run make first"
-done
-for tool in jq python3 ip nsenter; do
-	command -v $tool >/dev/null || bail "$tool is not installed"
-done
-lab_up "$pass_obj" >"$work/lab.err" 2>&1 || { sed 's/^/# /' "$work/lab.err"; bail "cannot build the veth lab"; }
+trap lab_cleanup EXIT
+lab_preflight jq python3 ip nsenter
 for a in "${SRC_ADDRS[@]}"; do
 	lab_run "$NS_S1" ip addr add "$a/24" dev s1 || bail "cannot add $a to s1"
 done
